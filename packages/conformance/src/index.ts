@@ -1,0 +1,2 @@
+export { skipUnlessAvailable } from "./availability.js";
+export { runStoreConformance, type StoreConformanceOptions } from "./run-store-conformance.js";

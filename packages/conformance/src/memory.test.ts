@@ -1,0 +1,7 @@
+import { createMemoryStore } from "@idemkit/core";
+import { runStoreConformance } from "./index.js";
+
+// The suite tests itself against the reference store. Memory stores share nothing across
+// instances, so every "instance" is the same store: the races then run within one event loop.
+const shared = createMemoryStore();
+runStoreConformance({ name: "memory", createStore: () => shared });

@@ -1,0 +1,338 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { ClaimRequest, IdempotencyStore } from "@idemkit/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+export interface StoreConformanceOptions<S extends IdempotencyStore = IdempotencyStore> {
+  /** Shown in the test names, e.g. "redis". */
+  name: string;
+  /**
+   * Makes a store. Called once for the main instance and again for the race tests, so that
+   * concurrent claims run across separate connections where the store has them.
+   */
+  createStore: () => S | Promise<S>;
+  /** Closes what `createStore` opened (the client, the pool). Called once per created store. */
+  teardown?: (store: S) => void | Promise<void>;
+  /**
+   * Timing of the expiry tests. `leaseMs` is the short lease the suite uses; `toleranceMs` is added
+   * to every wait for a deadline to pass, for stores whose clock is coarse or remote.
+   */
+  timing?: { leaseMs?: number; toleranceMs?: number };
+  /** How many store instances and claims the race test uses (default 4 instances, 50 claims). */
+  race?: { stores?: number; claims?: number };
+  /** When set, the whole suite is skipped and the reason is shown in its name. */
+  skip?: string | false;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+/**
+ * Runs the idemkit store contract against a store, as vitest tests. Each test uses fresh random
+ * keys, so the suite is safe on a shared database and needs no flush.
+ */
+export function runStoreConformance<S extends IdempotencyStore>(options: StoreConformanceOptions<S>): void {
+  const leaseMs = options.timing?.leaseMs ?? 300;
+  const toleranceMs = options.timing?.toleranceMs ?? 100;
+  const retentionMs = 60_000;
+  const raceStores = options.race?.stores ?? 4;
+  const raceClaims = options.race?.claims ?? 50;
+  const title = options.skip
+    ? `${options.name} store conformance (skipped: ${options.skip})`
+    : `${options.name} store conformance`;
+
+  describe.skipIf(Boolean(options.skip))(title, () => {
+    const created: S[] = [];
+    let store: S;
+    const run = randomUUID();
+    let counter = 0;
+    const freshKey = (label = "k") => `conformance:${run}:${label}:${++counter}`;
+    const claimOf = (token: string = randomUUID(), fingerprint = "fp-1"): ClaimRequest => ({
+      token,
+      fingerprint,
+      leaseMs,
+      retentionMs,
+    });
+    const make = async () => {
+      const s = await options.createStore();
+      created.push(s);
+      return s;
+    };
+
+    beforeAll(async () => {
+      store = await make();
+    });
+
+    afterAll(async () => {
+      for (const s of created) await options.teardown?.(s);
+    });
+
+    it("a fresh claim acquires the key with fence 1", async () => {
+      const result = await store.claim(freshKey(), claimOf());
+      expect(result).toEqual({ acquired: true, fence: 1 });
+    });
+
+    it("a claim of a live in-progress key returns its record with token and fingerprint", async () => {
+      const key = freshKey();
+      const owner = claimOf(randomUUID(), "fp-owner");
+      await store.claim(key, owner);
+      const second = await store.claim(key, claimOf(randomUUID(), "fp-other"));
+      expect(second.acquired).toBe(false);
+      if (second.acquired) return;
+      expect(second.record).toMatchObject({
+        state: "in_progress",
+        token: owner.token,
+        fingerprint: "fp-owner",
+        fence: 1,
+      });
+      expect(second.record.state === "in_progress" && second.record.leaseExpiresAt).toBeGreaterThan(0);
+    });
+
+    it("complete stores the outcome; a later claim returns the exact bytes, fingerprint and fence", async () => {
+      const key = freshKey();
+      const owner = claimOf(randomUUID(), "fp-complete");
+      await store.claim(key, owner);
+      const result = utf8('{"status":201}');
+      expect(await store.complete(key, owner.token, { result, retentionMs })).toBe(true);
+      const again = await store.claim(key, claimOf());
+      expect(again.acquired).toBe(false);
+      if (again.acquired) return;
+      expect(again.record.state).toBe("completed");
+      expect(again.record.fingerprint).toBe("fp-complete");
+      expect(again.record.fence).toBe(1);
+      expect(again.record.state === "completed" && Array.from(again.record.result)).toEqual(Array.from(result));
+      const read = await store.get(key);
+      expect(read?.state).toBe("completed");
+    });
+
+    it("a completed key cannot be completed, released or extended again", async () => {
+      const key = freshKey();
+      const owner = claimOf();
+      await store.claim(key, owner);
+      await store.complete(key, owner.token, { result: utf8("first"), retentionMs });
+      expect(await store.complete(key, owner.token, { result: utf8("second"), retentionMs })).toBe(false);
+      expect(await store.release(key, owner.token)).toBe(false);
+      expect(await store.extend(key, owner.token, leaseMs)).toBe(false);
+      const read = await store.get(key);
+      expect(read?.state === "completed" && new TextDecoder().decode(read.result)).toBe("first");
+    });
+
+    it("complete, release and extend with a wrong token return false and change nothing", async () => {
+      const key = freshKey();
+      const owner = claimOf(randomUUID(), "fp-wrong");
+      await store.claim(key, owner);
+      const before = await store.get(key);
+      const wrong = randomUUID();
+      expect(await store.complete(key, wrong, { result: utf8("x"), retentionMs })).toBe(false);
+      expect(await store.release(key, wrong)).toBe(false);
+      expect(await store.extend(key, wrong, 60_000)).toBe(false);
+      const after = await store.get(key);
+      expect(after).toMatchObject({ state: "in_progress", token: owner.token, fingerprint: "fp-wrong", fence: 1 });
+      expect(after?.state === "in_progress" && after.leaseExpiresAt).toBe(
+        before?.state === "in_progress" && before.leaseExpiresAt,
+      );
+      expect(await store.complete(key, owner.token, { result: utf8("ok"), retentionMs })).toBe(true);
+    });
+
+    it("complete, release and extend on an absent key return false and create nothing", async () => {
+      const key = freshKey();
+      const token = randomUUID();
+      expect(await store.complete(key, token, { result: utf8("x"), retentionMs })).toBe(false);
+      expect(await store.release(key, token)).toBe(false);
+      expect(await store.extend(key, token, leaseMs)).toBe(false);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+    });
+
+    it("release makes the key claimable again", async () => {
+      const key = freshKey();
+      const owner = claimOf();
+      await store.claim(key, owner);
+      expect(await store.release(key, owner.token)).toBe(true);
+      expect(await store.get(key)).toBeUndefined();
+      const next = await store.claim(key, claimOf());
+      expect(next.acquired).toBe(true);
+    });
+
+    it("a retried claim with the same token is recognised as the owner's own record", async () => {
+      const key = freshKey();
+      const owner = claimOf(randomUUID(), "fp-retry");
+      expect((await store.claim(key, owner)).acquired).toBe(true);
+      const retried = await store.claim(key, owner);
+      expect(retried.acquired).toBe(false);
+      if (retried.acquired) return;
+      expect(retried.record).toMatchObject({ state: "in_progress", token: owner.token, fence: 1 });
+      expect(await store.complete(key, owner.token, { result: utf8("done"), retentionMs })).toBe(true);
+    });
+
+    it("lease expiry makes the key claimable with a new token and a higher fence; the old token loses", async () => {
+      const key = freshKey();
+      const stale = claimOf(randomUUID(), "fp-lease");
+      await store.claim(key, stale);
+      await sleep(leaseMs + toleranceMs);
+      expect(await store.get(key)).toBeUndefined();
+      const fresh = claimOf(randomUUID(), "fp-lease");
+      const takeover = await store.claim(key, fresh);
+      expect(takeover.acquired).toBe(true);
+      expect(takeover.acquired && takeover.fence).toBeGreaterThan(1);
+      expect(await store.complete(key, stale.token, { result: utf8("stale"), retentionMs })).toBe(false);
+      expect(await store.extend(key, stale.token, 60_000)).toBe(false);
+      expect(await store.release(key, stale.token)).toBe(false);
+      expect(await store.complete(key, fresh.token, { result: utf8("fresh"), retentionMs })).toBe(true);
+      expect(await store.complete(key, stale.token, { result: utf8("stale"), retentionMs })).toBe(false);
+      const read = await store.get(key);
+      expect(read?.state === "completed" && new TextDecoder().decode(read.result)).toBe("fresh");
+      expect(read?.token).toBe(fresh.token);
+    });
+
+    it("complete after the lease expired, with nobody taking over, returns false", async () => {
+      const key = freshKey();
+      const owner = claimOf();
+      await store.claim(key, owner);
+      await sleep(leaseMs + toleranceMs);
+      expect(await store.complete(key, owner.token, { result: utf8("late"), retentionMs })).toBe(false);
+      expect(await store.get(key)).toBeUndefined();
+    });
+
+    it("retention expiry makes a completed key absent and claimable", async () => {
+      const key = freshKey();
+      const owner = claimOf();
+      await store.claim(key, owner);
+      await store.complete(key, owner.token, { result: utf8("short"), retentionMs: leaseMs });
+      expect((await store.get(key))?.state).toBe("completed");
+      await sleep(leaseMs + toleranceMs);
+      expect(await store.get(key)).toBeUndefined();
+      const next = await store.claim(key, claimOf());
+      expect(next.acquired).toBe(true);
+      expect(next.acquired && next.fence).toBeGreaterThanOrEqual(1);
+    });
+
+    it("extend keeps the key from being taken past its original lease", async () => {
+      const key = freshKey();
+      const owner = claimOf();
+      await store.claim(key, owner);
+      const until = Date.now() + leaseMs * 2 + toleranceMs;
+      while (Date.now() < until) {
+        await sleep(leaseMs / 3);
+        expect(await store.extend(key, owner.token, leaseMs)).toBe(true);
+      }
+      const other = await store.claim(key, claimOf());
+      expect(other.acquired).toBe(false);
+      expect(await store.complete(key, owner.token, { result: utf8("kept"), retentionMs })).toBe(true);
+    });
+
+    it(`concurrent claims from ${raceStores} store instances yield exactly one owner`, async () => {
+      const stores = [store];
+      while (stores.length < raceStores) stores.push(await make());
+      for (let round = 0; round < 3; round++) {
+        const key = freshKey("race");
+        const claims = Array.from({ length: raceClaims }, (_, i) => claimOf(`${round}-${i}-${randomUUID()}`));
+        const results = await Promise.all(claims.map((c, i) => stores[i % stores.length]!.claim(key, c)));
+        const winners = results.flatMap((r, i) => (r.acquired ? [claims[i]!.token] : []));
+        expect(winners).toHaveLength(1);
+        for (const r of results) {
+          if (!r.acquired) expect(r.record.token).toBe(winners[0]);
+        }
+        // Exactly one completion wins as well.
+        const completions = await Promise.all(
+          claims.map((c, i) => stores[i % stores.length]!.complete(key, c.token, { result: utf8(c.token), retentionMs })),
+        );
+        expect(completions.filter(Boolean)).toHaveLength(1);
+      }
+    });
+
+    it("concurrent takeovers of an expired lease yield exactly one new owner", async () => {
+      const stores = [store];
+      while (stores.length < raceStores) stores.push(await make());
+      const key = freshKey("takeover");
+      await store.claim(key, claimOf());
+      await sleep(leaseMs + toleranceMs);
+      const claims = Array.from({ length: raceClaims }, () => claimOf());
+      const results = await Promise.all(claims.map((c, i) => stores[i % stores.length]!.claim(key, c)));
+      const winners = results.filter((r) => r.acquired);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]!.acquired && winners[0]!.fence).toBe(2);
+    });
+
+    it.each([
+      ["empty", new Uint8Array(0)],
+      ["all 256 byte values", Uint8Array.from({ length: 256 }, (_, i) => i)],
+      ["1 MiB of random bytes", new Uint8Array(randomBytes(1024 * 1024))],
+      ["invalid UTF-8", Uint8Array.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0x00])],
+    ])("outcome bytes round-trip exactly: %s", async (_label, result) => {
+      const key = freshKey("bytes");
+      const owner = claimOf();
+      await store.claim(key, owner);
+      expect(await store.complete(key, owner.token, { result, retentionMs })).toBe(true);
+      const read = await store.get(key);
+      expect(read?.state).toBe("completed");
+      if (read?.state !== "completed") return;
+      expect(read.result).toBeInstanceOf(Uint8Array);
+      expect(read.result.length).toBe(result.length);
+      expect(Buffer.from(read.result).equals(Buffer.from(result))).toBe(true);
+      const claimed = await store.claim(key, claimOf());
+      expect(!claimed.acquired && claimed.record.state === "completed" && claimed.record.result.length).toBe(
+        result.length,
+      );
+    });
+
+    it("awkward keys neither collide nor break", async () => {
+      const base = freshKey("awkward");
+      const suffixes = [
+        "",
+        "ünïcødé-🔑-键",
+        "a:b",
+        "a",
+        "a:b:c",
+        "{tag}",
+        "{tag}x",
+        "%41",
+        "A",
+        "quote'single",
+        'quote"double',
+        "back\\slash",
+        "with space",
+        "with  space",
+        "semi;colon--",
+        "x".repeat(300),
+        `${"y".repeat(255)}é`,
+        "null\u0000byte",
+        "new\nline",
+        "*?[]",
+      ];
+      const keys = suffixes.map((s) => `${base}:${s}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      for (const [i, key] of keys.entries()) {
+        const result = await store.claim(key, claimOf(`token-${i}`, `fp-${i}`));
+        expect(result, `claim of awkward key #${i}`).toEqual({ acquired: true, fence: 1 });
+      }
+      for (const [i, key] of keys.entries()) {
+        const read = await store.get(key);
+        expect(read, `get of awkward key #${i}`).toMatchObject({ token: `token-${i}`, fingerprint: `fp-${i}` });
+        expect(await store.complete(key, `token-${i}`, { result: utf8(`r-${i}`), retentionMs })).toBe(true);
+      }
+      for (const [i, key] of keys.entries()) {
+        const read = await store.get(key);
+        expect(read?.state === "completed" && new TextDecoder().decode(read.result)).toBe(`r-${i}`);
+      }
+      // A prefix of a key is a different key.
+      expect(await store.get(base.slice(0, -1))).toBeUndefined();
+    });
+
+    it("get returns undefined for an unknown key; delete purges any state", async () => {
+      const key = freshKey();
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.delete(key)).toBe(false);
+      const owner = claimOf();
+      await store.claim(key, owner);
+      expect(await store.delete(key)).toBe(true);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.complete(key, owner.token, { result: utf8("x"), retentionMs })).toBe(false);
+      const next = claimOf();
+      await store.claim(key, next);
+      await store.complete(key, next.token, { result: utf8("y"), retentionMs });
+      expect(await store.delete(key)).toBe(true);
+      expect(await store.get(key)).toBeUndefined();
+      expect((await store.claim(key, claimOf())).acquired).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,112 @@
+import type { ClaimRequest, ClaimResult, CompleteRequest, IdempotencyRecord, IdempotencyStore } from "./store.js";
+
+export interface MemoryStoreOptions {
+  /** Clock in milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+interface Entry {
+  record: IdempotencyRecord;
+  /** Lease end (in_progress) or retention end (completed): after it the record reads as absent. */
+  deadline: number;
+  /** After it the entry, and its fence, may be forgotten. */
+  keepUntil: number;
+}
+
+/** Sweep expired entries every this many claims, so the map cannot grow without bound. */
+const SWEEP_EVERY = 1024;
+
+/**
+ * The reference implementation of the store contract, in one process's memory. Every method runs
+ * synchronously between awaits, which is what makes each one atomic here.
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { size(): number } {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+  let claimsSinceSweep = 0;
+
+  function sweep(): void {
+    const t = now();
+    for (const [key, entry] of entries) if (entry.keepUntil <= t) entries.delete(key);
+  }
+
+  function live(key: string): Entry | undefined {
+    const entry = entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.deadline <= now()) return undefined;
+    return entry;
+  }
+
+  function owned(key: string, token: string): Entry | undefined {
+    const entry = live(key);
+    return entry?.record.state === "in_progress" && entry.record.token === token ? entry : undefined;
+  }
+
+  function copy(record: IdempotencyRecord): IdempotencyRecord {
+    return record.state === "completed" ? { ...record, result: record.result.slice() } : { ...record };
+  }
+
+  return {
+    async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
+      if (++claimsSinceSweep >= SWEEP_EVERY) {
+        claimsSinceSweep = 0;
+        sweep();
+      }
+      const current = live(key);
+      if (current) return { acquired: false, record: copy(current.record) };
+      // An expired record still counts for the fence, so a takeover always gets a higher one.
+      const fence = (entries.get(key)?.record.fence ?? 0) + 1;
+      const t = now();
+      const leaseExpiresAt = t + claim.leaseMs;
+      entries.set(key, {
+        deadline: leaseExpiresAt,
+        keepUntil: t + Math.max(claim.leaseMs, claim.retentionMs),
+        record: { state: "in_progress", token: claim.token, fingerprint: claim.fingerprint, fence, leaseExpiresAt },
+      });
+      return { acquired: true, fence };
+    },
+
+    async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
+      const entry = owned(key, token);
+      if (!entry) return false;
+      const expiresAt = now() + outcome.retentionMs;
+      const { fingerprint, fence } = entry.record;
+      entries.set(key, {
+        deadline: expiresAt,
+        keepUntil: expiresAt,
+        record: { state: "completed", token, fingerprint, fence, result: outcome.result.slice(), expiresAt },
+      });
+      return true;
+    },
+
+    async release(key: string, token: string): Promise<boolean> {
+      if (!owned(key, token)) return false;
+      entries.delete(key);
+      return true;
+    },
+
+    async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+      const entry = owned(key, token);
+      if (!entry || entry.record.state !== "in_progress") return false;
+      entry.deadline = now() + leaseMs;
+      entry.keepUntil = Math.max(entry.keepUntil, entry.deadline);
+      entry.record.leaseExpiresAt = entry.deadline;
+      return true;
+    },
+
+    async get(key: string): Promise<IdempotencyRecord | undefined> {
+      const entry = live(key);
+      return entry ? copy(entry.record) : undefined;
+    },
+
+    async delete(key: string): Promise<boolean> {
+      const existed = live(key) !== undefined;
+      entries.delete(key);
+      return existed;
+    },
+
+    size(): number {
+      return entries.size;
+    },
+  };
+}
