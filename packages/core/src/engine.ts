@@ -1,0 +1,241 @@
+import { StoreUnavailableError } from "./errors.js";
+import type { EventStream, IdempotencyEvent, StoreOperation } from "./events.js";
+import type { CompletedRecord, IdempotencyRecord, IdempotencyStore, InProgressRecord } from "./store.js";
+
+/**
+ * The state machine, in one place (DESIGN §2). Callers (the HTTP layer, `run()`) ask it to claim a
+ * key and get back what to do: run the work under a lease, replay, report a conflict or a mismatch.
+ * Stores only provide the atomic primitives.
+ */
+export interface EngineOptions {
+  store: IdempotencyStore;
+  /** Lease length; a crashed owner frees the key after it. Default 30 s. */
+  leaseMs?: number;
+  /** How long a completed outcome is kept for replay. Default 24 h. */
+  retentionMs?: number;
+  /** How often a running handler's lease is extended. Default a third of the lease. */
+  heartbeatMs?: number;
+  /** Bound on every store call; past it the call counts as failed (fail closed). Default 2 s. */
+  storeTimeoutMs?: number;
+}
+
+export type ClaimDecision =
+  | { kind: "acquired"; lease: Lease }
+  | { kind: "replay"; record: CompletedRecord }
+  | { kind: "conflict"; record: InProgressRecord }
+  | { kind: "mismatch"; record: IdempotencyRecord };
+
+export type CompletionResult = "completed" | "lease-lost" | "store-error";
+
+/** The right to run the work for one key, held while the heartbeat keeps the lease alive. */
+export interface Lease {
+  readonly key: string;
+  readonly token: string;
+  /** Grows with every successful claim of the key: pass it downstream to reject a stale owner. */
+  readonly fence: number;
+  /** Fires when the lease is lost (taken over, or not renewed in time). */
+  readonly signal: AbortSignal;
+  /** Stores the outcome (CAS on the token) and ends the lease. */
+  complete(result: Uint8Array): Promise<CompletionResult>;
+  /** Frees the key so a retry runs again (CAS on the token) and ends the lease. */
+  release(reason: "error" | "not-stored"): Promise<void>;
+}
+
+type EventInput = IdempotencyEvent extends infer E ? (E extends IdempotencyEvent ? Omit<E, "at"> : never) : never;
+
+export class LeaseLostError extends Error {
+  constructor(key: string) {
+    super(`The lease on idempotency key "${key}" was lost`);
+    this.name = "LeaseLostError";
+  }
+}
+
+export class Engine {
+  readonly store: IdempotencyStore;
+  readonly leaseMs: number;
+  readonly retentionMs: number;
+  readonly heartbeatMs: number;
+  readonly storeTimeoutMs: number;
+  readonly #events: EventStream;
+
+  constructor(options: EngineOptions, events: EventStream) {
+    this.store = options.store;
+    this.leaseMs = positive("leaseMs", options.leaseMs ?? 30_000);
+    this.retentionMs = positive("retentionMs", options.retentionMs ?? 24 * 60 * 60 * 1000);
+    this.heartbeatMs = positive("heartbeatMs", options.heartbeatMs ?? Math.max(1, Math.floor(this.leaseMs / 3)));
+    this.storeTimeoutMs = positive("storeTimeoutMs", options.storeTimeoutMs ?? 2_000);
+    if (this.heartbeatMs >= this.leaseMs) throw new RangeError("heartbeatMs must be shorter than leaseMs");
+    this.#events = events;
+  }
+
+  emit(event: EventInput): void {
+    this.#events.emit({ ...event, at: Date.now() } as IdempotencyEvent);
+  }
+
+  /**
+   * Claims `key` for a request with `fingerprint`. Throws `StoreUnavailableError` when the store
+   * cannot say (fail closed). A claim whose reply was lost is retried once with the same token, and
+   * the store's record of that token is recognised as ours (DESIGN §2 rule 5).
+   */
+  async claim(key: string, fingerprint: string): Promise<ClaimDecision> {
+    const token = crypto.randomUUID();
+    const started = performance.now();
+    const request = { token, fingerprint, leaseMs: this.leaseMs, retentionMs: Math.max(this.leaseMs, this.retentionMs) };
+    let result: Awaited<ReturnType<IdempotencyStore["claim"]>>;
+    try {
+      result = await this.call("claim", key, () => this.store.claim(key, request));
+    } catch {
+      result = await this.call("claim", key, () => this.store.claim(key, request));
+    }
+    const durationMs = performance.now() - started;
+
+    let fence: number | undefined;
+    if (result.acquired) fence = result.fence;
+    else if (result.record.state === "in_progress" && result.record.token === token) fence = result.record.fence;
+
+    if (fence !== undefined) {
+      this.emit({ type: "claimed", key, fence, durationMs });
+      if (fence > 1) this.emit({ type: "takeover", key, fence });
+      return { kind: "acquired", lease: this.#lease(key, token, fence) };
+    }
+    const record = (result as { record: IdempotencyRecord }).record;
+    if (record.fingerprint !== fingerprint) {
+      this.emit({ type: "mismatch", key, durationMs });
+      return { kind: "mismatch", record };
+    }
+    if (record.state === "completed") {
+      this.emit({ type: "replayed", key, durationMs });
+      return { kind: "replay", record };
+    }
+    this.emit({ type: "conflict", key, durationMs });
+    return { kind: "conflict", record };
+  }
+
+  /**
+   * Like `claim`, but while the first attempt is in flight it polls (with backoff) until that one
+   * completes (replay), releases (then this caller claims it) or `timeoutMs` passes (conflict).
+   */
+  async claimOrWait(key: string, fingerprint: string, timeoutMs: number, pollMs: number): Promise<ClaimDecision> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = pollMs;
+    for (;;) {
+      const decision = await this.claim(key, fingerprint);
+      if (decision.kind !== "conflict" || Date.now() + delay > deadline) return decision;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 1_000);
+    }
+  }
+
+  /** Runs one store call under the timeout; a failure becomes `StoreUnavailableError` and an event. */
+  async call<T>(operation: StoreOperation, key: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await withTimeout(fn, this.storeTimeoutMs, operation);
+    } catch (error) {
+      this.emit({ type: "store-error", key, operation, durationMs: performance.now() - started, error });
+      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error);
+    }
+  }
+
+  #lease(key: string, token: string, fence: number): Lease {
+    const controller = new AbortController();
+    const claimedAt = performance.now();
+    // The lease is known good until this local time; renewals push it out.
+    let confirmedUntil = Date.now() + this.leaseMs;
+    let ended = false;
+
+    const lose = (phase: "heartbeat" | "complete" | "release") => {
+      if (!controller.signal.aborted) {
+        this.emit({ type: "lease-lost", key, fence, phase });
+        controller.abort(new LeaseLostError(key));
+      }
+    };
+
+    let extending = false;
+    const timer = setInterval(async () => {
+      if (ended || extending) return;
+      extending = true;
+      const sentAt = Date.now();
+      try {
+        const ok = await this.call("extend", key, () =>
+          this.store.extend(key, token, this.leaseMs),
+        );
+        if (ended) return;
+        if (ok) confirmedUntil = sentAt + this.leaseMs;
+        else lose("heartbeat");
+      } catch {
+        // Unknown: keep trying while the last confirmed lease lasts.
+        if (!ended && Date.now() >= confirmedUntil) lose("heartbeat");
+      } finally {
+        extending = false;
+      }
+    }, this.heartbeatMs);
+    (timer as { unref?: () => void }).unref?.();
+
+    const end = () => {
+      ended = true;
+      clearInterval(timer);
+    };
+
+    return {
+      key,
+      token,
+      fence,
+      signal: controller.signal,
+      complete: async (result) => {
+        end();
+        // Even after the signal fired, try: the CAS on the token is what decides ownership.
+        try {
+          const ok = await this.call("complete", key, () =>
+            this.store.complete(key, token, { result, retentionMs: this.retentionMs }),
+          );
+          if (!ok) {
+            lose("complete");
+            return "lease-lost";
+          }
+          this.emit({
+            type: "completed",
+            key,
+            fence,
+            durationMs: performance.now() - claimedAt,
+            bytes: result.length,
+          });
+          return "completed";
+        } catch {
+          return "store-error";
+        }
+      },
+      release: async (reason) => {
+        end();
+        try {
+          const ok = await this.call("release", key, () => this.store.release(key, token));
+          if (ok) this.emit({ type: "released", key, fence, durationMs: performance.now() - claimedAt, reason });
+          else lose("release");
+        } catch {
+          // The key stays claimed until its lease ends: a retry gets 409 until then, never a double run.
+        }
+      },
+    };
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of ms`);
+  return value;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withTimeout<T>(fn: () => Promise<T>, ms: number, operation: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))), ms);
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(fn), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,40 @@
+/** Every event carries the stored key and a timestamp; each type adds what it knows. */
+interface EventBase {
+  key: string;
+  at: number;
+}
+
+export type IdempotencyEvent =
+  | (EventBase & { type: "claimed"; fence: number; durationMs: number })
+  | (EventBase & { type: "takeover"; fence: number })
+  | (EventBase & { type: "replayed"; durationMs: number })
+  | (EventBase & { type: "conflict"; durationMs: number })
+  | (EventBase & { type: "mismatch"; durationMs: number })
+  | (EventBase & { type: "completed"; fence: number; durationMs: number; bytes: number })
+  | (EventBase & { type: "released"; fence: number; durationMs: number; reason: "error" | "not-stored" })
+  | (EventBase & { type: "lease-lost"; fence: number; phase: "heartbeat" | "complete" | "release" })
+  | (EventBase & { type: "store-error"; operation: StoreOperation; durationMs: number; error: unknown });
+
+export type StoreOperation = "claim" | "complete" | "release" | "extend";
+export type IdempotencyEventType = IdempotencyEvent["type"];
+export type IdempotencyEventListener = (event: IdempotencyEvent) => void;
+
+/** A minimal typed event stream. A throwing listener never breaks a request. */
+export class EventStream {
+  readonly #listeners = new Set<IdempotencyEventListener>();
+
+  on(listener: IdempotencyEventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  emit(event: IdempotencyEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // Observability must never change behaviour.
+      }
+    }
+  }
+}

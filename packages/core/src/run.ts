@@ -1,0 +1,98 @@
+import { type Codec, defaultCodec } from "./codec.js";
+import type { Engine } from "./engine.js";
+import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
+import { canonicalJson, sha256Hex } from "./fingerprint.js";
+import { composeStoredKey } from "./key.js";
+
+export interface RunOptions<T> {
+  /** The idempotency key of this unit of work (a message id, a job id…). */
+  key: string;
+  /** Scope the key belongs to (tenant, user); keys of different scopes never meet. */
+  scope?: string;
+  /** What the work is applied to: hashed canonically; a reused key with other input is a mismatch. */
+  input?: unknown;
+  /** A ready-made fingerprint, instead of `input`. */
+  fingerprint?: string;
+  /** Encodes the result for replay. Default: JSON, with `Uint8Array` kept byte for byte. */
+  codec?: Codec<T>;
+  /** Wait for an in-flight first attempt instead of throwing `ConflictError`. */
+  waitForInFlight?: boolean | { timeoutMs?: number; pollMs?: number };
+}
+
+export interface RunContext {
+  /** Grows with every claim of the key: pass it downstream to reject a stale owner. */
+  fence: number;
+  /** Fires when the lease is lost mid-work. */
+  signal: AbortSignal;
+}
+
+export interface RunResult<T> {
+  value: T;
+  /** `true` when the value came from the stored outcome and the work did not run. */
+  replayed: boolean;
+}
+
+// Tag of a stored outcome whose value could not be encoded: the work ran, but it cannot be replayed.
+const UNENCODABLE = Uint8Array.of(0xff, 0x00);
+
+/**
+ * Runs `work` at most once per key (per lease), stores its value and returns the stored value to
+ * every later call with the same key. Throws `ConflictError`, `MismatchError`,
+ * `StoreUnavailableError` (fail closed: the work did not run) or `NotReplayableError`.
+ */
+export async function executeOnce<T>(
+  engine: Engine,
+  keyPrefix: string,
+  options: RunOptions<T>,
+  work: (context: RunContext) => T | Promise<T>,
+): Promise<RunResult<T>> {
+  if (typeof options.key !== "string" || options.key.length === 0) {
+    throw new TypeError("run() needs a non-empty string key");
+  }
+  const codec = (options.codec ?? defaultCodec) as Codec<T>;
+  const fingerprint =
+    options.fingerprint ?? (options.input === undefined ? "" : await sha256Hex(canonicalJson(options.input)));
+  const storedKey = composeStoredKey(keyPrefix, options.scope ?? "", options.key);
+  const wait = options.waitForInFlight;
+  const decision = wait
+    ? await engine.claimOrWait(
+        storedKey,
+        fingerprint,
+        (typeof wait === "object" && wait.timeoutMs) || 10_000,
+        (typeof wait === "object" && wait.pollMs) || 50,
+      )
+    : await engine.claim(storedKey, fingerprint);
+
+  switch (decision.kind) {
+    case "mismatch":
+      throw new MismatchError(options.key, decision.record);
+    case "conflict":
+      throw new ConflictError(options.key, decision.record);
+    case "replay": {
+      const bytes = decision.record.result;
+      if (bytes.length === UNENCODABLE.length && bytes[0] === UNENCODABLE[0] && bytes[1] === UNENCODABLE[1]) {
+        throw new NotReplayableError(options.key, "its value could not be encoded");
+      }
+      return { value: codec.decode(bytes), replayed: true };
+    }
+    case "acquired": {
+      const { lease } = decision;
+      let value: T;
+      try {
+        value = await work({ fence: lease.fence, signal: lease.signal });
+      } catch (error) {
+        await lease.release("error");
+        throw error;
+      }
+      let encoded: Uint8Array;
+      try {
+        encoded = codec.encode(value);
+      } catch {
+        // The work has run: never release it for a second run; mark it instead.
+        encoded = UNENCODABLE;
+      }
+      await lease.complete(encoded);
+      return { value, replayed: false };
+    }
+  }
+}
