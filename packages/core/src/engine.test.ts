@@ -1,0 +1,206 @@
+import { describe, expect, it } from "vitest";
+import { ConflictError, MismatchError, NotReplayableError, StoreUnavailableError } from "./errors.js";
+import type { IdempotencyEvent } from "./events.js";
+import { createIdempotency } from "./idempotency.js";
+import { createMemoryStore } from "./memory-store.js";
+import type { IdempotencyStore } from "./store.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function recorder() {
+  const events: IdempotencyEvent[] = [];
+  return { events, onEvent: (e: IdempotencyEvent) => events.push(e), types: () => events.map((e) => e.type) };
+}
+
+describe("run()", () => {
+  it("runs once per key and replays the stored value", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    let runs = 0;
+    const work = async () => ({ id: ++runs });
+    expect(await idem.execute({ key: "k1" }, work)).toEqual({ value: { id: 1 }, replayed: false });
+    expect(await idem.execute({ key: "k1" }, work)).toEqual({ value: { id: 1 }, replayed: true });
+    expect(runs).toBe(1);
+  });
+
+  it("throws MismatchError when the key is reused with other input", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    await idem.run({ key: "k", input: { amount: 10 } }, () => "ok");
+    await expect(idem.run({ key: "k", input: { amount: 11 } }, () => "again")).rejects.toBeInstanceOf(MismatchError);
+    expect(await idem.run({ key: "k", input: { amount: 10 } }, () => "again")).toBe("ok");
+  });
+
+  it("throws ConflictError for a concurrent duplicate, or waits for it when asked", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    let runs = 0;
+    const slow = async () => {
+      runs++;
+      await sleep(100);
+      return "first";
+    };
+    const first = idem.run({ key: "k" }, slow);
+    await sleep(10);
+    const error = await idem.run({ key: "k" }, slow).catch((e) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(error.code).toBe("conflict");
+    const waited = await idem.execute({ key: "k", waitForInFlight: true }, slow);
+    expect(waited).toEqual({ value: "first", replayed: true });
+    expect(await first).toBe("first");
+    expect(runs).toBe(1);
+  });
+
+  it("releases the key when the work throws, so a retry runs again", async () => {
+    const rec = recorder();
+    const idem = createIdempotency({ store: createMemoryStore(), onEvent: rec.onEvent });
+    await expect(idem.run({ key: "k" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await idem.run({ key: "k" }, () => "second")).toBe("second");
+    expect(rec.types()).toEqual(["claimed", "released", "claimed", "completed"]);
+  });
+
+  it("round-trips binary values exactly", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    await idem.run({ key: "bin" }, () => bytes);
+    const replayed = await idem.execute<Uint8Array>({ key: "bin" }, () => new Uint8Array(0));
+    expect(replayed.replayed).toBe(true);
+    expect(Array.from(replayed.value)).toEqual(Array.from(bytes));
+  });
+
+  it("never re-runs work whose value cannot be encoded; its replay is NotReplayableError", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    let runs = 0;
+    const work = () => {
+      runs++;
+      return 10n as unknown;
+    };
+    expect(await idem.run({ key: "big" }, work)).toBe(10n);
+    await expect(idem.run({ key: "big" }, work)).rejects.toBeInstanceOf(NotReplayableError);
+    expect(runs).toBe(1);
+  });
+
+  it("rejects an empty key", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    await expect(idem.run({ key: "" }, () => 1)).rejects.toThrow(TypeError);
+  });
+
+  it("keeps scopes apart", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    expect(await idem.run({ key: "b:c", scope: "a" }, () => 1)).toBe(1);
+    expect(await idem.run({ key: "c", scope: "a:b" }, () => 2)).toBe(2);
+  });
+});
+
+describe("the engine against store failures", () => {
+  function flaky(store: IdempotencyStore, overrides: Partial<IdempotencyStore>): IdempotencyStore {
+    return { ...store, ...overrides } as IdempotencyStore;
+  }
+
+  it("recognises its own record when a claim's reply was lost (retried with the same token)", async () => {
+    const inner = createMemoryStore();
+    let calls = 0;
+    const store = flaky(inner, {
+      claim: async (key, claim) => {
+        calls++;
+        const result = await inner.claim(key, claim);
+        if (calls === 1) throw new Error("connection reset after the write");
+        return result;
+      },
+    });
+    const rec = recorder();
+    const idem = createIdempotency({ store, onEvent: rec.onEvent });
+    expect(await idem.execute({ key: "k" }, ({ fence }) => fence)).toEqual({ value: 1, replayed: false });
+    expect(calls).toBe(2);
+    expect(rec.types()).toEqual(["store-error", "claimed", "completed"]);
+  });
+
+  it("fails closed: a failing store never runs the work", async () => {
+    const store = flaky(createMemoryStore(), { claim: () => Promise.reject(new Error("ECONNREFUSED")) });
+    const idem = createIdempotency({ store });
+    let runs = 0;
+    const error = await idem.run({ key: "k" }, () => runs++).catch((e) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error.operation).toBe("claim");
+    expect(runs).toBe(0);
+  });
+
+  it("bounds a hanging store by storeTimeoutMs", async () => {
+    const store = flaky(createMemoryStore(), { claim: () => new Promise(() => {}) });
+    const idem = createIdempotency({ store, storeTimeoutMs: 50 });
+    const started = Date.now();
+    await expect(idem.run({ key: "k" }, () => 1)).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Two attempts of 50 ms each; generous upper bound against a loaded machine.
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("returns the value when storing the outcome fails, and reports it; the key stays claimed", async () => {
+    const inner = createMemoryStore();
+    const store = flaky(inner, { complete: () => Promise.reject(new Error("write failed")) });
+    const rec = recorder();
+    const idem = createIdempotency({ store, onEvent: rec.onEvent, leaseMs: 5_000 });
+    expect(await idem.run({ key: "k" }, () => "done")).toBe("done");
+    expect(rec.types()).toContain("store-error");
+    const record = await inner.get("idem:0::k");
+    expect(record?.state).toBe("in_progress");
+  });
+});
+
+describe("leases", () => {
+  it("the heartbeat keeps a long handler's key from being taken over", async () => {
+    const store = createMemoryStore();
+    const idem = createIdempotency({ store, leaseMs: 150 });
+    let runs = 0;
+    const long = async () => {
+      runs++;
+      await sleep(600);
+      return "long";
+    };
+    const first = idem.run({ key: "k" }, long);
+    for (let i = 0; i < 5; i++) {
+      await sleep(100);
+      await expect(idem.run({ key: "k" }, long)).rejects.toBeInstanceOf(ConflictError);
+    }
+    expect(await first).toBe("long");
+    expect(runs).toBe(1);
+  });
+
+  it("a lost lease aborts the handler's signal and never overwrites the new owner", async () => {
+    const store = createMemoryStore();
+    const rec = recorder();
+    const idem = createIdempotency({ store, leaseMs: 150, onEvent: rec.onEvent });
+    let aborted = false;
+    const first = idem.run({ key: "k" }, async ({ signal }) => {
+      signal.addEventListener("abort", () => {
+        aborted = true;
+      });
+      await sleep(300);
+      return "stale";
+    });
+    await sleep(20);
+    // An operator purge and a new owner, while the first still runs.
+    await store.delete("idem:0::k");
+    const second = await idem.execute({ key: "k" }, ({ fence }) => `fresh-${fence}`);
+    expect(second).toEqual({ value: "fresh-1", replayed: false });
+    expect(await first).toBe("stale");
+    expect(aborted).toBe(true);
+    expect(rec.types()).toContain("lease-lost");
+    expect(await idem.run({ key: "k" }, () => "third")).toBe("fresh-1");
+  });
+
+  it("a crashed owner frees the key after the lease, and the takeover gets a higher fence", async () => {
+    const store = createMemoryStore();
+    const idem = createIdempotency({ store, leaseMs: 100 });
+    // A "crash": claim through the store directly and never complete.
+    await store.claim("idem:0::k", { token: "dead", fingerprint: "", leaseMs: 100, retentionMs: 60_000 });
+    await expect(idem.run({ key: "k" }, () => 0)).rejects.toBeInstanceOf(ConflictError);
+    await sleep(150);
+    const rec = recorder();
+    idem.on(rec.onEvent);
+    expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(2);
+    expect(rec.types()).toEqual(["claimed", "takeover", "completed"]);
+    expect(await store.complete("idem:0::k", "dead", { result: new Uint8Array(1), retentionMs: 1000 })).toBe(false);
+  });
+
+  it("rejects a heartbeat that is not shorter than the lease", () => {
+    expect(() => createIdempotency({ store: createMemoryStore(), leaseMs: 100, heartbeatMs: 100 })).toThrow(RangeError);
+    expect(() => createIdempotency({ store: createMemoryStore(), leaseMs: 0 })).toThrow(RangeError);
+  });
+});

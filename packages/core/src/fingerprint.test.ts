@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { canonicalJson, fingerprintRequest } from "./fingerprint.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const json = "application/json";
+
+describe("canonicalJson", () => {
+  it("sorts keys at every depth and drops undefined members", () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[3,{"y":2,"z":1}]},"b":1}');
+  });
+});
+
+describe("fingerprintRequest", () => {
+  it("ignores JSON key order and whitespace", async () => {
+    const a = await fingerprintRequest("POST", "http://x/orders", json, enc('{"a":1,"b":[1,2]}'));
+    const b = await fingerprintRequest("POST", "http://x/orders", json, enc('{ "b": [1, 2], "a": 1 }'));
+    expect(a).toBe(b);
+  });
+
+  it("binds method, path and query", async () => {
+    const body = enc('{"a":1}');
+    const base = await fingerprintRequest("POST", "http://x/orders", json, body);
+    expect(await fingerprintRequest("PATCH", "http://x/orders", json, body)).not.toBe(base);
+    expect(await fingerprintRequest("POST", "http://x/payments", json, body)).not.toBe(base);
+    expect(await fingerprintRequest("POST", "http://x/orders?dry=1", json, body)).not.toBe(base);
+    expect(await fingerprintRequest("POST", "http://other-host/orders", json, body)).toBe(base);
+  });
+
+  it("treats non-JSON bodies byte for byte", async () => {
+    const a = await fingerprintRequest("POST", "http://x/u", "text/plain", enc("a b"));
+    const b = await fingerprintRequest("POST", "http://x/u", "text/plain", enc("a  b"));
+    expect(a).not.toBe(b);
+    // A JSON body and the same text sent as raw bytes are different requests.
+    const j = await fingerprintRequest("POST", "http://x/u", json, enc("1"));
+    const r = await fingerprintRequest("POST", "http://x/u", "text/plain", enc("1"));
+    expect(j).not.toBe(r);
+  });
+
+  it("falls back to bytes for invalid JSON", async () => {
+    const a = await fingerprintRequest("POST", "http://x/u", json, enc("{oops"));
+    const b = await fingerprintRequest("POST", "http://x/u", json, enc("{oops "));
+    expect(a).not.toBe(b);
+  });
+});

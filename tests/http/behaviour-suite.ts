@@ -1,0 +1,532 @@
+import { randomUUID } from "node:crypto";
+import {
+  createIdempotency,
+  type IdempotencyEvent,
+  type IdempotencyOptions,
+  type IdempotencyStore,
+  type IdempotentHandler,
+} from "@idemkit/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/** Sends a Web `Request` through one integration and returns its `Response`. */
+export type Send = (request: Request) => Promise<Response>;
+
+export interface HttpBehaviourTarget {
+  name: string;
+  createStore: () => IdempotencyStore | Promise<IdempotencyStore>;
+  closeStore?: (store: IdempotencyStore) => void | Promise<void>;
+  /**
+   * Mounts `handler` behind idemkit with `options` in the integration under test and returns a
+   * way to send it requests. The Web handler mounts it directly; framework integrations start a
+   * server on loopback.
+   */
+  mount: (options: IdempotencyOptions, handler: IdempotentHandler) => Send | Promise<Send>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const BASE = "http://idemkit.test";
+
+/** Every row of DESIGN §4, through one integration. */
+export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
+  describe(`HTTP behaviour: ${target.name}`, () => {
+    let store: IdempotencyStore;
+    beforeAll(async () => {
+      store = await target.createStore();
+    });
+    afterAll(async () => {
+      await target.closeStore?.(store);
+    });
+
+    /** A counting orders handler: each execution creates a new order id. */
+    function ordersApp(options: Partial<IdempotencyOptions> = {}) {
+      const state = { runs: 0, events: [] as IdempotencyEvent[] };
+      const handler: IdempotentHandler = async (request, context) => {
+        state.runs++;
+        const body = request.headers.get("content-type")?.includes("json") ? await request.json() : null;
+        return Response.json(
+          { id: `ord_${state.runs}`, body, fence: context.fence },
+          { status: 201, headers: { "x-order": String(state.runs) } },
+        );
+      };
+      const mounted = target.mount(
+        { store, keyPrefix: `http-${randomUUID()}:`, ...options, onEvent: (e) => state.events.push(e) },
+        handler,
+      );
+      return { state, send: async (request: Request) => (await mounted)(request) };
+    }
+
+    function mountWith(options: Partial<IdempotencyOptions>, handler: IdempotentHandler) {
+      const events: IdempotencyEvent[] = [];
+      const mounted = target.mount(
+        { store, keyPrefix: `http-${randomUUID()}:`, ...options, onEvent: (e) => events.push(e) },
+        handler,
+      );
+      return { events, send: async (request: Request) => (await mounted)(request) };
+    }
+
+    const post = (key: string | null, body: unknown = { item: "book", qty: 1 }, init: RequestInit = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set("content-type", "application/json");
+      if (key !== null) headers.set("idempotency-key", key);
+      return new Request(`${BASE}/orders`, { method: "POST", body: JSON.stringify(body), ...init, headers });
+    };
+    const newKey = () => `"${randomUUID()}"`;
+
+    async function expectProblem(response: Response, status: number, type: string) {
+      expect(response.status).toBe(status);
+      expect(response.headers.get("content-type")).toBe("application/problem+json");
+      const problem = await response.json();
+      expect(problem).toMatchObject({ status, type: `urn:idemkit:problem:${type}` });
+      expect(typeof problem.title).toBe("string");
+      expect(typeof problem.detail).toBe("string");
+      return problem;
+    }
+
+    describe("the key header", () => {
+      it("accepts an RFC 8941 sf-string and a bare token as the same key", async () => {
+        const app = ordersApp();
+        const key = randomUUID();
+        const first = await app.send(post(`"${key}"`));
+        const second = await app.send(post(key));
+        expect(first.status).toBe(201);
+        expect(second.headers.get("idempotent-replayed")).toBe("true");
+        expect(app.state.runs).toBe(1);
+      });
+
+      it("reads a custom header name", async () => {
+        const app = ordersApp({ header: "X-Request-Key" });
+        const request = post(null, undefined, { headers: { "x-request-key": newKey() } });
+        expect((await app.send(request)).status).toBe(201);
+        await expectProblem(await app.send(post(newKey())), 400, "key-missing");
+      });
+
+      it("answers 400 when the key is missing, without running the handler", async () => {
+        const app = ordersApp();
+        await expectProblem(await app.send(post(null)), 400, "key-missing");
+        expect(app.state.runs).toBe(0);
+      });
+
+      it("lets a request without a key pass through when required is false", async () => {
+        const app = ordersApp({ required: false });
+        expect((await app.send(post(null))).status).toBe(201);
+        expect((await app.send(post(null))).status).toBe(201);
+        expect(app.state.runs).toBe(2);
+      });
+
+      it.each([
+        ["empty", '""'],
+        ["too long", `"${"k".repeat(256)}"`],
+        ["a control character", '"a\tb"'],
+        ["non-ASCII", '"caf\u00e9"'],
+        ["bad quoting", '"unterminated'],
+        ["bad escape", '"a\\nb"'],
+      ])("answers 400 for an invalid key (%s), without running the handler", async (_label, key) => {
+        const app = ordersApp();
+        await expectProblem(await app.send(post(key)), 400, "key-invalid");
+        expect(app.state.runs).toBe(0);
+      });
+    });
+
+    describe("methods", () => {
+      it("passes GET and other uncovered methods through untouched, key or not", async () => {
+        const app = ordersApp();
+        const key = newKey();
+        for (const method of ["GET", "PUT", "DELETE"]) {
+          const r1 = await app.send(new Request(`${BASE}/orders`, { method, headers: { "idempotency-key": key } }));
+          expect(r1.status).toBe(201);
+          expect(r1.headers.get("idempotent-replayed")).toBeNull();
+        }
+        expect(app.state.runs).toBe(3);
+      });
+
+      it("covers PATCH by default and other methods when configured", async () => {
+        const app = ordersApp({ methods: ["PUT"] });
+        const key = newKey();
+        const put = () =>
+          new Request(`${BASE}/orders/1`, { method: "PUT", headers: { "idempotency-key": key }, body: "x" });
+        await app.send(put());
+        const replay = await app.send(put());
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        expect(app.state.runs).toBe(1);
+
+        const patchApp = ordersApp();
+        const patchKey = newKey();
+        const patch = () =>
+          new Request(`${BASE}/orders/1`, { method: "PATCH", headers: { "idempotency-key": patchKey }, body: "y" });
+        await patchApp.send(patch());
+        expect((await patchApp.send(patch())).headers.get("idempotent-replayed")).toBe("true");
+        expect(patchApp.state.runs).toBe(1);
+      });
+    });
+
+    describe("replay", () => {
+      it("replays the original status, body and headers with Idempotent-Replayed: true", async () => {
+        const app = ordersApp();
+        const key = newKey();
+        const first = await app.send(post(key));
+        expect(first.status).toBe(201);
+        expect(first.headers.get("idempotent-replayed")).toBeNull();
+        const firstBody = await first.text();
+        for (let i = 0; i < 3; i++) {
+          const again = await app.send(post(key));
+          expect(again.status).toBe(201);
+          expect(again.headers.get("idempotent-replayed")).toBe("true");
+          expect(again.headers.get("x-order")).toBe("1");
+          expect(again.headers.get("content-type")).toBe(first.headers.get("content-type"));
+          expect(await again.text()).toBe(firstBody);
+        }
+        expect(app.state.runs).toBe(1);
+      });
+
+      it("treats JSON bodies with another key order as the same request", async () => {
+        const app = ordersApp();
+        const key = newKey();
+        await app.send(post(key, { a: 1, b: { c: 2, d: 3 } }));
+        const again = await app.send(post(key, { b: { d: 3, c: 2 }, a: 1 }));
+        expect(again.headers.get("idempotent-replayed")).toBe("true");
+        expect(app.state.runs).toBe(1);
+      });
+
+      it("replays binary bodies byte for byte and bodiless statuses as such", async () => {
+        const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+        let runs = 0;
+        const app = mountWith({}, async (request) => {
+          runs++;
+          return request.url.endsWith("/empty")
+            ? new Response(null, { status: 204 })
+            : new Response(bytes, { status: 200, headers: { "content-type": "application/octet-stream" } });
+        });
+        const key = newKey();
+        const bin = () => new Request(`${BASE}/bin`, { method: "POST", headers: { "idempotency-key": key } });
+        expect(new Uint8Array(await (await app.send(bin())).arrayBuffer())).toEqual(bytes);
+        const replay = await app.send(bin());
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        expect(new Uint8Array(await replay.arrayBuffer())).toEqual(bytes);
+
+        const emptyKey = newKey();
+        const empty = () =>
+          new Request(`${BASE}/empty`, { method: "POST", headers: { "idempotency-key": emptyKey } });
+        expect((await app.send(empty())).status).toBe(204);
+        const emptyReplay = await app.send(empty());
+        expect(emptyReplay.status).toBe(204);
+        expect(emptyReplay.headers.get("idempotent-replayed")).toBe("true");
+        expect(runs).toBe(2);
+      });
+    });
+
+    describe("mismatch", () => {
+      it("answers 422 for the same key with another body, method or path", async () => {
+        const app = ordersApp({ methods: ["POST", "PATCH"] });
+        const key = newKey();
+        await app.send(post(key, { item: "book" }));
+        await expectProblem(await app.send(post(key, { item: "lamp" })), 422, "key-reused");
+        const otherPath = new Request(`${BASE}/payments`, {
+          method: "POST",
+          headers: { "idempotency-key": key, "content-type": "application/json" },
+          body: JSON.stringify({ item: "book" }),
+        });
+        await expectProblem(await app.send(otherPath), 422, "key-reused");
+        const otherMethod = new Request(`${BASE}/orders`, {
+          method: "PATCH",
+          headers: { "idempotency-key": key, "content-type": "application/json" },
+          body: JSON.stringify({ item: "book" }),
+        });
+        await expectProblem(await app.send(otherMethod), 422, "key-reused");
+        expect(app.state.runs).toBe(1);
+        // The original is intact.
+        expect((await app.send(post(key, { item: "book" }))).headers.get("idempotent-replayed")).toBe("true");
+      });
+
+      it("answers 422 for another body while the first is still in flight", async () => {
+        const app = mountWith({}, async () => {
+          await sleep(200);
+          return new Response("done", { status: 201 });
+        });
+        const key = newKey();
+        const first = app.send(post(key, { n: 1 }));
+        await sleep(50);
+        await expectProblem(await app.send(post(key, { n: 2 })), 422, "key-reused");
+        expect((await first).status).toBe(201);
+      });
+    });
+
+    describe("concurrent duplicates", () => {
+      it("answers 409 with Retry-After while the first is in flight", async () => {
+        let runs = 0;
+        const app = mountWith({}, async () => {
+          runs++;
+          await sleep(200);
+          return new Response("made", { status: 201 });
+        });
+        const key = newKey();
+        const first = app.send(post(key));
+        await sleep(50);
+        const dup = await app.send(post(key));
+        await expectProblem(dup, 409, "request-in-progress");
+        expect(dup.headers.get("retry-after")).toBe("1");
+        expect((await first).status).toBe(201);
+        const after = await app.send(post(key));
+        expect(after.headers.get("idempotent-replayed")).toBe("true");
+        expect(runs).toBe(1);
+      });
+
+      it("a burst of 20 simultaneous duplicates runs the handler once", async () => {
+        let runs = 0;
+        const app = mountWith({}, async () => {
+          runs++;
+          await sleep(30);
+          return new Response("once", { status: 201 });
+        });
+        const key = newKey();
+        const responses = await Promise.all(Array.from({ length: 20 }, () => app.send(post(key))));
+        expect(runs).toBe(1);
+        expect(responses.every((r) => r.status === 201 || r.status === 409)).toBe(true);
+        const originals = responses.filter((r) => r.status === 201 && r.headers.get("idempotent-replayed") === null);
+        expect(originals).toHaveLength(1);
+      });
+
+      it("with waitForInFlight, duplicates wait and replay the first outcome", async () => {
+        let runs = 0;
+        const app = mountWith({ waitForInFlight: { timeoutMs: 5_000, pollMs: 20 } }, async () => {
+          runs++;
+          await sleep(150);
+          return new Response(`run ${runs}`, { status: 201 });
+        });
+        const key = newKey();
+        const responses = await Promise.all(Array.from({ length: 5 }, () => app.send(post(key))));
+        expect(runs).toBe(1);
+        for (const r of responses) {
+          expect(r.status).toBe(201);
+          expect(await r.text()).toBe("run 1");
+        }
+        expect(responses.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(4);
+      });
+    });
+
+    describe("headers at rest", () => {
+      it("never stores or replays Set-Cookie, auth challenges, Date or hop-by-hop headers", async () => {
+        const app = mountWith({}, async () => {
+          const headers = new Headers({
+            "content-type": "text/plain",
+            "x-kept": "yes",
+            "www-authenticate": 'Bearer realm="x"',
+            "proxy-authenticate": "Basic",
+            date: "Sat, 28 Nov 2026 00:00:00 GMT",
+            "x-per-hop": "secret",
+            connection: "x-per-hop",
+          });
+          headers.append("set-cookie", "session=s3cr3t; HttpOnly");
+          return new Response("body", { status: 200, headers });
+        });
+        const key = newKey();
+        const first = await app.send(post(key));
+        expect(first.headers.get("set-cookie")).toContain("session=s3cr3t");
+        const replay = await app.send(post(key));
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        expect(replay.headers.get("x-kept")).toBe("yes");
+        for (const name of ["set-cookie", "www-authenticate", "proxy-authenticate", "x-per-hop"]) {
+          expect(replay.headers.get(name), name).toBeNull();
+        }
+        expect(replay.headers.get("date") ?? "").not.toContain("28 Nov 2026 00:00:00");
+      });
+
+      it("never stores request headers such as Authorization", async () => {
+        const app = mountWith({ keyPrefix: "auth-check:" }, async () => new Response("ok", { status: 201 }));
+        const key = randomUUID();
+        await app.send(post(key, { a: 1 }, { headers: { authorization: "Bearer TOPSECRET-TOKEN" } }));
+        const record = await store.get(`auth-check:0::${key}`);
+        expect(record?.state).toBe("completed");
+        const stored = record?.state === "completed" ? Buffer.from(record.result).toString("latin1") : "";
+        expect(stored).not.toContain("TOPSECRET");
+        expect(stored).not.toMatch(/authorization/i);
+      });
+    });
+
+    describe("which outcomes are stored", () => {
+      it.each([500, 502, 503, 408, 425, 429])("status %i releases the key, so a retry runs again", async (status) => {
+        let runs = 0;
+        const app = mountWith({}, async () => {
+          runs++;
+          return new Response(`attempt ${runs}`, { status: runs === 1 ? status : 201 });
+        });
+        const key = newKey();
+        expect((await app.send(post(key))).status).toBe(status);
+        const retry = await app.send(post(key));
+        expect(retry.status).toBe(201);
+        expect(retry.headers.get("idempotent-replayed")).toBeNull();
+        expect(runs).toBe(2);
+        expect(app.events.map((e) => e.type)).toContain("released");
+      });
+
+      it.each([200, 201, 202, 400, 404, 409, 422])("status %i is stored and replayed", async (status) => {
+        let runs = 0;
+        const app = mountWith({}, async () => {
+          runs++;
+          return new Response("x", { status });
+        });
+        const key = newKey();
+        await app.send(post(key));
+        const retry = await app.send(post(key));
+        expect(retry.status).toBe(status);
+        expect(retry.headers.get("idempotent-replayed")).toBe("true");
+        expect(runs).toBe(1);
+      });
+
+      it("a thrown handler error releases the key and surfaces the error", async () => {
+        let runs = 0;
+        const app = mountWith({}, async () => {
+          runs++;
+          if (runs === 1) throw new Error("handler crashed");
+          return new Response("ok", { status: 201 });
+        });
+        const key = newKey();
+        const failed = await app.send(post(key)).then(
+          (r) => r.status,
+          () => "threw",
+        );
+        expect(failed === "threw" || failed === 500).toBe(true);
+        expect((await app.send(post(key))).status).toBe(201);
+        expect(runs).toBe(2);
+      });
+    });
+
+    describe("responses over the size cap", () => {
+      it("delivers the whole body once, never runs again, and replays 410 not-replayable", async () => {
+        const big = new Uint8Array(64 * 1024).fill(7);
+        let runs = 0;
+        const app = mountWith({ maxResponseBytes: 16 * 1024 }, async () => {
+          runs++;
+          return new Response(big, { status: 201 });
+        });
+        const key = newKey();
+        const first = await app.send(post(key));
+        expect(first.status).toBe(201);
+        expect(new Uint8Array(await first.arrayBuffer())).toEqual(big);
+        const retry = await app.send(post(key));
+        const problem = await expectProblem(retry, 410, "response-not-replayable");
+        expect(problem.originalStatus).toBe(201);
+        expect(retry.headers.get("idempotent-replayed")).toBe("true");
+        expect(runs).toBe(1);
+      });
+    });
+
+    describe("store failures", () => {
+      const down = (inner: IdempotencyStore, overrides: Partial<IdempotencyStore>): IdempotencyStore =>
+        ({
+          claim: inner.claim.bind(inner),
+          complete: inner.complete.bind(inner),
+          release: inner.release.bind(inner),
+          extend: inner.extend.bind(inner),
+          get: inner.get.bind(inner),
+          delete: inner.delete.bind(inner),
+          ...overrides,
+        }) as IdempotencyStore;
+
+      it("answers 503 with Retry-After and does not run the handler when the store is unreachable", async () => {
+        let runs = 0;
+        const app = mountWith(
+          { store: down(store, { claim: () => Promise.reject(new Error("ECONNREFUSED")) }) },
+          async () => {
+            runs++;
+            return new Response("x", { status: 201 });
+          },
+        );
+        const response = await app.send(post(newKey()));
+        await expectProblem(response, 503, "store-unavailable");
+        expect(response.headers.get("retry-after")).toBe("2");
+        expect(runs).toBe(0);
+        expect(app.events.some((e) => e.type === "store-error")).toBe(true);
+      });
+
+      it("bounds a hanging store by storeTimeoutMs, then answers 503", async () => {
+        const app = mountWith(
+          { store: down(store, { claim: () => new Promise(() => {}) }), storeTimeoutMs: 100 },
+          async () => new Response("x", { status: 201 }),
+        );
+        await expectProblem(await app.send(post(newKey())), 503, "store-unavailable");
+      });
+
+      it("fail-open runs the handler unprotected when chosen", async () => {
+        let runs = 0;
+        const app = mountWith(
+          {
+            store: down(store, { claim: () => Promise.reject(new Error("down")) }),
+            onStoreUnavailable: "open",
+          },
+          async () => {
+            runs++;
+            return new Response("unprotected", { status: 201 });
+          },
+        );
+        expect((await app.send(post(newKey()))).status).toBe(201);
+        expect(runs).toBe(1);
+      });
+
+      it("when storing the outcome fails, the client still gets the real response; the key stays in progress", async () => {
+        let runs = 0;
+        const app = mountWith(
+          {
+            store: down(store, { complete: () => Promise.reject(new Error("write failed")) }),
+            leaseMs: 5_000,
+          },
+          async () => {
+            runs++;
+            return new Response("real", { status: 201 });
+          },
+        );
+        const key = newKey();
+        const first = await app.send(post(key));
+        expect(first.status).toBe(201);
+        expect(await first.text()).toBe("real");
+        expect(app.events.some((e) => e.type === "store-error" && e.operation === "complete")).toBe(true);
+        await expectProblem(await app.send(post(key)), 409, "request-in-progress");
+        expect(runs).toBe(1);
+      });
+    });
+
+    describe("scope", () => {
+      it("keeps the same key apart across scopes, injectively", async () => {
+        let runs = 0;
+        const app = mountWith({ scope: (request) => request.headers.get("x-tenant") ?? undefined }, async () => {
+          runs++;
+          return new Response(`run ${runs}`, { status: 201 });
+        });
+        const send = (tenant: string, key: string) =>
+          app.send(post(key, { a: 1 }, { headers: { "x-tenant": tenant } }));
+        expect(await (await send("a:b", "c")).text()).toBe("run 1");
+        expect(await (await send("a", "b:c")).text()).toBe("run 2");
+        expect(await (await send("other", "c")).text()).toBe("run 3");
+        const replay = await send("a:b", "c");
+        expect(await replay.text()).toBe("run 1");
+        expect(runs).toBe(3);
+      });
+    });
+
+    describe("leases", () => {
+      it("a lost lease fires the handler's signal, and its result is not stored over the new owner", async () => {
+        let runs = 0;
+        let aborted = false;
+        const keyPrefix = `lease-${randomUUID()}:`;
+        const app = mountWith({ leaseMs: 150, keyPrefix }, async (_request, { signal }) => {
+          const run = ++runs;
+          signal.addEventListener("abort", () => {
+            aborted = true;
+          });
+          if (run === 1) await sleep(400);
+          return new Response(`run ${run}`, { status: 201 });
+        });
+        const key = randomUUID();
+        const first = app.send(post(key));
+        await sleep(30);
+        await store.delete(`${keyPrefix}0::${key}`); // an operator purge while the first still runs
+        const second = await app.send(post(key));
+        expect(await second.text()).toBe("run 2");
+        expect(await (await first).text()).toBe("run 1");
+        expect(aborted).toBe(true);
+        expect(app.events.some((e) => e.type === "lease-lost")).toBe(true);
+        const replay = await app.send(post(key));
+        expect(await replay.text()).toBe("run 2");
+      });
+    });
+  });
+}
