@@ -1,0 +1,253 @@
+/*
+ * Documented MongoDB semantics this store relies on (not yet checked against a server in this repo):
+ * - findOneAndUpdate / findAndModify accept an aggregation pipeline as the update (server 4.2+),
+ *   with `upsert` (the base document is built from the filter's equality, here `{ _id }`) and
+ *   `returnDocument`; driver 6+ returns the document itself (`includeResultMetadata: false`).
+ * - `$$NOW`: the current datetime, the same for all members and all stages of one operation (4.2+);
+ *   usable in update pipelines and in `$expr` filters.
+ * - `$add` of a date and numbers treats the numbers as milliseconds; `$type` of an absent field
+ *   is "missing"; `$literal` stops a `$`-string from being read as a field path.
+ * - Concurrent upserts on a unique `_id` insert once; losers get E11000 (code 11000) and may retry,
+ *   which then updates. Servers retry this themselves for exact-equality filters on the unique key
+ *   (updates since 4.2, SERVER-14322/37124; findAndModify, SERVER-47212); we retry too, bounded.
+ * - TTL index with `expireAfterSeconds: 0` on a Date field expires a document at that date; the
+ *   TTL monitor runs every 60 s on the primary, so deletion is late.
+ */
+import { randomUUID } from "node:crypto";
+import type {
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from "@idemkit/core";
+import { Binary, type Collection, type Db, type Document, type WriteConcernSettings } from "mongodb";
+
+/**
+ * One stored key. `_id` is the key exactly as core produced it (any string; BSON strings are
+ * length-prefixed, so unicode, quotes and NUL bytes are plain data).
+ */
+export interface MongoIdempotencyDocument {
+  _id: string;
+  state: "in_progress" | "completed";
+  token: string;
+  fingerprint: string;
+  fence: number;
+  /** Lease end (in_progress) or retention end (completed), server clock. From then on: absent. */
+  expiresAt: Date;
+  /** When the TTL monitor may delete the document (>= expiresAt). Keeps an expired record's fence. */
+  keepUntil: Date;
+  /** Id of the claim call that wrote this in_progress document (see `claim`). */
+  claimId?: string;
+  /** Outcome bytes, completed only. */
+  result?: Binary;
+}
+
+export type MongoStoreOptions = (
+  | { collection: Collection<MongoIdempotencyDocument> | Collection<Document>; db?: never }
+  | { db: Db; collectionName?: string; collection?: never }
+) & {
+  /**
+   * Write concern of every write (claim, complete, release, extend, delete). Defaults to the
+   * collection's. Use `{ w: "majority" }` on replica sets (see README). `w: 0` is rejected: the
+   * store must read each write's result to tell a won race from a lost one.
+   */
+  writeConcern?: WriteConcernSettings;
+};
+
+export interface MongoStore extends IdempotencyStore {
+  /** Creates the TTL index on `keepUntil` (idempotent). Run once at deploy or startup. */
+  ensureIndexes(): Promise<void>;
+  /** The collection the store writes to. */
+  readonly collection: Collection<MongoIdempotencyDocument>;
+}
+
+export const DEFAULT_COLLECTION_NAME = "idempotency_keys";
+export const TTL_INDEX_NAME = "idemkit_keep_until_ttl";
+/** Consecutive E11000 replies after which a claim gives up (it then rejects: outcome unknown). */
+export const MAX_DUPLICATE_KEY_ATTEMPTS = 5;
+
+/** `$$NOW` is the server's clock, the same on every member for one operation (MongoDB >= 4.2). */
+const NOW = "$$NOW";
+/** Live means: deadline strictly in the future on the server's clock. */
+const LIVE = { $gt: ["$expiresAt", NOW] };
+const lit = (value: unknown) => ({ $literal: value });
+const after = (ms: number) => ({ $add: [NOW, Math.ceil(ms)] });
+
+/**
+ * The claim as one update pipeline (MongoDB >= 4.2). If the document is missing, or its deadline
+ * has passed (expired lease or ended retention), replace it with a fresh in_progress record whose
+ * fence is one more than the kept one; otherwise keep it exactly as it is (`$$ROOT`).
+ * Every caller-supplied string goes through `$literal`: in an aggregation expression a string
+ * starting with `$` would otherwise be read as a field path.
+ */
+export function claimPipeline(claim: ClaimRequest, claimId: string): Document[] {
+  const claimable = { $or: [{ $eq: [{ $type: "$expiresAt" }, "missing"] }, { $lte: ["$expiresAt", NOW] }] };
+  return [
+    {
+      // $cond in its array form: [if, then, else].
+      $replaceWith: {
+        $cond: [
+          claimable,
+          {
+            _id: "$_id",
+            state: lit("in_progress"),
+            token: lit(claim.token),
+            fingerprint: lit(claim.fingerprint),
+            fence: { $add: [{ $ifNull: ["$fence", 0] }, 1] },
+            expiresAt: after(claim.leaseMs),
+            keepUntil: after(Math.max(claim.leaseMs, claim.retentionMs)),
+            claimId: lit(claimId),
+          },
+          "$$ROOT",
+        ],
+      },
+    },
+  ];
+}
+
+/** Filter of complete, release and extend: in_progress, owned by `token`, lease live. */
+export function ownedFilter(key: string, token: string): Document {
+  return { _id: key, state: "in_progress", token, $expr: LIVE };
+}
+
+/** Code 11000 (`DuplicateKey`): two upserts of one missing `_id` raced and this one lost the insert. */
+export function isDuplicateKeyError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, codeName } = error as { code?: unknown; codeName?: unknown };
+  return code === 11000 || codeName === "DuplicateKey";
+}
+
+/**
+ * Outcome bytes as a fresh Uint8Array (a copy, never a Buffer), from a BSON Binary or, when the
+ * client deserialises with `promoteBuffers`, a Buffer. A Binary's content is `buffer` up to
+ * `position` (public fields in bson 5 to 7; `buffer` may be longer than the content).
+ */
+export function toBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  const binary = value as Partial<Binary> | undefined;
+  if (binary?.buffer instanceof Uint8Array && typeof binary.position === "number") {
+    return new Uint8Array(binary.buffer.subarray(0, binary.position));
+  }
+  throw new TypeError("idemkit/mongodb: stored result is not BSON binary data");
+}
+
+/** Maps a stored document to the contract's record. Numbers go through `Number` (promoteValues: false). */
+export function toRecord(doc: MongoIdempotencyDocument): IdempotencyRecord {
+  const base = { token: doc.token, fingerprint: doc.fingerprint, fence: Number(doc.fence) };
+  const deadline = new Date(doc.expiresAt).getTime();
+  return doc.state === "completed"
+    ? { state: "completed", ...base, result: toBytes(doc.result), expiresAt: deadline }
+    : { state: "in_progress", ...base, leaseExpiresAt: deadline };
+}
+
+/**
+ * A MongoDB store over the user's driver (`mongodb` >= 6, server >= 4.2). Every deadline is judged
+ * by the server's `$$NOW`; every read treats an expired document as absent, since the TTL monitor
+ * deletes only about once a minute.
+ */
+export function createMongoStore(options: MongoStoreOptions): MongoStore {
+  const collection = (
+    options.db ? options.db.collection(options.collectionName ?? DEFAULT_COLLECTION_NAME) : options.collection
+  ) as Collection<MongoIdempotencyDocument>;
+  if (!collection) throw new TypeError("idemkit/mongodb: pass `collection`, or `db` (and `collectionName`)");
+  const { writeConcern } = options;
+  if (writeConcern?.w === 0)
+    throw new TypeError("idemkit/mongodb: writeConcern w: 0 cannot report who won a claim");
+  const writeOptions = writeConcern ? { writeConcern } : {};
+
+  return {
+    collection,
+
+    async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
+      // How acquisition is decided: the pipeline stamps a fresh `claimId` (one per call, not the
+      // token) only when it takes the key, and the call returns the document *after* the update.
+      // - took it: after.claimId === ours, and after.fence is the new fence;
+      // - did not: the pipeline kept `$$ROOT`, so "after" is the live record exactly as it was
+      //   before, read in the same atomic findAndModify. A claim retried by core with the same
+      //   token (its first reply was lost) has a new claimId, so it reads as `acquired: false`
+      //   with its own token, as the contract requires. A lost reply retried by the driver itself
+      //   (retryable writes) gets the original result back from the server, so it still reads
+      //   as acquired.
+      // Deciding from the "before" document instead would need the server's $$NOW to tell an
+      // expired record (taken over) from a live one (not taken), which the client does not have.
+      const claimId = randomUUID();
+      const pipeline = claimPipeline(claim, claimId);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          // Filter is exact equality on `_id` only, the shape for which servers retry an upsert's
+          // duplicate-key insert themselves (update since 4.2; findAndModify: SERVER-47212).
+          const doc = await collection.findOneAndUpdate({ _id: key }, pipeline, {
+            upsert: true,
+            returnDocument: "after",
+            includeResultMetadata: false,
+            ...writeOptions,
+          });
+          if (!doc) throw new Error("idemkit/mongodb: upsert returned no document");
+          return doc.claimId === claimId
+            ? { acquired: true, fence: Number(doc.fence) }
+            : { acquired: false, record: toRecord(doc) };
+        } catch (error) {
+          // Concurrent upserts of a missing key: one insert wins, the others get E11000 and wrote
+          // nothing. Retrying finds the winner's document and answers with it. Only churn (the
+          // key deleted and re-inserted between every attempt) exhausts the bound.
+          if (!isDuplicateKeyError(error)) throw error;
+          if (attempt >= MAX_DUPLICATE_KEY_ATTEMPTS) {
+            throw new Error(`idemkit/mongodb: claim hit ${attempt} duplicate-key races in a row`, {
+              cause: error,
+            });
+          }
+        }
+      }
+    },
+
+    async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
+      const update = [
+        {
+          $set: {
+            state: lit("completed"),
+            result: lit(new Binary(outcome.result)),
+            expiresAt: after(outcome.retentionMs),
+            keepUntil: after(outcome.retentionMs),
+          },
+        },
+        { $unset: "claimId" },
+      ];
+      const res = await collection.updateOne(ownedFilter(key, token), update, writeOptions);
+      return res.matchedCount === 1;
+    },
+
+    async release(key: string, token: string): Promise<boolean> {
+      const res = await collection.deleteOne(ownedFilter(key, token), writeOptions);
+      return res.deletedCount === 1;
+    },
+
+    async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+      const update = [
+        { $set: { expiresAt: after(leaseMs), keepUntil: { $max: ["$keepUntil", after(leaseMs)] } } },
+      ];
+      const res = await collection.updateOne(ownedFilter(key, token), update, writeOptions);
+      return res.matchedCount === 1;
+    },
+
+    async get(key: string): Promise<IdempotencyRecord | undefined> {
+      const doc = await collection.findOne({ _id: key, $expr: LIVE }, { readPreference: "primary" });
+      return doc ? toRecord(doc) : undefined;
+    },
+
+    async delete(key: string): Promise<boolean> {
+      // Two conditional deletes, so that "was it live" is judged by the server's clock: first a
+      // live record (-> true), else an expired leftover the TTL monitor has not reaped yet.
+      const live = await collection.deleteOne({ _id: key, $expr: LIVE }, writeOptions);
+      if (live.deletedCount === 1) return true;
+      await collection.deleteOne({ _id: key, $expr: { $not: [LIVE] } }, writeOptions);
+      return false;
+    },
+
+    async ensureIndexes(): Promise<void> {
+      // expireAfterSeconds: 0 on a Date field: a document expires at the time in that field. The
+      // monitor runs every 60 s, so deletion is late by up to a minute (reads never rely on it).
+      await collection.createIndex({ keepUntil: 1 }, { name: TTL_INDEX_NAME, expireAfterSeconds: 0 });
+    },
+  };
+}
