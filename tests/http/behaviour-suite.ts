@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
-import {
-  createIdempotency,
-  type IdempotencyEvent,
-  type IdempotencyOptions,
-  type IdempotencyStore,
-  type IdempotentHandler,
+import type {
+  IdempotencyEvent,
+  IdempotencyOptions,
+  IdempotencyStore,
+  IdempotentHandler,
 } from "@idemkit/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -132,7 +131,9 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         const app = ordersApp();
         const key = newKey();
         for (const method of ["GET", "PUT", "DELETE"]) {
-          const r1 = await app.send(new Request(`${BASE}/orders`, { method, headers: { "idempotency-key": key } }));
+          const r1 = await app.send(
+            new Request(`${BASE}/orders`, { method, headers: { "idempotency-key": key } }),
+          );
           expect(r1.status).toBe(201);
           expect(r1.headers.get("idempotent-replayed")).toBeNull();
         }
@@ -152,7 +153,11 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         const patchApp = ordersApp();
         const patchKey = newKey();
         const patch = () =>
-          new Request(`${BASE}/orders/1`, { method: "PATCH", headers: { "idempotency-key": patchKey }, body: "y" });
+          new Request(`${BASE}/orders/1`, {
+            method: "PATCH",
+            headers: { "idempotency-key": patchKey },
+            body: "y",
+          });
         await patchApp.send(patch());
         expect((await patchApp.send(patch())).headers.get("idempotent-replayed")).toBe("true");
         expect(patchApp.state.runs).toBe(1);
@@ -281,7 +286,9 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         const responses = await Promise.all(Array.from({ length: 20 }, () => app.send(post(key))));
         expect(runs).toBe(1);
         expect(responses.every((r) => r.status === 201 || r.status === 409)).toBe(true);
-        const originals = responses.filter((r) => r.status === 201 && r.headers.get("idempotent-replayed") === null);
+        const originals = responses.filter(
+          (r) => r.status === 201 && r.headers.get("idempotent-replayed") === null,
+        );
         expect(originals).toHaveLength(1);
       });
 
@@ -343,20 +350,23 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
     });
 
     describe("which outcomes are stored", () => {
-      it.each([500, 502, 503, 408, 425, 429])("status %i releases the key, so a retry runs again", async (status) => {
-        let runs = 0;
-        const app = mountWith({}, async () => {
-          runs++;
-          return new Response(`attempt ${runs}`, { status: runs === 1 ? status : 201 });
-        });
-        const key = newKey();
-        expect((await app.send(post(key))).status).toBe(status);
-        const retry = await app.send(post(key));
-        expect(retry.status).toBe(201);
-        expect(retry.headers.get("idempotent-replayed")).toBeNull();
-        expect(runs).toBe(2);
-        expect(app.events.map((e) => e.type)).toContain("released");
-      });
+      it.each([500, 502, 503, 408, 425, 429])(
+        "status %i releases the key, so a retry runs again",
+        async (status) => {
+          let runs = 0;
+          const app = mountWith({}, async () => {
+            runs++;
+            return new Response(`attempt ${runs}`, { status: runs === 1 ? status : 201 });
+          });
+          const key = newKey();
+          expect((await app.send(post(key))).status).toBe(status);
+          const retry = await app.send(post(key));
+          expect(retry.status).toBe(201);
+          expect(retry.headers.get("idempotent-replayed")).toBeNull();
+          expect(runs).toBe(2);
+          expect(app.events.map((e) => e.type)).toContain("released");
+        },
+      );
 
       it.each([200, 201, 202, 400, 404, 409, 422])("status %i is stored and replayed", async (status) => {
         let runs = 0;
@@ -487,10 +497,13 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
     describe("scope", () => {
       it("keeps the same key apart across scopes, injectively", async () => {
         let runs = 0;
-        const app = mountWith({ scope: (request) => request.headers.get("x-tenant") ?? undefined }, async () => {
-          runs++;
-          return new Response(`run ${runs}`, { status: 201 });
-        });
+        const app = mountWith(
+          { scope: (request) => request.headers.get("x-tenant") ?? undefined },
+          async () => {
+            runs++;
+            return new Response(`run ${runs}`, { status: 201 });
+          },
+        );
         const send = (tenant: string, key: string) =>
           app.send(post(key, { a: 1 }, { headers: { "x-tenant": tenant } }));
         expect(await (await send("a:b", "c")).text()).toBe("run 1");

@@ -99,7 +99,9 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(again.record.state).toBe("completed");
       expect(again.record.fingerprint).toBe("fp-complete");
       expect(again.record.fence).toBe(1);
-      expect(again.record.state === "completed" && Array.from(again.record.result)).toEqual(Array.from(result));
+      expect(again.record.state === "completed" && Array.from(again.record.result)).toEqual(
+        Array.from(result),
+      );
       const read = await store.get(key);
       expect(read?.state).toBe("completed");
     });
@@ -126,7 +128,12 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(await store.release(key, wrong)).toBe(false);
       expect(await store.extend(key, wrong, 60_000)).toBe(false);
       const after = await store.get(key);
-      expect(after).toMatchObject({ state: "in_progress", token: owner.token, fingerprint: "fp-wrong", fence: 1 });
+      expect(after).toMatchObject({
+        state: "in_progress",
+        token: owner.token,
+        fingerprint: "fp-wrong",
+        fence: 1,
+      });
       expect(after?.state === "in_progress" && after.leaseExpiresAt).toBe(
         before?.state === "in_progress" && before.leaseExpiresAt,
       );
@@ -234,7 +241,9 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
         }
         // Exactly one completion wins as well.
         const completions = await Promise.all(
-          claims.map((c, i) => stores[i % stores.length]!.complete(key, c.token, { result: utf8(c.token), retentionMs })),
+          claims.map((c, i) =>
+            stores[i % stores.length]!.complete(key, c.token, { result: utf8(c.token), retentionMs }),
+          ),
         );
         expect(completions.filter(Boolean)).toHaveLength(1);
       }
@@ -307,7 +316,10 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       }
       for (const [i, key] of keys.entries()) {
         const read = await store.get(key);
-        expect(read, `get of awkward key #${i}`).toMatchObject({ token: `token-${i}`, fingerprint: `fp-${i}` });
+        expect(read, `get of awkward key #${i}`).toMatchObject({
+          token: `token-${i}`,
+          fingerprint: `fp-${i}`,
+        });
         expect(await store.complete(key, `token-${i}`, { result: utf8(`r-${i}`), retentionMs })).toBe(true);
       }
       for (const [i, key] of keys.entries()) {

@@ -29,7 +29,12 @@ describe("defaultCodec", () => {
 describe("stored HTTP responses", () => {
   it("round-trip status, headers and binary body", () => {
     const body = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
-    const stored = { status: 201, statusText: "Created", headers: [["x-a", "1"]] as [string, string][], body };
+    const stored = {
+      status: 201,
+      statusText: "Created",
+      headers: [["x-a", "1"]] as [string, string][],
+      body,
+    };
     const decoded = decodeStoredResponse(encodeStoredResponse(stored));
     expect(decoded.status).toBe(201);
     expect(decoded.statusText).toBe("Created");

@@ -25,7 +25,9 @@ describe("run()", () => {
   it("throws MismatchError when the key is reused with other input", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     await idem.run({ key: "k", input: { amount: 10 } }, () => "ok");
-    await expect(idem.run({ key: "k", input: { amount: 11 } }, () => "again")).rejects.toBeInstanceOf(MismatchError);
+    await expect(idem.run({ key: "k", input: { amount: 11 } }, () => "again")).rejects.toBeInstanceOf(
+      MismatchError,
+    );
     expect(await idem.run({ key: "k", input: { amount: 10 } }, () => "again")).toBe("ok");
   });
 
@@ -196,11 +198,15 @@ describe("leases", () => {
     idem.on(rec.onEvent);
     expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(2);
     expect(rec.types()).toEqual(["claimed", "takeover", "completed"]);
-    expect(await store.complete("idem:0::k", "dead", { result: new Uint8Array(1), retentionMs: 1000 })).toBe(false);
+    expect(await store.complete("idem:0::k", "dead", { result: new Uint8Array(1), retentionMs: 1000 })).toBe(
+      false,
+    );
   });
 
   it("rejects a heartbeat that is not shorter than the lease", () => {
-    expect(() => createIdempotency({ store: createMemoryStore(), leaseMs: 100, heartbeatMs: 100 })).toThrow(RangeError);
+    expect(() => createIdempotency({ store: createMemoryStore(), leaseMs: 100, heartbeatMs: 100 })).toThrow(
+      RangeError,
+    );
     expect(() => createIdempotency({ store: createMemoryStore(), leaseMs: 0 })).toThrow(RangeError);
   });
 });

@@ -41,7 +41,11 @@ export interface Lease {
   release(reason: "error" | "not-stored"): Promise<void>;
 }
 
-type EventInput = IdempotencyEvent extends infer E ? (E extends IdempotencyEvent ? Omit<E, "at"> : never) : never;
+type EventInput = IdempotencyEvent extends infer E
+  ? E extends IdempotencyEvent
+    ? Omit<E, "at">
+    : never
+  : never;
 
 export class LeaseLostError extends Error {
   constructor(key: string) {
@@ -62,7 +66,10 @@ export class Engine {
     this.store = options.store;
     this.leaseMs = positive("leaseMs", options.leaseMs ?? 30_000);
     this.retentionMs = positive("retentionMs", options.retentionMs ?? 24 * 60 * 60 * 1000);
-    this.heartbeatMs = positive("heartbeatMs", options.heartbeatMs ?? Math.max(1, Math.floor(this.leaseMs / 3)));
+    this.heartbeatMs = positive(
+      "heartbeatMs",
+      options.heartbeatMs ?? Math.max(1, Math.floor(this.leaseMs / 3)),
+    );
     this.storeTimeoutMs = positive("storeTimeoutMs", options.storeTimeoutMs ?? 2_000);
     if (this.heartbeatMs >= this.leaseMs) throw new RangeError("heartbeatMs must be shorter than leaseMs");
     this.#events = events;
@@ -80,7 +87,12 @@ export class Engine {
   async claim(key: string, fingerprint: string): Promise<ClaimDecision> {
     const token = crypto.randomUUID();
     const started = performance.now();
-    const request = { token, fingerprint, leaseMs: this.leaseMs, retentionMs: Math.max(this.leaseMs, this.retentionMs) };
+    const request = {
+      token,
+      fingerprint,
+      leaseMs: this.leaseMs,
+      retentionMs: Math.max(this.leaseMs, this.retentionMs),
+    };
     let result: Awaited<ReturnType<IdempotencyStore["claim"]>>;
     try {
       result = await this.call("claim", key, () => this.store.claim(key, request));
@@ -91,7 +103,8 @@ export class Engine {
 
     let fence: number | undefined;
     if (result.acquired) fence = result.fence;
-    else if (result.record.state === "in_progress" && result.record.token === token) fence = result.record.fence;
+    else if (result.record.state === "in_progress" && result.record.token === token)
+      fence = result.record.fence;
 
     if (fence !== undefined) {
       this.emit({ type: "claimed", key, fence, durationMs });
@@ -115,7 +128,12 @@ export class Engine {
    * Like `claim`, but while the first attempt is in flight it polls (with backoff) until that one
    * completes (replay), releases (then this caller claims it) or `timeoutMs` passes (conflict).
    */
-  async claimOrWait(key: string, fingerprint: string, timeoutMs: number, pollMs: number): Promise<ClaimDecision> {
+  async claimOrWait(
+    key: string,
+    fingerprint: string,
+    timeoutMs: number,
+    pollMs: number,
+  ): Promise<ClaimDecision> {
     const deadline = Date.now() + timeoutMs;
     let delay = pollMs;
     for (;;) {
@@ -157,9 +175,7 @@ export class Engine {
       extending = true;
       const sentAt = Date.now();
       try {
-        const ok = await this.call("extend", key, () =>
-          this.store.extend(key, token, this.leaseMs),
-        );
+        const ok = await this.call("extend", key, () => this.store.extend(key, token, this.leaseMs));
         if (ended) return;
         if (ok) confirmedUntil = sentAt + this.leaseMs;
         else lose("heartbeat");
@@ -209,7 +225,8 @@ export class Engine {
         end();
         try {
           const ok = await this.call("release", key, () => this.store.release(key, token));
-          if (ok) this.emit({ type: "released", key, fence, durationMs: performance.now() - claimedAt, reason });
+          if (ok)
+            this.emit({ type: "released", key, fence, durationMs: performance.now() - claimedAt, reason });
           else lose("release");
         } catch {
           // The key stays claimed until its lease ends: a retry gets 409 until then, never a double run.
@@ -231,7 +248,10 @@ function sleep(ms: number): Promise<void> {
 async function withTimeout<T>(fn: () => Promise<T>, ms: number, operation: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))), ms);
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
+      ms,
+    );
   });
   try {
     return await Promise.race([Promise.resolve().then(fn), timeout]);

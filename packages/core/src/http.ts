@@ -58,13 +58,17 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
   const methods = new Set((options.methods ?? ["POST", "PATCH"]).map((m) => m.toUpperCase()));
   const required = options.required ?? true;
   const shouldStore = options.shouldStore ?? defaultShouldStore;
-  const excluded = new Set([...DEFAULT_EXCLUDED_HEADERS, ...(options.excludeHeaders ?? []).map((h) => h.toLowerCase())]);
+  const excluded = new Set([
+    ...DEFAULT_EXCLUDED_HEADERS,
+    ...(options.excludeHeaders ?? []).map((h) => h.toLowerCase()),
+  ]);
   const maxResponseBytes = options.maxResponseBytes ?? 1024 * 1024;
   const conflictRetryAfter = String(options.conflictRetryAfterSeconds ?? 1);
   const unavailableRetryAfter = String(options.unavailableRetryAfterSeconds ?? 2);
   const wait = options.waitForInFlight
     ? {
-        timeoutMs: (typeof options.waitForInFlight === "object" && options.waitForInFlight.timeoutMs) || 10_000,
+        timeoutMs:
+          (typeof options.waitForInFlight === "object" && options.waitForInFlight.timeoutMs) || 10_000,
         pollMs: (typeof options.waitForInFlight === "object" && options.waitForInFlight.pollMs) || 50,
       }
     : undefined;
@@ -78,7 +82,12 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     const header = request.headers.get(headerName);
     if (header === null) {
       if (!required) return passThrough(request, handler);
-      return problemResponse(400, "key-missing", "Idempotency key missing", `This request needs an ${headerName} header.`);
+      return problemResponse(
+        400,
+        "key-missing",
+        "Idempotency key missing",
+        `This request needs an ${headerName} header.`,
+      );
     }
     let key: string;
     try {
@@ -135,7 +144,12 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     }
   };
 
-  async function runOwned(request: Request, key: string, lease: Lease, handler: IdempotentHandler): Promise<Response> {
+  async function runOwned(
+    request: Request,
+    key: string,
+    lease: Lease,
+    handler: IdempotentHandler,
+  ): Promise<Response> {
     let response: Response;
     try {
       response = await handler(request, { key, fence: lease.fence, signal: lease.signal });
@@ -154,16 +168,25 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     if (captured.complete) {
       // Stored before the client sees it, so an immediate retry replays instead of getting 409.
       await lease.complete(encodeStoredResponse({ status, statusText, headers, body: captured.bytes }));
-      return new Response(NULL_BODY_STATUSES.has(status) ? null : (captured.bytes as Uint8Array<ArrayBuffer>), {
-        status,
-        statusText,
-        headers: response.headers,
-      });
+      return new Response(
+        NULL_BODY_STATUSES.has(status) ? null : (captured.bytes as Uint8Array<ArrayBuffer>),
+        {
+          status,
+          statusText,
+          headers: response.headers,
+        },
+      );
     }
     // Too large to store: the work is done, so the key is completed (never released) with a marker
     // that replays as "not replayable", and this client still receives the whole body.
     await lease.complete(
-      encodeStoredResponse({ status, statusText, headers, body: new Uint8Array(0), oversized: { bytes: maxResponseBytes } }),
+      encodeStoredResponse({
+        status,
+        statusText,
+        headers,
+        body: new Uint8Array(0),
+        oversized: { bytes: maxResponseBytes },
+      }),
     );
     return new Response(captured.rest, { status, statusText, headers: response.headers });
   }
@@ -181,11 +204,14 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     }
     const headers = new Headers(stored.headers);
     headers.set("idempotent-replayed", "true");
-    return new Response(NULL_BODY_STATUSES.has(stored.status) ? null : (stored.body as Uint8Array<ArrayBuffer>), {
-      status: stored.status,
-      statusText: stored.statusText,
-      headers,
-    });
+    return new Response(
+      NULL_BODY_STATUSES.has(stored.status) ? null : (stored.body as Uint8Array<ArrayBuffer>),
+      {
+        status: stored.status,
+        statusText: stored.statusText,
+        headers,
+      },
+    );
   }
 }
 
@@ -199,9 +225,7 @@ function rebuildRequest(request: Request, body: Uint8Array): Request {
   });
 }
 
-type Captured =
-  | { complete: true; bytes: Uint8Array }
-  | { complete: false; rest: ReadableStream<Uint8Array> };
+type Captured = { complete: true; bytes: Uint8Array } | { complete: false; rest: ReadableStream<Uint8Array> };
 
 /** Reads a body up to `limit` bytes; past it, returns a stream of what was read plus the remainder. */
 async function readUpTo(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Captured> {
@@ -239,4 +263,3 @@ async function readUpTo(body: ReadableStream<Uint8Array> | null, limit: number):
   }
   return { complete: true, bytes };
 }
-

@@ -15,7 +15,12 @@ export {
   NotReplayableError,
   StoreUnavailableError,
 } from "./errors.js";
-export type { IdempotencyEvent, IdempotencyEventListener, IdempotencyEventType, StoreOperation } from "./events.js";
+export type {
+  IdempotencyEvent,
+  IdempotencyEventListener,
+  IdempotencyEventType,
+  StoreOperation,
+} from "./events.js";
 export { canonicalJson, fingerprintRequest } from "./fingerprint.js";
 export type { HandlerContext, HttpOptions, IdempotentHandler } from "./http.js";
 export { createIdempotency, type Idempotency, type IdempotencyOptions } from "./idempotency.js";

@@ -13,7 +13,8 @@ export function parseIdempotencyKey(header: string): string {
     key = parseSfString(raw);
   } else {
     key = raw;
-    if (key.includes('"') || key.includes("\\")) throw new InvalidKeyError("Unquoted key contains quotes or backslashes");
+    if (key.includes('"') || key.includes("\\"))
+      throw new InvalidKeyError("Unquoted key contains quotes or backslashes");
   }
   validateKey(key);
   return key;
@@ -42,7 +43,8 @@ function parseSfString(input: string): string {
       out += next;
       i++;
     } else if (ch === '"') {
-      if (i !== input.length - 1) throw new InvalidKeyError("Unexpected characters after quoted idempotency key");
+      if (i !== input.length - 1)
+        throw new InvalidKeyError("Unexpected characters after quoted idempotency key");
       return out;
     } else {
       out += ch;

@@ -1,4 +1,10 @@
-import type { ClaimRequest, ClaimResult, CompleteRequest, IdempotencyRecord, IdempotencyStore } from "./store.js";
+import type {
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from "./store.js";
 
 export interface MemoryStoreOptions {
   /** Clock in milliseconds since the epoch; injectable for tests. */
@@ -61,7 +67,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       entries.set(key, {
         deadline: leaseExpiresAt,
         keepUntil: t + Math.max(claim.leaseMs, claim.retentionMs),
-        record: { state: "in_progress", token: claim.token, fingerprint: claim.fingerprint, fence, leaseExpiresAt },
+        record: {
+          state: "in_progress",
+          token: claim.token,
+          fingerprint: claim.fingerprint,
+          fence,
+          leaseExpiresAt,
+        },
       });
       return { acquired: true, fence };
     },
@@ -87,7 +99,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
 
     async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
       const entry = owned(key, token);
-      if (!entry || entry.record.state !== "in_progress") return false;
+      if (entry?.record.state !== "in_progress") return false;
       entry.deadline = now() + leaseMs;
       entry.keepUntil = Math.max(entry.keepUntil, entry.deadline);
       entry.record.leaseExpiresAt = entry.deadline;

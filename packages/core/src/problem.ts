@@ -6,7 +6,13 @@ export function problemResponse(
   detail: string,
   extra: { headers?: Record<string, string>; members?: Record<string, unknown> } = {},
 ): Response {
-  const body = JSON.stringify({ type: `urn:idemkit:problem:${type}`, title, status, detail, ...extra.members });
+  const body = JSON.stringify({
+    type: `urn:idemkit:problem:${type}`,
+    title,
+    status,
+    detail,
+    ...extra.members,
+  });
   return new Response(body, {
     status,
     headers: { "content-type": "application/problem+json", ...extra.headers },

@@ -45,9 +45,7 @@ export interface CompletedRecord {
 
 export type IdempotencyRecord = InProgressRecord | CompletedRecord;
 
-export type ClaimResult =
-  | { acquired: true; fence: number }
-  | { acquired: false; record: IdempotencyRecord };
+export type ClaimResult = { acquired: true; fence: number } | { acquired: false; record: IdempotencyRecord };
 
 export interface CompleteRequest {
   /** Opaque outcome bytes; any sequence, empty to several MiB. */

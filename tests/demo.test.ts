@@ -1,0 +1,75 @@
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const exampleDir = join(dirname(fileURLToPath(import.meta.url)), "../examples/orders-api");
+const tsx = join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist/cli.mjs");
+
+function runDemo(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [tsx, "src/demo.ts", ...args], {
+    cwd: exampleDir,
+    env: { ...process.env, ...env },
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on("data", (chunk) => {
+    output += chunk;
+  });
+  const exit = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  return { child, exit, output: () => output };
+}
+
+describe("the orders demo (examples/orders-api)", () => {
+  it("survives a storm of retries with 0 duplicates and one order per successful operation", async () => {
+    const demo = runDemo(["--operations", "150", "--seed", "7"]);
+    expect(await demo.exit).toBe(0);
+    const lines = demo.output().trim().split("\n");
+    const last = lines.at(-1)!;
+    const match =
+      /^demo: (\d+) operations, (\d+) requests, (\d+) executions, (\d+) orders, (\d+) duplicates$/.exec(last);
+    expect(match, last).not.toBeNull();
+    const [, operations, requests, executions, orders, duplicates] = match!.map(Number);
+    expect(operations).toBe(150);
+    expect(duplicates).toBe(0);
+    expect(requests).toBeGreaterThan(operations!);
+    expect(executions).toBeGreaterThanOrEqual(orders!);
+    const succeeded = /operations that succeeded: (\d+)/.exec(demo.output());
+    expect(Number(succeeded?.[1])).toBe(orders);
+    expect(demo.output()).toMatch(/operation\s+ops\s+ok\s+requests/);
+  });
+
+  it("--serve keeps the API up on PORT for curl-style requests", async () => {
+    const port = 40_000 + Math.floor(Math.random() * 10_000);
+    const demo = runDemo(["--serve"], { PORT: String(port) });
+    try {
+      for (let i = 0; i < 100 && !demo.output().includes("orders API on"); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const base = `http://127.0.0.1:${port}`;
+      const create = () =>
+        fetch(`${base}/orders`, {
+          method: "POST",
+          headers: { "idempotency-key": '"curl-1"', "content-type": "application/json" },
+          body: JSON.stringify({ item: "book", quantity: 2 }),
+        });
+      const first = await create();
+      expect(first.status).toBe(201);
+      const order = await first.json();
+      expect(order).toMatchObject({ item: "book", quantity: 2 });
+      expect(typeof order.id).toBe("string");
+      const retry = await create();
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(await retry.json()).toEqual(order);
+      const list = await (await fetch(`${base}/orders`)).json();
+      expect(list).toEqual([order]);
+      const noKey = await fetch(`${base}/orders`, { method: "POST", body: "{}" });
+      expect(noKey.status).toBe(400);
+    } finally {
+      demo.child.kill();
+    }
+  });
+});
