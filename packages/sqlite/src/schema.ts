@@ -1,0 +1,41 @@
+import type { Database } from "better-sqlite3";
+
+/** The table the store uses when none is given. */
+export const DEFAULT_TABLE = "idemkit_keys";
+
+/**
+ * Quotes an SQL identifier for SQLite: wraps it in double quotes and doubles any inside, so any
+ * table name is taken literally (never as SQL). The name is a single identifier, not `schema.table`.
+ */
+export function quoteIdentifier(name: string): string {
+  if (name.length === 0 || name.includes("\u0000")) {
+    throw new TypeError(`Invalid SQLite identifier: ${JSON.stringify(name)}`);
+  }
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The DDL of the store's table and its purge index, as plain SQL for your own migration tool.
+ * Idempotent (`IF NOT EXISTS`). Times are integer milliseconds since the epoch (process clock).
+ */
+export function sqliteSchema(table: string = DEFAULT_TABLE): string {
+  const t = quoteIdentifier(table);
+  const index = quoteIdentifier(`${table}_keep_until`);
+  return `CREATE TABLE IF NOT EXISTS ${t} (
+  key         TEXT    NOT NULL PRIMARY KEY,  -- the scoped key, compared bytewise
+  state       TEXT    NOT NULL CHECK (state IN ('in_progress', 'completed')),
+  token       TEXT    NOT NULL,              -- the owner token of the claim
+  fingerprint TEXT    NOT NULL,
+  fence       INTEGER NOT NULL,              -- grows with every claim while the row is kept
+  result      BLOB,                          -- outcome bytes once completed
+  expires_at  INTEGER NOT NULL,              -- lease end (in_progress) or retention end (completed)
+  keep_until  INTEGER NOT NULL               -- after this the row, and its fence, may be purged
+);
+CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
+`;
+}
+
+/** Creates the table and index if they do not exist (what the store does on open by default). */
+export function migrate(db: Database, table: string = DEFAULT_TABLE): void {
+  db.exec(sqliteSchema(table));
+}

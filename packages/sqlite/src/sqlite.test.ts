@@ -1,0 +1,167 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runStoreConformance } from "@idemkit/conformance";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { createSqliteStore, type SqliteStore, sqliteSchema } from "./index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "idemkit-sqlite-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const utf8 = (text: string) => new TextEncoder().encode(text);
+const claimOf = (leaseMs = 60_000, retentionMs = 60_000) => ({
+  token: randomUUID(),
+  fingerprint: "fp",
+  leaseMs,
+  retentionMs,
+});
+
+// Every createStore opens its own connection to the same file, so the race tests run across
+// separate connections (as separate processes would).
+const file = join(dir, "conformance.db");
+runStoreConformance<SqliteStore>({
+  name: "sqlite",
+  createStore: () => createSqliteStore({ database: file }),
+  teardown: (store) => store.close(),
+});
+
+describe("sqlite store", () => {
+  it("opens a filename in WAL mode with a busy timeout, and closes only what it opened", async () => {
+    const store = createSqliteStore({ database: join(dir, "owned.db"), busyTimeoutMs: 1234 });
+    expect(store.database.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(store.database.pragma("busy_timeout", { simple: true })).toBe(1234);
+    await store.close();
+    await store.close();
+    expect(store.database.open).toBe(false);
+
+    const db = new Database(join(dir, "mine.db"), { timeout: 777 });
+    const mine = createSqliteStore({ database: db });
+    expect(db.pragma("journal_mode", { simple: true })).toBe("delete");
+    expect(db.pragma("busy_timeout", { simple: true })).toBe(777);
+    await mine.close();
+    expect(db.open).toBe(true);
+    db.close();
+  });
+
+  it("fails clearly without its table when createSchema is false", () => {
+    expect(() => createSqliteStore({ database: join(dir, "bare.db"), createSchema: false })).toThrow(
+      /no such table/,
+    );
+  });
+
+  it("quotes any table name and keeps tables apart", async () => {
+    const db = new Database(":memory:");
+    const a = createSqliteStore({ database: db, table: 'we"ird; DROP TABLE x; --' });
+    const b = createSqliteStore({ database: db });
+    expect(await a.claim("k", claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(await b.claim("k", claimOf())).toEqual({ acquired: true, fence: 1 });
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all();
+    expect(tables).toEqual(['we"ird; DROP TABLE x; --', "idemkit_keys"].sort());
+    db.close();
+  });
+
+  it("exports its schema as plain SQL usable by a migration tool", async () => {
+    const db = new Database(":memory:");
+    db.exec(sqliteSchema("my_keys"));
+    const store = createSqliteStore({ database: db, table: "my_keys", createSchema: false });
+    expect((await store.claim("k", claimOf())).acquired).toBe(true);
+    const index = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'my_keys'");
+    expect(index.pluck().all()).toContain("my_keys_keep_until");
+    db.close();
+  });
+
+  it("keeps keys with NUL bytes and lone surrogates distinct", async () => {
+    const store = createSqliteStore({ database: new Database(":memory:") });
+    const keys = [
+      "nul",
+      "nul\u0000",
+      "nul\u0000a",
+      "nul\u0000b",
+      "\uD800",
+      "\uDC00",
+      "\uFFFD",
+      "\uD800\uDC00",
+    ];
+    for (const key of keys) expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(store.database.prepare("SELECT count(*) FROM idemkit_keys").pluck().get()).toBe(keys.length);
+    store.database.close();
+  });
+
+  it("returns outcome bytes as a plain Uint8Array, also for an empty outcome", async () => {
+    const store = createSqliteStore({ database: new Database(":memory:") });
+    const c = claimOf();
+    await store.claim("k", c);
+    await store.complete("k", c.token, { result: new Uint8Array(0), retentionMs: 60_000 });
+    const read = await store.get("k");
+    expect(read?.state === "completed" && read.result).toEqual(new Uint8Array(0));
+    expect(read?.state === "completed" && Buffer.isBuffer(read.result)).toBe(false);
+    store.database.close();
+  });
+
+  it("returns numbers even when the Database uses safe integers", async () => {
+    const db = new Database(":memory:").defaultSafeIntegers(true);
+    const store = createSqliteStore({ database: db });
+    const c = claimOf();
+    expect(await store.claim("k", c)).toEqual({ acquired: true, fence: 1 });
+    const read = await store.get("k");
+    expect(typeof read?.fence).toBe("number");
+    expect(read?.state === "in_progress" && typeof read.leaseExpiresAt).toBe("number");
+    db.close();
+  });
+
+  it("keeps an expired row for its fence until retention, then purgeExpired removes it", async () => {
+    let clock = 1_000_000;
+    const store = createSqliteStore({ database: new Database(":memory:"), now: () => clock });
+    const count = store.database.prepare("SELECT count(*) FROM idemkit_keys").pluck();
+    await store.claim("k", claimOf(100, 1_000));
+    clock += 200; // lease over, row kept for its fence
+    expect(await store.get("k")).toBeUndefined();
+    expect(await store.purgeExpired()).toBe(0);
+    expect(await store.claim("k", claimOf(100, 1_000))).toEqual({ acquired: true, fence: 2 });
+    clock += 2_000; // retention over
+    expect(count.get()).toBe(1);
+    expect(await store.purgeExpired()).toBe(1);
+    expect(count.get()).toBe(0);
+    expect(await store.claim("k", claimOf(100, 1_000))).toEqual({ acquired: true, fence: 1 });
+    store.database.close();
+  });
+
+  it("purges rows past retention on its own every `purgeEvery` claims", async () => {
+    let clock = 1_000_000;
+    const store = createSqliteStore({ database: new Database(":memory:"), now: () => clock, purgeEvery: 3 });
+    const count = store.database.prepare("SELECT count(*) FROM idemkit_keys").pluck();
+    await store.claim("a", claimOf(10, 10));
+    await store.claim("b", claimOf(10, 10));
+    clock += 100;
+    expect(count.get()).toBe(2);
+    await store.claim("c", claimOf(10, 10)); // third claim sweeps a and b
+    expect(count.get()).toBe(1);
+    store.database.close();
+  });
+
+  it("rejects when the complete outcome is unknown, e.g. on a closed database", async () => {
+    const store = createSqliteStore({ database: join(dir, "closed.db") });
+    await store.close();
+    await expect(store.claim("k", claimOf())).rejects.toThrow();
+    await expect(store.get("k")).rejects.toThrow();
+  });
+
+  it("delete reports whether it removed a live record, and removes expired rows too", async () => {
+    let clock = 1_000_000;
+    const store = createSqliteStore({ database: new Database(":memory:"), now: () => clock });
+    const c = claimOf();
+    await store.claim("k", c);
+    expect(await store.complete("k", c.token, { result: utf8("done"), retentionMs: 60_000 })).toBe(true);
+    expect(await store.delete("k")).toBe(true);
+    expect(await store.delete("k")).toBe(false);
+    await store.claim("old", claimOf(10, 60_000));
+    clock += 100;
+    expect(await store.delete("old")).toBe(false);
+    expect(store.database.prepare("SELECT count(*) FROM idemkit_keys").pluck().get()).toBe(0);
+    store.database.close();
+  });
+});
