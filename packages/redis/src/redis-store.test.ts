@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
+import type { IdempotencyStore } from "@idemkit/core";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisStore } from "./index.js";
+
+const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const prefix = "idemkit-test:";
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+async function probe(): Promise<string | undefined> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, retryStrategy: () => null });
+  let lastError: Error | undefined;
+  client.on("error", (error) => {
+    lastError = error;
+  });
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (error) {
+    return `no Redis at ${url} (${(lastError ?? (error as Error)).message}); start one or set REDIS_URL`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+const skip = skipUnlessAvailable("redis", await probe());
+const clients = new WeakMap<IdempotencyStore, Redis>();
+
+runStoreConformance({
+  name: "redis",
+  skip,
+  createStore: () => {
+    const client = new Redis(url);
+    const store = createRedisStore({ client, prefix });
+    clients.set(store, client);
+    return store;
+  },
+  teardown: async (store) => {
+    await clients.get(store)?.quit();
+  },
+});
+
+describe.skipIf(Boolean(skip))("redis store", () => {
+  let client: Redis;
+  let store: IdempotencyStore;
+  const key = () => `direct:${randomUUID()}`;
+  const claimOf = (leaseMs = 60_000, retentionMs = 60_000) => ({
+    token: randomUUID(),
+    fingerprint: "fp",
+    leaseMs,
+    retentionMs,
+  });
+
+  beforeAll(() => {
+    client = new Redis(url);
+    store = createRedisStore({ client, prefix });
+  });
+  afterAll(async () => {
+    await client.quit();
+  });
+
+  it("keeps the record past its lease for the retention, and never shortens a TTL", async () => {
+    const k = key();
+    const owner = claimOf(200, 5_000);
+    await store.claim(k, owner);
+    const ttlAfterClaim = await client.pttl(prefix + k);
+    expect(ttlAfterClaim).toBeGreaterThan(4_000);
+    expect(ttlAfterClaim).toBeLessThanOrEqual(5_000);
+    expect(await store.extend(k, owner.token, 100)).toBe(true);
+    expect(await client.pttl(prefix + k)).toBeGreaterThan(4_000);
+    await sleep(300);
+    // Expired lease: absent to every reader, but physically kept so the next owner's fence is higher.
+    expect(await store.get(k)).toBeUndefined();
+    expect(await client.exists(prefix + k)).toBe(1);
+    const next = claimOf(60_000, 3_000);
+    expect(await store.claim(k, next)).toEqual({ acquired: true, fence: 2 });
+    expect(await client.pttl(prefix + k)).toBeGreaterThan(59_000);
+    expect(await store.complete(k, next.token, { result: utf8("done"), retentionMs: 3_000 })).toBe(true);
+    const ttlAfterComplete = await client.pttl(prefix + k);
+    expect(ttlAfterComplete).toBeGreaterThan(2_000);
+    expect(ttlAfterComplete).toBeLessThanOrEqual(3_000);
+  });
+
+  it("treats a computed TTL of 0 or less as already expired, without an error", async () => {
+    const k = key();
+    const owner = claimOf();
+    await store.claim(k, owner);
+    expect(await store.complete(k, owner.token, { result: utf8("gone"), retentionMs: 0 })).toBe(true);
+    expect(await store.get(k)).toBeUndefined();
+    expect(await client.exists(prefix + k)).toBe(0);
+
+    const again = claimOf();
+    expect((await store.claim(k, again)).acquired).toBe(true);
+    expect(await store.extend(k, again.token, 0)).toBe(true);
+    expect(await store.get(k)).toBeUndefined();
+    expect(await store.complete(k, again.token, { result: utf8("late"), retentionMs: -5 })).toBe(false);
+  });
+
+  it("rejects a stale owner's completion after a takeover and keeps the new owner's outcome", async () => {
+    const k = key();
+    const stale = claimOf(100);
+    await store.claim(k, stale);
+    await sleep(200);
+    const fresh = claimOf();
+    expect(await store.claim(k, fresh)).toEqual({ acquired: true, fence: 2 });
+    expect(await store.complete(k, fresh.token, { result: utf8("fresh"), retentionMs: 60_000 })).toBe(true);
+    expect(await store.complete(k, stale.token, { result: utf8("stale"), retentionMs: 60_000 })).toBe(false);
+    expect(await store.release(k, stale.token)).toBe(false);
+    const read = await store.get(k);
+    expect(read).toMatchObject({ state: "completed", token: fresh.token, fence: 2 });
+    expect(read?.state === "completed" && new TextDecoder().decode(read.result)).toBe("fresh");
+  });
+
+  it("survives SCRIPT FLUSH in the middle of a run without a failed operation", async () => {
+    const admin = new Redis(url);
+    const other = new Redis(url);
+    const stores = [store, createRedisStore({ client: other, prefix })];
+    const flush = () => admin.script("FLUSH");
+    const evals = async () =>
+      Number(/^cmdstat_eval:calls=(\d+)/m.exec(await admin.info("commandstats"))?.[1] ?? 0);
+    const evalsBefore = await evals();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const keys = Array.from({ length: 20 }, (_, i) => ({
+          k: key(),
+          owner: claimOf(),
+          s: stores[i % 2]!,
+        }));
+        // Flushed before every phase, and once more while the phase's commands are in flight.
+        await flush();
+        const claims = keys.map(({ k, owner, s }) => s.claim(k, owner));
+        await flush();
+        expect((await Promise.all(claims)).every((r) => r.acquired)).toBe(true);
+        await flush();
+        const done = keys.map(({ k, owner, s }) =>
+          s.complete(k, owner.token, { result: utf8(k), retentionMs: 60_000 }),
+        );
+        await flush();
+        expect(await Promise.all(done)).toEqual(keys.map(() => true));
+        await flush();
+        const replays = await Promise.all(keys.map(({ k, s }) => s.claim(k, claimOf())));
+        for (const [i, r] of replays.entries()) {
+          expect(
+            !r.acquired && r.record.state === "completed" && new TextDecoder().decode(r.record.result),
+          ).toBe(keys[i]!.k);
+        }
+        await flush();
+        expect(
+          (await Promise.all(keys.map(({ k, s }) => s.get(k)))).every((r) => r?.state === "completed"),
+        ).toBe(true);
+      }
+      // The flushes did bite: scripts were re-sent whole (EVAL) after NOSCRIPT.
+      expect(await evals()).toBeGreaterThan(evalsBefore);
+    } finally {
+      await Promise.all([admin.quit(), other.quit()]);
+    }
+  });
+});
+
+describe.skipIf(Boolean(skip))("redis store round trips, counted with INFO commandstats", () => {
+  let client: Redis;
+  let admin: Redis;
+  let store: IdempotencyStore;
+
+  // Commands our scripts call from Lua; commandstats counts those too, so they are left out of the
+  // count of commands the client sent. Counts are server-wide: this package's test files run one at a
+  // time, and this client is the only one talking while a measurement runs.
+  const insideScripts = new Set(["time", "hmget", "hget", "hset", "del", "pexpireat", "pttl"]);
+
+  async function calls(): Promise<{ total: number; scripts: number }> {
+    const info = await admin.info("commandstats");
+    let total = 0;
+    let scripts = 0;
+    for (const [, name, n] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      if (!insideScripts.has(name!)) total += Number(n);
+      if (name === "evalsha" || name === "eval") scripts += Number(n);
+    }
+    return { total, scripts };
+  }
+
+  async function count(action: () => Promise<unknown>): Promise<{ total: number; scripts: number }> {
+    const before = await calls();
+    await action();
+    const after = await calls();
+    // `after` includes the INFO call that read `before`, but not itself.
+    return { total: after.total - before.total - 1, scripts: after.scripts - before.scripts };
+  }
+
+  beforeAll(async () => {
+    client = new Redis(url);
+    admin = new Redis(url);
+    store = createRedisStore({ client, prefix });
+    // Load every script used below into Redis's cache first, as a long-running process has.
+    const k = `count:${randomUUID()}`;
+    const token = randomUUID();
+    await store.claim(k, { token, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 });
+    await store.complete(k, token, { result: utf8("warm"), retentionMs: 60_000 });
+  });
+  afterAll(async () => {
+    await Promise.all([client.quit(), admin.quit()]);
+  });
+
+  it("a new key costs exactly 2 commands, a replay and an in-flight duplicate exactly 1", async () => {
+    const claim = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 });
+    const k = `count:${randomUUID()}`;
+    const owner = claim();
+    const fresh = await count(async () => {
+      expect((await store.claim(k, owner)).acquired).toBe(true);
+      expect(await store.complete(k, owner.token, { result: utf8("ok"), retentionMs: 60_000 })).toBe(true);
+    });
+    expect(fresh).toEqual({ total: 2, scripts: 2 });
+
+    const replay = await count(async () => {
+      const again = await store.claim(k, claim());
+      expect(!again.acquired && again.record.state).toBe("completed");
+    });
+    expect(replay).toEqual({ total: 1, scripts: 1 });
+
+    const busy = `count:${randomUUID()}`;
+    await store.claim(busy, claim());
+    const duplicate = await count(async () => {
+      const again = await store.claim(busy, claim());
+      expect(!again.acquired && again.record.state).toBe("in_progress");
+    });
+    expect(duplicate).toEqual({ total: 1, scripts: 1 });
+  });
+});

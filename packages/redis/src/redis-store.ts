@@ -1,0 +1,137 @@
+import type {
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from "@idemkit/core";
+import type { Cluster, Redis } from "ioredis";
+import { CLAIM, COMPLETE, DELETE, EXTEND, GET, RELEASE, type Script } from "./scripts.js";
+
+export interface RedisStoreOptions {
+  /**
+   * Your ioredis client: a `Redis` or a `Cluster`. The store never connects, quits or reconfigures
+   * it. For a bounded failure while Redis is down, create it with `enableOfflineQueue: false` and a
+   * `commandTimeout` (see the README).
+   */
+  client: Redis | Cluster;
+  /**
+   * Prepended to every key, after the client's own `keyPrefix` if it has one. Default `""`: core
+   * already prefixes its keys (`idem:` unless you set its `keyPrefix`).
+   */
+  prefix?: string;
+  /**
+   * Each operation rejects with a `RedisStoreError` when Redis has not answered within this many
+   * milliseconds, whatever the client's own options. Default 2000; `0` disables the store's timer.
+   */
+  commandTimeoutMs?: number;
+}
+
+/** Why an operation failed: Redis unreachable, too slow, or an error reply. The outcome is unknown. */
+export class RedisStoreError extends Error {
+  override readonly name = "RedisStoreError";
+  constructor(
+    readonly operation: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`idemkit redis store: ${operation} failed: ${message}`, options);
+  }
+}
+
+type Reply = number | null | (Buffer | null)[];
+
+const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
+// Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
+const ms = (value: number) => String(Math.ceil(value));
+const text = (value: Buffer | null | undefined) => value?.toString("utf8") ?? "";
+
+function decode(reply: (Buffer | null)[]): IdempotencyRecord {
+  const [state, token, fingerprint, fence, deadline, result] = reply;
+  const common = { token: text(token), fingerprint: text(fingerprint), fence: Number(text(fence)) };
+  const at = Number(text(deadline));
+  if (text(state) === "c") {
+    // Copy: ioredis may hand out a view into its shared parser buffer.
+    return {
+      state: "completed",
+      ...common,
+      result: result ? new Uint8Array(result) : new Uint8Array(0),
+      expiresAt: at,
+    };
+  }
+  return { state: "in_progress", ...common, leaseExpiresAt: at };
+}
+
+/**
+ * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis. Every operation
+ * is one Lua script on one key, judged by Redis's clock; scripts run by SHA and are re-sent whole
+ * when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
+ */
+export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
+  const { client } = options;
+  const prefix = options.prefix ?? "";
+  const timeoutMs = options.commandTimeoutMs ?? 2000;
+
+  async function send(script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
+    const rest = [1, prefix + key, ...args];
+    try {
+      return (await client.callBuffer("evalsha", [script.sha, ...rest])) as Reply;
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      // The script cache was lost: EVAL runs it once and caches it again on that node.
+      return (await client.callBuffer("eval", [script.lua, ...rest])) as Reply;
+    }
+  }
+
+  function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
+    const reply = send(script, key, args);
+    const failed = (error: unknown): never => {
+      throw new RedisStoreError(operation, error instanceof Error ? error.message : String(error), {
+        cause: error,
+      });
+    };
+    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return reply.catch(failed);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    reply.catch(() => {}); // a reply that loses the race must not become an unhandled rejection
+    return Promise.race([reply.catch(failed), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  return {
+    async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
+      const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
+      const reply = await run("claim", CLAIM, key, args);
+      if (typeof reply === "number") return { acquired: true, fence: reply };
+      if (Array.isArray(reply)) return { acquired: false, record: decode(reply) };
+      throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
+    },
+
+    async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
+      const { result } = outcome;
+      const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+      return (await run("complete", COMPLETE, key, [token, bytes, ms(outcome.retentionMs)])) === 1;
+    },
+
+    async release(key: string, token: string): Promise<boolean> {
+      return (await run("release", RELEASE, key, [token])) === 1;
+    },
+
+    async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+      return (await run("extend", EXTEND, key, [token, ms(leaseMs)])) === 1;
+    },
+
+    async get(key: string): Promise<IdempotencyRecord | undefined> {
+      const reply = await run("get", GET, key, []);
+      return Array.isArray(reply) ? decode(reply) : undefined;
+    },
+
+    async delete(key: string): Promise<boolean> {
+      return (await run("delete", DELETE, key, [])) === 1;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { createHash } from "node:crypto";
+
+/**
+ * The Lua scripts behind the Redis store. Each one touches only `KEYS[1]`, so every operation runs
+ * on one Cluster slot, and each reads the clock with `TIME` inside Redis, so no deadline is ever
+ * judged by the application server's clock. (Redis 5+ replicates script effects, not scripts, which
+ * is what makes `TIME` before a write allowed.)
+ *
+ * A record is one hash:
+ *   s  state: "p" (in progress) or "c" (completed)
+ *   t  owner token          f  fingerprint          n  fence
+ *   d  deadline, ms since the epoch on Redis's clock: lease end (p) or retention end (c)
+ *   r  outcome bytes (c only)
+ * The key itself expires (PEXPIREAT) at max(lease end, claim time + retentionMs) for an in-progress
+ * record and at retention end for a completed one: an expired lease still keeps the fence, so the
+ * next owner gets a higher one. Every script judges `d` itself; the key's TTL only frees memory.
+ */
+
+export interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+// `now` in whole milliseconds from Redis's clock. `int` writes a number without exponent notation.
+const PRELUDE = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function int(x) return string.format('%.0f', x) end
+`;
+
+// Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record.
+const OWNED = `
+local owner = redis.call('HMGET', KEYS[1], 's', 't', 'd')
+if owner[1] ~= 'p' or owner[2] ~= ARGV[1] or (tonumber(owner[3]) or 0) <= now then return 0 end
+`;
+
+function script(body: string): Script {
+  const lua = PRELUDE + body;
+  return { lua, sha: createHash("sha1").update(lua).digest("hex") };
+}
+
+/**
+ * ARGV: token, fingerprint, leaseMs, retentionMs.
+ * Returns the new fence (an integer) when acquired, otherwise the live record as
+ * [s, t, f, n, d, r] bulk strings, read in the same atomic step.
+ */
+export const CLAIM = script(`
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r')
+if h[1] and (tonumber(h[5]) or 0) > now then return h end
+local lease = tonumber(ARGV[3])
+local keep = math.max(lease, tonumber(ARGV[4]))
+local fence = (tonumber(h[4]) or 0) + 1
+if h[1] then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], 's', 'p', 't', ARGV[1], 'f', ARGV[2], 'n', int(fence), 'd', int(now + lease))
+redis.call('PEXPIREAT', KEYS[1], int(now + keep))
+return fence
+`);
+
+/** ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost. */
+export const COMPLETE = script(`${OWNED}
+local retention = tonumber(ARGV[3])
+if retention <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 's', 'c', 'd', int(now + retention), 'r', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], int(now + retention))
+return 1
+`);
+
+/** ARGV: token. Returns 1 when removed, 0 when the lease was lost. */
+export const RELEASE = script(`${OWNED}
+redis.call('DEL', KEYS[1])
+return 1
+`);
+
+/** ARGV: token, leaseMs. Returns 1 when extended, 0 when the lease was lost. Never shortens the TTL. */
+export const EXTEND = script(`${OWNED}
+local lease = now + tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'd', int(lease))
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 or now + pttl < lease then redis.call('PEXPIREAT', KEYS[1], int(lease)) end
+return 1
+`);
+
+/** Returns the live record as [s, t, f, n, d, r], or nil when absent or expired. */
+export const GET = script(`
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r')
+if h[1] and (tonumber(h[5]) or 0) > now then return h end
+return false
+`);
+
+/** Removes the record whatever its state. Returns 1 if it was live, else 0. */
+export const DELETE = script(`
+local d = tonumber(redis.call('HGET', KEYS[1], 'd'))
+redis.call('DEL', KEYS[1])
+if d and d > now then return 1 end
+return 0
+`);
