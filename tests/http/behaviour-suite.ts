@@ -400,6 +400,18 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
       });
     });
 
+    describe("request bodies over the size cap", () => {
+      it("answers 413 problem+json and does not run the handler or claim the key", async () => {
+        const app = ordersApp({ maxRequestBytes: 1024 });
+        const key = newKey();
+        const big = { blob: "x".repeat(4096) };
+        await expectProblem(await app.send(post(key, big)), 413, "request-too-large");
+        expect(app.state.runs).toBe(0);
+        expect((await app.send(post(key))).status).toBe(201);
+        expect(app.state.runs).toBe(1);
+      });
+    });
+
     describe("responses over the size cap", () => {
       it("delivers the whole body once, never runs again, and replays 410 not-replayable", async () => {
         const big = new Uint8Array(64 * 1024).fill(7);
@@ -491,6 +503,32 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         expect(app.events.some((e) => e.type === "store-error" && e.operation === "complete")).toBe(true);
         await expectProblem(await app.send(post(key)), 409, "request-in-progress");
         expect(runs).toBe(1);
+      });
+    });
+
+    describe("a response body that fails mid-stream", () => {
+      it("surfaces the error and leaves the key claimed (never released, never stored) until its lease ends", async () => {
+        let runs = 0;
+        const app = mountWith({ leaseMs: 300 }, async () => {
+          runs++;
+          if (runs > 1) return new Response("second", { status: 201 });
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              controller.error(new Error("body broke"));
+            },
+          });
+          return new Response(body, { status: 201 });
+        });
+        const key = newKey();
+        const first = await app.send(post(key)).then(
+          (r) => r.status,
+          () => "threw",
+        );
+        expect(first === "threw" || first === 500).toBe(true);
+        await expectProblem(await app.send(post(key)), 409, "request-in-progress");
+        await sleep(450);
+        expect((await app.send(post(key))).status).toBe(201);
+        expect(runs).toBe(2);
       });
     });
 

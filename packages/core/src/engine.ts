@@ -39,6 +39,11 @@ export interface Lease {
   complete(result: Uint8Array): Promise<CompletionResult>;
   /** Frees the key so a retry runs again (CAS on the token) and ends the lease. */
   release(reason: "error" | "not-stored"): Promise<void>;
+  /**
+   * Stops the heartbeat without touching the record: the key stays claimed until its lease ends.
+   * For an outcome that is neither storable nor safe to release (the work may have run).
+   */
+  abandon(): void;
 }
 
 type EventInput = IdempotencyEvent extends infer E
@@ -221,6 +226,7 @@ export class Engine {
           return "store-error";
         }
       },
+      abandon: end,
       release: async (reason) => {
         end();
         try {

@@ -40,6 +40,8 @@ export interface HttpOptions {
   excludeHeaders?: string[];
   /** Largest body stored for replay. Larger responses are delivered, and marked not replayable. */
   maxResponseBytes?: number;
+  /** Largest request body read for fingerprinting; larger requests get 413 and do not run. Default 1 MiB. */
+  maxRequestBytes?: number;
   /** `Retry-After` seconds on 409. Default 1. */
   conflictRetryAfterSeconds?: number;
   /** `Retry-After` seconds on 503. Default 2. */
@@ -63,6 +65,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     ...(options.excludeHeaders ?? []).map((h) => h.toLowerCase()),
   ]);
   const maxResponseBytes = options.maxResponseBytes ?? 1024 * 1024;
+  const maxRequestBytes = options.maxRequestBytes ?? 1024 * 1024;
   const conflictRetryAfter = String(options.conflictRetryAfterSeconds ?? 1);
   const unavailableRetryAfter = String(options.unavailableRetryAfterSeconds ?? 2);
   const wait = options.waitForInFlight
@@ -97,7 +100,17 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       return problemResponse(400, "key-invalid", "Idempotency key invalid", detail);
     }
 
-    const body = new Uint8Array(await request.arrayBuffer());
+    const read = await readUpTo(request.body, maxRequestBytes);
+    if (!read.complete) {
+      await read.rest.cancel();
+      return problemResponse(
+        413,
+        "request-too-large",
+        "Request body too large",
+        `Requests with an idempotency key may carry at most ${maxRequestBytes} bytes of body.`,
+      );
+    }
+    const body = read.bytes;
     const fingerprint = options.fingerprint
       ? await options.fingerprint(request, body)
       : await fingerprintRequest(request.method, request.url, request.headers.get("content-type"), body);
@@ -157,14 +170,20 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       await lease.release("error");
       throw error;
     }
-    if (!shouldStore(response.status)) {
-      await lease.release("not-stored");
-      return response;
+    let captured: Captured;
+    try {
+      if (!shouldStore(response.status)) {
+        await lease.release("not-stored");
+        return response;
+      }
+      captured = await readUpTo(response.body, maxResponseBytes);
+    } catch (error) {
+      // The handler ran but its body failed: neither store nor release; the key frees after the lease.
+      lease.abandon();
+      throw error;
     }
-
     const headers = replayableHeaders(response.headers, excluded);
     const { status, statusText } = response;
-    const captured = await readUpTo(response.body, maxResponseBytes);
     if (captured.complete) {
       // Stored before the client sees it, so an immediate retry replays instead of getting 409.
       await lease.complete(encodeStoredResponse({ status, statusText, headers, body: captured.bytes }));
