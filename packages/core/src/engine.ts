@@ -116,7 +116,16 @@ export class Engine {
       if (fence > 1) this.emit({ type: "takeover", key, fence });
       return { kind: "acquired", lease: this.#lease(key, token, fence) };
     }
-    const record = (result as { record: IdempotencyRecord }).record;
+    return this.decide(key, fingerprint, (result as { record: IdempotencyRecord }).record, durationMs);
+  }
+
+  /** What a caller gets for a live record it does not own: a mismatch, a replay or a conflict. */
+  decide(
+    key: string,
+    fingerprint: string,
+    record: IdempotencyRecord,
+    durationMs: number,
+  ): Exclude<ClaimDecision, { kind: "acquired" }> {
     if (record.fingerprint !== fingerprint) {
       this.emit({ type: "mismatch", key, durationMs });
       return { kind: "mismatch", record };
