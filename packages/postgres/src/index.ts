@@ -1,0 +1,9 @@
+export {
+  migrate,
+  type PostgresTableOptions,
+  postgresSchemaSql,
+  type Queryable,
+  quoteIdentifier,
+} from "./schema.js";
+export { createPostgresStore, encodeKey, type PostgresStore, type PostgresStoreOptions } from "./store.js";
+export { type IsolationLevel, SerializationError, type TransactionOptions } from "./transaction.js";

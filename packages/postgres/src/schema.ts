@@ -1,0 +1,137 @@
+/** Where the store keeps its rows. */
+export interface PostgresTableOptions {
+  /** Table name. Default `idemkit_keys`. The claim function is `<table>_claim`, in the same schema. */
+  table?: string;
+  /** Schema. Default `public`; any other schema is created by the migration if missing. */
+  schema?: string;
+}
+
+/** PostgreSQL truncates longer identifiers silently, which could make two tables share a function. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/** Serialises concurrent migrations (two app instances booting at once). */
+const MIGRATION_LOCK = 0x1de4_0001;
+
+/** Quotes an identifier for SQL text: doubles embedded `"`, rejects what PostgreSQL cannot name. */
+export function quoteIdentifier(name: string): string {
+  if (name.length === 0 || name.includes("\u0000")) {
+    throw new TypeError(`@idemkit/postgres: invalid identifier ${JSON.stringify(name)}`);
+  }
+  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
+    throw new TypeError(`@idemkit/postgres: identifier longer than ${MAX_IDENTIFIER_BYTES} bytes: ${name}`);
+  }
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The quoted, schema-qualified names and the SQL text of every statement the store runs. */
+export function postgresStatements(options: PostgresTableOptions = {}) {
+  const table = options.table ?? "idemkit_keys";
+  const schema = options.schema ?? "public";
+  const s = quoteIdentifier(schema);
+  const t = `${s}.${quoteIdentifier(table)}`;
+  const claimFn = `${s}.${quoteIdentifier(`${table}_claim`)}`;
+  const index = quoteIdentifier(`${table}_keep_until_idx`);
+  const ms = (param: string) => `(${param}::float8 * interval '1 millisecond')`;
+  const deadline = "floor(extract(epoch FROM r.expires_at) * 1000)::float8";
+  const ownedLive =
+    "key = $1 AND token = $2 AND state = 'in_progress' AND expires_at > statement_timestamp()";
+
+  const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
+CREATE TABLE IF NOT EXISTS ${t} (
+  key         text COLLATE "C" PRIMARY KEY, -- escaped: see encodeKey in @idemkit/postgres
+  token       text NOT NULL,
+  fingerprint text NOT NULL,
+  fence       bigint NOT NULL,
+  state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
+  result      bytea,
+  expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed)
+  keep_until  timestamptz NOT NULL  -- the row and its fence may be purged after this
+);
+
+CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
+
+-- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
+-- clock when the statement arrived (now() would be the start of an enclosing transaction).
+CREATE OR REPLACE FUNCTION ${claimFn}(
+  p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8
+) RETURNS TABLE (
+  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea
+) LANGUAGE plpgsql VOLATILE AS $idemkit$
+#variable_conflict use_column
+DECLARE
+  t timestamptz := statement_timestamp();
+  v_fence bigint;
+BEGIN
+  -- 1. A live record comes back without a row lock: replays and conflicts cost one index read.
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result
+    FROM ${t} r WHERE r.key = p_key AND r.expires_at > t;
+  IF FOUND THEN RETURN; END IF;
+  -- 2. Absent or expired: insert, or take the expired row over with a higher fence. ON CONFLICT never
+  --    raises a unique violation (a caller's own transaction survives) and waits for a concurrent
+  --    uncommitted insert of the key to commit or roll back.
+  INSERT INTO ${t} AS r (key, token, fingerprint, fence, state, result, expires_at, keep_until)
+  VALUES (p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
+          t + p_lease_ms * interval '1 millisecond',
+          t + greatest(p_lease_ms, p_retention_ms) * interval '1 millisecond')
+  ON CONFLICT (key) DO UPDATE
+    SET token = excluded.token, fingerprint = excluded.fingerprint, fence = r.fence + 1,
+        state = 'in_progress', result = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until
+    WHERE r.expires_at <= t
+  RETURNING r.fence INTO v_fence;
+  IF FOUND THEN
+    RETURN QUERY SELECT true, NULL::text, NULL::text, NULL::text, v_fence, NULL::float8, NULL::bytea;
+    RETURN;
+  END IF;
+  -- 3. The key became live while step 2 waited. Step 2 locked the row, and this statement takes a
+  --    fresh snapshot, so it sees it (a single CTE statement could not: its snapshot predates the row).
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result
+    FROM ${t} r WHERE r.key = p_key;
+END
+$idemkit$;
+`;
+
+  return {
+    table: t,
+    claimFunction: claimFn,
+    schemaSql,
+    migrateSql: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});\n${schemaSql}`,
+    claim: `SELECT * FROM ${claimFn}($1, $2, $3, $4, $5)`,
+    complete: `UPDATE ${t} SET state = 'completed', result = $3,
+      expires_at = statement_timestamp() + ${ms("$4")},
+      keep_until = greatest(keep_until, statement_timestamp() + ${ms("$4")})
+      WHERE ${ownedLive}`,
+    release: `DELETE FROM ${t} WHERE ${ownedLive}`,
+    extend: `UPDATE ${t} SET expires_at = statement_timestamp() + ${ms("$3")},
+      keep_until = greatest(keep_until, statement_timestamp() + ${ms("$3")})
+      WHERE ${ownedLive}`,
+    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.result
+      FROM ${t} r WHERE r.key = $1 AND r.expires_at > statement_timestamp()`,
+    delete: `DELETE FROM ${t} WHERE key = $1 RETURNING expires_at > statement_timestamp() AS live`,
+    purge: `DELETE FROM ${t} WHERE keep_until <= statement_timestamp() AND key IN (
+      SELECT key FROM ${t} WHERE keep_until <= statement_timestamp()
+      ORDER BY keep_until LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+  };
+}
+
+/**
+ * The DDL of the store (table, purge index, claim function), for your own migration tool. Idempotent:
+ * safe to run again, and it replaces the claim function with this version's.
+ */
+export function postgresSchemaSql(options: PostgresTableOptions = {}): string {
+  return postgresStatements(options).schemaSql;
+}
+
+/** Anything that runs a statement: a `pg` Pool, Client or PoolClient. */
+export interface Queryable {
+  // biome-ignore lint/suspicious/noExplicitAny: pg rows are untyped
+  query(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>;
+}
+
+/**
+ * Creates or upgrades the store's table, index and claim function, in one transaction under an
+ * advisory lock (concurrent calls from several app instances are safe).
+ */
+export async function migrate(pool: Queryable, options: PostgresTableOptions = {}): Promise<void> {
+  // Without parameters pg uses the simple protocol: the statements run as one implicit transaction.
+  await pool.query(postgresStatements(options).migrateSql);
+}

@@ -1,0 +1,276 @@
+import { randomUUID } from "node:crypto";
+import type { ClaimRequest } from "@idemkit/core";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postgresSchemaSql, postgresStatements, quoteIdentifier } from "./schema.js";
+import { createPostgresStore, encodeKey, type PostgresStore } from "./store.js";
+import { databaseUrl, freshTables, newPool, skip, sleep, titled, waitForLockWait } from "./test-support.js";
+
+const claimOf = (leaseMs = 30_000, token = randomUUID()): ClaimRequest => ({
+  token,
+  fingerprint: "fp",
+  leaseMs,
+  retentionMs: 60_000,
+});
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+describe("schema SQL", () => {
+  it("quotes identifiers and rejects ones PostgreSQL would truncate or cannot hold", () => {
+    expect(quoteIdentifier('a "b"')).toBe('"a ""b"""');
+    expect(() => quoteIdentifier("x".repeat(64))).toThrow(/63 bytes/);
+    expect(() => quoteIdentifier("a\u0000b")).toThrow(TypeError);
+    expect(() => quoteIdentifier("")).toThrow(TypeError);
+    const sql = postgresSchemaSql({ schema: "app", table: 'k"; DROP TABLE x; --' });
+    expect(sql).toContain('CREATE TABLE IF NOT EXISTS "app"."k""; DROP TABLE x; --"');
+    expect(sql).toContain('CREATE SCHEMA IF NOT EXISTS "app"');
+    expect(postgresSchemaSql()).not.toContain("CREATE SCHEMA");
+  });
+
+  it("escapes keys injectively: NUL, backslash and lone surrogates", () => {
+    const keys = [
+      "a\u0000b",
+      "a\\u0000b",
+      "a\\\\u0000b",
+      "\uD800",
+      "\uDC00",
+      "\\ud800",
+      "😀",
+      "\uD83D",
+      "a\\b",
+      "plain:key",
+    ];
+    const encoded = keys.map(encodeKey);
+    expect(new Set(encoded).size).toBe(keys.length);
+    for (const e of encoded) expect(e).not.toContain("\u0000");
+    expect(encodeKey("plain:key")).toBe("plain:key");
+    expect(encodeKey("😀")).toBe("😀");
+  });
+});
+
+describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
+  let tables: Awaited<ReturnType<typeof freshTables>>;
+  let pool: pg.Pool;
+  let store: PostgresStore;
+
+  beforeAll(async () => {
+    tables = await freshTables("lease");
+    pool = newPool({ max: 10, application_name: "idemkit-lease-test" });
+    store = createPostgresStore({ pool, ...tables.names });
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await tables?.drop();
+  });
+
+  it("50 concurrent claims through 50 separate connections yield one owner; the stale owner loses after a takeover", async () => {
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const client = new pg.Client({ connectionString: databaseUrl });
+        await client.connect();
+        return client;
+      }),
+    );
+    try {
+      const stores = clients.map((client) => createPostgresStore({ pool: client, ...tables.names }));
+      const key = `race:${randomUUID()}`;
+      const claims = stores.map(() => claimOf(400));
+      const results = await Promise.all(stores.map((s, i) => s.claim(key, claims[i]!)));
+      const winners = results.flatMap((r, i) => (r.acquired ? [i] : []));
+      expect(winners).toHaveLength(1);
+      const owner = claims[winners[0]!]!;
+      for (const r of results)
+        if (!r.acquired) expect(r.record).toMatchObject({ token: owner.token, fence: 1 });
+
+      // The owner stalls past its lease; 50 connections race to take over; one wins with fence 2.
+      await sleep(500);
+      const takeoverClaims = stores.map(() => claimOf());
+      const takeovers = await Promise.all(stores.map((s, i) => s.claim(key, takeoverClaims[i]!)));
+      const newOwners = takeovers.flatMap((r, i) => (r.acquired ? [{ i, fence: r.fence }] : []));
+      expect(newOwners).toEqual([{ i: expect.any(Number), fence: 2 }]);
+      const fresh = takeoverClaims[newOwners[0]!.i]!;
+
+      // The stale owner wakes up: every write it tries is refused; the new owner's outcome stands.
+      const stale = stores[winners[0]!]!;
+      expect(await stale.complete(key, owner.token, { result: bytes("stale"), retentionMs: 60_000 })).toBe(
+        false,
+      );
+      expect(await stale.extend(key, owner.token, 60_000)).toBe(false);
+      expect(await stale.release(key, owner.token)).toBe(false);
+      expect(await store.complete(key, fresh.token, { result: bytes("fresh"), retentionMs: 60_000 })).toBe(
+        true,
+      );
+      expect(await stale.complete(key, owner.token, { result: bytes("stale"), retentionMs: 60_000 })).toBe(
+        false,
+      );
+      const read = await store.get(key);
+      expect(read).toMatchObject({ state: "completed", token: fresh.token, fence: 2 });
+      expect(read?.state === "completed" && new TextDecoder().decode(read.result)).toBe("fresh");
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+
+  it("a claim inside the caller's open transaction never aborts it, and takes no lock on a live row", async () => {
+    const business = `${quoteIdentifier(tables.names.schema)}.business`;
+    await pool.query(`CREATE TABLE ${business} (id text PRIMARY KEY)`);
+    const held = `held:${randomUUID()}`;
+    const owner = claimOf();
+    expect((await store.claim(held, owner)).acquired).toBe(true);
+
+    const client = await pool.connect();
+    const ids = [randomUUID(), randomUUID()];
+    try {
+      await client.query("BEGIN");
+      await client.query(`INSERT INTO ${business} (id) VALUES ($1)`, [ids[0]]);
+      const inTx = createPostgresStore({ pool: client, ...tables.names });
+      // The key is held by another connection: no unique violation, just the record.
+      const lost = await inTx.claim(held, claimOf());
+      expect(lost).toMatchObject({ acquired: false, record: { state: "in_progress", token: owner.token } });
+      // The owner can complete while the caller's transaction is still open (no row lock was taken).
+      expect(await store.complete(held, owner.token, { result: bytes("done"), retentionMs: 60_000 })).toBe(
+        true,
+      );
+      expect(await inTx.claim(held, claimOf())).toMatchObject({
+        acquired: false,
+        record: { state: "completed" },
+      });
+      // The transaction is still healthy: more writes and a fresh claim work, and it commits.
+      await client.query(`INSERT INTO ${business} (id) VALUES ($1)`, [ids[1]]);
+      expect(await inTx.claim(`fresh:${randomUUID()}`, claimOf())).toEqual({ acquired: true, fence: 1 });
+      await client.query("COMMIT");
+    } finally {
+      client.release();
+    }
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${business} WHERE id = ANY($1)`, [ids]);
+    expect(rows[0].n).toBe(2);
+  });
+
+  it("why the claim is a function: a single CTE statement cannot see a row committed while it waited", async () => {
+    const { table } = postgresStatements(tables.names);
+    const key = `cte:${randomUUID()}`;
+    const marker = `cte-pitfall-${randomUUID()}`;
+    const insertRow = `INSERT INTO ${table} (key, token, fingerprint, fence, state, expires_at, keep_until)
+      VALUES ($1, 'first', 'fp', 1, 'in_progress', now() + interval '1 minute', now() + interval '1 minute')`;
+    const cte = `/* ${marker} */ WITH ins AS (
+        INSERT INTO ${table} AS r (key, token, fingerprint, fence, state, expires_at, keep_until)
+        VALUES ($1, 'second', 'fp', 1, 'in_progress', now() + interval '1 minute', now() + interval '1 minute')
+        ON CONFLICT (key) DO UPDATE SET token = excluded.token, fence = r.fence + 1
+          WHERE r.expires_at <= statement_timestamp()
+        RETURNING r.fence)
+      SELECT true AS acquired, fence, NULL AS token FROM ins
+      UNION ALL SELECT false, fence, token FROM ${table} WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM ins)`;
+
+    const first = await pool.connect();
+    try {
+      await first.query("BEGIN");
+      await first.query(insertRow, [key]);
+      const pending = pool.query(cte, [key]);
+      await waitForLockWait(pool, marker);
+      await first.query("COMMIT");
+      // Neither acquired nor shown the record: the caller could not tell what happened.
+      expect((await pending).rows).toEqual([]);
+    } finally {
+      first.release();
+    }
+
+    // The same interleaving through the claim function returns the committed record.
+    const key2 = `cte:${randomUUID()}`;
+    const waiter = newPool({ max: 1, application_name: marker });
+    const second = await pool.connect();
+    try {
+      await second.query("BEGIN");
+      await second.query(insertRow, [key2]);
+      const pending = createPostgresStore({ pool: waiter, ...tables.names }).claim(key2, claimOf());
+      await waitForLockWait(pool, marker);
+      await second.query("COMMIT");
+      expect(await pending).toMatchObject({ acquired: false, record: { token: "first", fence: 1 } });
+    } finally {
+      second.release();
+      await waiter.end();
+    }
+  });
+
+  it("an expired in-progress row keeps its fence until retention ends; purge removes only rows past retention", async () => {
+    const key = `fence:${randomUUID()}`;
+    await store.claim(key, { ...claimOf(50), retentionMs: 60_000 });
+    await sleep(100);
+    expect(await store.get(key)).toBeUndefined();
+    await store.purgeExpired();
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+
+    const gone = Array.from({ length: 5 }, () => `purge:${randomUUID()}`);
+    for (const k of gone) await store.claim(k, { ...claimOf(50), retentionMs: 50 });
+    await sleep(100);
+    let purged = 0;
+    for (let n = 0; n < 100 && (await pool.query(countSql(), [gone.map(encodeKey)])).rows[0].n > 0; n++) {
+      purged += await store.purgeExpired({ limit: 2 });
+    }
+    expect(purged).toBeGreaterThanOrEqual(5);
+    expect(await store.claim(gone[0]!, claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(await store.get(key)).toMatchObject({ fence: 2 });
+  });
+
+  it("concurrent purges skip rows another session holds instead of waiting for it", async () => {
+    const { table } = postgresStatements(tables.names);
+    const key = `locked:${randomUUID()}`;
+    await store.claim(key, { ...claimOf(20), retentionMs: 20 });
+    await sleep(60);
+    const holder = await pool.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM ${table} WHERE key = $1 FOR UPDATE`, [key]);
+      const started = Date.now();
+      await Promise.all([store.purgeExpired(), store.purgeExpired(), store.purgeExpired()]);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect((await pool.query(countSql(), [[key]])).rows[0].n).toBe(1);
+      await holder.query("COMMIT");
+    } finally {
+      holder.release();
+    }
+    await store.purgeExpired({ limit: 100_000 });
+    expect((await pool.query(countSql(), [[key]])).rows[0].n).toBe(0);
+  });
+
+  it("statements per request, counted by a counting client: new key = 2, replay = 1, conflict = 1", async () => {
+    let count = 0;
+    class CountingClient extends pg.Client {
+      // biome-ignore lint/suspicious/noExplicitAny: pg's query overloads
+      override query(...args: any[]): any {
+        count++;
+        // biome-ignore lint/suspicious/noExplicitAny: pg's query overloads
+        return (super.query as any)(...args);
+      }
+    }
+    const counted = newPool({ max: 2, Client: CountingClient });
+    try {
+      const s = createPostgresStore({ pool: counted, ...tables.names });
+      await s.get("warm-up");
+      const key = `count:${randomUUID()}`;
+      const owner = claimOf();
+      count = 0;
+      expect((await s.claim(key, owner)).acquired).toBe(true);
+      expect(await s.complete(key, owner.token, { result: bytes("r"), retentionMs: 60_000 })).toBe(true);
+      expect(count).toBe(2);
+      count = 0;
+      expect(await s.claim(key, claimOf())).toMatchObject({
+        acquired: false,
+        record: { state: "completed" },
+      });
+      expect(count).toBe(1);
+      const busy = `count:${randomUUID()}`;
+      await s.claim(busy, claimOf());
+      count = 0;
+      expect(await s.claim(busy, claimOf())).toMatchObject({
+        acquired: false,
+        record: { state: "in_progress" },
+      });
+      expect(count).toBe(1);
+    } finally {
+      await counted.end();
+    }
+  });
+
+  function countSql() {
+    return `SELECT count(*)::int AS n FROM ${postgresStatements(tables.names).table} WHERE key = ANY($1)`;
+  }
+});
