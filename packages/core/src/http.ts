@@ -8,7 +8,9 @@ import {
   decodeStoredResponse,
   encodeStoredResponse,
   replayableHeaders,
+  type StoredResponse,
 } from "./stored-response.js";
+import type { TransactionalResult, TransactionalStore } from "./transactional.js";
 
 export interface HandlerContext {
   /** The client's idempotency key (unscoped), or `undefined` when the request passed through. */
@@ -20,6 +22,17 @@ export interface HandlerContext {
 }
 
 export type IdempotentHandler = (request: Request, context: HandlerContext) => Response | Promise<Response>;
+
+/** A handler in transactional mode: `context.client` is the transaction the key row is written in. */
+export type TransactionalHandler<C> = (
+  request: Request,
+  context: HandlerContext & { fence: number; client: C },
+) => Response | Promise<Response>;
+
+type Prepared =
+  | { kind: "pass" }
+  | { kind: "respond"; response: Response }
+  | { kind: "keyed"; key: string; storedKey: string; fingerprint: string; fresh: () => Request };
 
 export interface HttpOptions {
   /** Request header carrying the key. Default `Idempotency-Key`. */
@@ -40,6 +53,12 @@ export interface HttpOptions {
   excludeHeaders?: string[];
   /** Largest body stored for replay. Larger responses are delivered, and marked not replayable. */
   maxResponseBytes?: number;
+  /**
+   * Responses streamed straight through instead of buffered for storage (server-sent events, say).
+   * The key is completed with a "not replayable" marker before the first byte is sent, so a retry
+   * gets 410 and never runs the work again. Default: `content-type: text/event-stream`.
+   */
+  streaming?: (response: Response) => boolean;
   /** Largest request body read for fingerprinting; larger requests get 413 and do not run. Default 1 MiB. */
   maxRequestBytes?: number;
   /** `Retry-After` seconds on 409. Default 1. */
@@ -53,6 +72,8 @@ export interface HttpOptions {
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const UNSTORED_STATUSES = new Set([408, 425, 429]);
 const defaultShouldStore = (status: number) => status < 500 && !UNSTORED_STATUSES.has(status);
+const defaultStreaming = (response: Response) =>
+  /^\s*text\/event-stream\b/i.test(response.headers.get("content-type") ?? "");
 
 /** Turns `HttpOptions` into one request handler over the state machine. */
 export function createHttpHandler(engine: Engine, keyPrefix: string, options: HttpOptions = {}) {
@@ -60,6 +81,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
   const methods = new Set((options.methods ?? ["POST", "PATCH"]).map((m) => m.toUpperCase()));
   const required = options.required ?? true;
   const shouldStore = options.shouldStore ?? defaultShouldStore;
+  const streaming = options.streaming ?? defaultStreaming;
   const excluded = new Set([
     ...DEFAULT_EXCLUDED_HEADERS,
     ...(options.excludeHeaders ?? []).map((h) => h.toLowerCase()),
@@ -79,61 +101,64 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
   const passThrough = (request: Request, handler: IdempotentHandler) =>
     handler(request, { key: undefined, fence: undefined, signal: request.signal });
 
-  return async function handle(request: Request, handler: IdempotentHandler): Promise<Response> {
-    if (!methods.has(request.method.toUpperCase())) return passThrough(request, handler);
+  const unavailable = () =>
+    problemResponse(
+      503,
+      "store-unavailable",
+      "Idempotency store unavailable",
+      "The request was not processed because its idempotency key could not be checked. Retry later.",
+      { headers: { "retry-after": unavailableRetryAfter } },
+    );
 
+  /** Everything before the claim: coverage, key, body, fingerprint, scope. */
+  async function prepare(request: Request): Promise<Prepared> {
+    if (!methods.has(request.method.toUpperCase())) return { kind: "pass" };
     const header = request.headers.get(headerName);
     if (header === null) {
-      if (!required) return passThrough(request, handler);
-      return problemResponse(
-        400,
-        "key-missing",
-        "Idempotency key missing",
-        `This request needs an ${headerName} header.`,
-      );
+      if (!required) return { kind: "pass" };
+      return {
+        kind: "respond",
+        response: problemResponse(
+          400,
+          "key-missing",
+          "Idempotency key missing",
+          `This request needs an ${headerName} header.`,
+        ),
+      };
     }
     let key: string;
     try {
       key = parseIdempotencyKey(header);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      return problemResponse(400, "key-invalid", "Idempotency key invalid", detail);
+      return {
+        kind: "respond",
+        response: problemResponse(400, "key-invalid", "Idempotency key invalid", detail),
+      };
     }
-
     const read = await readUpTo(request.body, maxRequestBytes);
     if (!read.complete) {
       await read.rest.cancel();
-      return problemResponse(
-        413,
-        "request-too-large",
-        "Request body too large",
-        `Requests with an idempotency key may carry at most ${maxRequestBytes} bytes of body.`,
-      );
+      return {
+        kind: "respond",
+        response: problemResponse(
+          413,
+          "request-too-large",
+          "Request body too large",
+          `Requests with an idempotency key may carry at most ${maxRequestBytes} bytes of body.`,
+        ),
+      };
     }
     const body = read.bytes;
     const fingerprint = options.fingerprint
       ? await options.fingerprint(request, body)
       : await fingerprintRequest(request.method, request.url, request.headers.get("content-type"), body);
     const storedKey = composeStoredKey(keyPrefix, (await options.scope?.(request)) ?? "", key);
-    const fresh = () => rebuildRequest(request, body);
+    return { kind: "keyed", key, storedKey, fingerprint, fresh: () => rebuildRequest(request, body) };
+  }
 
-    let decision: ClaimDecision;
-    try {
-      decision = wait
-        ? await engine.claimOrWait(storedKey, fingerprint, wait.timeoutMs, wait.pollMs)
-        : await engine.claim(storedKey, fingerprint);
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      if (options.onStoreUnavailable === "open") return passThrough(fresh(), handler);
-      return problemResponse(
-        503,
-        "store-unavailable",
-        "Idempotency store unavailable",
-        "The request was not processed because its idempotency key could not be checked. Retry later.",
-        { headers: { "retry-after": unavailableRetryAfter } },
-      );
-    }
-
+  /** The answer to a claim that did not acquire the key. */
+  function answer(decision: Exclude<ClaimDecision, { kind: "acquired" }>): Response {
     switch (decision.kind) {
       case "mismatch":
         return problemResponse(
@@ -152,10 +177,124 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
         );
       case "replay":
         return replay(decision.record.result);
-      case "acquired":
-        return runOwned(fresh(), key, decision.lease, handler);
     }
-  };
+  }
+
+  async function handle(request: Request, handler: IdempotentHandler): Promise<Response> {
+    const prepared = await prepare(request);
+    if (prepared.kind === "pass") return passThrough(request, handler);
+    if (prepared.kind === "respond") return prepared.response;
+    const { key, storedKey, fingerprint, fresh } = prepared;
+
+    let decision: ClaimDecision;
+    try {
+      decision = wait
+        ? await engine.claimOrWait(storedKey, fingerprint, wait.timeoutMs, wait.pollMs)
+        : await engine.claim(storedKey, fingerprint);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      if (options.onStoreUnavailable === "open") return passThrough(fresh(), handler);
+      return unavailable();
+    }
+    if (decision.kind !== "acquired") return answer(decision);
+    return runOwned(fresh(), key, decision.lease, handler);
+  }
+
+  /**
+   * Transactional mode (DESIGN §5): the key row, the handler's writes through `context.client` and
+   * the stored response commit together. A duplicate waits in the database for the first to commit
+   * (then replays) or roll back (then runs). A 5xx, 408/425/429 or a throw rolls everything back.
+   */
+  async function handleInTransaction<C>(
+    store: TransactionalStore<C>,
+    request: Request,
+    handler: TransactionalHandler<C>,
+  ): Promise<Response> {
+    const prepared = await prepare(request);
+    if (prepared.kind === "respond") return prepared.response;
+    if (prepared.kind === "pass") {
+      if (!methods.has(request.method.toUpperCase())) {
+        throw new TypeError(`Transactional routes need a covered method; ${request.method} is not one`);
+      }
+      // Without a key there is nothing to write in the transaction: a transactional route requires one.
+      return problemResponse(
+        400,
+        "key-missing",
+        "Idempotency key missing",
+        `This request needs an ${headerName} header.`,
+      );
+    }
+    const { key, storedKey, fingerprint, fresh } = prepared;
+    const started = performance.now();
+    let handlerError: { error: unknown } | undefined;
+    let result: TransactionalResult<Response>;
+    try {
+      result = await store.transaction(
+        storedKey,
+        { fingerprint, retentionMs: engine.retentionMs },
+        async (tx) => {
+          let response: Response;
+          try {
+            response = await handler(fresh(), {
+              key,
+              fence: tx.fence,
+              signal: request.signal,
+              client: tx.client,
+            });
+          } catch (error) {
+            handlerError = { error };
+            throw error;
+          }
+          if (!shouldStore(response.status))
+            return { value: response, result: new Uint8Array(0), commit: false };
+          // The transaction commits with the outcome, so the whole body is read first.
+          const whole = await readUpTo(response.body, Number.POSITIVE_INFINITY);
+          const bytes = whole.complete ? whole.bytes : new Uint8Array(0);
+          const { status, statusText } = response;
+          const headers = replayableHeaders(response.headers, excluded);
+          const stored =
+            bytes.length > maxResponseBytes
+              ? {
+                  status,
+                  statusText,
+                  headers,
+                  body: new Uint8Array(0),
+                  oversized: { bytes: maxResponseBytes },
+                }
+              : { status, statusText, headers, body: bytes };
+          const replayable = new Response(
+            NULL_BODY_STATUSES.has(status) ? null : (bytes as Uint8Array<ArrayBuffer>),
+            {
+              status,
+              statusText,
+              headers: response.headers,
+            },
+          );
+          return { value: replayable, result: encodeStoredResponse(stored), commit: true };
+        },
+      );
+    } catch (error) {
+      if (handlerError) throw handlerError.error;
+      engine.emit({
+        type: "store-error",
+        key: storedKey,
+        operation: "claim",
+        durationMs: performance.now() - started,
+        error,
+      });
+      return unavailable();
+    }
+    const durationMs = performance.now() - started;
+    if (!result.acquired) return answer(engine.decide(storedKey, fingerprint, result.record, durationMs));
+    engine.emit(
+      result.committed
+        ? { type: "completed", key: storedKey, fence: result.fence, durationMs, bytes: 0 }
+        : { type: "released", key: storedKey, fence: result.fence, durationMs, reason: "not-stored" },
+    );
+    return result.value;
+  }
+
+  return { handle, handleInTransaction };
 
   async function runOwned(
     request: Request,
@@ -170,20 +309,31 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       await lease.release("error");
       throw error;
     }
+    if (!shouldStore(response.status)) {
+      await lease.release("not-stored");
+      return response;
+    }
+    const headers = replayableHeaders(response.headers, excluded);
+    const { status, statusText } = response;
+    const notReplayable = (marker: Pick<StoredResponse, "oversized" | "streamed">) =>
+      lease.complete(
+        encodeStoredResponse({ status, statusText, headers, body: new Uint8Array(0), ...marker }),
+      );
+
+    if (streaming(response)) {
+      // A stream is never buffered: the work is done, so the key is completed (never released) with
+      // a marker before the first byte goes out, and the stream flows through untouched.
+      await notReplayable({ streamed: true });
+      return response;
+    }
     let captured: Captured;
     try {
-      if (!shouldStore(response.status)) {
-        await lease.release("not-stored");
-        return response;
-      }
       captured = await readUpTo(response.body, maxResponseBytes);
     } catch (error) {
       // The handler ran but its body failed: neither store nor release; the key frees after the lease.
       lease.abandon();
       throw error;
     }
-    const headers = replayableHeaders(response.headers, excluded);
-    const { status, statusText } = response;
     if (captured.complete) {
       // Stored before the client sees it, so an immediate retry replays instead of getting 409.
       await lease.complete(encodeStoredResponse({ status, statusText, headers, body: captured.bytes }));
@@ -198,26 +348,23 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     }
     // Too large to store: the work is done, so the key is completed (never released) with a marker
     // that replays as "not replayable", and this client still receives the whole body.
-    await lease.complete(
-      encodeStoredResponse({
-        status,
-        statusText,
-        headers,
-        body: new Uint8Array(0),
-        oversized: { bytes: maxResponseBytes },
-      }),
-    );
+    await notReplayable({ oversized: { bytes: maxResponseBytes } });
     return new Response(captured.rest, { status, statusText, headers: response.headers });
   }
 
   function replay(result: Uint8Array): Response {
     const stored = decodeStoredResponse(result);
-    if (stored.oversized) {
+    const why = stored.oversized
+      ? `was larger than ${stored.oversized.bytes} bytes`
+      : stored.streamed
+        ? "was streamed"
+        : undefined;
+    if (why !== undefined) {
       return problemResponse(
         410,
         "response-not-replayable",
         "Response not replayable",
-        `The request with this idempotency key was processed (status ${stored.status}), but its response was larger than ${stored.oversized.bytes} bytes and was not stored.`,
+        `The request with this idempotency key was processed (status ${stored.status}), but its response ${why} and was not stored.`,
         { headers: { "idempotent-replayed": "true" }, members: { originalStatus: stored.status } },
       );
     }

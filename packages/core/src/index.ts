@@ -22,7 +22,7 @@ export type {
   StoreOperation,
 } from "./events.js";
 export { canonicalJson, fingerprintRequest } from "./fingerprint.js";
-export type { HandlerContext, HttpOptions, IdempotentHandler } from "./http.js";
+export type { HandlerContext, HttpOptions, IdempotentHandler, TransactionalHandler } from "./http.js";
 export { createIdempotency, type Idempotency, type IdempotencyOptions } from "./idempotency.js";
 export { composeStoredKey, MAX_KEY_LENGTH, parseIdempotencyKey, validateKey } from "./key.js";
 export { createMemoryStore, type MemoryStoreOptions } from "./memory-store.js";

@@ -8,6 +8,8 @@ export interface StoredResponse {
   body: Uint8Array;
   /** The body was over the size cap and was not stored: the response cannot be replayed. */
   oversized?: { bytes: number };
+  /** The body was streamed through (e.g. server-sent events) and deliberately not stored. */
+  streamed?: boolean;
 }
 
 // Layout: "IK" + version byte + u32 length of a JSON head + the head + the raw body bytes.
@@ -22,6 +24,7 @@ export function encodeStoredResponse(response: StoredResponse): Uint8Array {
       statusText: response.statusText,
       headers: response.headers,
       oversized: response.oversized,
+      streamed: response.streamed,
     }),
   );
   const prefix = new Uint8Array(7);
