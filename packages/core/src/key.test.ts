@@ -37,4 +37,10 @@ describe("composeStoredKey", () => {
     expect(composeStoredKey("p:", "a:b", "c")).not.toBe(composeStoredKey("p:", "a", "b:c"));
     expect(composeStoredKey("p:", "", "1:a:b")).not.toBe(composeStoredKey("p:", "a", "b"));
   });
+
+  it("refuses lone surrogates, which UTF-8 stores would merge", () => {
+    expect(() => composeStoredKey("p:", "\uD800", "k")).toThrow(TypeError);
+    expect(() => composeStoredKey("p:", "", "k\uDC00")).toThrow(TypeError);
+    expect(composeStoredKey("p:", "🔑", "k")).toBe("p:2:🔑:k");
+  });
 });

@@ -58,5 +58,11 @@ function parseSfString(input: string): string {
  * scope makes it injective: scope `a:b` + key `c` never meets scope `a` + key `b:c`.
  */
 export function composeStoredKey(prefix: string, scope: string, key: string): string {
+  // Stores may encode keys as UTF-8, which cannot hold a lone surrogate: refuse rather than collide.
+  if (LONE_SURROGATE.test(scope) || LONE_SURROGATE.test(key) || LONE_SURROGATE.test(prefix)) {
+    throw new TypeError("Idempotency keys, scopes and prefixes must be well-formed Unicode strings");
+  }
   return `${prefix}${scope.length}:${scope}:${key}`;
 }
+
+const LONE_SURROGATE = /\p{Cs}/u;

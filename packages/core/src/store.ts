@@ -57,11 +57,13 @@ export interface CompleteRequest {
 /**
  * An idempotency store.
  *
- * Keys arrive already scoped and prefixed by core; a store must accept any string (unicode, `:`, `{`,
- * `%`, quotes, spaces, long keys) and map distinct strings to distinct records, without injection.
+ * Keys arrive already scoped and prefixed by core; a store must accept any well-formed Unicode string
+ * (`:`, `{`, `%`, quotes, spaces, NUL, long keys) and map distinct strings to distinct records, without
+ * injection. Core never passes a lone surrogate.
  *
  * Clock: every deadline (lease, retention) is judged by the store's own clock where it has one
- * (Redis `TIME`, Postgres `now()`, Mongo `$$NOW`); embedded stores use the process clock. Never mix
+ * (Redis `TIME`, Postgres `statement_timestamp()` — not `now()`, which is frozen at the start of an
+ * enclosing transaction —, Mongo `$$NOW`); embedded stores use the process clock. Never mix
  * the app server's clock into a server-side decision.
  *
  * Expiry: every operation treats a record whose lease has ended (in_progress) or whose retention
