@@ -506,6 +506,56 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
       });
     });
 
+    describe("streamed responses (server-sent events)", () => {
+      it("flow through as produced, complete the key at once, and replay 410 without running again", async () => {
+        let runs = 0;
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        const keyPrefix = `sse-${randomUUID()}:`;
+        const app = mountWith({ keyPrefix }, async () => {
+          runs++;
+          const encoder = new TextEncoder();
+          const events = new ReadableStream<Uint8Array>({
+            async start(controller) {
+              controller.enqueue(encoder.encode("data: first\n\n"));
+              await gate;
+              controller.enqueue(encoder.encode("data: last\n\n"));
+              controller.close();
+            },
+          });
+          return new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } });
+        });
+        const key = randomUUID();
+        const response = await app.send(post(key));
+        expect(response.status).toBe(200);
+        const reader = response.body!.getReader();
+        const decoder = new TextDecoder();
+        let received = "";
+        while (!received.includes("data: first")) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          received += decoder.decode(value, { stream: true });
+        }
+        // The first event arrived while the handler is still streaming: nothing was held back, and
+        // the key is already completed (not left in progress until the lease runs out).
+        expect((await store.get(`${keyPrefix}0::${key}`))?.state).toBe("completed");
+        const retry = await app.send(post(key));
+        const problem = await expectProblem(retry, 410, "response-not-replayable");
+        expect(problem.originalStatus).toBe(200);
+        expect(retry.headers.get("idempotent-replayed")).toBe("true");
+        open();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          received += decoder.decode(value, { stream: true });
+        }
+        expect(received).toBe("data: first\n\ndata: last\n\n");
+        expect(runs).toBe(1);
+      });
+    });
+
     describe("a response body that fails mid-stream", () => {
       it("surfaces the error and leaves the key claimed (never released, never stored) until its lease ends", async () => {
         let runs = 0;
