@@ -14,6 +14,8 @@ export interface ExpressIdempotencyOptions extends Omit<HttpOptions, "scope"> {
   scope?: (req: ExpressRequest) => string | undefined | Promise<string | undefined>;
 }
 
+const HANDLED = Symbol("idemkit.handled");
+
 declare global {
   namespace Express {
     interface Locals {
@@ -28,7 +30,7 @@ declare global {
  * Claim, replay, conflict and mismatch are decided by idemkit core; this only moves the request in
  * and the response out. The route's response is held back and stored before the client receives it.
  * Mount it after your body parsers: a body none of them read is read here and left in `req.body` as
- * a `Buffer`, like `express.raw()`.
+ * a `Buffer`, like `express.raw()`. Mounted both app-wide and on a route, the first one handles a request.
  */
 export function idempotency(
   instance: Idempotency | IdempotencyOptions,
@@ -46,6 +48,9 @@ export function idempotency(
         });
 
   return (req, res, next) => {
+    // Mounted twice on one path (app-wide and on a route): the first one handles the request.
+    if ((req as { [HANDLED]?: boolean })[HANDLED]) return next();
+    (req as { [HANDLED]?: boolean })[HANDLED] = true;
     let rawBody: Uint8Array | undefined;
     const request = toWebRequest(req, (bytes) => {
       rawBody = bytes;

@@ -1,0 +1,5 @@
+export {
+  type FastifyIdempotencyOptions,
+  type FastifyIdempotencyRouteOptions,
+  idempotency,
+} from "./plugin.js";
