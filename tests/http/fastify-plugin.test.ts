@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createIdempotency, createMemoryStore } from "@idemkit/core";
 import { idempotency } from "@idemkit/fastify";
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { describe, expect, it } from "vitest";
 import { loopback } from "./loopback.js";
 
 const servers = loopback();
 
-async function start(build: (app: ReturnType<typeof Fastify>) => void | Promise<void>) {
+async function start(build: (app: FastifyInstance) => void | Promise<void>) {
   const app = Fastify();
   await build(app);
   await app.listen({ port: 0, host: "127.0.0.1" });

@@ -16,7 +16,7 @@ export interface FastifyIdempotencyRouteOptions extends Omit<HttpOptions, "scope
 }
 
 export type FastifyIdempotencyOptions = FastifyIdempotencyRouteOptions &
-  ({ idempotency: Idempotency } | IdempotencyOptions);
+  ({ idempotency: Idempotency } | Omit<IdempotencyOptions, "scope">);
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -43,7 +43,9 @@ const inFlight = new WeakMap<FastifyRequest, InFlight>();
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, options, done) => {
-  const base = "idempotency" in options ? options.idempotency : createIdempotency(options);
+  // The Fastify-flavoured `scope` is applied below, over the request Fastify parsed.
+  const base =
+    "idempotency" in options ? options.idempotency : createIdempotency({ ...options, scope: undefined });
   const webToFastify = new WeakMap<Request, FastifyRequest>();
   const perRoute = new WeakMap<object, Idempotency>();
   const configure = (overrides: FastifyIdempotencyRouteOptions) => {
@@ -84,7 +86,12 @@ const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, optio
     const outcome = idem.handle(web, (_request, context) => {
       request.idempotency = context;
       proceeded = true;
-      inFlight.set(request, { deliver: (response) => (answered(response), outcome) });
+      inFlight.set(request, {
+        deliver: (response) => {
+          answered(response);
+          return outcome;
+        },
+      });
       next(); // the route runs now; its reply comes back through onSend
       return answer;
     });
