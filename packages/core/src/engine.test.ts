@@ -79,6 +79,16 @@ describe("run()", () => {
     expect(runs).toBe(1);
   });
 
+  it("replays a custom codec's output even when it looks like an internal marker", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    const codec = { encode: () => Uint8Array.of(0xff, 0x00), decode: (b: Uint8Array) => Array.from(b) };
+    await idem.run({ key: "c", codec }, () => [0]);
+    expect(await idem.execute({ key: "c", codec }, () => [1])).toEqual({
+      value: [0xff, 0x00],
+      replayed: true,
+    });
+  });
+
   it("rejects an empty key", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     await expect(idem.run({ key: "" }, () => 1)).rejects.toThrow(TypeError);
@@ -208,5 +218,49 @@ describe("leases", () => {
       RangeError,
     );
     expect(() => createIdempotency({ store: createMemoryStore(), leaseMs: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("lease timing against a slow store", () => {
+  it("fires the signal when the lease runs out unconfirmed, before anyone can take over", async () => {
+    const inner = createMemoryStore();
+    let hang = false;
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: inner.claim.bind(inner),
+      extend: (...args) => (hang ? new Promise(() => {}) : inner.extend(...args)),
+    } as IdempotencyStore;
+    const idem = createIdempotency({ store, leaseMs: 300, heartbeatMs: 100, storeTimeoutMs: 5_000 });
+    let abortedAt: number | undefined;
+    const first = idem.run({ key: "k" }, async ({ signal }) => {
+      hang = true; // every renewal from now on hangs, longer than the lease
+      signal.addEventListener("abort", () => {
+        abortedAt = Date.now();
+      });
+      await sleep(600);
+      return "stale";
+    });
+    await sleep(350);
+    const takeoverAt = Date.now();
+    const second = await idem.execute({ key: "k" }, ({ fence }) => fence);
+    expect(second).toEqual({ value: 2, replayed: false });
+    expect(abortedAt).toBeDefined();
+    expect(abortedAt!).toBeLessThanOrEqual(takeoverAt);
+    await first;
+  });
+
+  it("releases a claim that lands after both attempts timed out, so the key is not blocked for a lease", async () => {
+    const inner = createMemoryStore();
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: async (key, claim) => {
+        await sleep(150);
+        return inner.claim(key, claim);
+      },
+    } as IdempotencyStore;
+    const idem = createIdempotency({ store, storeTimeoutMs: 50, leaseMs: 60_000 });
+    await expect(idem.run({ key: "k" }, () => 1)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await sleep(400);
+    expect(await inner.get("idem:0::k")).toBeUndefined();
   });
 });

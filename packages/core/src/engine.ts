@@ -1,6 +1,12 @@
 import { StoreUnavailableError } from "./errors.js";
 import type { EventStream, IdempotencyEvent, StoreOperation } from "./events.js";
-import type { CompletedRecord, IdempotencyRecord, IdempotencyStore, InProgressRecord } from "./store.js";
+import type {
+  ClaimResult,
+  CompletedRecord,
+  IdempotencyRecord,
+  IdempotencyStore,
+  InProgressRecord,
+} from "./store.js";
 
 /**
  * The state machine, in one place (DESIGN §2). Callers (the HTTP layer, `run()`) ask it to claim a
@@ -98,11 +104,35 @@ export class Engine {
       leaseMs: this.leaseMs,
       retentionMs: Math.max(this.leaseMs, this.retentionMs),
     };
-    let result: Awaited<ReturnType<IdempotencyStore["claim"]>>;
+    // The lease may have started when the first attempt was sent: count from there.
+    const sentAt = Date.now();
+    const attempts: Promise<ClaimResult>[] = [];
+    const attempt = () => {
+      const pending = this.store.claim(key, request);
+      attempts.push(pending);
+      return this.call("claim", key, () => pending);
+    };
+    let result: ClaimResult;
     try {
-      result = await this.call("claim", key, () => this.store.claim(key, request));
-    } catch {
-      result = await this.call("claim", key, () => this.store.claim(key, request));
+      try {
+        result = await attempt();
+      } catch {
+        result = await attempt();
+      }
+    } catch (error) {
+      // Both attempts failed or timed out, but one may still land later and hold the key for a whole
+      // lease: should it, release it (best effort), since nobody will run the work.
+      for (const pending of attempts) {
+        pending.then(
+          (late) => {
+            if (late.acquired || (late.record.state === "in_progress" && late.record.token === token)) {
+              this.store.release(key, token).catch(() => {});
+            }
+          },
+          () => {},
+        );
+      }
+      throw error;
     }
     const durationMs = performance.now() - started;
 
@@ -114,7 +144,7 @@ export class Engine {
     if (fence !== undefined) {
       this.emit({ type: "claimed", key, fence, durationMs });
       if (fence > 1) this.emit({ type: "takeover", key, fence });
-      return { kind: "acquired", lease: this.#lease(key, token, fence) };
+      return { kind: "acquired", lease: this.#lease(key, token, fence, sentAt) };
     }
     return this.decide(key, fingerprint, (result as { record: IdempotencyRecord }).record, durationMs);
   }
@@ -169,11 +199,9 @@ export class Engine {
     }
   }
 
-  #lease(key: string, token: string, fence: number): Lease {
+  #lease(key: string, token: string, fence: number, sentAt: number): Lease {
     const controller = new AbortController();
     const claimedAt = performance.now();
-    // The lease is known good until this local time; renewals push it out.
-    let confirmedUntil = Date.now() + this.leaseMs;
     let ended = false;
 
     const lose = (phase: "heartbeat" | "complete" | "release") => {
@@ -183,6 +211,22 @@ export class Engine {
       }
     };
 
+    // The lease is known good until `sentAt + leaseMs` (local clock, counted from when the request
+    // that set it was sent). If no renewal is confirmed by then, another owner may take over: the
+    // signal fires at that moment, not at the next failed heartbeat.
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const confirm = (from: number) => {
+      clearTimeout(deadline);
+      deadline = setTimeout(
+        () => {
+          if (!ended) lose("heartbeat");
+        },
+        from + this.leaseMs - Date.now(),
+      );
+      (deadline as { unref?: () => void }).unref?.();
+    };
+    confirm(sentAt);
+
     let extending = false;
     const timer = setInterval(async () => {
       if (ended || extending) return;
@@ -191,11 +235,10 @@ export class Engine {
       try {
         const ok = await this.call("extend", key, () => this.store.extend(key, token, this.leaseMs));
         if (ended) return;
-        if (ok) confirmedUntil = sentAt + this.leaseMs;
+        if (ok) confirm(sentAt);
         else lose("heartbeat");
       } catch {
-        // Unknown: keep trying while the last confirmed lease lasts.
-        if (!ended && Date.now() >= confirmedUntil) lose("heartbeat");
+        // Unknown: keep trying while the last confirmed lease lasts (the deadline timer decides).
       } finally {
         extending = false;
       }
@@ -205,6 +248,7 @@ export class Engine {
     const end = () => {
       ended = true;
       clearInterval(timer);
+      clearTimeout(deadline);
     };
 
     return {

@@ -32,8 +32,10 @@ export interface RunResult<T> {
   replayed: boolean;
 }
 
-// Tag of a stored outcome whose value could not be encoded: the work ran, but it cannot be replayed.
-const UNENCODABLE = Uint8Array.of(0xff, 0x00);
+// One envelope byte before the codec's bytes, so no codec output can pass for the marker of a value
+// that could not be encoded (the work ran, but it cannot be replayed).
+const ENCODED = 0;
+const UNENCODABLE = 1;
 
 /**
  * Runs `work` at most once per key (per lease), stores its value and returns the stored value to
@@ -70,10 +72,8 @@ export async function executeOnce<T>(
       throw new ConflictError(options.key, decision.record);
     case "replay": {
       const bytes = decision.record.result;
-      if (bytes.length === UNENCODABLE.length && bytes[0] === UNENCODABLE[0] && bytes[1] === UNENCODABLE[1]) {
-        throw new NotReplayableError(options.key, "its value could not be encoded");
-      }
-      return { value: codec.decode(bytes), replayed: true };
+      if (bytes[0] !== ENCODED) throw new NotReplayableError(options.key, "its value could not be encoded");
+      return { value: codec.decode(bytes.subarray(1)), replayed: true };
     }
     case "acquired": {
       const { lease } = decision;
@@ -86,10 +86,13 @@ export async function executeOnce<T>(
       }
       let encoded: Uint8Array;
       try {
-        encoded = codec.encode(value);
+        const bytes = codec.encode(value);
+        encoded = new Uint8Array(bytes.length + 1);
+        encoded[0] = ENCODED;
+        encoded.set(bytes, 1);
       } catch {
         // The work has run: never release it for a second run; mark it instead.
-        encoded = UNENCODABLE;
+        encoded = Uint8Array.of(UNENCODABLE);
       }
       await lease.complete(encoded);
       return { value, replayed: false };
