@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
+import { sendWebResponse, toWebRequest } from "@idemkit/node";
 import type { createOrdersApp } from "./app.js";
-import { sendWebResponse, toWebRequest } from "./node-bridge.js";
 
 /** Serves a Web `fetch` handler over node:http on loopback. */
 export function serve(
@@ -10,7 +10,7 @@ export function serve(
 ): Promise<Server> {
   const server = createServer(async (req, res) => {
     try {
-      const response = await app.fetch(toWebRequest(req, `http://${req.headers.host ?? host}`));
+      const response = await app.fetch(toWebRequest(req, { origin: `http://${req.headers.host ?? host}` }));
       await sendWebResponse(res, response);
     } catch (error) {
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });

@@ -1,0 +1,31 @@
+import { createIdempotency, createMemoryStore } from "@idemkit/core";
+
+// A Next.js App Router route handler (app/orders/route.ts): plain Web Request → Response functions,
+// so the core handler wraps them directly. No adapter, no Next-specific API.
+export const runtime = "nodejs";
+export const dynamic = "force-dynamic";
+
+// One instance per server process. The memory store keeps this example self-contained; in production
+// use a shared store (@idemkit/redis, @idemkit/postgres…): Next.js may run the route in many processes.
+const idem = createIdempotency({ store: createMemoryStore() });
+
+interface Order {
+  id: string;
+  item: string;
+  quantity: number;
+}
+const orders: Order[] = [];
+
+export async function GET(): Promise<Response> {
+  return Response.json(orders);
+}
+
+export const POST = idem.wrap(async (request) => {
+  const input = (await request.json().catch(() => null)) as { item?: unknown; quantity?: unknown } | null;
+  if (typeof input?.item !== "string" || !Number.isInteger(input.quantity)) {
+    return Response.json({ error: "expected { item: string, quantity: integer }" }, { status: 400 });
+  }
+  const order = { id: `ord_${crypto.randomUUID()}`, item: input.item, quantity: input.quantity as number };
+  orders.push(order);
+  return Response.json(order, { status: 201 });
+});
