@@ -27,6 +27,28 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /**
+ * `length` UTF-16 code units of random well-formed text: ASCII (with `:`, `{`, `%`, quotes, NUL),
+ * Latin, CJK and astral characters (a surrogate pair is never split).
+ */
+function randomText(length: number): string {
+  const ranges: [number, number][] = [
+    [0x00, 0x7f],
+    [0xa0, 0x24f],
+    [0x4e00, 0x9fff],
+    [0x1f300, 0x1f6ff],
+  ];
+  const bytes = randomBytes(length * 4);
+  let out = "";
+  for (let i = 0; out.length < length; i += 4) {
+    const [low, high] = ranges[bytes[i]! % ranges.length]!;
+    let cp = low + (bytes.readUInt16BE(i + 1) % (high - low + 1));
+    if (cp > 0xffff && out.length === length - 1) cp = 0x61;
+    out += String.fromCodePoint(cp);
+  }
+  return out;
+}
+
+/**
  * Runs the idemkit store contract against a store, as vitest tests. Each test uses fresh random
  * keys, so the suite is safe on a shared database and needs no flush.
  */
@@ -158,6 +180,151 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(await store.get(key)).toBeUndefined();
       const next = await store.claim(key, claimOf());
       expect(next.acquired).toBe(true);
+    });
+
+    it("release keeps the fence: claim, release, claim gets fence 2", async () => {
+      const key = freshKey("release-fence");
+      const first = claimOf();
+      expect(await store.claim(key, first)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.release(key, first.token)).toBe(true);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.release(key, first.token)).toBe(false);
+      expect(await store.extend(key, first.token, leaseMs)).toBe(false);
+      expect(await store.complete(key, first.token, { result: utf8("late"), retentionMs })).toBe(false);
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+    });
+
+    it("release after a takeover keeps the fence: expire, takeover (2), release, claim gets fence 3", async () => {
+      const key = freshKey("takeover-release-fence");
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+      await sleep(leaseMs + toleranceMs);
+      const second = claimOf();
+      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2 });
+      expect(await store.release(key, second.token)).toBe(true);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 3 });
+    });
+
+    it("a completed record outlives the lease: still replayable after leaseMs, via get and claim", async () => {
+      const key = freshKey("retention");
+      const owner = claimOf(randomUUID(), "fp-retained");
+      await store.claim(key, owner);
+      expect(await store.complete(key, owner.token, { result: utf8("kept"), retentionMs })).toBe(true);
+      await sleep(leaseMs + toleranceMs);
+      const read = await store.get(key);
+      expect(read?.state).toBe("completed");
+      expect(read?.state === "completed" && new TextDecoder().decode(read.result)).toBe("kept");
+      const again = await store.claim(key, claimOf());
+      expect(again.acquired).toBe(false);
+      if (again.acquired) return;
+      expect(again.record).toMatchObject({
+        state: "completed",
+        token: owner.token,
+        fingerprint: "fp-retained",
+      });
+    });
+
+    it("the fence survives completion: a completed takeover keeps the takeover's fence", async () => {
+      const key = freshKey("complete-fence");
+      await store.claim(key, claimOf());
+      await sleep(leaseMs + toleranceMs);
+      const second = claimOf();
+      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2 });
+      expect(await store.complete(key, second.token, { result: utf8("done"), retentionMs })).toBe(true);
+      expect((await store.get(key))?.fence).toBe(2);
+      const replay = await store.claim(key, claimOf());
+      expect(!replay.acquired && replay.record.fence).toBe(2);
+    });
+
+    it("extend of an expired lease nobody took over returns false; the key stays absent and claimable", async () => {
+      const key = freshKey("late-extend");
+      const owner = claimOf();
+      await store.claim(key, owner);
+      await sleep(leaseMs + toleranceMs);
+      expect(await store.extend(key, owner.token, 60_000)).toBe(false);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+      expect(await store.complete(key, owner.token, { result: utf8("stale"), retentionMs })).toBe(false);
+    });
+
+    it("delete of an expired record returns false (expired lease, ended retention)", async () => {
+      const leased = freshKey("delete-expired-lease");
+      await store.claim(leased, claimOf());
+      const completed = freshKey("delete-expired-retention");
+      const owner = claimOf();
+      await store.claim(completed, owner);
+      expect(await store.complete(completed, owner.token, { result: utf8("x"), retentionMs: leaseMs })).toBe(
+        true,
+      );
+      await sleep(leaseMs + toleranceMs);
+      expect(await store.delete(leased)).toBe(false);
+      expect(await store.delete(completed)).toBe(false);
+      expect(await store.get(leased)).toBeUndefined();
+      expect(await store.get(completed)).toBeUndefined();
+      expect((await store.claim(leased, claimOf())).acquired).toBe(true);
+    });
+
+    it("deadlines are milliseconds since the epoch, near Date.now() + the requested duration", async () => {
+      // Durations far apart in every unit, so that seconds-for-milliseconds bugs cannot hide.
+      const slack = 60_000;
+      const longLease = 10 * 60_000;
+      const longRetention = 6 * 60 * 60_000;
+      const near = (actual: number | undefined | false, expected: number) => {
+        expect(typeof actual).toBe("number");
+        expect(Math.abs((actual as number) - expected)).toBeLessThan(slack);
+      };
+      const key = freshKey("clock");
+      const owner = { ...claimOf(), leaseMs: longLease, retentionMs: longRetention };
+      expect((await store.claim(key, owner)).acquired).toBe(true);
+      const conflict = await store.claim(key, claimOf());
+      near(
+        !conflict.acquired && conflict.record.state === "in_progress" && conflict.record.leaseExpiresAt,
+        Date.now() + longLease,
+      );
+      const read = await store.get(key);
+      near(read?.state === "in_progress" && read.leaseExpiresAt, Date.now() + longLease);
+      expect(await store.extend(key, owner.token, 2 * longLease)).toBe(true);
+      const extended = await store.get(key);
+      near(extended?.state === "in_progress" && extended.leaseExpiresAt, Date.now() + 2 * longLease);
+      expect(await store.complete(key, owner.token, { result: utf8("r"), retentionMs: longRetention })).toBe(
+        true,
+      );
+      const done = await store.get(key);
+      near(done?.state === "completed" && done.expiresAt, Date.now() + longRetention);
+      const replay = await store.claim(key, claimOf());
+      near(
+        !replay.acquired && replay.record.state === "completed" && replay.record.expiresAt,
+        Date.now() + longRetention,
+      );
+    });
+
+    it.each([
+      ["4096 random characters", () => randomText(4096)],
+      ["8 KB", () => "k".repeat(8 * 1024)],
+      ["64 KB of random characters", () => randomText(32 * 1024)],
+    ])("a long key works: %s", async (_label, make) => {
+      const tail = make();
+      const key = `${freshKey("long")}:${tail}`;
+      // Differs from `key` only in its last character: a store that truncates or hashes badly collides.
+      const twin = `${key.slice(0, -1)}${key.endsWith("a") ? "b" : "a"}`;
+      const owner = claimOf(randomUUID(), "fp-long");
+      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.get(twin)).toBeUndefined();
+      const other = claimOf(randomUUID(), "fp-twin");
+      expect(await store.claim(twin, other)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.get(key)).toMatchObject({
+        state: "in_progress",
+        token: owner.token,
+        fingerprint: "fp-long",
+      });
+      expect(await store.extend(key, owner.token, leaseMs)).toBe(true);
+      expect(await store.complete(key, owner.token, { result: utf8("long"), retentionMs })).toBe(true);
+      const replay = await store.claim(key, claimOf());
+      expect(!replay.acquired && replay.record.state).toBe("completed");
+      expect(await store.release(twin, other.token)).toBe(true);
+      expect(await store.claim(twin, claimOf())).toEqual({ acquired: true, fence: 2 });
+      expect(await store.delete(key)).toBe(true);
+      expect(await store.get(key)).toBeUndefined();
     });
 
     it("a retried claim with the same token is recognised as the owner's own record", async () => {

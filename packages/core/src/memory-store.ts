@@ -85,15 +85,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       const { fingerprint, fence } = entry.record;
       entries.set(key, {
         deadline: expiresAt,
-        keepUntil: expiresAt,
+        keepUntil: Math.max(entry.keepUntil, expiresAt),
         record: { state: "completed", token, fingerprint, fence, result: outcome.result.slice(), expiresAt },
       });
       return true;
     },
 
     async release(key: string, token: string): Promise<boolean> {
-      if (!owned(key, token)) return false;
-      entries.delete(key);
+      const entry = owned(key, token);
+      if (!entry) return false;
+      // Absent from now on, but kept until its keep-until time: the next claim's fence is higher.
+      entry.deadline = Number.NEGATIVE_INFINITY;
       return true;
     },
 
@@ -112,6 +114,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
     },
 
     async delete(key: string): Promise<boolean> {
+      // Forgets the fence too: the next claim of the key gets fence 1.
       const existed = live(key) !== undefined;
       entries.delete(key);
       return existed;

@@ -77,9 +77,11 @@ export interface IdempotencyStore {
    * Atomically, in one conditional write:
    * - if the key is absent, or in_progress with an expired lease, or completed past retention:
    *   write `{ state: in_progress, token, fingerprint, lease }` and return `{ acquired: true, fence }`,
-   *   where `fence` is greater than the fence of any earlier claim of this key whose record is still
-   *   kept (start at 1 when nothing is kept). An expired record reads as absent but is kept, with its
-   *   fence, for `retentionMs` after its claim (or completion), unless released or deleted;
+   *   where `fence` is greater than any earlier claim's fence while the record is kept (start at 1
+   *   when nothing is kept). An expired or released record reads as absent but is kept, with its
+   *   fence, until its keep-until time: `retentionMs` after its claim, or after its completion if
+   *   that is later. Only `delete` (or the end of keep-until) forgets it. So: claim (1), lease
+   *   expires, takeover (2), release, claim gets 3 — never 1 again while the record is kept;
    * - otherwise leave the record untouched and return `{ acquired: false, record }` with the live
    *   record as it is, including its token and fingerprint, read in the same atomic step.
    *
@@ -91,14 +93,20 @@ export interface IdempotencyStore {
 
   /**
    * Compare-and-set on the owner token: if the key is in_progress and owned by `token` (lease not
-   * expired), store the outcome bytes, keep the fingerprint and fence, start retention and return
+   * expired), store the outcome bytes, keep the fingerprint and fence, start retention (the record
+   * stays readable for `retentionMs` from now, however short the lease was) and return
    * `true`. Otherwise change nothing and return `false` (the lease was lost).
    */
   complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean>;
 
   /**
-   * Compare-and-set delete: if the key is in_progress and owned by `token` (lease not expired),
-   * remove it so the key can be claimed again, and return `true`. Otherwise change nothing, `false`.
+   * Compare-and-set give-up: if the key is in_progress and owned by `token` (lease not expired),
+   * make it absent at once (every read treats it as absent, the next claim acquires it) and return
+   * `true`. Otherwise change nothing, `false`.
+   *
+   * Release keeps the record's fence until its keep-until time: do not delete the row or key; end
+   * its lease instead (e.g. set the lease deadline to a time already past on the store's clock) and
+   * leave its keep-until / TTL as it is, so the next claim's fence is still higher.
    */
   release(key: string, token: string): Promise<boolean>;
 
@@ -111,7 +119,11 @@ export interface IdempotencyStore {
   /** The live record, or `undefined` when absent or expired. */
   get(key: string): Promise<IdempotencyRecord | undefined>;
 
-  /** Operator purge: remove the record whatever its state. `true` if a live record was removed. */
+  /**
+   * Operator purge: remove the record whatever its state, fence included (the next claim of the key
+   * may get fence 1 again: do not purge keys whose fence guards downstream writes). `true` if a live
+   * record was removed; `false` when it was absent or expired.
+   */
   delete(key: string): Promise<boolean>;
 
   /** Release resources the store opened itself (never the user's client). */
