@@ -82,6 +82,9 @@ class Rollback<T> {
 
 const EMPTY = new Uint8Array(0);
 
+/** The `expires_at` of a released row: long past on any clock, so it reads as absent at once. */
+const RELEASED = Number.MIN_SAFE_INTEGER;
+
 /** A plain Uint8Array view (not a Buffer, whose `slice` shares memory) of what SQLite returned. */
 function bytes(blob: Uint8Array | null): Uint8Array {
   return blob ? new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength) : EMPTY.slice();
@@ -105,7 +108,7 @@ function prepareStatements(db: Database, t: string) {
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
   const owner = "key = @key AND state = 'in_progress' AND token = @token AND expires_at > @now";
   const toCompleted =
-    "state = 'completed', result = @result, expires_at = @expiresAt, keep_until = @expiresAt";
+    "state = 'completed', result = @result, expires_at = @expiresAt, keep_until = MAX(keep_until, @expiresAt)";
   return {
     select: prepare(`SELECT state, token, fingerprint, fence, result, expires_at FROM ${t} WHERE key = ?`),
     upsert: prepare(
@@ -122,7 +125,8 @@ function prepareStatements(db: Database, t: string) {
     extend: prepare(
       `UPDATE ${t} SET expires_at = @expiresAt, keep_until = MAX(keep_until, @expiresAt) WHERE ${owner}`,
     ),
-    release: prepare(`DELETE FROM ${t} WHERE ${owner}`),
+    /** Ends the lease but keeps the row (and its fence) until keep_until, so the next fence is higher. */
+    release: prepare(`UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${owner}`),
     remove: prepare(`DELETE FROM ${t} WHERE key = ? RETURNING expires_at`),
     purge: prepare(`DELETE FROM ${t} WHERE keep_until <= ?`),
   };
