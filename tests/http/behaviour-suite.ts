@@ -582,6 +582,38 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
       });
     });
 
+    describe("a throwing option after the handler ran", () => {
+      it("surfaces the error and frees the key when the lease ends (no endless heartbeat)", async () => {
+        let runs = 0;
+        let throwing = true;
+        const app = mountWith(
+          {
+            leaseMs: 300,
+            shouldStore: (status) => {
+              if (throwing) throw new Error("policy bug");
+              return status < 500;
+            },
+          },
+          async () => {
+            runs++;
+            return new Response(`run ${runs}`, { status: 201 });
+          },
+        );
+        const key = newKey();
+        const first = await app.send(post(key)).then(
+          (r) => r.status,
+          () => "threw",
+        );
+        expect(first === "threw" || first === 500).toBe(true);
+        throwing = false;
+        await expectProblem(await app.send(post(key)), 409, "request-in-progress");
+        await sleep(450);
+        const retry = await app.send(post(key));
+        expect(retry.status).toBe(201);
+        expect(runs).toBe(2);
+      });
+    });
+
     describe("scope", () => {
       it("keeps the same key apart across scopes, injectively", async () => {
         let runs = 0;

@@ -197,7 +197,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       return unavailable();
     }
     if (decision.kind !== "acquired") return answer(decision);
-    return runOwned(fresh(), key, decision.lease, handler);
+    return runOwned(fresh, key, decision.lease, handler);
   }
 
   /**
@@ -226,53 +226,49 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     }
     const { key, storedKey, fingerprint, fresh } = prepared;
     const started = performance.now();
+    // Bounded like any store call until the work starts; past the bound the caller gets 503 and the
+    // work, should the transaction get that far later, does not run.
+    let workStarted = false;
+    let abandoned = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        if (workStarted) return;
+        abandoned = true;
+        reject(new Error(`no transaction within ${engine.storeTimeoutMs} ms`));
+      }, engine.storeTimeoutMs);
+    });
     let handlerError: { error: unknown } | undefined;
     let result: TransactionalResult<Response>;
     try {
-      result = await store.transaction(
+      const transaction = store.transaction(
         storedKey,
         { fingerprint, retentionMs: engine.retentionMs },
         async (tx) => {
-          let response: Response;
+          if (abandoned) throw new Error("the request was already answered 503");
+          workStarted = true;
+          clearTimeout(timer);
+          handlerError = undefined; // a serialization retry starts over
           try {
-            response = await handler(fresh(), {
+            const response = await handler(fresh(), {
               key,
               fence: tx.fence,
               signal: request.signal,
               client: tx.client,
             });
+            if (!shouldStore(response.status)) {
+              return { value: response, result: new Uint8Array(0), commit: false };
+            }
+            const outcome = await captureOutcome(response);
+            return { value: outcome.deliver, result: outcome.stored, commit: true };
           } catch (error) {
             handlerError = { error };
             throw error;
           }
-          if (!shouldStore(response.status))
-            return { value: response, result: new Uint8Array(0), commit: false };
-          // The transaction commits with the outcome, so the whole body is read first.
-          const whole = await readUpTo(response.body, Number.POSITIVE_INFINITY);
-          const bytes = whole.complete ? whole.bytes : new Uint8Array(0);
-          const { status, statusText } = response;
-          const headers = replayableHeaders(response.headers, excluded);
-          const stored =
-            bytes.length > maxResponseBytes
-              ? {
-                  status,
-                  statusText,
-                  headers,
-                  body: new Uint8Array(0),
-                  oversized: { bytes: maxResponseBytes },
-                }
-              : { status, statusText, headers, body: bytes };
-          const replayable = new Response(
-            NULL_BODY_STATUSES.has(status) ? null : (bytes as Uint8Array<ArrayBuffer>),
-            {
-              status,
-              statusText,
-              headers: response.headers,
-            },
-          );
-          return { value: replayable, result: encodeStoredResponse(stored), commit: true };
         },
       );
+      transaction.catch(() => {}); // it may settle after the bound answered
+      result = await Promise.race([transaction, bound]);
     } catch (error) {
       if (handlerError) throw handlerError.error;
       engine.emit({
@@ -283,6 +279,8 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
         error,
       });
       return unavailable();
+    } finally {
+      clearTimeout(timer);
     }
     const durationMs = performance.now() - started;
     if (!result.acquired) return answer(engine.decide(storedKey, fingerprint, result.record, durationMs));
@@ -297,59 +295,58 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
   return { handle, handleInTransaction };
 
   async function runOwned(
-    request: Request,
+    request: () => Request,
     key: string,
     lease: Lease,
     handler: IdempotentHandler,
   ): Promise<Response> {
     let response: Response;
     try {
-      response = await handler(request, { key, fence: lease.fence, signal: lease.signal });
+      response = await handler(request(), { key, fence: lease.fence, signal: lease.signal });
     } catch (error) {
       await lease.release("error");
       throw error;
     }
-    if (!shouldStore(response.status)) {
-      await lease.release("not-stored");
-      return response;
-    }
-    const headers = replayableHeaders(response.headers, excluded);
-    const { status, statusText } = response;
-    const notReplayable = (marker: Pick<StoredResponse, "oversized" | "streamed">) =>
-      lease.complete(
-        encodeStoredResponse({ status, statusText, headers, body: new Uint8Array(0), ...marker }),
-      );
-
-    if (streaming(response)) {
-      // A stream is never buffered: the work is done, so the key is completed (never released) with
-      // a marker before the first byte goes out, and the stream flows through untouched.
-      await notReplayable({ streamed: true });
-      return response;
-    }
-    let captured: Captured;
     try {
-      captured = await readUpTo(response.body, maxResponseBytes);
+      if (!shouldStore(response.status)) {
+        await lease.release("not-stored");
+        return response;
+      }
+      const outcome = await captureOutcome(response);
+      // Stored before the client sees it, so an immediate retry replays instead of getting 409.
+      await lease.complete(outcome.stored);
+      return outcome.deliver;
     } catch (error) {
-      // The handler ran but its body failed: neither store nor release; the key frees after the lease.
+      // The handler ran but its outcome could not be taken (a body that failed, a throwing option):
+      // neither store nor release; stop the heartbeat so the key frees when the lease ends.
       lease.abandon();
       throw error;
     }
-    if (captured.complete) {
-      // Stored before the client sees it, so an immediate retry replays instead of getting 409.
-      await lease.complete(encodeStoredResponse({ status, statusText, headers, body: captured.bytes }));
-      return new Response(
-        NULL_BODY_STATUSES.has(status) ? null : (captured.bytes as Uint8Array<ArrayBuffer>),
-        {
-          status,
-          statusText,
-          headers: response.headers,
-        },
-      );
+  }
+
+  /**
+   * What to store for a storable response, and what to deliver. A stream (SSE) or a body over the
+   * cap is never buffered whole: the work is done, so a marker that replays as "not replayable" is
+   * stored (never a release), and this client still receives the whole body.
+   */
+  async function captureOutcome(response: Response): Promise<{ stored: Uint8Array; deliver: Response }> {
+    const headers = replayableHeaders(response.headers, excluded);
+    const { status, statusText } = response;
+    const marker = (kind: Pick<StoredResponse, "oversized" | "streamed">) =>
+      encodeStoredResponse({ status, statusText, headers, body: new Uint8Array(0), ...kind });
+    if (streaming(response)) return { stored: marker({ streamed: true }), deliver: response };
+    const captured = await readUpTo(response.body, maxResponseBytes);
+    if (!captured.complete) {
+      return {
+        stored: marker({ oversized: { bytes: maxResponseBytes } }),
+        deliver: new Response(captured.rest, { status, statusText, headers: response.headers }),
+      };
     }
-    // Too large to store: the work is done, so the key is completed (never released) with a marker
-    // that replays as "not replayable", and this client still receives the whole body.
-    await notReplayable({ oversized: { bytes: maxResponseBytes } });
-    return new Response(captured.rest, { status, statusText, headers: response.headers });
+    const body = NULL_BODY_STATUSES.has(status) ? null : (captured.bytes as Uint8Array<ArrayBuffer>);
+    return {
+      stored: encodeStoredResponse({ status, statusText, headers, body: captured.bytes }),
+      deliver: new Response(body, { status, statusText, headers: response.headers }),
+    };
   }
 
   function replay(result: Uint8Array): Response {

@@ -108,4 +108,39 @@ describe("transactional mode through the HTTP layer", () => {
     const response = await idem.transactional(broken).handle(post("k", {}), async () => new Response("x"));
     expect(response.status).toBe(503);
   });
+
+  it("bounds the wait for the transaction by storeTimeoutMs (503), and never runs the work after it", async () => {
+    const idem = createIdempotency({ store: undefined as never, storeTimeoutMs: 100 });
+    let runs = 0;
+    let startWork!: () => Promise<unknown>;
+    const stuck: TransactionalStore<unknown> = {
+      transaction: (_key, _claim, work) => {
+        startWork = () => work({ client: undefined, fence: 1 });
+        return new Promise(() => {}); // a pool that never hands out a connection
+      },
+    };
+    const response = await idem.transactional(stuck).handle(post("k", {}), async () => {
+      runs++;
+      return new Response("late", { status: 201 });
+    });
+    expect(response.status).toBe(503);
+    await expect(startWork()).rejects.toThrow(/already answered/);
+    expect(runs).toBe(0);
+  });
+
+  it("delivers a response over the cap in full, commits a not-replayable marker, and replays 410", async () => {
+    const { store } = fakeTransactionalStore();
+    const idem = createIdempotency({ store: undefined as never, maxResponseBytes: 1024 });
+    const big = new Uint8Array(8 * 1024).fill(3);
+    let runs = 0;
+    const route = idem.transactional(store).wrap(async () => {
+      runs++;
+      return new Response(big, { status: 201 });
+    });
+    const first = await route(post("big", {}));
+    expect(new Uint8Array(await first.arrayBuffer())).toEqual(big);
+    const again = await route(post("big", {}));
+    expect(again.status).toBe(410);
+    expect(runs).toBe(1);
+  });
 });
