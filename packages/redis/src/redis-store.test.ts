@@ -80,9 +80,28 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     expect(await store.claim(k, next)).toEqual({ acquired: true, fence: 2 });
     expect(await client.pttl(prefix + k)).toBeGreaterThan(59_000);
     expect(await store.complete(k, next.token, { result: utf8("done"), retentionMs: 3_000 })).toBe(true);
-    const ttlAfterComplete = await client.pttl(prefix + k);
-    expect(ttlAfterComplete).toBeGreaterThan(2_000);
-    expect(ttlAfterComplete).toBeLessThanOrEqual(3_000);
+    // Completion never shortens the TTL the claim set (the fence must be kept that long)...
+    expect(await client.pttl(prefix + k)).toBeGreaterThan(59_000);
+    // ...and lengthens it when retention ends later.
+    const third = claimOf(100, 100);
+    const k2 = key();
+    await store.claim(k2, third);
+    expect(await store.complete(k2, third.token, { result: utf8("done"), retentionMs: 30_000 })).toBe(true);
+    expect(await client.pttl(prefix + k2)).toBeGreaterThan(29_000);
+  });
+
+  it("release ends the lease but keeps the hash and its TTL, so the fence survives; delete forgets it", async () => {
+    const k = key();
+    const owner = claimOf(60_000, 120_000);
+    await store.claim(k, owner);
+    expect(await store.release(k, owner.token)).toBe(true);
+    expect(await store.get(k)).toBeUndefined();
+    expect(await client.exists(prefix + k)).toBe(1);
+    expect(await client.pttl(prefix + k)).toBeGreaterThan(119_000);
+    expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 2 });
+    expect(await store.delete(k)).toBe(true);
+    expect(await client.exists(prefix + k)).toBe(0);
+    expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 1 });
   });
 
   it("treats a computed TTL of 0 or less as already expired, without an error", async () => {
@@ -91,10 +110,11 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     await store.claim(k, owner);
     expect(await store.complete(k, owner.token, { result: utf8("gone"), retentionMs: 0 })).toBe(true);
     expect(await store.get(k)).toBeUndefined();
-    expect(await client.exists(prefix + k)).toBe(0);
+    // Absent, but kept with its fence until the claim's TTL.
+    expect(await client.exists(prefix + k)).toBe(1);
 
     const again = claimOf();
-    expect((await store.claim(k, again)).acquired).toBe(true);
+    expect(await store.claim(k, again)).toEqual({ acquired: true, fence: 2 });
     expect(await store.extend(k, again.token, 0)).toBe(true);
     expect(await store.get(k)).toBeUndefined();
     expect(await store.complete(k, again.token, { result: utf8("late"), retentionMs: -5 })).toBe(false);

@@ -11,9 +11,10 @@ import { createHash } from "node:crypto";
  *   t  owner token          f  fingerprint          n  fence
  *   d  deadline, ms since the epoch on Redis's clock: lease end (p) or retention end (c)
  *   r  outcome bytes (c only)
- * The key itself expires (PEXPIREAT) at max(lease end, claim time + retentionMs) for an in-progress
- * record and at retention end for a completed one: an expired lease still keeps the fence, so the
- * next owner gets a higher one. Every script judges `d` itself; the key's TTL only frees memory.
+ * The key itself expires (PEXPIREAT) at max(lease end, claim time + retentionMs) after a claim, and
+ * completion or extend only ever push that later: an expired lease, a released record (d = 0) and
+ * a completed one all keep the fence until then, so the next owner gets a higher one. Only DELETE
+ * (operator purge) forgets it. Every script judges `d` itself; the key's TTL only frees memory.
  */
 
 export interface Script {
@@ -56,30 +57,42 @@ redis.call('PEXPIREAT', KEYS[1], int(now + keep))
 return fence
 `);
 
-/** ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost. */
-export const COMPLETE = script(`${OWNED}
-local retention = tonumber(ARGV[3])
-if retention <= 0 then
-  redis.call('DEL', KEYS[1])
-  return 1
+// Pushes the key's expiry out to `at` unless it is already later: the fence must outlive the record.
+const KEEP_AT_LEAST = `
+local function keep_at_least(at)
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl < 0 or now + pttl < at then redis.call('PEXPIREAT', KEYS[1], int(at)) end
 end
-redis.call('HSET', KEYS[1], 's', 'c', 'd', int(now + retention), 'r', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], int(now + retention))
+`;
+
+/**
+ * ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost.
+ * The key's TTL becomes the later of its current one and the retention end: never shorter, so the
+ * fence is kept at least as long as the claim promised (a retention of 0 or less reads as absent
+ * at once, but keeps the fence too).
+ */
+export const COMPLETE = script(`${OWNED}${KEEP_AT_LEAST}
+local deadline = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 's', 'c', 'd', int(deadline), 'r', ARGV[2])
+keep_at_least(deadline)
 return 1
 `);
 
-/** ARGV: token. Returns 1 when removed, 0 when the lease was lost. */
+/**
+ * ARGV: token. Returns 1 when released, 0 when the lease was lost. The key is not deleted: its
+ * deadline is set to 0 (long past on any clock), so it reads as absent and is claimable at once,
+ * while the hash, and its fence, stay until the key's TTL: the next claim's fence is higher.
+ */
 export const RELEASE = script(`${OWNED}
-redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'd', '0')
 return 1
 `);
 
 /** ARGV: token, leaseMs. Returns 1 when extended, 0 when the lease was lost. Never shortens the TTL. */
-export const EXTEND = script(`${OWNED}
+export const EXTEND = script(`${OWNED}${KEEP_AT_LEAST}
 local lease = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'd', int(lease))
-local pttl = redis.call('PTTL', KEYS[1])
-if pttl < 0 or now + pttl < lease then redis.call('PEXPIREAT', KEYS[1], int(lease)) end
+keep_at_least(lease)
 return 1
 `);
 
@@ -90,7 +103,7 @@ if h[1] and (tonumber(h[5]) or 0) > now then return h end
 return false
 `);
 
-/** Removes the record whatever its state. Returns 1 if it was live, else 0. */
+/** Removes the record whatever its state, fence included. Returns 1 if it was live, else 0. */
 export const DELETE = script(`
 local d = tonumber(redis.call('HGET', KEYS[1], 'd'))
 redis.call('DEL', KEYS[1])
