@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, fingerprintRequest } from "./fingerprint.js";
+import { canonicalJson, fingerprintRequest, sha256Hex } from "./fingerprint.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const json = "application/json";
@@ -42,5 +42,17 @@ describe("fingerprintRequest", () => {
     const a = await fingerprintRequest("POST", "http://x/u", json, enc("{oops"));
     const b = await fingerprintRequest("POST", "http://x/u", json, enc("{oops "));
     expect(a).not.toBe(b);
+  });
+});
+
+describe("sha256Hex", () => {
+  it("matches the standard vector and Web Crypto, for strings (UTF-8) and bytes", async () => {
+    expect(await sha256Hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    for (const input of ["", "abc", "héllo ✓ 𝄞", enc("raw:\u0000\u00ff")]) {
+      const bytes = typeof input === "string" ? enc(input) : input;
+      const web = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+      const hex = Array.from(web, (b) => b.toString(16).padStart(2, "0")).join("");
+      expect(await sha256Hex(input)).toBe(hex);
+    }
   });
 });
