@@ -1,0 +1,55 @@
+import {
+  ConflictError,
+  canonicalJson,
+  composeStoredKey,
+  createIdempotency,
+  type IdempotencyStore,
+} from "@idemkit/core";
+import { type Contender, InFlightError, type StoreName, TAKEOVER_LEASE_MS } from "./types.js";
+
+export const RETENTION_MS = 600_000;
+
+/**
+ * idemkit's generic `execute()` on `store`, with the options a user would write: `input` is
+ * fingerprinted by core, the value goes through the default JSON codec.
+ */
+export function idemkitContender(
+  store: StoreName,
+  backend: IdempotencyStore,
+  onClose: () => Promise<void> = async () => {},
+): Contender {
+  const idem = createIdempotency({ store: backend, retentionMs: RETENTION_MS });
+  // Only to leave abandoned claims behind, as a crashed owner would: a short lease, never renewed.
+  const crashed = createIdempotency({
+    store: backend,
+    retentionMs: RETENTION_MS,
+    leaseMs: TAKEOVER_LEASE_MS,
+  });
+  return {
+    name: "idemkit",
+    store,
+    async run(key, input, work) {
+      try {
+        return (await idem.execute({ key, input }, work)).value;
+      } catch (error) {
+        if (error instanceof ConflictError) throw new InFlightError(key);
+        throw error;
+      }
+    },
+    async abandon(key, input) {
+      const decision = await crashed.engine.claim(
+        composeStoredKey("idem:", "", key),
+        await fingerprintOf(input),
+      );
+      if (decision.kind === "acquired") decision.lease.abandon();
+    },
+    close: onClose,
+  };
+}
+
+// The fingerprint core computes for `input` (run.ts: sha256 of canonical JSON).
+async function fingerprintOf(input: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(canonicalJson(input));
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,57 @@
+import { createSqliteStore } from "@idemkit/sqlite";
+import type BetterSqlite3 from "better-sqlite3";
+import { idemkitContender, RETENTION_MS } from "./idemkit.js";
+import { sha256 } from "./memory.js";
+import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./types.js";
+
+export function sqliteIdemkit(db: BetterSqlite3.Database): Contender {
+  return idemkitContender("sqlite", createSqliteStore({ database: db }));
+}
+
+/**
+ * The hand-written baseline on the same better-sqlite3 connection: an upsert that claims the key
+ * when it is absent or its lease ended (`RETURNING` says whether it did), a `SELECT` otherwise, and
+ * an `UPDATE` that completes it (no owner check).
+ */
+export function sqliteBaseline(db: BetterSqlite3.Database): Contender {
+  db.exec(`CREATE TABLE IF NOT EXISTS bench_baseline (
+    key TEXT PRIMARY KEY, done INTEGER NOT NULL, fingerprint TEXT NOT NULL, result TEXT, deadline INTEGER NOT NULL)`);
+  const claim = db.prepare(
+    `INSERT INTO bench_baseline (key, done, fingerprint, result, deadline) VALUES (?, 0, ?, NULL, ?)
+     ON CONFLICT (key) DO UPDATE SET done = 0, fingerprint = excluded.fingerprint, result = NULL,
+       deadline = excluded.deadline WHERE bench_baseline.deadline <= ? RETURNING 1 AS ok`,
+  );
+  const select = db.prepare("SELECT done, fingerprint, result FROM bench_baseline WHERE key = ?");
+  const complete = db.prepare("UPDATE bench_baseline SET done = 1, result = ?, deadline = ? WHERE key = ?");
+  const remove = db.prepare("DELETE FROM bench_baseline WHERE key = ?");
+  const take = (key: string, fingerprint: string, leaseMs: number) => {
+    const now = Date.now();
+    return claim.get(key, fingerprint, now + leaseMs, now) !== undefined;
+  };
+  return {
+    name: "baseline",
+    store: "sqlite",
+    async run(key, input, work) {
+      const fingerprint = sha256(input);
+      if (!take(key, fingerprint, 30_000)) {
+        const row = select.get(key) as { done: number; fingerprint: string; result: string | null };
+        if (row.fingerprint !== fingerprint) throw new Error("fingerprint mismatch");
+        if (!row.done) throw new InFlightError(key);
+        return JSON.parse(row.result!);
+      }
+      let value: unknown;
+      try {
+        value = await work();
+      } catch (error) {
+        remove.run(key);
+        throw error;
+      }
+      complete.run(JSON.stringify(value), Date.now() + RETENTION_MS, key);
+      return value;
+    },
+    async abandon(key, input) {
+      take(key, sha256(input), TAKEOVER_LEASE_MS);
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,250 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { Contender, StoreName } from "./contenders/types.js";
+import { type CommandCount, countRedis, countWith } from "./counts.js";
+import { type HttpResult, runHttp } from "./http/run.js";
+import { printSummary, ratioRows, renderSvg } from "./report.js";
+import {
+  abandonAll,
+  type Budget,
+  type Measurement,
+  measure,
+  populate,
+  SCENARIOS,
+  type ScenarioName,
+} from "./scenarios.js";
+import { setupStore } from "./setup.js";
+
+const { values: args } = parseArgs({
+  options: {
+    full: { type: "boolean", default: false },
+    stores: { type: "string" },
+    scenarios: { type: "string" },
+    "no-http": { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+});
+
+interface Plan {
+  mode: "quick" | "full";
+  concurrencies: number[];
+  repeats: number;
+  budget: Budget;
+  warmupMs: number;
+  scenarios: ScenarioName[];
+  replayKeys: number;
+  burstCheck: { bursts: number; size: number }[];
+  http: { durationSec: number; connections: number[]; repeats: number };
+}
+
+const QUICK: Plan = {
+  mode: "quick",
+  concurrencies: [1, 16, 64, 256],
+  repeats: 3,
+  budget: { durationMs: 200, maxOps: 20_000 },
+  warmupMs: 100,
+  scenarios: ["new", "replay", "burst"],
+  replayKeys: 500,
+  burstCheck: [{ bursts: 20, size: 16 }],
+  http: { durationSec: 1.5, connections: [16], repeats: 2 },
+};
+
+const FULL: Plan = {
+  mode: "full",
+  concurrencies: [1, 16, 64, 256],
+  repeats: 5,
+  budget: { durationMs: 600, maxOps: 60_000 },
+  warmupMs: 300,
+  scenarios: Object.keys(SCENARIOS) as ScenarioName[],
+  replayKeys: 2000,
+  burstCheck: [
+    { bursts: 50, size: 16 },
+    { bursts: 20, size: 64 },
+  ],
+  http: { durationSec: 4, connections: [16, 64], repeats: 3 },
+};
+
+export interface Row extends Measurement {
+  store: StoreName;
+  scenario: ScenarioName;
+  concurrency: number;
+  repeat: number;
+  contender: string;
+}
+
+export interface BurstCheck {
+  store: StoreName;
+  contender: string;
+  burstSize: number;
+  keys: number;
+  executions: number;
+  maxPerKey: number;
+  keysRunMoreThanOnce: number;
+}
+
+const plan: Plan = args.full ? FULL : QUICK;
+if (args.scenarios) plan.scenarios = args.scenarios.split(",") as ScenarioName[];
+const stores = (args.stores?.split(",") ?? ["memory", "sqlite", "redis", "postgres"]) as StoreName[];
+const runId = `r${Date.now().toString(36)}`;
+const started = Date.now();
+const label = (c: Contender) => c.label ?? c.name;
+
+const rows: Row[] = [];
+const counts: CommandCount[] = [];
+const bursts: BurstCheck[] = [];
+const skipped: string[] = [];
+const versions: string[] = [];
+const notComparable: { store: string; contender: string; scenario: string; reason: string }[] = [];
+
+console.log(
+  `idemkit bench (${plan.mode}): stores ${stores.join(", ")}; scenarios ${plan.scenarios.join(", ")}; ` +
+    `concurrency ${plan.concurrencies.join("/")}; ${plan.repeats} interleaved repeats of ${plan.budget.durationMs} ms`,
+);
+
+for (const store of stores) {
+  const setup = await setupStore(store, runId);
+  if (typeof setup === "string") {
+    console.log(`SKIPPED ${store}: ${setup}`);
+    skipped.push(`${store}: ${setup}`);
+    continue;
+  }
+  if (setup.version) versions.push(setup.version);
+  const { contenders } = setup;
+  console.log(`\n[${store}] ${contenders.map(label).join(" vs ")}`);
+  try {
+    // Store commands per request, by the store's own counters (or a client-side count where none).
+    for (const c of contenders) {
+      for (const kind of ["new", "replay"] as const) {
+        if (setup.redis) counts.push(await countRedis(setup.redis, c, kind, `${runId}:${store}`));
+        else if (setup.counter)
+          counts.push(
+            await countWith(
+              setup.counter,
+              store,
+              setup.counterSource!,
+              c,
+              kind,
+              `${runId}:${store}:${c.name}`,
+            ),
+          );
+      }
+    }
+
+    for (const scenarioName of plan.scenarios) {
+      const scenario = SCENARIOS[scenarioName];
+      const t0 = Date.now();
+      const active = contenders.filter((c) => {
+        if (scenario.kind === "takeover" && !c.abandon) {
+          notComparable.push({
+            store,
+            contender: label(c),
+            scenario: scenarioName,
+            reason: c.noTakeover ?? "",
+          });
+          return false;
+        }
+        return true;
+      });
+      // Stored outcomes for replays (fewer keys for big outcomes, to bound memory).
+      const replayKeys = Array.from(
+        { length: scenario.outcomeBytes > 4096 ? Math.min(200, plan.replayKeys) : plan.replayKeys },
+        (_, i) => `${runId}:${store}:rp${scenario.outcomeBytes}:${i}`,
+      );
+      if (scenario.kind === "replay" || scenario.kind === "mix") {
+        for (const c of active) await populate(c, replayKeys, scenario.outcomeBytes);
+      }
+      const takeoverKeys = (tag: string) =>
+        Array.from({ length: Math.min(plan.budget.maxOps, 3000) }, (_, i) => `${tag}:to${i}`);
+      // Warm-up: JIT and connections, not recorded.
+      for (const c of active) {
+        const tag = `${runId}:${store}:${scenarioName}:warm:${c.name}`;
+        const prepared = scenario.kind === "takeover" ? takeoverKeys(tag) : replayKeys;
+        if (scenario.kind === "takeover") await abandonAll([c], prepared);
+        await measure(c, scenario, 16, { durationMs: plan.warmupMs, maxOps: 5000 }, tag, prepared);
+      }
+      for (const concurrency of plan.concurrencies) {
+        if (scenario.kind === "burst" && concurrency === 1) continue;
+        for (let repeat = 0; repeat < plan.repeats; repeat++) {
+          // Interleave: rotate the order every repeat so drift hits every contender alike.
+          const order = active.map((_, i) => active[(i + repeat) % active.length]!);
+          const tag = `${runId}:${store}:${scenarioName}:${concurrency}:${repeat}`;
+          const prepared = scenario.kind === "takeover" ? takeoverKeys(tag) : replayKeys;
+          if (scenario.kind === "takeover") await abandonAll(order, prepared);
+          for (const c of order) {
+            const m = await measure(c, scenario, concurrency, plan.budget, tag, prepared);
+            rows.push({ store, scenario: scenarioName, concurrency, repeat, contender: label(c), ...m });
+            if (m.errors > 0)
+              console.log(
+                `  ${label(c)} ${scenarioName} c=${concurrency}: ${m.errors} errors (${m.firstError})`,
+              );
+          }
+        }
+      }
+      console.log(`  ${scenarioName}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+
+    // Duplicate executions: bursts of concurrent duplicates on fresh keys, every contender.
+    for (const c of [...contenders, ...setup.burstOnly]) {
+      for (const { bursts: n, size } of plan.burstCheck) {
+        const m = await measure(
+          c,
+          SCENARIOS.burst,
+          size,
+          { durationMs: 60_000, maxOps: n * size },
+          `${runId}:${store}:check:${label(c)}:${size}`,
+          [],
+        );
+        const b = m.burst!;
+        bursts.push({
+          store,
+          contender: label(c),
+          burstSize: size,
+          keys: b.keys,
+          executions: b.executions,
+          maxPerKey: b.maxPerKey,
+          keysRunMoreThanOnce: b.duplicated,
+        });
+      }
+    }
+  } finally {
+    await setup.teardown();
+  }
+}
+
+let http: HttpResult[] = [];
+if (!args["no-http"]) {
+  console.log("\n[http]");
+  http = await runHttp(plan.http, runId).catch((error) => {
+    console.log(`SKIPPED http: ${(error as Error).message}`);
+    skipped.push(`http: ${(error as Error).message}`);
+    return [];
+  });
+}
+
+const ratios = ratioRows(rows);
+const command = `pnpm bench${plan.mode === "full" ? " --full" : ""}`;
+const meta = {
+  command,
+  mode: plan.mode,
+  date: new Date().toISOString(),
+  durationSec: Math.round((Date.now() - started) / 1000),
+  node: process.version,
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
+  versions,
+  plan,
+  skipped,
+};
+const here = dirname(fileURLToPath(import.meta.url));
+const out = args.out ?? join(here, "..", "results");
+mkdirSync(out, { recursive: true });
+writeFileSync(
+  join(out, `${plan.mode}.json`),
+  `${JSON.stringify({ meta, ratios, counts, bursts, notComparable, http, rows }, null, 1)}\n`,
+);
+writeFileSync(join(out, `${plan.mode}.svg`), renderSvg({ meta, ratios, counts, http }));
+printSummary({ meta, ratios, counts, bursts, notComparable, http });
+console.log(`\nWrote ${join(out, `${plan.mode}.json`)} and ${plan.mode}.svg in ${meta.durationSec} s`);
+process.exit(0);

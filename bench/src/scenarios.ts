@@ -1,0 +1,193 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./contenders/types.js";
+import { closedLoop, type LoopResult } from "./loop.js";
+
+export type ScenarioName =
+  | "new"
+  | "replay"
+  | "mix-90-10"
+  | "burst"
+  | "takeover"
+  | "new-1k"
+  | "replay-1k"
+  | "new-64k"
+  | "replay-64k";
+
+export interface Scenario {
+  name: ScenarioName;
+  kind: "new" | "replay" | "mix" | "burst" | "takeover";
+  /** Bytes of the payload string in the outcome (0: a small object). */
+  outcomeBytes: number;
+  description: string;
+}
+
+export const SCENARIOS: Record<ScenarioName, Scenario> = {
+  new: { name: "new", kind: "new", outcomeBytes: 0, description: "every request has a new key" },
+  replay: {
+    name: "replay",
+    kind: "replay",
+    outcomeBytes: 0,
+    description: "every request replays a stored outcome",
+  },
+  "mix-90-10": { name: "mix-90-10", kind: "mix", outcomeBytes: 0, description: "90% replays, 10% new keys" },
+  burst: {
+    name: "burst",
+    kind: "burst",
+    outcomeBytes: 0,
+    description: "bursts of N concurrent duplicates on one fresh key (N = the concurrency), 1 ms of work",
+  },
+  takeover: {
+    name: "takeover",
+    kind: "takeover",
+    outcomeBytes: 0,
+    description: "every key was claimed by an owner that crashed; its lease has expired",
+  },
+  "new-1k": { name: "new-1k", kind: "new", outcomeBytes: 1024, description: "new keys, 1 KiB outcomes" },
+  "replay-1k": {
+    name: "replay-1k",
+    kind: "replay",
+    outcomeBytes: 1024,
+    description: "replays of 1 KiB outcomes",
+  },
+  "new-64k": { name: "new-64k", kind: "new", outcomeBytes: 65536, description: "new keys, 64 KiB outcomes" },
+  "replay-64k": {
+    name: "replay-64k",
+    kind: "replay",
+    outcomeBytes: 65536,
+    description: "replays of 64 KiB outcomes",
+  },
+};
+
+export interface Budget {
+  durationMs: number;
+  maxOps: number;
+}
+
+export interface Measurement extends LoopResult {
+  /** For bursts: keys run, handler executions, the most executions of one key, in-flight rejections. */
+  burst?: { keys: number; executions: number; maxPerKey: number; duplicated: number; rejected: number };
+}
+
+const payloads = new Map<number, string>();
+function payload(bytes: number): string {
+  let p = payloads.get(bytes);
+  if (p === undefined) {
+    p = "x".repeat(bytes);
+    payloads.set(bytes, p);
+  }
+  return p;
+}
+
+/** The input every contender fingerprints: the same for a key on every request. */
+export const inputOf = (key: string) => ({ key, amount: 4200, currency: "EUR" });
+const outcomeOf = (key: string, bytes: number) =>
+  bytes === 0 ? { id: key, status: "created" } : { id: key, status: "created", payload: payload(bytes) };
+
+function work(key: string, bytes: number): () => Promise<unknown> {
+  return async () => outcomeOf(key, bytes);
+}
+
+/** Keys with stored outcomes, prepared once per contender for the replay and mix scenarios. */
+export async function populate(contender: Contender, keys: string[], bytes: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      await contender.run(key, inputOf(key), work(key, bytes));
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
+/** Leaves `keys` claimed by a crashed owner and waits until their leases have expired. */
+export async function abandonAll(contenders: Contender[], keys: string[]): Promise<void> {
+  for (const contender of contenders) {
+    if (!contender.abandon) continue;
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const key = keys[next++]!;
+        await contender.abandon!(key, inputOf(key));
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+  }
+  await sleep(TAKEOVER_LEASE_MS + 60);
+}
+
+/** One measurement of `contender` on `scenario` with `concurrency` in flight. */
+export async function measure(
+  contender: Contender,
+  scenario: Scenario,
+  concurrency: number,
+  budget: Budget,
+  /** Unique per measurement, for fresh keys. */
+  tag: string,
+  /** Keys with stored outcomes (replay, mix) or abandoned claims (takeover). */
+  prepared: string[],
+): Promise<Measurement> {
+  const bytes = scenario.outcomeBytes;
+  const once = (key: string) => contender.run(key, inputOf(key), work(key, bytes));
+  switch (scenario.kind) {
+    case "new":
+      return closedLoop({ concurrency, ...budget, op: async (i) => void (await once(`${tag}:${i}`)) });
+    case "replay":
+      return closedLoop({
+        concurrency,
+        ...budget,
+        op: async (i) => void (await once(prepared[i % prepared.length]!)),
+      });
+    case "mix":
+      return closedLoop({
+        concurrency,
+        ...budget,
+        op: async (i) => void (await once(i % 10 === 0 ? `${tag}:${i}` : prepared[i % prepared.length]!)),
+      });
+    case "takeover":
+      return closedLoop({
+        concurrency,
+        durationMs: budget.durationMs,
+        maxOps: Math.min(budget.maxOps, prepared.length),
+        op: async (i) => void (await once(prepared[i]!)),
+      });
+    case "burst": {
+      const executions = new Map<string, number>();
+      let rejected = 0;
+      const result = await closedLoop({
+        concurrency: 1,
+        durationMs: budget.durationMs,
+        maxOps: Math.max(1, Math.floor(budget.maxOps / concurrency)),
+        op: async (i) => {
+          const key = `${tag}:${i}`;
+          executions.set(key, 0);
+          const counted = async () => {
+            executions.set(key, executions.get(key)! + 1);
+            await sleep(1);
+            return outcomeOf(key, bytes);
+          };
+          const settled = await Promise.allSettled(
+            Array.from({ length: concurrency }, () => contender.run(key, inputOf(key), counted)),
+          );
+          for (const s of settled) {
+            if (s.status === "rejected") {
+              if (s.reason instanceof InFlightError) rejected++;
+              else throw s.reason;
+            }
+          }
+          return concurrency;
+        },
+      });
+      const counts = [...executions.values()];
+      return {
+        ...result,
+        burst: {
+          keys: counts.length,
+          executions: counts.reduce((a, b) => a + b, 0),
+          maxPerKey: Math.max(0, ...counts),
+          duplicated: counts.filter((n) => n > 1).length,
+          rejected,
+        },
+      };
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { memoryBaseline, memoryIdemkit } from "./contenders/memory.js";
+import { nodeIdempotencyRedis, powertools } from "./contenders/peers.js";
+import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
+import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
+import { sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
+import type { Contender, StoreName } from "./contenders/types.js";
+import type { Counter } from "./counts.js";
+
+/** Redis database the bench writes to (keys carry the run id and are removed afterwards). */
+export const REDIS_URL =
+  process.env.BENCH_REDIS_URL ?? `${process.env.REDIS_URL ?? "redis://127.0.0.1:6379"}/9`;
+export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** The contenders of one store on one shared client, plus what the report needs to count with. */
+export interface StoreSetup {
+  store: StoreName;
+  contenders: Contender[];
+  /** Extra contenders that only run the duplicate-burst check. */
+  burstOnly: Contender[];
+  redis?: Redis;
+  counter?: Counter;
+  counterSource?: string;
+  version?: string;
+  teardown(): Promise<void>;
+}
+
+export async function setupStore(store: StoreName, runId: string): Promise<StoreSetup | string> {
+  switch (store) {
+    case "memory":
+      return {
+        store,
+        contenders: [memoryIdemkit(), memoryBaseline()],
+        burstOnly: [],
+        teardown: async () => {},
+      };
+    case "sqlite": {
+      const dir = mkdtempSync(join(tmpdir(), "idemkit-bench-"));
+      const counter: Counter = { count: 0 };
+      const db = new BetterSqlite3(join(dir, "bench.db"), { verbose: () => void counter.count++ });
+      db.pragma("journal_mode = WAL");
+      const version = (db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
+      return {
+        store,
+        contenders: [sqliteIdemkit(db), sqliteBaseline(db)],
+        burstOnly: [],
+        counter,
+        counterSource: "better-sqlite3 `verbose` statement log (statements, not network round trips)",
+        version: `SQLite ${version} (better-sqlite3, WAL, one connection)`,
+        teardown: async () => {
+          db.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    case "redis": {
+      const client = new Redis(REDIS_URL, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+      });
+      try {
+        await client.connect();
+        await client.ping();
+      } catch (error) {
+        client.disconnect();
+        return `Redis unreachable at ${REDIS_URL}: ${(error as Error).message}`;
+      }
+      const info = (await client.info("server")) as string;
+      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
+      const peers: Contender[] = [];
+      const burstOnly: Contender[] = [];
+      const failures: string[] = [];
+      for (const [name, make] of [
+        ["powertools", () => powertools(REDIS_URL, `bench-${runId}-pt`, 30_000)],
+        ["node-idempotency", () => nodeIdempotencyRedis(REDIS_URL, `bench:${runId}:ni`)],
+      ] as const) {
+        try {
+          peers.push(await make());
+        } catch (error) {
+          failures.push(`${name}: ${(error as Error).message}`);
+        }
+      }
+      try {
+        burstOnly.push(await powertools(REDIS_URL, `bench-${runId}-ptn`, undefined));
+      } catch {}
+      if (failures.length > 0) console.log(`  peers that could not start: ${failures.join("; ")}`);
+      return {
+        store,
+        contenders: [redisIdemkit(client), redisBaseline(client), ...peers],
+        burstOnly,
+        redis: client,
+        version: `Redis ${version}`,
+        teardown: async () => {
+          for (const c of [...peers, ...burstOnly]) await c.close();
+          await deleteKeys(client, `*${runId}*`);
+          client.disconnect();
+        },
+      };
+    }
+    case "postgres": {
+      const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 16, connectionTimeoutMillis: 2000 });
+      pool.on("error", () => {});
+      let version: string;
+      try {
+        version = (await pool.query("SHOW server_version")).rows[0].server_version;
+      } catch (error) {
+        await pool.end().catch(() => {});
+        return `PostgreSQL unreachable at ${DATABASE_URL}: ${(error as Error).message}`;
+      }
+      const counter: Counter = { count: 0 };
+      const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+      // Count every statement the contenders send (each `query` is one round trip).
+      (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        counter.count++;
+        return query(...args);
+      };
+      const table = `bench_${runId.replace(/\W/g, "_")}`;
+      const contenders = [
+        await postgresIdemkit(pool, `${table}_idem`),
+        await postgresBaseline(pool, `${table}_bl`),
+      ];
+      return {
+        store,
+        contenders,
+        burstOnly: [],
+        counter,
+        counterSource:
+          "a counting wrapper on pg Pool.query (pg_stat_statements is not loaded on this server)",
+        version: `PostgreSQL ${version} (pg Pool, max 16)`,
+        teardown: async () => {
+          for (const c of contenders) await c.close();
+          await pool.end();
+        },
+      };
+    }
+  }
+}
+
+async function deleteKeys(client: Redis, pattern: string): Promise<void> {
+  let cursor = "0";
+  for (let i = 0; i < 100_000; i++) {
+    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    if (keys.length > 0) await client.unlink(...keys);
+    cursor = next;
+    if (cursor === "0") return;
+  }
+}
