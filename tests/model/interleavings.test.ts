@@ -7,12 +7,12 @@ import {
   composeStoredKey,
   createIdempotency,
   decodeStoredResponse,
-  defaultCodec,
   type IdempotencyEvent,
   type IdempotencyStore,
 } from "@idemkit/core";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeRunOutcome } from "./outcome.js";
 import { scheduledStore } from "./scheduled-store.js";
 import { targets, titled, virtualClock } from "./targets.js";
 
@@ -66,7 +66,7 @@ for (const target of targets) {
             const values = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.value] : []));
             expect(values.length).toBeGreaterThanOrEqual(1);
             for (const value of values) expect(value).toEqual(values[0]);
-            if (record?.state === "completed") expect(defaultCodec.decode(record.result)).toEqual(values[0]);
+            if (record?.state === "completed") expect(decodeRunOutcome(record.result)).toEqual(values[0]);
             for (const r of results) {
               // A loser only ever hears "in flight": never a second execution, never a store error.
               if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ConflictError);
@@ -157,7 +157,7 @@ for (const target of targets) {
             const record = await opened.store.get(composeStoredKey("idem:", "", key));
             expect(record?.state).toBe("completed");
             if (record?.state === "completed")
-              expect(defaultCodec.decode(record.result)).toEqual({ aborted: false });
+              expect(decodeRunOutcome(record.result)).toEqual({ aborted: false });
           }),
           { numRuns: runsFor(target.name, 60, 0) },
         );
@@ -223,7 +223,7 @@ for (const target of targets) {
                 expect(record?.state).toBe("completed");
                 expect(record?.fence).toBe(fence);
                 if (record?.state === "completed")
-                  expect(defaultCodec.decode(record.result)).toEqual({ who, fence });
+                  expect(decodeRunOutcome(record.result)).toEqual({ who, fence });
               }
               if (outcomes[who] === "lease-lost") expect(signals[who]?.aborted).toBe(true);
             }
@@ -238,7 +238,7 @@ for (const target of targets) {
               ) {
                 const v = r.value as { value: unknown; replayed: boolean };
                 if (v.replayed && record?.state === "completed")
-                  expect(v.value).toEqual(defaultCodec.decode(record.result));
+                  expect(v.value).toEqual(decodeRunOutcome(record.result));
               }
               if (r?.status === "rejected") expect(r.reason).toBeInstanceOf(ConflictError);
             }

@@ -111,7 +111,7 @@ async function checkKey(k: KeyModel, r: Real, t: Timing): Promise<void> {
 function expectFence(k: KeyModel, fence: number, before: number, after: number, tol: number): void {
   expect(Number.isInteger(fence)).toBe(true);
   if (!k.rec) {
-    // Nothing kept (never claimed, released): the contract starts at 1.
+    // Nothing kept (never claimed): the contract starts at 1.
     expect(fence).toBe(1);
     return;
   }
@@ -261,7 +261,9 @@ class Complete extends CasCommand {
       (k, before, after) => {
         const rec = k.rec as ModelRecord;
         const deadline = shift(before, after, retentionMs);
-        k.rec = { ...rec, state: "completed", result: this.result.slice(), deadline, keep: deadline };
+        // Kept until retention ends after the completion, or after the claim if that is later.
+        const keep = { lo: Math.max(rec.keep.lo, deadline.lo), hi: Math.max(rec.keep.hi, deadline.hi) };
+        k.rec = { ...rec, state: "completed", result: this.result.slice(), deadline, keep };
       },
     );
   }
@@ -276,8 +278,16 @@ class Release extends CasCommand {
       m,
       r,
       (token) => r.store.release(m.keys[this.keyIndex]?.key as string, token),
-      (k) => {
-        k.rec = undefined;
+      (k, _before, after) => {
+        // Absent at once, but the record and its fence are kept until keep-until (contract).
+        const rec = k.rec as ModelRecord;
+        k.rec = {
+          ...rec,
+          deadline: {
+            lo: Number.NEGATIVE_INFINITY,
+            hi: Math.min(after, rec.deadline.hi) - 2 * this.t.toleranceMs - 1,
+          },
+        };
       },
     );
   }

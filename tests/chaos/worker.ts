@@ -1,0 +1,180 @@
+// One worker process of the chaos suite: serves the core HTTP layer (POST /orders, through
+// `idem.handle`) and `run()` (POST /jobs, through `idem.execute`) over a shared store, and appends
+// every claim, handler execution and completion to its own ledger file, synchronously, so that a
+// SIGKILL right after a line cannot lose it. Started by the harness with `node --import tsx`.
+import { appendFileSync } from "node:fs";
+import { createServer } from "node:http";
+import {
+  ConflictError,
+  composeStoredKey,
+  createIdempotency,
+  type IdempotencyEvent,
+  type IdempotencyStore,
+  MismatchError,
+  StoreUnavailableError,
+} from "@idemkit/core";
+import { createPostgresStore } from "@idemkit/postgres";
+import { createRedisStore } from "@idemkit/redis";
+import { createSqliteStore } from "@idemkit/sqlite";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+export interface WorkerConfig {
+  id: string;
+  store: "sqlite" | "redis" | "postgres";
+  /** SQLite file, Redis port, or PostgreSQL URL (through the fault proxy where there is one). */
+  target: string;
+  pgSchema?: string;
+  redisPrefix?: string;
+  ledger: string;
+  leaseMs: number;
+  heartbeatMs: number;
+  storeTimeoutMs: number;
+  handlerMs: number;
+}
+
+export type LedgerEntry =
+  | { e: "claimed" | "takeover" | "completed"; key: string; fence: number; w: string; t: number }
+  | { e: "lease-lost"; key: string; fence: number; phase: string; w: string; t: number }
+  | { e: "store-error"; key: string; op: string; w: string; t: number }
+  | { e: "exec"; key: string; fence: number; execId: string; w: string; t: number };
+
+const config = JSON.parse(process.argv[2] as string) as WorkerConfig;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export type Unstamped = LedgerEntry extends infer E
+  ? E extends LedgerEntry
+    ? Omit<E, "w" | "t">
+    : never
+  : never;
+const log = (entry: Unstamped) =>
+  appendFileSync(config.ledger, `${JSON.stringify({ ...entry, w: config.id, t: Date.now() })}\n`);
+
+function openStore(): IdempotencyStore {
+  switch (config.store) {
+    case "sqlite":
+      return createSqliteStore({ database: config.target });
+    case "redis": {
+      const client = new Redis({
+        host: "127.0.0.1",
+        port: Number(config.target),
+        connectTimeout: 1000,
+        maxRetriesPerRequest: 2,
+        retryStrategy: (attempt) => Math.min(attempt * 50, 300),
+      });
+      client.on("error", () => {});
+      return createRedisStore({
+        client,
+        prefix: config.redisPrefix,
+        commandTimeoutMs: config.storeTimeoutMs,
+      });
+    }
+    case "postgres": {
+      const pool = new pg.Pool({
+        connectionString: config.target,
+        max: 8,
+        connectionTimeoutMillis: 1500,
+        query_timeout: 3000,
+      });
+      pool.on("error", () => {});
+      return createPostgresStore({ pool, schema: config.pgSchema });
+    }
+  }
+}
+
+const onEvent = (event: IdempotencyEvent) => {
+  switch (event.type) {
+    case "claimed":
+    case "takeover":
+    case "completed":
+      log({ e: event.type, key: event.key, fence: event.fence });
+      break;
+    case "lease-lost":
+      log({ e: "lease-lost", key: event.key, fence: event.fence, phase: event.phase });
+      break;
+    case "store-error":
+      log({ e: "store-error", key: event.key, op: event.operation });
+      break;
+  }
+};
+
+const idem = createIdempotency({
+  store: openStore(),
+  leaseMs: config.leaseMs,
+  heartbeatMs: config.heartbeatMs,
+  storeTimeoutMs: config.storeTimeoutMs,
+  onEvent,
+});
+
+let executions = 0;
+let inFlight = 0;
+
+/** The side effect under test: recorded, announced (so the harness can strike now), then slow. */
+async function work(clientKey: string, fence: number) {
+  const execId = `${config.id}.${++executions}`;
+  log({ e: "exec", key: composeStoredKey("idem:", "", clientKey), fence, execId });
+  process.send?.({ type: "exec", key: clientKey, fence });
+  await sleep(config.handlerMs);
+  return { key: clientKey, fence, w: config.id, execId };
+}
+
+const server = createServer(async (req, res) => {
+  inFlight++;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const key = String(req.headers["idempotency-key"] ?? "");
+    if (req.url === "/orders") {
+      const request = new Request(`http://chaos.local${req.url}`, {
+        method: "POST",
+        headers: { "idempotency-key": key, "content-type": "application/json" },
+        body,
+      });
+      const response = await idem.handle(request, async (_r, context) =>
+        Response.json(await work(context.key as string, context.fence as number), { status: 201 }),
+      );
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      res.end(Buffer.from(await response.arrayBuffer()));
+      return;
+    }
+    if (req.url === "/jobs") {
+      try {
+        const input = JSON.parse(body.toString("utf8"));
+        const { value, replayed } = await idem.execute({ key, input }, ({ fence }) => work(key, fence));
+        res.writeHead(200, {
+          "content-type": "application/json",
+          ...(replayed ? { "idempotent-replayed": "true" } : {}),
+        });
+        res.end(JSON.stringify(value));
+      } catch (error) {
+        const status =
+          error instanceof ConflictError
+            ? 409
+            : error instanceof StoreUnavailableError
+              ? 503
+              : error instanceof MismatchError
+                ? 422
+                : 500;
+        res.writeHead(status, { "content-type": "text/plain" });
+        res.end(error instanceof Error ? error.message : String(error));
+      }
+      return;
+    }
+    res.writeHead(404).end();
+  } catch (error) {
+    if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+    res.end(String(error));
+  } finally {
+    inFlight--;
+  }
+});
+
+process.on("message", (message: { type: string }) => {
+  if (message.type === "idle?") process.send?.({ type: "idle", inFlight });
+  if (message.type === "exit") process.exit(0);
+});
+process.on("disconnect", () => process.exit(0));
+
+server.listen(0, "127.0.0.1", () => {
+  process.send?.({ type: "ready", port: (server.address() as { port: number }).port });
+});
