@@ -176,8 +176,9 @@ describe("what the store sends", () => {
     await store.extend("k", "t", 5);
     const expected = { _id: "k", state: "in_progress", token: "t", $expr: { $gt: ["$expiresAt", "$$NOW"] } };
     expect(collection.updateOne.mock.calls[0]![0]).toEqual(expected);
-    expect(collection.deleteOne.mock.calls[0]![0]).toEqual(expected);
     expect(collection.updateOne.mock.calls[1]![0]).toEqual(expected);
+    expect(collection.updateOne.mock.calls[2]![0]).toEqual(expected);
+    expect(collection.deleteOne).not.toHaveBeenCalled();
   });
 
   it("reads only live documents, from the primary", async () => {
@@ -195,6 +196,7 @@ describe("what the store sends", () => {
     await withWc.store.delete("k");
     for (const call of withWc.collection.deleteOne.mock.calls)
       expect(call[1]).toEqual({ writeConcern: { w: "majority" } });
+    expect(withWc.collection.updateOne.mock.calls[0]![2]).toEqual({ writeConcern: { w: "majority" } });
     const without = setup();
     await without.store.extend("k", "t", 5);
     expect(without.collection.updateOne.mock.calls[0]![2]).toEqual({});
@@ -212,6 +214,30 @@ describe("claim decision, complete, extend, release against the fake", () => {
     });
     const retried = await store.claim("k", claimOf("t1", "fp1"));
     expect(retried).toMatchObject({ acquired: false, record: { token: "t1", fence: 1 } });
+  });
+
+  it("release keeps the document and its fence (next claim gets fence 2); delete forgets it", async () => {
+    const { store, docs } = setup();
+    await store.claim("k", claimOf("t1"));
+    const keep = (docs.get("k")!.keepUntil as Date).getTime();
+    expect(await store.release("k", "t1")).toBe(true);
+    expect(await store.get("k")).toBeUndefined();
+    expect(docs.get("k")).toMatchObject({ fence: 1, expiresAt: new Date(0) });
+    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(keep);
+    expect(await store.release("k", "t1")).toBe(false);
+    expect(await store.claim("k", claimOf("t2"))).toEqual({ acquired: true, fence: 2 });
+    expect(await store.release("k", "t2")).toBe(true);
+    expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 3 });
+    expect(await store.delete("k")).toBe(true);
+    expect(await store.claim("k", claimOf("t4"))).toEqual({ acquired: true, fence: 1 });
+  });
+
+  it("complete never moves keepUntil earlier than the claim set it", async () => {
+    const { store, docs } = setup();
+    await store.claim("k", claimOf("t1"));
+    const keep = (docs.get("k")!.keepUntil as Date).getTime();
+    expect(await store.complete("k", "t1", { result: bytes("x"), retentionMs: 10 })).toBe(true);
+    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(keep);
   });
 
   it("an expired lease is taken over with fence + 1; the stale token then loses", async () => {

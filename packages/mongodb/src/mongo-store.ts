@@ -25,7 +25,9 @@ import { Binary, type Collection, type Db, type Document, type WriteConcernSetti
 
 /**
  * One stored key. `_id` is the key exactly as core produced it (any string; BSON strings are
- * length-prefixed, so unicode, quotes and NUL bytes are plain data).
+ * length-prefixed, so unicode, quotes and NUL bytes are plain data). Long keys need no hashing on
+ * MongoDB >= 4.2 (featureCompatibilityVersion >= 4.2), which removed the 1024-byte index key limit;
+ * the only bound is the 16 MB document, which a key shares with the outcome bytes.
  */
 export interface MongoIdempotencyDocument {
   _id: string;
@@ -73,6 +75,8 @@ const NOW = "$$NOW";
 const LIVE = { $gt: ["$expiresAt", NOW] };
 const lit = (value: unknown) => ({ $literal: value });
 const after = (ms: number) => ({ $add: [NOW, Math.ceil(ms)] });
+/** `expiresAt` of a released document: long past on every member's clock. */
+const RELEASED = new Date(0);
 
 /**
  * The claim as one update pipeline (MongoDB >= 4.2). If the document is missing, or its deadline
@@ -208,7 +212,8 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
             state: lit("completed"),
             result: lit(new Binary(outcome.result)),
             expiresAt: after(outcome.retentionMs),
-            keepUntil: after(outcome.retentionMs),
+            // Never earlier than the claim promised: the fence is kept at least that long.
+            keepUntil: { $max: ["$keepUntil", after(outcome.retentionMs)] },
           },
         },
         { $unset: "claimId" },
@@ -218,8 +223,12 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
     },
 
     async release(key: string, token: string): Promise<boolean> {
-      const res = await collection.deleteOne(ownedFilter(key, token), writeOptions);
-      return res.deletedCount === 1;
+      // Not a delete: the lease ends (expiresAt long past on any clock, so every $$NOW check reads the
+      // document as absent and the next claim takes it over) but the document, and its fence, stay
+      // until keepUntil. Deleting would let the next claim start again at fence 1.
+      const update = [{ $set: { expiresAt: RELEASED } }, { $unset: "claimId" }];
+      const res = await collection.updateOne(ownedFilter(key, token), update, writeOptions);
+      return res.matchedCount === 1;
     },
 
     async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
@@ -236,7 +245,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
     },
 
     async delete(key: string): Promise<boolean> {
-      // Two conditional deletes, so that "was it live" is judged by the server's clock: first a
+      // Operator purge: the document goes, fence included (the next claim gets fence 1). Two conditional deletes, so that "was it live" is judged by the server's clock: first a
       // live record (-> true), else an expired leftover the TTL monitor has not reaped yet.
       const live = await collection.deleteOne({ _id: key, $expr: LIVE }, writeOptions);
       if (live.deletedCount === 1) return true;
