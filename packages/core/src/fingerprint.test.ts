@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, fingerprintRequest, sha256Hex } from "./fingerprint.js";
+import { canonicalJson, canonicalJsonText, fingerprintRequest, sha256Hex } from "./fingerprint.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const json = "application/json";
@@ -54,5 +54,35 @@ describe("sha256Hex", () => {
       const hex = Array.from(web, (b) => b.toString(16).padStart(2, "0")).join("");
       expect(await sha256Hex(input)).toBe(hex);
     }
+  });
+});
+
+describe("canonicalJsonText", () => {
+  it("sorts members, drops whitespace, normalises string escapes and keeps numbers exact", () => {
+    expect(canonicalJsonText(' { "b" : [1, 2.50, -0, 1e400] , "a":"\\u0041\\n" } ')).toBe(
+      '{"a":"A\\n","b":[1,2.50,-0,1e400]}',
+    );
+  });
+
+  it.each(['{"a":1,"a":2}', '{"a":1', "[1,]", "01", '"\\x"', "1 2", "tru"])("refuses %s", (text) => {
+    expect(() => canonicalJsonText(text)).toThrow(SyntaxError);
+  });
+});
+
+describe("fingerprints never merge different JSON requests", () => {
+  const fp = (bytes: Uint8Array | string) =>
+    fingerprintRequest("POST", "http://x/p", json, typeof bytes === "string" ? enc(bytes) : bytes);
+  it.each([
+    [
+      "invalid UTF-8",
+      Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
+      Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xfe, 0x22, 0x7d]),
+    ],
+    ["large integers", "9007199254740993", "9007199254740992"],
+    ["out-of-range numbers", "1e400", "null"],
+    ["duplicate keys", '{"a":1,"a":2}', '{"a":2}'],
+    ["precision", "0.1", "0.10000000000000001"],
+  ])("%s", async (_label, a, b) => {
+    expect(await fp(a)).not.toBe(await fp(b));
   });
 });

@@ -46,9 +46,9 @@ export async function fingerprintRequest(
   let canonicalBody: string | undefined;
   if (body.length > 0 && isJsonType(contentType)) {
     try {
-      canonicalBody = `json:${canonicalJson(JSON.parse(new TextDecoder().decode(body)))}`;
+      canonicalBody = `json:${canonicalJsonText(STRICT_UTF8.decode(body))}`;
     } catch {
-      canonicalBody = undefined; // not valid JSON: fall back to the bytes
+      canonicalBody = undefined; // not valid UTF-8 JSON, or a duplicate key: fall back to the bytes
     }
   }
   const head = new TextEncoder().encode(`${method.toUpperCase()} ${pathname}${search}\n`);
@@ -57,6 +57,86 @@ export async function fingerprintRequest(
 }
 
 const RAW = new TextEncoder().encode("raw:");
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
+const LITERAL = /true|false|null/y;
+
+/**
+ * Canonical form of a JSON text, losslessly: object members sorted by key and whitespace dropped,
+ * while numbers keep their exact source text (no float rounding) and string escapes are normalised.
+ * Throws on invalid JSON and on duplicate keys (whose meaning parsers disagree on).
+ */
+export function canonicalJsonText(text: string): string {
+  let i = 0;
+  const fail = (): never => {
+    throw new SyntaxError(`Not canonicalisable JSON at position ${i}`);
+  };
+  const skipSpace = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const token = (pattern: RegExp): string => {
+    pattern.lastIndex = i;
+    const match = pattern.exec(text);
+    if (match === null) return fail();
+    i = pattern.lastIndex;
+    return match[0];
+  };
+  const value = (): string => {
+    skipSpace();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      const members: [string, string][] = [];
+      const seen = new Set<string>();
+      skipSpace();
+      if (text[i] === "}") {
+        i++;
+        return "{}";
+      }
+      for (;;) {
+        skipSpace();
+        const name = JSON.parse(token(STRING)) as string;
+        if (seen.has(name)) fail();
+        seen.add(name);
+        skipSpace();
+        if (text[i++] !== ":") fail();
+        members.push([name, value()]);
+        skipSpace();
+        const next = text[i++];
+        if (next === "}") break;
+        if (next !== ",") fail();
+      }
+      members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${members.map(([name, v]) => `${JSON.stringify(name)}:${v}`).join(",")}}`;
+    }
+    if (c === "[") {
+      i++;
+      const items: string[] = [];
+      skipSpace();
+      if (text[i] === "]") {
+        i++;
+        return "[]";
+      }
+      for (;;) {
+        items.push(value());
+        skipSpace();
+        const next = text[i++];
+        if (next === "]") break;
+        if (next !== ",") fail();
+      }
+      return `[${items.join(",")}]`;
+    }
+    if (c === '"') return JSON.stringify(JSON.parse(token(STRING)));
+    if (c === "t" || c === "f" || c === "n") return token(LITERAL);
+    return token(NUMBER);
+  };
+  const result = value();
+  skipSpace();
+  if (i !== text.length) fail();
+  return result;
+}
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
