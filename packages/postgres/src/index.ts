@@ -5,5 +5,11 @@ export {
   type Queryable,
   quoteIdentifier,
 } from "./schema.js";
-export { createPostgresStore, encodeKey, type PostgresStore, type PostgresStoreOptions } from "./store.js";
+export {
+  createPostgresStore,
+  encodeKey,
+  keyHash,
+  type PostgresStore,
+  type PostgresStoreOptions,
+} from "./store.js";
 export { type IsolationLevel, SerializationError, type TransactionOptions } from "./transaction.js";

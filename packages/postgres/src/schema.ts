@@ -23,6 +23,17 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/**
+ * A dollar-quote tag that does not occur in `body`, so that no table or schema name (which appear in
+ * the function body, quoted) can end the body early: `$idemkit$`, else `$idemkit_1$`, `$idemkit_2$`...
+ */
+export function dollarTag(body: string): string {
+  for (let n = 0; ; n++) {
+    const tag = n === 0 ? "$idemkit$" : `$idemkit_${n}$`;
+    if (!body.includes(tag)) return tag;
+  }
+}
+
 /** The quoted, schema-qualified names and the SQL text of every statement the store runs. */
 export function postgresStatements(options: PostgresTableOptions = {}) {
   const table = options.table ?? "idemkit_keys";
@@ -34,29 +45,9 @@ export function postgresStatements(options: PostgresTableOptions = {}) {
   const ms = (param: string) => `(${param}::float8 * interval '1 millisecond')`;
   const deadline = "floor(extract(epoch FROM r.expires_at) * 1000)::float8";
   const ownedLive =
-    "key = $1 AND token = $2 AND state = 'in_progress' AND expires_at > statement_timestamp()";
+    "key_hash = $1 AND token = $2 AND state = 'in_progress' AND expires_at > statement_timestamp()";
 
-  const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
-CREATE TABLE IF NOT EXISTS ${t} (
-  key         text COLLATE "C" PRIMARY KEY, -- escaped: see encodeKey in @idemkit/postgres
-  token       text NOT NULL,
-  fingerprint text NOT NULL,
-  fence       bigint NOT NULL,
-  state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
-  result      bytea,
-  expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed)
-  keep_until  timestamptz NOT NULL  -- the row and its fence may be purged after this
-);
-
-CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
-
--- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
--- clock when the statement arrived (now() would be the start of an enclosing transaction).
-CREATE OR REPLACE FUNCTION ${claimFn}(
-  p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8
-) RETURNS TABLE (
-  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea
-) LANGUAGE plpgsql VOLATILE AS $idemkit$
+  const claimBody = `
 #variable_conflict use_column
 DECLARE
   t timestamptz := statement_timestamp();
@@ -64,16 +55,16 @@ DECLARE
 BEGIN
   -- 1. A live record comes back without a row lock: replays and conflicts cost one index read.
   RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result
-    FROM ${t} r WHERE r.key = p_key AND r.expires_at > t;
+    FROM ${t} r WHERE r.key_hash = p_key_hash AND r.expires_at > t;
   IF FOUND THEN RETURN; END IF;
-  -- 2. Absent or expired: insert, or take the expired row over with a higher fence. ON CONFLICT never
-  --    raises a unique violation (a caller's own transaction survives) and waits for a concurrent
-  --    uncommitted insert of the key to commit or roll back.
-  INSERT INTO ${t} AS r (key, token, fingerprint, fence, state, result, expires_at, keep_until)
-  VALUES (p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
+  -- 2. Absent or expired (or released): insert, or take the kept row over with a higher fence.
+  --    ON CONFLICT never raises a unique violation (a caller's own transaction survives) and waits
+  --    for a concurrent uncommitted insert of the key to commit or roll back.
+  INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until)
+  VALUES (p_key_hash, p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
           t + p_lease_ms * interval '1 millisecond',
           t + greatest(p_lease_ms, p_retention_ms) * interval '1 millisecond')
-  ON CONFLICT (key) DO UPDATE
+  ON CONFLICT (key_hash) DO UPDATE
     SET token = excluded.token, fingerprint = excluded.fingerprint, fence = r.fence + 1,
         state = 'in_progress', result = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until
     WHERE r.expires_at <= t
@@ -85,9 +76,34 @@ BEGIN
   -- 3. The key became live while step 2 waited. Step 2 locked the row, and this statement takes a
   --    fresh snapshot, so it sees it (a single CTE statement could not: its snapshot predates the row).
   RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result
-    FROM ${t} r WHERE r.key = p_key;
+    FROM ${t} r WHERE r.key_hash = p_key_hash;
 END
-$idemkit$;
+`;
+  // Table and schema names appear in the body: the quote tag must not (SQL injection via config).
+  const tag = dollarTag(claimBody);
+
+  const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
+CREATE TABLE IF NOT EXISTS ${t} (
+  key_hash    bytea PRIMARY KEY, -- sha256 of the UTF-8 of key: fixed size, so a key of any length fits the index
+  key         text NOT NULL,     -- the key, escaped (see encodeKey in @idemkit/postgres); not indexed
+  token       text NOT NULL,
+  fingerprint text NOT NULL,
+  fence       bigint NOT NULL,
+  state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
+  result      bytea,
+  expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed); -infinity once released
+  keep_until  timestamptz NOT NULL  -- the row and its fence may be purged after this
+);
+
+CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
+
+-- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
+-- clock when the statement arrived (now() would be the start of an enclosing transaction).
+CREATE OR REPLACE FUNCTION ${claimFn}(
+  p_key_hash bytea, p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8
+) RETURNS TABLE (
+  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea
+) LANGUAGE plpgsql VOLATILE AS ${tag}${claimBody}${tag};
 `;
 
   return {
@@ -95,20 +111,22 @@ $idemkit$;
     claimFunction: claimFn,
     schemaSql,
     migrateSql: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});\n${schemaSql}`,
-    claim: `SELECT * FROM ${claimFn}($1, $2, $3, $4, $5)`,
+    claim: `SELECT * FROM ${claimFn}($1, $2, $3, $4, $5, $6)`,
     complete: `UPDATE ${t} SET state = 'completed', result = $3,
       expires_at = statement_timestamp() + ${ms("$4")},
       keep_until = greatest(keep_until, statement_timestamp() + ${ms("$4")})
       WHERE ${ownedLive}`,
-    release: `DELETE FROM ${t} WHERE ${ownedLive}`,
+    // Release ends the lease but keeps the row, and its fence, until keep_until: the next fence is higher.
+    release: `UPDATE ${t} SET expires_at = '-infinity' WHERE ${ownedLive}`,
     extend: `UPDATE ${t} SET expires_at = statement_timestamp() + ${ms("$3")},
       keep_until = greatest(keep_until, statement_timestamp() + ${ms("$3")})
       WHERE ${ownedLive}`,
     get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.result
-      FROM ${t} r WHERE r.key = $1 AND r.expires_at > statement_timestamp()`,
-    delete: `DELETE FROM ${t} WHERE key = $1 RETURNING expires_at > statement_timestamp() AS live`,
-    purge: `DELETE FROM ${t} WHERE keep_until <= statement_timestamp() AND key IN (
-      SELECT key FROM ${t} WHERE keep_until <= statement_timestamp()
+      FROM ${t} r WHERE r.key_hash = $1 AND r.expires_at > statement_timestamp()`,
+    // Operator purge: the row goes, fence included (the next claim of the key gets fence 1).
+    delete: `DELETE FROM ${t} WHERE key_hash = $1 RETURNING expires_at > statement_timestamp() AS live`,
+    purge: `DELETE FROM ${t} WHERE keep_until <= statement_timestamp() AND key_hash IN (
+      SELECT key_hash FROM ${t} WHERE keep_until <= statement_timestamp()
       ORDER BY keep_until LIMIT $1 FOR UPDATE SKIP LOCKED)`,
   };
 }

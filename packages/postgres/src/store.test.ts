@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { ClaimRequest } from "@idemkit/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresSchemaSql, postgresStatements, quoteIdentifier } from "./schema.js";
-import { createPostgresStore, encodeKey, type PostgresStore } from "./store.js";
+import { migrate, postgresSchemaSql, postgresStatements, quoteIdentifier } from "./schema.js";
+import { createPostgresStore, encodeKey, keyHash, type PostgresStore } from "./store.js";
 import { databaseUrl, freshTables, newPool, skip, sleep, titled, waitForLockWait } from "./test-support.js";
 
 const claimOf = (leaseMs = 30_000, token = randomUUID()): ClaimRequest => ({
@@ -24,6 +24,26 @@ describe("schema SQL", () => {
     expect(sql).toContain('CREATE TABLE IF NOT EXISTS "app"."k""; DROP TABLE x; --"');
     expect(sql).toContain('CREATE SCHEMA IF NOT EXISTS "app"');
     expect(postgresSchemaSql()).not.toContain("CREATE SCHEMA");
+  });
+
+  it("quotes the claim function body with a dollar tag that no table or schema name contains", () => {
+    const bodyOf = (sql: string) => {
+      const tag = /LANGUAGE plpgsql VOLATILE AS (\$[A-Za-z0-9_]*\$)/.exec(sql)?.[1];
+      if (!tag) throw new Error("no dollar tag");
+      const start = sql.indexOf(tag) + tag.length;
+      return {
+        tag,
+        rest: sql.slice(start, sql.indexOf(tag, start)),
+        after: sql.slice(sql.indexOf(tag, start)),
+      };
+    };
+    expect(bodyOf(postgresSchemaSql()).tag).toBe("$idemkit$");
+    const evil = postgresSchemaSql({ schema: "s$idemkit_1$", table: "k$idemkit$; DROP TABLE x; --" });
+    const { tag, rest, after } = bodyOf(evil);
+    expect(tag).toBe("$idemkit_2$");
+    // The body ends with the function's own END, not inside a name; only the closing tag follows.
+    expect(rest.trimEnd().endsWith("END")).toBe(true);
+    expect(after.trim()).toBe(`${tag};`);
   });
 
   it("escapes keys injectively: NUL, backslash and lone surrogates", () => {
@@ -149,12 +169,15 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
     const { table } = postgresStatements(tables.names);
     const key = `cte:${randomUUID()}`;
     const marker = `cte-pitfall-${randomUUID()}`;
-    const insertRow = `INSERT INTO ${table} (key, token, fingerprint, fence, state, expires_at, keep_until)
-      VALUES ($1, 'first', 'fp', 1, 'in_progress', now() + interval '1 minute', now() + interval '1 minute')`;
+    // key_hash computed in SQL, as the README tells operators to: it must match the store's keyHash.
+    const insertRow = `INSERT INTO ${table} (key_hash, key, token, fingerprint, fence, state, expires_at, keep_until)
+      VALUES (sha256(convert_to($1, 'UTF8')), $1, 'first', 'fp', 1, 'in_progress',
+              now() + interval '1 minute', now() + interval '1 minute')`;
     const cte = `/* ${marker} */ WITH ins AS (
-        INSERT INTO ${table} AS r (key, token, fingerprint, fence, state, expires_at, keep_until)
-        VALUES ($1, 'second', 'fp', 1, 'in_progress', now() + interval '1 minute', now() + interval '1 minute')
-        ON CONFLICT (key) DO UPDATE SET token = excluded.token, fence = r.fence + 1
+        INSERT INTO ${table} AS r (key_hash, key, token, fingerprint, fence, state, expires_at, keep_until)
+        VALUES (sha256(convert_to($1, 'UTF8')), $1, 'second', 'fp', 1, 'in_progress',
+                now() + interval '1 minute', now() + interval '1 minute')
+        ON CONFLICT (key_hash) DO UPDATE SET token = excluded.token, fence = r.fence + 1
           WHERE r.expires_at <= statement_timestamp()
         RETURNING r.fence)
       SELECT true AS acquired, fence, NULL AS token FROM ins
@@ -270,7 +293,74 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
     }
   });
 
+  it("keys rows on a 32-byte SHA-256 of the encoded key: a 3000-char key (past the btree limit) and a 1 MB key work", async () => {
+    const { table } = postgresStatements(tables.names);
+    for (const length of [3000, 10_000, 1024 * 1024]) {
+      const key = `long:${randomUUID()}:${"é".repeat(length)}\u0000end`;
+      const owner = claimOf();
+      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.complete(key, owner.token, { result: bytes("long"), retentionMs: 60_000 })).toBe(
+        true,
+      );
+      expect(await store.claim(key, claimOf())).toMatchObject({
+        acquired: false,
+        record: { state: "completed" },
+      });
+      const { rows } = await pool.query(
+        `SELECT octet_length(key_hash) AS n, key = $2 AS readable FROM ${table} WHERE key_hash = $1`,
+        [keyHash(key), encodeKey(key)],
+      );
+      expect(rows).toEqual([{ n: 32, readable: true }]);
+    }
+    // The operator's formula in SQL gives the same hash as keyHash.
+    const plain = `plain:${randomUUID()}:ü`;
+    await store.claim(plain, claimOf());
+    const { rows } = await pool.query(
+      `SELECT key_hash = $2 AS same FROM ${table} WHERE key_hash = sha256(convert_to($1, 'UTF8'))`,
+      [encodeKey(plain), keyHash(plain)],
+    );
+    expect(rows).toEqual([{ same: true }]);
+  });
+
+  it("release ends the lease but keeps the row and its fence; delete removes it and resets the fence", async () => {
+    const key = `release:${randomUUID()}`;
+    const owner = claimOf();
+    await store.claim(key, owner);
+    expect(await store.release(key, owner.token)).toBe(true);
+    expect(await store.get(key)).toBeUndefined();
+    expect((await pool.query(countSql(), [[encodeKey(key)]])).rows[0].n).toBe(1);
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+    expect(await store.delete(key)).toBe(true);
+    expect((await pool.query(countSql(), [[encodeKey(key)]])).rows[0].n).toBe(0);
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+  });
+
   function countSql() {
     return `SELECT count(*)::int AS n FROM ${postgresStatements(tables.names).table} WHERE key = ANY($1)`;
   }
+});
+
+describe.skipIf(Boolean(skip))(titled("postgres names with dollar-quote tags"), () => {
+  it("a table or schema name containing $idemkit$ cannot end the function body (no SQL injection)", async () => {
+    const id = randomUUID().slice(0, 8);
+    const canary = `canary_${id}`;
+    const names = { schema: `idemkit $idemkit_1$ ${id}`, table: `k$idemkit$;DROP TABLE ${canary};--` };
+    const pool = newPool({ max: 2 });
+    try {
+      await pool.query(`CREATE TABLE public.${canary} (id int)`);
+      await migrate(pool, names);
+      await migrate(pool, names); // idempotent
+      const { rows } = await pool.query("SELECT to_regclass($1) IS NOT NULL AS kept", [`public.${canary}`]);
+      expect(rows).toEqual([{ kept: true }]);
+      const store = createPostgresStore({ pool, ...names });
+      const owner = claimOf();
+      expect(await store.claim("k", owner)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.complete("k", owner.token, { result: bytes("ok"), retentionMs: 60_000 })).toBe(true);
+      expect(await store.get("k")).toMatchObject({ state: "completed", fence: 1 });
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(names.schema)} CASCADE`);
+      await pool.query(`DROP TABLE IF EXISTS public.${canary}`);
+      await pool.end();
+    }
+  });
 });

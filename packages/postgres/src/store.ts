@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type {
   ClaimRequest,
   ClaimResult,
@@ -54,6 +54,16 @@ export function encodeKey(key: string): string {
   );
 }
 
+/**
+ * The primary key of a key's row: SHA-256 of the UTF-8 bytes of `encodeKey(key)`, 32 bytes whatever
+ * the key's length (a btree entry is limited to about 2.7 kB, so long keys cannot be indexed as text).
+ * `encodeKey` output is well-formed Unicode, so distinct keys hash distinct inputs. Operators can find a
+ * row by key in SQL with `key_hash = sha256(convert_to('<encoded key>', 'UTF8'))` (UTF8 database).
+ */
+export function keyHash(key: string): Buffer {
+  return createHash("sha256").update(encodeKey(key), "utf8").digest();
+}
+
 interface RecordRow {
   state: string;
   token: string;
@@ -86,7 +96,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 
   async function claimOn(q: Queryable, key: string, claim: ClaimRequest): Promise<ClaimResult> {
     const { token, fingerprint, leaseMs, retentionMs } = claim;
-    const { rows } = await q.query(sql.claim, [encodeKey(key), token, fingerprint, leaseMs, retentionMs]);
+    const encoded = encodeKey(key);
+    const hash = createHash("sha256").update(encoded, "utf8").digest();
+    const { rows } = await q.query(sql.claim, [hash, encoded, token, fingerprint, leaseMs, retentionMs]);
     const row = rows[0];
     if (!row) throw new Error("@idemkit/postgres: the claim function returned no row");
     return row.acquired
@@ -95,7 +107,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   }
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
-    const values = [encodeKey(key), token, asBuffer(outcome.result), outcome.retentionMs];
+    const values = [keyHash(key), token, asBuffer(outcome.result), outcome.retentionMs];
     return (await q.query(sql.complete, values)).rowCount === 1;
   }
 
@@ -105,20 +117,20 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     complete: (key, token, outcome) => completeOn(db, key, token, outcome),
 
     async release(key, token) {
-      return (await db.query(sql.release, [encodeKey(key), token])).rowCount === 1;
+      return (await db.query(sql.release, [keyHash(key), token])).rowCount === 1;
     },
 
     async extend(key, token, leaseMs) {
-      return (await db.query(sql.extend, [encodeKey(key), token, leaseMs])).rowCount === 1;
+      return (await db.query(sql.extend, [keyHash(key), token, leaseMs])).rowCount === 1;
     },
 
     async get(key) {
-      const { rows } = await db.query(sql.get, [encodeKey(key)]);
+      const { rows } = await db.query(sql.get, [keyHash(key)]);
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
 
     async delete(key) {
-      const { rows } = await db.query(sql.delete, [encodeKey(key)]);
+      const { rows } = await db.query(sql.delete, [keyHash(key)]);
       return rows[0]?.live === true;
     },
 
