@@ -58,6 +58,45 @@ describe("run()", () => {
     expect(rec.types()).toEqual(["claimed", "released", "claimed", "completed"]);
   });
 
+  it("reports a takeover only when the store says it replaced an expired lease, not for a fence > 1", async () => {
+    const inner = createMemoryStore();
+    let takeover = false;
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: async (key, claim) => {
+        const result = await inner.claim(key, claim);
+        return result.acquired ? { acquired: true, fence: result.fence + 4, takeover } : result;
+      },
+    };
+    const rec = recorder();
+    const idem = createIdempotency({ store, onEvent: rec.onEvent });
+    expect(await idem.run({ key: "a" }, ({ fence }) => fence)).toBe(5);
+    takeover = true;
+    expect(await idem.run({ key: "b" }, ({ fence }) => fence)).toBe(5);
+    expect(rec.types()).toEqual(["claimed", "completed", "claimed", "takeover", "completed"]);
+    expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:0::b", fence: 5 });
+  });
+
+  it("a retried claim that finds its own record reports the takeover its late first reply announced", async () => {
+    const inner = createMemoryStore();
+    let calls = 0;
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: async (key, claim) => {
+        const call = ++calls;
+        const result = await inner.claim(key, claim);
+        // The first reply arrives after the engine gave up on it (timeout 50 ms), before the retry's.
+        await sleep(call === 1 ? 70 : 40);
+        return result.acquired ? { ...result, takeover: true } : result;
+      },
+    };
+    const rec = recorder();
+    const idem = createIdempotency({ store, storeTimeoutMs: 50, onEvent: rec.onEvent });
+    expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(1);
+    expect(calls).toBe(2);
+    expect(rec.types()).toEqual(["store-error", "claimed", "takeover", "completed"]);
+  });
+
   it("round-trips binary values exactly", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);

@@ -107,9 +107,18 @@ export class Engine {
     // The lease may have started when the first attempt was sent: count from there.
     const sentAt = Date.now();
     const attempts: Promise<ClaimResult>[] = [];
+    // An attempt that timed out may still answer later; if it acquired, its answer says whether that
+    // claim was a takeover, which a retry that finds our own record cannot tell.
+    let landed: { acquired: true; takeover: boolean } | undefined;
     const attempt = () => {
       const pending = this.store.claim(key, request);
       attempts.push(pending);
+      pending.then(
+        (late) => {
+          if (late.acquired) landed ??= late;
+        },
+        () => {},
+      );
       return this.call("claim", key, () => pending);
     };
     let result: ClaimResult;
@@ -137,13 +146,22 @@ export class Engine {
     const durationMs = performance.now() - started;
 
     let fence: number | undefined;
-    if (result.acquired) fence = result.fence;
-    else if (result.record.state === "in_progress" && result.record.token === token)
+    let takeover = false;
+    if (result.acquired) {
+      fence = result.fence;
+      takeover = result.takeover;
+    } else if (result.record.state === "in_progress" && result.record.token === token) {
+      // Our own record: the first attempt acquired it and its reply was late or lost. That claim was
+      // a takeover only if its reply has arrived by now and says so; a lost one cannot tell.
       fence = result.record.fence;
+      takeover = landed?.takeover === true;
+    }
 
     if (fence !== undefined) {
       this.emit({ type: "claimed", key, fence, durationMs });
-      if (fence > 1) this.emit({ type: "takeover", key, fence });
+      // The store says whether it replaced an expired, unreleased lease. A fence above 1 alone is no
+      // sign: a re-claim after a release gets one too.
+      if (takeover) this.emit({ type: "takeover", key, fence });
       return { kind: "acquired", lease: this.#lease(key, token, fence, sentAt) };
     }
     return this.decide(key, fingerprint, (result as { record: IdempotencyRecord }).record, durationMs);

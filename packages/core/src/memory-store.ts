@@ -17,6 +17,8 @@ interface Entry {
   deadline: number;
   /** After it the entry, and its fence, may be forgotten. */
   keepUntil: number;
+  /** Ended by `release`, not by its lease running out: the next claim is no takeover. */
+  released?: boolean;
 }
 
 /** Sweep expired entries every this many claims, so the map cannot grow without bound. */
@@ -61,7 +63,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       const current = live(key);
       if (current) return { acquired: false, record: copy(current.record) };
       // An expired record still counts for the fence, so a takeover always gets a higher one.
-      const fence = (entries.get(key)?.record.fence ?? 0) + 1;
+      const previous = entries.get(key);
+      const fence = (previous?.record.fence ?? 0) + 1;
+      const takeover = previous?.record.state === "in_progress" && !previous.released;
       const t = now();
       const leaseExpiresAt = t + claim.leaseMs;
       entries.set(key, {
@@ -75,7 +79,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
           leaseExpiresAt,
         },
       });
-      return { acquired: true, fence };
+      return { acquired: true, fence, takeover };
     },
 
     async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
@@ -96,6 +100,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       if (!entry) return false;
       // Absent from now on, but kept until its keep-until time: the next claim's fence is higher.
       entry.deadline = Number.NEGATIVE_INFINITY;
+      entry.released = true;
       return true;
     },
 

@@ -45,7 +45,20 @@ export interface CompletedRecord {
 
 export type IdempotencyRecord = InProgressRecord | CompletedRecord;
 
-export type ClaimResult = { acquired: true; fence: number } | { acquired: false; record: IdempotencyRecord };
+export type ClaimResult =
+  | {
+      acquired: true;
+      fence: number;
+      /**
+       * `true` when this claim replaced an in_progress record whose lease had expired without a
+       * release (its owner crashed or stalled); `false` for a fresh key, a released key, or a
+       * completed key past retention. Judged in the same atomic step as the claim, from the record
+       * it replaced (a release must therefore stay distinguishable from an expired lease while the
+       * record is kept). Core reports a `takeover` event from it.
+       */
+      takeover: boolean;
+    }
+  | { acquired: false; record: IdempotencyRecord };
 
 export interface CompleteRequest {
   /** Opaque outcome bytes; any sequence, empty to several MiB. */
@@ -76,7 +89,9 @@ export interface IdempotencyStore {
   /**
    * Atomically, in one conditional write:
    * - if the key is absent, or in_progress with an expired lease, or completed past retention:
-   *   write `{ state: in_progress, token, fingerprint, lease }` and return `{ acquired: true, fence }`,
+   *   write `{ state: in_progress, token, fingerprint, lease }` and return
+   *   `{ acquired: true, fence, takeover }` (`takeover` only for an expired, unreleased in_progress
+   *   record; see `ClaimResult`),
    *   where `fence` is greater than any earlier claim's fence while the record is kept (start at 1
    *   when nothing is kept). An expired or released record reads as absent but is kept, with its
    *   fence, until its keep-until time: `retentionMs` after its claim, or after its completion if
