@@ -90,7 +90,7 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
 
     it("a fresh claim acquires the key with fence 1", async () => {
       const result = await store.claim(freshKey(), claimOf());
-      expect(result).toEqual({ acquired: true, fence: 1 });
+      expect(result).toEqual({ acquired: true, fence: 1, takeover: false });
     });
 
     it("a claim of a live in-progress key returns its record with token and fingerprint", async () => {
@@ -169,7 +169,7 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(await store.release(key, token)).toBe(false);
       expect(await store.extend(key, token, leaseMs)).toBe(false);
       expect(await store.get(key)).toBeUndefined();
-      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
     });
 
     it("release makes the key claimable again", async () => {
@@ -182,27 +182,27 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(next.acquired).toBe(true);
     });
 
-    it("release keeps the fence: claim, release, claim gets fence 2", async () => {
+    it("release keeps the fence: claim, release, claim gets fence 2 (no takeover)", async () => {
       const key = freshKey("release-fence");
       const first = claimOf();
-      expect(await store.claim(key, first)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim(key, first)).toEqual({ acquired: true, fence: 1, takeover: false });
       expect(await store.release(key, first.token)).toBe(true);
       expect(await store.get(key)).toBeUndefined();
       expect(await store.release(key, first.token)).toBe(false);
       expect(await store.extend(key, first.token, leaseMs)).toBe(false);
       expect(await store.complete(key, first.token, { result: utf8("late"), retentionMs })).toBe(false);
-      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2, takeover: false });
     });
 
-    it("release after a takeover keeps the fence: expire, takeover (2), release, claim gets fence 3", async () => {
+    it("release after a takeover keeps the fence: expire, takeover (2), release, claim gets fence 3 (no takeover)", async () => {
       const key = freshKey("takeover-release-fence");
-      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
       await sleep(leaseMs + toleranceMs);
       const second = claimOf();
-      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2 });
+      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2, takeover: true });
       expect(await store.release(key, second.token)).toBe(true);
       expect(await store.get(key)).toBeUndefined();
-      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 3 });
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 3, takeover: false });
     });
 
     it("a completed record outlives the lease: still replayable after leaseMs, via get and claim", async () => {
@@ -229,21 +229,21 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       await store.claim(key, claimOf());
       await sleep(leaseMs + toleranceMs);
       const second = claimOf();
-      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2 });
+      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2, takeover: true });
       expect(await store.complete(key, second.token, { result: utf8("done"), retentionMs })).toBe(true);
       expect((await store.get(key))?.fence).toBe(2);
       const replay = await store.claim(key, claimOf());
       expect(!replay.acquired && replay.record.fence).toBe(2);
     });
 
-    it("extend of an expired lease nobody took over returns false; the key stays absent and claimable", async () => {
+    it("extend of an expired lease nobody took over returns false; the key stays absent and claimable (a takeover)", async () => {
       const key = freshKey("late-extend");
       const owner = claimOf();
       await store.claim(key, owner);
       await sleep(leaseMs + toleranceMs);
       expect(await store.extend(key, owner.token, 60_000)).toBe(false);
       expect(await store.get(key)).toBeUndefined();
-      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
       expect(await store.complete(key, owner.token, { result: utf8("stale"), retentionMs })).toBe(false);
     });
 
@@ -308,10 +308,10 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       // Differs from `key` only in its last character: a store that truncates or hashes badly collides.
       const twin = `${key.slice(0, -1)}${key.endsWith("a") ? "b" : "a"}`;
       const owner = claimOf(randomUUID(), "fp-long");
-      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 1, takeover: false });
       expect(await store.get(twin)).toBeUndefined();
       const other = claimOf(randomUUID(), "fp-twin");
-      expect(await store.claim(twin, other)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim(twin, other)).toEqual({ acquired: true, fence: 1, takeover: false });
       expect(await store.get(key)).toMatchObject({
         state: "in_progress",
         token: owner.token,
@@ -322,7 +322,7 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       const replay = await store.claim(key, claimOf());
       expect(!replay.acquired && replay.record.state).toBe("completed");
       expect(await store.release(twin, other.token)).toBe(true);
-      expect(await store.claim(twin, claimOf())).toEqual({ acquired: true, fence: 2 });
+      expect(await store.claim(twin, claimOf())).toEqual({ acquired: true, fence: 2, takeover: false });
       expect(await store.delete(key)).toBe(true);
       expect(await store.get(key)).toBeUndefined();
     });
@@ -348,6 +348,7 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       const takeover = await store.claim(key, fresh);
       expect(takeover.acquired).toBe(true);
       expect(takeover.acquired && takeover.fence).toBeGreaterThan(1);
+      expect(takeover.acquired && takeover.takeover).toBe(true);
       expect(await store.complete(key, stale.token, { result: utf8("stale"), retentionMs })).toBe(false);
       expect(await store.extend(key, stale.token, 60_000)).toBe(false);
       expect(await store.release(key, stale.token)).toBe(false);
@@ -378,6 +379,28 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       const next = await store.claim(key, claimOf());
       expect(next.acquired).toBe(true);
       expect(next.acquired && next.fence).toBeGreaterThanOrEqual(1);
+      // A completed record past retention was not abandoned: its replacement is no takeover.
+      expect(next.acquired && next.takeover).toBe(false);
+    });
+
+    it("the takeover flag: true only for a claim that replaces an expired lease nobody released", async () => {
+      const key = freshKey("takeover-flag");
+      const first = claimOf();
+      expect(await store.claim(key, first)).toEqual({ acquired: true, fence: 1, takeover: false });
+      // A retried claim of the owner's own live record acquires nothing, so it is no takeover either.
+      expect((await store.claim(key, first)).acquired).toBe(false);
+      expect(await store.release(key, first.token)).toBe(true);
+      const second = claimOf();
+      expect(await store.claim(key, second)).toEqual({ acquired: true, fence: 2, takeover: false });
+      await sleep(leaseMs + toleranceMs);
+      const third = claimOf();
+      expect(await store.claim(key, third)).toEqual({ acquired: true, fence: 3, takeover: true });
+      expect(await store.complete(key, third.token, { result: utf8("done"), retentionMs: leaseMs })).toBe(
+        true,
+      );
+      await sleep(leaseMs + toleranceMs);
+      // Retention ended: the completed record (itself a takeover) is replaced without a takeover.
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 4, takeover: false });
     });
 
     it("extend keeps the key from being taken past its original lease", async () => {
@@ -426,7 +449,7 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       const results = await Promise.all(claims.map((c, i) => stores[i % stores.length]!.claim(key, c)));
       const winners = results.filter((r) => r.acquired);
       expect(winners).toHaveLength(1);
-      expect(winners[0]!.acquired && winners[0]!.fence).toBe(2);
+      expect(winners[0]).toEqual({ acquired: true, fence: 2, takeover: true });
     });
 
     it.each([
@@ -479,7 +502,7 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(new Set(keys).size).toBe(keys.length);
       for (const [i, key] of keys.entries()) {
         const result = await store.claim(key, claimOf(`token-${i}`, `fp-${i}`));
-        expect(result, `claim of awkward key #${i}`).toEqual({ acquired: true, fence: 1 });
+        expect(result, `claim of awkward key #${i}`).toEqual({ acquired: true, fence: 1, takeover: false });
       }
       for (const [i, key] of keys.entries()) {
         const read = await store.get(key);
