@@ -169,9 +169,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (row && row.expires_at > at) return { acquired: false as const, record: toRecord(row) };
     // An expired row still counts for the fence, so a takeover always gets a higher one.
     const fence = (row?.fence ?? 0) + 1;
+    // A takeover replaces a lease that ran out; a released row (expires_at = RELEASED) or a
+    // completed one past retention is no takeover. Read under the same write lock as the upsert.
+    const takeover = row?.state === "in_progress" && row.expires_at !== RELEASED;
     const keepUntil = at + Math.max(leaseMs, keepMs);
     upsert.run({ key, token, fingerprint, fence, expiresAt: at + leaseMs, keepUntil });
-    return { acquired: true as const, fence };
+    return { acquired: true as const, fence, takeover };
   }
 
   const claimTx = db.transaction((key: string, c: ClaimRequest, sweep: boolean): ClaimResult => {

@@ -54,8 +54,8 @@ describe("sqlite store", () => {
     const db = new Database(":memory:");
     const a = createSqliteStore({ database: db, table: 'we"ird; DROP TABLE x; --' });
     const b = createSqliteStore({ database: db });
-    expect(await a.claim("k", claimOf())).toEqual({ acquired: true, fence: 1 });
-    expect(await b.claim("k", claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(await a.claim("k", claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
+    expect(await b.claim("k", claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
     const tables = db
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       .pluck()
@@ -86,7 +86,8 @@ describe("sqlite store", () => {
       "\uFFFD",
       "\uD800\uDC00",
     ];
-    for (const key of keys) expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+    for (const key of keys)
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
     expect(store.database.prepare("SELECT count(*) FROM idemkit_keys").pluck().get()).toBe(keys.length);
     store.database.close();
   });
@@ -106,7 +107,7 @@ describe("sqlite store", () => {
     const db = new Database(":memory:").defaultSafeIntegers(true);
     const store = createSqliteStore({ database: db });
     const c = claimOf();
-    expect(await store.claim("k", c)).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim("k", c)).toEqual({ acquired: true, fence: 1, takeover: false });
     const read = await store.get("k");
     expect(typeof read?.fence).toBe("number");
     expect(read?.state === "in_progress" && typeof read.leaseExpiresAt).toBe("number");
@@ -121,12 +122,36 @@ describe("sqlite store", () => {
     clock += 200; // lease over, row kept for its fence
     expect(await store.get("k")).toBeUndefined();
     expect(await store.purgeExpired()).toBe(0);
-    expect(await store.claim("k", claimOf(100, 1_000))).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim("k", claimOf(100, 1_000))).toEqual({ acquired: true, fence: 2, takeover: true });
     clock += 2_000; // retention over
     expect(count.get()).toBe(1);
     expect(await store.purgeExpired()).toBe(1);
     expect(count.get()).toBe(0);
-    expect(await store.claim("k", claimOf(100, 1_000))).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim("k", claimOf(100, 1_000))).toEqual({
+      acquired: true,
+      fence: 1,
+      takeover: false,
+    });
+    store.database.close();
+  });
+
+  it("tells a released row from an expired lease: only the latter is a takeover", async () => {
+    let clock = 1_000_000;
+    const store = createSqliteStore({ database: new Database(":memory:"), now: () => clock });
+    const first = claimOf(100, 10_000);
+    await store.claim("k", first);
+    expect(await store.release("k", first.token)).toBe(true);
+    const second = claimOf(100, 10_000);
+    expect(await store.claim("k", second)).toEqual({ acquired: true, fence: 2, takeover: false });
+    clock += 200; // the second owner's lease runs out unreleased
+    const third = claimOf(100, 10_000);
+    expect(await store.claim("k", third)).toEqual({ acquired: true, fence: 3, takeover: true });
+    expect(await store.release("k", third.token)).toBe(true);
+    expect(await store.claim("k", claimOf(100, 10_000))).toEqual({
+      acquired: true,
+      fence: 4,
+      takeover: false,
+    });
     store.database.close();
   });
 
