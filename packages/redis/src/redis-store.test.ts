@@ -77,7 +77,7 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     expect(await store.get(k)).toBeUndefined();
     expect(await client.exists(prefix + k)).toBe(1);
     const next = claimOf(60_000, 3_000);
-    expect(await store.claim(k, next)).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim(k, next)).toEqual({ acquired: true, fence: 2, takeover: true });
     expect(await client.pttl(prefix + k)).toBeGreaterThan(59_000);
     expect(await store.complete(k, next.token, { result: utf8("done"), retentionMs: 3_000 })).toBe(true);
     // Completion never shortens the TTL the claim set (the fence must be kept that long)...
@@ -98,10 +98,10 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     expect(await store.get(k)).toBeUndefined();
     expect(await client.exists(prefix + k)).toBe(1);
     expect(await client.pttl(prefix + k)).toBeGreaterThan(119_000);
-    expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 2, takeover: false });
     expect(await store.delete(k)).toBe(true);
     expect(await client.exists(prefix + k)).toBe(0);
-    expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
   });
 
   it("treats a computed TTL of 0 or less as already expired, without an error", async () => {
@@ -114,7 +114,7 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     expect(await client.exists(prefix + k)).toBe(1);
 
     const again = claimOf();
-    expect(await store.claim(k, again)).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim(k, again)).toEqual({ acquired: true, fence: 2, takeover: false });
     expect(await store.extend(k, again.token, 0)).toBe(true);
     expect(await store.get(k)).toBeUndefined();
     expect(await store.complete(k, again.token, { result: utf8("late"), retentionMs: -5 })).toBe(false);
@@ -126,7 +126,7 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     await store.claim(k, stale);
     await sleep(200);
     const fresh = claimOf();
-    expect(await store.claim(k, fresh)).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim(k, fresh)).toEqual({ acquired: true, fence: 2, takeover: true });
     expect(await store.complete(k, fresh.token, { result: utf8("fresh"), retentionMs: 60_000 })).toBe(true);
     expect(await store.complete(k, stale.token, { result: utf8("stale"), retentionMs: 60_000 })).toBe(false);
     expect(await store.release(k, stale.token)).toBe(false);

@@ -39,15 +39,15 @@ export class RedisStoreError extends Error {
   }
 }
 
-type Reply = number | null | (Buffer | null)[];
+type Reply = number | null | (Buffer | number | null)[];
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
 const text = (value: Buffer | null | undefined) => value?.toString("utf8") ?? "";
 
-function decode(reply: (Buffer | null)[]): IdempotencyRecord {
-  const [state, token, fingerprint, fence, deadline, result] = reply;
+function decode(reply: (Buffer | number | null)[]): IdempotencyRecord {
+  const [state, token, fingerprint, fence, deadline, result] = reply as (Buffer | null)[];
   const common = { token: text(token), fingerprint: text(fingerprint), fence: Number(text(fence)) };
   const at = Number(text(deadline));
   if (text(state) === "c") {
@@ -106,8 +106,13 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
       const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
       const reply = await run("claim", CLAIM, key, args);
-      if (typeof reply === "number") return { acquired: true, fence: reply };
-      if (Array.isArray(reply)) return { acquired: false, record: decode(reply) };
+      if (Array.isArray(reply)) {
+        // Acquired: [fence, takeover] as integers. Not acquired: the record's six bulk strings.
+        const [fence, takeover] = reply;
+        if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
+          return { acquired: true, fence, takeover: takeover === 1 };
+        if (reply.length === 6) return { acquired: false, record: decode(reply) };
+      }
       throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
     },
 

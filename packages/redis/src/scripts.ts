@@ -42,8 +42,9 @@ function script(body: string): Script {
 
 /**
  * ARGV: token, fingerprint, leaseMs, retentionMs.
- * Returns the new fence (an integer) when acquired, otherwise the live record as
- * [s, t, f, n, d, r] bulk strings, read in the same atomic step.
+ * When acquired, returns [fence, takeover] as two integers: takeover is 1 when the claim replaced an
+ * in-progress record whose lease ran out (d > 0: a released one has d = 0), else 0. Otherwise
+ * returns the live record as [s, t, f, n, d, r] bulk strings, read in the same atomic step.
  */
 export const CLAIM = script(`
 local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r')
@@ -51,10 +52,12 @@ if h[1] and (tonumber(h[5]) or 0) > now then return h end
 local lease = tonumber(ARGV[3])
 local keep = math.max(lease, tonumber(ARGV[4]))
 local fence = (tonumber(h[4]) or 0) + 1
+local takeover = 0
+if h[1] == 'p' and (tonumber(h[5]) or 0) > 0 then takeover = 1 end
 if h[1] then redis.call('DEL', KEYS[1]) end
 redis.call('HSET', KEYS[1], 's', 'p', 't', ARGV[1], 'f', ARGV[2], 'n', int(fence), 'd', int(now + lease))
 redis.call('PEXPIREAT', KEYS[1], int(now + keep))
-return fence
+return {fence, takeover}
 `);
 
 // Pushes the key's expiry out to `at` unless it is already later: the fence must outlive the record.
