@@ -12,6 +12,15 @@ const MAX_IDENTIFIER_BYTES = 63;
 /** Serialises concurrent migrations (two app instances booting at once). */
 const MIGRATION_LOCK = 0x1de4_0001;
 
+/** The claim function's result as `pg_get_function_result` prints it (see the migration). */
+const CLAIM_RESULT =
+  "TABLE(acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms double precision, result bytea, takeover boolean)";
+
+/** A string literal that reads the same whatever `standard_conforming_strings` is (E'' syntax). */
+function literal(text: string): string {
+  return `E'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+}
+
 /** Quotes an identifier for SQL text: doubles embedded `"`, rejects what PostgreSQL cannot name. */
 export function quoteIdentifier(name: string): string {
   if (name.length === 0 || name.includes("\u0000")) {
@@ -26,10 +35,11 @@ export function quoteIdentifier(name: string): string {
 /**
  * A dollar-quote tag that does not occur in `body`, so that no table or schema name (which appear in
  * the function body, quoted) can end the body early: `$idemkit$`, else `$idemkit_1$`, `$idemkit_2$`...
+ * (`name` replaces `idemkit` for a second body, so that the two tags differ.)
  */
-export function dollarTag(body: string): string {
+export function dollarTag(body: string, name = "idemkit"): string {
   for (let n = 0; ; n++) {
-    const tag = n === 0 ? "$idemkit$" : `$idemkit_${n}$`;
+    const tag = n === 0 ? `$${name}$` : `$${name}_${n}$`;
     if (!body.includes(tag)) return tag;
   }
 }
@@ -52,12 +62,19 @@ export function postgresStatements(options: PostgresTableOptions = {}) {
 DECLARE
   t timestamptz := statement_timestamp();
   v_fence bigint;
+  v_takeover boolean;
 BEGIN
   -- 1. A live record comes back without a row lock: replays and conflicts cost one index read.
-  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result, false
     FROM ${t} r WHERE r.key_hash = p_key_hash AND r.expires_at > t;
   IF FOUND THEN RETURN; END IF;
-  -- 2. Absent or expired (or released): insert, or take the kept row over with a higher fence.
+  -- 2a. Lock the kept row, if it is not live (a live one is left alone), and see how it ended: a
+  --     takeover replaces an in_progress lease that ran out; a released row has expires_at
+  --     -infinity, a completed one past retention is no takeover either. Locked, it cannot change
+  --     before 2b takes it over. If it turned live meanwhile, nothing is locked and 2b takes nothing.
+  SELECT r.state = 'in_progress' AND r.expires_at > '-infinity' INTO v_takeover
+    FROM ${t} r WHERE r.key_hash = p_key_hash AND r.expires_at <= t FOR UPDATE;
+  -- 2b. Absent or expired (or released): insert, or take the kept row over with a higher fence.
   --    ON CONFLICT never raises a unique violation (a caller's own transaction survives) and waits
   --    for a concurrent uncommitted insert of the key to commit or roll back.
   INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until)
@@ -70,17 +87,31 @@ BEGIN
     WHERE r.expires_at <= t
   RETURNING r.fence INTO v_fence;
   IF FOUND THEN
-    RETURN QUERY SELECT true, NULL::text, NULL::text, NULL::text, v_fence, NULL::float8, NULL::bytea;
+    RETURN QUERY SELECT true, NULL::text, NULL::text, NULL::text, v_fence, NULL::float8, NULL::bytea,
+      coalesce(v_takeover, false);
     RETURN;
   END IF;
   -- 3. The key became live while step 2 waited. Step 2 locked the row, and this statement takes a
   --    fresh snapshot, so it sees it (a single CTE statement could not: its snapshot predates the row).
-  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result, false
     FROM ${t} r WHERE r.key_hash = p_key_hash;
 END
 `;
   // Table and schema names appear in the body: the quote tag must not (SQL injection via config).
   const tag = dollarTag(claimBody);
+
+  // CREATE OR REPLACE cannot change a function's result columns: drop the old one first, but only
+  // when its result differs from this version's, so that a repeated migration never drops the function
+  // under claims running on other instances. (A new result column was added: \`takeover\`.)
+  const claimSignature = `${claimFn}(bytea, text, text, text, float8, float8)`;
+  const dropOldBody = `
+BEGIN
+  IF pg_get_function_result(to_regprocedure(${literal(claimSignature)})) IS DISTINCT FROM ${literal(CLAIM_RESULT)} THEN
+    DROP FUNCTION IF EXISTS ${claimSignature};
+  END IF;
+END
+`;
+  const dropTag = dollarTag(dropOldBody, "idemkit_upgrade");
 
   const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
 CREATE TABLE IF NOT EXISTS ${t} (
@@ -97,12 +128,15 @@ CREATE TABLE IF NOT EXISTS ${t} (
 
 CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
 
+DO ${dropTag}${dropOldBody}${dropTag};
+
 -- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
 -- clock when the statement arrived (now() would be the start of an enclosing transaction).
 CREATE OR REPLACE FUNCTION ${claimFn}(
   p_key_hash bytea, p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8
 ) RETURNS TABLE (
-  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea
+  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea,
+  takeover boolean
 ) LANGUAGE plpgsql VOLATILE AS ${tag}${claimBody}${tag};
 `;
 

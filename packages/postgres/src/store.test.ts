@@ -156,7 +156,11 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
       });
       // The transaction is still healthy: more writes and a fresh claim work, and it commits.
       await client.query(`INSERT INTO ${business} (id) VALUES ($1)`, [ids[1]]);
-      expect(await inTx.claim(`fresh:${randomUUID()}`, claimOf())).toEqual({ acquired: true, fence: 1 });
+      expect(await inTx.claim(`fresh:${randomUUID()}`, claimOf())).toEqual({
+        acquired: true,
+        fence: 1,
+        takeover: false,
+      });
       await client.query("COMMIT");
     } finally {
       client.release();
@@ -219,7 +223,7 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
     await sleep(100);
     expect(await store.get(key)).toBeUndefined();
     await store.purgeExpired();
-    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
 
     const gone = Array.from({ length: 5 }, () => `purge:${randomUUID()}`);
     for (const k of gone) await store.claim(k, { ...claimOf(50), retentionMs: 50 });
@@ -229,7 +233,7 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
       purged += await store.purgeExpired({ limit: 2 });
     }
     expect(purged).toBeGreaterThanOrEqual(5);
-    expect(await store.claim(gone[0]!, claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim(gone[0]!, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
     expect(await store.get(key)).toMatchObject({ fence: 2 });
   });
 
@@ -298,7 +302,7 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
     for (const length of [3000, 10_000, 1024 * 1024]) {
       const key = `long:${randomUUID()}:${"é".repeat(length)}\u0000end`;
       const owner = claimOf();
-      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 1, takeover: false });
       expect(await store.complete(key, owner.token, { result: bytes("long"), retentionMs: 60_000 })).toBe(
         true,
       );
@@ -329,15 +333,47 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
     expect(await store.release(key, owner.token)).toBe(true);
     expect(await store.get(key)).toBeUndefined();
     expect((await pool.query(countSql(), [[encodeKey(key)]])).rows[0].n).toBe(1);
-    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2, takeover: false });
     expect(await store.delete(key)).toBe(true);
     expect((await pool.query(countSql(), [[encodeKey(key)]])).rows[0].n).toBe(0);
-    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
   });
 
   function countSql() {
     return `SELECT count(*)::int AS n FROM ${postgresStatements(tables.names).table} WHERE key = ANY($1)`;
   }
+});
+
+describe.skipIf(Boolean(skip))(titled("postgres claim function upgrades"), () => {
+  it("migrate replaces a claim function with an older result shape, and leaves the current one in place", async () => {
+    const id = randomUUID().slice(0, 8);
+    const names = { schema: `idemkit upgrade ${id}`, table: "keys" };
+    const { claimFunction } = postgresStatements(names);
+    const signature = `${claimFunction}(bytea, text, text, text, float8, float8)`;
+    const pool = newPool({ max: 2 });
+    const oid = async () =>
+      (await pool.query("SELECT to_regprocedure($1)::oid::int AS oid", [signature])).rows[0].oid as number;
+    try {
+      await migrate(pool, names);
+      // The previous release's function: same arguments, no takeover column.
+      await pool.query(`DROP FUNCTION ${signature}`);
+      await pool.query(`CREATE FUNCTION ${signature} RETURNS TABLE (
+          acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea
+        ) LANGUAGE sql AS 'SELECT true, NULL::text, NULL::text, NULL::text, 1::bigint, NULL::float8, NULL::bytea'`);
+      await migrate(pool, names);
+      const store = createPostgresStore({ pool, ...names });
+      const owner = claimOf(50);
+      expect(await store.claim("k", owner)).toEqual({ acquired: true, fence: 1, takeover: false });
+      const current = await oid();
+      await migrate(pool, names);
+      expect(await oid()).toBe(current); // not dropped and recreated on every boot
+      await sleep(100);
+      expect(await store.claim("k", claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(names.schema)} CASCADE`);
+      await pool.end();
+    }
+  });
 });
 
 describe.skipIf(Boolean(skip))(titled("postgres names with dollar-quote tags"), () => {
@@ -354,7 +390,7 @@ describe.skipIf(Boolean(skip))(titled("postgres names with dollar-quote tags"), 
       expect(rows).toEqual([{ kept: true }]);
       const store = createPostgresStore({ pool, ...names });
       const owner = claimOf();
-      expect(await store.claim("k", owner)).toEqual({ acquired: true, fence: 1 });
+      expect(await store.claim("k", owner)).toEqual({ acquired: true, fence: 1, takeover: false });
       expect(await store.complete("k", owner.token, { result: bytes("ok"), retentionMs: 60_000 })).toBe(true);
       expect(await store.get("k")).toMatchObject({ state: "completed", fence: 1 });
     } finally {

@@ -98,7 +98,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     const { token, fingerprint, leaseMs, retentionMs } = claim;
     const encoded = encodeKey(key);
     const hash = createHash("sha256").update(encoded, "utf8").digest();
-    let row: (RecordRow & { acquired: boolean }) | undefined;
+    let row: (RecordRow & { acquired: boolean; takeover: boolean }) | undefined;
     // The function always returns a row; an empty answer was seen once in ~6 runs of 50 concurrent
     // takeovers and not explained. It acquired nothing (acquisition returns a row), so asking again
     // is safe; bounded.
@@ -107,7 +107,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     }
     if (!row) throw new Error("@idemkit/postgres: the claim function returned no row");
     return row.acquired
-      ? { acquired: true, fence: Number(row.fence) }
+      ? { acquired: true, fence: Number(row.fence), takeover: row.takeover === true }
       : { acquired: false, record: toRecord(row) };
   }
 
