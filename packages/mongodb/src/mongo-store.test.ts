@@ -58,6 +58,8 @@ function evaluate(expr: unknown, doc: Doc, now: number): unknown {
   switch (op) {
     case "$or":
       return args.some(Boolean);
+    case "$and":
+      return args.every(Boolean);
     case "$not":
       return !args[0];
     case "$eq":
@@ -91,8 +93,10 @@ function fakeCollection(clock: { now: number }) {
     for (const stage of pipeline) {
       if (stage.$replaceWith) current = evaluate(stage.$replaceWith, current, clock.now) as Doc;
       else if (stage.$set) current = { ...current, ...(evaluate(stage.$set, current, clock.now) as Doc) };
-      else if (stage.$unset)
-        current = Object.fromEntries(Object.entries(current).filter(([k]) => k !== stage.$unset));
+      else if (stage.$unset) {
+        const unset = ([] as unknown[]).concat(stage.$unset);
+        current = Object.fromEntries(Object.entries(current).filter(([k]) => !unset.includes(k)));
+      }
     }
     return roundTrip(current);
   };
@@ -206,7 +210,11 @@ describe("what the store sends", () => {
 describe("claim decision, complete, extend, release against the fake", () => {
   it("fresh claim acquires fence 1; a second claim and a same-token retry read the live record", async () => {
     const { store } = setup();
-    expect(await store.claim("k", claimOf("t1", "fp1"))).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim("k", claimOf("t1", "fp1"))).toEqual({
+      acquired: true,
+      fence: 1,
+      takeover: false,
+    });
     const other = await store.claim("k", claimOf("t2", "fp2"));
     expect(other).toMatchObject({
       acquired: false,
@@ -225,11 +233,27 @@ describe("claim decision, complete, extend, release against the fake", () => {
     expect(docs.get("k")).toMatchObject({ fence: 1, expiresAt: new Date(0) });
     expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(keep);
     expect(await store.release("k", "t1")).toBe(false);
-    expect(await store.claim("k", claimOf("t2"))).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim("k", claimOf("t2"))).toEqual({ acquired: true, fence: 2, takeover: false });
     expect(await store.release("k", "t2")).toBe(true);
-    expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 3 });
+    expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 3, takeover: false });
     expect(await store.delete("k")).toBe(true);
-    expect(await store.claim("k", claimOf("t4"))).toEqual({ acquired: true, fence: 1 });
+    expect(await store.claim("k", claimOf("t4"))).toEqual({ acquired: true, fence: 1, takeover: false });
+  });
+
+  it("takeover is judged from the replaced document: an expired lease, not a release or a retention end", async () => {
+    const { store, clock, docs } = setup();
+    expect(await store.claim("k", claimOf("t1"))).toEqual({ acquired: true, fence: 1, takeover: false });
+    expect(await store.release("k", "t1")).toBe(true);
+    expect(docs.get("k")).not.toHaveProperty("takeover");
+    expect(await store.claim("k", claimOf("t2"))).toEqual({ acquired: true, fence: 2, takeover: false });
+    clock.now += 1000; // t2's lease runs out unreleased
+    expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 3, takeover: true });
+    expect(docs.get("k")).toMatchObject({ token: "t3", takeover: true });
+    // A claim that takes nothing keeps the document as it was, flag included, and reads as not acquired.
+    expect(await store.claim("k", claimOf("t4"))).toMatchObject({ acquired: false, record: { token: "t3" } });
+    expect(await store.complete("k", "t3", { result: bytes("x"), retentionMs: 10 })).toBe(true);
+    clock.now += 1000; // retention over
+    expect(await store.claim("k", claimOf("t5"))).toEqual({ acquired: true, fence: 4, takeover: false });
   });
 
   it("complete never moves keepUntil earlier than the claim set it", async () => {
@@ -246,7 +270,7 @@ describe("claim decision, complete, extend, release against the fake", () => {
     clock.now += 1000; // deadline reached: expiresAt <= $$NOW
     expect(await store.get("k")).toBeUndefined();
     expect(await store.complete("k", "old", { result: bytes("x"), retentionMs: 5000 })).toBe(false);
-    expect(await store.claim("k", claimOf("new"))).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim("k", claimOf("new"))).toEqual({ acquired: true, fence: 2, takeover: true });
     expect(await store.extend("k", "old", 5000)).toBe(false);
     expect(await store.release("k", "old")).toBe(false);
   });
@@ -257,13 +281,14 @@ describe("claim decision, complete, extend, release against the fake", () => {
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
     expect(await store.complete("k", "t", { result: all, retentionMs: 5000 })).toBe(true);
     expect(docs.get("k")).not.toHaveProperty("claimId");
+    expect(docs.get("k")).not.toHaveProperty("takeover");
     const replay = await store.claim("k", claimOf("t2"));
     expect(replay.acquired).toBe(false);
     if (replay.acquired || replay.record.state !== "completed") throw new Error("expected completed");
     expect(Array.from(replay.record.result)).toEqual(Array.from(all));
     expect(await store.complete("k", "t", { result: bytes("again"), retentionMs: 5000 })).toBe(false);
     clock.now += 5000;
-    expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 2 });
+    expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 2, takeover: false });
     expect(docs.get("k")).not.toHaveProperty("result");
   });
 

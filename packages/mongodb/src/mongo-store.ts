@@ -41,6 +41,11 @@ export interface MongoIdempotencyDocument {
   keepUntil: Date;
   /** Id of the claim call that wrote this in_progress document (see `claim`). */
   claimId?: string;
+  /**
+   * Set by the claim that wrote this in_progress document: `true` when it replaced an in_progress
+   * document whose lease had run out without a release (see `claim`). Unset by complete and release.
+   */
+  takeover?: boolean;
   /** Outcome bytes, completed only. */
   result?: Binary;
 }
@@ -82,6 +87,9 @@ const RELEASED = new Date(0);
  * The claim as one update pipeline (MongoDB >= 4.2). If the document is missing, or its deadline
  * has passed (expired lease or ended retention), replace it with a fresh in_progress record whose
  * fence is one more than the kept one; otherwise keep it exactly as it is (`$$ROOT`).
+ * The replacement records in `takeover` whether the document it replaced was an in_progress one
+ * whose lease ran out (not released: release sets `expiresAt` to the epoch), judged from the
+ * "before" document in the same atomic step; the after-document carries it back to `claim`.
  * Every caller-supplied string goes through `$literal`: in an aggregation expression a string
  * starting with `$` would otherwise be read as a field path.
  */
@@ -102,6 +110,7 @@ export function claimPipeline(claim: ClaimRequest, claimId: string): Document[] 
             expiresAt: after(claim.leaseMs),
             keepUntil: after(Math.max(claim.leaseMs, claim.retentionMs)),
             claimId: lit(claimId),
+            takeover: { $and: [{ $eq: ["$state", "in_progress"] }, { $gt: ["$expiresAt", RELEASED] }] },
           },
           "$$ROOT",
         ],
@@ -189,7 +198,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
           });
           if (!doc) throw new Error("idemkit/mongodb: upsert returned no document");
           return doc.claimId === claimId
-            ? { acquired: true, fence: Number(doc.fence) }
+            ? { acquired: true, fence: Number(doc.fence), takeover: doc.takeover === true }
             : { acquired: false, record: toRecord(doc) };
         } catch (error) {
           // Concurrent upserts of a missing key: one insert wins, the others get E11000 and wrote
@@ -216,7 +225,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
             keepUntil: { $max: ["$keepUntil", after(outcome.retentionMs)] },
           },
         },
-        { $unset: "claimId" },
+        { $unset: ["claimId", "takeover"] },
       ];
       const res = await collection.updateOne(ownedFilter(key, token), update, writeOptions);
       return res.matchedCount === 1;
@@ -226,7 +235,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
       // Not a delete: the lease ends (expiresAt long past on any clock, so every $$NOW check reads the
       // document as absent and the next claim takes it over) but the document, and its fence, stay
       // until keepUntil. Deleting would let the next claim start again at fence 1.
-      const update = [{ $set: { expiresAt: RELEASED } }, { $unset: "claimId" }];
+      const update = [{ $set: { expiresAt: RELEASED } }, { $unset: ["claimId", "takeover"] }];
       const res = await collection.updateOne(ownedFilter(key, token), update, writeOptions);
       return res.matchedCount === 1;
     },
