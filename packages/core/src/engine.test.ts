@@ -77,26 +77,6 @@ describe("run()", () => {
     expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:0::b", fence: 5 });
   });
 
-  it("a retried claim that finds its own record reports the takeover its late first reply announced", async () => {
-    const inner = createMemoryStore();
-    let calls = 0;
-    const store: IdempotencyStore = {
-      ...inner,
-      claim: async (key, claim) => {
-        const call = ++calls;
-        const result = await inner.claim(key, claim);
-        // The first reply arrives after the engine gave up on it (timeout 50 ms), before the retry's.
-        await sleep(call === 1 ? 70 : 40);
-        return result.acquired ? { ...result, takeover: true } : result;
-      },
-    };
-    const rec = recorder();
-    const idem = createIdempotency({ store, storeTimeoutMs: 50, onEvent: rec.onEvent });
-    expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(1);
-    expect(calls).toBe(2);
-    expect(rec.types()).toEqual(["store-error", "claimed", "takeover", "completed"]);
-  });
-
   it("round-trips binary values exactly", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
@@ -161,6 +141,33 @@ describe("the engine against store failures", () => {
     expect(await idem.execute({ key: "k" }, ({ fence }) => fence)).toEqual({ value: 1, replayed: false });
     expect(calls).toBe(2);
     expect(rec.types()).toEqual(["store-error", "claimed", "completed"]);
+  });
+
+  it("reports the takeover of a claim whose reply was lost, from its own record", async () => {
+    const inner = createMemoryStore();
+    // A crashed owner's lease on the key ran out without a release.
+    const crashed = { token: "crashed", fingerprint: "fp", leaseMs: 10, retentionMs: 60_000 };
+    expect(await inner.claim("idem:0::k", crashed)).toMatchObject({ acquired: true, fence: 1 });
+    await sleep(30);
+    let calls = 0;
+    const store = flaky(inner, {
+      claim: async (key, claim) => {
+        calls++;
+        const result = await inner.claim(key, claim);
+        // The store took the expired lease over, then the reply was lost.
+        if (calls === 1) {
+          expect(result).toEqual({ acquired: true, fence: 2, takeover: true });
+          throw new Error("connection reset after the write");
+        }
+        return result;
+      },
+    });
+    const rec = recorder();
+    const idem = createIdempotency({ store, onEvent: rec.onEvent });
+    expect(await idem.execute({ key: "k" }, ({ fence }) => fence)).toEqual({ value: 2, replayed: false });
+    expect(calls).toBe(2);
+    expect(rec.types()).toEqual(["store-error", "claimed", "takeover", "completed"]);
+    expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:0::k", fence: 2 });
   });
 
   it("fails closed: a failing store never runs the work", async () => {

@@ -107,18 +107,9 @@ export class Engine {
     // The lease may have started when the first attempt was sent: count from there.
     const sentAt = Date.now();
     const attempts: Promise<ClaimResult>[] = [];
-    // An attempt that timed out may still answer later; if it acquired, its answer says whether that
-    // claim was a takeover, which a retry that finds our own record cannot tell.
-    let landed: { acquired: true; takeover: boolean } | undefined;
     const attempt = () => {
       const pending = this.store.claim(key, request);
       attempts.push(pending);
-      pending.then(
-        (late) => {
-          if (late.acquired) landed ??= late;
-        },
-        () => {},
-      );
       return this.call("claim", key, () => pending);
     };
     let result: ClaimResult;
@@ -151,10 +142,10 @@ export class Engine {
       fence = result.fence;
       takeover = result.takeover;
     } else if (result.record.state === "in_progress" && result.record.token === token) {
-      // Our own record: the first attempt acquired it and its reply was late or lost. That claim was
-      // a takeover only if its reply has arrived by now and says so; a lost one cannot tell.
+      // Our own record: the first attempt acquired it and its reply was late or lost. The record
+      // carries what that claim's reply would have said about a takeover.
       fence = result.record.fence;
-      takeover = landed?.takeover === true;
+      takeover = result.record.takeover;
     }
 
     if (fence !== undefined) {

@@ -77,6 +77,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
           fingerprint: claim.fingerprint,
           fence,
           leaseExpiresAt,
+          takeover,
         },
       });
       return { acquired: true, fence, takeover };

@@ -29,6 +29,13 @@ export interface InProgressRecord {
   fence: number;
   /** When the lease ends, in milliseconds since the epoch on the store's clock. A hint for retries. */
   leaseExpiresAt: number;
+  /**
+   * `true` when the claim that wrote this record replaced an expired in_progress lease (the
+   * `takeover` of that claim's `ClaimResult`, stored with the record at claim time). Returned
+   * with the record by `claim` (not acquired) and `get`, so a claim retried with the same token
+   * after a lost reply (rule 5) still learns whether its own claim was a takeover.
+   */
+  takeover: boolean;
 }
 
 /** A record whose outcome is stored until retention ends. */
@@ -89,7 +96,7 @@ export interface IdempotencyStore {
   /**
    * Atomically, in one conditional write:
    * - if the key is absent, or in_progress with an expired lease, or completed past retention:
-   *   write `{ state: in_progress, token, fingerprint, lease }` and return
+   *   write `{ state: in_progress, token, fingerprint, lease, takeover }` and return
    *   `{ acquired: true, fence, takeover }` (`takeover` only for an expired, unreleased in_progress
    *   record; see `ClaimResult`),
    *   where `fence` is greater than any earlier claim's fence while the record is kept (start at 1
@@ -101,7 +108,8 @@ export interface IdempotencyStore {
    *   record as it is, including its token and fingerprint, read in the same atomic step.
    *
    * A claim retried with the token that already owns the live record (its first reply was lost)
-   * returns `{ acquired: false, record }` with that token; core recognises it as its own.
+   * returns `{ acquired: false, record }` with that token and the `takeover` flag the first claim
+   * stored; core recognises it as its own and reports the takeover from the record.
    * Never read-then-write across two steps: two concurrent claims must never both acquire.
    */
   claim(key: string, claim: ClaimRequest): Promise<ClaimResult>;
