@@ -334,8 +334,44 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       const retried = await store.claim(key, owner);
       expect(retried.acquired).toBe(false);
       if (retried.acquired) return;
-      expect(retried.record).toMatchObject({ state: "in_progress", token: owner.token, fence: 1 });
+      expect(retried.record).toMatchObject({
+        state: "in_progress",
+        token: owner.token,
+        fence: 1,
+        takeover: false,
+      });
+      expect(await store.get(key)).toMatchObject({ token: owner.token, takeover: false });
       expect(await store.complete(key, owner.token, { result: utf8("done"), retentionMs })).toBe(true);
+    });
+
+    it("a retried claim with the same token after a takeover returns its record with takeover: true", async () => {
+      const key = freshKey("takeover-retry");
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
+      await sleep(leaseMs + toleranceMs);
+      const owner = claimOf();
+      expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 2, takeover: true });
+      // The reply was lost: the retry with the same token learns the takeover from the record.
+      const retried = await store.claim(key, owner);
+      expect(retried.acquired).toBe(false);
+      if (retried.acquired) return;
+      expect(retried.record).toMatchObject({
+        state: "in_progress",
+        token: owner.token,
+        fence: 2,
+        takeover: true,
+      });
+      expect(await store.get(key)).toMatchObject({ token: owner.token, fence: 2, takeover: true });
+      // Another caller sees the flag too; extend keeps it.
+      const other = await store.claim(key, claimOf());
+      expect(!other.acquired && other.record).toMatchObject({ token: owner.token, takeover: true });
+      expect(await store.extend(key, owner.token, leaseMs)).toBe(true);
+      expect(await store.get(key)).toMatchObject({ token: owner.token, takeover: true });
+      // Released, the next claim is a fresh one: its record says takeover: false.
+      expect(await store.release(key, owner.token)).toBe(true);
+      const next = claimOf();
+      expect(await store.claim(key, next)).toEqual({ acquired: true, fence: 3, takeover: false });
+      const again = await store.claim(key, next);
+      expect(!again.acquired && again.record).toMatchObject({ token: next.token, fence: 3, takeover: false });
     });
 
     it("lease expiry makes the key claimable with a new token and a higher fence; the old token loses", async () => {
