@@ -29,7 +29,8 @@ export function sqliteSchema(table: string = DEFAULT_TABLE): string {
   fence       INTEGER NOT NULL,              -- grows with every claim while the row is kept
   result      BLOB,                          -- outcome bytes once completed
   expires_at  INTEGER NOT NULL,              -- lease end (in_progress) or retention end (completed)
-  keep_until  INTEGER NOT NULL               -- after this the row, and its fence, may be purged
+  keep_until  INTEGER NOT NULL,              -- after this the row, and its fence, may be purged
+  takeover    INTEGER NOT NULL DEFAULT 0     -- 1 when the claim that wrote the row replaced an expired lease
 );
 CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
 `;

@@ -70,6 +70,7 @@ interface Row {
   fence: number;
   result: Uint8Array | null;
   expires_at: number;
+  takeover: number;
 }
 
 /** Thrown inside a transaction to roll it back when `work` returns `commit: false`. */
@@ -99,7 +100,14 @@ function toRecord(row: Row): IdempotencyRecord {
   const { token, fingerprint, fence } = row;
   return row.state === "completed"
     ? { state: "completed", token, fingerprint, fence, result: bytes(row.result), expiresAt: row.expires_at }
-    : { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.expires_at };
+    : {
+        state: "in_progress",
+        token,
+        fingerprint,
+        fence,
+        leaseExpiresAt: row.expires_at,
+        takeover: row.takeover === 1,
+      };
 }
 
 /** Every statement the store runs, prepared once; `t` is the quoted table name. */
@@ -110,13 +118,15 @@ function prepareStatements(db: Database, t: string) {
   const toCompleted =
     "state = 'completed', result = @result, expires_at = @expiresAt, keep_until = MAX(keep_until, @expiresAt)";
   return {
-    select: prepare(`SELECT state, token, fingerprint, fence, result, expires_at FROM ${t} WHERE key = ?`),
+    select: prepare(
+      `SELECT state, token, fingerprint, fence, result, expires_at, takeover FROM ${t} WHERE key = ?`,
+    ),
     upsert: prepare(
-      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until)
-       VALUES (@key, 'in_progress', @token, @fingerprint, @fence, NULL, @expiresAt, @keepUntil)
+      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover)
+       VALUES (@key, 'in_progress', @token, @fingerprint, @fence, NULL, @expiresAt, @keepUntil, @takeover)
        ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
          fingerprint = excluded.fingerprint, fence = excluded.fence, result = NULL,
-         expires_at = excluded.expires_at, keep_until = excluded.keep_until`,
+         expires_at = excluded.expires_at, keep_until = excluded.keep_until, takeover = excluded.takeover`,
     ),
     /** Compare-and-set completion by the owner token. */
     complete: prepare(`UPDATE ${t} SET ${toCompleted} WHERE ${owner}`),
@@ -173,7 +183,16 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // completed one past retention is no takeover. Read under the same write lock as the upsert.
     const takeover = row?.state === "in_progress" && row.expires_at !== RELEASED;
     const keepUntil = at + Math.max(leaseMs, keepMs);
-    upsert.run({ key, token, fingerprint, fence, expiresAt: at + leaseMs, keepUntil });
+    // Stored with the row, so a claim retried with the same token (lost reply) reads it back.
+    upsert.run({
+      key,
+      token,
+      fingerprint,
+      fence,
+      expiresAt: at + leaseMs,
+      keepUntil,
+      takeover: takeover ? 1 : 0,
+    });
     return { acquired: true as const, fence, takeover };
   }
 
