@@ -47,7 +47,7 @@ const ms = (value: number) => String(Math.ceil(value));
 const text = (value: Buffer | null | undefined) => value?.toString("utf8") ?? "";
 
 function decode(reply: (Buffer | number | null)[]): IdempotencyRecord {
-  const [state, token, fingerprint, fence, deadline, result] = reply as (Buffer | null)[];
+  const [state, token, fingerprint, fence, deadline, result, takeover] = reply as (Buffer | null)[];
   const common = { token: text(token), fingerprint: text(fingerprint), fence: Number(text(fence)) };
   const at = Number(text(deadline));
   if (text(state) === "c") {
@@ -59,7 +59,7 @@ function decode(reply: (Buffer | number | null)[]): IdempotencyRecord {
       expiresAt: at,
     };
   }
-  return { state: "in_progress", ...common, leaseExpiresAt: at };
+  return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: text(takeover) === "1" };
 }
 
 /**
@@ -107,11 +107,11 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
       const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
       const reply = await run("claim", CLAIM, key, args);
       if (Array.isArray(reply)) {
-        // Acquired: [fence, takeover] as integers. Not acquired: the record's six bulk strings.
+        // Acquired: [fence, takeover] as integers. Not acquired: the record's seven bulk strings.
         const [fence, takeover] = reply;
         if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
           return { acquired: true, fence, takeover: takeover === 1 };
-        if (reply.length === 6) return { acquired: false, record: decode(reply) };
+        if (reply.length === 7) return { acquired: false, record: decode(reply) };
       }
       throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
     },

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
  *   t  owner token          f  fingerprint          n  fence
  *   d  deadline, ms since the epoch on Redis's clock: lease end (p) or retention end (c)
  *   r  outcome bytes (c only)
+ *   k  "1" when the claim that wrote the hash replaced an expired lease (a takeover), else "0"
  * The key itself expires (PEXPIREAT) at max(lease end, claim time + retentionMs) after a claim, and
  * completion or extend only ever push that later: an expired lease, a released record (d = 0) and
  * a completed one all keep the fence until then, so the next owner gets a higher one. Only DELETE
@@ -43,11 +44,12 @@ function script(body: string): Script {
 /**
  * ARGV: token, fingerprint, leaseMs, retentionMs.
  * When acquired, returns [fence, takeover] as two integers: takeover is 1 when the claim replaced an
- * in-progress record whose lease ran out (d > 0: a released one has d = 0), else 0. Otherwise
- * returns the live record as [s, t, f, n, d, r] bulk strings, read in the same atomic step.
+ * in-progress record whose lease ran out (d > 0: a released one has d = 0), else 0; the flag is
+ * stored as `k`. Otherwise returns the live record as [s, t, f, n, d, r, k] bulk strings, read in the
+ * same atomic step (a retry with the owner's token reads its own claim's takeover flag there).
  */
 export const CLAIM = script(`
-local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r')
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r', 'k')
 if h[1] and (tonumber(h[5]) or 0) > now then return h end
 local lease = tonumber(ARGV[3])
 local keep = math.max(lease, tonumber(ARGV[4]))
@@ -55,7 +57,7 @@ local fence = (tonumber(h[4]) or 0) + 1
 local takeover = 0
 if h[1] == 'p' and (tonumber(h[5]) or 0) > 0 then takeover = 1 end
 if h[1] then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], 's', 'p', 't', ARGV[1], 'f', ARGV[2], 'n', int(fence), 'd', int(now + lease))
+redis.call('HSET', KEYS[1], 's', 'p', 't', ARGV[1], 'f', ARGV[2], 'n', int(fence), 'd', int(now + lease), 'k', int(takeover))
 redis.call('PEXPIREAT', KEYS[1], int(now + keep))
 return {fence, takeover}
 `);
@@ -99,9 +101,9 @@ keep_at_least(lease)
 return 1
 `);
 
-/** Returns the live record as [s, t, f, n, d, r], or nil when absent or expired. */
+/** Returns the live record as [s, t, f, n, d, r, k], or nil when absent or expired. */
 export const GET = script(`
-local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r')
+local h = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'n', 'd', 'r', 'k')
 if h[1] and (tonumber(h[5]) or 0) > now then return h end
 return false
 `);
