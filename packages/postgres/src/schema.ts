@@ -64,8 +64,9 @@ DECLARE
   v_fence bigint;
   v_takeover boolean;
 BEGIN
-  -- 1. A live record comes back without a row lock: replays and conflicts cost one index read.
-  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result, false
+  -- 1. A live record comes back without a row lock: replays and conflicts cost one index read. Its
+  --    takeover flag is the one its claim stored (a retry with the owner's token reads its own).
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result, r.takeover
     FROM ${t} r WHERE r.key_hash = p_key_hash AND r.expires_at > t;
   IF FOUND THEN RETURN; END IF;
   -- 2a. Lock the kept row, if it is not live (a live one is left alone), and see how it ended: a
@@ -77,13 +78,16 @@ BEGIN
   -- 2b. Absent or expired (or released): insert, or take the kept row over with a higher fence.
   --    ON CONFLICT never raises a unique violation (a caller's own transaction survives) and waits
   --    for a concurrent uncommitted insert of the key to commit or roll back.
-  INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until)
+  --    The row stores its takeover flag, so a claim retried with the same token reads it back.
+  INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until,
+                         takeover)
   VALUES (p_key_hash, p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
           t + p_lease_ms * interval '1 millisecond',
-          t + greatest(p_lease_ms, p_retention_ms) * interval '1 millisecond')
+          t + greatest(p_lease_ms, p_retention_ms) * interval '1 millisecond', coalesce(v_takeover, false))
   ON CONFLICT (key_hash) DO UPDATE
     SET token = excluded.token, fingerprint = excluded.fingerprint, fence = r.fence + 1,
-        state = 'in_progress', result = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until
+        state = 'in_progress', result = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until,
+        takeover = excluded.takeover
     WHERE r.expires_at <= t
   RETURNING r.fence INTO v_fence;
   IF FOUND THEN
@@ -93,25 +97,31 @@ BEGIN
   END IF;
   -- 3. The key became live while step 2 waited. Step 2 locked the row, and this statement takes a
   --    fresh snapshot, so it sees it (a single CTE statement could not: its snapshot predates the row).
-  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result, false
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.result, r.takeover
     FROM ${t} r WHERE r.key_hash = p_key_hash;
 END
 `;
   // Table and schema names appear in the body: the quote tag must not (SQL injection via config).
   const tag = dollarTag(claimBody);
 
-  // CREATE OR REPLACE cannot change a function's result columns: drop the old one first, but only
-  // when its result differs from this version's, so that a repeated migration never drops the function
-  // under claims running on other instances. (A new result column was added: \`takeover\`.)
+  // Upgrades from the previous release, each only when needed, so that a repeated migration takes no
+  // table lock and never drops the function under claims running on other instances:
+  // - the table gains the `takeover` column (ALTER TABLE would lock the table even when it has it);
+  // - CREATE OR REPLACE cannot change a function's result columns: drop the old one first, only when
+  //   its result differs from this version's (a new result column was added: `takeover`).
   const claimSignature = `${claimFn}(bytea, text, text, text, float8, float8)`;
-  const dropOldBody = `
+  const upgradeBody = `
 BEGIN
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${literal(t)}::regclass
+                 AND attname = 'takeover' AND NOT attisdropped) THEN
+    ALTER TABLE ${t} ADD COLUMN takeover boolean NOT NULL DEFAULT false;
+  END IF;
   IF pg_get_function_result(to_regprocedure(${literal(claimSignature)})) IS DISTINCT FROM ${literal(CLAIM_RESULT)} THEN
     DROP FUNCTION IF EXISTS ${claimSignature};
   END IF;
 END
 `;
-  const dropTag = dollarTag(dropOldBody, "idemkit_upgrade");
+  const upgradeTag = dollarTag(upgradeBody, "idemkit_upgrade");
 
   const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
 CREATE TABLE IF NOT EXISTS ${t} (
@@ -123,12 +133,13 @@ CREATE TABLE IF NOT EXISTS ${t} (
   state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
   result      bytea,
   expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed); -infinity once released
-  keep_until  timestamptz NOT NULL  -- the row and its fence may be purged after this
+  keep_until  timestamptz NOT NULL, -- the row and its fence may be purged after this
+  takeover    boolean NOT NULL DEFAULT false -- the claim that wrote the row replaced an expired lease
 );
 
 CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
 
-DO ${dropTag}${dropOldBody}${dropTag};
+DO ${upgradeTag}${upgradeBody}${upgradeTag};
 
 -- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
 -- clock when the statement arrived (now() would be the start of an enclosing transaction).
@@ -155,7 +166,7 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     extend: `UPDATE ${t} SET expires_at = statement_timestamp() + ${ms("$3")},
       keep_until = greatest(keep_until, statement_timestamp() + ${ms("$3")})
       WHERE ${ownedLive}`,
-    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.result
+    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.result, r.takeover
       FROM ${t} r WHERE r.key_hash = $1 AND r.expires_at > statement_timestamp()`,
     // Operator purge: the row goes, fence included (the next claim of the key gets fence 1).
     delete: `DELETE FROM ${t} WHERE key_hash = $1 RETURNING expires_at > statement_timestamp() AS live`,
