@@ -221,7 +221,7 @@ describe("claim decision, complete, extend, release against the fake", () => {
       record: { state: "in_progress", token: "t1", fingerprint: "fp1" },
     });
     const retried = await store.claim("k", claimOf("t1", "fp1"));
-    expect(retried).toMatchObject({ acquired: false, record: { token: "t1", fence: 1 } });
+    expect(retried).toMatchObject({ acquired: false, record: { token: "t1", fence: 1, takeover: false } });
   });
 
   it("release keeps the document and its fence (next claim gets fence 2); delete forgets it", async () => {
@@ -249,6 +249,10 @@ describe("claim decision, complete, extend, release against the fake", () => {
     clock.now += 1000; // t2's lease runs out unreleased
     expect(await store.claim("k", claimOf("t3"))).toEqual({ acquired: true, fence: 3, takeover: true });
     expect(docs.get("k")).toMatchObject({ token: "t3", takeover: true });
+    // Its reply lost, a retry with the same token reads the flag back with its own record.
+    const retried = await store.claim("k", claimOf("t3"));
+    expect(retried).toMatchObject({ acquired: false, record: { token: "t3", fence: 3, takeover: true } });
+    expect(await store.get("k")).toMatchObject({ token: "t3", takeover: true });
     // A claim that takes nothing keeps the document as it was, flag included, and reads as not acquired.
     expect(await store.claim("k", claimOf("t4"))).toMatchObject({ acquired: false, record: { token: "t3" } });
     expect(await store.complete("k", "t3", { result: bytes("x"), retentionMs: 10 })).toBe(true);
@@ -431,6 +435,11 @@ describe("bytes and records", () => {
       fingerprint: "f",
       fence: 3,
       leaseExpiresAt: expiresAt.getTime(),
+      takeover: false,
+    });
+    expect(toRecord({ ...base, state: "in_progress", fence: 2, takeover: true })).toMatchObject({
+      state: "in_progress",
+      takeover: true,
     });
     const completed = toRecord({ ...base, state: "completed", fence: 2, result: new Binary(bytes("ok")) });
     expect(completed).toMatchObject({ state: "completed", fence: 2, expiresAt: expiresAt.getTime() });

@@ -43,7 +43,9 @@ export interface MongoIdempotencyDocument {
   claimId?: string;
   /**
    * Set by the claim that wrote this in_progress document: `true` when it replaced an in_progress
-   * document whose lease had run out without a release (see `claim`). Unset by complete and release.
+   * document whose lease had run out without a release (see `claim`). Returned with the in_progress
+   * record (`claim`, `get`), so a claim retried with the same token learns its own claim's takeover.
+   * Unset by complete and release.
    */
   takeover?: boolean;
   /** Outcome bytes, completed only. */
@@ -151,7 +153,7 @@ export function toRecord(doc: MongoIdempotencyDocument): IdempotencyRecord {
   const deadline = new Date(doc.expiresAt).getTime();
   return doc.state === "completed"
     ? { state: "completed", ...base, result: toBytes(doc.result), expiresAt: deadline }
-    : { state: "in_progress", ...base, leaseExpiresAt: deadline };
+    : { state: "in_progress", ...base, leaseExpiresAt: deadline, takeover: doc.takeover === true };
 }
 
 /**
