@@ -191,7 +191,7 @@ function panel(
   const top = y0 + 20;
   const y = (v: number) => top + plotH - (Math.min(v, max) / max) * plotH;
   parts.push(`<text x="${x0}" y="${y0 + 12}" font-size="12" font-weight="bold">${esc(title)}</text>`);
-  for (let t = 0; t <= max + 1e-9; t += max > 2 ? 1 : 0.5) {
+  for (let t = 0; t <= max + 1e-9; t += 0.5) {
     parts.push(
       `<line x1="${x0 + left}" x2="${x0 + width - 6}" y1="${y(t)}" y2="${y(t)}" stroke="#e5e5e5"/>`,
       `<text x="${x0 + left - 4}" y="${y(t) + 3}" font-size="9" text-anchor="end">${t.toFixed(1)}</text>`,
@@ -233,6 +233,15 @@ function legend(x: number, y: number, items: [string, string][]): string {
     .join("\n");
 }
 
+/** The top of a panel's scale: the largest median rounded up to a half, between 1.5 and 3. */
+function scaleFor(groups: Group[]): number {
+  const top = Math.max(
+    0,
+    ...groups.flatMap((g) => g.bars.map((b) => b.value.median)).filter(Number.isFinite),
+  );
+  return Math.min(3, Math.max(1.5, Math.ceil(top * 2) / 2));
+}
+
 export function renderSvg(s: Pick<Summary, "meta" | "ratios" | "counts" | "http">): string {
   const scenarios = [...new Set(s.ratios.map((r) => r.scenario))];
   const stores = [...new Set(s.ratios.map((r) => r.store))];
@@ -244,8 +253,10 @@ export function renderSvg(s: Pick<Summary, "meta" | "ratios" | "counts" | "http"
   let y = 50;
   parts.push(
     `<text x="10" y="20" font-size="15" font-weight="bold">idemkit bench — ${esc(s.meta.command)} — ${esc(s.meta.date.slice(0, 16).replace("T", " "))} UTC</text>`,
-    `<text x="10" y="36" font-size="10">${esc(`Throughput ratios, same run, interleaved repeats: bar = median, whisker = min–max. Node ${s.meta.node}, ${s.meta.cpu}. ${s.meta.versions.join(" · ")}`)}</text>`,
+    `<text x="10" y="34" font-size="10">${esc(`Throughput ratios, same run, interleaved repeats: bar = median, whisker = min–max (clipped at the top of a panel). Node ${s.meta.node}, ${s.meta.cpu}.`)}</text>`,
+    `<text x="10" y="46" font-size="10">${esc(s.meta.versions.join(" · "))}</text>`,
   );
+  y += 6;
   // Panels: idemkit ÷ baseline, per scenario, groups = stores, bars = concurrency.
   const cells: string[] = [];
   scenarios.forEach((scenario, i) => {
@@ -260,7 +271,16 @@ export function renderSvg(s: Pick<Summary, "meta" | "ratios" | "counts" | "http"
     const px = 10 + (i % 2) * (panelW + 10);
     const py = y + Math.floor(i / 2) * (panelH + 10);
     cells.push(
-      panel(px, py, panelW, panelH, `${scenario}: idemkit ÷ hand-written baseline`, groups, [0.85, 1], 1.5),
+      panel(
+        px,
+        py,
+        panelW,
+        panelH,
+        `${scenario}: idemkit ÷ hand-written baseline`,
+        groups,
+        [0.85, 1],
+        scaleFor(groups),
+      ),
     );
   });
   parts.push(...cells);
@@ -291,7 +311,9 @@ export function renderSvg(s: Pick<Summary, "meta" | "ratios" | "counts" | "http"
     });
     const px = 10 + (i % 2) * (panelW + 10);
     const py = y + Math.floor(i / 2) * (panelH + 10);
-    parts.push(panel(px, py, panelW, panelH, `Redis, ${scenario}: library ÷ baseline`, groups, [1], 1.5));
+    parts.push(
+      panel(px, py, panelW, panelH, `Redis, ${scenario}: library ÷ baseline`, groups, [1], scaleFor(groups)),
+    );
   });
   y += Math.ceil(peerScenarios.length / 2) * (panelH + 10);
   if (peerScenarios.length > 0) {
