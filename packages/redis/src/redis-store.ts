@@ -5,7 +5,7 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from "@idemkit/core";
-import type { Cluster, Redis } from "ioredis";
+import { type Cluster, Command, type Redis } from "ioredis";
 import { CLAIM, COMPLETE, DELETE, EXTEND, GET, RELEASE, type Script } from "./scripts.js";
 
 export interface RedisStoreOptions {
@@ -63,6 +63,14 @@ function decode(reply: (Buffer | number | null)[]): IdempotencyRecord {
 }
 
 /**
+ * A command whose reply keeps bulk strings as Buffers (binary-safe outcomes). Sent with
+ * `sendCommand` rather than `callBuffer`, which ioredis mangles under `enableAutoPipelining`.
+ */
+function bufferCommand(name: string, args: (string | number | Buffer)[]): Command {
+  return new Command(name, args, { replyEncoding: null });
+}
+
+/**
  * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis. Every operation
  * is one Lua script on one key, judged by Redis's clock; scripts run by SHA and are re-sent whole
  * when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
@@ -75,11 +83,11 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
   async function send(script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
     const rest = [1, prefix + key, ...args];
     try {
-      return (await client.callBuffer("evalsha", [script.sha, ...rest])) as Reply;
+      return (await client.sendCommand(bufferCommand("evalsha", [script.sha, ...rest]))) as Reply;
     } catch (error) {
       if (!isNoScript(error)) throw error;
       // The script cache was lost: EVAL runs it once and caches it again on that node.
-      return (await client.callBuffer("eval", [script.lua, ...rest])) as Reply;
+      return (await client.sendCommand(bufferCommand("eval", [script.lua, ...rest]))) as Reply;
     }
   }
 
