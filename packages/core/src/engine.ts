@@ -86,8 +86,15 @@ export class Engine {
     this.#events = events;
   }
 
+  /** Whether any listener is subscribed; callers build an event only when one is. */
+  get listening(): boolean {
+    return this.#events.active;
+  }
+
   emit(event: EventInput): void {
-    this.#events.emit({ ...event, at: Date.now() } as IdempotencyEvent);
+    if (!this.#events.active) return;
+    (event as IdempotencyEvent).at = Date.now();
+    this.#events.emit(event as IdempotencyEvent);
   }
 
   /**
@@ -149,10 +156,12 @@ export class Engine {
     }
 
     if (fence !== undefined) {
-      this.emit({ type: "claimed", key, fence, durationMs });
-      // The store says whether it replaced an expired, unreleased lease. A fence above 1 alone is no
-      // sign: a re-claim after a release gets one too.
-      if (takeover) this.emit({ type: "takeover", key, fence });
+      if (this.#events.active) {
+        this.emit({ type: "claimed", key, fence, durationMs });
+        // The store says whether it replaced an expired, unreleased lease. A fence above 1 alone is
+        // no sign: a re-claim after a release gets one too.
+        if (takeover) this.emit({ type: "takeover", key, fence });
+      }
       return { kind: "acquired", lease: this.#lease(key, token, fence, sentAt) };
     }
     return this.decide(key, fingerprint, (result as { record: IdempotencyRecord }).record, durationMs);
@@ -165,15 +174,16 @@ export class Engine {
     record: IdempotencyRecord,
     durationMs: number,
   ): Exclude<ClaimDecision, { kind: "acquired" }> {
+    const listening = this.#events.active;
     if (record.fingerprint !== fingerprint) {
-      this.emit({ type: "mismatch", key, durationMs });
+      if (listening) this.emit({ type: "mismatch", key, durationMs });
       return { kind: "mismatch", record };
     }
     if (record.state === "completed") {
-      this.emit({ type: "replayed", key, durationMs });
+      if (listening) this.emit({ type: "replayed", key, durationMs });
       return { kind: "replay", record };
     }
-    this.emit({ type: "conflict", key, durationMs });
+    if (listening) this.emit({ type: "conflict", key, durationMs });
     return { kind: "conflict", record };
   }
 
@@ -197,48 +207,81 @@ export class Engine {
     }
   }
 
-  /** Runs one store call under the timeout; a failure becomes `StoreUnavailableError` and an event. */
-  async call<T>(operation: StoreOperation, key: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one store call under the timeout; a failure becomes `StoreUnavailableError` and an event.
+   * One timer and one promise per call: the timer rejects it when the store has not answered in
+   * `storeTimeoutMs`, and is cleared as soon as the store answers.
+   */
+  call<T>(operation: StoreOperation, key: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now();
-    try {
-      return await withTimeout(fn, this.storeTimeoutMs, operation);
-    } catch (error) {
-      this.emit({ type: "store-error", key, operation, durationMs: performance.now() - started, error });
-      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error);
-    }
+    const ms = this.storeTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (this.#events.active) {
+          this.emit({ type: "store-error", key, operation, durationMs: performance.now() - started, error });
+        }
+        reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
+      };
+      const timer = setTimeout(
+        () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
+        ms,
+      );
+      let pending: Promise<T>;
+      try {
+        pending = fn();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      Promise.resolve(pending).then((value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      }, fail);
+    });
   }
 
   #lease(key: string, token: string, fence: number, sentAt: number): Lease {
-    const controller = new AbortController();
+    // The signal's controller is made on first use of `signal` (most work never looks at it); a
+    // loss before then is remembered and the signal is born aborted with the same reason.
+    let controller: AbortController | undefined;
+    let lostReason: LeaseLostError | undefined;
     const claimedAt = performance.now();
     let ended = false;
 
     const lose = (phase: "heartbeat" | "complete" | "release") => {
-      if (!controller.signal.aborted) {
-        this.emit({ type: "lease-lost", key, fence, phase });
-        controller.abort(new LeaseLostError(key));
-      }
+      if (lostReason !== undefined) return;
+      lostReason = new LeaseLostError(key);
+      if (this.#events.active) this.emit({ type: "lease-lost", key, fence, phase });
+      controller?.abort(lostReason);
     };
 
+    // One timer per lease, armed for whichever comes first: the next heartbeat, or the deadline.
     // The lease is known good until `sentAt + leaseMs` (local clock, counted from when the request
     // that set it was sent). If no renewal is confirmed by then, another owner may take over: the
     // signal fires at that moment, not at the next failed heartbeat.
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    const confirm = (from: number) => {
-      clearTimeout(deadline);
-      deadline = setTimeout(
-        () => {
-          if (!ended) lose("heartbeat");
-        },
-        from + this.leaseMs - Date.now(),
-      );
-      (deadline as { unref?: () => void }).unref?.();
-    };
-    confirm(sentAt);
-
+    let deadlineAt = sentAt + this.leaseMs;
+    let nextBeatAt = Date.now() + this.heartbeatMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     let extending = false;
-    const timer = setInterval(async () => {
-      if (ended || extending) return;
+
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(tick, Math.max(0, Math.min(deadlineAt, nextBeatAt) - Date.now()));
+      (timer as { unref?: () => void }).unref?.();
+    };
+
+    const confirm = (from: number) => {
+      deadlineAt = from + this.leaseMs;
+      arm();
+    };
+
+    const beat = async () => {
       extending = true;
       const sentAt = Date.now();
       try {
@@ -247,24 +290,44 @@ export class Engine {
         if (ok) confirm(sentAt);
         else lose("heartbeat");
       } catch {
-        // Unknown: keep trying while the last confirmed lease lasts (the deadline timer decides).
+        // Unknown: keep trying while the last confirmed lease lasts (the deadline decides).
       } finally {
         extending = false;
       }
-    }, this.heartbeatMs);
-    (timer as { unref?: () => void }).unref?.();
+    };
+
+    const tick = () => {
+      timer = undefined;
+      if (ended) return;
+      const now = Date.now();
+      if (now >= deadlineAt) {
+        deadlineAt = Number.POSITIVE_INFINITY; // until a renewal is confirmed again
+        lose("heartbeat");
+      }
+      if (now >= nextBeatAt) {
+        nextBeatAt = now + this.heartbeatMs;
+        if (!extending) void beat();
+      }
+      if (!ended) arm();
+    };
+    arm();
 
     const end = () => {
       ended = true;
-      clearInterval(timer);
-      clearTimeout(deadline);
+      clearTimeout(timer);
     };
 
     return {
       key,
       token,
       fence,
-      signal: controller.signal,
+      get signal() {
+        if (controller === undefined) {
+          controller = new AbortController();
+          if (lostReason !== undefined) controller.abort(lostReason);
+        }
+        return controller.signal;
+      },
       complete: async (result) => {
         end();
         // Even after the signal fired, try: the CAS on the token is what decides ownership.
@@ -276,13 +339,14 @@ export class Engine {
             lose("complete");
             return "lease-lost";
           }
-          this.emit({
-            type: "completed",
-            key,
-            fence,
-            durationMs: performance.now() - claimedAt,
-            bytes: result.length,
-          });
+          if (this.#events.active)
+            this.emit({
+              type: "completed",
+              key,
+              fence,
+              durationMs: performance.now() - claimedAt,
+              bytes: result.length,
+            });
           return "completed";
         } catch {
           return "store-error";
@@ -293,9 +357,9 @@ export class Engine {
         end();
         try {
           const ok = await this.call("release", key, () => this.store.release(key, token));
-          if (ok)
+          if (!ok) lose("release");
+          else if (this.#events.active)
             this.emit({ type: "released", key, fence, durationMs: performance.now() - claimedAt, reason });
-          else lose("release");
         } catch {
           // The key stays claimed until its lease ends: a retry gets 409 until then, never a double run.
         }
@@ -311,19 +375,4 @@ function positive(name: string, value: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function withTimeout<T>(fn: () => Promise<T>, ms: number, operation: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([Promise.resolve().then(fn), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

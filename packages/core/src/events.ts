@@ -23,6 +23,11 @@ export type IdempotencyEventListener = (event: IdempotencyEvent) => void;
 export class EventStream {
   readonly #listeners = new Set<IdempotencyEventListener>();
 
+  /** Whether anyone listens: emitters skip building an event nobody receives. */
+  get active(): boolean {
+    return this.#listeners.size > 0;
+  }
+
   on(listener: IdempotencyEventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

@@ -302,7 +302,13 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
   ): Promise<Response> {
     let response: Response;
     try {
-      response = await handler(request(), { key, fence: lease.fence, signal: lease.signal });
+      response = await handler(request(), {
+        key,
+        fence: lease.fence,
+        get signal() {
+          return lease.signal;
+        },
+      });
     } catch (error) {
       await lease.release("error");
       throw error;

@@ -79,7 +79,13 @@ export async function executeOnce<T>(
       const { lease } = decision;
       let value: T;
       try {
-        value = await work({ fence: lease.fence, signal: lease.signal });
+        // `signal` read through, so the lease makes its AbortController only if the work uses it.
+        value = await work({
+          fence: lease.fence,
+          get signal() {
+            return lease.signal;
+          },
+        });
       } catch (error) {
         await lease.release("error");
         throw error;
