@@ -21,21 +21,28 @@ interface Entry {
   released?: boolean;
 }
 
-/** Sweep expired entries every this many claims, so the map cannot grow without bound. */
-const SWEEP_EVERY = 1024;
-
 /**
- * The reference implementation of the store contract, in one process's memory. Every method runs
- * synchronously between awaits, which is what makes each one atomic here.
+ * Entries each claim checks for removal, resuming where the previous claim stopped: the map is
+ * swept round and round in O(1) per claim (never a whole pass at once), so it cannot grow without
+ * bound while a claim never pays for the whole map.
  */
+const SWEEP_STEP = 4;
+
 export function createMemoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { size(): number } {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
-  let claimsSinceSweep = 0;
+  let cursor: Iterator<[string, Entry]> | undefined;
 
-  function sweep(): void {
-    const t = now();
-    for (const [key, entry] of entries) if (entry.keepUntil <= t) entries.delete(key);
+  function sweepSome(t: number): void {
+    for (let i = 0; i < SWEEP_STEP; i++) {
+      cursor ??= entries.entries();
+      const next = cursor.next();
+      if (next.done) {
+        cursor = undefined;
+        return;
+      }
+      if (next.value[1].keepUntil <= t) entries.delete(next.value[0]);
+    }
   }
 
   function live(key: string): Entry | undefined {
@@ -56,10 +63,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
 
   return {
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
-      if (++claimsSinceSweep >= SWEEP_EVERY) {
-        claimsSinceSweep = 0;
-        sweep();
-      }
+      sweepSome(now());
       const current = live(key);
       if (current) return { acquired: false, record: copy(current.record) };
       // An expired record still counts for the fence, so a takeover always gets a higher one.
