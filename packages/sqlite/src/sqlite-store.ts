@@ -1,7 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type {
-  ClaimRequest,
-  ClaimResult,
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
@@ -128,6 +126,21 @@ function prepareStatements(db: Database, t: string) {
          fingerprint = excluded.fingerprint, fence = excluded.fence, result = NULL,
          expires_at = excluded.expires_at, keep_until = excluded.keep_until, takeover = excluded.takeover`,
     ),
+    /**
+     * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
+     * takes over a row whose lease or retention has ended, with the next fence; a live row is left
+     * alone and nothing is returned. The SET expressions read the row as it was before the update.
+     */
+    claimIfFree: prepare(
+      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover)
+       VALUES (@key, 'in_progress', @token, @fingerprint, 1, NULL, @expiresAt, @keepUntil, 0)
+       ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
+         fingerprint = excluded.fingerprint, fence = fence + 1, result = NULL,
+         expires_at = excluded.expires_at, keep_until = excluded.keep_until,
+         takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
+       WHERE expires_at <= @now
+       RETURNING fence, takeover`,
+    ),
     /** Compare-and-set completion by the owner token. */
     complete: prepare(`UPDATE ${t} SET ${toCompleted} WHERE ${owner}`),
     /** Completion inside transactionSync, which holds the write lock since its own claim. */
@@ -143,9 +156,10 @@ function prepareStatements(db: Database, t: string) {
 }
 
 /**
- * An idemkit store on SQLite through better-sqlite3. Claims run in `BEGIN IMMEDIATE` transactions,
- * so the read and the write happen under the database's write lock: atomic across every connection
- * and process sharing the file. Deadlines use the process clock.
+ * An idemkit store on SQLite through better-sqlite3. A claim that writes is one conditional upsert
+ * (`INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING`), atomic under the database's write
+ * lock across every connection and process sharing the file; a claim that finds a live row only
+ * reads it. Deadlines use the process clock.
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const owned = typeof options.database === "string";
@@ -170,7 +184,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (owned) db.close();
     throw error;
   }
-  const { select, upsert, complete, finish, extend, release, remove, purge } = statements;
+  const { select, upsert, claimIfFree, complete, finish, extend, release, remove, purge } = statements;
 
   /** Reads the row; if it is live returns it, else writes an in_progress row with the next fence. */
   function claimRow(key: string, token: string, fingerprint: string, leaseMs: number, keepMs: number) {
@@ -196,12 +210,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return { acquired: true as const, fence, takeover };
   }
 
-  const claimTx = db.transaction((key: string, c: ClaimRequest, sweep: boolean): ClaimResult => {
-    // The occasional purge rides on a claim's write lock rather than taking its own.
-    if (sweep) purge.run(now());
-    return claimRow(key, c.token, c.fingerprint, c.leaseMs, c.retentionMs);
-  });
-
   const transactionTx = db.transaction(
     (
       key: string,
@@ -225,9 +233,30 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     database: db,
 
     async claim(key, claim) {
-      const sweep = purgeEvery > 0 && ++claimsSincePurge >= purgeEvery;
-      if (sweep) claimsSincePurge = 0;
-      return claimTx.immediate(key, claim, sweep);
+      if (purgeEvery > 0 && ++claimsSincePurge >= purgeEvery) {
+        claimsSincePurge = 0;
+        purge.run(now());
+      }
+      const { token, fingerprint, leaseMs } = claim;
+      const keepMs = Math.max(leaseMs, claim.retentionMs);
+      for (;;) {
+        const at = now();
+        // A live row means the claim writes nothing: reading it (one consistent snapshot) is the
+        // whole claim, with no write lock taken (a replay or a conflict is one statement).
+        const row = select.get(key) as Row | undefined;
+        if (row && row.expires_at > at) return { acquired: false, record: toRecord(row) };
+        // Absent or expired: one conditional write under the write lock decides. It returns nothing
+        // only if another connection claimed the key since the read; then read again.
+        const won = claimIfFree.get({
+          key,
+          token,
+          fingerprint,
+          now: at,
+          expiresAt: at + leaseMs,
+          keepUntil: at + keepMs,
+        }) as { fence: number; takeover: number } | undefined;
+        if (won) return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+      }
     },
 
     async complete(key: string, token: string, outcome: CompleteRequest) {
