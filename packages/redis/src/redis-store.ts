@@ -91,23 +91,34 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
     }
   }
 
+  const failure = (operation: string, error: unknown) =>
+    new RedisStoreError(operation, error instanceof Error ? error.message : String(error), { cause: error });
+
+  /** One promise and one timer per call: the timer rejects when Redis has not answered in time. */
   function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
     const reply = send(script, key, args);
-    const failed = (error: unknown): never => {
-      throw new RedisStoreError(operation, error instanceof Error ? error.message : String(error), {
-        cause: error,
+    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+      return reply.catch((error: unknown) => {
+        throw failure(operation, error);
       });
-    };
-    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return reply.catch(failed);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+    }
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(
         () => reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`)),
         timeoutMs,
       );
+      // A reply after the timeout settles nothing (the promise is already rejected) and is handled.
+      reply.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(failure(operation, error));
+        },
+      );
     });
-    reply.catch(() => {}); // a reply that loses the race must not become an unhandled rejection
-    return Promise.race([reply.catch(failed), timeout]).finally(() => clearTimeout(timer));
   }
 
   return {
