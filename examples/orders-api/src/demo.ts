@@ -4,7 +4,7 @@
  *
  *   pnpm demo                 run the storm and print the summary
  *   pnpm demo --serve         keep the server running on PORT (default 3000) for curl
- *   pnpm demo --operations N  storm size (default 300); --seed S for another random storm
+ *   pnpm demo --operations N  storm size (default 1000); --seed S for another random storm
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ import { serve } from "./server.js";
 const { values: args } = parseArgs({
   options: {
     serve: { type: "boolean", default: false },
-    operations: { type: "string", default: "300" },
+    operations: { type: "string", default: "1000" },
     concurrency: { type: "string", default: "16" },
     seed: { type: "string", default: "42" },
     data: { type: "string" },
