@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConflictError, MismatchError, NotReplayableError, StoreUnavailableError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
 import { createIdempotency } from "./idempotency.js";
@@ -308,5 +308,41 @@ describe("lease timing against a slow store", () => {
     await expect(idem.run({ key: "k" }, () => 1)).rejects.toBeInstanceOf(StoreUnavailableError);
     await sleep(400);
     expect(await inner.get("idem:0::k")).toBeUndefined();
+  });
+});
+
+describe("leases against wall-clock steps (NTP)", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("a step forward does not fake a lost lease", async () => {
+    const rec = recorder();
+    const idem = createIdempotency({ store: createMemoryStore(), leaseMs: 300, onEvent: rec.onEvent });
+    let aborted = false;
+    const value = await idem.run({ key: "k" }, async ({ signal }) => {
+      signal.addEventListener("abort", () => {
+        aborted = true;
+      });
+      const real = Date.now.bind(Date);
+      vi.spyOn(Date, "now").mockImplementation(() => real() + 60_000);
+      await sleep(200);
+      return "done";
+    });
+    expect(value).toBe("done");
+    expect(aborted).toBe(false);
+    expect(rec.types()).not.toContain("lease-lost");
+  });
+
+  it("a step back does not stop the heartbeat: a second caller still gets a conflict", async () => {
+    const store = createMemoryStore({ now: () => performance.timeOrigin + performance.now() });
+    const idem = createIdempotency({ store, leaseMs: 300 });
+    const first = idem.run({ key: "k" }, async () => {
+      const real = Date.now.bind(Date);
+      vi.spyOn(Date, "now").mockImplementation(() => real() - 60_000);
+      await sleep(700);
+      return "first";
+    });
+    await sleep(500);
+    await expect(idem.run({ key: "k" }, () => "second")).rejects.toBeInstanceOf(ConflictError);
+    expect(await first).toBe("first");
   });
 });

@@ -111,11 +111,17 @@ export class Engine {
       leaseMs: this.leaseMs,
       retentionMs: Math.max(this.leaseMs, this.retentionMs),
     };
-    // The lease may have started when the first attempt was sent: count from there.
-    const sentAt = Date.now();
+    // The lease may have started when the first attempt was sent: count from there. Monotonic, so a
+    // wall-clock step (NTP) can neither fake a lost lease nor stop the heartbeat.
+    const sentAt = performance.now();
     const attempts: Promise<ClaimResult>[] = [];
     const attempt = () => {
-      const pending = this.store.claim(key, request);
+      let pending: Promise<ClaimResult>;
+      try {
+        pending = this.store.claim(key, request);
+      } catch (error) {
+        pending = Promise.reject(error); // a store that throws synchronously fails like any other call
+      }
       attempts.push(pending);
       return this.call("claim", key, () => pending);
     };
@@ -197,11 +203,11 @@ export class Engine {
     timeoutMs: number,
     pollMs: number,
   ): Promise<ClaimDecision> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     let delay = pollMs;
     for (;;) {
       const decision = await this.claim(key, fingerprint);
-      if (decision.kind !== "conflict" || Date.now() + delay > deadline) return decision;
+      if (decision.kind !== "conflict" || performance.now() + delay > deadline) return decision;
       await sleep(delay);
       delay = Math.min(delay * 2, 1_000);
     }
@@ -266,13 +272,13 @@ export class Engine {
     // that set it was sent). If no renewal is confirmed by then, another owner may take over: the
     // signal fires at that moment, not at the next failed heartbeat.
     let deadlineAt = sentAt + this.leaseMs;
-    let nextBeatAt = Date.now() + this.heartbeatMs;
+    let nextBeatAt = performance.now() + this.heartbeatMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let extending = false;
 
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(tick, Math.max(0, Math.min(deadlineAt, nextBeatAt) - Date.now()));
+      timer = setTimeout(tick, Math.max(0, Math.min(deadlineAt, nextBeatAt) - performance.now()));
       (timer as { unref?: () => void }).unref?.();
     };
 
@@ -283,7 +289,7 @@ export class Engine {
 
     const beat = async () => {
       extending = true;
-      const sentAt = Date.now();
+      const sentAt = performance.now();
       try {
         const ok = await this.call("extend", key, () => this.store.extend(key, token, this.leaseMs));
         if (ended) return;
@@ -299,14 +305,15 @@ export class Engine {
     const tick = () => {
       timer = undefined;
       if (ended) return;
-      const now = Date.now();
+      const now = performance.now();
       if (now >= deadlineAt) {
         deadlineAt = Number.POSITIVE_INFINITY; // until a renewal is confirmed again
         lose("heartbeat");
       }
       if (now >= nextBeatAt) {
         nextBeatAt = now + this.heartbeatMs;
-        if (!extending) void beat();
+        // `lose` may have run a listener that ended the lease: no renewal after that.
+        if (!ended && !extending) void beat();
       }
       if (!ended) arm();
     };
