@@ -59,6 +59,28 @@ runStoreConformance({
   },
 });
 
+describe.skipIf(Boolean(skip))("redis store with the client's own keyPrefix", () => {
+  it("writes under the client's keyPrefix, then the store's prefix, with or without auto-pipelining", async () => {
+    const raw = new Redis(url);
+    for (const enableAutoPipelining of [false, true]) {
+      const client = new Redis(url, { keyPrefix: "app:", enableAutoPipelining });
+      const store = createRedisStore({ client, prefix: "s:" });
+      const key = `prefixed:${randomUUID()}`;
+      const claim = { token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+      expect((await store.claim(key, claim)).acquired).toBe(true);
+      expect(await raw.exists(`app:s:${key}`)).toBe(1);
+      expect(await raw.exists(`s:${key}`)).toBe(0);
+      expect(
+        await store.complete(key, claim.token, { result: new Uint8Array([1]), retentionMs: 60_000 }),
+      ).toBe(true);
+      expect((await store.get(key))?.state).toBe("completed");
+      await raw.del(`app:s:${key}`);
+      await client.quit();
+    }
+    await raw.quit();
+  });
+});
+
 describe.skipIf(Boolean(skip))("redis store", () => {
   let client: Redis;
   let store: IdempotencyStore;

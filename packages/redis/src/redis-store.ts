@@ -66,8 +66,9 @@ function decode(reply: (Buffer | number | null)[]): IdempotencyRecord {
  * A command whose reply keeps bulk strings as Buffers (binary-safe outcomes). Sent with
  * `sendCommand` rather than `callBuffer`, which ioredis mangles under `enableAutoPipelining`.
  */
-function bufferCommand(name: string, args: (string | number | Buffer)[]): Command {
-  return new Command(name, args, { replyEncoding: null });
+function bufferCommand(name: string, args: (string | number | Buffer)[], keyPrefix?: string): Command {
+  // `sendCommand` skips what `callBuffer` did for us: applying the client's own `keyPrefix`.
+  return new Command(name, args, { replyEncoding: null, keyPrefix });
 }
 
 /**
@@ -77,17 +78,20 @@ function bufferCommand(name: string, args: (string | number | Buffer)[]): Comman
  */
 export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
   const { client } = options;
+  const clientPrefix = (client.options as { keyPrefix?: string }).keyPrefix;
   const prefix = options.prefix ?? "";
   const timeoutMs = options.commandTimeoutMs ?? 2000;
 
   async function send(script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
     const rest = [1, prefix + key, ...args];
     try {
-      return (await client.sendCommand(bufferCommand("evalsha", [script.sha, ...rest]))) as Reply;
+      return (await client.sendCommand(
+        bufferCommand("evalsha", [script.sha, ...rest], clientPrefix),
+      )) as Reply;
     } catch (error) {
       if (!isNoScript(error)) throw error;
       // The script cache was lost: EVAL runs it once and caches it again on that node.
-      return (await client.sendCommand(bufferCommand("eval", [script.lua, ...rest]))) as Reply;
+      return (await client.sendCommand(bufferCommand("eval", [script.lua, ...rest], clientPrefix))) as Reply;
     }
   }
 
