@@ -36,7 +36,14 @@ CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
 `;
 }
 
-/** Creates the table and index if they do not exist (what the store does on open by default). */
+/**
+ * Creates the table and index if they do not exist (what the store does on open by default), and
+ * brings a table made by an earlier version up to date (the `takeover` column).
+ */
 export function migrate(db: Database, table: string = DEFAULT_TABLE): void {
   db.exec(sqliteSchema(table));
+  const columns = db.prepare(`PRAGMA table_info(${quoteIdentifier(table)})`).all() as { name: string }[];
+  if (!columns.some((column) => column.name === "takeover")) {
+    db.exec(`ALTER TABLE ${quoteIdentifier(table)} ADD COLUMN takeover INTEGER NOT NULL DEFAULT 0`);
+  }
 }

@@ -74,6 +74,19 @@ describe("sqlite store", () => {
     db.close();
   });
 
+  it("upgrades a table made before the takeover column existed", async () => {
+    const db = new Database(":memory:");
+    db.exec(`CREATE TABLE idemkit_keys (
+      key TEXT NOT NULL PRIMARY KEY, state TEXT NOT NULL, token TEXT NOT NULL, fingerprint TEXT NOT NULL,
+      fence INTEGER NOT NULL, result BLOB, expires_at INTEGER NOT NULL, keep_until INTEGER NOT NULL)`);
+    db.prepare("INSERT INTO idemkit_keys VALUES ('old', 'in_progress', 't', 'fp', 1, NULL, 0, 9e15)").run();
+    const store = createSqliteStore({ database: db });
+    const next = await store.claim("old", claimOf());
+    expect(next).toEqual({ acquired: true, fence: 2, takeover: true });
+    expect(await store.claim("fresh", claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
+    db.close();
+  });
+
   it("keeps keys with NUL bytes and lone surrogates distinct", async () => {
     const store = createSqliteStore({ database: new Database(":memory:") });
     const keys = [
