@@ -32,7 +32,15 @@ export type TransactionalHandler<C> = (
 type Prepared =
   | { kind: "pass" }
   | { kind: "respond"; response: Response }
-  | { kind: "keyed"; key: string; storedKey: string; fingerprint: string; fresh: () => Request };
+  | {
+      kind: "keyed";
+      key: string;
+      storedKey: string;
+      fingerprint: string;
+      fresh: () => Request;
+      /** The caller attached the body as bytes and reads responses with bytes attached too. */
+      bytes: boolean;
+    };
 
 export interface HttpOptions {
   /** Request header carrying the key. Default `Idempotency-Key`. */
@@ -70,6 +78,29 @@ export interface HttpOptions {
 }
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Internal protocol between core and the Node integrations (Express, Fastify), which already hold
+ * bodies as bytes: a `Request` or `Response` built with a `null` body and its bytes under this
+ * symbol carries those bytes, without the cost of a Web stream body (building one, then reading it
+ * through a reader). A request that carries it tells core the caller reads responses the same way,
+ * so core answers it (deliver, replay) with such responses too. Web callers never set it and always
+ * get ordinary responses.
+ */
+const BODY_BYTES = Symbol.for("idemkit.bodyBytes");
+type WithBytes = { [BODY_BYTES]?: Uint8Array };
+
+/** The bytes an integration attached to a body-less request or response, if any. */
+function attachedBytes(message: Request | Response): Uint8Array | undefined {
+  if (message.body !== null) return undefined;
+  const bytes = (message as WithBytes)[BODY_BYTES];
+  return bytes instanceof Uint8Array ? bytes : undefined;
+}
+
+function withBytes(response: Response, bytes: Uint8Array): Response {
+  (response as WithBytes)[BODY_BYTES] = bytes;
+  return response;
+}
 const UNSTORED_STATUSES = new Set([408, 425, 429]);
 const defaultShouldStore = (status: number) => status < 500 && !UNSTORED_STATUSES.has(status);
 const defaultStreaming = (response: Response) =>
@@ -136,7 +167,13 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
         response: problemResponse(400, "key-invalid", "Idempotency key invalid", detail),
       };
     }
-    const read = await readUpTo(request.body, maxRequestBytes);
+    const attached = attachedBytes(request);
+    const read: Captured =
+      attached === undefined
+        ? await readUpTo(request.body, maxRequestBytes)
+        : attached.length > maxRequestBytes
+          ? { complete: false, rest: new ReadableStream() }
+          : { complete: true, bytes: attached };
     if (!read.complete) {
       await read.rest.cancel();
       return {
@@ -154,11 +191,13 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       ? await options.fingerprint(request, body)
       : await fingerprintRequest(request.method, request.url, request.headers.get("content-type"), body);
     const storedKey = composeStoredKey(keyPrefix, (await options.scope?.(request)) ?? "", key);
-    return { kind: "keyed", key, storedKey, fingerprint, fresh: () => rebuildRequest(request, body) };
+    // A request whose body was attached as bytes was never read: the handler gets it as it is.
+    const fresh = attached === undefined ? () => rebuildRequest(request, body) : () => request;
+    return { kind: "keyed", key, storedKey, fingerprint, fresh, bytes: attached !== undefined };
   }
 
   /** The answer to a claim that did not acquire the key. */
-  function answer(decision: Exclude<ClaimDecision, { kind: "acquired" }>): Response {
+  function answer(decision: Exclude<ClaimDecision, { kind: "acquired" }>, bytes = false): Response {
     switch (decision.kind) {
       case "mismatch":
         return problemResponse(
@@ -176,7 +215,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
           { headers: { "retry-after": conflictRetryAfter } },
         );
       case "replay":
-        return replay(decision.record.result);
+        return replay(decision.record.result, bytes);
     }
   }
 
@@ -184,7 +223,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     const prepared = await prepare(request);
     if (prepared.kind === "pass") return passThrough(request, handler);
     if (prepared.kind === "respond") return prepared.response;
-    const { key, storedKey, fingerprint, fresh } = prepared;
+    const { key, storedKey, fingerprint, fresh, bytes } = prepared;
 
     let decision: ClaimDecision;
     try {
@@ -196,7 +235,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       if (options.onStoreUnavailable === "open") return passThrough(fresh(), handler);
       return unavailable();
     }
-    if (decision.kind !== "acquired") return answer(decision);
+    if (decision.kind !== "acquired") return answer(decision, bytes);
     return runOwned(fresh, key, decision.lease, handler);
   }
 
@@ -224,7 +263,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
         `This request needs an ${headerName} header.`,
       );
     }
-    const { key, storedKey, fingerprint, fresh } = prepared;
+    const { key, storedKey, fingerprint, fresh, bytes } = prepared;
     const started = performance.now();
     // Bounded like any store call until the work starts; past the bound the caller gets 503 and the
     // work, should the transaction get that far later, does not run.
@@ -283,7 +322,9 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       clearTimeout(timer);
     }
     const durationMs = performance.now() - started;
-    if (!result.acquired) return answer(engine.decide(storedKey, fingerprint, result.record, durationMs));
+    if (!result.acquired) {
+      return answer(engine.decide(storedKey, fingerprint, result.record, durationMs), bytes);
+    }
     engine.emit(
       result.committed
         ? { type: "completed", key: storedKey, fence: result.fence, durationMs, bytes: 0 }
@@ -341,6 +382,18 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     const marker = (kind: Pick<StoredResponse, "oversized" | "streamed">) =>
       encodeStoredResponse({ status, statusText, headers, body: new Uint8Array(0), ...kind });
     if (streaming(response)) return { stored: marker({ streamed: true }), deliver: response };
+    const attached = attachedBytes(response);
+    if (attached !== undefined) {
+      // Bytes the integration holds and writes itself: delivered as they are, never copied.
+      if (attached.length > maxResponseBytes) {
+        return { stored: marker({ oversized: { bytes: maxResponseBytes } }), deliver: response };
+      }
+      const body = NULL_BODY_STATUSES.has(status) ? new Uint8Array(0) : attached;
+      return {
+        stored: encodeStoredResponse({ status, statusText, headers, body }),
+        deliver: body === attached ? response : withBytes(response, body),
+      };
+    }
     const captured = await readUpTo(response.body, maxResponseBytes);
     if (!captured.complete) {
       return {
@@ -355,7 +408,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     };
   }
 
-  function replay(result: Uint8Array): Response {
+  function replay(result: Uint8Array, bytes: boolean): Response {
     const stored = decodeStoredResponse(result);
     const why = stored.oversized
       ? `was larger than ${stored.oversized.bytes} bytes`
@@ -373,6 +426,11 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     }
     const headers = new Headers(stored.headers);
     headers.set("idempotent-replayed", "true");
+    if (bytes) {
+      const init = { status: stored.status, statusText: stored.statusText, headers };
+      const body = NULL_BODY_STATUSES.has(stored.status) ? new Uint8Array(0) : stored.body;
+      return withBytes(new Response(null, init), body);
+    }
     return new Response(
       NULL_BODY_STATUSES.has(stored.status) ? null : (stored.body as Uint8Array<ArrayBuffer>),
       {

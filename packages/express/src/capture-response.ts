@@ -1,7 +1,9 @@
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { BODY_BYTES } from "./to-web-request.js";
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const HIGH_WATER_MARK = 64 * 1024;
+const EMPTY = new Uint8Array(0);
 
 type Callback = (error?: Error | null) => void;
 
@@ -22,7 +24,9 @@ export interface Capture {
 /**
  * Holds back everything a route writes to `res` (`res.send`, `res.json`, `res.end`, `res.write`,
  * piped streams) and turns it into a Web `Response` whose body streams the writes. Nothing reaches
- * the socket until `restore()`, so the outcome can be stored before the client sees a byte.
+ * the socket until `restore()`, so the outcome can be stored before the client sees a byte. A
+ * response sent whole in one `res.end(body)` (`res.send`, `res.json`) skips the stream: its bytes
+ * ride on a body-less `Response` under core's `BODY_BYTES`.
  */
 export function captureResponse(res: ServerResponse): Capture {
   const real = {
@@ -40,38 +44,49 @@ export function captureResponse(res: ServerResponse): Capture {
     resolve = r;
   });
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
+  const stream = () =>
+    new ReadableStream<Uint8Array>(
+      {
+        start(c) {
+          controller = c;
+        },
+        pull() {
+          if (waitingForDrain) {
+            waitingForDrain = false;
+            res.emit("drain");
+          }
+        },
       },
-      pull() {
-        if (waitingForDrain) {
-          waitingForDrain = false;
-          res.emit("drain");
-        }
-      },
-    },
-    { highWaterMark: HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
-  );
+      { highWaterMark: HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
+    );
 
-  const commit = () => {
+  /** Commits status and headers; the body is `whole` when the route sent it in one `end`. */
+  const commit = (whole?: Uint8Array) => {
     if (committed) return;
     committed = true;
     const headers = toHeaders(res.getHeaders());
     const status = res.statusCode;
-    resolve(
-      new Response(NULL_BODY_STATUSES.has(status) ? null : body, {
-        status,
-        statusText: res.statusMessage || undefined,
-        headers,
-      }),
-    );
+    const init = { status, statusText: res.statusMessage || undefined, headers };
+    if (whole !== undefined) {
+      const response = new Response(null, init);
+      (response as { [BODY_BYTES]?: Uint8Array })[BODY_BYTES] = NULL_BODY_STATUSES.has(status)
+        ? EMPTY
+        : whole;
+      resolve(response);
+      return;
+    }
+    const body = stream(); // sets `controller`, which the writes use even when there is no body
+    resolve(new Response(NULL_BODY_STATUSES.has(status) ? null : body, init));
   };
+  const toBytes = (chunk: unknown, encoding?: BufferEncoding): Uint8Array =>
+    chunk === undefined || chunk === null
+      ? EMPTY
+      : typeof chunk === "string"
+        ? Buffer.from(chunk, encoding)
+        : new Uint8Array(chunk as ArrayBufferLike);
   const push = (chunk: unknown, encoding?: BufferEncoding) => {
     if (chunk === undefined || chunk === null || ended) return;
-    const bytes =
-      typeof chunk === "string" ? Buffer.from(chunk, encoding) : new Uint8Array(chunk as ArrayBufferLike);
+    const bytes = toBytes(chunk, encoding);
     if (bytes.byteLength > 0 && !NULL_BODY_STATUSES.has(res.statusCode)) controller.enqueue(bytes);
   };
   const callLater = (cb: unknown) => {
@@ -113,6 +128,13 @@ export function captureResponse(res: ServerResponse): Capture {
   res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof chunk === "function") [cb, chunk] = [chunk, undefined];
     if (typeof encoding === "function") [cb, encoding] = [encoding, undefined];
+    if (!committed && !ended) {
+      // The whole response in one call: no stream.
+      ended = true;
+      commit(toBytes(chunk, encoding as BufferEncoding | undefined));
+      callLater(cb);
+      return this;
+    }
     commit();
     push(chunk, encoding as BufferEncoding | undefined);
     if (!ended) {

@@ -7,7 +7,7 @@ import {
 } from "@idemkit/core";
 import type { Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from "express";
 import { captureResponse } from "./capture-response.js";
-import { toWebRequest } from "./to-web-request.js";
+import { BODY_BYTES, toWebRequest } from "./to-web-request.js";
 
 export interface ExpressIdempotencyOptions extends Omit<HttpOptions, "scope"> {
   /** Tenant, user or API-key id the key belongs to, read from the Express request (`req.user.id`). */
@@ -15,6 +15,7 @@ export interface ExpressIdempotencyOptions extends Omit<HttpOptions, "scope"> {
 }
 
 const HANDLED = Symbol("idemkit.handled");
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 declare global {
   namespace Express {
@@ -103,6 +104,13 @@ async function deliver(
     if (cookies.length > 0) res.setHeader("set-cookie", cookies);
     out.writeHead(response.status, response.statusText);
     if (response.body === null) {
+      // A body held as bytes (the route's whole response, or a replay): written as it is.
+      const bytes = (response as { [BODY_BYTES]?: Uint8Array })[BODY_BYTES];
+      if (bytes !== undefined && !NULL_BODY_STATUSES.has(response.status)) {
+        if (res.destroyed) return;
+        if (bytes.length > 0) out.write(bytes);
+        else out.flushHeaders();
+      }
       out.end();
       return;
     }

@@ -11,40 +11,45 @@ export function toWebRequest(req: ExpressRequest, onBodyRead: (bytes: Uint8Array
     headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   const url = new URL(req.originalUrl || req.url, `${req.protocol}://${req.get("host") ?? "localhost"}`);
   const method = req.method;
-  if (method === "GET" || method === "HEAD") return new Request(url, { method, headers });
-
-  const consumed = req.body !== undefined || req.readableEnded;
-  let body: BodyInit | null;
-  if (consumed) body = parsedBody(req.body);
-  else {
-    const chunks: Uint8Array[] = [];
-    body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        req.on("data", (chunk: Buffer) => {
-          chunks.push(chunk);
-          controller.enqueue(new Uint8Array(chunk));
-        });
-        req.once("end", () => {
-          onBodyRead(Buffer.concat(chunks));
-          controller.close();
-        });
-        req.once("error", (error) => controller.error(error));
-        req.pause();
-      },
-      pull() {
-        req.resume();
-      },
-      cancel() {
-        req.resume();
-      },
-    });
+  const bodyless = method === "GET" || method === "HEAD";
+  if (bodyless || req.body !== undefined || req.readableEnded) {
+    // Already read: no Web stream body, the bytes ride along for core (see BODY_BYTES).
+    const request = new Request(url, { method, headers });
+    (request as { [BODY_BYTES]?: Uint8Array })[BODY_BYTES] = bodyless ? EMPTY : parsedBytes(req.body);
+    return request;
   }
+  const chunks: Uint8Array[] = [];
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      req.on("data", (chunk: Buffer) => {
+        chunks.push(chunk);
+        controller.enqueue(new Uint8Array(chunk));
+      });
+      req.once("end", () => {
+        onBodyRead(Buffer.concat(chunks));
+        controller.close();
+      });
+      req.once("error", (error) => controller.error(error));
+      req.pause();
+    },
+    pull() {
+      req.resume();
+    },
+    cancel() {
+      req.resume();
+    },
+  });
   return new Request(url, { method, headers, body, duplex: "half" } as RequestInit);
 }
 
-function parsedBody(body: unknown): BodyInit | null {
-  if (body === undefined || body === null) return null;
-  if (typeof body === "string") return body;
-  if (body instanceof Uint8Array) return body as Uint8Array<ArrayBuffer>;
-  return JSON.stringify(body);
+/** Core's marker for a body held as bytes (`@idemkit/core` http.ts). */
+export const BODY_BYTES = Symbol.for("idemkit.bodyBytes");
+
+const EMPTY = new Uint8Array(0);
+
+/** A parsed body as the bytes idemkit fingerprints: raw bytes as they are, strings UTF-8, values JSON. */
+function parsedBytes(body: unknown): Uint8Array {
+  if (body === undefined || body === null) return EMPTY;
+  if (body instanceof Uint8Array) return body;
+  return Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
 }
