@@ -8,7 +8,7 @@ import {
 } from "@idemkit/core";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { toWebRequest } from "./to-web-request.js";
+import { BODY_BYTES, EMPTY, toWebRequest, type WithBytes } from "./to-web-request.js";
 
 export interface FastifyIdempotencyRouteOptions extends Omit<HttpOptions, "scope"> {
   /** Tenant, user or API-key id the key belongs to, read from the Fastify request. */
@@ -122,13 +122,16 @@ const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, optio
     if (!flight) return payload;
     inFlight.delete(request);
     const status = reply.statusCode;
-    const response = await flight.deliver(
-      new Response(NULL_BODY_STATUSES.has(status) ? null : toBody(payload), {
-        status,
-        headers: toHeaders(reply.getHeaders()),
-      }),
-    );
-    if (response.body === null) return null;
+    const init = { status, headers: toHeaders(reply.getHeaders()) };
+    const whole = wholeBytes(payload);
+    let routeReply: Response;
+    if (whole !== undefined) {
+      // A serialized reply is already bytes: no Web stream, the bytes ride along (BODY_BYTES).
+      routeReply = new Response(null, init);
+      (routeReply as WithBytes)[BODY_BYTES] = NULL_BODY_STATUSES.has(status) ? EMPTY : whole;
+    } else routeReply = new Response(NULL_BODY_STATUSES.has(status) ? null : toBody(payload), init);
+    const response = await flight.deliver(routeReply);
+    if (response.body === null) return payloadOf(response);
     return Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
   });
 
@@ -142,8 +145,23 @@ function send(reply: FastifyReply, response: Response): void {
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) reply.header("set-cookie", cookies);
-  if (response.body === null) reply.send();
+  if (response.body === null) reply.send(payloadOf(response) ?? undefined);
   else response.arrayBuffer().then((bytes) => reply.send(Buffer.from(bytes)));
+}
+
+/** The payload of a reply Fastify serialized whole (a string or bytes), as bytes; else `undefined`. */
+function wholeBytes(payload: unknown): Uint8Array | undefined {
+  if (payload === null || payload === undefined) return EMPTY;
+  if (typeof payload === "string") return Buffer.from(payload);
+  if (payload instanceof Uint8Array) return payload;
+  return undefined;
+}
+
+/** The bytes a body-less response carries (BODY_BYTES) as a payload, or `null` for no body. */
+function payloadOf(response: Response): Buffer | null {
+  const bytes = (response as WithBytes)[BODY_BYTES];
+  if (bytes === undefined || NULL_BODY_STATUSES.has(response.status)) return null;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function toBody(payload: unknown): BodyInit | null {

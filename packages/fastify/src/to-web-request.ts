@@ -13,11 +13,18 @@ export function toWebRequest(request: FastifyRequest): Request {
   const url = new URL(request.url, `${request.protocol}://${request.host || "localhost"}`);
   const method = request.method;
   const hasBody = method !== "GET" && method !== "HEAD" && request.body != null;
-  return new Request(url, { method, headers, body: hasBody ? bodyOf(request.body) : null });
+  // No Web stream body: the bytes ride along for core under its BODY_BYTES marker.
+  const web = new Request(url, { method, headers });
+  (web as WithBytes)[BODY_BYTES] = hasBody ? bytesOf(request.body) : EMPTY;
+  return web;
 }
 
-function bodyOf(body: unknown): BodyInit {
-  if (typeof body === "string") return body;
-  if (body instanceof Uint8Array) return body as Uint8Array<ArrayBuffer>;
-  return canonicalJson(body);
+/** Core's marker for a body held as bytes on a body-less `Request`/`Response` (`@idemkit/core` http.ts). */
+export const BODY_BYTES = Symbol.for("idemkit.bodyBytes");
+export type WithBytes = { [BODY_BYTES]?: Uint8Array };
+export const EMPTY = new Uint8Array(0);
+
+function bytesOf(body: unknown): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  return Buffer.from(typeof body === "string" ? body : canonicalJson(body));
 }
