@@ -1,3 +1,4 @@
+import { attachBodyBytes, attachedBodyBytes } from "./body-bytes.js";
 import type { ClaimDecision, Engine, Lease } from "./engine.js";
 import { StoreUnavailableError } from "./errors.js";
 import { fingerprintRequest } from "./fingerprint.js";
@@ -79,28 +80,6 @@ export interface HttpOptions {
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
-/**
- * Internal protocol between core and the Node integrations (Express, Fastify), which already hold
- * bodies as bytes: a `Request` or `Response` built with a `null` body and its bytes under this
- * symbol carries those bytes, without the cost of a Web stream body (building one, then reading it
- * through a reader). A request that carries it tells core the caller reads responses the same way,
- * so core answers it (deliver, replay) with such responses too. Web callers never set it and always
- * get ordinary responses.
- */
-const BODY_BYTES = Symbol.for("idemkit.bodyBytes");
-type WithBytes = { [BODY_BYTES]?: Uint8Array };
-
-/** The bytes an integration attached to a body-less request or response, if any. */
-function attachedBytes(message: Request | Response): Uint8Array | undefined {
-  if (message.body !== null) return undefined;
-  const bytes = (message as WithBytes)[BODY_BYTES];
-  return bytes instanceof Uint8Array ? bytes : undefined;
-}
-
-function withBytes(response: Response, bytes: Uint8Array): Response {
-  (response as WithBytes)[BODY_BYTES] = bytes;
-  return response;
-}
 const UNSTORED_STATUSES = new Set([408, 425, 429]);
 const defaultShouldStore = (status: number) => status < 500 && !UNSTORED_STATUSES.has(status);
 const defaultStreaming = (response: Response) =>
@@ -167,7 +146,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
         response: problemResponse(400, "key-invalid", "Idempotency key invalid", detail),
       };
     }
-    const attached = attachedBytes(request);
+    const attached = attachedBodyBytes(request);
     const read: Captured =
       attached === undefined
         ? await readUpTo(request.body, maxRequestBytes)
@@ -382,7 +361,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     const marker = (kind: Pick<StoredResponse, "oversized" | "streamed">) =>
       encodeStoredResponse({ status, statusText, headers, body: new Uint8Array(0), ...kind });
     if (streaming(response)) return { stored: marker({ streamed: true }), deliver: response };
-    const attached = attachedBytes(response);
+    const attached = attachedBodyBytes(response);
     if (attached !== undefined) {
       // Bytes the integration holds and writes itself: delivered as they are, never copied.
       if (attached.length > maxResponseBytes) {
@@ -391,7 +370,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
       const body = NULL_BODY_STATUSES.has(status) ? new Uint8Array(0) : attached;
       return {
         stored: encodeStoredResponse({ status, statusText, headers, body }),
-        deliver: body === attached ? response : withBytes(response, body),
+        deliver: body === attached ? response : attachBodyBytes(response, body),
       };
     }
     const captured = await readUpTo(response.body, maxResponseBytes);
@@ -429,7 +408,7 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     if (bytes) {
       const init = { status: stored.status, statusText: stored.statusText, headers };
       const body = NULL_BODY_STATUSES.has(stored.status) ? new Uint8Array(0) : stored.body;
-      return withBytes(new Response(null, init), body);
+      return attachBodyBytes(new Response(null, init), body);
     }
     return new Response(
       NULL_BODY_STATUSES.has(stored.status) ? null : (stored.body as Uint8Array<ArrayBuffer>),

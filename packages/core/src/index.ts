@@ -1,3 +1,4 @@
+export { attachBodyBytes, attachedBodyBytes } from "./body-bytes.js";
 export { type Codec, defaultCodec } from "./codec.js";
 export {
   type ClaimDecision,

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { BODY_BYTES } from "./to-web-request.js";
+import { attachBodyBytes } from "@idemkit/core";
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const HIGH_WATER_MARK = 64 * 1024;
@@ -26,7 +26,7 @@ export interface Capture {
  * piped streams) and turns it into a Web `Response` whose body streams the writes. Nothing reaches
  * the socket until `restore()`, so the outcome can be stored before the client sees a byte. A
  * response sent whole in one `res.end(body)` (`res.send`, `res.json`) skips the stream: its bytes
- * ride on a body-less `Response` under core's `BODY_BYTES`.
+ * ride on a body-less `Response` with core's `attachBodyBytes`.
  */
 export function captureResponse(res: ServerResponse): Capture {
   const real = {
@@ -68,11 +68,7 @@ export function captureResponse(res: ServerResponse): Capture {
     const status = res.statusCode;
     const init = { status, statusText: res.statusMessage || undefined, headers };
     if (whole !== undefined) {
-      const response = new Response(null, init);
-      (response as { [BODY_BYTES]?: Uint8Array })[BODY_BYTES] = NULL_BODY_STATUSES.has(status)
-        ? EMPTY
-        : whole;
-      resolve(response);
+      resolve(attachBodyBytes(new Response(null, init), NULL_BODY_STATUSES.has(status) ? EMPTY : whole));
       return;
     }
     const body = stream(); // sets `controller`, which the writes use even when there is no body

@@ -1,4 +1,5 @@
 import {
+  attachedBodyBytes,
   createIdempotency,
   type HandlerContext,
   type HttpOptions,
@@ -7,7 +8,7 @@ import {
 } from "@idemkit/core";
 import type { Request as ExpressRequest, Response as ExpressResponse, RequestHandler } from "express";
 import { captureResponse } from "./capture-response.js";
-import { BODY_BYTES, toWebRequest } from "./to-web-request.js";
+import { toWebRequest } from "./to-web-request.js";
 
 export interface ExpressIdempotencyOptions extends Omit<HttpOptions, "scope"> {
   /** Tenant, user or API-key id the key belongs to, read from the Express request (`req.user.id`). */
@@ -105,7 +106,7 @@ async function deliver(
     out.writeHead(response.status, response.statusText);
     if (response.body === null) {
       // A body held as bytes (the route's whole response, or a replay): written as it is.
-      const bytes = (response as { [BODY_BYTES]?: Uint8Array })[BODY_BYTES];
+      const bytes = attachedBodyBytes(response);
       if (bytes !== undefined && !NULL_BODY_STATUSES.has(response.status)) {
         if (res.destroyed) return;
         if (bytes.length > 0) out.write(bytes);

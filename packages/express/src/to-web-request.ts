@@ -1,3 +1,4 @@
+import { attachBodyBytes } from "@idemkit/core";
 import type { Request as ExpressRequest } from "express";
 
 /**
@@ -13,10 +14,8 @@ export function toWebRequest(req: ExpressRequest, onBodyRead: (bytes: Uint8Array
   const method = req.method;
   const bodyless = method === "GET" || method === "HEAD";
   if (bodyless || req.body !== undefined || req.readableEnded) {
-    // Already read: no Web stream body, the bytes ride along for core (see BODY_BYTES).
-    const request = new Request(url, { method, headers });
-    (request as { [BODY_BYTES]?: Uint8Array })[BODY_BYTES] = bodyless ? EMPTY : parsedBytes(req.body);
-    return request;
+    // Already read: no Web stream body, the bytes ride along for core (attachBodyBytes).
+    return attachBodyBytes(new Request(url, { method, headers }), bodyless ? EMPTY : parsedBytes(req.body));
   }
   const chunks: Uint8Array[] = [];
   const body = new ReadableStream<Uint8Array>({
@@ -41,9 +40,6 @@ export function toWebRequest(req: ExpressRequest, onBodyRead: (bytes: Uint8Array
   });
   return new Request(url, { method, headers, body, duplex: "half" } as RequestInit);
 }
-
-/** Core's marker for a body held as bytes (`@idemkit/core` http.ts). */
-export const BODY_BYTES = Symbol.for("idemkit.bodyBytes");
 
 const EMPTY = new Uint8Array(0);
 

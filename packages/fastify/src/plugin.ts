@@ -1,5 +1,7 @@
 import { Readable } from "node:stream";
 import {
+  attachBodyBytes,
+  attachedBodyBytes,
   createIdempotency,
   type HandlerContext,
   type HttpOptions,
@@ -8,7 +10,7 @@ import {
 } from "@idemkit/core";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { BODY_BYTES, EMPTY, toWebRequest, type WithBytes } from "./to-web-request.js";
+import { EMPTY, toWebRequest } from "./to-web-request.js";
 
 export interface FastifyIdempotencyRouteOptions extends Omit<HttpOptions, "scope"> {
   /** Tenant, user or API-key id the key belongs to, read from the Fastify request. */
@@ -126,9 +128,8 @@ const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, optio
     const whole = wholeBytes(payload);
     let routeReply: Response;
     if (whole !== undefined) {
-      // A serialized reply is already bytes: no Web stream, the bytes ride along (BODY_BYTES).
-      routeReply = new Response(null, init);
-      (routeReply as WithBytes)[BODY_BYTES] = NULL_BODY_STATUSES.has(status) ? EMPTY : whole;
+      // A serialized reply is already bytes: no Web stream, the bytes ride along (attachBodyBytes).
+      routeReply = attachBodyBytes(new Response(null, init), NULL_BODY_STATUSES.has(status) ? EMPTY : whole);
     } else routeReply = new Response(NULL_BODY_STATUSES.has(status) ? null : toBody(payload), init);
     const response = await flight.deliver(routeReply);
     if (response.body === null) return payloadOf(response);
@@ -157,9 +158,9 @@ function wholeBytes(payload: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-/** The bytes a body-less response carries (BODY_BYTES) as a payload, or `null` for no body. */
+/** The bytes a body-less response carries (attachBodyBytes) as a payload, or `null` for no body. */
 function payloadOf(response: Response): Buffer | null {
-  const bytes = (response as WithBytes)[BODY_BYTES];
+  const bytes = attachedBodyBytes(response);
   if (bytes === undefined || NULL_BODY_STATUSES.has(response.status)) return null;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -1,4 +1,4 @@
-import { canonicalJson } from "@idemkit/core";
+import { attachBodyBytes, canonicalJson } from "@idemkit/core";
 import type { FastifyRequest } from "fastify";
 
 /**
@@ -13,15 +13,10 @@ export function toWebRequest(request: FastifyRequest): Request {
   const url = new URL(request.url, `${request.protocol}://${request.host || "localhost"}`);
   const method = request.method;
   const hasBody = method !== "GET" && method !== "HEAD" && request.body != null;
-  // No Web stream body: the bytes ride along for core under its BODY_BYTES marker.
-  const web = new Request(url, { method, headers });
-  (web as WithBytes)[BODY_BYTES] = hasBody ? bytesOf(request.body) : EMPTY;
-  return web;
+  // No Web stream body: the bytes ride along for core (attachBodyBytes).
+  return attachBodyBytes(new Request(url, { method, headers }), hasBody ? bytesOf(request.body) : EMPTY);
 }
 
-/** Core's marker for a body held as bytes on a body-less `Request`/`Response` (`@idemkit/core` http.ts). */
-export const BODY_BYTES = Symbol.for("idemkit.bodyBytes");
-export type WithBytes = { [BODY_BYTES]?: Uint8Array };
 export const EMPTY = new Uint8Array(0);
 
 function bytesOf(body: unknown): Uint8Array {
