@@ -43,6 +43,11 @@ export interface Lease {
   readonly signal: AbortSignal;
   /** Stores the outcome (CAS on the token) and ends the lease. */
   complete(result: Uint8Array): Promise<CompletionResult>;
+  /**
+   * Runs `work` as the owner: it gets the fence and the lease's signal (read through, so the
+   * AbortController exists only if the work uses it). A throw releases the key and is rethrown.
+   */
+  run<T>(work: (context: { fence: number; readonly signal: AbortSignal }) => T | Promise<T>): Promise<T>;
   /** Frees the key so a retry runs again (CAS on the token) and ends the lease. */
   release(reason: "error" | "not-stored"): Promise<void>;
   /**
@@ -324,10 +329,23 @@ export class Engine {
       clearTimeout(timer);
     };
 
-    return {
+    const lease: Lease = {
       key,
       token,
       fence,
+      async run(work) {
+        try {
+          return await work({
+            fence,
+            get signal() {
+              return lease.signal;
+            },
+          });
+        } catch (error) {
+          await lease.release("error");
+          throw error;
+        }
+      },
       get signal() {
         if (controller === undefined) {
           controller = new AbortController();
@@ -372,6 +390,7 @@ export class Engine {
         }
       },
     };
+    return lease;
   }
 }
 

@@ -320,19 +320,15 @@ export function createHttpHandler(engine: Engine, keyPrefix: string, options: Ht
     lease: Lease,
     handler: IdempotentHandler,
   ): Promise<Response> {
-    let response: Response;
-    try {
-      response = await handler(request(), {
+    const response = await lease.run((context) =>
+      handler(request(), {
         key,
-        fence: lease.fence,
+        fence: context.fence,
         get signal() {
-          return lease.signal;
+          return context.signal;
         },
-      });
-    } catch (error) {
-      await lease.release("error");
-      throw error;
-    }
+      }),
+    );
     try {
       if (!shouldStore(response.status)) {
         await lease.release("not-stored");

@@ -77,19 +77,7 @@ export async function executeOnce<T>(
     }
     case "acquired": {
       const { lease } = decision;
-      let value: T;
-      try {
-        // `signal` read through, so the lease makes its AbortController only if the work uses it.
-        value = await work({
-          fence: lease.fence,
-          get signal() {
-            return lease.signal;
-          },
-        });
-      } catch (error) {
-        await lease.release("error");
-        throw error;
-      }
+      const value = await lease.run(work);
       let encoded: Uint8Array;
       try {
         const bytes = codec.encode(value);
