@@ -39,27 +39,51 @@ export class RedisStoreError extends Error {
   }
 }
 
-type Reply = number | null | (Buffer | number | null)[];
+type Reply = number | null | Buffer | (Buffer | number | null)[];
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
-const text = (value: Buffer | null | undefined) => value?.toString("utf8") ?? "";
 
-function decode(reply: (Buffer | number | null)[]): IdempotencyRecord {
-  const [state, token, fingerprint, fence, deadline, result, takeover] = reply as (Buffer | null)[];
-  const common = { token: text(token), fingerprint: text(fingerprint), fence: Number(text(fence)) };
-  const at = Number(text(deadline));
-  if (text(state) === "c") {
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const COMPLETED = 0x63; // "c"
+
+/**
+ * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<tl>:<fl>:<token><fingerprint><outcome>`.
+ * The header is ASCII digits; token and fingerprint are UTF-8, sliced by their byte lengths.
+ */
+function decode(value: Buffer): IdempotencyRecord {
+  const fields = [0, 0, 0, 0, 0]; // n, d, u, tl, fl
+  let i = 2;
+  for (let f = 0; f < 5; f++) {
+    let x = 0;
+    const negative = value[i] === MINUS;
+    if (negative) i++;
+    for (let c = value[i++]; c !== COLON; c = value[i++]) {
+      if (c === undefined || c < 0x30 || c > 0x39) throw new RedisStoreError("decode", "malformed record");
+      x = x * 10 + (c - 0x30);
+    }
+    fields[f] = negative ? -x : x;
+  }
+  const [fence, at, , tokenLength, fingerprintLength] = fields as [number, number, number, number, number];
+  const fingerprintStart = i + tokenLength;
+  const outcomeStart = fingerprintStart + fingerprintLength;
+  const common = {
+    token: value.toString("utf8", i, fingerprintStart),
+    fingerprint: value.toString("utf8", fingerprintStart, outcomeStart),
+    fence,
+  };
+  if (value[0] === COMPLETED) {
     // Copy: ioredis may hand out a view into its shared parser buffer.
     return {
       state: "completed",
       ...common,
-      result: result ? new Uint8Array(result) : new Uint8Array(0),
+      result: new Uint8Array(value.subarray(outcomeStart)),
       expiresAt: at,
     };
   }
-  return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: text(takeover) === "1" };
+  return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: value[1] === 0x31 };
 }
 
 /**
@@ -129,12 +153,12 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
       const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
       const reply = await run("claim", CLAIM, key, args);
+      // Acquired: [fence, takeover] as integers. Not acquired: the live record as one string.
+      if (Buffer.isBuffer(reply)) return { acquired: false, record: decode(reply) };
       if (Array.isArray(reply)) {
-        // Acquired: [fence, takeover] as integers. Not acquired: the record's seven bulk strings.
         const [fence, takeover] = reply;
         if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
           return { acquired: true, fence, takeover: takeover === 1 };
-        if (reply.length === 7) return { acquired: false, record: decode(reply) };
       }
       throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
     },
@@ -155,7 +179,7 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
 
     async get(key: string): Promise<IdempotencyRecord | undefined> {
       const reply = await run("get", GET, key, []);
-      return Array.isArray(reply) ? decode(reply) : undefined;
+      return Buffer.isBuffer(reply) ? decode(reply) : undefined;
     },
 
     async delete(key: string): Promise<boolean> {
