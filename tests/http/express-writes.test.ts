@@ -47,6 +47,10 @@ async function app() {
     res.type("application/octet-stream");
     Readable.from([Buffer.alloc(40_000, 1), Buffer.alloc(40_000, 2), Buffer.from([run])]).pipe(res);
   });
+  app.post("/error-after-reply", (_req, res, next) => {
+    res.status(201).json({ run: count("error-after-reply") });
+    next(new Error("a bug after the reply"));
+  });
   app.post("/raw", (req, res) => {
     count("raw");
     res.json({ isBuffer: Buffer.isBuffer(req.body), text: Buffer.from(req.body).toString() });
@@ -106,6 +110,20 @@ describe("Express: responses however the route writes them", () => {
     expect(first.length).toBe(80_001);
     expect(retry).toEqual(first);
     expect(runs.pipe).toBe(1);
+  });
+
+  it("an error after the route replied: the first client still gets that reply, retries replay it", async () => {
+    const { runs, post } = await app();
+    const key = randomUUID();
+    const first = await post("/error-after-reply", key);
+    expect([first.status, first.headers.get("content-type"), await first.json()]).toEqual([
+      201,
+      "application/json; charset=utf-8",
+      { run: 1 },
+    ]);
+    const retry = await post("/error-after-reply", key);
+    expect([retry.status, await retry.json()]).toEqual([201, { run: 1 }]);
+    expect(runs["error-after-reply"]).toBe(1);
   });
 
   it("a body no parser read is read once and left in req.body as a Buffer", async () => {

@@ -23,29 +23,52 @@ export interface Capture {
 
 /**
  * Holds back everything a route writes to `res` (`res.send`, `res.json`, `res.end`, `res.write`,
- * piped streams) and turns it into a Web `Response` whose body streams the writes. Nothing reaches
- * the socket until `restore()`, so the outcome can be stored before the client sees a byte. A
- * response sent whole in one `res.end(body)` (`res.send`, `res.json`) skips the stream: its bytes
- * ride on a body-less `Response` with core's `attachBodyBytes`.
+ * piped streams) and turns it into a Web `Response`. Nothing reaches the socket until `restore()`,
+ * so the outcome can be stored before the client sees a byte.
+ *
+ * Two paths, because most routes answer in one `res.end(body)` (`res.send`, `res.json`): that reply
+ * becomes a body-less `Response` with its bytes attached (core's `attachBodyBytes`) and costs no
+ * stream. Only a route that writes before it ends gets a `ReadableStream` body, a `headersSent`
+ * that reports the commit, and a watch on the socket closing early. The per-request work on the
+ * whole-body path is kept to a minimum on purpose: it runs on every covered request.
  */
 export function captureResponse(res: ServerResponse): Capture {
-  const real = {
-    writeHead: res.writeHead,
-    write: res.write,
-    end: res.end,
-    flushHeaders: res.flushHeaders,
-  };
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const real = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   let committed = false;
   let ended = false;
   let waitingForDrain = false;
+  let streaming = false;
   let resolve!: (response: Response) => void;
   const response = new Promise<Response>((r) => {
     resolve = r;
   });
 
-  const stream = () =>
-    new ReadableStream<Uint8Array>(
+  /** The whole reply in one `end`: status, headers and bytes as they are on `res`. */
+  const commitWhole = (bytes: Uint8Array) => {
+    committed = true;
+    ended = true;
+    const status = res.statusCode;
+    const init = { status, statusText: res.statusMessage || undefined, headers: toHeaders(res.getHeaders()) };
+    resolve(attachBodyBytes(new Response(null, init), NULL_BODY_STATUSES.has(status) ? EMPTY : bytes));
+  };
+
+  /** Status and headers committed before the body ended: the body becomes a stream of the writes. */
+  const commitStreaming = () => {
+    if (committed) return;
+    committed = true;
+    streaming = true;
+    // Streams and frameworks ask `headersSent` whether they may still set headers or send an error page.
+    Object.defineProperty(res, "headersSent", { configurable: true, get: () => committed });
+    // The socket went away after the commit but before the end (Express destroys it when an error
+    // follows the headers): fail the body, so the outcome is not stored as if it were whole.
+    res.once("close", () => {
+      if (!ended) {
+        ended = true;
+        controller!.error(new Error("The response was closed before the route ended it"));
+      }
+    });
+    const body = new ReadableStream<Uint8Array>(
       {
         start(c) {
           controller = c;
@@ -59,38 +82,21 @@ export function captureResponse(res: ServerResponse): Capture {
       },
       { highWaterMark: HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
     );
-
-  /** Commits status and headers; the body is `whole` when the route sent it in one `end`. */
-  const commit = (whole?: Uint8Array) => {
-    if (committed) return;
-    committed = true;
-    const headers = toHeaders(res.getHeaders());
     const status = res.statusCode;
-    const init = { status, statusText: res.statusMessage || undefined, headers };
-    if (whole !== undefined) {
-      resolve(attachBodyBytes(new Response(null, init), NULL_BODY_STATUSES.has(status) ? EMPTY : whole));
-      return;
-    }
-    const body = stream(); // sets `controller`, which the writes use even when there is no body
-    resolve(new Response(NULL_BODY_STATUSES.has(status) ? null : body, init));
+    resolve(
+      new Response(NULL_BODY_STATUSES.has(status) ? null : body, {
+        status,
+        statusText: res.statusMessage || undefined,
+        headers: toHeaders(res.getHeaders()),
+      }),
+    );
   };
-  const toBytes = (chunk: unknown, encoding?: BufferEncoding): Uint8Array =>
-    chunk === undefined || chunk === null
-      ? EMPTY
-      : typeof chunk === "string"
-        ? Buffer.from(chunk, encoding)
-        : new Uint8Array(chunk as ArrayBufferLike);
+
   const push = (chunk: unknown, encoding?: BufferEncoding) => {
     if (chunk === undefined || chunk === null || ended) return;
     const bytes = toBytes(chunk, encoding);
-    if (bytes.byteLength > 0 && !NULL_BODY_STATUSES.has(res.statusCode)) controller.enqueue(bytes);
+    if (bytes.byteLength > 0 && !NULL_BODY_STATUSES.has(res.statusCode)) controller!.enqueue(bytes);
   };
-  const callLater = (cb: unknown) => {
-    if (typeof cb === "function") queueMicrotask(() => (cb as Callback)(null));
-  };
-
-  // Streams and frameworks ask `headersSent` whether they may still set headers or send an error page.
-  Object.defineProperty(res, "headersSent", { configurable: true, get: () => committed });
 
   res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
     res.statusCode = status;
@@ -105,18 +111,18 @@ export function captureResponse(res: ServerResponse): Capture {
         if (value !== undefined) res.setHeader(name, value);
       }
     }
-    commit();
+    commitStreaming();
     return this;
   } as ServerResponse["writeHead"];
 
-  res.flushHeaders = () => commit();
+  res.flushHeaders = commitStreaming;
 
   res.write = function write(chunk: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof encoding === "function") [cb, encoding] = [encoding, undefined];
-    commit();
+    commitStreaming();
     push(chunk, encoding as BufferEncoding | undefined);
     callLater(cb);
-    const roomLeft = (controller.desiredSize ?? 0) > 0;
+    const roomLeft = (controller?.desiredSize ?? 0) > 0;
     if (!roomLeft) waitingForDrain = true;
     return roomLeft;
   } as ServerResponse["write"];
@@ -124,31 +130,18 @@ export function captureResponse(res: ServerResponse): Capture {
   res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
     if (typeof chunk === "function") [cb, chunk] = [chunk, undefined];
     if (typeof encoding === "function") [cb, encoding] = [encoding, undefined];
-    if (!committed && !ended) {
-      // The whole response in one call: no stream.
-      ended = true;
-      commit(toBytes(chunk, encoding as BufferEncoding | undefined));
-      callLater(cb);
-      return this;
-    }
-    commit();
-    push(chunk, encoding as BufferEncoding | undefined);
-    if (!ended) {
-      ended = true;
-      controller.close();
+    if (!committed) {
+      commitWhole(toBytes(chunk, encoding as BufferEncoding | undefined));
+    } else {
+      push(chunk, encoding as BufferEncoding | undefined);
+      if (!ended) {
+        ended = true;
+        controller?.close();
+      }
     }
     callLater(cb);
     return this;
   } as ServerResponse["end"];
-
-  // The socket went away after the route committed but before it ended (Express destroys it when an
-  // error follows the headers): fail the body, so the outcome is not stored as if it were whole.
-  res.once("close", () => {
-    if (committed && !ended) {
-      ended = true;
-      controller.error(new Error("The response was closed before the route ended it"));
-    }
-  });
 
   return {
     response,
@@ -156,7 +149,7 @@ export function captureResponse(res: ServerResponse): Capture {
       return committed;
     },
     restore() {
-      delete (res as { headersSent?: boolean }).headersSent;
+      if (streaming) delete (res as { headersSent?: boolean }).headersSent;
       res.writeHead = real.writeHead;
       res.write = real.write;
       res.end = real.end;
@@ -174,11 +167,25 @@ export function captureResponse(res: ServerResponse): Capture {
   };
 }
 
+function toBytes(chunk: unknown, encoding?: BufferEncoding): Uint8Array {
+  if (chunk === undefined || chunk === null) return EMPTY;
+  if (typeof chunk === "string") return Buffer.from(chunk, encoding);
+  if (chunk instanceof Uint8Array) return chunk; // Node does not copy what it is handed either
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return new Uint8Array(chunk as ArrayBufferLike);
+}
+
+function callLater(cb: unknown): void {
+  if (typeof cb === "function") queueMicrotask(() => (cb as Callback)(null));
+}
+
 function toHeaders(outgoing: OutgoingHttpHeaders): Headers {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(outgoing)) {
+  for (const name in outgoing) {
+    const value = outgoing[name];
     if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, String(v));
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.append(name, String(value));
   }
   return headers;
 }
