@@ -64,11 +64,14 @@ if (r.http.length > 0) {
   console.log(
     "\nHTTP, Express + autocannon on loopback: req/s ÷ the same route without idempotency, same repeat:\n",
   );
-  console.log("| route | scenario | connections | ÷ no idempotency | req/s | p99 ms |");
-  console.log("|---|---|--:|---|--:|--:|");
+  console.log(
+    "| route | scenario | connections | req/s ÷ no idempotency | server CPU µs per request | req/s | p99 ms |",
+  );
+  console.log("|---|---|--:|---|--:|--:|--:|");
   for (const h of r.http) {
+    const cpu = h.cpuUsPerRequest ? String(Math.round(h.cpuUsPerRequest.median)) : "–";
     console.log(
-      `| ${h.route} | ${h.scenario} | ${h.connections} | ${f(h.ratioToPlain)} | ${k(h.throughput.median)} | ${h.p99Ms.median} |`,
+      `| ${h.route} | ${h.scenario} | ${h.connections} | ${f(h.ratioToPlain)} | ${cpu} | ${k(h.throughput.median)} | ${h.p99Ms.median} |`,
     );
   }
 }

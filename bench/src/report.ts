@@ -142,6 +142,7 @@ export function printSummary(s: Summary): void {
       console.log(
         `  ${pad(h.route, 18)}${pad(h.scenario, 8)}c=${pad(String(h.connections), 4)} ` +
           `${pad(fr(h.throughput).replace(/\.\d\d/g, ""), 22)} ×${fr(h.ratioToPlain)}  p99 ${f2(h.p99Ms.median)}ms` +
+          (h.cpuUsPerRequest ? `  server CPU ${Math.round(h.cpuUsPerRequest.median)} µs/req` : "") +
           `${h.non2xx > 0 ? `  non-2xx ${h.non2xx}` : ""}${h.note ? `  (${h.note})` : ""}`,
       );
     }
@@ -159,6 +160,7 @@ const COLORS: Record<string, string> = {
   "64": "#2171b5",
   "256": "#08306b",
   idemkit: "#2171b5",
+  "idemkit-run": "#9ecae1",
   powertools: "#f16913",
   "node-idempotency": "#41ab5d",
   baseline: "#888888",

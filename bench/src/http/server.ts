@@ -31,6 +31,12 @@ app.disable("x-powered-by");
 app.disable("etag");
 app.use(express.json());
 
+// The server's own CPU time (all threads, µs): the runner reads it around each load, for CPU per request.
+app.get("/__cpu", (_req, res) => {
+  const { user, system } = process.cpuUsage();
+  res.json({ cpuUs: user + system });
+});
+
 app.post("/plain", (req, res) => {
   res.json(createOrder(req.body));
 });
@@ -44,6 +50,28 @@ const idem = createIdempotency({
 });
 app.post("/idemkit", idempotency(idem), (req, res) => {
   res.status(201).json(createOrder(req.body));
+});
+
+// Reference, not a contender: the same claim/complete through core's `run()` called inside a plain
+// route (no HTTP layer, no Web objects): what idemkit's engine and store cost on their own, so the
+// HTTP layer's share of idemkit's cost can be read off.
+const idemRun = createIdempotency({
+  store: createRedisStore({ client: ioredis }),
+  retentionMs: RETENTION_MS,
+  keyPrefix: `idem:${runId}:run:`,
+});
+app.post("/idemkit-run", async (req, res) => {
+  const key = req.get("idempotency-key");
+  if (!key) return void res.status(400).json({ error: "Idempotency-Key required" });
+  try {
+    const value = await idemRun.run(
+      { key, input: { method: req.method, path: req.path, body: req.body } },
+      () => createOrder(req.body),
+    );
+    res.status(201).json(value);
+  } catch (error) {
+    res.status(409).json({ error: (error as Error).name });
+  }
 });
 
 // Powertools: no HTTP integration outside Lambda (its middleware is for Middy); the route wraps its
