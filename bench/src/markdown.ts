@@ -26,13 +26,17 @@ console.log(
   "Throughput ratio, median (min–max) over interleaved repeats; > 1: the first is faster. idemkit req/s and latency are medians.\n",
 );
 console.log(
-  "| store | scenario | in flight | idemkit ÷ baseline | idemkit ÷ Powertools | idemkit ÷ node-idempotency | idemkit req/s | p50 / p99 ms |",
+  "| store | scenario | in flight | idemkit ÷ baseline | idemkit ÷ Powertools | idemkit ÷ node-idempotency | idemkit req/s | p50 / p99 ms | Node CPU µs/req: idemkit / baseline |",
 );
-console.log("|---|---|--:|---|---|---|--:|--:|");
+console.log("|---|---|--:|---|---|---|--:|--:|--:|");
+const cpu = (x: RatioRow, name: string) => {
+  const c = x.contenders[name]?.cpuUsPerRequest;
+  return c && Number.isFinite(c.median) ? c.median.toFixed(1) : "–";
+};
 for (const x of r.ratios) {
   const i = x.contenders.idemkit;
   console.log(
-    `| ${x.store} | ${x.scenario} | ${x.concurrency} | ${f(x.ratios["idemkit/baseline"])} | ${f(x.ratios["idemkit/powertools"])} | ${f(x.ratios["idemkit/node-idempotency"])} | ${i ? k(i.throughput.median) : ""} | ${i ? `${i.p50Ms.median.toFixed(2)} / ${i.p99Ms.median.toFixed(2)}` : ""} |`,
+    `| ${x.store} | ${x.scenario} | ${x.concurrency} | ${f(x.ratios["idemkit/baseline"])} | ${f(x.ratios["idemkit/powertools"])} | ${f(x.ratios["idemkit/node-idempotency"])} | ${i ? k(i.throughput.median) : ""} | ${i ? `${i.p50Ms.median.toFixed(2)} / ${i.p99Ms.median.toFixed(2)}` : ""} | ${cpu(x, "idemkit")} / ${cpu(x, "baseline")} |`,
   );
 }
 console.log("\nStore round trips per request (commands executed, where they differ):\n");

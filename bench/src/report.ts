@@ -8,7 +8,10 @@ export interface RatioRow {
   scenario: string;
   concurrency: number;
   /** Per contender: throughput (req/s), p50 and p99 (ms), medians and ranges over the repeats. */
-  contenders: Record<string, { throughput: Spread; p50Ms: Spread; p99Ms: Spread; errors: number }>;
+  contenders: Record<
+    string,
+    { throughput: Spread; p50Ms: Spread; p99Ms: Spread; cpuUsPerRequest?: Spread; errors: number }
+  >;
   /** Throughput ratios computed per repeat (same repeat, interleaved), then median and range. */
   ratios: Record<string, Spread>;
 }
@@ -38,6 +41,7 @@ export function ratioRows(rows: Row[]): RatioRow[] {
         throughput: spread(mine.map((r) => r.throughput)),
         p50Ms: spread(mine.map((r) => r.p50Ms)),
         p99Ms: spread(mine.map((r) => r.p99Ms)),
+        cpuUsPerRequest: spread(mine.map((r) => r.cpuUsPerRequest)),
         errors: mine.reduce((n, r) => n + r.errors, 0),
       };
     }
@@ -80,7 +84,7 @@ export function printSummary(s: Summary): void {
   console.log(`\n=== ${s.meta.command} · ${s.meta.date} · Node ${s.meta.node} · ${s.meta.cpu}`);
   console.log(`    ${s.meta.versions.join(" · ")}`);
   console.log("\nThroughput ratios, median (min–max) of interleaved repeats; > 1 means the first is faster.");
-  const w = [9, 11, 4, 19, 19, 19, 10, 10];
+  const w = [9, 11, 4, 19, 19, 19, 10, 10, 16];
   line(
     [
       "store",
@@ -91,9 +95,14 @@ export function printSummary(s: Summary): void {
       "idemkit/node-idem",
       "idem p50",
       "idem p99",
+      "CPU µs idem/base",
     ],
     w,
   );
+  const cpu = (r: RatioRow, name: string) => {
+    const c = r.contenders[name]?.cpuUsPerRequest;
+    return c ? c.median.toFixed(1) : "–";
+  };
   for (const r of s.ratios) {
     const idem = r.contenders.idemkit;
     line(
@@ -106,6 +115,7 @@ export function printSummary(s: Summary): void {
         fr(r.ratios["idemkit/node-idempotency"]),
         idem ? `${f2(idem.p50Ms.median)}ms` : "",
         idem ? `${f2(idem.p99Ms.median)}ms` : "",
+        `${cpu(r, "idemkit")} / ${cpu(r, "baseline")}`,
       ],
       w,
     );
