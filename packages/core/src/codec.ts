@@ -9,24 +9,30 @@ const UNDEFINED = 0;
 const JSON_VALUE = 1;
 const BYTES = 2;
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The default codec's bytes with `head` (ASCII, one byte a character) in front, in one allocation:
+ * `run()` puts its envelope byte there instead of copying the codec's output into a larger array.
+ */
+export function encodeDefault(value: unknown, head: string): Uint8Array {
+  if (value === undefined) return encoder.encode(`${head}\u0000`);
+  if (value instanceof Uint8Array) {
+    const out = new Uint8Array(head.length + 1 + value.length);
+    for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
+    out[head.length] = BYTES;
+    out.set(value, head.length + 1);
+    return out;
+  }
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
+  return encoder.encode(`${head}\u0001${json}`); // the tag is U+0001: one byte, JSON_VALUE
+}
+
 /** The default codec: JSON for plain values, bytes for `Uint8Array`, and `undefined` kept as is. */
 export const defaultCodec: Codec<unknown> = {
-  encode(value) {
-    if (value === undefined) return Uint8Array.of(UNDEFINED);
-    if (value instanceof Uint8Array) {
-      const out = new Uint8Array(value.length + 1);
-      out[0] = BYTES;
-      out.set(value, 1);
-      return out;
-    }
-    const json = JSON.stringify(value);
-    if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
-    const text = new TextEncoder().encode(json);
-    const out = new Uint8Array(text.length + 1);
-    out[0] = JSON_VALUE;
-    out.set(text, 1);
-    return out;
-  },
+  encode: (value) => encodeDefault(value, ""),
   decode(bytes) {
     switch (bytes[0]) {
       case UNDEFINED:
@@ -34,7 +40,7 @@ export const defaultCodec: Codec<unknown> = {
       case BYTES:
         return bytes.slice(1);
       case JSON_VALUE:
-        return JSON.parse(new TextDecoder().decode(bytes.subarray(1)));
+        return JSON.parse(decoder.decode(bytes.subarray(1)));
       default:
         throw new TypeError(`Unknown stored value tag ${bytes[0]}`);
     }

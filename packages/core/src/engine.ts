@@ -258,140 +258,189 @@ export class Engine {
   }
 
   #lease(key: string, token: string, fence: number, sentAt: number): Lease {
-    // The signal's controller is made on first use of `signal` (most work never looks at it); a
-    // loss before then is remembered and the signal is born aborted with the same reason.
-    let controller: AbortController | undefined;
-    let lostReason: LeaseLostError | undefined;
-    const claimedAt = performance.now();
-    let ended = false;
-
-    const lose = (phase: "heartbeat" | "complete" | "release") => {
-      if (lostReason !== undefined) return;
-      lostReason = new LeaseLostError(key);
-      if (this.#events.active) this.emit({ type: "lease-lost", key, fence, phase });
-      controller?.abort(lostReason);
-    };
-
-    // One timer per lease, armed for whichever comes first: the next heartbeat, or the deadline.
-    // The lease is known good until `sentAt + leaseMs` (local clock, counted from when the request
-    // that set it was sent). If no renewal is confirmed by then, another owner may take over: the
-    // signal fires at that moment, not at the next failed heartbeat.
-    let deadlineAt = sentAt + this.leaseMs;
-    let nextBeatAt = performance.now() + this.heartbeatMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let extending = false;
-
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(tick, Math.max(0, Math.min(deadlineAt, nextBeatAt) - performance.now()));
-      (timer as { unref?: () => void }).unref?.();
-    };
-
-    const confirm = (from: number) => {
-      deadlineAt = from + this.leaseMs;
-      arm();
-    };
-
-    const beat = async () => {
-      extending = true;
-      const sentAt = performance.now();
-      try {
-        const ok = await this.call("extend", key, () => this.store.extend(key, token, this.leaseMs));
-        if (ended) return;
-        if (ok) confirm(sentAt);
-        else lose("heartbeat");
-      } catch {
-        // Unknown: keep trying while the last confirmed lease lasts (the deadline decides).
-      } finally {
-        extending = false;
-      }
-    };
-
-    const tick = () => {
-      timer = undefined;
-      if (ended) return;
-      const now = performance.now();
-      if (now >= deadlineAt) {
-        deadlineAt = Number.POSITIVE_INFINITY; // until a renewal is confirmed again
-        lose("heartbeat");
-      }
-      if (now >= nextBeatAt) {
-        nextBeatAt = now + this.heartbeatMs;
-        // `lose` may have run a listener that ended the lease: no renewal after that.
-        if (!ended && !extending) void beat();
-      }
-      if (!ended) arm();
-    };
-    arm();
-
-    const end = () => {
-      ended = true;
-      clearTimeout(timer);
-    };
-
-    const lease: Lease = {
-      key,
-      token,
-      fence,
-      async run(work) {
-        try {
-          return await work({
-            fence,
-            get signal() {
-              return lease.signal;
-            },
-          });
-        } catch (error) {
-          await lease.release("error");
-          throw error;
-        }
-      },
-      get signal() {
-        if (controller === undefined) {
-          controller = new AbortController();
-          if (lostReason !== undefined) controller.abort(lostReason);
-        }
-        return controller.signal;
-      },
-      complete: async (result) => {
-        end();
-        // Even after the signal fired, try: the CAS on the token is what decides ownership.
-        try {
-          const ok = await this.call("complete", key, () =>
-            this.store.complete(key, token, { result, retentionMs: this.retentionMs }),
-          );
-          if (!ok) {
-            lose("complete");
-            return "lease-lost";
-          }
-          if (this.#events.active)
-            this.emit({
-              type: "completed",
-              key,
-              fence,
-              durationMs: performance.now() - claimedAt,
-              bytes: result.length,
-            });
-          return "completed";
-        } catch {
-          return "store-error";
-        }
-      },
-      abandon: end,
-      release: async (reason) => {
-        end();
-        try {
-          const ok = await this.call("release", key, () => this.store.release(key, token));
-          if (!ok) lose("release");
-          else if (this.#events.active)
-            this.emit({ type: "released", key, fence, durationMs: performance.now() - claimedAt, reason });
-        } catch {
-          // The key stays claimed until its lease ends: a retry gets 409 until then, never a double run.
-        }
-      },
-    };
-    return lease;
+    return new ActiveLease(this, this.#events, key, token, fence, sentAt);
   }
+}
+
+/**
+ * A held lease. One timer per lease, armed for whichever comes first: the next heartbeat, or the
+ * deadline. The lease is known good until `sentAt + leaseMs` (local monotonic clock, counted from
+ * when the request that set it was sent); if no renewal is confirmed by then, another owner may take
+ * over, so the signal fires at that moment, not at the next failed heartbeat. A class with its state
+ * in fields, not a bundle of closures: one is made for every request that runs work.
+ */
+class ActiveLease implements Lease {
+  readonly #engine: Engine;
+  readonly #events: EventStream;
+  readonly key: string;
+  readonly token: string;
+  readonly fence: number;
+  readonly #claimedAt = performance.now();
+  // The signal's controller is made on first use of `signal` (most work never looks at it); a loss
+  // before then is remembered and the signal is born aborted with the same reason.
+  #controller: AbortController | undefined;
+  #lostReason: LeaseLostError | undefined;
+  #ended = false;
+  #deadlineAt: number;
+  #nextBeatAt: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #extending = false;
+
+  constructor(
+    engine: Engine,
+    events: EventStream,
+    key: string,
+    token: string,
+    fence: number,
+    sentAt: number,
+  ) {
+    this.#engine = engine;
+    this.#events = events;
+    this.key = key;
+    this.token = token;
+    this.fence = fence;
+    this.#deadlineAt = sentAt + engine.leaseMs;
+    this.#nextBeatAt = performance.now() + engine.heartbeatMs;
+    this.#arm();
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#lostReason !== undefined) this.#controller.abort(this.#lostReason);
+    }
+    return this.#controller.signal;
+  }
+
+  async run<T>(
+    work: (context: { fence: number; readonly signal: AbortSignal }) => T | Promise<T>,
+  ): Promise<T> {
+    const lease = this;
+    try {
+      // A plain object (spreading it keeps `signal`), its signal read through to the lease.
+      return await work({
+        fence: this.fence,
+        get signal() {
+          return lease.signal;
+        },
+      });
+    } catch (error) {
+      await this.release("error");
+      throw error;
+    }
+  }
+
+  async complete(result: Uint8Array): Promise<CompletionResult> {
+    this.#end();
+    const engine = this.#engine;
+    // Even after the signal fired, try: the CAS on the token is what decides ownership.
+    try {
+      const ok = await engine.call("complete", this.key, () =>
+        engine.store.complete(this.key, this.token, { result, retentionMs: engine.retentionMs }),
+      );
+      if (!ok) {
+        this.#lose("complete");
+        return "lease-lost";
+      }
+      if (this.#events.active) {
+        engine.emit({
+          type: "completed",
+          key: this.key,
+          fence: this.fence,
+          durationMs: performance.now() - this.#claimedAt,
+          bytes: result.length,
+        });
+      }
+      return "completed";
+    } catch {
+      return "store-error";
+    }
+  }
+
+  abandon(): void {
+    this.#end();
+  }
+
+  async release(reason: "error" | "not-stored"): Promise<void> {
+    this.#end();
+    const engine = this.#engine;
+    try {
+      const ok = await engine.call("release", this.key, () => engine.store.release(this.key, this.token));
+      if (!ok) this.#lose("release");
+      else if (this.#events.active) {
+        engine.emit({
+          type: "released",
+          key: this.key,
+          fence: this.fence,
+          durationMs: performance.now() - this.#claimedAt,
+          reason,
+        });
+      }
+    } catch {
+      // The key stays claimed until its lease ends: a retry gets 409 until then, never a double run.
+    }
+  }
+
+  #lose(phase: "heartbeat" | "complete" | "release"): void {
+    if (this.#lostReason !== undefined) return;
+    this.#lostReason = new LeaseLostError(this.key);
+    if (this.#events.active)
+      this.#engine.emit({ type: "lease-lost", key: this.key, fence: this.fence, phase });
+    this.#controller?.abort(this.#lostReason);
+  }
+
+  #end(): void {
+    this.#ended = true;
+    clearTimeout(this.#timer);
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    const delay = Math.max(0, Math.min(this.#deadlineAt, this.#nextBeatAt) - performance.now());
+    this.#timer = setTimeout(tickLease, delay, this); // the lease as the argument: no closure per arm
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  /** The timer fired: the deadline passed unconfirmed (the lease is lost), or a heartbeat is due. */
+  tick(): void {
+    this.#timer = undefined;
+    if (this.#ended) return;
+    const now = performance.now();
+    if (now >= this.#deadlineAt) {
+      this.#deadlineAt = Number.POSITIVE_INFINITY; // until a renewal is confirmed again
+      this.#lose("heartbeat");
+    }
+    if (now >= this.#nextBeatAt) {
+      this.#nextBeatAt = now + this.#engine.heartbeatMs;
+      // `lose` may have run a listener that ended the lease: no renewal after that.
+      if (!this.#ended && !this.#extending) void this.#beat();
+    }
+    if (!this.#ended) this.#arm();
+  }
+
+  async #beat(): Promise<void> {
+    this.#extending = true;
+    const engine = this.#engine;
+    const sentAt = performance.now();
+    try {
+      const ok = await engine.call("extend", this.key, () =>
+        engine.store.extend(this.key, this.token, engine.leaseMs),
+      );
+      if (this.#ended) return;
+      if (ok) {
+        this.#deadlineAt = sentAt + engine.leaseMs;
+        this.#arm();
+      } else this.#lose("heartbeat");
+    } catch {
+      // Unknown: keep trying while the last confirmed lease lasts (the deadline decides).
+    } finally {
+      this.#extending = false;
+    }
+  }
+}
+
+function tickLease(lease: ActiveLease): void {
+  lease.tick();
 }
 
 function positive(name: string, value: number): number {

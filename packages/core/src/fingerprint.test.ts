@@ -10,6 +10,20 @@ describe("canonicalJson", () => {
       '{"a":{"d":[3,{"y":2,"z":1}]},"b":1}',
     );
   });
+
+  it("says what JSON.stringify says of any value, keys sorted: toJSON (dates), dropped and null members", () => {
+    const at = new Date("2026-11-28T12:00:00.000Z");
+    expect(canonicalJson({ at, f: () => 1, s: Symbol("x"), list: [undefined, () => 1, 2] })).toBe(
+      '{"at":"2026-11-28T12:00:00.000Z","list":[null,null,2]}',
+    );
+    // Two inputs that differ only in a date must not share a fingerprint.
+    expect(canonicalJson({ at })).not.toBe(canonicalJson({ at: new Date(0) }));
+    const withToJson = { toJSON: (key: string) => ({ key, z: 1, a: 2 }) };
+    expect(canonicalJson({ nested: withToJson })).toBe('{"nested":{"a":2,"key":"nested","z":1}}');
+    const values = [0, -1.5, "x\u2028", true, null, [1, { b: 2, a: [null] }], { "": 1, é: { y: [], x: {} } }];
+    for (const value of values)
+      expect(JSON.parse(canonicalJson(value))).toEqual(JSON.parse(JSON.stringify(value)));
+  });
 });
 
 describe("fingerprintRequest", () => {

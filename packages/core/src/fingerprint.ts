@@ -1,13 +1,29 @@
-/** Deterministic JSON: object keys sorted at every depth, so key order never changes a fingerprint. */
-export function canonicalJson(value: unknown): string {
+/**
+ * Deterministic JSON: object keys sorted at every depth, so key order never changes a fingerprint.
+ * Otherwise what `JSON.stringify` gives: `toJSON` is honoured (a `Date` is its ISO string), and
+ * `undefined`, functions and symbols are dropped from objects and become `null` in arrays.
+ */
+export function canonicalJson(value: unknown, key = ""): string {
+  if (value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function") {
+    value = (value as Jsonable).toJSON(key);
+  }
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.keys(value as Record<string, unknown>)
-    .sort()
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-  return `{${entries.join(",")}}`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i], String(i));
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  let out = "{";
+  for (const name of Object.keys(record).sort()) {
+    const member = record[name];
+    if (member === undefined || typeof member === "function" || typeof member === "symbol") continue;
+    out += `${out.length === 1 ? "" : ","}${JSON.stringify(name)}:${canonicalJson(member, name)}`;
+  }
+  return `${out}}`;
 }
+
+type Jsonable = { toJSON(key: string): unknown };
 
 interface NodeHash {
   update(data: Uint8Array | string): NodeHash;

@@ -1,4 +1,4 @@
-import { type Codec, defaultCodec } from "./codec.js";
+import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
 import type { Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { canonicalJson, sha256Hex } from "./fingerprint.js";
@@ -35,6 +35,7 @@ export interface RunResult<T> {
 // One envelope byte before the codec's bytes, so no codec output can pass for the marker of a value
 // that could not be encoded (the work ran, but it cannot be replayed).
 const ENCODED = 0;
+const ENCODED_HEAD = "\u0000";
 const UNENCODABLE = 1;
 
 /**
@@ -80,10 +81,14 @@ export async function executeOnce<T>(
       const value = await lease.run(work);
       let encoded: Uint8Array;
       try {
-        const bytes = codec.encode(value);
-        encoded = new Uint8Array(bytes.length + 1);
-        encoded[0] = ENCODED;
-        encoded.set(bytes, 1);
+        if (codec === defaultCodec) {
+          encoded = encodeDefault(value, ENCODED_HEAD);
+        } else {
+          const bytes = codec.encode(value);
+          encoded = new Uint8Array(bytes.length + 1);
+          encoded[0] = ENCODED;
+          encoded.set(bytes, 1);
+        }
       } catch {
         // The work has run: never release it for a second run; mark it instead.
         encoded = Uint8Array.of(UNENCODABLE);
