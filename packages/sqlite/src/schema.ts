@@ -20,7 +20,6 @@ export function quoteIdentifier(name: string): string {
  */
 export function sqliteSchema(table: string = DEFAULT_TABLE): string {
   const t = quoteIdentifier(table);
-  const index = quoteIdentifier(`${table}_keep_until`);
   return `CREATE TABLE IF NOT EXISTS ${t} (
   key         TEXT    NOT NULL PRIMARY KEY,  -- the scoped key, compared bytewise
   state       TEXT    NOT NULL CHECK (state IN ('in_progress', 'completed')),
@@ -32,16 +31,17 @@ export function sqliteSchema(table: string = DEFAULT_TABLE): string {
   keep_until  INTEGER NOT NULL,              -- after this the row, and its fence, may be purged
   takeover    INTEGER NOT NULL DEFAULT 0     -- 1 when the claim that wrote the row replaced an expired lease
 );
-CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
 `;
 }
 
 /**
- * Creates the table and index if they do not exist (what the store does on open by default), and
- * brings a table made by an earlier version up to date (the `takeover` column).
+ * Creates the table if it does not exist (what the store does on open by default), and brings a
+ * table made by an earlier version up to date: adds the `takeover` column, and drops the
+ * `keep_until` index (the purge walks the table by rowid now; the index only slowed every write).
  */
 export function migrate(db: Database, table: string = DEFAULT_TABLE): void {
   db.exec(sqliteSchema(table));
+  db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier(`${table}_keep_until`)}`);
   const columns = db.prepare(`PRAGMA table_info(${quoteIdentifier(table)})`).all() as { name: string }[];
   if (!columns.some((column) => column.name === "takeover")) {
     db.exec(`ALTER TABLE ${quoteIdentifier(table)} ADD COLUMN takeover INTEGER NOT NULL DEFAULT 0`);

@@ -27,9 +27,13 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Set `PRAGMA journal_mode = WAL`. Default `true` when the store opens the file, else untouched. */
   wal?: boolean;
-  /** Create the table and index on open. Default `true`; with `false`, run `sqliteSchema()` yourself first. */
+  /** Create (or upgrade) the table on open. Default `true`; with `false`, run `sqliteSchema()` yourself first. */
   createSchema?: boolean;
-  /** Purge rows past their keep-until time every this many claims (per store). Default 1000; 0 disables. */
+  /**
+   * Every this many claims (per store), look at the next `4 × purgeEvery` rows in rowid order,
+   * round and round the table, and delete those past their keep-until time: the table stays
+   * bounded at O(1) cost per claim, with no index to keep up on every write. Default 1000; 0 disables.
+   */
   purgeEvery?: number;
   /** Clock in ms since the epoch; injectable for tests. Default `Date.now`. */
   now?: () => number;
@@ -152,6 +156,9 @@ function prepareStatements(db: Database, t: string) {
     release: prepare(`UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${owner}`),
     remove: prepare(`DELETE FROM ${t} WHERE key = ? RETURNING expires_at`),
     purge: prepare(`DELETE FROM ${t} WHERE keep_until <= ?`),
+    /** The last rowid of the next batch of rows after `after` (none when fewer rows are left). */
+    batchEnd: prepare(`SELECT rowid FROM ${t} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?`).pluck(),
+    purgeRange: prepare(`DELETE FROM ${t} WHERE rowid > @after AND rowid <= @end AND keep_until <= @now`),
   };
 }
 
@@ -185,6 +192,15 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     throw error;
   }
   const { select, upsert, claimIfFree, complete, finish, extend, release, remove, purge } = statements;
+  const purgeBatch = 4 * purgeEvery;
+  let purgedUpTo = 0; // the rowid the next purge step starts after
+
+  /** One purge step: the next `purgeBatch` rows after the cursor; past the last row, back to the start. */
+  function purgeSome(at: number): void {
+    const end = statements.batchEnd.get(purgedUpTo, purgeBatch - 1) as number | undefined;
+    statements.purgeRange.run({ after: purgedUpTo, end: end ?? Number.MAX_SAFE_INTEGER, now: at });
+    purgedUpTo = end ?? 0;
+  }
 
   /** Reads the row; if it is live returns it, else writes an in_progress row with the next fence. */
   function claimRow(key: string, token: string, fingerprint: string, leaseMs: number, keepMs: number) {
@@ -235,7 +251,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async claim(key, claim) {
       if (purgeEvery > 0 && ++claimsSincePurge >= purgeEvery) {
         claimsSincePurge = 0;
-        purge.run(now());
+        purgeSome(now());
       }
       const { token, fingerprint, leaseMs } = claim;
       const keepMs = Math.max(leaseMs, claim.retentionMs);
