@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalJson, canonicalJsonText, fingerprintRequest, sha256Hex } from "./fingerprint.js";
 
@@ -78,6 +79,33 @@ describe("canonicalJsonText", () => {
     );
   });
 
+  it("gives what the previous implementation gave, for any JSON text (stored fingerprints stay valid)", () => {
+    const texts = fc.oneof(
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify(v, null, 1)),
+      fc.string({ unit: "binary" }).map((s) => JSON.stringify({ [s]: s, a: [s, 1e-7, -0] })),
+      fc.string({ unit: "grapheme" }),
+      // Raw (unescaped) text of any UTF-16 code units, lone surrogates included, as a string and a key.
+      fc
+        .string({ unit: fc.integer({ min: 0x20, max: 0xffff }).map((c) => String.fromCharCode(c)) })
+        .map((raw) => raw.replace(/["\\]/g, ""))
+        .map((raw) => `{"${raw}":"${raw}"}`),
+    );
+    fc.assert(
+      fc.property(texts, (text) => {
+        const outcome = (f: (t: string) => string) => {
+          try {
+            return f(text);
+          } catch (error) {
+            return error instanceof SyntaxError ? "SyntaxError" : String(error);
+          }
+        };
+        expect(outcome(canonicalJsonText)).toBe(outcome(previousCanonicalJsonText));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it.each(['{"a":1,"a":2}', '{"a":1', "[1,]", "01", '"\\x"', "1 2", "tru"])("refuses %s", (text) => {
     expect(() => canonicalJsonText(text)).toThrow(SyntaxError);
   });
@@ -100,3 +128,88 @@ describe("fingerprints never merge different JSON requests", () => {
     expect(await fp(a)).not.toBe(await fp(b));
   });
 });
+
+/**
+ * The canonical JSON text of idemkit 0.x before the fast path (kept verbatim, for a test only):
+ * fingerprints already stored were computed with it, so the current one must agree on every input.
+ */
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+// JSON forbids raw control characters (U+0000–U+001F) inside strings.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: excluding them is the point
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
+const LITERAL = /true|false|null/y;
+
+/**
+ * Canonical form of a JSON text, losslessly: object members sorted by key and whitespace dropped,
+ * while numbers keep their exact source text (no float rounding) and string escapes are normalised.
+ * Throws on invalid JSON and on duplicate keys (whose meaning parsers disagree on).
+ */
+function previousCanonicalJsonText(text: string): string {
+  let i = 0;
+  const fail = (): never => {
+    throw new SyntaxError(`Not canonicalisable JSON at position ${i}`);
+  };
+  const skipSpace = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const token = (pattern: RegExp): string => {
+    pattern.lastIndex = i;
+    const match = pattern.exec(text);
+    if (match === null) return fail();
+    i = pattern.lastIndex;
+    return match[0];
+  };
+  const value = (): string => {
+    skipSpace();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      const members: [string, string][] = [];
+      const seen = new Set<string>();
+      skipSpace();
+      if (text[i] === "}") {
+        i++;
+        return "{}";
+      }
+      for (;;) {
+        skipSpace();
+        const name = JSON.parse(token(STRING)) as string;
+        if (seen.has(name)) fail();
+        seen.add(name);
+        skipSpace();
+        if (text[i++] !== ":") fail();
+        members.push([name, value()]);
+        skipSpace();
+        const next = text[i++];
+        if (next === "}") break;
+        if (next !== ",") fail();
+      }
+      members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${members.map(([name, v]) => `${JSON.stringify(name)}:${v}`).join(",")}}`;
+    }
+    if (c === "[") {
+      i++;
+      const items: string[] = [];
+      skipSpace();
+      if (text[i] === "]") {
+        i++;
+        return "[]";
+      }
+      for (;;) {
+        items.push(value());
+        skipSpace();
+        const next = text[i++];
+        if (next === "]") break;
+        if (next !== ",") fail();
+      }
+      return `[${items.join(",")}]`;
+    }
+    if (c === '"') return JSON.stringify(JSON.parse(token(STRING)));
+    if (c === "t" || c === "f" || c === "n") return token(LITERAL);
+    return token(NUMBER);
+  };
+  const result = value();
+  skipSpace();
+  if (i !== text.length) fail();
+  return result;
+}

@@ -67,9 +67,17 @@ export async function fingerprintRequest(
       canonicalBody = undefined; // not valid UTF-8 JSON, or a duplicate key: fall back to the bytes
     }
   }
-  const head = new TextEncoder().encode(`${method.toUpperCase()} ${pathname}${search}\n`);
-  const tail = canonicalBody !== undefined ? new TextEncoder().encode(canonicalBody) : concat(RAW, body);
-  return sha256Hex(concat(head, tail));
+  const head = `${method.toUpperCase()} ${pathname}${search}\n`;
+  if (createHash) {
+    // The same digest as of the concatenated bytes below, without building them.
+    const hash = createHash("sha256").update(head);
+    if (canonicalBody !== undefined) hash.update(canonicalBody);
+    else hash.update(RAW).update(body);
+    return hash.digest("hex");
+  }
+  const encoder = new TextEncoder();
+  const tail = canonicalBody !== undefined ? encoder.encode(canonicalBody) : concat(RAW, body);
+  return sha256Hex(concat(encoder.encode(head), tail));
 }
 
 const RAW = new TextEncoder().encode("raw:");
@@ -80,6 +88,8 @@ const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: excluding them is the point
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
 const LITERAL = /true|false|null/y;
+/** A string token that is already canonical: no escapes, no surrogates (which `JSON.stringify` may escape). */
+const PLAIN_STRING = /^"[^\\\ud800-\udfff]*"$/;
 
 /**
  * Canonical form of a JSON text, losslessly: object members sorted by key and whitespace dropped,
@@ -92,7 +102,8 @@ export function canonicalJsonText(text: string): string {
     throw new SyntaxError(`Not canonicalisable JSON at position ${i}`);
   };
   const skipSpace = () => {
-    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; )
+      c = text.charCodeAt(++i);
   };
   const token = (pattern: RegExp): string => {
     pattern.lastIndex = i;
@@ -101,53 +112,64 @@ export function canonicalJsonText(text: string): string {
     i = pattern.lastIndex;
     return match[0];
   };
+  /** A string token's canonical text; most need no parsing at all. */
+  const string = (): string => {
+    const raw = token(STRING);
+    return PLAIN_STRING.test(raw) ? raw : JSON.stringify(JSON.parse(raw));
+  };
   const value = (): string => {
     skipSpace();
-    const c = text[i];
-    if (c === "{") {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b /* { */) {
       i++;
-      const members: [string, string][] = [];
-      const seen = new Set<string>();
       skipSpace();
-      if (text[i] === "}") {
+      if (text.charCodeAt(i) === 0x7d /* } */) {
         i++;
         return "{}";
       }
+      // [name as a JS string, canonical "name":value] per member
+      const members: [string, string][] = [];
       for (;;) {
         skipSpace();
-        const name = JSON.parse(token(STRING)) as string;
-        if (seen.has(name)) fail();
-        seen.add(name);
+        const raw = token(STRING);
+        const plain = PLAIN_STRING.test(raw);
+        const name = plain ? raw.slice(1, -1) : (JSON.parse(raw) as string);
         skipSpace();
-        if (text[i++] !== ":") fail();
-        members.push([name, value()]);
+        if (text.charCodeAt(i++) !== 0x3a /* : */) fail();
+        members.push([name, `${plain ? raw : JSON.stringify(name)}:${value()}`]);
         skipSpace();
-        const next = text[i++];
-        if (next === "}") break;
-        if (next !== ",") fail();
+        const next = text.charCodeAt(i++);
+        if (next === 0x7d /* } */) break;
+        if (next !== 0x2c /* , */) fail();
       }
       members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${members.map(([name, v]) => `${JSON.stringify(name)}:${v}`).join(",")}}`;
+      let out = "{";
+      for (let m = 0; m < members.length; m++) {
+        // Sorted, so a duplicate key sits next to its twin.
+        if (m > 0 && members[m]![0] === members[m - 1]![0]) fail();
+        out += (m === 0 ? "" : ",") + members[m]![1];
+      }
+      return `${out}}`;
     }
-    if (c === "[") {
+    if (c === 0x5b /* [ */) {
       i++;
-      const items: string[] = [];
       skipSpace();
-      if (text[i] === "]") {
+      if (text.charCodeAt(i) === 0x5d /* ] */) {
         i++;
         return "[]";
       }
+      let out = "[";
       for (;;) {
-        items.push(value());
+        out += (out.length === 1 ? "" : ",") + value();
         skipSpace();
-        const next = text[i++];
-        if (next === "]") break;
-        if (next !== ",") fail();
+        const next = text.charCodeAt(i++);
+        if (next === 0x5d /* ] */) break;
+        if (next !== 0x2c /* , */) fail();
       }
-      return `[${items.join(",")}]`;
+      return `${out}]`;
     }
-    if (c === '"') return JSON.stringify(JSON.parse(token(STRING)));
-    if (c === "t" || c === "f" || c === "n") return token(LITERAL);
+    if (c === 0x22 /* " */) return string();
+    if (c === 0x74 || c === 0x66 || c === 0x6e /* t f n */) return token(LITERAL);
     return token(NUMBER);
   };
   const result = value();
