@@ -258,7 +258,7 @@ export class Engine {
   }
 
   #lease(key: string, token: string, fence: number, sentAt: number): Lease {
-    return new ActiveLease(this, this.#events, key, token, fence, sentAt);
+    return new ActiveLease(this, key, token, fence, sentAt);
   }
 }
 
@@ -271,7 +271,6 @@ export class Engine {
  */
 class ActiveLease implements Lease {
   readonly #engine: Engine;
-  readonly #events: EventStream;
   readonly key: string;
   readonly token: string;
   readonly fence: number;
@@ -286,16 +285,8 @@ class ActiveLease implements Lease {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #extending = false;
 
-  constructor(
-    engine: Engine,
-    events: EventStream,
-    key: string,
-    token: string,
-    fence: number,
-    sentAt: number,
-  ) {
+  constructor(engine: Engine, key: string, token: string, fence: number, sentAt: number) {
     this.#engine = engine;
-    this.#events = events;
     this.key = key;
     this.token = token;
     this.fence = fence;
@@ -342,7 +333,7 @@ class ActiveLease implements Lease {
         this.#lose("complete");
         return "lease-lost";
       }
-      if (this.#events.active) {
+      if (this.#engine.listening) {
         engine.emit({
           type: "completed",
           key: this.key,
@@ -367,7 +358,7 @@ class ActiveLease implements Lease {
     try {
       const ok = await engine.call("release", this.key, () => engine.store.release(this.key, this.token));
       if (!ok) this.#lose("release");
-      else if (this.#events.active) {
+      else if (this.#engine.listening) {
         engine.emit({
           type: "released",
           key: this.key,
@@ -384,7 +375,7 @@ class ActiveLease implements Lease {
   #lose(phase: "heartbeat" | "complete" | "release"): void {
     if (this.#lostReason !== undefined) return;
     this.#lostReason = new LeaseLostError(this.key);
-    if (this.#events.active)
+    if (this.#engine.listening)
       this.#engine.emit({ type: "lease-lost", key: this.key, fence: this.fence, phase });
     this.#controller?.abort(this.#lostReason);
   }

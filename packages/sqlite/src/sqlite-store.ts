@@ -191,14 +191,26 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (owned) db.close();
     throw error;
   }
-  const { select, upsert, claimIfFree, complete, finish, extend, release, remove, purge } = statements;
+  const {
+    select,
+    upsert,
+    claimIfFree,
+    complete,
+    finish,
+    extend,
+    release,
+    remove,
+    purge,
+    batchEnd,
+    purgeRange,
+  } = statements;
   const purgeBatch = 4 * purgeEvery;
   let purgedUpTo = 0; // the rowid the next purge step starts after
 
   /** One purge step: the next `purgeBatch` rows after the cursor; past the last row, back to the start. */
   function purgeSome(at: number): void {
-    const end = statements.batchEnd.get(purgedUpTo, purgeBatch - 1) as number | undefined;
-    statements.purgeRange.run({ after: purgedUpTo, end: end ?? Number.MAX_SAFE_INTEGER, now: at });
+    const end = batchEnd.get(purgedUpTo, purgeBatch - 1) as number | undefined;
+    purgeRange.run({ after: purgedUpTo, end: end ?? Number.MAX_SAFE_INTEGER, now: at });
     purgedUpTo = end ?? 0;
   }
 
