@@ -183,6 +183,10 @@ const size = SOAK
   ? { keys: 160, parallel: 6, duplicates: 3, budget: 8 }
   : { keys: 10, parallel: 4, duplicates: 3, budget: 1 };
 
+/** The key as the workers store it: HTTP requests and `run()` calls live in separate namespaces. */
+const storedKeyOf = (key: string, route: "orders" | "jobs") =>
+  composeStoredKey("idem:", route === "orders" ? "http" : "run", "", key);
+
 /** Sends one request for a key to some worker; never throws. */
 async function send(
   ctx: GroupContext,
@@ -190,7 +194,7 @@ async function send(
   route: "orders" | "jobs",
   probe = false,
 ): Promise<ClientEntry> {
-  const storedKey = composeStoredKey("idem:", "", key);
+  const storedKey = storedKeyOf(key, route);
   const entry = { key, storedKey, route, probe, t: Date.now() };
   const w = ctx.cluster.pick();
   if (!w) return { ...entry, status: 0, body: "no worker", replayed: false };
@@ -359,8 +363,8 @@ export async function runScenario(
   await ctx.cluster.idle();
 
   const final = new Map<string, IdempotencyRecord | undefined>();
-  for (const { key } of keys) {
-    const storedKey = composeStoredKey("idem:", "", key);
+  for (const { key, route } of keys) {
+    const storedKey = storedKeyOf(key, route);
     for (let attempt = 0; ; attempt++) {
       try {
         final.set(storedKey, await ctx.store.get(storedKey));

@@ -102,6 +102,7 @@ const idem = createIdempotency({
   leaseMs: config.leaseMs,
   heartbeatMs: config.heartbeatMs,
   storeTimeoutMs: config.storeTimeoutMs,
+  scope: "global",
   onEvent,
 });
 
@@ -109,9 +110,9 @@ let executions = 0;
 let inFlight = 0;
 
 /** The side effect under test: recorded, announced (so the harness can strike now), then slow. */
-async function work(clientKey: string, fence: number) {
+async function work(clientKey: string, namespace: "http" | "run", fence: number) {
   const execId = `${config.id}.${++executions}`;
-  log({ e: "exec", key: composeStoredKey("idem:", "", clientKey), fence, execId });
+  log({ e: "exec", key: composeStoredKey("idem:", namespace, "", clientKey), fence, execId });
   process.send?.({ type: "exec", key: clientKey, fence });
   await sleep(config.handlerMs);
   return { key: clientKey, fence, w: config.id, execId };
@@ -131,7 +132,7 @@ const server = createServer(async (req, res) => {
         body,
       });
       const response = await idem.handle(request, async (_r, context) =>
-        Response.json(await work(context.key as string, context.fence as number), { status: 201 }),
+        Response.json(await work(context.key as string, "http", context.fence as number), { status: 201 }),
       );
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(Buffer.from(await response.arrayBuffer()));
@@ -140,7 +141,9 @@ const server = createServer(async (req, res) => {
     if (req.url === "/jobs") {
       try {
         const input = JSON.parse(body.toString("utf8"));
-        const { value, replayed } = await idem.execute({ key, input }, ({ fence }) => work(key, fence));
+        const { value, replayed } = await idem.execute({ key, input }, ({ fence }) =>
+          work(key, "run", fence),
+        );
         res.writeHead(200, {
           "content-type": "application/json",
           ...(replayed ? { "idempotent-replayed": "true" } : {}),

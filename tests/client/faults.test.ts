@@ -10,7 +10,7 @@ import { faultProxy } from "./fault-proxy.js";
 // A real orders server (core handler behind the node:http bridge), reached only through the proxy.
 const orders: { id: string; item: string }[] = [];
 let workMs = 0;
-const idem = createIdempotency({ store: createMemoryStore() });
+const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
 const server = createServer(
   createRequestListener(
     idem.wrap(async (request) => {

@@ -31,7 +31,7 @@ describe("Fastify plugin", () => {
         parses++;
         done(null, JSON.parse(body as string));
       });
-      await app.register(idempotency, { store: createMemoryStore() });
+      await app.register(idempotency, { store: createMemoryStore(), scope: "global" });
       app.post("/orders", async (request, reply) => {
         runs++;
         return reply.code(201).send({ id: runs, fence: request.idempotency?.fence, body: request.body });
@@ -50,7 +50,7 @@ describe("Fastify plugin", () => {
   it("per-route options through route config, and `idempotency: false` to leave a route out", async () => {
     let runs = 0;
     const post = await start(async (app) => {
-      await app.register(idempotency, { store: createMemoryStore() });
+      await app.register(idempotency, { store: createMemoryStore(), scope: "global" });
       const handler = async () => ({ run: ++runs });
       app.post("/optional", { config: { idempotency: { required: false } } }, handler);
       app.post(
@@ -75,7 +75,7 @@ describe("Fastify plugin", () => {
     let runs = 0;
     const post = await start(async (app) => {
       await app.register(async (api) => {
-        await api.register(idempotency, { idempotency: idem });
+        await api.register(idempotency, { idempotency: idem, scope: "global" });
         api.post("/api/orders", async () => ({ run: ++runs }));
       });
       app.post("/webhooks", async () => ({ run: ++runs }));
@@ -91,7 +91,7 @@ describe("Fastify plugin", () => {
   it("a thrown route error is a 500 and releases the key", async () => {
     let runs = 0;
     const post = await start(async (app) => {
-      await app.register(idempotency, { store: createMemoryStore() });
+      await app.register(idempotency, { store: createMemoryStore(), scope: "global" });
       app.post("/flaky", async () => {
         if (++runs === 1) throw new Error("downstream failed");
         return { ok: true };

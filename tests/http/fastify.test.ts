@@ -46,13 +46,14 @@ describeHttpBehaviour({
     // JSON is parsed by Fastify; other bodies arrive as bytes. idemkit reads neither a second time.
     app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
     // The suite's scope reads a Web Request; the plugin's scope gets the Fastify request.
-    const { scope, ...rest } = options;
+    const { scope, fingerprint: _unused, ...rest } = options;
     await app.register(idempotency, {
       ...rest,
-      ...(scope && {
-        scope: (request: FastifyRequest) =>
-          scope(new Request(`http://${request.host}${request.url}`, { headers: webHeaders(request) })),
-      }),
+      scope:
+        scope === "global" || scope === undefined
+          ? scope
+          : (request: FastifyRequest) =>
+              scope(new Request(`http://${request.host}${request.url}`, { headers: webHeaders(request) })),
     });
     app.route({
       method: ["GET", "POST", "PUT", "PATCH", "DELETE"],

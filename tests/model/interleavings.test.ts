@@ -61,7 +61,7 @@ for (const target of targets) {
               ),
             );
             expect(executions).toBe(1);
-            const record = await opened.store.get(composeStoredKey("idem:", "", key));
+            const record = await opened.store.get(composeStoredKey("idem:", "run", "", key));
             expect(record?.state).toBe("completed");
             const values = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.value] : []));
             expect(values.length).toBeGreaterThanOrEqual(1);
@@ -90,7 +90,7 @@ for (const target of targets) {
               Array.from({ length: callers }, async (_, i) => {
                 const store = scheduledStore(s, opened.store, { label: `W${i}` });
                 stores.push(store);
-                const idem = createIdempotency({ store, storeTimeoutMs: 10_000 });
+                const idem = createIdempotency({ store, storeTimeoutMs: 10_000, scope: "global" });
                 const request = new Request("http://orders.test/orders", {
                   method: "POST",
                   headers: { "idempotency-key": key, "content-type": "application/json" },
@@ -108,7 +108,7 @@ for (const target of targets) {
           const ok = responses.filter((r) => r.status === 201);
           expect(ok.length).toBeGreaterThanOrEqual(1);
           for (const r of responses) expect([201, 409]).toContain(r.status);
-          const records = await Promise.all([opened.store.get(composeStoredKey("idem:", "", key))]);
+          const records = await Promise.all([opened.store.get(composeStoredKey("idem:", "http", "", key))]);
           const record = records[0];
           expect(record?.state).toBe("completed");
           if (record?.state === "completed") {
@@ -154,7 +154,7 @@ for (const target of targets) {
             );
             expect(outcome).toEqual({ value: { aborted: false }, replayed: false });
             expect(events.map((e) => e.type)).not.toContain("lease-lost");
-            const record = await opened.store.get(composeStoredKey("idem:", "", key));
+            const record = await opened.store.get(composeStoredKey("idem:", "run", "", key));
             expect(record?.state).toBe("completed");
             if (record?.state === "completed")
               expect(decodeRunOutcome(record.result)).toEqual({ aborted: false });
@@ -173,7 +173,7 @@ for (const target of targets) {
         await fc.assert(
           fc.asyncProperty(fc.scheduler(), async (s) => {
             const key = `takeover-${randomUUID()}`;
-            const storedKey = composeStoredKey("idem:", "", key);
+            const storedKey = composeStoredKey("idem:", "run", "", key);
             const leaseMs = 1000;
             const executed: { who: string; fence: number }[] = [];
             const outcomes: Record<string, string> = {};

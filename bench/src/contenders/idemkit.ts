@@ -19,12 +19,6 @@ export function idemkitContender(
   onClose: () => Promise<void> = async () => {},
 ): Contender {
   const idem = createIdempotency({ store: backend, retentionMs: RETENTION_MS });
-  // Only to leave abandoned claims behind, as a crashed owner would: a short lease, never renewed.
-  const crashed = createIdempotency({
-    store: backend,
-    retentionMs: RETENTION_MS,
-    leaseMs: TAKEOVER_LEASE_MS,
-  });
   return {
     name: "idemkit",
     store,
@@ -36,12 +30,14 @@ export function idemkitContender(
         throw error;
       }
     },
+    // What a crashed owner leaves behind: a claim with a short lease, never renewed or ended.
     async abandon(key, input) {
-      const decision = await crashed.engine.claim(
-        composeStoredKey("idem:", "", key),
-        await fingerprintOf(input),
-      );
-      if (decision.kind === "acquired") decision.lease.abandon();
+      await backend.claim(composeStoredKey("idem:", "run", "", key), {
+        token: crypto.randomUUID(),
+        fingerprint: await fingerprintOf(input),
+        leaseMs: TAKEOVER_LEASE_MS,
+        retentionMs: RETENTION_MS,
+      });
     },
     close: onClose,
   };

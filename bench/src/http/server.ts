@@ -48,7 +48,7 @@ const idem = createIdempotency({
   retentionMs: RETENTION_MS,
   keyPrefix: `idem:${runId}:`,
 });
-app.post("/idemkit", idempotency(idem), (req, res) => {
+app.post("/idemkit", idempotency(idem, { scope: "global" }), (req, res) => {
   res.status(201).json(createOrder(req.body));
 });
 

@@ -7,7 +7,11 @@ import { Hono } from "hono";
  * fingerprint it) and its `Response` comes back, stored before the client sees it.
  */
 export function createApp(store: IdempotencyStore = createMemoryStore()) {
-  const idem = createIdempotency({ store });
+  // Whose keys are whose: an account's keys never meet another's (behind auth, use the account id).
+  const idem = createIdempotency({
+    store,
+    scope: (request) => request.headers.get("x-account-id") ?? undefined,
+  });
   const orders: { id: string; item: string; fence: number | undefined }[] = [];
   const app = new Hono();
 

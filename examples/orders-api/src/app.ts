@@ -36,7 +36,12 @@ export function createOrdersApp(options: OrdersAppOptions) {
   );
 
   const stats = { executions: 0 };
-  const idem = createIdempotency({ store: createSqliteStore({ database: db }), onEvent: options.onEvent });
+  // Whose keys are whose: an account's keys never meet another's (behind auth, use the account id).
+  const idem = createIdempotency({
+    store: createSqliteStore({ database: db }),
+    scope: (request) => request.headers.get("x-account-id") ?? undefined,
+    onEvent: options.onEvent,
+  });
 
   const json = (status: number, body: unknown) => Response.json(body, { status });
 

@@ -23,7 +23,12 @@ export async function createPostgresOrdersApp(options: PostgresOrdersAppOptions)
      )`,
   );
   const store = createPostgresStore({ pool: options.pool, schema });
-  const idem = createIdempotency({ store, onEvent: options.onEvent });
+  // Whose keys are whose: an account's keys never meet another's (behind auth, use the account id).
+  const idem = createIdempotency({
+    store,
+    scope: (request) => request.headers.get("x-account-id") ?? undefined,
+    onEvent: options.onEvent,
+  });
   const stats = { executions: 0 };
 
   const createOrder = idem.transactional(store).wrap(async (request, { client }) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultCodec } from "./codec.js";
-import { decodeStoredResponse, encodeStoredResponse } from "./stored-response.js";
+import { decodeStoredResponse, encodeStoredResponse } from "./http/stored-response.js";
 
 describe("defaultCodec", () => {
   it.each([

@@ -74,7 +74,7 @@ describe("run()", () => {
     takeover = true;
     expect(await idem.run({ key: "b" }, ({ fence }) => fence)).toBe(5);
     expect(rec.types()).toEqual(["claimed", "completed", "claimed", "takeover", "completed"]);
-    expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:0::b", fence: 5 });
+    expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:run:0::b", fence: 5 });
   });
 
   it("round-trips binary values exactly", async () => {
@@ -147,7 +147,7 @@ describe("the engine against store failures", () => {
     const inner = createMemoryStore();
     // A crashed owner's lease on the key ran out without a release.
     const crashed = { token: "crashed", fingerprint: "fp", leaseMs: 10, retentionMs: 60_000 };
-    expect(await inner.claim("idem:0::k", crashed)).toMatchObject({ acquired: true, fence: 1 });
+    expect(await inner.claim("idem:run:0::k", crashed)).toMatchObject({ acquired: true, fence: 1 });
     await sleep(30);
     let calls = 0;
     const store = flaky(inner, {
@@ -167,7 +167,7 @@ describe("the engine against store failures", () => {
     expect(await idem.execute({ key: "k" }, ({ fence }) => fence)).toEqual({ value: 2, replayed: false });
     expect(calls).toBe(2);
     expect(rec.types()).toEqual(["store-error", "claimed", "takeover", "completed"]);
-    expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:0::k", fence: 2 });
+    expect(rec.events.find((e) => e.type === "takeover")).toMatchObject({ key: "idem:run:0::k", fence: 2 });
   });
 
   it("fails closed: a failing store never runs the work", async () => {
@@ -196,7 +196,7 @@ describe("the engine against store failures", () => {
     const idem = createIdempotency({ store, onEvent: rec.onEvent, leaseMs: 5_000 });
     expect(await idem.run({ key: "k" }, () => "done")).toBe("done");
     expect(rec.types()).toContain("store-error");
-    const record = await inner.get("idem:0::k");
+    const record = await inner.get("idem:run:0::k");
     expect(record?.state).toBe("in_progress");
   });
 });
@@ -234,7 +234,7 @@ describe("leases", () => {
     });
     await sleep(20);
     // An operator purge and a new owner, while the first still runs.
-    await store.delete("idem:0::k");
+    await store.delete("idem:run:0::k");
     const second = await idem.execute({ key: "k" }, ({ fence }) => `fresh-${fence}`);
     expect(second).toEqual({ value: "fresh-1", replayed: false });
     expect(await first).toBe("stale");
@@ -247,16 +247,16 @@ describe("leases", () => {
     const store = createMemoryStore();
     const idem = createIdempotency({ store, leaseMs: 100 });
     // A "crash": claim through the store directly and never complete.
-    await store.claim("idem:0::k", { token: "dead", fingerprint: "", leaseMs: 100, retentionMs: 60_000 });
+    await store.claim("idem:run:0::k", { token: "dead", fingerprint: "", leaseMs: 100, retentionMs: 60_000 });
     await expect(idem.run({ key: "k" }, () => 0)).rejects.toBeInstanceOf(ConflictError);
     await sleep(150);
     const rec = recorder();
     idem.on(rec.onEvent);
     expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(2);
     expect(rec.types()).toEqual(["claimed", "takeover", "completed"]);
-    expect(await store.complete("idem:0::k", "dead", { result: new Uint8Array(1), retentionMs: 1000 })).toBe(
-      false,
-    );
+    expect(
+      await store.complete("idem:run:0::k", "dead", { result: new Uint8Array(1), retentionMs: 1000 }),
+    ).toBe(false);
   });
 
   it("rejects a heartbeat that is not shorter than the lease", () => {
@@ -307,7 +307,7 @@ describe("lease timing against a slow store", () => {
     const idem = createIdempotency({ store, storeTimeoutMs: 50, leaseMs: 60_000 });
     await expect(idem.run({ key: "k" }, () => 1)).rejects.toBeInstanceOf(StoreUnavailableError);
     await sleep(400);
-    expect(await inner.get("idem:0::k")).toBeUndefined();
+    expect(await inner.get("idem:run:0::k")).toBeUndefined();
   });
 });
 

@@ -29,33 +29,43 @@ describe("canonicalJson", () => {
 
 describe("fingerprintRequest", () => {
   it("ignores JSON key order and whitespace", async () => {
-    const a = await fingerprintRequest("POST", "http://x/orders", json, enc('{"a":1,"b":[1,2]}'));
-    const b = await fingerprintRequest("POST", "http://x/orders", json, enc('{ "b": [1, 2], "a": 1 }'));
+    const a = await fingerprintRequest("POST", "/orders", json, enc('{"a":1,"b":[1,2]}'));
+    const b = await fingerprintRequest("POST", "/orders", json, enc('{ "b": [1, 2], "a": 1 }'));
     expect(a).toBe(b);
   });
 
   it("binds method, path and query", async () => {
     const body = enc('{"a":1}');
-    const base = await fingerprintRequest("POST", "http://x/orders", json, body);
-    expect(await fingerprintRequest("PATCH", "http://x/orders", json, body)).not.toBe(base);
-    expect(await fingerprintRequest("POST", "http://x/payments", json, body)).not.toBe(base);
-    expect(await fingerprintRequest("POST", "http://x/orders?dry=1", json, body)).not.toBe(base);
-    expect(await fingerprintRequest("POST", "http://other-host/orders", json, body)).toBe(base);
+    const base = await fingerprintRequest("POST", "/orders", json, body);
+    expect(await fingerprintRequest("PATCH", "/orders", json, body)).not.toBe(base);
+    expect(await fingerprintRequest("POST", "/payments", json, body)).not.toBe(base);
+    expect(await fingerprintRequest("POST", "/orders?dry=1", json, body)).not.toBe(base);
+    // The target as routed: `//x/orders` is a path, never a host, so it is not `/orders`.
+    expect(await fingerprintRequest("POST", "//x/orders", json, body)).not.toBe(base);
   });
 
   it("treats non-JSON bodies byte for byte", async () => {
-    const a = await fingerprintRequest("POST", "http://x/u", "text/plain", enc("a b"));
-    const b = await fingerprintRequest("POST", "http://x/u", "text/plain", enc("a  b"));
+    const a = await fingerprintRequest("POST", "/u", "text/plain", enc("a b"));
+    const b = await fingerprintRequest("POST", "/u", "text/plain", enc("a  b"));
     expect(a).not.toBe(b);
     // A JSON body and the same text sent as raw bytes are different requests.
-    const j = await fingerprintRequest("POST", "http://x/u", json, enc("1"));
-    const r = await fingerprintRequest("POST", "http://x/u", "text/plain", enc("1"));
+    const j = await fingerprintRequest("POST", "/u", json, enc("1"));
+    const r = await fingerprintRequest("POST", "/u", "text/plain", enc("1"));
     expect(j).not.toBe(r);
   });
 
+  it("fingerprints a parsed value by its canonical JSON, whatever the content type", async () => {
+    const form = (value: unknown) =>
+      fingerprintRequest("POST", "/f", "application/x-www-form-urlencoded", {
+        canonicalJson: canonicalJson(value),
+      });
+    expect(await form({ b: "2", a: "1" })).toBe(await form({ a: "1", b: "2" }));
+    expect(await form({ a: "1" })).not.toBe(await form({ a: "2" }));
+  });
+
   it("falls back to bytes for invalid JSON", async () => {
-    const a = await fingerprintRequest("POST", "http://x/u", json, enc("{oops"));
-    const b = await fingerprintRequest("POST", "http://x/u", json, enc("{oops "));
+    const a = await fingerprintRequest("POST", "/u", json, enc("{oops"));
+    const b = await fingerprintRequest("POST", "/u", json, enc("{oops "));
     expect(a).not.toBe(b);
   });
 });
@@ -113,7 +123,7 @@ describe("canonicalJsonText", () => {
 
 describe("fingerprints never merge different JSON requests", () => {
   const fp = (bytes: Uint8Array | string) =>
-    fingerprintRequest("POST", "http://x/p", json, typeof bytes === "string" ? enc(bytes) : bytes);
+    fingerprintRequest("POST", "/p", json, typeof bytes === "string" ? enc(bytes) : bytes);
   it.each([
     [
       "invalid UTF-8",

@@ -46,40 +46,46 @@ export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const isJsonType = (contentType: string | null) => contentType !== null && /[/+]json\b/i.test(contentType);
+const isJsonType = (contentType: string | undefined) =>
+  contentType !== undefined && /[/+]json\b/i.test(contentType);
 
 /**
- * Fingerprint of an HTTP request: method, path with query, and body. A JSON body is canonicalised
- * (key order and whitespace do not matter); any other body counts byte for byte.
+ * Fingerprint of an HTTP request: method, the target as routed (path and query), and the body. A
+ * body given as bytes counts byte for byte, except JSON (by content type), which is canonicalised:
+ * key order and whitespace do not matter. A body a parser already turned into a value is given as
+ * that value's `canonicalJson` (whatever its content type: form fields in any order are one body).
  */
 export async function fingerprintRequest(
   method: string,
-  url: string,
-  contentType: string | null,
-  body: Uint8Array,
+  target: string,
+  contentType: string | undefined,
+  body: Uint8Array | { canonicalJson: string },
 ): Promise<string> {
-  const { pathname, search } = new URL(url);
   let canonicalBody: string | undefined;
-  if (body.length > 0 && isJsonType(contentType)) {
+  if (!(body instanceof Uint8Array)) {
+    canonicalBody = `json:${body.canonicalJson}`;
+  } else if (body.length > 0 && isJsonType(contentType)) {
     try {
       canonicalBody = `json:${canonicalJsonText(STRICT_UTF8.decode(body))}`;
     } catch {
       canonicalBody = undefined; // not valid UTF-8 JSON, or a duplicate key: fall back to the bytes
     }
   }
-  const head = `${method.toUpperCase()} ${pathname}${search}\n`;
+  const head = `${method} ${target}\n`;
+  const raw = body instanceof Uint8Array ? body : EMPTY;
   if (createHash) {
     // The same digest as of the concatenated bytes below, without building them.
     const hash = createHash("sha256").update(head);
     if (canonicalBody !== undefined) hash.update(canonicalBody);
-    else hash.update(RAW).update(body);
+    else hash.update(RAW).update(raw);
     return hash.digest("hex");
   }
   const encoder = new TextEncoder();
-  const tail = canonicalBody !== undefined ? encoder.encode(canonicalBody) : concat(RAW, body);
+  const tail = canonicalBody !== undefined ? encoder.encode(canonicalBody) : concat(RAW, raw);
   return sha256Hex(concat(encoder.encode(head), tail));
 }
 
+const EMPTY = new Uint8Array(0);
 const RAW = new TextEncoder().encode("raw:");
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 

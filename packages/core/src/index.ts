@@ -1,13 +1,4 @@
-export { attachBodyBytes, attachedBodyBytes } from "./body-bytes.js";
 export { type Codec, defaultCodec } from "./codec.js";
-export {
-  type ClaimDecision,
-  type CompletionResult,
-  Engine,
-  type EngineOptions,
-  type Lease,
-  LeaseLostError,
-} from "./engine.js";
 export {
   ConflictError,
   IdempotencyError,
@@ -23,9 +14,37 @@ export type {
   StoreOperation,
 } from "./events.js";
 export { canonicalJson, fingerprintRequest } from "./fingerprint.js";
-export type { HandlerContext, HttpOptions, IdempotentHandler, TransactionalHandler } from "./http.js";
-export { createIdempotency, type Idempotency, type IdempotencyOptions } from "./idempotency.js";
-export { composeStoredKey, MAX_KEY_LENGTH, parseIdempotencyKey, validateKey } from "./key.js";
+export type { Begun, HttpEntry, Prepared } from "./http/entry.js";
+export type {
+  ExchangeBody,
+  HandlerContext,
+  HttpAnswer,
+  HttpExchange,
+  ResponseHeaders,
+  RouteResponse,
+  RouteResponseHead,
+  UnreplayableReason,
+} from "./http/exchange.js";
+export type { OwnedRun } from "./http/owned-run.js";
+export type { HttpOptions, ResponseHead, Scope } from "./http/policy.js";
+export type { Problem, ProblemType, RenderedProblem } from "./http/problems.js";
+export { decodeStoredResponse, encodeStoredResponse, type StoredResponse } from "./http/stored-response.js";
+export type { IdempotentHandler } from "./http/web.js";
+export type { TransactionalHandler } from "./http/web-transactional.js";
+export {
+  createIdempotency,
+  type Idempotency,
+  type IdempotencyInstanceOptions,
+  type IdempotencyOptions,
+  splitOptions,
+} from "./idempotency.js";
+export {
+  composeStoredKey,
+  type KeyNamespace,
+  MAX_KEY_LENGTH,
+  parseIdempotencyKey,
+  validateKey,
+} from "./key.js";
 export { createMemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export type { RunContext, RunOptions, RunResult } from "./run.js";
 export type {
@@ -37,5 +56,4 @@ export type {
   IdempotencyStore,
   InProgressRecord,
 } from "./store.js";
-export { decodeStoredResponse, encodeStoredResponse, type StoredResponse } from "./stored-response.js";
 export type { TransactionalOutput, TransactionalResult, TransactionalStore } from "./transactional.js";

@@ -2,6 +2,7 @@ import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
 import type { Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { canonicalJson, sha256Hex } from "./fingerprint.js";
+import { waitOption } from "./http/policy.js";
 import { composeStoredKey } from "./key.js";
 
 export interface RunOptions<T> {
@@ -55,15 +56,10 @@ export async function executeOnce<T>(
   const codec = (options.codec ?? defaultCodec) as Codec<T>;
   const fingerprint =
     options.fingerprint ?? (options.input === undefined ? "" : await sha256Hex(canonicalJson(options.input)));
-  const storedKey = composeStoredKey(keyPrefix, options.scope ?? "", options.key);
-  const wait = options.waitForInFlight;
+  const storedKey = composeStoredKey(keyPrefix, "run", options.scope ?? "", options.key);
+  const wait = waitOption(options.waitForInFlight);
   const decision = wait
-    ? await engine.claimOrWait(
-        storedKey,
-        fingerprint,
-        (typeof wait === "object" && wait.timeoutMs) || 10_000,
-        (typeof wait === "object" && wait.pollMs) || 50,
-      )
+    ? await engine.claimOrWait(storedKey, fingerprint, wait.timeoutMs, wait.pollMs)
     : await engine.claim(storedKey, fingerprint);
 
   switch (decision.kind) {

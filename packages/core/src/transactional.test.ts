@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createIdempotency } from "./idempotency.js";
+import { createMemoryStore } from "./memory-store.js";
 import type { CompletedRecord } from "./store.js";
 import type { TransactionalStore } from "./transactional.js";
 
@@ -54,7 +55,7 @@ const post = (key: string | null, body: unknown) =>
 describe("transactional mode through the HTTP layer", () => {
   it("commits the business write with the response; duplicates wait and replay", async () => {
     const { store, orders } = fakeTransactionalStore();
-    const idem = createIdempotency({ store: undefined as never });
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
     let runs = 0;
     const route = idem.transactional(store).wrap(async (request, { client, fence }) => {
       runs++;
@@ -77,7 +78,7 @@ describe("transactional mode through the HTTP layer", () => {
 
   it("rolls back everything on a 5xx or a throw, so a retry runs again", async () => {
     const { store, orders } = fakeTransactionalStore();
-    const idem = createIdempotency({ store: undefined as never });
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
     let runs = 0;
     const route = idem.transactional(store).wrap(async (_request, { client }) => {
       runs++;
@@ -94,14 +95,14 @@ describe("transactional mode through the HTTP layer", () => {
 
   it("keeps the pre-claim answers: 400 without a key, 400 for a bad key", async () => {
     const { store } = fakeTransactionalStore();
-    const idem = createIdempotency({ store: undefined as never });
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
     const route = idem.transactional(store).wrap(async () => new Response("ok", { status: 201 }));
     expect((await route(post(null, {}))).status).toBe(400);
     expect((await route(post('"unterminated', {}))).status).toBe(400);
   });
 
   it("answers 503 when the transaction itself fails (nothing committed)", async () => {
-    const idem = createIdempotency({ store: undefined as never });
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
     const broken: TransactionalStore<unknown> = {
       transaction: () => Promise.reject(new Error("connection terminated")),
     };
@@ -110,7 +111,7 @@ describe("transactional mode through the HTTP layer", () => {
   });
 
   it("bounds the wait for the transaction by storeTimeoutMs (503), and never runs the work after it", async () => {
-    const idem = createIdempotency({ store: undefined as never, storeTimeoutMs: 100 });
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global", storeTimeoutMs: 100 });
     let runs = 0;
     let startWork!: () => Promise<unknown>;
     const stuck: TransactionalStore<unknown> = {
@@ -130,7 +131,7 @@ describe("transactional mode through the HTTP layer", () => {
 
   it("delivers a response over the cap in full, commits a not-replayable marker, and replays 410", async () => {
     const { store } = fakeTransactionalStore();
-    const idem = createIdempotency({ store: undefined as never, maxResponseBytes: 1024 });
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global", maxResponseBytes: 1024 });
     const big = new Uint8Array(8 * 1024).fill(3);
     let runs = 0;
     const route = idem.transactional(store).wrap(async () => {

@@ -1,24 +1,25 @@
 import { Readable } from "node:stream";
 import {
-  attachBodyBytes,
-  attachedBodyBytes,
   createIdempotency,
   type HandlerContext,
+  type HttpAnswer,
+  type HttpEntry,
   type HttpOptions,
   type Idempotency,
-  type IdempotencyOptions,
+  type IdempotencyInstanceOptions,
+  type OwnedRun,
+  type ResponseHeaders,
+  splitOptions,
 } from "@idemkit/core";
+import { nodeBody, nodeExchange, type ReadUpTo, readUpTo } from "@idemkit/node";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { EMPTY, toWebRequest } from "./to-web-request.js";
 
-export interface FastifyIdempotencyRouteOptions extends Omit<HttpOptions, "scope"> {
-  /** Tenant, user or API-key id the key belongs to, read from the Fastify request. */
-  scope?: (request: FastifyRequest) => string | undefined | Promise<string | undefined>;
-}
+/** Core's HTTP options, with `scope` and `fingerprint` reading the Fastify request. */
+export type FastifyIdempotencyRouteOptions = HttpOptions<FastifyRequest>;
 
 export type FastifyIdempotencyOptions = FastifyIdempotencyRouteOptions &
-  ({ idempotency: Idempotency } | Omit<IdempotencyOptions, "scope">);
+  ({ idempotency: Idempotency } | IdempotencyInstanceOptions);
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -35,152 +36,150 @@ declare module "fastify" {
   }
 }
 
-/** What a request in flight through the plugin is waiting for. */
-interface InFlight {
-  /** Hands the route's reply to core, which stores it (or not) and answers with what to send. */
-  deliver: (response: Response) => Promise<Response>;
-}
-
-const inFlight = new WeakMap<FastifyRequest, InFlight>();
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+/** Requests whose key this process owns, until their reply has been stored. */
+const owned = new WeakMap<FastifyRequest, OwnedRun>();
+const EMPTY = new Uint8Array(0);
 
 const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, options, done) => {
-  // The Fastify-flavoured `scope` is applied below, over the request Fastify parsed.
-  const base =
-    "idempotency" in options ? options.idempotency : createIdempotency({ ...options, scope: undefined });
-  const webToFastify = new WeakMap<Request, FastifyRequest>();
-  const perRoute = new WeakMap<object, Idempotency>();
-  const configure = (overrides: FastifyIdempotencyRouteOptions) => {
-    const { scope, ...http } = overrides;
-    return {
-      ...http,
-      ...(scope && { scope: (request: Request) => scope(webToFastify.get(request)!) }),
-    };
-  };
-  const { idempotency: _given, ...ownOptions } = options as { idempotency?: Idempotency };
-  const pluginLevel = base.withOptions(configure(ownOptions as FastifyIdempotencyRouteOptions));
-  const instanceFor = (request: FastifyRequest): Idempotency | undefined => {
+  let idem: Idempotency;
+  let http: FastifyIdempotencyRouteOptions;
+  if ("idempotency" in options) {
+    const { idempotency: given, ...rest } = options;
+    idem = given;
+    http = rest;
+  } else {
+    const split = splitOptions<FastifyIdempotencyRouteOptions>(options);
+    idem = createIdempotency(split.instance);
+    http = split.http;
+  }
+  const where = "@idemkit/fastify";
+  const pluginEntry = idem.exchange(http, where);
+  const perRoute = new WeakMap<object, HttpEntry<FastifyRequest>>();
+  const entryFor = (request: FastifyRequest): HttpEntry<FastifyRequest> | undefined => {
     const config = request.routeOptions.config?.idempotency;
     if (config === false) return undefined;
-    if (config === undefined) return pluginLevel;
-    let idem = perRoute.get(config);
-    if (!idem) {
-      idem = pluginLevel.withOptions(configure(config));
-      perRoute.set(config, idem);
+    if (config === undefined) return pluginEntry;
+    let entry = perRoute.get(config);
+    if (!entry) {
+      entry = idem.exchange({ ...http, ...config }, where);
+      perRoute.set(config, entry);
     }
-    return idem;
+    return entry;
   };
 
-  if (!fastify.hasDecorator("idempotency")) fastify.decorate("idempotency", base);
+  if (!fastify.hasDecorator("idempotency")) fastify.decorate("idempotency", idem);
   if (!fastify.hasRequestDecorator("idempotency")) fastify.decorateRequest("idempotency", null);
 
   // After parsing and validation, before the route: claim, or answer right away (replay, 409, 422…).
   fastify.addHook("preHandler", (request, reply, next) => {
-    const idem = instanceFor(request);
-    if (!idem) return next();
-    const web = toWebRequest(request);
-    webToFastify.set(web, request);
-    let proceeded = false;
-    let answered!: (response: Response) => void;
-    const answer = new Promise<Response>((resolve) => {
-      answered = resolve;
-    });
-    const outcome = idem.handle(web, (_request, context) => {
-      request.idempotency = context;
-      proceeded = true;
-      inFlight.set(request, {
-        deliver: (response) => {
-          answered(response);
-          return outcome;
-        },
-      });
-      next(); // the route runs now; its reply comes back through onSend
-      return answer;
-    });
-    // A hijacked reply (`reply.hijack()`, writing to `reply.raw`) never reaches onSend: when its
-    // connection ends, fail the body, so core neither stores nor releases it (the lease runs out).
-    reply.raw.once("close", () => {
-      const flight = inFlight.get(request);
-      if (!flight || !reply.sent) return;
-      inFlight.delete(request);
-      const broken = new ReadableStream({
-        start: (c) => c.error(new Error("The reply was hijacked; idemkit could not see it")),
-      });
-      flight.deliver(new Response(broken, { status: reply.raw.statusCode })).catch(() => {});
-    });
-    outcome.then(
-      (response) => {
-        if (!proceeded) send(reply, response);
+    const entry = entryFor(request);
+    if (!entry?.covers(request.method)) return next();
+    let begun: ReturnType<typeof entry.begin>;
+    try {
+      begun = entry.begin(
+        nodeExchange(
+          request.raw,
+          nodeBody(request.raw, () => request.body),
+          request,
+        ),
+      );
+    } catch (error) {
+      return next(error as Error);
+    }
+    begun.then(
+      (outcome) => {
+        if (outcome.kind === "pass") return next();
+        if (outcome.kind === "answer")
+          return void reply.send(answerPayload(reply, outcome.answer, !request.raw.complete));
+        request.idempotency = outcome.context;
+        owned.set(request, outcome);
+        watchHijack(request, reply, outcome);
+        next(); // the route runs now; its reply comes back through onSend
       },
-      (error: unknown) => {
-        if (!proceeded) next(error as Error);
-      },
+      (error: unknown) => next(error as Error),
     );
   });
 
   // The route's serialized reply, before a byte is sent: core stores it, then it goes out.
   fastify.addHook("onSend", async (request, reply, payload) => {
-    const flight = inFlight.get(request);
-    if (!flight) return payload;
-    inFlight.delete(request);
-    const status = reply.statusCode;
-    const init = { status, headers: toHeaders(reply.getHeaders()) };
-    const whole = wholeBytes(payload);
-    let routeReply: Response;
-    if (whole !== undefined) {
-      // A serialized reply is already bytes: no Web stream, the bytes ride along (attachBodyBytes).
-      routeReply = attachBodyBytes(new Response(null, init), NULL_BODY_STATUSES.has(status) ? EMPTY : whole);
-    } else routeReply = new Response(NULL_BODY_STATUSES.has(status) ? null : toBody(payload), init);
-    const response = await flight.deliver(routeReply);
-    if (response.body === null) return payloadOf(response);
-    return Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    const run = owned.get(request);
+    if (!run) return payload;
+    owned.delete(request);
+    return storeReply(run, reply, payload);
   });
 
   done();
 };
 
-function send(reply: FastifyReply, response: Response): void {
-  reply.code(response.status);
-  response.headers.forEach((value, name) => {
-    if (name !== "set-cookie") reply.header(name, value);
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) reply.header("set-cookie", cookies);
-  if (response.body === null) reply.send(payloadOf(response) ?? undefined);
-  else response.arrayBuffer().then((bytes) => reply.send(Buffer.from(bytes)));
-}
-
-/** The payload of a reply Fastify serialized whole (a string or bytes), as bytes; else `undefined`. */
-function wholeBytes(payload: unknown): Uint8Array | undefined {
-  if (payload === null || payload === undefined) return EMPTY;
-  if (typeof payload === "string") return Buffer.from(payload);
-  if (payload instanceof Uint8Array) return payload;
-  return undefined;
-}
-
-/** The bytes a body-less response carries (attachBodyBytes) as a payload, or `null` for no body. */
-function payloadOf(response: Response): Buffer | null {
-  const bytes = attachedBodyBytes(response);
-  if (bytes === undefined || NULL_BODY_STATUSES.has(response.status)) return null;
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function toBody(payload: unknown): BodyInit | null {
-  if (payload === null || payload === undefined) return null;
-  if (typeof payload === "string") return payload;
-  if (payload instanceof Uint8Array) return payload as Uint8Array<ArrayBuffer>;
-  if (payload instanceof Readable) return Readable.toWeb(payload) as ReadableStream<Uint8Array>;
-  if (payload instanceof ReadableStream) return payload as ReadableStream<Uint8Array>;
-  return String(payload);
-}
-
-function toHeaders(outgoing: ReturnType<FastifyReply["getHeaders"]>): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(outgoing)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, String(v));
+/** Stores the route's reply through core and says what to send: the reply, or core's answer. */
+async function storeReply(run: OwnedRun, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  const head = { status: reply.statusCode, headers: reply.getHeaders() as ResponseHeaders };
+  let read: ReadUpTo | undefined;
+  try {
+    if (!run.streams(head)) read = await readPayload(payload, run.maxResponseBytes);
+  } catch (error) {
+    // The reply's stream failed: the work ran, so the key is held (410 on retry), never re-run.
+    await run.finishUnreplayable(head, "incomplete").catch(() => {});
+    throw error;
   }
-  return headers;
+  try {
+    let instead: HttpAnswer | undefined;
+    if (read === undefined) {
+      instead = await run.finishUnreplayable(head, "streamed");
+      if (!instead) return ownPayload(reply, payload);
+    } else if (read.rest !== undefined) {
+      instead = await run.finishUnreplayable(head, "oversized");
+      if (!instead) return ownPayload(reply, read.rest);
+      read.rest.destroy();
+    } else {
+      instead = await run.finish({ ...head, body: read.bytes });
+      if (!instead)
+        return ownPayload(reply, Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.length));
+    }
+    return answerPayload(reply, instead);
+  } catch (error) {
+    // An option threw after the work ran: neither stored nor released, the key frees with its lease.
+    run.abandon();
+    throw error;
+  }
+}
+
+/** A hijacked reply (`reply.hijack()`) never reaches onSend: once it ends, the work ran, so the key is held. */
+function watchHijack(request: FastifyRequest, reply: FastifyReply, run: OwnedRun): void {
+  reply.raw.once("close", () => {
+    if (owned.get(request) !== run || !reply.sent) return;
+    owned.delete(request);
+    const head = { status: reply.raw.statusCode, headers: reply.raw.getHeaders() as ResponseHeaders };
+    run.finishUnreplayable(head, "incomplete").catch(() => {});
+  });
+}
+
+function readPayload(payload: unknown, limit: number): Promise<ReadUpTo> {
+  if (payload === null || payload === undefined) return Promise.resolve({ bytes: EMPTY });
+  if (payload instanceof Uint8Array) return Promise.resolve({ bytes: payload });
+  if (payload instanceof Readable || payload instanceof ReadableStream) return readUpTo(payload, limit);
+  return Promise.resolve({ bytes: Buffer.from(String(payload)) });
+}
+
+/** The route's own payload, without a replay marker it may have set. */
+function ownPayload(reply: FastifyReply, payload: unknown): unknown {
+  reply.removeHeader("idempotent-replayed");
+  return payload;
+}
+
+/** Puts an answer idemkit made on the reply, replacing whatever the route set; returns its payload. */
+function answerPayload(reply: FastifyReply, answer: HttpAnswer, closeConnection = false): Buffer {
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+  reply.code(answer.status);
+  if (answer.statusText) reply.raw.statusMessage = answer.statusText;
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of answer.headers) {
+    const seen = headers[name];
+    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  if (closeConnection) headers.connection = "close";
+  reply.headers(headers);
+  return Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.length);
 }
 
 /**

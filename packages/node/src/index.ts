@@ -1,3 +1,20 @@
-export { createRequestListener, type FetchHandler, type RequestListenerOptions } from "./request-listener.js";
-export { sendWebResponse } from "./send-web-response.js";
-export { type ToWebRequestOptions, toWebRequest } from "./to-web-request.js";
+export { type Captured, type CaptureOptions, ResponseCapture } from "./capture.js";
+export {
+  idempotency,
+  idempotencyContext,
+  idempotentListener,
+  internalError,
+  type NodeIdempotencyOptions,
+  type NodeMiddleware,
+} from "./middleware.js";
+export { bodyTaken, nodeBody, readBody } from "./read-body.js";
+export { type ReadUpTo, readUpTo } from "./read-stream.js";
+export { nodeExchange, type ServeHooks, serve } from "./serve.js";
+export {
+  createRequestListener,
+  type FetchHandler,
+  type RequestListenerOptions,
+  sendWebResponse,
+  toWebRequest,
+} from "./web-bridge.js";
+export { writeAnswer, writeRouteResponse } from "./write-response.js";

@@ -7,7 +7,11 @@ export const dynamic = "force-dynamic";
 
 // One instance per server process. The memory store keeps this example self-contained; in production
 // use a shared store (@idemkit/redis, @idemkit/postgres…): Next.js may run the route in many processes.
-const idem = createIdempotency({ store: createMemoryStore() });
+// Whose keys are whose: an account's keys never meet another's (behind auth, use the account id).
+const idem = createIdempotency({
+  store: createMemoryStore(),
+  scope: (request) => request.headers.get("x-account-id") ?? undefined,
+});
 
 interface Order {
   id: string;

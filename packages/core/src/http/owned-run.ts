@@ -1,0 +1,99 @@
+import type { Lease } from "../lease.js";
+import type { HttpEntry } from "./entry.js";
+import type {
+  HandlerContext,
+  HttpAnswer,
+  RouteResponse,
+  RouteResponseHead,
+  UnreplayableReason,
+} from "./exchange.js";
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A request whose key this process claimed: the route runs, then its response is stored (or the
+ * key released) through one of the `finish` calls, each of which says what to send. Exactly one of
+ * `finish`, `finishUnreplayable`, `fail` or `abandon` ends it.
+ */
+export class OwnedRun {
+  readonly kind = "run";
+  readonly context: HandlerContext;
+  /** The body bytes read to fingerprint the request, if they were read from a stream. */
+  readonly requestBody: Uint8Array | undefined;
+  readonly #lease: Lease;
+  readonly #entry: HttpEntry<never>;
+
+  constructor(lease: Lease, key: string, requestBody: Uint8Array | undefined, entry: HttpEntry<never>) {
+    this.#lease = lease;
+    this.#entry = entry;
+    this.requestBody = requestBody;
+    this.context = {
+      key,
+      fence: lease.fence,
+      get signal() {
+        return lease.signal; // made on first use only
+      },
+    };
+  }
+
+  /** The lease length, the grace a route cut off from its client gets to end its response. */
+  get leaseMs(): number {
+    return this.#entry.leaseMs;
+  }
+
+  /** Largest body held for storage; past it, `finishUnreplayable(…, "oversized")`. */
+  get maxResponseBytes(): number {
+    return this.#entry.maxResponseBytes;
+  }
+
+  /** Whether a response with this head streams straight through (server-sent events). */
+  streams(head: RouteResponseHead): boolean {
+    return this.#entry.streams(head);
+  }
+
+  /**
+   * The route answered in full. Stores the response (before the client sees it, so an immediate
+   * retry replays instead of getting 409), or releases the key for a status that is not stored.
+   * Resolves to `undefined` (send the route's response) or to the answer to send instead.
+   */
+  finish(response: RouteResponse): Promise<HttpAnswer | undefined> {
+    return this.#end(response, response.body, undefined);
+  }
+
+  /** The route's response is not held whole: the key is completed with a marker (410 on retry). */
+  finishUnreplayable(head: RouteResponseHead, reason: UnreplayableReason): Promise<HttpAnswer | undefined> {
+    return this.#end(head, EMPTY, reason);
+  }
+
+  /** The route failed before answering: the key is released, so a retry runs again. */
+  fail(): Promise<void> {
+    return this.#lease.release("error");
+  }
+
+  /** Neither storable nor safe to release (the work may have run): the key frees when its lease ends. */
+  abandon(): void {
+    this.#lease.abandon();
+  }
+
+  async #end(head: RouteResponseHead, body: Uint8Array, reason: UnreplayableReason | undefined) {
+    let outcome: ReturnType<HttpEntry<never>["outcome"]>;
+    try {
+      outcome = this.#entry.outcome(head, body, reason);
+    } catch (error) {
+      // An option threw after the work ran: neither store nor release; the key frees with the lease.
+      this.#lease.abandon();
+      throw error;
+    }
+    switch (outcome.kind) {
+      case "not-stored":
+        await this.#lease.release("not-stored");
+        return undefined;
+      case "invalid":
+        await this.#lease.release("error");
+        return this.#entry.invalidAnswer(outcome.why);
+      case "store":
+        await this.#lease.complete(outcome.bytes);
+        return undefined;
+    }
+  }
+}

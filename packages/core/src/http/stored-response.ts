@@ -1,0 +1,55 @@
+import { concat } from "../fingerprint.js";
+import type { UnreplayableReason } from "./exchange.js";
+
+/** An HTTP response as idemkit stores it: status, the replayable headers and the body bytes. */
+export interface StoredResponse {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+  body: Uint8Array;
+  /** Set when the work ran but its response was not stored whole: retries get 410. */
+  unreplayable?: UnreplayableReason;
+  /** With `unreplayable: "oversized"`: the cap the body went over. */
+  oversized?: { bytes: number };
+}
+
+// Layout: "IK" + version byte + u32 length of a JSON head + the head + the raw body bytes.
+const MAGIC_0 = 0x49;
+const MAGIC_1 = 0x4b;
+const VERSION = 1;
+const HEAD_AT = 7;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeStoredResponse(response: StoredResponse): Uint8Array {
+  const head = encoder.encode(
+    JSON.stringify({
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+      unreplayable: response.unreplayable,
+      oversized: response.oversized,
+    }),
+  );
+  const prefix = new Uint8Array(HEAD_AT);
+  prefix[0] = MAGIC_0;
+  prefix[1] = MAGIC_1;
+  prefix[2] = VERSION;
+  new DataView(prefix.buffer).setUint32(3, head.length);
+  return concat(prefix, head, response.body);
+}
+
+/** Reads a stored response back; throws a `TypeError` for bytes that are not one. */
+export function decodeStoredResponse(bytes: Uint8Array): StoredResponse {
+  if (bytes.length < HEAD_AT || bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1 || bytes[2] !== VERSION) {
+    throw new TypeError("Not a stored idemkit HTTP response");
+  }
+  const headLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(3);
+  if (HEAD_AT + headLength > bytes.length) throw new TypeError("Truncated stored idemkit HTTP response");
+  const head = JSON.parse(decoder.decode(bytes.subarray(HEAD_AT, HEAD_AT + headLength)));
+  if (typeof head?.status !== "number" || !Array.isArray(head.headers)) {
+    throw new TypeError("Malformed stored idemkit HTTP response");
+  }
+  return { ...head, statusText: head.statusText ?? "", body: bytes.subarray(HEAD_AT + headLength) };
+}

@@ -1,0 +1,85 @@
+import type { Engine } from "../engine.js";
+import { StoreUnavailableError } from "../errors.js";
+import { runTransaction, type TransactionalStore } from "../transactional.js";
+import type { HttpEntry } from "./entry.js";
+import type { HandlerContext } from "./exchange.js";
+import { answerResponse, bytesResponse, captureWebResponse, webExchange, withoutReplayed } from "./web.js";
+
+/** A handler in transactional mode: `context.client` is the transaction the key row is written in. */
+export type TransactionalHandler<C> = (
+  request: Request,
+  context: HandlerContext & { fence: number; client: C },
+) => Response | Promise<Response>;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Transactional mode over the Web adapter: the key row, the handler's writes through
+ * `context.client` and the stored response commit together. A duplicate waits in the database for
+ * the first to commit (then replays) or roll back (then runs). A status that is not stored (5xx,
+ * 408/425/429) or a throw rolls everything back. Every transactional route needs a key.
+ */
+export async function handleWebInTransaction<C>(
+  engine: Engine,
+  entry: HttpEntry<Request>,
+  store: TransactionalStore<C>,
+  request: Request,
+  handler: TransactionalHandler<C>,
+): Promise<Response> {
+  if (!entry.covers(request.method)) {
+    throw new TypeError(`Transactional routes need a covered method; ${request.method} is not one`);
+  }
+  const prepared = await entry.prepare(webExchange(request));
+  if (prepared.kind === "answer") return answerResponse(prepared.answer);
+  // Without a key there is nothing to write in the transaction.
+  if (prepared.kind === "pass") return answerResponse(entry.answers.keyMissing());
+  const { key, storedKey, fingerprint, requestBody } = prepared;
+  const fresh =
+    requestBody === undefined
+      ? request
+      : new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: requestBody.length > 0 ? (requestBody as Uint8Array<ArrayBuffer>) : null,
+          signal: request.signal,
+        });
+  let decision: Awaited<ReturnType<typeof runTransaction<C, Response>>>;
+  try {
+    decision = await runTransaction(engine, store, storedKey, fingerprint, async (tx) => {
+      const response = await handler(fresh, {
+        key,
+        fence: tx.fence,
+        signal: request.signal,
+        client: tx.client,
+      });
+      const rollback = { value: response, result: EMPTY, commit: false };
+      if (!entry.policy.shouldStore(response.status)) return rollback;
+      const captured = await captureWebResponse(response, entry);
+      const body = captured.rest === undefined ? captured.bytes : EMPTY;
+      const outcome = entry.outcome(
+        captured.head,
+        body,
+        captured.rest === undefined ? undefined : captured.reason,
+      );
+      if (outcome.kind !== "store") {
+        await captured.rest?.cancel();
+        const why = outcome.kind === "invalid" ? outcome.why : "shouldStore changed its mind";
+        return { ...rollback, value: answerResponse(entry.invalidAnswer(why)) };
+      }
+      const headers = withoutReplayed(response);
+      const deliver =
+        captured.rest === undefined
+          ? bytesResponse(response.status, response.statusText, headers, captured.bytes)
+          : new Response(captured.rest, {
+              status: response.status,
+              statusText: response.statusText,
+              headers,
+            });
+      return { value: deliver, result: outcome.bytes, commit: true };
+    });
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) return answerResponse(entry.answers.unavailable());
+    throw error;
+  }
+  return decision.kind === "ran" ? decision.value : answerResponse(entry.answers.forDecision(decision));
+}

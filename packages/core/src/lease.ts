@@ -1,0 +1,206 @@
+import type { Engine } from "./engine.js";
+
+export type CompletionResult = "completed" | "lease-lost" | "store-error";
+
+/** The right to run the work for one key, held while the heartbeat keeps the lease alive. */
+export interface Lease {
+  readonly key: string;
+  readonly token: string;
+  /** Grows with every successful claim of the key: pass it downstream to reject a stale owner. */
+  readonly fence: number;
+  /** Fires when the lease is lost (taken over, or not renewed in time). */
+  readonly signal: AbortSignal;
+  /** Stores the outcome (CAS on the token) and ends the lease. */
+  complete(result: Uint8Array): Promise<CompletionResult>;
+  /**
+   * Runs `work` as the owner: it gets the fence and the lease's signal (read through, so the
+   * AbortController exists only if the work uses it). A throw releases the key and is rethrown.
+   */
+  run<T>(work: (context: { fence: number; readonly signal: AbortSignal }) => T | Promise<T>): Promise<T>;
+  /** Frees the key so a retry runs again (CAS on the token) and ends the lease. */
+  release(reason: "error" | "not-stored"): Promise<void>;
+  /**
+   * Stops the heartbeat without touching the record: the key stays claimed until its lease ends.
+   * For an outcome that is neither storable nor safe to release (the work may have run).
+   */
+  abandon(): void;
+}
+
+export class LeaseLostError extends Error {
+  constructor(key: string) {
+    super(`The lease on idempotency key "${key}" was lost`);
+    this.name = "LeaseLostError";
+  }
+}
+
+/**
+ * A held lease. One timer per lease, armed for whichever comes first: the next heartbeat, or the
+ * deadline. The lease is known good until `sentAt + leaseMs` (local monotonic clock, counted from
+ * when the request that set it was sent); if no renewal is confirmed by then, another owner may take
+ * over, so the signal fires at that moment, not at the next failed heartbeat. A class with its state
+ * in fields, not a bundle of closures: one is made for every request that runs work.
+ */
+export class ActiveLease implements Lease {
+  readonly #engine: Engine;
+  readonly key: string;
+  readonly token: string;
+  readonly fence: number;
+  readonly #claimedAt = performance.now();
+  // The signal's controller is made on first use of `signal` (most work never looks at it); a loss
+  // before then is remembered and the signal is born aborted with the same reason.
+  #controller: AbortController | undefined;
+  #lostReason: LeaseLostError | undefined;
+  #ended = false;
+  #deadlineAt: number;
+  #nextBeatAt: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #extending = false;
+
+  constructor(engine: Engine, key: string, token: string, fence: number, sentAt: number) {
+    this.#engine = engine;
+    this.key = key;
+    this.token = token;
+    this.fence = fence;
+    this.#deadlineAt = sentAt + engine.leaseMs;
+    this.#nextBeatAt = performance.now() + engine.heartbeatMs;
+    this.#arm();
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#lostReason !== undefined) this.#controller.abort(this.#lostReason);
+    }
+    return this.#controller.signal;
+  }
+
+  async run<T>(
+    work: (context: { fence: number; readonly signal: AbortSignal }) => T | Promise<T>,
+  ): Promise<T> {
+    const lease = this;
+    try {
+      // A plain object (spreading it keeps `signal`), its signal read through to the lease.
+      return await work({
+        fence: this.fence,
+        get signal() {
+          return lease.signal;
+        },
+      });
+    } catch (error) {
+      await this.release("error");
+      throw error;
+    }
+  }
+
+  async complete(result: Uint8Array): Promise<CompletionResult> {
+    this.#end();
+    const engine = this.#engine;
+    // Even after the signal fired, try: the CAS on the token is what decides ownership.
+    try {
+      const ok = await engine.call("complete", this.key, () =>
+        engine.store.complete(this.key, this.token, { result, retentionMs: engine.retentionMs }),
+      );
+      if (!ok) {
+        this.#lose("complete");
+        return "lease-lost";
+      }
+      if (this.#engine.listening) {
+        engine.emit({
+          type: "completed",
+          key: this.key,
+          fence: this.fence,
+          durationMs: performance.now() - this.#claimedAt,
+          bytes: result.length,
+        });
+      }
+      return "completed";
+    } catch {
+      return "store-error";
+    }
+  }
+
+  abandon(): void {
+    this.#end();
+  }
+
+  async release(reason: "error" | "not-stored"): Promise<void> {
+    this.#end();
+    const engine = this.#engine;
+    try {
+      const ok = await engine.call("release", this.key, () => engine.store.release(this.key, this.token));
+      if (!ok) this.#lose("release");
+      else if (this.#engine.listening) {
+        engine.emit({
+          type: "released",
+          key: this.key,
+          fence: this.fence,
+          durationMs: performance.now() - this.#claimedAt,
+          reason,
+        });
+      }
+    } catch {
+      // The key stays claimed until its lease ends: a retry gets 409 until then, never a double run.
+    }
+  }
+
+  #lose(phase: "heartbeat" | "complete" | "release"): void {
+    if (this.#lostReason !== undefined) return;
+    this.#lostReason = new LeaseLostError(this.key);
+    if (this.#engine.listening)
+      this.#engine.emit({ type: "lease-lost", key: this.key, fence: this.fence, phase });
+    this.#controller?.abort(this.#lostReason);
+  }
+
+  #end(): void {
+    this.#ended = true;
+    clearTimeout(this.#timer);
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    const delay = Math.max(0, Math.min(this.#deadlineAt, this.#nextBeatAt) - performance.now());
+    this.#timer = setTimeout(tickLease, delay, this); // the lease as the argument: no closure per arm
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  /** The timer fired: the deadline passed unconfirmed (the lease is lost), or a heartbeat is due. */
+  tick(): void {
+    this.#timer = undefined;
+    if (this.#ended) return;
+    const now = performance.now();
+    if (now >= this.#deadlineAt) {
+      this.#deadlineAt = Number.POSITIVE_INFINITY; // until a renewal is confirmed again
+      this.#lose("heartbeat");
+    }
+    if (now >= this.#nextBeatAt) {
+      this.#nextBeatAt = now + this.#engine.heartbeatMs;
+      // `lose` may have run a listener that ended the lease: no renewal after that.
+      if (!this.#ended && !this.#extending) void this.#beat();
+    }
+    if (!this.#ended) this.#arm();
+  }
+
+  async #beat(): Promise<void> {
+    this.#extending = true;
+    const engine = this.#engine;
+    const sentAt = performance.now();
+    try {
+      const ok = await engine.call("extend", this.key, () =>
+        engine.store.extend(this.key, this.token, engine.leaseMs),
+      );
+      if (this.#ended) return;
+      if (ok) {
+        this.#deadlineAt = sentAt + engine.leaseMs;
+        this.#arm();
+      } else this.#lose("heartbeat");
+    } catch {
+      // Unknown: keep trying while the last confirmed lease lasts (the deadline decides).
+    } finally {
+      this.#extending = false;
+    }
+  }
+}
+
+function tickLease(lease: ActiveLease): void {
+  lease.tick();
+}

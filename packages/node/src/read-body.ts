@@ -1,0 +1,72 @@
+import type { IncomingMessage } from "node:http";
+import type { ExchangeBody } from "@idemkit/core";
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads a request body whole, up to `limit` bytes, without taking it from whoever reads it next:
+ * once the whole body is in, it is put back into the stream (`unshift`, before `end` was emitted),
+ * so the route still reads it as if nobody had. Past `limit` it stops at once and resolves
+ * `undefined`, leaving the rest unread (the answer then closes the connection). A body announced
+ * longer than `limit` is not read at all.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
+  const length = req.headers["content-length"];
+  if (length !== undefined && Number(length) > limit) return Promise.resolve(undefined);
+  // No body at all: nothing to read, and nothing is touched (a later reader still sees `end`).
+  if (length === "0" || (length === undefined && req.headers["transfer-encoding"] === undefined)) {
+    return Promise.resolve(EMPTY);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const settle = (bytes: Uint8Array | undefined, error?: Error) => {
+      req.off("readable", onReadable);
+      req.off("error", onError);
+      req.off("close", onClose);
+      if (error) reject(error);
+      else resolve(bytes);
+    };
+    const onError = (error: Error) => settle(undefined, error);
+    const onClose = () => {
+      if (!req.complete)
+        settle(undefined, new Error("the client went away before the request body was complete"));
+    };
+    const onReadable = () => {
+      for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
+        chunks.push(chunk);
+        total += chunk.length;
+        if (total > limit) return settle(undefined);
+      }
+      if (!req.complete) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+      // Same tick as the read that reached the end: `end` is not emitted while data is buffered.
+      if (body.length > 0) req.unshift(body);
+      settle(body);
+    };
+    req.on("readable", onReadable);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
+}
+
+/** Whether someone else (a body parser, a stream) has read or is reading the body. */
+export function bodyTaken(req: IncomingMessage): boolean {
+  return req.readableEnded || req.readableFlowing === true || req.listenerCount("data") > 0;
+}
+
+/**
+ * The body of a Node request for core: the value a parser left (`parsed()`, Express's `req.body`)
+ * when one read it, else the stream, read (and put back) only if core asks. A body taken by someone
+ * who left nothing to fingerprint is an error, never an empty body.
+ */
+export function nodeBody(req: IncomingMessage, parsed?: () => unknown): ExchangeBody {
+  if (!bodyTaken(req)) return { kind: "stream", read: (limit) => readBody(req, limit) };
+  const value = req.readableEnded ? parsed?.() : undefined;
+  if (value === undefined) {
+    throw new TypeError(
+      "idemkit: another handler read the request body and left nothing to fingerprint; mount idemkit after the body parsers",
+    );
+  }
+  return { kind: "parsed", value };
+}

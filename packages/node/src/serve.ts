@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ExchangeBody, HandlerContext, HttpEntry, HttpExchange, OwnedRun } from "@idemkit/core";
+import { ResponseCapture } from "./capture.js";
+import { writeAnswer, writeRouteResponse } from "./write-response.js";
+
+/** What an integration plugs into the Node flow. */
+export interface ServeHooks<R> {
+  /** The integration's request, for `scope` and `fingerprint`. */
+  request: R;
+  /** The body for core; may throw (a body another handler took). */
+  body(): ExchangeBody;
+  /**
+   * Runs the route: with the key's context when this process owns the key, `undefined` when the
+   * request passes through. May throw or reject: that is the route failing.
+   */
+  route(context: HandlerContext | undefined): unknown;
+  /** An error idemkit cannot answer itself (a throwing `scope`, the route's own failure). */
+  error(error: unknown): void;
+}
+
+/**
+ * Core's HTTP semantics on node:http, for a request whose method is covered: the claim, then the
+ * answer idemkit makes (a replay, a problem) or the route under a capture, its outcome stored
+ * before the client sees it. Never throws and never rejects: every failure ends in `hooks.error`
+ * or in an answer.
+ */
+export async function serve<R>(
+  entry: HttpEntry<R>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  hooks: ServeHooks<R>,
+): Promise<void> {
+  let begun: Awaited<ReturnType<HttpEntry<R>["begin"]>>;
+  try {
+    begun = await entry.begin(nodeExchange(req, hooks.body(), hooks.request));
+  } catch (error) {
+    return hooks.error(error);
+  }
+  if (begun.kind === "pass") return runRoute(hooks, undefined);
+  // A body left partly unread (over the cap) ends the connection with the answer.
+  if (begun.kind === "answer") return writeAnswer(res, begun.answer, !req.complete);
+  return serveOwned(begun, res, hooks);
+}
+
+async function serveOwned<R>(run: OwnedRun, res: ServerResponse, hooks: ServeHooks<R>): Promise<void> {
+  const capture = new ResponseCapture(res, {
+    maxBytes: run.maxResponseBytes,
+    streams: (head) => run.streams(head),
+    graceMs: run.leaseMs,
+  });
+  // A route that fails before its response settled ends the capture; one that fails later is reported.
+  let settled = false;
+  let routeError: { error: unknown } | undefined;
+  await runRoute(hooks, run.context, (error) => {
+    if (settled) return hooks.error(error);
+    routeError = { error };
+    capture.fail();
+  });
+  const captured = await capture.result;
+  try {
+    switch (captured.kind) {
+      case "whole": {
+        const instead = await run.finish(captured.response);
+        capture.restore();
+        if (instead) writeAnswer(res, instead);
+        else writeRouteResponse(res, captured.response);
+        break;
+      }
+      case "flowing": {
+        const instead = await run.finishUnreplayable(captured.head, captured.reason);
+        if (!instead) return capture.flow();
+        capture.restore();
+        writeAnswer(res, instead);
+        break;
+      }
+      case "cut":
+        // The route had begun its body: the work ran, so the key is never freed for a re-run.
+        await run.finishUnreplayable(captured.head, "incomplete");
+        capture.restore();
+        res.destroy();
+        break;
+      case "failed":
+        capture.restore();
+        await run.fail();
+        break;
+    }
+  } catch (error) {
+    capture.restore();
+    routeError ??= { error };
+  }
+  settled = true;
+  if (routeError) hooks.error(routeError.error);
+}
+
+/** Runs the route; a throw or a rejection goes to `failed` (default: `hooks.error`). */
+async function runRoute<R>(
+  hooks: ServeHooks<R>,
+  context: HandlerContext | undefined,
+  failed: (error: unknown) => void = (error) => hooks.error(error),
+): Promise<void> {
+  try {
+    const result = hooks.route(context);
+    if (
+      result !== null &&
+      typeof result === "object" &&
+      typeof (result as Promise<unknown>).then === "function"
+    ) {
+      (result as Promise<unknown>).then(undefined, failed);
+    }
+  } catch (error) {
+    failed(error);
+  }
+}
+
+/** The neutral exchange of a node:http request: nothing is converted, the body read only if asked. */
+export function nodeExchange<R>(req: IncomingMessage, body: ExchangeBody, request: R): HttpExchange<R> {
+  return {
+    method: req.method ?? "",
+    target: req.url ?? "",
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value.join(", ") : value;
+    },
+    body,
+    request,
+  };
+}

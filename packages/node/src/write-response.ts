@@ -1,0 +1,49 @@
+import { type ServerResponse, STATUS_CODES } from "node:http";
+import type { HttpAnswer, RouteResponse } from "@idemkit/core";
+
+/** Headers that follow from how the body is sent, never copied from a snapshot. */
+const FRAMING = new Set(["content-length", "transfer-encoding"]);
+
+/** Writes an answer idemkit made (a replay, a problem) whole, `Content-Length` included. */
+export function writeAnswer(res: ServerResponse, answer: HttpAnswer, closeConnection = false): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of answer.headers) {
+    const seen = headers[name];
+    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  if (closeConnection) headers.connection = "close";
+  writeWhole(res, answer.status, answer.statusText, headers, answer.body);
+}
+
+/** Writes the route's own response from its snapshot, whole, as every replay of it will be. */
+export function writeRouteResponse(res: ServerResponse, response: RouteResponse): void {
+  writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
+}
+
+/**
+ * Status, headers and body in one `end`, so node:http sets `Content-Length` from the body (and
+ * leaves the body out for 204 and 304). Only the snapshot's headers go out: whatever else was set
+ * on `res` since (an error handler's, after the route answered) is dropped. A response node:http
+ * refuses, or a socket already gone, destroys the connection instead of throwing.
+ */
+function writeWhole(
+  res: ServerResponse,
+  status: number,
+  statusText: string,
+  headers: Readonly<Record<string, string | number | readonly string[] | undefined>>,
+  body: Uint8Array,
+): void {
+  try {
+    if (res.headersSent) throw new Error("headers already sent");
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    for (const name in headers) {
+      const value = headers[name];
+      if (value !== undefined && !FRAMING.has(name)) res.setHeader(name, value as string | string[]);
+    }
+    res.statusCode = status;
+    res.statusMessage = statusText || STATUS_CODES[status] || "unknown";
+    res.end(body.length > 0 ? body : undefined);
+  } catch {
+    res.destroy();
+  }
+}
