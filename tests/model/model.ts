@@ -1,4 +1,4 @@
-// A model of the store contract's state machine (DESIGN §2) and the fast-check commands that drive
+// A model of the store contract's state machine (docs/design.md#state-machine) and the fast-check commands that drive
 // a real store and the model side by side. Deadlines are windows: on an injected clock they are
 // exact instants; on a server clock each operation is known to have run somewhere between the
 // local times taken before and after it, and `toleranceMs` absorbs the rest (rounding, clock reads).
@@ -23,7 +23,7 @@ interface ModelRecord {
   result?: Uint8Array;
   /** Lease end (in progress) or retention end (completed). */
   deadline: Window;
-  /** Until when the store must still know the fence (DESIGN §2 rule 7). */
+  /** Until when the store must still know the fence (docs/design.md#state-machine, rule 7). */
   keep: Window;
 }
 

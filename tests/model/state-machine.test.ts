@@ -1,5 +1,5 @@
 // Model-based tests: random sequences of claim / complete / release / extend / advance time /
-// crash, run on each real store and on the model of DESIGN §2 side by side (see model.ts).
+// crash, run on each real store and on the model of docs/design.md#state-machine side by side (see model.ts).
 //
 // Time: memory and SQLite take an injected clock, so "advance time" is exact and the model judges
 // every deadline to the millisecond, including the boundary (a deadline equal to now has ended).

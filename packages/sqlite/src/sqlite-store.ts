@@ -51,7 +51,7 @@ export interface SqliteStore extends IdempotencyStore {
   /** Deletes rows past their keep-until time (expired and no longer needed for fencing). Returns the count. */
   purgeExpired(): Promise<number>;
   /**
-   * Transactional mode (DESIGN §5), synchronous: in one `BEGIN IMMEDIATE` transaction on
+   * Transactional mode (docs/design.md#transactional), synchronous: in one `BEGIN IMMEDIATE` transaction on
    * `database` (a savepoint if you are already in one), returns the live record if the key has one
    * (nothing runs); otherwise claims the key, runs `work` and stores its `result` with
    * `retentionMs`. A throw or `commit: false` rolls back the key and `work`'s writes together.
