@@ -646,6 +646,23 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         expect(await replay.text()).toBe("run 1");
         expect(runs).toBe(3);
       });
+
+      it("answers 400 scope-missing, without running, when the scope cannot tell whose key it is", async () => {
+        let runs = 0;
+        const app = mountWith(
+          { scope: (request) => request.headers.get("x-tenant") ?? undefined },
+          async () => {
+            runs++;
+            return new Response("ran", { status: 201 });
+          },
+        );
+        const key = newKey();
+        await expectProblem(await app.send(post(key)), 400, "scope-missing");
+        // Never the shared key space: a "global" request with the same key is a different key.
+        const tenant = await app.send(post(key, undefined, { headers: { "x-tenant": "" } }));
+        expect(tenant.status).toBe(201);
+        expect(runs).toBe(1);
+      });
     });
 
     describe("leases", () => {

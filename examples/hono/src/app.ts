@@ -7,10 +7,11 @@ import { Hono } from "hono";
  * fingerprint it) and its `Response` comes back, stored before the client sees it.
  */
 export function createApp(store: IdempotencyStore = createMemoryStore()) {
-  // Whose keys are whose: an account's keys never meet another's (behind auth, use the account id).
+  // Whose keys are whose: each account's keys are its own (behind authentication, return the account
+  // id). This demo has no accounts: callers without the header share the "anonymous" key space.
   const idem = createIdempotency({
     store,
-    scope: (request) => request.headers.get("x-account-id") ?? undefined,
+    scope: (request) => request.headers.get("x-account-id") ?? "anonymous",
   });
   const orders: { id: string; item: string; fence: number | undefined }[] = [];
   const app = new Hono();

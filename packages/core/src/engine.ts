@@ -11,7 +11,7 @@ import type {
 } from "./store.js";
 
 /**
- * The state machine, in one place (DESIGN §2). Callers (the HTTP layer, `run()`) ask it to claim a
+ * The state machine, in one place (docs/design.md#state-machine). Callers (the HTTP layer, `run()`) ask it to claim a
  * key and get back what to do: run the work under a lease, replay, report a conflict or a mismatch.
  * Stores only provide the atomic primitives.
  */
@@ -84,7 +84,7 @@ export class Engine {
   /**
    * Claims `key` for a request with `fingerprint`. Throws `StoreUnavailableError` when the store
    * cannot say (fail closed). A claim whose reply was lost is retried once with the same token, and
-   * the store's record of that token is recognised as ours (DESIGN §2 rule 5).
+   * the store's record of that token is recognised as ours (docs/design.md#state-machine, rule 5).
    */
   async claim(key: string, fingerprint: string): Promise<ClaimDecision> {
     const token = crypto.randomUUID();

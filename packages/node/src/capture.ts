@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { type OutgoingHttpHeaders, OutgoingMessage, type ServerResponse } from "node:http";
 import type { ResponseHeaders, RouteResponse, RouteResponseHead } from "@idemkit/core";
 
 /** What the capture saw of the route's response. */
@@ -78,7 +78,8 @@ export class ResponseCapture {
   restore(): void {
     const res = this.#res;
     if (res[CAPTURE] !== this) return;
-    delete res[CAPTURE];
+    // Never `delete`: it turns `res` into a slow dictionary object for the rest of the request.
+    res[CAPTURE] = undefined;
     clearTimeout(this.#grace);
     Object.assign(res, {
       writeHead: this.#real.writeHead,
@@ -87,7 +88,6 @@ export class ResponseCapture {
       flushHeaders: this.#real.flushHeaders,
     });
     if (this.#state !== "open") {
-      delete (res as { headersSent?: boolean }).headersSent;
       res.emit = this.#real.emit;
       if (this.#closeHeld) res.emit("close");
     }
@@ -173,7 +173,7 @@ export class ResponseCapture {
     const res = this.#res;
     this.#head = this.snapshot();
     // Streams and error handlers ask `headersSent` whether the response is under way.
-    Object.defineProperty(res, "headersSent", { configurable: true, get: () => true });
+    Object.defineProperty(res, "headersSent", { configurable: true, get: headersSentWhileCaptured });
     res.emit = captiveEmit as ServerResponse["emit"];
     if (res.destroyed) this.clientGone();
     if (this.#options.streams(this.#head)) this.#flowing("streamed");
@@ -217,6 +217,13 @@ export class ResponseCapture {
       headers: res.getHeaders() as ResponseHeaders,
     };
   }
+}
+
+const realHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, "headersSent")!.get!;
+
+/** `headersSent` of a response whose capture committed: true while captured, then node:http's own. */
+function headersSentWhileCaptured(this: Captive): boolean {
+  return this[CAPTURE] !== undefined || realHeadersSent.call(this);
 }
 
 function captiveWriteHead(this: Captive, status: number, ...rest: unknown[]): ServerResponse {

@@ -17,7 +17,29 @@ export function writeAnswer(res: ServerResponse, answer: HttpAnswer, closeConnec
 
 /** Writes the route's own response from its snapshot, whole, as every replay of it will be. */
 export function writeRouteResponse(res: ServerResponse, response: RouteResponse): void {
-  writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
+  if (!unchangedSince(res, response)) {
+    return writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
+  }
+  // The common case: nothing touched `res` since the snapshot, so it is sent as it stands.
+  try {
+    res.end(response.body.length > 0 ? response.body : undefined);
+  } catch {
+    res.destroy();
+  }
+}
+
+/** Whether `res` still has exactly the status and headers of the snapshot (nothing set since). */
+function unchangedSince(res: ServerResponse, response: RouteResponse): boolean {
+  if (res.headersSent || res.statusCode !== response.status) return false;
+  if ((res.statusMessage || undefined) !== (response.statusText || undefined)) return false;
+  const names = res.getHeaderNames();
+  let count = 0;
+  for (const name in response.headers) {
+    if (response.headers[name] === undefined) continue;
+    if (name === "transfer-encoding" || res.getHeader(name) !== response.headers[name]) return false;
+    count++;
+  }
+  return names.length === count;
 }
 
 /**

@@ -7,10 +7,11 @@ export const dynamic = "force-dynamic";
 
 // One instance per server process. The memory store keeps this example self-contained; in production
 // use a shared store (@idemkit/redis, @idemkit/postgres…): Next.js may run the route in many processes.
-// Whose keys are whose: an account's keys never meet another's (behind auth, use the account id).
+// Whose keys are whose: each account's keys are its own (behind authentication, return the account
+// id). This demo has no accounts: callers without the header share the "anonymous" key space.
 const idem = createIdempotency({
   store: createMemoryStore(),
-  scope: (request) => request.headers.get("x-account-id") ?? undefined,
+  scope: (request) => request.headers.get("x-account-id") ?? "anonymous",
 });
 
 interface Order {

@@ -141,11 +141,19 @@ export class HttpEntry<R> {
           body instanceof Uint8Array ? body : encoder.encode(body.canonicalJson),
         )
       : await fingerprintRequest(exchange.method, target, exchange.header("content-type"), body);
-    const scope = this.#scope === "global" ? undefined : await this.#scope(exchange.request);
+    const scope = this.#scope === "global" ? "" : await this.#scope(exchange.request);
+    if (typeof scope !== "string") {
+      // Whose key this is cannot be told: never fall into a key space shared with other callers.
+      return this.#answer(
+        this.answers.problem(
+          problem("scope-missing", "This request carries no identity its idempotency key could belong to."),
+        ),
+      );
+    }
     return {
       kind: "prepared",
       key,
-      storedKey: composeStoredKey(this.#keyPrefix, "http", scope ?? "", key),
+      storedKey: composeStoredKey(this.#keyPrefix, "http", scope, key),
       fingerprint,
       requestBody: exchange.body.kind === "stream" ? (body as Uint8Array) : undefined,
     };

@@ -20,8 +20,10 @@ export interface ResponseHead {
 
 /**
  * Which client a key belongs to. A function returns the caller's stable identity (tenant, account,
- * API key id): keys of different scopes never meet. `"global"` shares one key space across all
- * clients: only for keys that are unique across clients (UUIDs from trusted services).
+ * API key id — not a token that rotates): keys of different scopes never meet. A request it returns
+ * `undefined` for is answered 400 (`scope-missing`) and never run: mount idemkit after authentication.
+ * `"global"` shares one key space across all clients: only for keys that are unique across clients
+ * (UUIDs from trusted services).
  */
 export type Scope<R> = "global" | ((request: R) => string | undefined | Promise<string | undefined>);
 

@@ -4,6 +4,7 @@ import type { HttpAnswer } from "./exchange.js";
 export type ProblemType =
   | "key-missing"
   | "key-invalid"
+  | "scope-missing"
   | "target-invalid"
   | "request-too-large"
   | "key-reused"
@@ -37,6 +38,7 @@ export type ProblemRenderer = (problem: Problem) => RenderedProblem;
 const TITLES: Record<ProblemType, [status: number, title: string]> = {
   "key-missing": [400, "Idempotency key missing"],
   "key-invalid": [400, "Idempotency key invalid"],
+  "scope-missing": [400, "Caller unknown"],
   "target-invalid": [400, "Request target invalid"],
   "request-too-large": [413, "Request body too large"],
   "key-reused": [422, "Idempotency key reused"],
