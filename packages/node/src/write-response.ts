@@ -18,7 +18,8 @@ export function writeAnswer(res: ServerResponse, answer: HttpAnswer, closeConnec
 /** Writes the route's own response from its snapshot, whole, as every replay of it will be. */
 export function writeRouteResponse(res: ServerResponse, response: RouteResponse): void {
   if (!unchangedSince(res, response)) {
-    return writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
+    writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
+    return;
   }
   // The common case: nothing touched `res` since the snapshot, so it is sent as it stands.
   try {
