@@ -1,4 +1,5 @@
 import type { HttpAnswer } from "./exchange.js";
+import { isValidHeaderName, isValidHeaderValue } from "./headers.js";
 
 /** Every answer idemkit makes itself, by type. */
 export type ProblemType =
@@ -71,22 +72,34 @@ export function renderProblemJson(p: Problem): RenderedProblem {
   return { headers: { "content-type": "application/problem+json" }, body };
 }
 
-/** Renders a problem with the app's renderer; a renderer that throws falls back to the default. */
+/**
+ * Renders a problem with the app's renderer. A renderer that throws, or returns something no server
+ * could send (a status outside 200–599, a header with a control character, a body that is neither text
+ * nor bytes), falls back to the default rendering.
+ */
 export function problemAnswer(p: Problem, render: ProblemRenderer | undefined): HttpAnswer {
-  let rendered: RenderedProblem;
-  try {
-    rendered = render ? render(p) : renderProblemJson(p);
-    if (rendered === null || typeof rendered !== "object") throw new TypeError("not an object");
-  } catch {
-    rendered = renderProblemJson(p);
+  if (render) {
+    try {
+      const answer = toAnswer(p, render(p));
+      if (answer !== undefined) return answer;
+    } catch {
+      // fall back below
+    }
   }
-  const headers: Record<string, string> = { ...p.headers, ...rendered.headers };
-  const body = typeof rendered.body === "string" ? encoder.encode(rendered.body) : rendered.body;
-  const status = Number.isInteger(rendered.status) && rendered.status! >= 200 && rendered.status! <= 599;
-  return {
-    status: status ? rendered.status! : p.status,
-    statusText: "",
-    headers: Object.entries(headers).map(([name, value]) => [name.toLowerCase(), String(value)]),
-    body: body instanceof Uint8Array ? body : new Uint8Array(0),
-  };
+  return toAnswer(p, renderProblemJson(p))!;
+}
+
+function toAnswer(p: Problem, rendered: RenderedProblem): HttpAnswer | undefined {
+  if (rendered === null || typeof rendered !== "object") return undefined;
+  const status = rendered.status ?? p.status;
+  if (!Number.isInteger(status) || status < 200 || status > 599) return undefined;
+  const { body } = rendered;
+  if (typeof body !== "string" && !(body instanceof Uint8Array)) return undefined;
+  const headers: [string, string][] = [];
+  for (const [name, value] of Object.entries({ ...p.headers, ...rendered.headers })) {
+    const text = String(value);
+    if (!isValidHeaderName(name) || !isValidHeaderValue(text)) return undefined;
+    headers.push([name.toLowerCase(), text]);
+  }
+  return { status, statusText: "", headers, body: typeof body === "string" ? encoder.encode(body) : body };
 }
