@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HandlerContext, HttpOptions, Idempotency } from "@idemkit/core";
 import { nodeBody } from "./read-body.js";
-import { serve } from "./serve.js";
+import { guard, serve } from "./serve.js";
 
 export type NodeIdempotencyOptions = HttpOptions<IncomingMessage>;
 
@@ -68,22 +68,6 @@ export function idempotentListener(
       error: failed,
     });
   };
-}
-
-/** Runs `fn`; a throw or a rejection goes to `failed`. */
-function guard(fn: () => unknown, failed: (error: unknown) => void): void {
-  try {
-    const result = fn();
-    if (
-      result !== null &&
-      typeof result === "object" &&
-      typeof (result as Promise<unknown>).then === "function"
-    ) {
-      (result as Promise<unknown>).then(undefined, failed);
-    }
-  } catch (error) {
-    failed(error);
-  }
 }
 
 /** A bare 500, or a cut connection once the response was under way. */

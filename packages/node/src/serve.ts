@@ -51,7 +51,7 @@ async function serveOwned<R>(run: OwnedRun, res: ServerResponse, hooks: ServeHoo
   // A route that fails before its response settled ends the capture; one that fails later is reported.
   let settled = false;
   let routeError: { error: unknown } | undefined;
-  await runRoute(hooks, run.context, (error) => {
+  runRoute(hooks, run.context, (error) => {
     if (settled) return hooks.error(error);
     routeError = { error };
     capture.fail();
@@ -93,13 +93,18 @@ async function serveOwned<R>(run: OwnedRun, res: ServerResponse, hooks: ServeHoo
 }
 
 /** Runs the route; a throw or a rejection goes to `failed` (default: `hooks.error`). */
-async function runRoute<R>(
+function runRoute<R>(
   hooks: ServeHooks<R>,
   context: HandlerContext | undefined,
   failed: (error: unknown) => void = (error) => hooks.error(error),
-): Promise<void> {
+): void {
+  guard(() => hooks.route(context), failed);
+}
+
+/** Calls `fn`; a throw, or a rejection of what it returns, goes to `failed`. */
+export function guard(fn: () => unknown, failed: (error: unknown) => void): void {
   try {
-    const result = hooks.route(context);
+    const result = fn();
     if (
       result !== null &&
       typeof result === "object" &&
