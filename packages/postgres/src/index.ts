@@ -12,4 +12,9 @@ export {
   type PostgresStore,
   type PostgresStoreOptions,
 } from "./store.js";
-export { type IsolationLevel, SerializationError, type TransactionOptions } from "./transaction.js";
+export {
+  ConnectionLostError,
+  type IsolationLevel,
+  SerializationError,
+  type TransactionOptions,
+} from "./transaction.js";

@@ -1,7 +1,12 @@
 // Shared by the test files; excluded from the build and the package.
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import pg from "pg";
+import ts from "typescript";
 import { migrate, type PostgresTableOptions, quoteIdentifier } from "./schema.js";
 
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -64,3 +69,21 @@ export async function waitForLockWait(pool: pg.Pool, marker: string, timeoutMs =
 
 /** A describe title that shows why the suite was skipped. */
 export const titled = (name: string) => (skip ? `${name} (skipped: ${skip})` : name);
+
+/**
+ * This package's source transpiled to plain JS in a new temporary directory (no build step needed), for
+ * child processes: they import `<dir>/index.js`. The caller removes the directory.
+ */
+export async function transpiledPackage(): Promise<string> {
+  const out = await mkdtemp(join(tmpdir(), "idemkit-pg-"));
+  for (const file of ["index", "schema", "store", "transaction"]) {
+    const source = await readFile(fileURLToPath(new URL(`./${file}.ts`, import.meta.url)), "utf8");
+    const compilerOptions = {
+      module: ts.ModuleKind.ESNext,
+      target: ts.ScriptTarget.ES2022,
+      verbatimModuleSyntax: true,
+    };
+    await writeFile(join(out, `${file}.js`), ts.transpileModule(source, { compilerOptions }).outputText);
+  }
+  return out;
+}

@@ -1,17 +1,24 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { TransactionalOutput } from "@idemkit/core";
 import pg from "pg";
-import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStatements, quoteIdentifier } from "./schema.js";
 import { createPostgresStore, encodeKey, type PostgresStore } from "./store.js";
-import { databaseUrl, freshTables, newPool, skip, sleep, titled, waitForLockWait } from "./test-support.js";
+import {
+  databaseUrl,
+  freshTables,
+  newPool,
+  skip,
+  sleep,
+  titled,
+  transpiledPackage,
+  waitForLockWait,
+} from "./test-support.js";
 import { SerializationError } from "./transaction.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -267,17 +274,8 @@ describe.skipIf(Boolean(skip))(titled("postgres transactional mode"), () => {
 
   it("a process killed with SIGKILL mid-transaction leaves no key and no business row; a retry runs once", async () => {
     // The child imports this package's source, transpiled to plain JS (no build step needed).
-    const out = await mkdtemp(join(tmpdir(), "idemkit-pg-"));
+    const out = await transpiledPackage();
     try {
-      for (const file of ["index", "schema", "store", "transaction"]) {
-        const source = await readFile(fileURLToPath(new URL(`./${file}.ts`, import.meta.url)), "utf8");
-        const compilerOptions = {
-          module: ts.ModuleKind.ESNext,
-          target: ts.ScriptTarget.ES2022,
-          verbatimModuleSyntax: true,
-        };
-        await writeFile(join(out, `${file}.js`), ts.transpileModule(source, { compilerOptions }).outputText);
-      }
       const key = `crash:${randomUUID()}`;
       const applicationName = `idemkit-crash-${randomUUID()}`;
       const fixture = fileURLToPath(new URL("../test/kill-child.mjs", import.meta.url));

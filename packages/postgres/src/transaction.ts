@@ -31,6 +31,24 @@ export class SerializationError extends Error {
   }
 }
 
+/**
+ * The connection of a transaction was lost before COMMIT was sent (the backend was terminated, an
+ * `idle_in_transaction_session_timeout` fired, the server restarted or failed over, the network reset):
+ * the server rolled the transaction back, so nothing was committed, neither the key nor your writes.
+ * `cause` is the connection's error (a pg `DatabaseError` with `code` `57P01`, `25P03`, … or a socket
+ * error). Not retried by `transaction()`: a retry of the request runs again on a fresh connection.
+ */
+export class ConnectionLostError extends Error {
+  override readonly name = "ConnectionLostError";
+
+  constructor(cause: Error) {
+    super(
+      `@idemkit/postgres: the connection was lost during the transaction (${cause.message}); nothing was committed`,
+      { cause },
+    );
+  }
+}
+
 const LEVELS: Record<IsolationLevel, string> = {
   "read committed": "READ COMMITTED",
   "repeatable read": "REPEATABLE READ",
@@ -45,13 +63,22 @@ function retryableCode(error: unknown): "40001" | "40P01" | undefined {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * One attempt's body: runs on `client` inside BEGIN … COMMIT, and calls the caller's work through
+ * `userWork`, so that a throw of the work is told apart from a failure of the store's own statements.
+ */
+export type Attempt<R> = (
+  client: PoolClient,
+  userWork: <T>(run: () => Promise<T>) => Promise<T>,
+) => Promise<{ commit: boolean; result: R }>;
+
+/**
  * Runs `attempt` in a transaction on one pooled client: COMMIT when it returns `commit: true`,
  * ROLLBACK otherwise or when it throws. Retries serialization failures and deadlocks.
  */
 export async function runTransaction<R>(
   pool: Pool,
   settings: { isolationLevel: IsolationLevel; maxRetries: number },
-  attempt: (client: PoolClient) => Promise<{ commit: boolean; result: R }>,
+  attempt: Attempt<R>,
 ): Promise<R> {
   for (let attempts = 1; ; attempts++) {
     try {
@@ -66,30 +93,62 @@ export async function runTransaction<R>(
   }
 }
 
-async function once<R>(
-  pool: Pool,
-  level: string,
-  attempt: (client: PoolClient) => Promise<{ commit: boolean; result: R }>,
-): Promise<R> {
+async function once<R>(pool: Pool, level: string, attempt: Attempt<R>): Promise<R> {
   const client = await pool.connect();
-  try {
-    await client.query(`BEGIN ISOLATION LEVEL ${level}`);
-  } catch (error) {
-    client.release(error as Error);
-    throw error;
-  }
+  // pg-pool listens for a client's 'error' only while the client is idle in the pool. A checked-out
+  // client whose connection dies (pg_terminate_backend, idle_in_transaction_session_timeout, a failover,
+  // a restart, a reset) emits 'error' with no listener, and Node exits. Listen while we hold it, and
+  // hand it back as broken, so that the pool destroys it instead of lending it again.
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost ??= error;
+  };
+  client.on("error", onError);
   let broken: Error | undefined;
+  let workThrew = false;
+  let committing = false;
+  const userWork = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      workThrew = true;
+      throw error;
+    }
+  };
   try {
-    const { commit, result } = await attempt(client);
-    await client.query(commit ? "COMMIT" : "ROLLBACK");
-    return result;
-  } catch (error) {
-    // A connection that cannot even roll back is destroyed rather than returned to the pool.
-    await client.query("ROLLBACK").catch((rollbackError: Error) => {
-      broken = rollbackError;
-    });
-    throw error;
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL ${level}`);
+    } catch (error) {
+      broken = error as Error;
+      throw error;
+    }
+    let outcome: { commit: boolean; result: R };
+    try {
+      outcome = await attempt(client, userWork);
+      if (lost) {
+        // The server rolled the transaction back when the session ended: nothing was kept.
+        if (!outcome.commit) return outcome.result;
+        throw new ConnectionLostError(lost);
+      }
+      committing = true;
+      await client.query(outcome.commit ? "COMMIT" : "ROLLBACK");
+    } catch (error) {
+      // A connection that cannot even roll back is destroyed rather than returned to the pool.
+      if (!lost) {
+        await client.query("ROLLBACK").catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+      }
+      // Lost before COMMIT was sent: nothing was committed, say so (a throw of the work stays as it is).
+      // Lost during COMMIT, the outcome is unknown: its error goes through unchanged.
+      if (lost && !committing && !workThrew && !(error instanceof ConnectionLostError)) {
+        throw new ConnectionLostError(lost);
+      }
+      throw error;
+    }
+    return outcome.result;
   } finally {
-    client.release(broken);
+    client.release(broken ?? lost);
+    client.removeListener("error", onError);
   }
 }
