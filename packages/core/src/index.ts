@@ -25,6 +25,7 @@ export type {
   RouteResponseHead,
   UnreplayableReason,
 } from "./http/exchange.js";
+export { hasNullBody, REPLAYED_HEADER } from "./http/headers.js";
 export type { OwnedRun } from "./http/owned-run.js";
 export type { HttpOptions, ResponseHead, Scope } from "./http/policy.js";
 export type { Problem, ProblemType, RenderedProblem } from "./http/problems.js";

@@ -12,7 +12,7 @@ import {
   splitOptions,
 } from "@idemkit/core";
 import { nodeBody, nodeExchange, type ReadUpTo, readUpTo } from "@idemkit/node";
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 
 /** Core's HTTP options, with `scope` and `fingerprint` reading the Fastify request. */
@@ -41,6 +41,16 @@ const owned = new WeakMap<FastifyRequest, OwnedRun>();
 const EMPTY = new Uint8Array(0);
 
 const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, options, done) => {
+  // A bad option (no scope, a misspelt name) fails the registration, not the process.
+  try {
+    setUp(fastify, options);
+  } catch (error) {
+    return done(error as Error);
+  }
+  done();
+};
+
+function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): void {
   let idem: Idempotency;
   let http: FastifyIdempotencyRouteOptions;
   if ("idempotency" in options) {
@@ -107,9 +117,7 @@ const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, optio
     owned.delete(request);
     return storeReply(run, reply, payload);
   });
-
-  done();
-};
+}
 
 /** Stores the route's reply through core and says what to send: the reply, or core's answer. */
 async function storeReply(run: OwnedRun, reply: FastifyReply, payload: unknown): Promise<unknown> {

@@ -1,5 +1,5 @@
 import { type ServerResponse, STATUS_CODES } from "node:http";
-import type { HttpAnswer, RouteResponse } from "@idemkit/core";
+import { type HttpAnswer, hasNullBody, type RouteResponse } from "@idemkit/core";
 
 /** Headers that follow from how the body is sent, never copied from a snapshot. */
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
@@ -44,8 +44,7 @@ function unchangedSince(res: ServerResponse, response: RouteResponse): boolean {
 }
 
 /**
- * Status, headers and body in one `end`, so node:http sets `Content-Length` from the body (and
- * leaves the body out for 204 and 304). Only the snapshot's headers go out: whatever else was set
+ * Status, headers (`Content-Length` from the body, none for 204 and 304) and body in one `end`. Only the snapshot's headers go out: whatever else was set
  * on `res` since (an error handler's, after the route answered) is dropped. A response node:http
  * refuses, or a socket already gone, destroys the connection instead of throwing.
  */
@@ -63,6 +62,8 @@ function writeWhole(
       const value = headers[name];
       if (value !== undefined && !FRAMING.has(name)) res.setHeader(name, value as string | string[]);
     }
+    // Set, not left to node:http: once a length was removed above, it would send the body chunked.
+    if (!hasNullBody(status)) res.setHeader("content-length", body.length);
     res.statusCode = status;
     res.statusMessage = statusText || STATUS_CODES[status] || "unknown";
     res.end(body.length > 0 ? body : undefined);
