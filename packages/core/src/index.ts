@@ -30,6 +30,7 @@ export type { OwnedRun } from "./http/owned-run.js";
 export type { HttpOptions, ResponseHead, Scope } from "./http/policy.js";
 export type { Problem, ProblemType, RenderedProblem } from "./http/problems.js";
 export { decodeStoredResponse, encodeStoredResponse, type StoredResponse } from "./http/stored-response.js";
+export { routedTarget } from "./http/target.js";
 export type { IdempotentHandler } from "./http/web.js";
 export type { TransactionalHandler } from "./http/web-transactional.js";
 export {

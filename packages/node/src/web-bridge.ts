@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
+import { routedTarget } from "@idemkit/core";
 import { internalError } from "./middleware.js";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -107,6 +108,13 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
   }
 }
 
+function badRequest(res: ServerResponse): void {
+  res.statusCode = 400;
+  res.setHeader("content-type", "text/plain; charset=utf-8");
+  res.setHeader("connection", "close");
+  res.end("Bad Request: the request target is neither a path nor an absolute URL");
+}
+
 function drainOrClose(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const go = () => {
@@ -130,6 +138,8 @@ export function createRequestListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   return (req, res) => {
+    // `*` (asterisk-form) is a target only for OPTIONS; as a URL it would pass for `/`.
+    if (routedTarget(req.url ?? "") === undefined && req.method !== "OPTIONS") return badRequest(res);
     let request: Request | undefined;
     Promise.resolve()
       .then(() => {
