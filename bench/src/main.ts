@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Contender, StoreName } from "./contenders/types.js";
 import { type CommandCount, countRedis, countWith } from "./counts.js";
-import { type HttpResult, runHttp } from "./http/run.js";
+import { FRAMEWORKS, type Framework, type HttpResult, runHttp } from "./http/run.js";
 import { printSummary, ratioRows, renderSvg } from "./report.js";
 import {
   abandonAll,
@@ -19,11 +19,15 @@ import {
 import { setupStore } from "./setup.js";
 
 const { values: args } = parseArgs({
+  // `pnpm run bench -- --flag` hands the script a literal `--`: dropped, so both spellings work.
+  args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
     full: { type: "boolean", default: false },
     stores: { type: "string" },
     scenarios: { type: "string" },
     "no-http": { type: "boolean", default: false },
+    "http-only": { type: "boolean", default: false },
+    frameworks: { type: "string" },
     out: { type: "string" },
   },
 });
@@ -87,7 +91,14 @@ export interface BurstCheck {
 
 const plan: Plan = args.full ? FULL : QUICK;
 if (args.scenarios) plan.scenarios = args.scenarios.split(",") as ScenarioName[];
-const stores = (args.stores?.split(",") ?? ["memory", "sqlite", "redis", "postgres"]) as StoreName[];
+const stores = args["http-only"]
+  ? []
+  : ((args.stores?.split(",") ?? ["memory", "sqlite", "redis", "postgres"]) as StoreName[]);
+const frameworks = (args.frameworks?.split(",") ?? Object.keys(FRAMEWORKS)) as Framework[];
+for (const f of frameworks) {
+  if (!(f in FRAMEWORKS))
+    throw new Error(`--frameworks: unknown ${f} (${Object.keys(FRAMEWORKS).join(", ")})`);
+}
 const runId = `r${Date.now().toString(36)}`;
 const started = Date.now();
 const label = (c: Contender) => c.label ?? c.name;
@@ -100,8 +111,10 @@ const versions: string[] = [];
 const notComparable: { store: string; contender: string; scenario: string; reason: string }[] = [];
 
 console.log(
-  `idemkit bench (${plan.mode}): stores ${stores.join(", ")}; scenarios ${plan.scenarios.join(", ")}; ` +
-    `concurrency ${plan.concurrencies.join("/")}; ${plan.repeats} interleaved repeats of ${plan.budget.durationMs} ms`,
+  args["http-only"]
+    ? `idemkit bench (${plan.mode}): HTTP only; ${plan.http.durationSec} s × connections ${plan.http.connections.join("/")} × ${plan.http.repeats} repeats`
+    : `idemkit bench (${plan.mode}): stores ${stores.join(", ")}; scenarios ${plan.scenarios.join(", ")}; ` +
+        `concurrency ${plan.concurrencies.join("/")}; ${plan.repeats} interleaved repeats of ${plan.budget.durationMs} ms`,
 );
 
 for (const store of stores) {
@@ -220,8 +233,8 @@ for (const store of stores) {
 
 let http: HttpResult[] = [];
 if (!args["no-http"]) {
-  console.log("\n[http]");
-  http = await runHttp(plan.http, runId).catch((error) => {
+  console.log(`\n[http] ${frameworks.join(", ")}`);
+  http = await runHttp(plan.http, runId, frameworks, skipped).catch((error) => {
     console.log(`SKIPPED http: ${(error as Error).message}`);
     skipped.push(`http: ${(error as Error).message}`);
     return [];
@@ -229,7 +242,9 @@ if (!args["no-http"]) {
 }
 
 const ratios = ratioRows(rows);
-const command = `pnpm bench${plan.mode === "full" ? " --full" : ""}`;
+const command =
+  `pnpm bench${plan.mode === "full" ? " --full" : ""}${args["http-only"] ? " --http-only" : ""}` +
+  (args.frameworks ? ` --frameworks ${args.frameworks}` : "");
 const meta = {
   command,
   mode: plan.mode,
@@ -243,12 +258,14 @@ const meta = {
 };
 const here = dirname(fileURLToPath(import.meta.url));
 const out = args.out ?? join(here, "..", "results");
+// An HTTP-only run does not overwrite the results of a whole run.
+const name = args["http-only"] ? `${plan.mode}-http` : plan.mode;
 mkdirSync(out, { recursive: true });
 writeFileSync(
-  join(out, `${plan.mode}.json`),
+  join(out, `${name}.json`),
   `${JSON.stringify({ meta, ratios, counts, bursts, notComparable, http, rows }, null, 1)}\n`,
 );
-writeFileSync(join(out, `${plan.mode}.svg`), renderSvg({ meta, ratios, counts, http }));
+writeFileSync(join(out, `${name}.svg`), renderSvg({ meta, ratios, counts, http }));
 printSummary({ meta, ratios, counts, bursts, notComparable, http });
-console.log(`\nWrote ${join(out, `${plan.mode}.json`)} and ${plan.mode}.svg in ${meta.durationSec} s`);
+console.log(`\nWrote ${join(out, `${name}.json`)} and ${name}.svg in ${meta.durationSec} s`);
 process.exit(0);

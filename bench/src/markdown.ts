@@ -65,17 +65,44 @@ for (const b of r.bursts) {
   );
 }
 if (r.http.length > 0) {
+  // Results from before the Fastify and node:http servers have Express rows only, without `framework`.
+  const fw = (h: HttpResult) => h.framework ?? "express";
   console.log(
-    "\nHTTP, Express + autocannon on loopback: req/s ÷ the same route without idempotency, same repeat:\n",
+    "\nHTTP, autocannon on loopback: req/s ÷ the same framework's route without idempotency, same repeat:\n",
   );
   console.log(
-    "| route | scenario | connections | req/s ÷ no idempotency | server CPU µs per request | req/s | p99 ms |",
+    "| framework | route | scenario | connections | req/s ÷ no idempotency | server CPU µs per request | req/s | p99 ms |",
   );
-  console.log("|---|---|--:|---|--:|--:|--:|");
+  console.log("|---|---|---|--:|---|--:|--:|--:|");
   for (const h of r.http) {
     const cpu = h.cpuUsPerRequest ? String(Math.round(h.cpuUsPerRequest.median)) : "–";
     console.log(
-      `| ${h.route} | ${h.scenario} | ${h.connections} | ${f(h.ratioToPlain)} | ${cpu} | ${k(h.throughput.median)} | ${h.p99Ms.median} |`,
+      `| ${fw(h)} | ${h.route} | ${h.scenario} | ${h.connections} | ${f(h.ratioToPlain)} | ${cpu} | ${k(h.throughput.median)} | ${h.p99Ms.median} |`,
     );
+  }
+  const toRun = r.http.filter((h) => h.ratioToRun);
+  if (toRun.length > 0) {
+    console.log(
+      "\nidemkit ÷ idemkit-run (the framework integration against core `run()` in a plain route; target ≥ 0.90), req/s per repeat; server CPU µs per request:\n",
+    );
+    console.log(
+      "| framework | scenario | connections | idemkit ÷ idemkit-run | CPU µs: idemkit / idemkit-run / plain |",
+    );
+    console.log("|---|---|--:|---|--:|");
+    for (const h of toRun) {
+      const cpu = (route: string) => {
+        const x = r.http.find(
+          (y) =>
+            fw(y) === fw(h) &&
+            y.route === route &&
+            y.scenario === h.scenario &&
+            y.connections === h.connections,
+        );
+        return x?.cpuUsPerRequest ? String(Math.round(x.cpuUsPerRequest.median)) : "–";
+      };
+      console.log(
+        `| ${fw(h)} | ${h.scenario} | ${h.connections} | ${f(h.ratioToRun)} | ${cpu("idemkit")} / ${cpu("idemkit-run")} / ${cpu("plain")} |`,
+      );
+    }
   }
 }

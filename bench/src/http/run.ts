@@ -9,6 +9,8 @@ import { REDIS_URL } from "../setup.js";
 import { type Spread, spread } from "../stats.js";
 
 export interface HttpResult {
+  /** The server's framework: each has its own `server-<framework>.ts`, run in turn. */
+  framework: Framework;
   route: string;
   scenario: "new" | "replay";
   connections: number;
@@ -21,28 +23,49 @@ export interface HttpResult {
   cpuUsPerRequest: Spread;
   /** Per repeat: the plain route's CPU per request ÷ this route's (> 1: cheaper than the plain route). */
   cpuRatioToPlain: Spread;
+  /**
+   * On the `idemkit` row: per repeat, its req/s ÷ the `idemkit-run` reference's in the same repeat
+   * (what the framework integration keeps of the engine's throughput; the target is ≥ 0.90).
+   */
+  ratioToRun?: Spread;
   non2xx: number;
   note?: string;
 }
 
-const ROUTES = ["plain", "idemkit", "idemkit-run", "powertools", "node-idempotency"] as const;
+/** The routes of each framework's server; `plain` first, the one every ratio is taken to. */
+export const FRAMEWORKS = {
+  express: ["plain", "idemkit", "idemkit-run", "powertools", "node-idempotency"],
+  fastify: ["plain", "idemkit", "idemkit-run"],
+  node: ["plain", "idemkit", "idemkit-run"],
+} as const satisfies Record<string, readonly string[]>;
+export type Framework = keyof typeof FRAMEWORKS;
+
+const NOTES: Record<string, string> = {
+  "express/idemkit": "@idemkit/express middleware on the route",
+  "fastify/idemkit": "@idemkit/fastify plugin in an encapsulated context holding the route",
+  "node/idemkit": "@idemkit/node idempotentListener around the bare listener",
+  "idemkit-run": "reference: core run() inside a plain route, no HTTP layer",
+  powertools: "makeIdempotent in the route; no HTTP integration",
+  "node-idempotency": "its onRequest/onResponse hooks in the route",
+};
+
 const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
 
-async function startServer(runId: string): Promise<{ child: ChildProcess; port: number; pinned: boolean }> {
+/** Starts `server-<framework>.ts` in a child process (on core 0 when `pinned`) and waits for its port. */
+async function startServer(
+  framework: Framework,
+  runId: string,
+  pinned: boolean,
+): Promise<{ child: ChildProcess; port: number }> {
   const here = dirname(fileURLToPath(import.meta.url));
   const tsx = join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "cli.mjs");
-  const args = [tsx, join(here, "server.ts"), REDIS_URL, runId];
-  // On Linux with taskset, the server gets core 0 and this process (autocannon) the others, so the
-  // load generator does not take the server's CPU; CPU per request is measured either way.
-  const pinned = canPin();
-  if (pinned)
-    execFileSync("taskset", ["-acp", `1-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
+  const args = [tsx, join(here, `server-${framework}.ts`), REDIS_URL, runId];
   const child = pinned
     ? spawn("taskset", ["-c", "0", process.execPath, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error("the HTTP bench server did not start within 20 s")),
+      () => reject(new Error(`the ${framework} bench server did not start within 20 s`)),
       20_000,
     );
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -52,9 +75,12 @@ async function startServer(runId: string): Promise<{ child: ChildProcess; port: 
         resolve(Number(m[1]));
       }
     });
-    child.once("exit", (code) => reject(new Error(`the HTTP bench server exited with ${code}`)));
+    child.once("exit", (code) => reject(new Error(`the ${framework} bench server exited with ${code}`)));
+  }).catch(async (error: unknown) => {
+    await stopServer(child);
+    throw error;
   });
-  return { child, port, pinned };
+  return { child, port };
 }
 
 function canPin(): boolean {
@@ -98,91 +124,136 @@ function cannon(
 }
 
 /**
- * The same POST route with no idempotency, with idemkit and with each peer, on one Express server
- * in a child process, driven by autocannon on loopback; routes interleaved within each repeat.
+ * Each framework's server in turn, in a child process, driven by autocannon on loopback: every route
+ * of that server (the same POST with no idempotency, with idemkit, with the `idemkit-run` reference
+ * and, on Express, with each peer), interleaved within each repeat. A framework whose server fails is
+ * skipped (reason pushed to `skipped`); the others still run.
  */
 export async function runHttp(
   plan: { durationSec: number; connections: number[]; repeats: number },
   runId: string,
+  frameworks: readonly Framework[],
+  skipped: string[],
 ): Promise<HttpResult[]> {
-  const { child, port, pinned } = await startServer(runId);
+  // On Linux with taskset, the server gets core 0 and this process (autocannon) the others, so the
+  // load generator does not take the server's CPU; CPU per request is measured either way.
+  const pinned = canPin();
+  if (pinned)
+    execFileSync("taskset", ["-acp", `1-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
   const results: HttpResult[] = [];
   try {
-    const replayKeys = Array.from({ length: 200 }, (_, i) => `${runId}-replay-${i}`);
-    for (const scenario of ["new", "replay"] as const) {
-      for (const connections of plan.connections) {
-        const samples = new Map<
-          string,
-          { rps: number; p50: number; p99: number; non2xx: number; cpuPerRequest: number }[]
-        >();
-        // Warm-up (and, for replays, store every replay key once on every route).
-        for (const route of ROUTES) {
-          let n = 0;
-          const key = () =>
-            scenario === "replay" ? replayKeys[n++ % replayKeys.length]! : `${runId}-w-${route}-${n++}`;
-          await cannon(port, route, connections, 1, key);
-        }
-        for (let repeat = 0; repeat < plan.repeats; repeat++) {
-          const order = ROUTES.map((_, i) => ROUTES[(i + repeat) % ROUTES.length]!);
-          for (const route of order) {
-            let n = 0;
-            const key = () =>
-              scenario === "replay"
-                ? replayKeys[n++ % replayKeys.length]!
-                : `${runId}-${route}-${connections}-${repeat}-${n++}`;
-            const cpuBefore = await serverCpuUs(port);
-            const r = await cannon(port, route, connections, plan.durationSec, key);
-            const cpuPerRequest = (await serverCpuUs(port)) - cpuBefore;
-            const list = samples.get(route) ?? [];
-            list.push({
-              rps: r.requests.average,
-              p50: r.latency.p50,
-              p99: r.latency.p99,
-              non2xx: r.non2xx,
-              cpuPerRequest: cpuPerRequest / Math.max(1, r.requests.total),
-            });
-            samples.set(route, list);
-          }
-        }
-        const plain = samples.get("plain")!;
-        for (const route of ROUTES) {
-          const s = samples.get(route)!;
-          results.push({
-            route,
-            scenario,
-            connections,
-            throughput: spread(s.map((x) => x.rps)),
-            p50Ms: spread(s.map((x) => x.p50)),
-            p99Ms: spread(s.map((x) => x.p99)),
-            ratioToPlain: spread(s.map((x, i) => x.rps / plain[i]!.rps)),
-            cpuUsPerRequest: spread(s.map((x) => x.cpuPerRequest)),
-            cpuRatioToPlain: spread(s.map((x, i) => plain[i]!.cpuPerRequest / x.cpuPerRequest)),
-            non2xx: s.reduce((a, x) => a + x.non2xx, 0),
-            ...(route === "powertools" ? { note: "makeIdempotent in the route; no HTTP integration" } : {}),
-            ...(route === "node-idempotency" ? { note: "its onRequest/onResponse hooks in the route" } : {}),
-            ...(route === "idemkit" ? { note: "@idemkit/express middleware" } : {}),
-            ...(route === "idemkit-run"
-              ? { note: "reference: core run() inside a plain route, no HTTP layer" }
-              : {}),
-          });
-        }
-        console.log(`  ${scenario} c=${connections} done`);
+    for (const framework of frameworks) {
+      const t0 = Date.now();
+      let server: { child: ChildProcess; port: number } | undefined;
+      try {
+        server = await startServer(framework, runId, pinned);
+        results.push(...(await measureFramework(framework, server.port, plan, runId)));
+        console.log(`  ${framework}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      } catch (error) {
+        console.log(`SKIPPED http ${framework}: ${(error as Error).message}`);
+        skipped.push(`http ${framework}: ${(error as Error).message}`);
+      } finally {
+        if (server) await stopServer(server.child);
       }
     }
   } finally {
     if (pinned)
       execFileSync("taskset", ["-acp", `0-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
-    const client = new Redis(REDIS_URL);
-    let cursor = "0";
-    for (let i = 0; i < 100_000; i++) {
-      const [next, keys] = await client.scan(cursor, "MATCH", `*${runId}*`, "COUNT", 1000);
-      if (keys.length > 0) await client.unlink(...keys);
-      cursor = next;
-      if (cursor === "0") break;
-    }
-    client.disconnect();
+    await deleteKeys(runId);
   }
   return results;
+}
+
+async function measureFramework(
+  framework: Framework,
+  port: number,
+  plan: { durationSec: number; connections: number[]; repeats: number },
+  runId: string,
+): Promise<HttpResult[]> {
+  const routes: readonly string[] = FRAMEWORKS[framework];
+  const results: HttpResult[] = [];
+  const replayKeys = Array.from({ length: 200 }, (_, i) => `${runId}-${framework}-replay-${i}`);
+  for (const scenario of ["new", "replay"] as const) {
+    for (const connections of plan.connections) {
+      const samples = new Map<
+        string,
+        { rps: number; p50: number; p99: number; non2xx: number; cpuPerRequest: number }[]
+      >();
+      // Warm-up (and, for replays, store every replay key once on every route).
+      for (const route of routes) {
+        let n = 0;
+        const key = () =>
+          scenario === "replay"
+            ? replayKeys[n++ % replayKeys.length]!
+            : `${runId}-${framework}-w-${route}-${n++}`;
+        await cannon(port, route, connections, 1, key);
+      }
+      for (let repeat = 0; repeat < plan.repeats; repeat++) {
+        // Interleave: rotate the order every repeat so drift hits every route alike.
+        const order = routes.map((_, i) => routes[(i + repeat) % routes.length]!);
+        for (const route of order) {
+          let n = 0;
+          const key = () =>
+            scenario === "replay"
+              ? replayKeys[n++ % replayKeys.length]!
+              : `${runId}-${framework}-${route}-${connections}-${repeat}-${n++}`;
+          const cpuBefore = await serverCpuUs(port);
+          const r = await cannon(port, route, connections, plan.durationSec, key);
+          const cpuPerRequest = (await serverCpuUs(port)) - cpuBefore;
+          const list = samples.get(route) ?? [];
+          list.push({
+            rps: r.requests.average,
+            p50: r.latency.p50,
+            p99: r.latency.p99,
+            non2xx: r.non2xx,
+            cpuPerRequest: cpuPerRequest / Math.max(1, r.requests.total),
+          });
+          samples.set(route, list);
+        }
+      }
+      const plain = samples.get("plain")!;
+      const run = samples.get("idemkit-run")!;
+      for (const route of routes) {
+        const s = samples.get(route)!;
+        const note = NOTES[`${framework}/${route}`] ?? NOTES[route];
+        results.push({
+          framework,
+          route,
+          scenario,
+          connections,
+          throughput: spread(s.map((x) => x.rps)),
+          p50Ms: spread(s.map((x) => x.p50)),
+          p99Ms: spread(s.map((x) => x.p99)),
+          ratioToPlain: spread(s.map((x, i) => x.rps / plain[i]!.rps)),
+          cpuUsPerRequest: spread(s.map((x) => x.cpuPerRequest)),
+          cpuRatioToPlain: spread(s.map((x, i) => plain[i]!.cpuPerRequest / x.cpuPerRequest)),
+          ...(route === "idemkit" ? { ratioToRun: spread(s.map((x, i) => x.rps / run[i]!.rps)) } : {}),
+          non2xx: s.reduce((a, x) => a + x.non2xx, 0),
+          ...(note ? { note } : {}),
+        });
+      }
+      console.log(`  ${framework} ${scenario} c=${connections} done`);
+    }
+  }
+  return results;
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+/** Deletes every key of this run (all frameworks, all libraries) from the bench's Redis database. */
+async function deleteKeys(runId: string): Promise<void> {
+  const client = new Redis(REDIS_URL);
+  let cursor = "0";
+  for (let i = 0; i < 100_000; i++) {
+    const [next, keys] = await client.scan(cursor, "MATCH", `*${runId}*`, "COUNT", 1000);
+    if (keys.length > 0) await client.unlink(...keys);
+    cursor = next;
+    if (cursor === "0") break;
+  }
+  client.disconnect();
 }
