@@ -666,7 +666,7 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
     });
 
     describe("leases", () => {
-      it("a lost lease fires the handler's signal, and its result is not stored over the new owner", async () => {
+      it("a lost lease fires the handler's signal; its result is not stored, and its client gets what a retry would", async () => {
         let runs = 0;
         let aborted = false;
         const keyPrefix = `lease-${randomUUID()}:`;
@@ -684,11 +684,38 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         await store.delete(`${keyPrefix}http:0::${key}`); // an operator purge while the first still runs
         const second = await app.send(post(key));
         expect(await second.text()).toBe("run 2");
-        expect(await (await first).text()).toBe("run 1");
+        // No 2xx for superseded work: the first client gets the new owner's stored answer, replayed.
+        const superseded = await first;
+        expect(await superseded.text()).toBe("run 2");
+        expect(superseded.headers.get("idempotent-replayed")).toBe("true");
         expect(aborted).toBe(true);
         expect(app.events.some((e) => e.type === "lease-lost")).toBe(true);
         const replay = await app.send(post(key));
         expect(await replay.text()).toBe("run 2");
+      });
+
+      it("a superseded owner's client gets 409 while the new owner still works", async () => {
+        let runs = 0;
+        let openGate!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          openGate = resolve;
+        });
+        const keyPrefix = `lease-${randomUUID()}:`;
+        const app = mountWith({ leaseMs: 150, keyPrefix }, async () => {
+          const run = ++runs;
+          if (run === 1) await sleep(300);
+          else await gate;
+          return new Response(`run ${run}`, { status: 201 });
+        });
+        const key = randomUUID();
+        const first = app.send(post(key));
+        await sleep(30);
+        await store.delete(`${keyPrefix}http:0::${key}`);
+        const second = app.send(post(key));
+        await expectProblem(await first, 409, "request-in-progress");
+        openGate();
+        expect(await (await second).text()).toBe("run 2");
+        expect(runs).toBe(2);
       });
     });
   });

@@ -237,10 +237,30 @@ describe("leases", () => {
     await store.delete("idem:run:0::k");
     const second = await idem.execute({ key: "k" }, ({ fence }) => `fresh-${fence}`);
     expect(second).toEqual({ value: "fresh-1", replayed: false });
-    expect(await first).toBe("stale");
+    // Superseded: the first caller gets what a retry would, the new owner's value, never "stale".
+    expect(await first).toBe("fresh-1");
     expect(aborted).toBe(true);
     expect(rec.types()).toContain("lease-lost");
     expect(await idem.run({ key: "k" }, () => "third")).toBe("fresh-1");
+  });
+
+  it("a superseded owner whose key is still being worked on gets ConflictError, not its own value", async () => {
+    const store = createMemoryStore();
+    const idem = createIdempotency({ store, leaseMs: 150 });
+    let release!: () => void;
+    const first = idem.run({ key: "k" }, async () => {
+      await sleep(300);
+      return "stale";
+    });
+    await sleep(20);
+    await store.delete("idem:run:0::k");
+    const second = idem.run(
+      { key: "k" },
+      () => new Promise<string>((resolve) => (release = () => resolve("fresh"))),
+    );
+    await expect(first).rejects.toBeInstanceOf(ConflictError);
+    release();
+    expect(await second).toBe("fresh");
   });
 
   it("a crashed owner frees the key after the lease, and the takeover gets a higher fence", async () => {

@@ -178,6 +178,22 @@ export class Engine {
   }
 
   /**
+   * What a retry of `key` would be answered now, for an owner whose completion was refused because
+   * another owner took its key over: a replay, a conflict or a mismatch; `undefined` when the key is
+   * gone. Throws `StoreUnavailableError` when the store cannot say.
+   */
+  async current(
+    key: string,
+    fingerprint: string,
+  ): Promise<Exclude<ClaimDecision, { kind: "acquired" }> | undefined> {
+    const started = performance.now();
+    const record = await this.call("get", key, () => this.store.get(key));
+    return record === undefined
+      ? undefined
+      : this.decide(key, fingerprint, record, performance.now() - started);
+  }
+
+  /**
    * Like `claim`, but while the first attempt is in flight it polls (with backoff) until that one
    * completes (replay), releases (then this caller claims it) or `timeoutMs` passes (conflict).
    */

@@ -17,10 +17,13 @@ export class InvalidKeyError extends IdempotencyError {
   }
 }
 
-/** The first attempt with this key is still running (its lease is live). Retry later. */
+/**
+ * The first attempt with this key is still running (its lease is live), or this caller's own run was
+ * taken over and the key holds no outcome yet (`record` then `undefined`). Retry later.
+ */
 export class ConflictError extends IdempotencyError {
-  readonly record: IdempotencyRecord;
-  constructor(key: string, record: IdempotencyRecord) {
+  readonly record: IdempotencyRecord | undefined;
+  constructor(key: string, record: IdempotencyRecord | undefined) {
     super("conflict", `A request with idempotency key "${key}" is still in progress`);
     this.record = record;
   }

@@ -15,7 +15,7 @@ export type IdempotencyEvent =
   | (EventBase & { type: "lease-lost"; fence: number; phase: "heartbeat" | "complete" | "release" })
   | (EventBase & { type: "store-error"; operation: StoreOperation; durationMs: number; error: unknown });
 
-export type StoreOperation = "claim" | "complete" | "release" | "extend";
+export type StoreOperation = "claim" | "complete" | "release" | "extend" | "get";
 export type IdempotencyEventType = IdempotencyEvent["type"];
 export type IdempotencyEventListener = (event: IdempotencyEvent) => void;
 

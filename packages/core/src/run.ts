@@ -1,5 +1,5 @@
 import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
-import type { Engine } from "./engine.js";
+import type { ClaimDecision, Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { canonicalJson, sha256Hex } from "./fingerprint.js";
 import { waitOption } from "./http/policy.js";
@@ -62,35 +62,47 @@ export async function executeOnce<T>(
     ? await engine.claimOrWait(storedKey, fingerprint, wait.timeoutMs, wait.pollMs)
     : await engine.claim(storedKey, fingerprint);
 
+  if (decision.kind !== "acquired") return answer(options.key, decision, codec);
+  const { lease } = decision;
+  const value = await lease.run(work);
+  let encoded: Uint8Array;
+  try {
+    if (codec === defaultCodec) {
+      encoded = encodeDefault(value, ENCODED_HEAD);
+    } else {
+      const bytes = codec.encode(value);
+      encoded = new Uint8Array(bytes.length + 1);
+      encoded[0] = ENCODED;
+      encoded.set(bytes, 1);
+    }
+  } catch {
+    // The work has run: never release it for a second run; mark it instead.
+    encoded = Uint8Array.of(UNENCODABLE);
+  }
+  if ((await lease.complete(encoded)) === "lease-lost") {
+    // Another owner took the key over: answer as a retry would be answered (its value, or a
+    // conflict while it works), never with a value the key's record contradicts.
+    const now = await engine.current(storedKey, fingerprint);
+    return answer(options.key, now ?? { kind: "conflict", record: undefined }, codec);
+  }
+  return { value, replayed: false };
+}
+
+/** The result, or the error, for a key this caller does not own. */
+function answer<T>(
+  key: string,
+  decision: Exclude<ClaimDecision, { kind: "acquired" }> | { kind: "conflict"; record: undefined },
+  codec: Codec<T>,
+): RunResult<T> {
   switch (decision.kind) {
     case "mismatch":
-      throw new MismatchError(options.key, decision.record);
+      throw new MismatchError(key, decision.record);
     case "conflict":
-      throw new ConflictError(options.key, decision.record);
+      throw new ConflictError(key, decision.record);
     case "replay": {
       const bytes = decision.record.result;
-      if (bytes[0] !== ENCODED) throw new NotReplayableError(options.key, "its value could not be encoded");
+      if (bytes[0] !== ENCODED) throw new NotReplayableError(key, "its value could not be encoded");
       return { value: codec.decode(bytes.subarray(1)), replayed: true };
-    }
-    case "acquired": {
-      const { lease } = decision;
-      const value = await lease.run(work);
-      let encoded: Uint8Array;
-      try {
-        if (codec === defaultCodec) {
-          encoded = encodeDefault(value, ENCODED_HEAD);
-        } else {
-          const bytes = codec.encode(value);
-          encoded = new Uint8Array(bytes.length + 1);
-          encoded[0] = ENCODED;
-          encoded.set(bytes, 1);
-        }
-      } catch {
-        // The work has run: never release it for a second run; mark it instead.
-        encoded = Uint8Array.of(UNENCODABLE);
-      }
-      await lease.complete(encoded);
-      return { value, replayed: false };
     }
   }
 }

@@ -31,6 +31,18 @@ export class Answers {
     );
   }
 
+  conflict(): HttpAnswer {
+    return this.problem(
+      problem(
+        "request-in-progress",
+        "A request with this idempotency key is still being processed. Retry later.",
+        {
+          headers: { "retry-after": this.#policy.conflictRetryAfter },
+        },
+      ),
+    );
+  }
+
   /** The answer to a claim that did not acquire the key. */
   forDecision(decision: Exclude<ClaimDecision, { kind: "acquired" }>): HttpAnswer {
     switch (decision.kind) {
@@ -42,15 +54,7 @@ export class Answers {
           ),
         );
       case "conflict":
-        return this.problem(
-          problem(
-            "request-in-progress",
-            "A request with this idempotency key is still being processed. Retry later.",
-            {
-              headers: { "retry-after": this.#policy.conflictRetryAfter },
-            },
-          ),
-        );
+        return this.conflict();
       case "replay":
         return this.replay(decision.record.result);
     }

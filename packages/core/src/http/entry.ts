@@ -75,6 +75,21 @@ export class HttpEntry<R> {
     return outcomeOf(this.policy as HttpPolicy<unknown>, head, body, reason);
   }
 
+  /**
+   * The answer for an owner whose completion was refused because its key was taken over: what a
+   * retry would get now (the new owner's stored outcome, or 409 while it works), never the owner's
+   * own response, which contradicts the key's record. 409 when the key is gone; 503 when the store
+   * cannot say.
+   */
+  async superseded(storedKey: string, fingerprint: string): Promise<HttpAnswer> {
+    try {
+      const decision = await this.#engine.current(storedKey, fingerprint);
+      return decision ? this.answers.forDecision(decision) : this.answers.conflict();
+    } catch {
+      return this.answers.unavailable();
+    }
+  }
+
   /** The 500 for a route response no server could send (a control character in a header, say). */
   invalidAnswer(why: string): HttpAnswer {
     return this.answers.problem(problem("response-invalid", `The route's response cannot be sent: ${why}.`));
@@ -101,7 +116,7 @@ export class HttpEntry<R> {
       return { kind: "answer", answer: this.answers.unavailable() };
     }
     if (decision.kind !== "acquired") return { kind: "answer", answer: this.answers.forDecision(decision) };
-    return new OwnedRun(decision.lease, prepared.key, prepared.requestBody, this as HttpEntry<never>);
+    return new OwnedRun(decision.lease, prepared, this as HttpEntry<never>);
   }
 
   /** Everything before the claim: coverage, key, target, body, fingerprint, scope. */

@@ -1,5 +1,5 @@
 import type { Lease } from "../lease.js";
-import type { HttpEntry } from "./entry.js";
+import type { HttpEntry, Prepared } from "./entry.js";
 import type {
   HandlerContext,
   HttpAnswer,
@@ -22,13 +22,15 @@ export class OwnedRun {
   readonly requestBody: Uint8Array | undefined;
   readonly #lease: Lease;
   readonly #entry: HttpEntry<never>;
+  readonly #fingerprint: string;
 
-  constructor(lease: Lease, key: string, requestBody: Uint8Array | undefined, entry: HttpEntry<never>) {
+  constructor(lease: Lease, prepared: Prepared, entry: HttpEntry<never>) {
     this.#lease = lease;
     this.#entry = entry;
-    this.requestBody = requestBody;
+    this.#fingerprint = prepared.fingerprint;
+    this.requestBody = prepared.requestBody;
     this.context = {
-      key,
+      key: prepared.key,
       fence: lease.fence,
       get signal() {
         return lease.signal; // made on first use only
@@ -91,9 +93,13 @@ export class OwnedRun {
       case "invalid":
         await this.#lease.release("error");
         return this.#entry.invalidAnswer(outcome.why);
-      case "store":
-        await this.#lease.complete(outcome.bytes);
+      case "store": {
+        const completion = await this.#lease.complete(outcome.bytes);
+        // Another owner took the key over: answer as a retry would be answered, not with a 2xx
+        // that the key's record and every retry contradict.
+        if (completion === "lease-lost") return this.#entry.superseded(this.#lease.key, this.#fingerprint);
         return undefined;
+      }
     }
   }
 }
