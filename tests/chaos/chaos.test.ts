@@ -169,6 +169,10 @@ describe.skipIf(Boolean(postgresSkip))(
       pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
       pool.on("error", () => {});
       await migrate(pool, { schema });
+      const txTable = `${quoteIdentifier(schema)}.tx_orders`;
+      await pool.query(
+        `CREATE TABLE ${txTable} (stored_key text NOT NULL, exec_id text PRIMARY KEY, w text NOT NULL)`,
+      );
       const proxy = await new FaultProxy(Number(url.port || 5432)).start();
       const viaProxy = new URL(url.toString());
       viaProxy.hostname = "127.0.0.1";
@@ -178,7 +182,26 @@ describe.skipIf(Boolean(postgresSkip))(
         dir,
       );
       const server = "problem" in throwaway ? undefined : throwaway;
-      ctx = { cluster, store: createPostgresStore({ pool, schema }), proxy, server };
+      const transactional = {
+        async terminate(pid: number) {
+          const { rows } = await pool.query(
+            "SELECT pg_terminate_backend(pid) AS done, state FROM pg_stat_activity WHERE pid = $1",
+            [pid],
+          );
+          return rows[0]?.done === true && rows[0].state !== "idle";
+        },
+        async committed(storedKeys: string[]) {
+          const { rows } = await pool.query(
+            `SELECT stored_key, exec_id, w FROM ${txTable} WHERE stored_key = ANY($1) ORDER BY exec_id`,
+            [storedKeys],
+          );
+          const byKey = new Map<string, { execId: string; w: string }[]>();
+          for (const r of rows)
+            byKey.set(r.stored_key, [...(byKey.get(r.stored_key) ?? []), { execId: r.exec_id, w: r.w }]);
+          return byKey;
+        },
+      };
+      ctx = { cluster, store: createPostgresStore({ pool, schema }), proxy, server, transactional };
     }, 120_000);
     afterAll(async () => {
       await ctx?.cluster.close();
@@ -198,6 +221,15 @@ describe.skipIf(Boolean(postgresSkip))(
       "proxy drop reply",
     ] as Fault[])
       scenario("postgres", fault, () => ctx);
+    it("postgres: backend terminated mid-transaction (transactional mode): no crash, exactly one commit per key, every 2xx the stored outcome", {
+      timeout: scenarioTimeout,
+    }, async () => {
+      const result = await runScenario("postgres", ctx, "backend terminated mid-transaction");
+      results.push(result);
+      expect(result.violations.slice(0, 12), `${result.violations.length} violations`).toEqual([]);
+      expect(result.executions).toBeGreaterThan(0);
+      expect(result.cut, "transactions whose connection a worker saw die").toBeGreaterThan(0);
+    });
     it("postgres: store restart (crash with pg_ctl -m immediate, restart): nothing acknowledged lost", {
       timeout: scenarioTimeout,
     }, async (test) => {

@@ -4,10 +4,13 @@ import { decodeStoredResponse, type IdempotencyRecord } from "@idemkit/core";
 import { decodeRunOutcome } from "../model/outcome.js";
 import type { LedgerEntry } from "./worker.js";
 
+/** POST /orders (HTTP), /jobs (`run()`), /tx (HTTP in transactional mode). */
+export type Route = "orders" | "jobs" | "tx";
+
 export interface ClientEntry {
   key: string;
   storedKey: string;
-  route: "orders" | "jobs";
+  route: Route;
   /** 0 when the request failed before an answer (refused, reset, timed out). */
   status: number;
   body: string;
@@ -38,12 +41,9 @@ export interface CheckResult {
 }
 
 /** The one stored outcome of a key, as the text a client would have been answered with. */
-export function storedText(
-  route: "orders" | "jobs",
-  record: IdempotencyRecord | undefined,
-): string | undefined {
+export function storedText(route: Route, record: IdempotencyRecord | undefined): string | undefined {
   if (record?.state !== "completed") return undefined;
-  if (route === "orders") return new TextDecoder().decode(decodeStoredResponse(record.result).body);
+  if (route !== "jobs") return new TextDecoder().decode(decodeStoredResponse(record.result).body);
   return JSON.stringify(decodeRunOutcome(record.result));
 }
 
@@ -102,7 +102,7 @@ export function check(input: CheckInput): CheckResult {
     }
   }
 
-  const routes = new Map<string, "orders" | "jobs">();
+  const routes = new Map<string, Route>();
   for (const c of input.client) routes.set(c.storedKey, c.route);
 
   // Nothing acknowledged was lost: every completion the store confirmed is the final record.

@@ -6,9 +6,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { composeStoredKey, type IdempotencyRecord, type IdempotencyStore } from "@idemkit/core";
-import { type CheckResult, type ClientEntry, check } from "./checker.js";
+import { type CheckResult, type ClientEntry, check, type Route } from "./checker.js";
 import type { FaultProxy } from "./proxy.js";
 import type { ThrowawayServer } from "./servers.js";
+import { checkTransactional } from "./tx-checker.js";
 import type { LedgerEntry, WorkerConfig } from "./worker.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -27,7 +28,9 @@ export type Fault =
   | "proxy delay"
   | "proxy blackhole"
   | "proxy reset"
-  | "proxy drop reply";
+  | "proxy drop reply"
+  /** Transactional mode (POST /tx, PostgreSQL only): the backend of a running transaction is terminated. */
+  | "backend terminated mid-transaction";
 
 interface WorkerHandle {
   id: string;
@@ -35,21 +38,26 @@ interface WorkerHandle {
   port: number;
   stopped: boolean;
   dead: boolean;
+  /** Killed by the harness (SIGKILL fault, close): its exit is no crash. */
+  killed: boolean;
   stderr: string;
 }
 
 /** The worker processes of one store group; killed ones are replaced by fresh ones. */
 export class Cluster {
   readonly workers = new Map<string, WorkerHandle>();
+  /** Workers that exited without the harness killing them, with their exit and last stderr. */
+  readonly crashes: string[] = [];
+  #closing = false;
   #next = 0;
-  #onExec: ((w: WorkerHandle, key: string, fence: number) => void) | undefined;
+  #onExec: ((w: WorkerHandle, key: string, fence: number, pid?: number) => void) | undefined;
 
   constructor(
     readonly base: Omit<WorkerConfig, "id" | "ledger">,
     readonly dir: string,
   ) {}
 
-  onExec(listener: ((w: WorkerHandle, key: string, fence: number) => void) | undefined): void {
+  onExec(listener: ((w: WorkerHandle, key: string, fence: number, pid?: number) => void) | undefined): void {
     this.#onExec = listener;
   }
 
@@ -61,16 +69,32 @@ export class Cluster {
       cwd: join(here, ".."),
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
-    const handle: WorkerHandle = { id, child, port: 0, stopped: false, dead: false, stderr: "" };
+    const handle: WorkerHandle = {
+      id,
+      child,
+      port: 0,
+      stopped: false,
+      dead: false,
+      killed: false,
+      stderr: "",
+    };
     child.stderr?.on("data", (d: Buffer) => {
       handle.stderr = (handle.stderr + d.toString()).slice(-2000);
     });
-    child.on("exit", () => {
+    child.on("exit", (code, signal) => {
       handle.dead = true;
+      const crashed = !handle.killed && this.workers.has(id);
       this.workers.delete(id);
+      if (crashed) {
+        const lines = handle.stderr.split("\n");
+        const why = lines.find((l) => /error/i.test(l)) ?? lines.at(-1);
+        this.crashes.push(`${id} exited (${signal ?? code}): ${why?.trim().slice(0, 300)}`);
+        // Replaced, as a supervisor would, so that the run goes on and the checker reports the crash.
+        if (!this.#closing) this.spawn().catch(() => {});
+      }
     });
-    child.on("message", (m: { type: string; port?: number; key?: string; fence?: number }) => {
-      if (m.type === "exec") this.#onExec?.(handle, m.key as string, m.fence as number);
+    child.on("message", (m: { type: string; port?: number; key?: string; fence?: number; pid?: number }) => {
+      if (m.type === "exec") this.#onExec?.(handle, m.key as string, m.fence as number, m.pid);
     });
     handle.port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(
@@ -100,6 +124,7 @@ export class Cluster {
 
   async kill(w: WorkerHandle): Promise<void> {
     if (w.dead) return;
+    w.killed = true;
     const gone = new Promise((resolve) => w.child.once("exit", resolve));
     w.child.kill("SIGKILL");
     await gone;
@@ -157,6 +182,7 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     for (const w of [...this.workers.values()]) {
       if (w.stopped) w.child.kill("SIGCONT");
       await this.kill(w);
@@ -170,9 +196,18 @@ export interface GroupContext {
   store: IdempotencyStore;
   proxy?: FaultProxy;
   server?: ThrowawayServer;
+  /** Transactional mode (PostgreSQL): a direct connection to terminate backends and read business rows. */
+  transactional?: {
+    /** Terminates the backend `pid`; `true` when it was inside a transaction (or running a statement). */
+    terminate(pid: number): Promise<boolean>;
+    /** The business rows committed for each stored key. */
+    committed(storedKeys: string[]): Promise<Map<string, { execId: string; w: string }[]>>;
+  };
 }
 
 export interface ScenarioResult extends CheckResult {
+  /** Transactional mode: transactions whose connection a worker saw die (in its work, or in the store). */
+  cut?: number;
   store: string;
   fault: Fault;
   injected: number;
@@ -184,16 +219,11 @@ const size = SOAK
   : { keys: 10, parallel: 4, duplicates: 3, budget: 1 };
 
 /** The key as the workers store it: HTTP requests and `run()` calls live in separate namespaces. */
-const storedKeyOf = (key: string, route: "orders" | "jobs") =>
-  composeStoredKey("idem:", route === "orders" ? "http" : "run", "", key);
+const storedKeyOf = (key: string, route: Route) =>
+  composeStoredKey("idem:", route === "jobs" ? "run" : "http", "", key);
 
 /** Sends one request for a key to some worker; never throws. */
-async function send(
-  ctx: GroupContext,
-  key: string,
-  route: "orders" | "jobs",
-  probe = false,
-): Promise<ClientEntry> {
+async function send(ctx: GroupContext, key: string, route: Route, probe = false): Promise<ClientEntry> {
   const storedKey = storedKeyOf(key, route);
   const entry = { key, storedKey, route, probe, t: Date.now() };
   const w = ctx.cluster.pick();
@@ -218,12 +248,7 @@ async function send(
 }
 
 /** One client: retries a key until a 2xx (or its bound), with a little backoff. */
-async function client(
-  ctx: GroupContext,
-  key: string,
-  route: "orders" | "jobs",
-  log: ClientEntry[],
-): Promise<void> {
+async function client(ctx: GroupContext, key: string, route: Route, log: ClientEntry[]): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (let attempt = 0; attempt < 80 && Date.now() < deadline; attempt++) {
     const entry = await send(ctx, key, route);
@@ -251,14 +276,17 @@ function timed(count: number, gapMs: number, act: (ctx: GroupContext) => Promise
 }
 
 /** Faults that strike a worker right after a handler started (between claim and completion). */
-function onExecution(count: number, act: (ctx: GroupContext, w: WorkerHandle) => Promise<void>): Injector {
+function onExecution(
+  count: number,
+  act: (ctx: GroupContext, w: WorkerHandle, pid?: number) => Promise<void>,
+): Injector {
   return async (ctx, done) => {
     let n = 0;
     const pending: Promise<void>[] = [];
-    ctx.cluster.onExec((w, _key) => {
+    ctx.cluster.onExec((w, _key, _fence, pid) => {
       if (n >= count || done() || w.stopped || Math.random() < 0.5) return;
       n++;
-      pending.push(act(ctx, w));
+      pending.push(act(ctx, w, pid));
     });
     while (!done() && n < count) await sleep(50);
     ctx.cluster.onExec(undefined);
@@ -299,6 +327,10 @@ export const injectors: Record<Fault, (budget: number) => Injector> = {
     timed(4 * budget, 400, (ctx) => {
       ctx.proxy?.dropNextReplies(1);
     }),
+  "backend terminated mid-transaction": (budget) =>
+    onExecution(4 * budget, async (ctx, _w, pid) => {
+      if (pid !== undefined) await ctx.transactional?.terminate(pid);
+    }),
 };
 
 /** The longest fault a key may sit behind, for the 409-streak bound. */
@@ -311,7 +343,9 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const started = Date.now();
   const run = randomBytes(3).toString("hex");
-  const keys: { key: string; route: "orders" | "jobs" }[] = [];
+  const keys: { key: string; route: Route }[] = [];
+  // Transactional mode has its own route and its own checker (exactly once, no lease).
+  const transactional = fault === "backend terminated mid-transaction";
   const log: ClientEntry[] = [];
   // Injection ends when its budget is spent, or at this hard stop.
   const hardStop = started + (SOAK ? 900_000 : 25_000);
@@ -323,9 +357,10 @@ export async function runScenario(
   const nextKey = () => {
     if (keys.length >= size.keys && !(injecting && keys.length < size.keys * 8)) return undefined;
     const i = keys.length;
+    const route: Route = transactional ? "tx" : i % 2 === 0 ? "orders" : "jobs";
     const entry = {
-      key: `chaos-${run}-${i % 2 === 0 ? "order" : "job"}-${i}`,
-      route: (i % 2 === 0 ? "orders" : "jobs") as "orders" | "jobs",
+      key: `chaos-${run}-${route === "orders" ? "order" : route === "jobs" ? "job" : "tx"}-${i}`,
+      route,
     };
     keys.push(entry);
     return entry;
@@ -377,6 +412,17 @@ export async function runScenario(
   }
   const wanted = new Set(final.keys());
   const ledgers = ctx.cluster.ledgers().map((l) => l.filter((e) => wanted.has(e.key)));
+  if (transactional) {
+    if (!ctx.transactional) throw new Error(`${storeName}: no transactional mode for ${fault}`);
+    const result = checkTransactional({
+      ledgers,
+      client: log,
+      final,
+      committed: await ctx.transactional.committed([...wanted]),
+      crashes: ctx.cluster.crashes,
+    });
+    return { ...result, store: storeName, fault, injected, seconds: (Date.now() - started) / 1000 };
+  }
   const result = check({
     ledgers,
     client: log,

@@ -1,5 +1,6 @@
 // One worker process of the chaos suite: serves the core HTTP layer (POST /orders, through
-// `idem.handle`) and `run()` (POST /jobs, through `idem.execute`) over a shared store, and appends
+// `idem.handle`), `run()` (POST /jobs, through `idem.execute`) and, on PostgreSQL, transactional mode
+// (POST /tx, through `idem.transactional(store).handle`) over a shared store, and appends
 // every claim, handler execution and completion to its own ledger file, synchronously, so that a
 // SIGKILL right after a line cannot lose it. Started by the harness with `node --import tsx`.
 import { appendFileSync } from "node:fs";
@@ -13,7 +14,7 @@ import {
   MismatchError,
   StoreUnavailableError,
 } from "@idemkit/core";
-import { createPostgresStore } from "@idemkit/postgres";
+import { createPostgresStore, type PostgresStore, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
 import { createSqliteStore } from "@idemkit/sqlite";
 import { Redis } from "ioredis";
@@ -37,7 +38,9 @@ export type LedgerEntry =
   | { e: "claimed" | "takeover" | "completed"; key: string; fence: number; w: string; t: number }
   | { e: "lease-lost"; key: string; fence: number; phase: string; w: string; t: number }
   | { e: "store-error"; key: string; op: string; w: string; t: number }
-  | { e: "exec"; key: string; fence: number; execId: string; w: string; t: number };
+  | { e: "exec"; key: string; fence: number; execId: string; w: string; t: number }
+  /** Transactional mode: the transaction's connection died (`work`: in the handler's query; `store`: the store saw it). */
+  | { e: "tx-lost"; key: string; where: "work" | "store"; w: string; t: number };
 
 const config = JSON.parse(process.argv[2] as string) as WorkerConfig;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -48,6 +51,9 @@ export type Unstamped = LedgerEntry extends infer E
   : never;
 const log = (entry: Unstamped) =>
   appendFileSync(config.ledger, `${JSON.stringify({ ...entry, w: config.id, t: Date.now() })}\n`);
+
+/** The PostgreSQL store, for transactional mode. */
+let postgresStore: PostgresStore | undefined;
 
 function openStore(): IdempotencyStore {
   switch (config.store) {
@@ -76,7 +82,8 @@ function openStore(): IdempotencyStore {
         query_timeout: 3000,
       });
       pool.on("error", () => {});
-      return createPostgresStore({ pool, schema: config.pgSchema });
+      postgresStore = createPostgresStore({ pool, schema: config.pgSchema });
+      return postgresStore;
     }
   }
 }
@@ -93,6 +100,8 @@ const onEvent = (event: IdempotencyEvent) => {
       break;
     case "store-error":
       log({ e: "store-error", key: event.key, op: event.operation });
+      if ((event.error as Error | undefined)?.name === "ConnectionLostError")
+        log({ e: "tx-lost", key: event.key, where: "store" });
       break;
   }
 };
@@ -108,6 +117,39 @@ const idem = createIdempotency({
 
 let executions = 0;
 let inFlight = 0;
+
+/** Transactional mode (PostgreSQL): the business row and the key commit together, or neither does. */
+const transactional = postgresStore ? idem.transactional(postgresStore) : undefined;
+const txTable = `${quoteIdentifier(config.pgSchema ?? "public")}.tx_orders`;
+
+/**
+ * The handler of POST /tx: writes its business row through the transaction's client, announces itself
+ * with its backend pid (the harness may terminate that backend now), then waits, alternately outside
+ * the database and in its own query. A failed query of its own (the connection died) is answered 503,
+ * a status that is not stored: the transaction rolls back and the client retries.
+ */
+async function transactionalWork(clientKey: string, fence: number, client: pg.PoolClient) {
+  const execId = `${config.id}.${++executions}`;
+  const storedKey = composeStoredKey("idem:", "http", "", clientKey);
+  const body = { key: clientKey, fence, w: config.id, execId };
+  try {
+    const { rows } = await client.query("SELECT pg_backend_pid() AS pid");
+    await client.query(`INSERT INTO ${txTable} (stored_key, exec_id, w) VALUES ($1, $2, $3)`, [
+      storedKey,
+      execId,
+      config.id,
+    ]);
+    log({ e: "exec", key: storedKey, fence, execId });
+    process.send?.({ type: "exec", key: clientKey, fence, pid: rows[0].pid });
+    // Twice the handler time: room for the harness to strike while the transaction is open.
+    if (executions % 2 === 0) await client.query("SELECT pg_sleep($1)", [(2 * config.handlerMs) / 1000]);
+    else await sleep(2 * config.handlerMs);
+  } catch (error) {
+    log({ e: "tx-lost", key: storedKey, where: "work" });
+    return Response.json({ error: String((error as Error).message ?? error) }, { status: 503 });
+  }
+  return Response.json(body, { status: 201 });
+}
 
 /** The side effect under test: recorded, announced (so the harness can strike now), then slow. */
 async function work(clientKey: string, namespace: "http" | "run", fence: number) {
@@ -133,6 +175,19 @@ const server = createServer(async (req, res) => {
       });
       const response = await idem.handle(request, async (_r, context) =>
         Response.json(await work(context.key as string, "http", context.fence as number), { status: 201 }),
+      );
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      res.end(Buffer.from(await response.arrayBuffer()));
+      return;
+    }
+    if (req.url === "/tx" && transactional) {
+      const request = new Request(`http://chaos.local${req.url}`, {
+        method: "POST",
+        headers: { "idempotency-key": key, "content-type": "application/json" },
+        body,
+      });
+      const response = await transactional.handle(request, (_r, context) =>
+        transactionalWork(context.key as string, context.fence, context.client),
       );
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(Buffer.from(await response.arrayBuffer()));
