@@ -3,7 +3,7 @@ import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
 import type { IdempotencyStore } from "@idemkit/core";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisStore } from "./index.js";
+import { createRedisStore, type RedisStore } from "./index.js";
 
 // Start the cluster with `scripts/redis-cluster.sh start` (repo root).
 const nodes = (process.env.REDIS_CLUSTER_NODES ?? "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002")
@@ -60,7 +60,7 @@ runStoreConformance({
 
 describe.skipIf(Boolean(skip))("redis store on a Cluster", () => {
   let client: Cluster;
-  let store: IdempotencyStore;
+  let store: RedisStore;
   const utf8 = (text: string) => new TextEncoder().encode(text);
 
   beforeAll(() => {
@@ -69,6 +69,14 @@ describe.skipIf(Boolean(skip))("redis store on a Cluster", () => {
   });
   afterAll(async () => {
     await client.quit();
+  });
+
+  it("checkServer() reads maxmemory-policy on every master: noeviction on this cluster", async () => {
+    const found = await store.checkServer();
+    const masters = client.nodes("master").map((node) => `${node.options.host}:${node.options.port}`);
+    expect(found.map((f) => f.node).sort()).toEqual(masters.sort());
+    expect(found.length).toBeGreaterThanOrEqual(3);
+    expect(found.every((f) => f.maxmemoryPolicy === "noeviction")).toBe(true);
   });
 
   it("spreads keys over every master and survives SCRIPT FLUSH on all of them", async () => {

@@ -1,1 +1,7 @@
-export { createRedisStore, RedisStoreError, type RedisStoreOptions } from "./redis-store.js";
+export {
+  createRedisStore,
+  type RedisServerPolicy,
+  type RedisStore,
+  RedisStoreError,
+  type RedisStoreOptions,
+} from "./redis-store.js";

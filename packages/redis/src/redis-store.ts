@@ -39,9 +39,43 @@ export class RedisStoreError extends Error {
   }
 }
 
+/** What `checkServer()` found on one server. */
+export interface RedisServerPolicy {
+  /** `host:port` of the server: the client's server, or one master of a Cluster. */
+  node: string;
+  /**
+   * Its `maxmemory-policy`, read with `CONFIG GET` or, where CONFIG is refused (most managed Redis
+   * services), from `INFO memory`; `undefined` when the server refused both.
+   */
+  maxmemoryPolicy: string | undefined;
+  /** The server's refusals, when the policy could not be read. */
+  unknown?: string;
+}
+
+/** The idemkit store on Redis: the store contract, and a check of the server's configuration. */
+export interface RedisStore extends IdempotencyStore {
+  /**
+   * Checks that Redis will never evict idemkit's keys: `maxmemory-policy` must be `noeviction` on the
+   * client's server, or on every master of a Cluster. Under any other policy Redis deletes keys when
+   * it reaches `maxmemory`, and idemkit's keys are candidates (every one has a TTL, so `volatile-*`
+   * picks them first): a live claim evicted lets a second owner in with the same fence, an evicted
+   * outcome lets its work run again. Call it once at start (`await store.checkServer()`).
+   *
+   * Resolves with what each server reports. Rejects with a `RedisStoreError` (operation `checkServer`)
+   * naming each server whose policy is not `noeviction`, or when a server cannot be reached within
+   * `commandTimeoutMs`. A server that refuses both `CONFIG GET` and `INFO` (an ACL without them) is
+   * returned with `maxmemoryPolicy: undefined` and its refusals in `unknown`: the store cannot tell,
+   * and nothing warns later, so check your provider's setting yourself.
+   */
+  checkServer(): Promise<RedisServerPolicy[]>;
+}
+
 type Reply = number | null | Buffer | (Buffer | number | null)[];
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
+/** Redis answered with an error (a refusal), as opposed to no answer at all. */
+const isReply = (error: unknown) =>
+  error instanceof RedisStoreError && (error.cause as Error)?.name === "ReplyError";
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
 
@@ -100,7 +134,7 @@ function bufferCommand(name: string, args: (string | number | Buffer)[], keyPref
  * is one Lua script on one key, judged by Redis's clock; scripts run by SHA and are re-sent whole
  * when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
-export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { client } = options;
   const clientPrefix = (client.options as { keyPrefix?: string }).keyPrefix;
   const prefix = options.prefix ?? "";
@@ -124,13 +158,16 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
 
   /** One promise and one timer per call: the timer rejects when Redis has not answered in time. */
   function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
-    const reply = send(script, key, args);
+    return bounded(operation, send(script, key, args));
+  }
+
+  function bounded<T>(operation: string, reply: Promise<T>): Promise<T> {
     if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
       return reply.catch((error: unknown) => {
         throw failure(operation, error);
       });
     }
-    return new Promise<Reply>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`)),
         timeoutMs,
@@ -149,7 +186,58 @@ export function createRedisStore(options: RedisStoreOptions): IdempotencyStore {
     });
   }
 
+  /** The policy of one server: CONFIG GET, else INFO memory (allowed where CONFIG is not), else unknown. */
+  async function policyOf(node: Redis): Promise<RedisServerPolicy> {
+    const { host, port, sentinels, name: master } = node.options;
+    const name = sentinels ? `${master} (through Sentinel)` : `${host}:${port}`;
+    const refusals: string[] = [];
+    try {
+      const reply = (await bounded("checkServer", node.call("CONFIG", "GET", "maxmemory-policy"))) as unknown;
+      const policy = Array.isArray(reply) ? reply[1] : undefined;
+      if (typeof policy === "string") return { node: name, maxmemoryPolicy: policy };
+      refusals.push(`CONFIG GET answered ${JSON.stringify(reply)}`);
+    } catch (error) {
+      if (!isReply(error)) throw error;
+      refusals.push(`CONFIG GET: ${((error as RedisStoreError).cause as Error).message}`);
+    }
+    try {
+      const info = String(await bounded("checkServer", node.call("INFO", "memory")));
+      const policy = /^maxmemory_policy:(.+?)\r?$/m.exec(info)?.[1];
+      if (policy) return { node: name, maxmemoryPolicy: policy };
+      refusals.push("INFO memory has no maxmemory_policy");
+    } catch (error) {
+      if (!isReply(error)) throw error;
+      refusals.push(`INFO memory: ${((error as RedisStoreError).cause as Error).message}`);
+    }
+    return { node: name, maxmemoryPolicy: undefined, unknown: refusals.join("; ") };
+  }
+
   return {
+    async checkServer(): Promise<RedisServerPolicy[]> {
+      let nodes: Redis[] = [client as Redis];
+      if (client.isCluster) {
+        const cluster = client as Cluster;
+        // The masters are known once the Cluster has loaded its slots.
+        if (cluster.nodes("master").length === 0) await bounded("checkServer", cluster.cluster("SLOTS"));
+        nodes = cluster.nodes("master");
+      }
+      const found = await Promise.all(nodes.map(policyOf));
+      const evicting = found.filter(
+        (f) => f.maxmemoryPolicy !== undefined && f.maxmemoryPolicy !== "noeviction",
+      );
+      if (evicting.length > 0) {
+        const which = evicting.map((f) => `${f.maxmemoryPolicy} on ${f.node}`).join(", ");
+        throw new RedisStoreError(
+          "checkServer",
+          `maxmemory-policy is ${which}; idemkit needs noeviction. Redis may evict idemkit's keys when it ` +
+            "reaches maxmemory: a live claim evicted lets a second owner in with the same fence, an evicted " +
+            "outcome lets its work run again. Set maxmemory-policy noeviction (a full Redis then refuses " +
+            "writes, and idemkit answers 503)",
+        );
+      }
+      return found;
+    },
+
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
       const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
       const reply = await run("claim", CLAIM, key, args);
