@@ -12,7 +12,8 @@ import type { Request as ExpressRequest, RequestHandler } from "express";
 /** Core's HTTP options, with `scope` and `fingerprint` reading the Express request (`req.user.id`). */
 export type ExpressIdempotencyOptions = HttpOptions<ExpressRequest>;
 
-const HANDLED = Symbol("idemkit.handled");
+/** Requests a mount already handles (a WeakSet: a property added to Express's `req` costs microseconds). */
+const handled = new WeakSet<object>();
 
 declare global {
   namespace Express {
@@ -48,8 +49,8 @@ export function idempotency(
   return (req, res, next) => {
     if (!entry.covers(req.method)) return next();
     // Mounted twice on one path (app-wide and on a route): the first one handles the request.
-    if ((req as { [HANDLED]?: true })[HANDLED]) return next();
-    (req as { [HANDLED]?: true })[HANDLED] = true;
+    if (handled.has(req)) return next();
+    handled.add(req);
     void serve(entry, req, res, {
       request: req,
       body: () => nodeBody(req, () => req.body),

@@ -1,10 +1,16 @@
-import { type OutgoingHttpHeaders, OutgoingMessage, type ServerResponse } from "node:http";
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { ResponseHeaders, RouteResponse, RouteResponseHead } from "@idemkit/core";
+import { type Captor, capture, release } from "./captive-prototype.js";
 
 /** What the capture saw of the route's response. */
 export type Captured =
   /** The route ended its response: all of it, held. */
-  | { kind: "whole"; response: RouteResponse }
+  | {
+      kind: "whole";
+      response: RouteResponse;
+      /** The body as the route handed it to `end` (a string, say), to send it as node:http would have. */
+      sent?: { chunk: unknown; encoding: BufferEncoding | undefined };
+    }
   /** Its head is to go out now and its body flow through (streamed, or over the cap): call `flow()`. */
   | { kind: "flowing"; head: RouteResponseHead; reason: "streamed" | "oversized" }
   /** The client went away mid-body and the route did not end within the grace period, or it failed mid-body. */
@@ -22,23 +28,18 @@ export interface CaptureOptions {
 }
 
 type Callback = (error?: Error | null) => void;
-type Real = Pick<ServerResponse, "writeHead" | "write" | "end" | "flushHeaders" | "emit">;
-
-const CAPTURE = Symbol("idemkit.capture");
-type Captive = ServerResponse & { [CAPTURE]?: ResponseCapture };
 
 /**
  * Holds back everything a route writes to `res` (`res.json`, `res.send`, `res.end`, `res.write`,
  * piped streams) until core has stored it, so the client never sees a byte of an outcome that is
  * not stored yet. The route's writes never depend on the client: one that goes away mid-body does
  * not stop them (`close` is held back from the route until the capture ends, so a piped stream
- * finishes), and its outcome is stored like any other. The patched methods are shared functions
- * that find their capture on `res`: nothing is allocated per method and request.
+ * finishes), and its outcome is stored like any other. See `captive-prototype.ts` for how the calls
+ * are routed here without touching `res` itself.
  */
-export class ResponseCapture {
+export class ResponseCapture implements Captor {
   readonly result: Promise<Captured>;
-  readonly #res: Captive;
-  readonly #real: Real;
+  readonly #res: ServerResponse;
   readonly #options: CaptureOptions;
   #settle!: (captured: Captured) => void;
   #state: "open" | "committed" | "settled" | "flowing" = "open";
@@ -46,51 +47,31 @@ export class ResponseCapture {
   #chunks: Uint8Array[] = [];
   #size = 0;
   #ended = false;
-  #closeHeld = false;
+  #clientGone = false;
   #grace: ReturnType<typeof setTimeout> | undefined;
+  #released = false;
 
   constructor(res: ServerResponse, options: CaptureOptions) {
     this.#res = res;
     this.#options = options;
-    this.#real = {
-      writeHead: res.writeHead,
-      write: res.write,
-      end: res.end,
-      flushHeaders: res.flushHeaders,
-      emit: res.emit,
-    };
     this.result = new Promise((resolve) => {
       this.#settle = resolve;
     });
-    this.#res[CAPTURE] = this;
-    res.writeHead = captiveWriteHead as ServerResponse["writeHead"];
-    res.write = captiveWrite as ServerResponse["write"];
-    res.end = captiveEnd as ServerResponse["end"];
-    res.flushHeaders = captiveFlushHeaders;
+    capture(res, this);
   }
 
-  /** Whether the route committed a status and began its body (then it can only be cut, not redone). */
+  /** Whether the route began its body before ending it (`headersSent` then reads true). */
   get committed(): boolean {
-    return this.#state !== "open" || this.#ended;
+    return this.#head !== undefined;
   }
 
-  /** Puts the real methods back; a held-back `close` is emitted now. */
+  /** Gives `res` back to node:http; a `close` held back from the route is emitted now. */
   restore(): void {
-    const res = this.#res;
-    if (res[CAPTURE] !== this) return;
-    // Never `delete`: it turns `res` into a slow dictionary object for the rest of the request.
-    res[CAPTURE] = undefined;
+    if (this.#released) return;
+    this.#released = true;
+    release(this.#res);
     clearTimeout(this.#grace);
-    Object.assign(res, {
-      writeHead: this.#real.writeHead,
-      write: this.#real.write,
-      end: this.#real.end,
-      flushHeaders: this.#real.flushHeaders,
-    });
-    if (this.#state !== "open") {
-      res.emit = this.#real.emit;
-      if (this.#closeHeld) res.emit("close");
-    }
+    if (this.#clientGone && this.#head !== undefined) this.#res.emit("close");
   }
 
   /** The route failed (threw, rejected): settles what was captured so far, if nothing else did. */
@@ -122,7 +103,7 @@ export class ResponseCapture {
     }
   }
 
-  // --- what the patched methods do ---
+  // --- the calls the route makes on `res` ---
 
   writeHead(status: number, rest: unknown[]): void {
     const res = this.#res;
@@ -142,7 +123,7 @@ export class ResponseCapture {
 
   write(chunk: unknown, encoding: BufferEncoding | undefined, cb: unknown): boolean {
     this.commit();
-    this.push(chunk, encoding);
+    this.#push(chunk, encoding);
     callLater(cb);
     return true;
   }
@@ -152,12 +133,11 @@ export class ResponseCapture {
     this.#ended = true;
     if (this.#state === "open") {
       // The whole reply in one `end` (res.json, res.send): no stream, no copy.
-      const head = this.snapshot();
       const body = toBytes(chunk, encoding);
       this.#state = "settled";
-      this.#settle({ kind: "whole", response: { ...head, body } });
+      this.#settle({ kind: "whole", response: { ...this.#snapshot(), body }, sent: { chunk, encoding } });
     } else {
-      this.push(chunk, encoding);
+      this.#push(chunk, encoding);
       if (this.#state === "committed") {
         this.#state = "settled";
         this.#settle({ kind: "whole", response: { ...this.#head!, body: concat(this.#chunks, this.#size) } });
@@ -170,16 +150,30 @@ export class ResponseCapture {
   commit(): void {
     if (this.#state !== "open") return;
     this.#state = "committed";
-    const res = this.#res;
-    this.#head = this.snapshot();
-    // Streams and error handlers ask `headersSent` whether the response is under way.
-    Object.defineProperty(res, "headersSent", { configurable: true, get: headersSentWhileCaptured });
-    res.emit = captiveEmit as ServerResponse["emit"];
-    if (res.destroyed) this.clientGone();
+    this.#head = this.#snapshot();
+    if (this.#res.destroyed) this.holdClose();
     if (this.#options.streams(this.#head)) this.#flowing("streamed");
   }
 
-  push(chunk: unknown, encoding: BufferEncoding | undefined): void {
+  /**
+   * The socket closed. Mid-body, the route is not told (a piped stream would stop) and gets
+   * `graceMs` to end its response; before its body began, it is told as usual.
+   */
+  holdClose(): boolean {
+    if (this.#head === undefined || this.#released) return false;
+    this.#clientGone = true;
+    if (this.#grace === undefined && this.#state === "committed") {
+      this.#grace = setTimeout(() => {
+        if (this.#state !== "committed") return;
+        this.#state = "settled";
+        this.#settle({ kind: "cut", head: this.#head! });
+      }, this.#options.graceMs);
+      this.#grace.unref?.();
+    }
+    return true;
+  }
+
+  #push(chunk: unknown, encoding: BufferEncoding | undefined): void {
     if (chunk === undefined || chunk === null || this.#state === "flowing") return;
     const bytes = toBytes(chunk, encoding);
     if (bytes.length === 0) return;
@@ -188,28 +182,12 @@ export class ResponseCapture {
     if (this.#state === "committed" && this.#size > this.#options.maxBytes) this.#flowing("oversized");
   }
 
-  /** The socket closed mid-body: the route gets `graceMs` to end its response. */
-  clientGone(): void {
-    this.#closeHeld = true;
-    if (this.#grace !== undefined || this.#state !== "committed") return;
-    this.#grace = setTimeout(() => {
-      if (this.#state !== "committed") return;
-      this.#state = "settled";
-      this.#settle({ kind: "cut", head: this.#head! });
-    }, this.#options.graceMs);
-    this.#grace.unref?.();
-  }
-
-  realEmit(event: string | symbol, args: unknown[]): boolean {
-    return this.#real.emit.call(this.#res, event, ...args);
-  }
-
   #flowing(reason: "streamed" | "oversized"): void {
     this.#state = "settled";
     this.#settle({ kind: "flowing", head: this.#head!, reason });
   }
 
-  snapshot(): RouteResponseHead {
+  #snapshot(): RouteResponseHead {
     const res = this.#res;
     return {
       status: res.statusCode,
@@ -217,43 +195,6 @@ export class ResponseCapture {
       headers: res.getHeaders() as ResponseHeaders,
     };
   }
-}
-
-const realHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, "headersSent")!.get!;
-
-/** `headersSent` of a response whose capture committed: true while captured, then node:http's own. */
-function headersSentWhileCaptured(this: Captive): boolean {
-  return this[CAPTURE] !== undefined || realHeadersSent.call(this);
-}
-
-function captiveWriteHead(this: Captive, status: number, ...rest: unknown[]): ServerResponse {
-  this[CAPTURE]!.writeHead(status, rest);
-  return this;
-}
-
-function captiveWrite(this: Captive, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-  if (typeof encoding === "function") return this[CAPTURE]!.write(chunk, undefined, encoding);
-  return this[CAPTURE]!.write(chunk, encoding as BufferEncoding | undefined, cb);
-}
-
-function captiveEnd(this: Captive, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
-  if (typeof chunk === "function") this[CAPTURE]!.end(undefined, undefined, chunk);
-  else if (typeof encoding === "function") this[CAPTURE]!.end(chunk, undefined, encoding);
-  else this[CAPTURE]!.end(chunk, encoding as BufferEncoding | undefined, cb);
-  return this;
-}
-
-function captiveFlushHeaders(this: Captive): void {
-  this[CAPTURE]!.commit();
-}
-
-function captiveEmit(this: Captive, event: string | symbol, ...args: unknown[]): boolean {
-  const capture = this[CAPTURE]!;
-  if (event === "close") {
-    capture.clientGone();
-    return true;
-  }
-  return capture.realEmit(event, args);
 }
 
 const EMPTY = new Uint8Array(0);

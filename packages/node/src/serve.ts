@@ -63,7 +63,7 @@ async function serveOwned<R>(run: OwnedRun, res: ServerResponse, hooks: ServeHoo
         const instead = await run.finish(captured.response);
         capture.restore();
         if (instead) writeAnswer(res, instead);
-        else writeRouteResponse(res, captured.response);
+        else writeRouteResponse(res, captured.response, captured.sent);
         break;
       }
       case "flowing": {

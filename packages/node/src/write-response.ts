@@ -16,14 +16,20 @@ export function writeAnswer(res: ServerResponse, answer: HttpAnswer, closeConnec
 }
 
 /** Writes the route's own response from its snapshot, whole, as every replay of it will be. */
-export function writeRouteResponse(res: ServerResponse, response: RouteResponse): void {
+export function writeRouteResponse(
+  res: ServerResponse,
+  response: RouteResponse,
+  sent?: { chunk: unknown; encoding: BufferEncoding | undefined },
+): void {
   if (!unchangedSince(res, response)) {
     writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
     return;
   }
-  // The common case: nothing touched `res` since the snapshot, so it is sent as it stands.
+  // The common case: nothing touched `res` since the snapshot, so it is sent as it stands, with the
+  // body as the route handed it (a string goes out in one write with the head).
   try {
-    res.end(response.body.length > 0 ? response.body : undefined);
+    if (sent !== undefined && typeof sent.chunk === "string") res.end(sent.chunk, sent.encoding ?? "utf8");
+    else res.end(response.body.length > 0 ? response.body : undefined);
   } catch {
     res.destroy();
   }
