@@ -84,7 +84,9 @@ export async function runTransaction<C, T>(
     transaction.catch(() => {}); // it may settle after the bound answered
     result = await Promise.race([transaction, bound]);
   } catch (error) {
-    if (workError) throw workError.error;
+    // The work's own throw goes through as it is; anything else the store says is a store failure
+    // (a connection lost under the work included), answered as the store being unavailable.
+    if (workError && error === workError.error) throw error;
     engine.emit({
       type: "store-error",
       key,

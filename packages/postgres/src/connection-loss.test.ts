@@ -105,13 +105,14 @@ describe.skipIf(Boolean(skip))(titled("postgres transactional mode when the conn
     expect(report.outcome?.rejected?.message).toMatch(/connection was lost.*nothing was committed/);
   });
 
-  it("pg_terminate_backend during the work's own query: the query's error reaches the caller, no crash, nothing committed", {
+  it("pg_terminate_backend during the work's own query: a ConnectionLostError (the query's error its cause), no crash, nothing committed", {
     timeout: 60_000,
   }, async () => {
     const report = await inChild("terminate-query");
     expectLostAndRecovered(report);
-    // The work threw (its query failed): that error is rethrown as it is, like any thrown work.
-    expect(report.outcome?.rejected).toMatchObject({ code: "57P01" });
+    // The work threw because its query failed with the connection: the transaction is gone, which is
+    // what the caller learns (through core: 503, not the 500 of a thrown route).
+    expect(report.outcome?.rejected).toMatchObject({ name: "ConnectionLostError", causeCode: "57P01" });
   });
 
   it("idle_in_transaction_session_timeout firing while the work awaits: a rejection, no crash, nothing committed", {

@@ -162,7 +162,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return runTransaction<TransactionalResult<T>>(
         pool,
         { isolationLevel: level, maxRetries },
-        async (client, userWork) => {
+        async (client) => {
           // The row is invisible to others until COMMIT, so its "lease" never matters: give it retention.
           const token = randomUUID();
           const { fingerprint, retentionMs } = claim;
@@ -174,7 +174,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           });
           if (!claimed.acquired) return { commit: false, result: claimed };
           const { fence } = claimed;
-          const output = await userWork(() => work({ client, fence }));
+          const output = await work({ client, fence });
           if (!output.commit)
             return {
               commit: false,

@@ -62,14 +62,8 @@ function retryableCode(error: unknown): "40001" | "40P01" | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * One attempt's body: runs on `client` inside BEGIN … COMMIT, and calls the caller's work through
- * `userWork`, so that a throw of the work is told apart from a failure of the store's own statements.
- */
-export type Attempt<R> = (
-  client: PoolClient,
-  userWork: <T>(run: () => Promise<T>) => Promise<T>,
-) => Promise<{ commit: boolean; result: R }>;
+/** One attempt's body: runs on `client` inside BEGIN … COMMIT. */
+export type Attempt<R> = (client: PoolClient) => Promise<{ commit: boolean; result: R }>;
 
 /**
  * Runs `attempt` in a transaction on one pooled client: COMMIT when it returns `commit: true`,
@@ -105,16 +99,7 @@ async function once<R>(pool: Pool, level: string, attempt: Attempt<R>): Promise<
   };
   client.on("error", onError);
   let broken: Error | undefined;
-  let workThrew = false;
   let committing = false;
-  const userWork = async <T>(run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (error) {
-      workThrew = true;
-      throw error;
-    }
-  };
   try {
     try {
       await client.query(`BEGIN ISOLATION LEVEL ${level}`);
@@ -124,7 +109,7 @@ async function once<R>(pool: Pool, level: string, attempt: Attempt<R>): Promise<
     }
     let outcome: { commit: boolean; result: R };
     try {
-      outcome = await attempt(client, userWork);
+      outcome = await attempt(client);
       if (lost) {
         // The server rolled the transaction back when the session ended: nothing was kept.
         if (!outcome.commit) return outcome.result;
@@ -139,10 +124,14 @@ async function once<R>(pool: Pool, level: string, attempt: Attempt<R>): Promise<
           broken = rollbackError;
         });
       }
-      // Lost before COMMIT was sent: nothing was committed, say so (a throw of the work stays as it is).
-      // Lost during COMMIT, the outcome is unknown: its error goes through unchanged.
-      if (lost && !committing && !workThrew && !(error instanceof ConnectionLostError)) {
-        throw new ConnectionLostError(lost);
+      // Lost before COMMIT was sent: nothing was committed, say so, also when the work threw (its
+      // query failed with the connection, most likely). Lost during COMMIT, the outcome is unknown:
+      // its error goes through unchanged.
+      if (lost && !committing && !(error instanceof ConnectionLostError)) {
+        // The failed query's error says why (its SQLSTATE); the connection's own may not.
+        throw new ConnectionLostError(
+          typeof (error as { code?: unknown }).code === "string" ? (error as Error) : lost,
+        );
       }
       throw error;
     }
