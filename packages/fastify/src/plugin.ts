@@ -141,8 +141,8 @@ async function storeReply(run: OwnedRun, reply: FastifyReply, payload: unknown):
       read.rest.destroy();
     } else {
       instead = await run.finish({ ...head, body: read.bytes });
-      if (!instead)
-        return ownPayload(reply, Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.length));
+      // A string goes back as the string it was: Fastify writes it with the head in one go.
+      if (!instead) return ownPayload(reply, typeof payload === "string" ? payload : asBuffer(read.bytes));
     }
     return answerPayload(reply, instead);
   } catch (error) {
@@ -169,6 +169,10 @@ function readPayload(payload: unknown, limit: number): Promise<ReadUpTo> {
   return Promise.resolve({ bytes: Buffer.from(String(payload)) });
 }
 
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
 /** The route's own payload, without a replay marker it may have set. */
 function ownPayload(reply: FastifyReply, payload: unknown): unknown {
   reply.removeHeader("idempotent-replayed");
@@ -187,7 +191,7 @@ function answerPayload(reply: FastifyReply, answer: HttpAnswer, closeConnection 
   }
   if (closeConnection) headers.connection = "close";
   reply.headers(headers);
-  return Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.length);
+  return asBuffer(answer.body);
 }
 
 /**

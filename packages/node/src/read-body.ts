@@ -17,6 +17,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
   if (length === "0" || (length === undefined && req.headers["transfer-encoding"] === undefined)) {
     return Promise.resolve(EMPTY);
   }
+  // The whole request is in already (small bodies usually are): taken and put back in one go.
+  if (req.complete) return Promise.resolve(takeAndPutBack(req, limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -48,6 +50,20 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     req.on("error", onError);
     req.on("close", onClose);
   });
+}
+
+/** `readBody` of a request whose body is all buffered in the stream: read and unshifted in one tick. */
+function takeAndPutBack(req: IncomingMessage, limit: number): Uint8Array | undefined {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  // Put back even when over the limit: the route never runs, but nothing is taken from the stream.
+  if (body.length > 0) req.unshift(body);
+  return total > limit ? undefined : body;
 }
 
 /** Whether someone else (a body parser, a stream) has read or is reading the body. */

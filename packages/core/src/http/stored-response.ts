@@ -1,4 +1,3 @@
-import { concat } from "../fingerprint.js";
 import type { UnreplayableReason } from "./exchange.js";
 
 /** An HTTP response as idemkit stores it: status, the replayable headers and the body bytes. */
@@ -23,21 +22,23 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeStoredResponse(response: StoredResponse): Uint8Array {
-  const head = encoder.encode(
-    JSON.stringify({
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-      unreplayable: response.unreplayable,
-      oversized: response.oversized,
-    }),
-  );
-  const prefix = new Uint8Array(HEAD_AT);
-  prefix[0] = MAGIC_0;
-  prefix[1] = MAGIC_1;
-  prefix[2] = VERSION;
-  new DataView(prefix.buffer).setUint32(3, head.length);
-  return concat(prefix, head, response.body);
+  const head = JSON.stringify({
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+    unreplayable: response.unreplayable,
+    oversized: response.oversized,
+  });
+  const { body } = response;
+  // One allocation: the head is encoded in place (at most 3 bytes a UTF-16 unit), the body copied once.
+  const out = new Uint8Array(HEAD_AT + head.length * 3 + body.length);
+  const headLength = encoder.encodeInto(head, out.subarray(HEAD_AT)).written;
+  out[0] = MAGIC_0;
+  out[1] = MAGIC_1;
+  out[2] = VERSION;
+  new DataView(out.buffer, out.byteOffset, HEAD_AT).setUint32(3, headLength);
+  out.set(body, HEAD_AT + headLength);
+  return out.subarray(0, HEAD_AT + headLength + body.length);
 }
 
 /** Reads a stored response back; throws a `TypeError` for bytes that are not one. */
