@@ -117,6 +117,22 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         expect(app.state.runs).toBe(0);
       });
 
+      it("counts requests answered before any claim: a rejected event with the reason and status", async () => {
+        const app = ordersApp({ maxRequestBytes: 64 });
+        await app.send(post(null));
+        await app.send(post('"a", "b"'));
+        await app.send(post(newKey(), { blob: "x".repeat(100) }));
+        const rejected = app.state.events.filter((e) => e.type === "rejected");
+        expect(
+          rejected.map((e) => [e.type === "rejected" && e.reason, e.type === "rejected" && e.status]),
+        ).toEqual([
+          ["key-missing", 400],
+          ["key-invalid", 400],
+          ["request-too-large", 413],
+        ]);
+        expect(app.state.runs).toBe(0);
+      });
+
       it("lets a request without a key pass through when required is false", async () => {
         const app = ordersApp({ required: false });
         expect((await app.send(post(null))).status).toBe(201);

@@ -1,3 +1,5 @@
+import type { ProblemType } from "./http/problems.js";
+
 /** Every event carries the stored key and a timestamp; each type adds what it knows. */
 interface EventBase {
   key: string;
@@ -13,11 +15,14 @@ export type IdempotencyEvent =
   | (EventBase & { type: "completed"; fence: number; durationMs: number; bytes: number })
   | (EventBase & { type: "released"; fence: number; durationMs: number; reason: "error" | "not-stored" })
   | (EventBase & { type: "lease-lost"; fence: number; phase: "heartbeat" | "complete" | "release" })
-  | (EventBase & { type: "store-error"; operation: StoreOperation; durationMs: number; error: unknown });
+  | (EventBase & { type: "store-error"; operation: StoreOperation; durationMs: number; error: unknown })
+  /** An HTTP request answered before any claim (400 or 413): no stored key yet. */
+  | { type: "rejected"; key: undefined; at: number; reason: ProblemType; status: number };
 
 export type StoreOperation = "claim" | "complete" | "release" | "extend" | "get";
 export type IdempotencyEventType = IdempotencyEvent["type"];
-export type IdempotencyEventListener = (event: IdempotencyEvent) => void;
+/** A listener may be async: a rejection is ignored like a throw, never an unhandled rejection. */
+export type IdempotencyEventListener = (event: IdempotencyEvent) => unknown;
 
 /** A minimal typed event stream. A throwing listener never breaks a request. */
 export class EventStream {
@@ -36,10 +41,13 @@ export class EventStream {
   emit(event: IdempotencyEvent): void {
     for (const listener of this.#listeners) {
       try {
-        listener(event);
+        const result = listener(event);
+        if (result instanceof Promise) result.then(undefined, ignore);
       } catch {
         // Observability must never change behaviour.
       }
     }
   }
 }
+
+function ignore(): void {}

@@ -13,7 +13,7 @@ import type {
 import { type Outcome, outcomeOf, streamsThrough } from "./outcome.js";
 import { OwnedRun } from "./owned-run.js";
 import { type HttpPolicy, requireScope, type Scope } from "./policy.js";
-import { problem } from "./problems.js";
+import { type ProblemType, problem } from "./problems.js";
 import { routedTarget } from "./target.js";
 
 /** How a request begins: passed on untouched, answered by idemkit, or run as the key's owner. */
@@ -124,30 +124,23 @@ export class HttpEntry<R> {
     const policy = this.policy;
     if (!policy.methods.has(exchange.method)) return PASS;
     const header = exchange.header(policy.headerName);
-    if (header === undefined) return policy.required ? this.#answer(this.answers.keyMissing()) : PASS;
+    if (header === undefined)
+      return policy.required ? this.#reject("key-missing", this.answers.keyMissing()) : PASS;
     let key: string;
     try {
       key = parseIdempotencyKey(header);
     } catch (error) {
-      return this.#answer(this.answers.problem(problem("key-invalid", (error as Error).message)));
+      return this.#reject("key-invalid", (error as Error).message);
     }
     const target = routedTarget(exchange.target);
     if (target === undefined) {
-      return this.#answer(
-        this.answers.problem(
-          problem("target-invalid", "The request target is neither a path nor an absolute URL."),
-        ),
-      );
+      return this.#reject("target-invalid", "The request target is neither a path nor an absolute URL.");
     }
     const body = await this.#readBody(exchange.body);
     if (body === undefined) {
-      return this.#answer(
-        this.answers.problem(
-          problem(
-            "request-too-large",
-            `Requests with an idempotency key may carry at most ${policy.maxRequestBytes} bytes of body.`,
-          ),
-        ),
+      return this.#reject(
+        "request-too-large",
+        `Requests with an idempotency key may carry at most ${policy.maxRequestBytes} bytes of body.`,
       );
     }
     const fingerprint = policy.fingerprint
@@ -159,10 +152,9 @@ export class HttpEntry<R> {
     const scope = this.#scope === "global" ? "" : await this.#scope(exchange.request);
     if (typeof scope !== "string") {
       // Whose key this is cannot be told: never fall into a key space shared with other callers.
-      return this.#answer(
-        this.answers.problem(
-          problem("scope-missing", "This request carries no identity its idempotency key could belong to."),
-        ),
+      return this.#reject(
+        "scope-missing",
+        "This request carries no identity its idempotency key could belong to.",
       );
     }
     return {
@@ -174,7 +166,11 @@ export class HttpEntry<R> {
     };
   }
 
-  #answer(answer: HttpAnswer) {
+  /** A request answered before any claim (400, 413): counted like every other request. */
+  #reject(reason: ProblemType, detail: string | HttpAnswer) {
+    const answer = typeof detail === "string" ? this.answers.problem(problem(reason, detail)) : detail;
+    if (this.#engine.listening)
+      this.#engine.emit({ type: "rejected", key: undefined, reason, status: answer.status });
     return { kind: "answer" as const, answer };
   }
 
