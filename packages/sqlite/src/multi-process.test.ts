@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteStore } from "./index.js";
 
-// The children run the built package (test/race-child.mjs imports ../dist/index.js), so build it first.
+// The children run the built package (test/race-child.mjs imports ../dist/esm/index.js), so build it first.
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 const child = join(packageDir, "test", "race-child.mjs");
 const PROCESSES = 4;

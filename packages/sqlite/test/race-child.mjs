@@ -2,7 +2,7 @@
 // argv: <mode> <database file> <key prefix> <key count> <worker id> [hold ms] [commit|throw]
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { createSqliteStore } from "../dist/index.js";
+import { createSqliteStore } from "../dist/esm/index.js";
 
 const [mode, file, prefix, count, id, holdMs = "0", ending = "commit"] = process.argv.slice(2);
 const keys = Array.from({ length: Number(count) }, (_, i) => `${prefix}:${i}`);
