@@ -44,6 +44,8 @@ export interface Model {
 export interface Real {
   store: IdempotencyStore;
   clock: Clock;
+  /** Runs the store's cleanup of records past keep-until now (purge, sweep); absent where a TTL does it. */
+  purge?: () => Promise<void>;
 }
 
 export interface Timing {
@@ -182,14 +184,14 @@ async function claimWith(k: KeyModel, r: Real, t: Timing, token: string, fingerp
     expect(p).not.toBe("live");
     expectFence(k, res.fence, before, after, t.toleranceMs);
     if (!k.tokens.includes(token)) k.tokens.push(token);
-    const keepMs = Math.max(t.leaseMs, t.retentionMs);
+    // Kept the claim's retention past the lease end, however the two compare (store contract).
     k.rec = {
       state: "in_progress",
       token,
       fingerprint,
       fence: res.fence,
       deadline: shift(before, after, t.leaseMs),
-      keep: shift(before, after, keepMs),
+      keep: shift(before, after, t.leaseMs + t.retentionMs),
     };
   } else {
     expect(p).not.toBe("ended");
@@ -313,7 +315,8 @@ class Extend extends CasCommand {
       (k, before, after) => {
         const rec = k.rec as ModelRecord;
         const deadline = shift(before, after, this.leaseMs);
-        const keep = { lo: Math.max(rec.keep.lo, deadline.lo), hi: Math.max(rec.keep.hi, deadline.hi) };
+        // Keep-until moves as far as the lease end: still the claim's retention past it.
+        const keep = { lo: deadline.lo + this.t.retentionMs, hi: deadline.hi + this.t.retentionMs };
         k.rec = { ...rec, deadline, keep };
       },
     );
@@ -352,6 +355,21 @@ class Crash extends KeyCommand {
   }
 }
 
+/** The store's own cleanup runs now: it may forget only records past their keep-until. */
+class Purge implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly t: Timing) {}
+  check() {
+    return true;
+  }
+  async run(m: Model, r: Real) {
+    await r.purge?.();
+    for (const k of m.keys) await checkKey(k, r, this.t);
+  }
+  toString() {
+    return "purge()";
+  }
+}
+
 export const KEYS = 2;
 
 /** The command generator: claims, CAS writes with current, stale and foreign tokens, time, crashes. */
@@ -373,6 +391,7 @@ export function commandArbitrary(t: Timing, maxCommands: number) {
       fc.tuple(key, tokenIndex, extendMs).map(([k, i, ms]) => new Extend(k, t, i, ms)),
       fc.constantFrom(...t.steps).map((ms) => new AdvanceTime(ms)),
       key.map((k) => new Crash(k, t)),
+      fc.constant(new Purge(t)),
     ],
     { maxCommands },
   );

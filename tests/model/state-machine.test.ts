@@ -27,12 +27,40 @@ const serverTiming: Timing = {
   steps: [20, 150, 480],
 };
 
+// Retention shorter than the lease ("retention 60 s, lease 5 min"): a record must still be kept the
+// retention past its lease end, through purges, so a takeover after a crash gets a higher fence.
+const injectedShortRetention: Timing = {
+  leaseMs: 1000,
+  retentionMs: 300,
+  toleranceMs: 0,
+  steps: [1, 299, 300, 999, 1000, 1001, 1300],
+};
+
+const serverShortRetention: Timing = {
+  leaseMs: 400,
+  retentionMs: 300,
+  toleranceMs: 60,
+  steps: [20, 150, 480],
+};
+
 const runs: Record<string, { numRuns: number; maxCommands: number }> = {
   memory: { numRuns: 300, maxCommands: 40 },
   sqlite: { numRuns: 150, maxCommands: 40 },
   redis: { numRuns: 30, maxCommands: 18 },
   postgres: { numRuns: 30, maxCommands: 18 },
   mongodb: { numRuns: 10, maxCommands: 18 },
+};
+
+/**
+ * The retention-shorter-than-lease runs. A forgotten fence shows only after claim, lease end, purge,
+ * claim in that order: injected clocks run many sequences (milliseconds each) to meet it.
+ */
+const shortRetentionRuns: Record<string, { numRuns: number; maxCommands: number }> = {
+  memory: { numRuns: 1000, maxCommands: 40 },
+  sqlite: { numRuns: 1000, maxCommands: 40 },
+  redis: { numRuns: 20, maxCommands: 18 },
+  postgres: { numRuns: 20, maxCommands: 18 },
+  mongodb: { numRuns: 5, maxCommands: 18 },
 };
 
 for (const target of targets) {
@@ -50,26 +78,38 @@ for (const target of targets) {
       await opened?.close();
     });
 
-    const { numRuns, maxCommands } = runs[target.name] ?? { numRuns: 10, maxCommands: 15 };
     const mode = injected ? "exact injected clock" : "server clock, real sleeps, ±60 ms windows";
-
-    it(`matches the model over ${numRuns} random command sequences (${mode})`, {
-      timeout: 60_000,
-    }, async () => {
+    const property = (t: Timing, numRuns: number, maxCommands: number) => async () => {
       await fc.assert(
-        fc.asyncProperty(commandArbitrary(timing, maxCommands), async (commands) => {
+        fc.asyncProperty(commandArbitrary(t, maxCommands), async (commands) => {
           // Fresh keys per run: the shared server is never flushed and runs never meet.
           const prefix = `model:${randomUUID()}`;
           // Each run starts far after the last one on the injected clock: old keys are long expired.
           virtual.t += 10_000_000;
-          await fc.asyncModelRun(
-            () => ({ model: initialModel(prefix), real: { store: opened.store, clock } satisfies Real }),
-            commands,
-          );
+          const real: Real = { store: opened.store, clock, purge: opened.purge };
+          await fc.asyncModelRun(() => ({ model: initialModel(prefix), real }), commands);
         }),
         // Shrinking re-runs real sleeps on server stores: report the first failure as found there.
         { numRuns, endOnFailure: !injected },
       );
-    });
+    };
+
+    const { numRuns, maxCommands } = runs[target.name] ?? { numRuns: 10, maxCommands: 15 };
+    it(
+      `matches the model over ${numRuns} random command sequences (${mode})`,
+      {
+        timeout: 60_000,
+      },
+      property(timing, numRuns, maxCommands),
+    );
+
+    const short = shortRetentionRuns[target.name] ?? { numRuns: 5, maxCommands: 15 };
+    it(
+      `retention shorter than the lease: matches the model over ${short.numRuns} sequences with purges (${mode})`,
+      {
+        timeout: 60_000,
+      },
+      property(injected ? injectedShortRetention : serverShortRetention, short.numRuns, short.maxCommands),
+    );
   });
 }

@@ -50,8 +50,15 @@ export interface Target {
   skip: string | false;
   /** Deadlines judged by a clock the test injects (memory, SQLite) or by the server's own. */
   clock: "injected" | "server";
-  /** Opens the store (one connection or pool). With an injected clock, `now` is the store's clock. */
-  open(now?: () => number): Promise<{ store: IdempotencyStore; close(): Promise<void> }>;
+  /**
+   * Opens the store (one connection or pool). With an injected clock, `now` is the store's clock.
+   * `purge` runs the store's cleanup of records past keep-until now, where it can be triggered.
+   */
+  open(now?: () => number): Promise<{
+    store: IdempotencyStore;
+    close(): Promise<void>;
+    purge?: () => Promise<void>;
+  }>;
 }
 
 async function probe(label: string, fn: () => Promise<void>): Promise<string | undefined> {
@@ -114,7 +121,16 @@ export const targets: Target[] = [
     skip: false,
     clock: "injected",
     async open(now) {
-      return { store: createMemoryStore({ now }), close: async () => {} };
+      const store = createMemoryStore({ now });
+      const sweeper = { token: "sweeper", fingerprint: "", leaseMs: 1, retentionMs: 0 };
+      return {
+        store,
+        close: async () => {},
+        // The store sweeps a few entries per claim: claims of a key of its own go round the map.
+        purge: async () => {
+          for (let i = 0, n = store.size(); i <= n; i++) await store.claim("model-sweeper", sweeper);
+        },
+      };
     },
   },
   {
@@ -125,7 +141,13 @@ export const targets: Target[] = [
       const dir = mkdtempSync(join(tmpdir(), "idemkit-model-"));
       dirs.push(dir);
       const store = createSqliteStore({ database: join(dir, "keys.db"), now });
-      return { store, close: () => store.close() };
+      return {
+        store,
+        close: () => store.close(),
+        purge: async () => {
+          await store.purgeExpired();
+        },
+      };
     },
   },
   {
@@ -157,8 +179,12 @@ export const targets: Target[] = [
       const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
       pool.on("error", () => {});
       await migrate(pool, { schema });
+      const store = createPostgresStore({ pool, schema });
       return {
-        store: createPostgresStore({ pool, schema }),
+        store,
+        purge: async () => {
+          await store.purgeExpired({ limit: 100_000 });
+        },
         async close() {
           await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`);
           await pool.end();

@@ -19,6 +19,13 @@ export interface StoreConformanceOptions<S extends IdempotencyStore = Idempotenc
   timing?: { leaseMs?: number; toleranceMs?: number };
   /** How many store instances and claims the race test uses (default 4 instances, 50 claims). */
   race?: { stores?: number; claims?: number };
+  /**
+   * Runs the store's own cleanup of records past their keep-until time now, where it can be
+   * triggered (a purge call, a sweep); a store that forgets by itself (a TTL) needs none. The
+   * retention tests call it after a lease has expired, so a store that forgets a record before its
+   * keep-until fails them instead of passing because its cleanup happened not to run.
+   */
+  purge?: (store: S) => unknown | Promise<unknown>;
   /** When set, the whole suite is skipped and the reason is shown in its name. */
   skip?: string | false;
 }
@@ -203,6 +210,37 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       expect(await store.release(key, second.token)).toBe(true);
       expect(await store.get(key)).toBeUndefined();
       expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 3, takeover: false });
+    });
+
+    // Retention shorter than the lease ("retention 60 s, lease 5 min", scaled down): the record is
+    // kept retentionMs past its lease end, so a takeover in that time sees the fence and gets a higher one.
+    const longLease = 4 * leaseMs;
+    const shortRetention = 2 * leaseMs;
+
+    it("a record is kept retentionMs past its lease end, even with a retention shorter than the lease: a takeover after its purge gets fence 2", async () => {
+      const key = freshKey("short-retention");
+      const stalled = { ...claimOf(), leaseMs: longLease, retentionMs: shortRetention };
+      expect(await store.claim(key, stalled)).toEqual({ acquired: true, fence: 1, takeover: false });
+      await sleep(longLease + toleranceMs);
+      expect(await store.get(key)).toBeUndefined();
+      await options.purge?.(store);
+      const next = { ...claimOf(), leaseMs: longLease, retentionMs: shortRetention };
+      expect(await store.claim(key, next)).toEqual({ acquired: true, fence: 2, takeover: true });
+      expect(await store.complete(key, stalled.token, { result: utf8("stale"), retentionMs })).toBe(false);
+    });
+
+    it("extend moves keep-until with the lease end: a takeover after the extended lease and a purge gets fence 2", async () => {
+      const key = freshKey("short-retention-extend");
+      const stalled = { ...claimOf(), leaseMs: longLease, retentionMs: shortRetention };
+      expect(await store.claim(key, stalled)).toEqual({ acquired: true, fence: 1, takeover: false });
+      // Late enough that the extended lease ends after the claim's own keep-until.
+      await sleep(2.5 * leaseMs);
+      expect(await store.extend(key, stalled.token, longLease)).toBe(true);
+      await sleep(longLease + toleranceMs);
+      expect(await store.get(key)).toBeUndefined();
+      await options.purge?.(store);
+      const next = { ...claimOf(), leaseMs: longLease, retentionMs: shortRetention };
+      expect(await store.claim(key, next)).toEqual({ acquired: true, fence: 2, takeover: true });
     });
 
     it("a completed record outlives the lease: still replayable after leaseMs, via get and claim", async () => {

@@ -3,7 +3,7 @@ import { ConflictError, MismatchError, NotReplayableError, StoreUnavailableError
 import type { IdempotencyEvent } from "./events.js";
 import { createIdempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
-import type { IdempotencyStore } from "./store.js";
+import type { ClaimRequest, IdempotencyStore } from "./store.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -364,5 +364,49 @@ describe("leases against wall-clock steps (NTP)", () => {
     await sleep(500);
     await expect(idem.run({ key: "k" }, () => "second")).rejects.toBeInstanceOf(ConflictError);
     expect(await first).toBe("first");
+  });
+});
+
+describe("retention shorter than the lease (retention 60 s, lease 5 min)", () => {
+  it("the engine passes its retentionMs to the store as is: the store keeps the record that long past the lease end", async () => {
+    const inner = createMemoryStore();
+    const requests: ClaimRequest[] = [];
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: (key, claim) => {
+        requests.push(claim);
+        return inner.claim(key, claim);
+      },
+    };
+    const idem = createIdempotency({ store, leaseMs: 300_000, retentionMs: 60_000 });
+    await idem.run({ key: "k" }, () => 1);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({ leaseMs: 300_000, retentionMs: 60_000 });
+  });
+
+  it("a stalled owner's key taken over 30 s after its lease ended gets fence 2 and a takeover event, after the sweep ran", async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const store = createMemoryStore({ now: () => clock.t });
+    const rec = recorder();
+    const idem = createIdempotency({ store, leaseMs: 300_000, retentionMs: 60_000, onEvent: rec.onEvent });
+    // The first owner stalls for good (its process hangs): no completion, no release.
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    void idem.run({ key: "job" }, () => {
+      started();
+      return new Promise(() => {});
+    });
+    await running;
+    clock.t += 300_000 + 30_000;
+    // The memory store sweeps a few entries per claim: go round the map.
+    for (let i = 0; i < 10; i++)
+      await store.claim("sweeper", { token: "s", fingerprint: "", leaseMs: 1, retentionMs: 0 });
+    expect(await idem.run({ key: "job" }, ({ fence }) => fence)).toBe(2);
+    expect(rec.events.filter((e) => e.key === "idem:run:0::job").map((e) => e.type)).toEqual([
+      "claimed",
+      "claimed",
+      "takeover",
+      "completed",
+    ]);
   });
 });

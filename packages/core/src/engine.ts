@@ -21,7 +21,10 @@ export interface EngineOptions {
   store: IdempotencyStore;
   /** Lease length; a crashed owner frees the key after it. Default 30 s. */
   leaseMs?: number;
-  /** How long a completed outcome is kept for replay. Default 24 h. */
+  /**
+   * How long a completed outcome is kept for replay, and how long a record whose lease ended
+   * (crashed, stalled or released owner) keeps its fence, so a takeover gets a higher one. Default 24 h.
+   */
   retentionMs?: number;
   /** How often a running handler's lease is extended. Default a third of the lease. */
   heartbeatMs?: number;
@@ -89,12 +92,9 @@ export class Engine {
   async claim(key: string, fingerprint: string): Promise<ClaimDecision> {
     const token = crypto.randomUUID();
     const started = performance.now();
-    const request = {
-      token,
-      fingerprint,
-      leaseMs: this.leaseMs,
-      retentionMs: Math.max(this.leaseMs, this.retentionMs),
-    };
+    // The store keeps the record `retentionMs` past its lease end (store.ts, `ClaimRequest`): a
+    // takeover within that time sees the fence, however short the retention is next to the lease.
+    const request = { token, fingerprint, leaseMs: this.leaseMs, retentionMs: this.retentionMs };
     // The lease may have started when the first attempt was sent: count from there. Monotonic, so a
     // wall-clock step (NTP) can neither fake a lost lease nor stop the heartbeat.
     const sentAt = performance.now();

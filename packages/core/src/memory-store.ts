@@ -15,7 +15,10 @@ interface Entry {
   record: IdempotencyRecord;
   /** Lease end (in_progress) or retention end (completed): after it the record reads as absent. */
   deadline: number;
-  /** After it the entry, and its fence, may be forgotten. */
+  /**
+   * After it the entry, and its fence, may be forgotten: the claim's retention past the lease end
+   * while in progress (extend moves both), then at least the completion's retention.
+   */
   keepUntil: number;
   /** Ended by `release`, not by its lease running out: the next claim is no takeover. */
   released?: boolean;
@@ -74,7 +77,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       const leaseExpiresAt = t + claim.leaseMs;
       entries.set(key, {
         deadline: leaseExpiresAt,
-        keepUntil: t + Math.max(claim.leaseMs, claim.retentionMs),
+        keepUntil: leaseExpiresAt + claim.retentionMs,
         record: {
           state: "in_progress",
           token: claim.token,
@@ -112,9 +115,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
     async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
       const entry = owned(key, token);
       if (entry?.record.state !== "in_progress") return false;
-      entry.deadline = now() + leaseMs;
-      entry.keepUntil = Math.max(entry.keepUntil, entry.deadline);
-      entry.record.leaseExpiresAt = entry.deadline;
+      const deadline = now() + leaseMs;
+      // Kept as long past the new lease end as it was past the old one.
+      entry.keepUntil += deadline - entry.deadline;
+      entry.deadline = deadline;
+      entry.record.leaseExpiresAt = deadline;
       return true;
     },
 

@@ -15,8 +15,13 @@ export interface ClaimRequest {
   /** Lease length in milliseconds, judged by the store's clock. Always > 0. */
   leaseMs: number;
   /**
-   * How long the store keeps the record physically after this claim, even once its lease has
-   * expired, so that a later takeover still sees its fence and gets a higher one. Always >= leaseMs.
+   * How long the store keeps the record, and its fence, after its lease ends, so that a takeover
+   * still sees the fence and gets a higher one. Any value >= 0, shorter than the lease or not.
+   * Keep-until = lease end + `retentionMs` at claim (now + `leaseMs` + `retentionMs`), and every
+   * `extend` moves keep-until by as much as it moves the lease end: the record is always kept
+   * `retentionMs` past its current lease end (a store needs no extra field: keep-until minus lease
+   * end stays the same). `release` and expiry leave keep-until as it is; `complete` may only
+   * lengthen it (see `complete`).
    */
   retentionMs: number;
 }
@@ -101,9 +106,12 @@ export interface IdempotencyStore {
    *   record; see `ClaimResult`),
    *   where `fence` is greater than any earlier claim's fence while the record is kept (start at 1
    *   when nothing is kept). An expired or released record reads as absent but is kept, with its
-   *   fence, until its keep-until time: `retentionMs` after its claim, or after its completion if
-   *   that is later. Only `delete` (or the end of keep-until) forgets it. So: claim (1), lease
-   *   expires, takeover (2), release, claim gets 3 — never 1 again while the record is kept;
+   *   fence, until its keep-until time: the claim's `retentionMs` past its lease end (as `extend`
+   *   last moved it; see `ClaimRequest.retentionMs`), or the completion's `retentionMs` past the
+   *   completion if that is later. Forgetting it earlier (a TTL, a purge or a sweep set from the
+   *   claim time alone) lets a takeover start again at fence 1, the stalled owner's fence. Only
+   *   `delete` (or the end of keep-until) forgets it. So: claim (1), lease expires, takeover (2),
+   *   release, claim gets 3 — never 1 again while the record is kept;
    * - otherwise leave the record untouched and return `{ acquired: false, record }` with the live
    *   record as it is, including its token and fingerprint, read in the same atomic step.
    *
@@ -135,7 +143,9 @@ export interface IdempotencyStore {
 
   /**
    * Compare-and-set: if the key is in_progress and owned by `token` (lease not expired), set its
-   * lease to end `leaseMs` from now (store clock) and return `true`. Otherwise change nothing, `false`.
+   * lease to end `leaseMs` from now (store clock), move its keep-until by as much as the lease end
+   * moved (so it stays the claim's `retentionMs` past the new lease end), and return `true`.
+   * Otherwise change nothing, `false`.
    */
   extend(key: string, token: string, leaseMs: number): Promise<boolean>;
 

@@ -72,6 +72,10 @@ function evaluate(expr: unknown, doc: Doc, now: number): unknown {
       return args[0] ?? args[1];
     case "$max":
       return args.reduce((m, v) => (compare(v, m) > 0 ? v : m));
+    case "$subtract": {
+      const difference = Number(args[0]) - Number(args[1]);
+      return args[0] instanceof Date && !(args[1] instanceof Date) ? new Date(difference) : difference;
+    }
     case "$add": {
       const total = args.reduce<number>((sum, v) => sum + Number(v), 0);
       return args.some((v) => v instanceof Date) ? new Date(total) : total;
@@ -170,7 +174,8 @@ describe("what the store sends", () => {
     expect(taken.fingerprint).toEqual({ $literal: "$$ROOT" });
     expect(taken.claimId).toEqual({ $literal: "$id" });
     expect(kept).toBe("$$ROOT");
-    expect(taken.keepUntil).toEqual({ $add: ["$$NOW", 20] });
+    // Kept the retention past the lease end: lease + retention from now.
+    expect(taken.keepUntil).toEqual({ $add: ["$$NOW", 30] });
   });
 
   it("filters complete, release and extend on token, state and a live lease ($expr with $$NOW)", async () => {
@@ -296,16 +301,35 @@ describe("claim decision, complete, extend, release against the fake", () => {
     expect(docs.get("k")).not.toHaveProperty("result");
   });
 
-  it("extend pushes the lease and never shortens keepUntil", async () => {
+  it("extend pushes the lease and moves keepUntil as far: still the retention past the lease end", async () => {
     const { store, clock, docs } = setup();
     await store.claim("k", claimOf("t"));
     const keep = (docs.get("k")!.keepUntil as Date).getTime();
     clock.now += 900;
     expect(await store.extend("k", "t", 1000)).toBe(true);
     expect((docs.get("k")!.expiresAt as Date).getTime()).toBe(clock.now + 1000);
-    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(keep);
+    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(keep + 900);
+    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(clock.now + 1000 + 60_000);
     clock.now += 500;
     expect(await store.get("k")).toMatchObject({ state: "in_progress", token: "t" });
+  });
+
+  it("retention shorter than the lease (retention 60 s, lease 5 min): kept 60 s past the lease end, extended or not", async () => {
+    const { store, clock, docs } = setup();
+    const claim = { token: "t", fingerprint: "fp", leaseMs: 300_000, retentionMs: 60_000 };
+    expect(await store.claim("k", claim)).toEqual({ acquired: true, fence: 1, takeover: false });
+    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(clock.now + 360_000);
+    clock.now += 200_000;
+    expect(await store.extend("k", "t", 300_000)).toBe(true);
+    const leaseEnd = clock.now + 300_000;
+    expect((docs.get("k")!.keepUntil as Date).getTime()).toBe(leaseEnd + 60_000);
+    // The TTL monitor deletes at keepUntil, not before: at the lease end + 59 s it is still there.
+    clock.now = leaseEnd + 59_000;
+    expect(await store.claim("k", { ...claim, token: "t2" })).toEqual({
+      acquired: true,
+      fence: 2,
+      takeover: true,
+    });
   });
 
   it("delete reports true only for a live record, and also purges an expired leftover", async () => {

@@ -5,7 +5,8 @@
  *   `returnDocument`; driver 6+ returns the document itself (`includeResultMetadata: false`).
  * - `$$NOW`: the current datetime, the same for all members and all stages of one operation (4.2+);
  *   usable in update pipelines and in `$expr` filters.
- * - `$add` of a date and numbers treats the numbers as milliseconds; `$type` of an absent field
+ * - `$add` of a date and numbers treats the numbers as milliseconds; `$subtract` of two dates is
+ *   their difference in milliseconds; `$type` of an absent field
  *   is "missing"; `$literal` stops a `$`-string from being read as a field path.
  * - Concurrent upserts on a unique `_id` insert once; losers get E11000 (code 11000) and may retry,
  *   which then updates. Servers retry this themselves for exact-equality filters on the unique key
@@ -37,7 +38,10 @@ export interface MongoIdempotencyDocument {
   fence: number;
   /** Lease end (in_progress) or retention end (completed), server clock. From then on: absent. */
   expiresAt: Date;
-  /** When the TTL monitor may delete the document (>= expiresAt). Keeps an expired record's fence. */
+  /**
+   * When the TTL monitor may delete the document: the claim's retentionMs past the lease end (extend
+   * moves both), at least the retention end once completed. Keeps an expired record's fence.
+   */
   keepUntil: Date;
   /** Id of the claim call that wrote this in_progress document (see `claim`). */
   claimId?: string;
@@ -110,7 +114,8 @@ export function claimPipeline(claim: ClaimRequest, claimId: string): Document[] 
             fingerprint: lit(claim.fingerprint),
             fence: { $add: [{ $ifNull: ["$fence", 0] }, 1] },
             expiresAt: after(claim.leaseMs),
-            keepUntil: after(Math.max(claim.leaseMs, claim.retentionMs)),
+            // Kept retentionMs past the lease end, however the two compare (store contract).
+            keepUntil: after(claim.leaseMs + claim.retentionMs),
             claimId: lit(claimId),
             takeover: { $and: [{ $eq: ["$state", "in_progress"] }, { $gt: ["$expiresAt", RELEASED] }] },
           },
@@ -243,8 +248,15 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
     },
 
     async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+      // keepUntil moves as far as the lease end (the expressions read the document before the stage):
+      // it stays the claim's retentionMs past the new lease end.
       const update = [
-        { $set: { expiresAt: after(leaseMs), keepUntil: { $max: ["$keepUntil", after(leaseMs)] } } },
+        {
+          $set: {
+            expiresAt: after(leaseMs),
+            keepUntil: { $add: ["$keepUntil", { $subtract: [after(leaseMs), "$expiresAt"] }] },
+          },
+        },
       ];
       const res = await collection.updateOne(ownedFilter(key, token), update, writeOptions);
       return res.matchedCount === 1;

@@ -27,4 +27,5 @@ runStoreConformance<PostgresStore>({
   async teardown(store) {
     await pools.get(store)?.end();
   },
+  purge: (store) => store.purgeExpired({ limit: 100_000 }),
 });

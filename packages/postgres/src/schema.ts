@@ -79,11 +79,12 @@ BEGIN
   --    ON CONFLICT never raises a unique violation (a caller's own transaction survives) and waits
   --    for a concurrent uncommitted insert of the key to commit or roll back.
   --    The row stores its takeover flag, so a claim retried with the same token reads it back.
+  --    It is kept p_retention_ms past its lease end (extend moves both), however the two compare.
   INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until,
                          takeover)
   VALUES (p_key_hash, p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
           t + p_lease_ms * interval '1 millisecond',
-          t + greatest(p_lease_ms, p_retention_ms) * interval '1 millisecond', coalesce(v_takeover, false))
+          t + (p_lease_ms + p_retention_ms) * interval '1 millisecond', coalesce(v_takeover, false))
   ON CONFLICT (key_hash) DO UPDATE
     SET token = excluded.token, fingerprint = excluded.fingerprint, fence = r.fence + 1,
         state = 'in_progress', result = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until,
@@ -133,7 +134,7 @@ CREATE TABLE IF NOT EXISTS ${t} (
   state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
   result      bytea,
   expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed); -infinity once released
-  keep_until  timestamptz NOT NULL, -- the row and its fence may be purged after this
+  keep_until  timestamptz NOT NULL, -- the row and its fence may be purged after this (lease end + retention)
   takeover    boolean NOT NULL DEFAULT false -- the claim that wrote the row replaced an expired lease
 );
 
@@ -163,8 +164,9 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
       WHERE ${ownedLive}`,
     // Release ends the lease but keeps the row, and its fence, until keep_until: the next fence is higher.
     release: `UPDATE ${t} SET expires_at = '-infinity' WHERE ${ownedLive}`,
+    // keep_until moves as far as the lease end: the row stays kept the claim's retention past it.
     extend: `UPDATE ${t} SET expires_at = statement_timestamp() + ${ms("$3")},
-      keep_until = greatest(keep_until, statement_timestamp() + ${ms("$3")})
+      keep_until = keep_until + ((statement_timestamp() + ${ms("$3")}) - expires_at)
       WHERE ${ownedLive}`,
     get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.result, r.takeover
       FROM ${t} r WHERE r.key_hash = $1 AND r.expires_at > statement_timestamp()`,

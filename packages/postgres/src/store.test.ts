@@ -237,6 +237,37 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
     expect(await store.get(key)).toMatchObject({ fence: 2 });
   });
 
+  it("retention 60 s, lease 5 min (scaled down: 400 ms, 1 s): purgeExpired keeps the row its retention past the lease end, extended or not", async () => {
+    const { table } = postgresStatements(tables.names);
+    const keptPastLease = async (key: string) => {
+      const { rows } = await pool.query(
+        `SELECT extract(epoch FROM keep_until - expires_at) * 1000 AS ms FROM ${table} WHERE key = $1`,
+        [encodeKey(key)],
+      );
+      return Math.round(Number(rows[0]?.ms));
+    };
+    const key = `short-retention:${randomUUID()}`;
+    const stalled = { ...claimOf(1_000), retentionMs: 400 };
+    await store.claim(key, stalled);
+    expect(await keptPastLease(key)).toBe(400);
+    await sleep(1_100); // the lease ended 100 ms ago
+    expect(await store.get(key)).toBeUndefined();
+    await store.purgeExpired({ limit: 100_000 });
+    const next = { ...claimOf(1_000), retentionMs: 400 };
+    expect(await store.claim(key, next)).toEqual({ acquired: true, fence: 2, takeover: true });
+    // Extended late in its lease: the row is kept 400 ms past the new lease end.
+    await sleep(500);
+    expect(await store.extend(key, next.token, 1_000)).toBe(true);
+    expect(await keptPastLease(key)).toBe(400);
+    await sleep(1_100);
+    await store.purgeExpired({ limit: 100_000 });
+    expect(await store.claim(key, { ...claimOf(1_000), retentionMs: 400 })).toEqual({
+      acquired: true,
+      fence: 3,
+      takeover: true,
+    });
+  });
+
   it("concurrent purges skip rows another session holds instead of waiting for it", async () => {
     const { table } = postgresStatements(tables.names);
     const key = `locked:${randomUUID()}`;

@@ -163,14 +163,15 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         pool,
         { isolationLevel: level, maxRetries },
         async (client) => {
-          // The row is invisible to others until COMMIT, so its "lease" never matters: give it retention.
+          // The row is invisible to others until COMMIT, so its "lease" never matters: give it
+          // retention. It commits completed (kept the retention from then) or not at all.
           const token = randomUUID();
           const { fingerprint, retentionMs } = claim;
           const claimed = await claimOn(client, key, {
             token,
             fingerprint,
             leaseMs: retentionMs,
-            retentionMs,
+            retentionMs: 0,
           });
           if (!claimed.acquired) return { commit: false, result: claimed };
           const { fence } = claimed;

@@ -100,13 +100,13 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     await client.quit();
   });
 
-  it("keeps the record past its lease for the retention, and never shortens a TTL", async () => {
+  it("keeps the record its retention past its lease end, and completion never shortens a TTL", async () => {
     const k = key();
     const owner = claimOf(200, 5_000);
     await store.claim(k, owner);
     const ttlAfterClaim = await client.pttl(prefix + k);
-    expect(ttlAfterClaim).toBeGreaterThan(4_000);
-    expect(ttlAfterClaim).toBeLessThanOrEqual(5_000);
+    expect(ttlAfterClaim).toBeGreaterThan(5_000);
+    expect(ttlAfterClaim).toBeLessThanOrEqual(5_201);
     expect(await store.extend(k, owner.token, 100)).toBe(true);
     expect(await client.pttl(prefix + k)).toBeGreaterThan(4_000);
     await sleep(300);
@@ -125,6 +125,28 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     await store.claim(k2, third);
     expect(await store.complete(k2, third.token, { result: utf8("done"), retentionMs: 30_000 })).toBe(true);
     expect(await client.pttl(prefix + k2)).toBeGreaterThan(29_000);
+  });
+
+  it("retention 60 s, lease 5 min (scaled down: 400 ms, 1 s): the TTL runs to the lease end + retention, and extend moves it", async () => {
+    const k = key();
+    const stalled = claimOf(1_000, 400);
+    await store.claim(k, stalled);
+    const ttl = await client.pttl(prefix + k);
+    expect(ttl).toBeGreaterThan(1_000);
+    expect(ttl).toBeLessThanOrEqual(1_401);
+    await sleep(1_100); // the lease ended 100 ms ago: the key must still be there, with its fence
+    expect(await store.get(k)).toBeUndefined();
+    expect(await client.exists(prefix + k)).toBe(1);
+    const next = claimOf(1_000, 400);
+    expect(await store.claim(k, next)).toEqual({ acquired: true, fence: 2, takeover: true });
+    // Extended late in its lease, the record is kept 400 ms past the new lease end.
+    await sleep(500);
+    expect(await store.extend(k, next.token, 1_000)).toBe(true);
+    const extended = await client.pttl(prefix + k);
+    expect(extended).toBeGreaterThan(1_200);
+    expect(extended).toBeLessThanOrEqual(1_401);
+    await sleep(1_100);
+    expect(await store.claim(k, claimOf(1_000, 400))).toEqual({ acquired: true, fence: 3, takeover: true });
   });
 
   it("release ends the lease but keeps the hash and its TTL, so the fence survives; delete forgets it", async () => {

@@ -15,8 +15,9 @@ import { createHash } from "node:crypto";
  *   k   "1" when the claim that wrote the record replaced an expired lease (a takeover), else "0"
  *   n   fence
  *   d   deadline, ms since the epoch on Redis's clock: lease end (p) or retention end (c); 0 once released
- *   u   keep-until, ms since the epoch on Redis's clock: max(lease end, claim time + retentionMs) after a
- *       claim; completion and extend only ever push it later
+ *   u   keep-until, ms since the epoch on Redis's clock: lease end + retentionMs after a claim; extend
+ *       moves it as far as it moves the lease end (u - d stays the claim's retentionMs); completion
+ *       only ever pushes it later
  *   tl, fl  byte lengths of the token and the fingerprint
  *
  * Every write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
@@ -46,7 +47,9 @@ local HEADER = '^(.)(.)(%d+):(%-?%d+):(%d+):(%d+):(%d+):()'
 `;
 
 // Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record. Leaves its
-// header in s, k, n, d, u, tl, fl, at (where the token starts) and the token + fingerprint in body.
+// header in s, k, n, d, u, tl, fl, at (where the token starts) and the token + fingerprint in body
+// (d and u as numbers). `put` writes the record with the TTL up to keep-until (at least 1 ms: a
+// keep-until already past only happens for a deadline already past, which reads as absent anyway).
 const OWNED = `
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
@@ -56,8 +59,9 @@ tl = tonumber(tl)
 if tl ~= #ARGV[1] or string.sub(v, at, at + tl - 1) ~= ARGV[1] then return 0 end
 local body = string.sub(v, at, at + tl + tonumber(fl) - 1)
 u = tonumber(u)
+d = tonumber(d)
 local function put(state, deadline, keep, outcome)
-  redis.call('SET', KEYS[1], state .. k .. n .. ':' .. int(deadline) .. ':' .. int(keep) .. ':' .. tl .. ':' .. fl .. ':' .. body .. outcome, 'PX', int(keep - now))
+  redis.call('SET', KEYS[1], state .. k .. n .. ':' .. int(deadline) .. ':' .. int(keep) .. ':' .. tl .. ':' .. fl .. ':' .. body .. outcome, 'PX', int(math.max(1, keep - now)))
 end
 `;
 
@@ -67,7 +71,8 @@ function script(body: string): Script {
 }
 
 /**
- * ARGV: token, fingerprint, leaseMs, retentionMs.
+ * ARGV: token, fingerprint, leaseMs, retentionMs. The record is kept (key TTL and keep-until)
+ * retentionMs past its lease end, however the two compare: a takeover within that time sees the fence.
  * When acquired, returns [fence, takeover] as two integers: takeover is 1 when the claim replaced an
  * in-progress record whose lease ran out (d > 0: a released one has d = 0), else 0; the flag is
  * stored in the record. Otherwise returns the live record (the whole string), read in the same atomic
@@ -84,9 +89,9 @@ if v then
   fence = tonumber(n) + 1
   if s == 'p' and d > 0 then takeover = 1 end
 end
-local lease = tonumber(ARGV[3])
-local keep = math.max(lease, tonumber(ARGV[4]))
-redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(now + lease) .. ':' .. int(now + keep) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(keep))
+local lease = now + tonumber(ARGV[3])
+local keep = lease + tonumber(ARGV[4])
+redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(lease) .. ':' .. int(keep) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(math.max(1, keep - now)))
 return {fence, takeover}
 `);
 
@@ -112,10 +117,13 @@ put('p', 0, u, '')
 return 1
 `);
 
-/** ARGV: token, leaseMs. Returns 1 when extended, 0 when the lease was lost. Never shortens keep-until. */
+/**
+ * ARGV: token, leaseMs. Returns 1 when extended, 0 when the lease was lost. Keep-until moves as far
+ * as the lease end: the record stays kept the claim's retentionMs past its new lease end.
+ */
 export const EXTEND = script(`${OWNED}
 local lease = now + tonumber(ARGV[2])
-put('p', lease, math.max(u, lease), '')
+put('p', lease, u + (lease - d), '')
 return 1
 `);
 

@@ -149,8 +149,10 @@ function prepareStatements(db: Database, t: string) {
     complete: prepare(`UPDATE ${t} SET ${toCompleted} WHERE ${owner}`),
     /** Completion inside transactionSync, which holds the write lock since its own claim. */
     finish: prepare(`UPDATE ${t} SET ${toCompleted} WHERE key = @key`),
+    /** Moves keep_until as far as the lease end: the row stays kept the claim's retention past it. */
     extend: prepare(
-      `UPDATE ${t} SET expires_at = @expiresAt, keep_until = MAX(keep_until, @expiresAt) WHERE ${owner}`,
+      `UPDATE ${t} SET expires_at = @expiresAt, keep_until = keep_until + (@expiresAt - expires_at)
+       WHERE ${owner}`,
     ),
     /** Ends the lease but keeps the row (and its fence) until keep_until, so the next fence is higher. */
     release: prepare(`UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${owner}`),
@@ -214,8 +216,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     purgedUpTo = end ?? 0;
   }
 
-  /** Reads the row; if it is live returns it, else writes an in_progress row with the next fence. */
-  function claimRow(key: string, token: string, fingerprint: string, leaseMs: number, keepMs: number) {
+  /**
+   * Reads the row; if it is live returns it, else writes an in_progress row with the next fence,
+   * kept `retentionMs` past its lease end.
+   */
+  function claimRow(key: string, token: string, fingerprint: string, leaseMs: number, retentionMs: number) {
     const at = now();
     const row = select.get(key) as Row | undefined;
     if (row && row.expires_at > at) return { acquired: false as const, record: toRecord(row) };
@@ -224,7 +229,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // A takeover replaces a lease that ran out; a released row (expires_at = RELEASED) or a
     // completed one past retention is no takeover. Read under the same write lock as the upsert.
     const takeover = row?.state === "in_progress" && row.expires_at !== RELEASED;
-    const keepUntil = at + Math.max(leaseMs, keepMs);
+    const keepUntil = at + leaseMs + retentionMs;
     // Stored with the row, so a claim retried with the same token (lost reply) reads it back.
     upsert.run({
       key,
@@ -244,8 +249,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       claim: { fingerprint: string; retentionMs: number },
       work: SyncTransactionalWork<unknown>,
     ) => {
-      // Nobody else sees this row before commit, so its lease only has to outlast `work`.
-      const taken = claimRow(key, randomUUID(), claim.fingerprint, claim.retentionMs, claim.retentionMs);
+      // Nobody else sees this row before commit, so its lease only has to outlast `work`; it is
+      // committed completed (kept for the retention from then) or not at all.
+      const taken = claimRow(key, randomUUID(), claim.fingerprint, claim.retentionMs, 0);
       if (!taken.acquired) return taken;
       const output = work({ client: db, fence: taken.fence });
       if (typeof (output as unknown as PromiseLike<unknown>)?.then === "function") {
@@ -266,7 +272,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         purgeSome(now());
       }
       const { token, fingerprint, leaseMs } = claim;
-      const keepMs = Math.max(leaseMs, claim.retentionMs);
+      // Kept the retention past the lease end, however the two compare (store.ts, ClaimRequest).
+      const keepMs = leaseMs + claim.retentionMs;
       for (;;) {
         const at = now();
         // A live row means the claim writes nothing: reading it (one consistent snapshot) is the

@@ -24,6 +24,7 @@ runStoreConformance<SqliteStore>({
   name: "sqlite",
   createStore: () => createSqliteStore({ database: file }),
   teardown: (store) => store.close(),
+  purge: (store) => store.purgeExpired(),
 });
 
 describe("sqlite store", () => {
@@ -187,6 +188,37 @@ describe("sqlite store", () => {
     expect(count.get()).toBe(2);
     await store.claim("c", claimOf(10, 10)); // third claim sweeps a and b
     expect(count.get()).toBe(1);
+    store.database.close();
+  });
+
+  it("retention 60 s, lease 5 min: the purge walk keeps a stalled owner's row 60 s past its lease end, extended or not", async () => {
+    const minute = 60_000;
+    let clock = 1_000_000;
+    // The purge walk runs on every claim.
+    const store = createSqliteStore({ database: new Database(":memory:"), now: () => clock, purgeEvery: 1 });
+    const count = store.database.prepare("SELECT count(*) FROM idemkit_keys WHERE key = 'k'").pluck();
+    const stalled = claimOf(5 * minute, minute);
+    await store.claim("k", stalled);
+    clock += 5 * minute + minute - 1; // the lease ended 59.999 s ago
+    await store.claim("other", claimOf());
+    expect(count.get()).toBe(1);
+    const next = claimOf(5 * minute, minute);
+    expect(await store.claim("k", next)).toEqual({ acquired: true, fence: 2, takeover: true });
+    // The new owner extends late in its lease: kept 60 s past the extended lease end.
+    clock += 4 * minute;
+    expect(await store.extend("k", next.token, 5 * minute)).toBe(true);
+    clock += 5 * minute + minute - 1;
+    await store.claim("other", claimOf());
+    expect(count.get()).toBe(1);
+    expect(await store.claim("k", claimOf(5 * minute, minute))).toEqual({
+      acquired: true,
+      fence: 3,
+      takeover: true,
+    });
+    // Past keep-until the walk may forget it.
+    clock += 6 * minute;
+    await store.claim("other", claimOf());
+    expect(count.get()).toBe(0);
     store.database.close();
   });
 
