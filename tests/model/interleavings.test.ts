@@ -9,6 +9,7 @@ import {
   decodeStoredResponse,
   type IdempotencyEvent,
   type IdempotencyStore,
+  StoreUnavailableError,
 } from "@idemkit/core";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -117,6 +118,55 @@ for (const target of targets) {
           }
         }),
         { numRuns: runsFor(target.name, 150, 25), endOnFailure: !injected },
+      );
+    });
+
+    it("a claim attempt that lands after its retry decided (the work threw, or completed): never an owner nobody holds", {
+      timeout: 60_000,
+    }, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.scheduler(), fc.boolean(), async (s, throws) => {
+          const key = `late-${randomUUID()}`;
+          const storedKey = composeStoredKey("idem:", "run", "", key);
+          let claims = 0;
+          // The first claim is held 300 ms (real time) before it may reach the store: the engine gives
+          // up on it after 200 ms and retries; the scheduler then decides where the late one lands.
+          const store = scheduledStore(s, opened.store, {
+            label: "P",
+            late: (op) => (op === "claim" && claims++ === 0 ? 300 : undefined),
+          });
+          const idem = createIdempotency({ store, storeTimeoutMs: 200 });
+          const outcome = await s.waitFor(
+            idem
+              .run({ key }, () => (throws ? Promise.reject(new Error("work failed")) : "done"))
+              .then(
+                (value) => ({ value }),
+                (error: Error) => ({ error }),
+              ),
+          );
+          // On a loaded machine the retry may time out too: then nothing ran, and the key must be
+          // free all the same.
+          const unavailable = "error" in outcome && outcome.error instanceof StoreUnavailableError;
+          if (!unavailable)
+            expect(outcome).toEqual(throws ? { error: new Error("work failed") } : { value: "done" });
+          // Every call issued, the late claim and whatever the engine sent after it, has landed.
+          await s.waitFor(store.settled());
+          const record = await opened.store.get(storedKey);
+          if (throws || unavailable) {
+            // Released, and the late claim (which may have acquired it again for our token) released too.
+            expect(record).toBeUndefined();
+            const next = await opened.store.claim(storedKey, {
+              token: randomUUID(),
+              fingerprint: "",
+              leaseMs: 60_000,
+              retentionMs: 60_000,
+            });
+            expect(next.acquired).toBe(true);
+          } else {
+            expect(record).toMatchObject({ state: "completed", fence: 1 });
+          }
+        }),
+        { numRuns: runsFor(target.name, 12, 5), endOnFailure: !injected },
       );
     });
 

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError, StoreUnavailableError } from "./errors.js";
-import type { IdempotencyEvent } from "./events.js";
+import { EventStream, type IdempotencyEvent } from "./events.js";
 import { createIdempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
-import type { ClaimRequest, IdempotencyStore } from "./store.js";
+import type { ClaimRequest, ClaimResult, IdempotencyStore } from "./store.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -408,5 +409,110 @@ describe("retention shorter than the lease (retention 60 s, lease 5 min)", () =>
       "takeover",
       "completed",
     ]);
+  });
+});
+
+describe("a claim attempt that lands late (issue 18, item 4)", () => {
+  /** A store whose first claim reaches it `lateMs` late; `landed` resolves once it has been applied. */
+  function lateFirstClaim(inner: IdempotencyStore, lateMs: number) {
+    let claims = 0;
+    let landed!: (result: ClaimResult) => void;
+    const late = new Promise<ClaimResult>((resolve) => (landed = resolve));
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: async (key, claim) => {
+        if (++claims > 1) return inner.claim(key, claim);
+        await sleep(lateMs);
+        const result = await inner.claim(key, claim);
+        landed(result);
+        return result;
+      },
+    };
+    // Lets the engine's handler of the late result, and the release it sends, run first.
+    const settled = async () => {
+      const result = await late;
+      await sleep(20);
+      return result;
+    };
+    return { store, settled };
+  }
+
+  it("after the retry won and the work threw (key released), the late first attempt is released: the next request runs at once", async () => {
+    const inner = createMemoryStore();
+    const { store, settled } = lateFirstClaim(inner, 300);
+    const idem = createIdempotency({ store, storeTimeoutMs: 200 });
+    await expect(idem.run({ key: "k" }, () => Promise.reject(new Error("work failed")))).rejects.toThrow(
+      "work failed",
+    );
+    // The first attempt lands after the release: it acquires the key for the token nobody holds...
+    expect(await settled()).toEqual({ acquired: true, fence: 2, takeover: false });
+    // ...and is released again, so a retry runs now instead of getting 409 for a whole lease.
+    expect(await inner.get("idem:run:0::k")).toBeUndefined();
+    expect(await idem.run({ key: "k" }, ({ fence }) => `ran with fence ${fence}`)).toBe("ran with fence 3");
+  });
+
+  it("after the retry saw another owner (conflict) that then released, the late first attempt is released", async () => {
+    const inner = createMemoryStore();
+    const { store, settled } = lateFirstClaim(inner, 300);
+    const owner = createIdempotency({ store: inner });
+    const idem = createIdempotency({ store, storeTimeoutMs: 200 });
+    const ownerRun = owner.run({ key: "k" }, async () => {
+      await sleep(250);
+      throw new Error("owner failed");
+    });
+    await sleep(10);
+    await expect(idem.run({ key: "k" }, () => "mine")).rejects.toBeInstanceOf(ConflictError);
+    await expect(ownerRun).rejects.toThrow("owner failed");
+    expect((await settled()).acquired).toBe(true);
+    expect(await inner.get("idem:run:0::k")).toBeUndefined();
+    expect(await owner.run({ key: "k" }, () => "next")).toBe("next");
+  });
+
+  it("a late attempt that finds its own claim's live record leaves it alone, and the completed outcome stands", async () => {
+    const inner = createMemoryStore();
+    const { store, settled } = lateFirstClaim(inner, 300);
+    const idem = createIdempotency({ store, storeTimeoutMs: 200 });
+    const value = await idem.run({ key: "k" }, async () => {
+      await settled(); // the first attempt lands while this lease is live: it sees its own record
+      return "done";
+    });
+    expect(value).toBe("done");
+    await sleep(20);
+    expect(await inner.get("idem:run:0::k")).toMatchObject({ state: "completed", fence: 1 });
+  });
+
+  it("a late attempt that finds the abandoned lease's own record leaves it claimed (the work may have run)", async () => {
+    const inner = createMemoryStore();
+    const { store, settled } = lateFirstClaim(inner, 300);
+    const engine = new Engine({ store, storeTimeoutMs: 200, leaseMs: 10_000 }, new EventStream());
+    const decision = await engine.claim("k", "fp");
+    if (decision.kind !== "acquired") throw new Error(`expected acquired, got ${decision.kind}`);
+    decision.lease.abandon();
+    const late = await settled();
+    expect(!late.acquired && late.record).toMatchObject({
+      state: "in_progress",
+      token: decision.lease.token,
+    });
+    expect(await inner.get("k")).toMatchObject({
+      state: "in_progress",
+      fence: 1,
+      token: decision.lease.token,
+    });
+  });
+
+  it("an abandoned lease keeps its record until it runs out; a late attempt that takes it over then is released", async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const inner = createMemoryStore({ now: () => clock.t });
+    const { store, settled } = lateFirstClaim(inner, 300);
+    const engine = new Engine({ store, storeTimeoutMs: 200, leaseMs: 10_000 }, new EventStream());
+    const decision = await engine.claim("k", "fp");
+    if (decision.kind !== "acquired") throw new Error(`expected acquired, got ${decision.kind}`);
+    expect(decision.lease.fence).toBe(1);
+    decision.lease.abandon(); // the work may have run: the record must stay claimed until its lease ends
+    await sleep(50);
+    expect(await inner.get("k")).toMatchObject({ state: "in_progress", fence: 1 });
+    clock.t += 10_000; // the abandoned lease runs out before the late attempt lands
+    expect(await settled()).toEqual({ acquired: true, fence: 2, takeover: true });
+    expect(await inner.get("k")).toBeUndefined();
   });
 });

@@ -119,19 +119,14 @@ export class Engine {
     } catch (error) {
       // Both attempts failed or timed out, but one may still land later and hold the key for a whole
       // lease: should it, release it (best effort), since nobody will run the work.
-      for (const pending of attempts) {
-        pending.then(
-          (late) => {
-            if (late.acquired || (late.record.state === "in_progress" && late.record.token === token)) {
-              this.store.release(key, token).catch(() => {});
-            }
-          },
-          () => {},
-        );
-      }
+      this.releaseLate(key, token, attempts, undefined);
       throw error;
     }
     const durationMs = performance.now() - started;
+    // The first attempt timed out or failed and the retry decided. The first may still land later,
+    // after the key was released (the work threw) or taken by someone else: it would then acquire the
+    // key for our token, which nobody holds (a phantom owner: 409 for a whole lease, a fence burnt).
+    const stragglers = attempts.length > 1 ? attempts.slice(0, -1) : undefined;
 
     let fence: number | undefined;
     let takeover = false;
@@ -152,9 +147,44 @@ export class Engine {
         // no sign: a re-claim after a release gets one too.
         if (takeover) this.emit({ type: "takeover", key, fence });
       }
-      return { kind: "acquired", lease: this.#lease(key, token, fence, sentAt) };
+      // Stragglers are released once the lease has ended (ActiveLease, `#end`).
+      return { kind: "acquired", lease: new ActiveLease(this, key, token, fence, sentAt, stragglers) };
     }
+    // Not ours: anything a straggler acquires for our token is a phantom.
+    if (stragglers !== undefined) this.releaseLate(key, token, stragglers, undefined);
     return this.decide(key, fingerprint, (result as { record: IdempotencyRecord }).record, durationMs);
+  }
+
+  /**
+   * Releases, best effort, what any of `attempts` (claims sent with `token`) acquired, when it lands:
+   * an acquisition, or an in_progress record carrying `token`, with a fence other than `ours` (the
+   * fence of the lease this claim gave its caller, whose own record is left alone; `undefined` when
+   * there is none; docs/design.md#state-machine, rule 5).
+   */
+  releaseLate(
+    key: string,
+    token: string,
+    attempts: readonly Promise<ClaimResult>[],
+    ours: number | undefined,
+  ): void {
+    for (const pending of attempts) {
+      pending.then(
+        (late) => {
+          const fence = late.acquired
+            ? late.fence
+            : late.record.state === "in_progress" && late.record.token === token
+              ? late.record.fence
+              : undefined;
+          if (fence === undefined || fence === ours) return;
+          try {
+            this.store.release(key, token).catch(() => {});
+          } catch {
+            // a store that throws synchronously: nothing more to do, best effort
+          }
+        },
+        () => {},
+      );
+    }
   }
 
   /** What a caller gets for a live record it does not own: a mismatch, a replay or a conflict. */
@@ -250,10 +280,6 @@ export class Engine {
         resolve(value);
       }, fail);
     });
-  }
-
-  #lease(key: string, token: string, fence: number, sentAt: number): Lease {
-    return new ActiveLease(this, key, token, fence, sentAt);
   }
 }
 

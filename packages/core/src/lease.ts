@@ -1,4 +1,5 @@
 import type { Engine } from "./engine.js";
+import type { ClaimResult } from "./store.js";
 
 export type CompletionResult = "completed" | "lease-lost" | "store-error";
 
@@ -55,12 +56,22 @@ export class ActiveLease implements Lease {
   #nextBeatAt: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #extending = false;
+  /** Earlier attempts of the claim that gave this lease, still to be cleaned up when it ends. */
+  #stragglers: readonly Promise<ClaimResult>[] | undefined;
 
-  constructor(engine: Engine, key: string, token: string, fence: number, sentAt: number) {
+  constructor(
+    engine: Engine,
+    key: string,
+    token: string,
+    fence: number,
+    sentAt: number,
+    stragglers?: readonly Promise<ClaimResult>[],
+  ) {
     this.#engine = engine;
     this.key = key;
     this.token = token;
     this.fence = fence;
+    this.#stragglers = stragglers;
     this.#deadlineAt = sentAt + engine.leaseMs;
     this.#nextBeatAt = performance.now() + engine.heartbeatMs;
     this.#arm();
@@ -154,6 +165,14 @@ export class ActiveLease implements Lease {
   #end(): void {
     this.#ended = true;
     clearTimeout(this.#timer);
+    // An earlier attempt of our claim that lands from now on (after a release, a completion past its
+    // retention, or an abandoned lease that ran out) would acquire the key for a token nobody holds:
+    // release what it acquires. Our own record (this lease's fence) is left as the end left it.
+    const stragglers = this.#stragglers;
+    if (stragglers !== undefined) {
+      this.#stragglers = undefined;
+      this.#engine.releaseLate(this.key, this.token, stragglers, this.fence);
+    }
   }
 
   #arm(): void {
