@@ -332,6 +332,30 @@ describe("lease timing against a slow store", () => {
   });
 });
 
+describe("lease timing against a store clock in whole milliseconds", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("the signal fires before a store that floors its clock to the millisecond ends the lease", async () => {
+    // Local time and timers are faked, to the fraction of a millisecond; the store's clock is the
+    // same time, floored to whole milliseconds (Date.now(), $$NOW): a claim that arrives at 0.9 ms
+    // gets a lease ending at 0 + leaseMs, 0.9 ms before sent time + leaseMs.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const inner = createMemoryStore({ now: () => Math.floor(performance.now()) });
+    const store: IdempotencyStore = { ...inner, extend: () => new Promise(() => {}) }; // renewals hang
+    const engine = new Engine({ store, leaseMs: 1000, heartbeatMs: 500 }, new EventStream());
+    vi.advanceTimersByTime(0.9);
+    const decision = await engine.claim("k", "fp");
+    if (decision.kind !== "acquired") throw new Error(`expected acquired, got ${decision.kind}`);
+    const { signal } = decision.lease;
+    vi.advanceTimersByTime(999.1); // now 1000: the store's clock reads 1000, the lease has ended there
+    expect(
+      (await inner.claim("k", { token: "other", fingerprint: "fp", leaseMs: 1000, retentionMs: 1 })).acquired,
+    ).toBe(true);
+    expect(signal.aborted).toBe(true);
+    decision.lease.abandon();
+  });
+});
+
 describe("leases against wall-clock steps (NTP)", () => {
   afterEach(() => vi.restoreAllMocks());
 

@@ -96,7 +96,8 @@ export class Engine {
     // takeover within that time sees the fence, however short the retention is next to the lease.
     const request = { token, fingerprint, leaseMs: this.leaseMs, retentionMs: this.retentionMs };
     // The lease may have started when the first attempt was sent: count from there. Monotonic, so a
-    // wall-clock step (NTP) can neither fake a lost lease nor stop the heartbeat.
+    // wall-clock step (NTP) here can neither fake a lost lease nor stop the heartbeat; a step of the
+    // store's clock is another matter (lease.ts, ActiveLease).
     const sentAt = performance.now();
     const attempts: Promise<ClaimResult>[] = [];
     const attempt = () => {

@@ -27,6 +27,13 @@ export interface Lease {
   abandon(): void;
 }
 
+/**
+ * Stores judge deadlines in whole milliseconds of their clock, and one that floors it (`Date.now()`,
+ * Mongo's `$$NOW`) starts a lease at the millisecond the claim arrived in: up to 1 ms before it did. Our
+ * deadline counts from that much before we sent the request, so it still comes first.
+ */
+const STORE_CLOCK_UNIT_MS = 1;
+
 export class LeaseLostError extends Error {
   constructor(key: string) {
     super(`The lease on idempotency key "${key}" was lost`);
@@ -36,10 +43,21 @@ export class LeaseLostError extends Error {
 
 /**
  * A held lease. One timer per lease, armed for whichever comes first: the next heartbeat, or the
- * deadline. The lease is known good until `sentAt + leaseMs` (local monotonic clock, counted from
- * when the request that set it was sent); if no renewal is confirmed by then, another owner may take
- * over, so the signal fires at that moment, not at the next failed heartbeat. A class with its state
- * in fields, not a bundle of closures: one is made for every request that runs work.
+ * deadline: `sentAt - 1 ms + leaseMs` on the local monotonic clock, counted from when the request that
+ * set the lease was sent (so before the store started it), less the millisecond a store's clock may
+ * floor away (STORE_CLOCK_UNIT_MS). If no renewal is confirmed by then, another owner may take over, so
+ * the signal fires at that moment, not at the next failed heartbeat.
+ *
+ * What that guarantees: the signal fires before the store's lease ends *as long as the store's clock
+ * runs no faster than ours over the lease* (store.ts, `ClaimRequest.leaseMs`: a lease never ends before
+ * `leaseMs` after the claim's arrival, floored at worst to the millisecond). Being monotonic, our timer
+ * ignores wall-clock steps here: a step can neither fake a loss nor stop the heartbeat. What it cannot
+ * do: see the store's clock. A store that judges by a wall clock (SQLite's `Date.now()`, a server's
+ * clock) ends the lease early by the size of a forward step of that clock, and another owner can then
+ * take over while this one's signal has not fired yet; the new owner has a higher fence, and this one's
+ * completion is refused (docs/guarantees.md, "Clocks").
+ *
+ * A class with its state in fields, not a bundle of closures: one is made for every request that runs work.
  */
 export class ActiveLease implements Lease {
   readonly #engine: Engine;
@@ -72,7 +90,7 @@ export class ActiveLease implements Lease {
     this.token = token;
     this.fence = fence;
     this.#stragglers = stragglers;
-    this.#deadlineAt = sentAt + engine.leaseMs;
+    this.#deadlineAt = sentAt - STORE_CLOCK_UNIT_MS + engine.leaseMs;
     this.#nextBeatAt = performance.now() + engine.heartbeatMs;
     this.#arm();
   }
@@ -209,7 +227,7 @@ export class ActiveLease implements Lease {
       );
       if (this.#ended) return;
       if (ok) {
-        this.#deadlineAt = sentAt + engine.leaseMs;
+        this.#deadlineAt = sentAt - STORE_CLOCK_UNIT_MS + engine.leaseMs;
         this.#arm();
       } else this.#lose("heartbeat");
     } catch {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createMemoryStore } from "./memory-store.js";
 
 const MINUTE = 60_000;
@@ -60,5 +60,34 @@ describe("memory store: retention shorter than the lease (retention 60 s, lease 
       fence: 1,
       takeover: false,
     });
+  });
+});
+
+describe("memory store: the default clock", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("is monotonic: a wall-clock step forward larger than the lease ends neither the lease nor a retention", async () => {
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    const store = createMemoryStore();
+    expect((await store.claim("leased", claimOf("owner", 1000, MINUTE))).acquired).toBe(true);
+    await store.claim("done", claimOf("done", 1000, MINUTE));
+    expect(await store.complete("done", "done", { result: Uint8Array.of(1), retentionMs: 1000 })).toBe(true);
+    vi.setSystemTime(Date.now() + 10 * MINUTE); // NTP steps the wall clock 10 minutes forward
+    // The owner still holds its lease (core's monotonic timer says so too): no takeover.
+    const other = await store.claim("leased", claimOf("other", 1000, MINUTE));
+    expect(other.acquired).toBe(false);
+    expect(!other.acquired && other.record.token).toBe("owner");
+    expect(await store.extend("leased", "owner", 1000)).toBe(true);
+    expect((await store.get("done"))?.state).toBe("completed");
+  });
+
+  it("reports deadlines in milliseconds since the epoch", async () => {
+    const store = createMemoryStore();
+    await store.claim("k", claimOf("t", 60_000, MINUTE));
+    const record = await store.get("k");
+    const deadline = record?.state === "in_progress" ? record.leaseExpiresAt : 0;
+    expect(Math.abs(deadline - (Date.now() + 60_000))).toBeLessThan(1000);
   });
 });

@@ -7,9 +7,16 @@ import type {
 } from "./store.js";
 
 export interface MemoryStoreOptions {
-  /** Clock in milliseconds since the epoch; injectable for tests. */
+  /**
+   * Clock in milliseconds since the epoch; injectable for tests. Default: the process's monotonic
+   * clock (`performance.now()`) counted from `performance.timeOrigin`, so a wall-clock step (NTP, an
+   * operator) never ends a lease or a retention early, nor stretches one.
+   */
   now?: () => number;
 }
+
+/** Epoch milliseconds that only ever move at the pace of real time: immune to wall-clock steps. */
+const monotonicNow = () => performance.timeOrigin + performance.now();
 
 interface Entry {
   record: IdempotencyRecord;
@@ -32,7 +39,7 @@ interface Entry {
 const SWEEP_STEP = 4;
 
 export function createMemoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { size(): number } {
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicNow;
   const entries = new Map<string, Entry>();
   let cursor: Iterator<[string, Entry]> | undefined;
 

@@ -12,7 +12,14 @@ export interface ClaimRequest {
   token: string;
   /** Fingerprint of the request; stored with the record and returned with it. */
   fingerprint: string;
-  /** Lease length in milliseconds, judged by the store's clock. Always > 0. */
+  /**
+   * Lease length in milliseconds, judged by the store's clock. Always > 0. The lease must not end
+   * before `leaseMs` has passed since the start of the millisecond in which the store received the
+   * claim (a clock read in whole milliseconds, floored, is fine: `Date.now()`, `$$NOW`); a store whose
+   * clock is coarser rounds the end up, never down. Core's own timer counts from 1 ms before it sent
+   * the claim, so it ends first on a store clock that runs at the same rate. The same holds for
+   * `extend`'s `leaseMs` and, for how long a completed record stays, `CompleteRequest.retentionMs`.
+   */
   leaseMs: number;
   /**
    * How long the store keeps the record, and its fence, after its lease ends, so that a takeover
@@ -89,7 +96,12 @@ export interface CompleteRequest {
  * Clock: every deadline (lease, retention) is judged by the store's own clock where it has one
  * (Redis `TIME`, Postgres `statement_timestamp()` — not `now()`, which is frozen at the start of an
  * enclosing transaction —, Mongo `$$NOW`); embedded stores use the process clock. Never mix
- * the app server's clock into a server-side decision.
+ * the app server's clock into a server-side decision. Core judges a lease lost on its own monotonic
+ * timer; it cannot see a store's wall clock step forward. Where the deciding clock is a wall clock
+ * (every server's, and an embedded store's shared by several processes), a forward step ends leases
+ * early by the size of the step, and another caller may take over while the owner still believes it
+ * holds the lease (its fence is then the lower one). A store confined to one process should judge by a
+ * monotonic clock (the memory store does).
  *
  * Expiry: every operation treats a record whose lease has ended (in_progress) or whose retention
  * has ended (completed) as absent, whether or not a TTL reaper has deleted it yet.

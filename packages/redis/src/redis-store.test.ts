@@ -4,6 +4,7 @@ import type { IdempotencyStore } from "@idemkit/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "./index.js";
+import { CLAIM, COMPLETE, EXTEND } from "./scripts.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = "idemkit-test:";
@@ -147,6 +148,55 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     expect(extended).toBeLessThanOrEqual(1_401);
     await sleep(1_100);
     expect(await store.claim(k, claimOf(1_000, 400))).toEqual({ acquired: true, fence: 3, takeover: true });
+  });
+
+  it("rounds new deadlines up to the millisecond: a lease or retention never ends before the call's time + its length", async () => {
+    // TIME and the script in one MULTI: the script runs microseconds after `t`, almost always in
+    // the same millisecond, where flooring TIME would end the lease up to 1 ms before t + lease.
+    const micros = (reply: unknown) => {
+      const [seconds, us] = reply as [string, string];
+      return Number(seconds) * 1_000_000 + Number(us);
+    };
+    const lease = 60_000;
+    for (let i = 0; i < 20; i++) {
+      const k = key();
+      const token = randomUUID();
+      const claimed = await client
+        .multi()
+        .time()
+        .eval(CLAIM.lua, 1, prefix + k, token, "fp", String(lease), "1000")
+        .exec();
+      const afterClaim = await store.get(k);
+      expect(afterClaim?.state).toBe("in_progress");
+      if (afterClaim?.state !== "in_progress") return;
+      expect(afterClaim.leaseExpiresAt * 1000).toBeGreaterThanOrEqual(
+        micros(claimed?.[0]?.[1]) + lease * 1000,
+      );
+      const extended = await client
+        .multi()
+        .time()
+        .eval(EXTEND.lua, 1, prefix + k, token, String(lease))
+        .exec();
+      const afterExtend = await store.get(k);
+      if (afterExtend?.state !== "in_progress") throw new Error("expected in_progress");
+      expect(afterExtend.leaseExpiresAt * 1000).toBeGreaterThanOrEqual(
+        micros(extended?.[0]?.[1]) + lease * 1000,
+      );
+      const completed = await client
+        .multi()
+        .time()
+        .eval(COMPLETE.lua, 1, prefix + k, token, "x", String(lease))
+        .exec();
+      const afterComplete = await store.get(k);
+      if (afterComplete?.state !== "completed") throw new Error("expected completed");
+      expect(afterComplete.expiresAt * 1000).toBeGreaterThanOrEqual(
+        micros(completed?.[0]?.[1]) + lease * 1000,
+      );
+      // And a deadline has ended exactly when Redis's clock, rounded down, reaches it: never later.
+      expect(afterComplete.expiresAt * 1000).toBeLessThanOrEqual(
+        micros(completed?.[0]?.[1]) + lease * 1000 + 2000,
+      );
+    }
   });
 
   it("release ends the lease but keeps the hash and its TTL, so the fence survives; delete forgets it", async () => {

@@ -32,13 +32,24 @@ export interface Script {
   readonly sha: string;
 }
 
-// `now` in whole milliseconds from Redis's clock. `int` writes a whole number without exponent
-// notation: Lua's own number-to-string ("%.14g") is exact below 1e14 (every deadline until the year
-// 5138) and cheaper than string.format, which covers the rest.
+// Redis's clock in whole milliseconds, two ways: `now` rounded down judges deadlines (a deadline
+// equal to now has ended), `up` rounded up starts new ones. A deadline set to `up + ms` is never
+// earlier than the true time of the call + ms, and it has ended exactly when `now` reaches it: a lease
+// or retention is never shortened by rounding (flooring both would end it up to 1 ms early, before
+// core's own timer, counted from before the call was sent). `after(ms)` is that deadline; a duration
+// of 0 or less ends at `now + ms`, already past.
+// `int` writes a whole number without exponent notation: Lua's own number-to-string ("%.14g") is
+// exact below 1e14 (every deadline until the year 5138) and cheaper than string.format, which covers
+// the rest.
 // `HEADER` matches s, k, n, d, u, tl, fl and the position of the token.
 const PRELUDE = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local up = tonumber(time[1]) * 1000 + math.floor((tonumber(time[2]) + 999) / 1000)
+local function after(ms)
+  if ms > 0 then return up + ms end
+  return now + ms
+end
 local function int(x)
   if x < 1e14 and x > -1e14 then return x .. '' end
   return string.format('%.0f', x)
@@ -89,7 +100,7 @@ if v then
   fence = tonumber(n) + 1
   if s == 'p' and d > 0 then takeover = 1 end
 end
-local lease = now + tonumber(ARGV[3])
+local lease = after(tonumber(ARGV[3]))
 local keep = lease + tonumber(ARGV[4])
 redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(lease) .. ':' .. int(keep) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(math.max(1, keep - now)))
 return {fence, takeover}
@@ -102,7 +113,7 @@ return {fence, takeover}
  * at once, but keeps the fence too). u > now here: the lease is live and u >= lease end.
  */
 export const COMPLETE = script(`${OWNED}
-local deadline = now + tonumber(ARGV[3])
+local deadline = after(tonumber(ARGV[3]))
 put('c', deadline, math.max(u, deadline), ARGV[2])
 return 1
 `);
@@ -122,7 +133,7 @@ return 1
  * as the lease end: the record stays kept the claim's retentionMs past its new lease end.
  */
 export const EXTEND = script(`${OWNED}
-local lease = now + tonumber(ARGV[2])
+local lease = after(tonumber(ARGV[2]))
 put('p', lease, u + (lease - d), '')
 return 1
 `);
