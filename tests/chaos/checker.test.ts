@@ -107,7 +107,7 @@ describe("chaos checker", () => {
     expect(lost.violations.join()).toMatch(/not completed/);
   });
 
-  it("counts an answer whose completion was refused as unacknowledged, not as a violation", () => {
+  it("flags a 2xx from superseded work whose completion was refused (no 2xx for superseded work)", () => {
     const r = run(
       [
         { e: "claimed", key, fence: 1 },
@@ -121,8 +121,76 @@ describe("chaos checker", () => {
       [ok(answer(1, "a"), 1), ok(answer(2, "b"), 2)],
       completed(2, answer(2, "b")),
     );
+    expect(r.violations.join()).toMatch(/2xx from execution a \(fence 1\) is not the stored outcome/);
+    expect(r).toMatchObject({ executions: 2, takeovers: 1, unackedAnswers: 0 });
+  });
+
+  it("flags a 2xx from superseded work whose completion was never reported at all", () => {
+    const r = run(
+      [
+        { e: "claimed", key, fence: 1 },
+        { e: "exec", key, fence: 1, execId: "a" },
+        { e: "claimed", key, fence: 2 },
+        { e: "takeover", key, fence: 2 },
+        { e: "exec", key, fence: 2, execId: "b" },
+        { e: "completed", key, fence: 2 },
+      ],
+      [ok(answer(1, "a"), 1)],
+      completed(2, answer(2, "b")),
+    );
+    expect(r.violations.join()).toMatch(/2xx from execution a/);
+  });
+
+  it("counts a 2xx whose completion failed with a store error (outcome unknown) as unacknowledged, not as a violation", () => {
+    const r = run(
+      [
+        { e: "claimed", key, fence: 1 },
+        { e: "exec", key, fence: 1, execId: "a" },
+        { e: "claimed", key, fence: 2 },
+        { e: "takeover", key, fence: 2 },
+        { e: "exec", key, fence: 2, execId: "b" },
+        { e: "completed", key, fence: 2 },
+        { e: "store-error", key, op: "complete" },
+      ],
+      [ok(answer(1, "a"), 1), ok(answer(2, "b"), 2)],
+      completed(2, answer(2, "b")),
+    );
     expect(r.violations).toEqual([]);
     expect(r).toMatchObject({ executions: 2, takeovers: 1, unackedAnswers: 1 });
+  });
+
+  it("a store error on another execution's completion excuses nothing: it is matched to the oldest one waiting", () => {
+    const r = run(
+      [
+        { e: "claimed", key, fence: 1 },
+        { e: "exec", key, fence: 1, execId: "a" },
+        { e: "store-error", key, op: "complete" },
+        { e: "claimed", key, fence: 2 },
+        { e: "takeover", key, fence: 2 },
+        { e: "exec", key, fence: 2, execId: "b" },
+        { e: "lease-lost", key, fence: 2, phase: "complete" },
+        { e: "claimed", key, fence: 3 },
+        { e: "takeover", key, fence: 3 },
+        { e: "exec", key, fence: 3, execId: "c" },
+        { e: "completed", key, fence: 3 },
+      ],
+      [ok(answer(1, "a"), 1), ok(answer(2, "b"), 2)],
+      completed(3, answer(3, "c")),
+    );
+    expect(r.violations).toHaveLength(1);
+    expect(r.violations[0]).toMatch(/2xx from execution b/);
+    expect(r.unackedAnswers).toBe(1);
+  });
+
+  it("flags a worker that crashed (exited without being killed)", () => {
+    const r = check({
+      ledgers: [],
+      client: [],
+      final: new Map(),
+      maxConflictStreakMs: 5000,
+      crashes: ["w2 exited (1): TypeError: boom"],
+    });
+    expect(r.violations).toEqual(["a worker crashed: w2 exited (1): TypeError: boom"]);
   });
 
   it("flags a key answered 409 for longer than lease + tolerance", () => {

@@ -28,6 +28,8 @@ export interface CheckInput {
   final: Map<string, IdempotencyRecord | undefined>;
   /** Longest acceptable run of 409 answers for one key (lease + the longest fault + slack). */
   maxConflictStreakMs: number;
+  /** Workers that exited during the run without the harness killing them. */
+  crashes?: string[];
 }
 
 export interface CheckResult {
@@ -35,7 +37,11 @@ export interface CheckResult {
   requests: number;
   executions: number;
   takeovers: number;
-  /** 2xx answers from an owner whose completion was refused or failed (see docs/guarantees.md). */
+  /**
+   * 2xx answers that are not the stored outcome, from an owner whose completion failed with a store
+   * error (its outcome unknown: the only exception allowed, see docs/guarantees.md); any other is a
+   * violation.
+   */
   unackedAnswers: number;
   violations: string[];
 }
@@ -49,13 +55,22 @@ export function storedText(route: Route, record: IdempotencyRecord | undefined):
 
 export function check(input: CheckInput): CheckResult {
   const violations: string[] = [];
+  // A worker that dies on its own is a bug, whatever the fault (a killed one is recorded as killed).
+  for (const crash of input.crashes ?? []) violations.push(`a worker crashed: ${crash}`);
   const execs = new Map<string, { fence: number; execId: string; w: string; takeover: boolean }[]>();
   const completedFences = new Map<string, Set<number>>();
-  const execById = new Map<string, { key: string; fence: number }>();
+  const execById = new Map<string, { key: string; fence: number; completionUnknown: boolean }>();
 
   for (const ledger of input.ledgers) {
     const claimed = new Set<string>();
     const takeovers = new Set<string>();
+    // Per key, this worker's executions whose completion has not been heard of yet, oldest first.
+    const awaiting = new Map<string, { fence: number; completionUnknown: boolean }[]>();
+    const settle = (key: string, fence: number | undefined) => {
+      const queue = awaiting.get(key) ?? [];
+      const i = fence === undefined ? 0 : queue.findIndex((x) => x.fence === fence);
+      return i >= 0 ? queue.splice(i, 1)[0] : undefined;
+    };
     for (const entry of ledger) {
       const id = "fence" in entry ? `${entry.key}#${entry.fence}` : "";
       if (entry.e === "claimed") claimed.add(id);
@@ -64,6 +79,13 @@ export function check(input: CheckInput): CheckResult {
         const set = completedFences.get(entry.key) ?? new Set<number>();
         set.add(entry.fence);
         completedFences.set(entry.key, set);
+        settle(entry.key, entry.fence);
+      }
+      if (entry.e === "lease-lost" && entry.phase === "complete") settle(entry.key, entry.fence);
+      // The completion of the oldest execution still waiting for one failed: its outcome is unknown.
+      if (entry.e === "store-error" && entry.op === "complete") {
+        const exec = settle(entry.key, undefined);
+        if (exec) exec.completionUnknown = true;
       }
       if (entry.e === "exec") {
         // No handler runs without a successful claim, in that process, before it.
@@ -72,7 +94,9 @@ export function check(input: CheckInput): CheckResult {
         const list = execs.get(entry.key) ?? [];
         list.push({ fence: entry.fence, execId: entry.execId, w: entry.w, takeover: takeovers.has(id) });
         execs.set(entry.key, list);
-        execById.set(entry.execId, { key: entry.key, fence: entry.fence });
+        const exec = { key: entry.key, fence: entry.fence, completionUnknown: false };
+        execById.set(entry.execId, exec);
+        awaiting.set(entry.key, [...(awaiting.get(entry.key) ?? []), exec]);
       }
     }
   }
@@ -149,8 +173,15 @@ export function check(input: CheckInput): CheckResult {
         // the one stored outcome
       } else if (completedFences.get(key)?.has(answer.fence)) {
         violations.push(`${key}: acknowledged answer ${c.body} was replaced by ${stored}`);
-      } else {
+      } else if (exec.completionUnknown) {
+        // Its completion failed with a store error: the owner could not know it was superseded.
         unackedAnswers++;
+      } else {
+        // Superseded work answered 2xx: its completion was refused (or never reported), yet its
+        // client holds an answer the key's record and every retry contradict.
+        violations.push(
+          `${key}: 2xx from execution ${answer.execId} (fence ${answer.fence}) is not the stored outcome ${stored ?? "(none)"}, and its completion failed with no store error`,
+        );
       }
     }
     if (streakStart !== undefined) violations.push(`${key}: still answered 409 at the end of the run`);

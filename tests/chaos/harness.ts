@@ -342,6 +342,8 @@ export async function runScenario(
   fault: Fault,
 ): Promise<ScenarioResult> {
   const started = Date.now();
+  // The cluster outlives a scenario: only this scenario's crashes count against it.
+  const crashesBefore = ctx.cluster.crashes.length;
   const run = randomBytes(3).toString("hex");
   const keys: { key: string; route: Route }[] = [];
   // Transactional mode has its own route and its own checker (exactly once, no lease).
@@ -419,7 +421,7 @@ export async function runScenario(
       client: log,
       final,
       committed: await ctx.transactional.committed([...wanted]),
-      crashes: ctx.cluster.crashes,
+      crashes: ctx.cluster.crashes.slice(crashesBefore),
     });
     return { ...result, store: storeName, fault, injected, seconds: (Date.now() - started) / 1000 };
   }
@@ -428,6 +430,7 @@ export async function runScenario(
     client: log,
     final,
     maxConflictStreakMs: 2 * timing.leaseMs + longestFaultMs + 4000,
+    crashes: ctx.cluster.crashes.slice(crashesBefore),
   });
   return { ...result, store: storeName, fault, injected, seconds: (Date.now() - started) / 1000 };
 }
