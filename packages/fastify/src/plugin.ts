@@ -11,7 +11,7 @@ import {
   type ResponseHeaders,
   splitOptions,
 } from "@idemkit/core";
-import { nodeBody, nodeExchange, type ReadUpTo, readUpTo } from "@idemkit/node";
+import { answerHeaders, nodeBody, nodeExchange, type ReadUpTo, readUpTo } from "@idemkit/node";
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 
@@ -184,13 +184,7 @@ function answerPayload(reply: FastifyReply, answer: HttpAnswer, closeConnection 
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
   reply.code(answer.status);
   if (answer.statusText) reply.raw.statusMessage = answer.statusText;
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of answer.headers) {
-    const seen = headers[name];
-    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-  }
-  if (closeConnection) headers.connection = "close";
-  reply.headers(headers);
+  reply.headers(answerHeaders(answer, closeConnection));
   return asBuffer(answer.body);
 }
 

@@ -17,4 +17,4 @@ export {
   sendWebResponse,
   toWebRequest,
 } from "./web-bridge.js";
-export { writeAnswer, writeRouteResponse } from "./write-response.js";
+export { answerHeaders, writeAnswer, writeRouteResponse } from "./write-response.js";

@@ -6,13 +6,24 @@ const FRAMING = new Set(["content-length", "transfer-encoding"]);
 
 /** Writes an answer idemkit made (a replay, a problem) whole, `Content-Length` included. */
 export function writeAnswer(res: ServerResponse, answer: HttpAnswer, closeConnection = false): void {
+  writeWhole(res, answer.status, answer.statusText, answerHeaders(answer, closeConnection), answer.body);
+}
+
+/**
+ * An answer's headers as node:http takes them: a name sent more than once as an array. With
+ * `closeConnection`, `Connection: close` (a body left unread ends the connection with the answer).
+ */
+export function answerHeaders(
+  answer: HttpAnswer,
+  closeConnection = false,
+): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of answer.headers) {
     const seen = headers[name];
     headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
   }
   if (closeConnection) headers.connection = "close";
-  writeWhole(res, answer.status, answer.statusText, headers, answer.body);
+  return headers;
 }
 
 /** Writes the route's own response from its snapshot, whole, as every replay of it will be. */
