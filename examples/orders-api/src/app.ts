@@ -35,7 +35,7 @@ export function createOrdersApp(options: OrdersAppOptions) {
     "SELECT id, item, quantity, reference, created_at AS createdAt FROM orders ORDER BY created_at, id",
   );
 
-  const stats = { executions: 0 };
+  const stats = { executions: 0, simulatedFailures: 0 };
   // Whose keys are whose: each account's keys are its own (behind authentication, return the account
   // id). This demo has no accounts: callers without the header share the "anonymous" key space.
   const idem = createIdempotency({
@@ -63,7 +63,10 @@ export function createOrdersApp(options: OrdersAppOptions) {
     }
     const delay = options.workMs?.() ?? 0;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    if (options.failTransiently?.()) return json(503, { error: "payment provider unavailable, retry" });
+    if (options.failTransiently?.()) {
+      stats.simulatedFailures++;
+      return json(503, { error: "payment provider unavailable, retry" });
+    }
     const order: Order = {
       id: `ord_${randomUUID()}`,
       item: input.item,

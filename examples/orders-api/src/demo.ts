@@ -3,7 +3,8 @@
  * operations at it over real HTTP, then prove that no order was created twice.
  *
  *   pnpm demo                 run the storm and print the summary
- *   pnpm demo --serve         keep the server running on PORT (default 3000) for curl
+ *   pnpm demo --serve         keep the server running on PORT (default 3000) for curl; each order
+ *                             takes --work-ms (default 3000) so a second request in time sees 409
  *   pnpm demo --operations N  storm size (default 1000); --seed S for another random storm
  */
 import { mkdirSync, rmSync } from "node:fs";
@@ -19,6 +20,7 @@ const { values: args } = parseArgs({
     operations: { type: "string", default: "1000" },
     concurrency: { type: "string", default: "16" },
     seed: { type: "string", default: "42" },
+    "work-ms": { type: "string", default: "3000" },
     data: { type: "string" },
   },
 });
@@ -43,13 +45,31 @@ mkdirSync(dataDir, { recursive: true });
 const file = join(dataDir, "orders.db");
 
 if (args.serve) {
-  const app = createOrdersApp({ file });
+  const workMs = Number(args["work-ms"]);
+  const app = createOrdersApp({ file, workMs: () => workMs });
   const port = Number(process.env.PORT ?? 3000);
-  await serve(app, port);
-  console.log(`orders API on http://127.0.0.1:${port} (SQLite file ${file})`);
+  const server = await serve(app, port);
+  console.log(`orders API on http://127.0.0.1:${port} (SQLite file ${file}); each order takes ${workMs} ms`);
   console.log(`try: curl -i -X POST http://127.0.0.1:${port}/orders -H 'Idempotency-Key: "k1"' \\`);
   console.log(`       -H 'content-type: application/json' -d '{"item":"book","quantity":1}'`);
-  console.log(`     curl http://127.0.0.1:${port}/orders`);
+  console.log(
+    "     the same again within the work time: 409 (in progress); after it: the stored 201, replayed;",
+  );
+  console.log(
+    `     another body with the same key: 422; curl http://127.0.0.1:${port}/orders lists the orders.`,
+  );
+  console.log("Enter (or Ctrl-C) stops the server and removes the SQLite file.");
+  const stop = () => {
+    server.closeAllConnections();
+    server.close();
+    app.close();
+    if (args.data === undefined) rmSync(dataDir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  // Enter stops it with no signal involved (pnpm reports a script stopped by Ctrl-C as failed).
+  if (process.stdin.isTTY) process.stdin.once("data", stop);
 } else {
   process.exitCode = await storm();
 }
@@ -260,13 +280,23 @@ async function storm(): Promise<number> {
       .map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]!) : String(cell).padStart(widths[i]!)))
       .join("  ");
   console.log();
+  console.log("Every operation is a client retrying with the same key until it gets a final answer:");
+  console.log(
+    "  lost-response    its first response is cut off (client timeout) after the server may have acted",
+  );
+  console.log("  duplicate-burst  3-8 copies of one request sent at once");
+  console.log("  reused-key       a client bug: an earlier key with another body (must get 422)");
+  console.log("  missing-key      no Idempotency-Key at all (must get 400)");
+  console.log("  503: the simulated payment provider was down (5% of executions, on purpose): the handler");
+  console.log("       answered 503 and created nothing, so the key was released and the retry ran it again.");
+  console.log();
   console.log(format(columns));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const row of rows) console.log(format(row));
   console.log();
   console.log(`${seconds.toFixed(1)} s against ${base} (SQLite file ${file})`);
   console.log(
-    `handler executions: ${app.stats.executions} (retries after a 503 run the handler again, by design)`,
+    `handler executions: ${app.stats.executions} = ${orders.length} orders + ${app.stats.simulatedFailures} simulated 503s (each retried; some retries were cut off before their client saw the 503)`,
   );
   console.log(`orders in the database: ${orders.length}; operations that succeeded: ${succeeded}`);
   console.log(`answers that disagreed within one operation: ${inconsistentAnswers}`);
