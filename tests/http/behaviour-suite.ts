@@ -674,9 +674,13 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         );
         const key = newKey();
         await expectProblem(await app.send(post(key)), 400, "scope-missing");
-        // Never the shared key space: a "global" request with the same key is a different key.
-        const tenant = await app.send(post(key, undefined, { headers: { "x-tenant": "" } }));
-        expect(tenant.status).toBe(201);
+        // An empty identity is no identity either: it would be the key space "global" shares.
+        await expectProblem(
+          await app.send(post(key, undefined, { headers: { "x-tenant": "" } })),
+          400,
+          "scope-missing",
+        );
+        expect((await app.send(post(key, undefined, { headers: { "x-tenant": "t1" } }))).status).toBe(201);
         expect(runs).toBe(1);
       });
     });

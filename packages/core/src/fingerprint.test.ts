@@ -223,3 +223,26 @@ function previousCanonicalJsonText(text: string): string {
   if (i !== text.length) fail();
   return result;
 }
+
+describe("multipart bodies", () => {
+  const upload = (boundary: string, content: string) =>
+    enc(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n${content}\r\n--${boundary}--\r\n`,
+    );
+  const fp = (boundary: string, content: string, quoted = false) =>
+    fingerprintRequest(
+      "POST",
+      "/upload",
+      `multipart/form-data; boundary=${quoted ? `"${boundary}"` : boundary}`,
+      upload(boundary, content),
+    );
+
+  it("are the same request whatever boundary the client picked for a retry", async () => {
+    expect(await fp("----a1b2", "hello")).toBe(await fp("----zz99", "hello"));
+    expect(await fp("x-1", "hello", true)).toBe(await fp("y-2", "hello"));
+  });
+
+  it("differ when a part differs", async () => {
+    expect(await fp("----a1b2", "hello")).not.toBe(await fp("----a1b2", "hellO"));
+  });
+});

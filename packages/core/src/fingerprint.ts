@@ -4,23 +4,46 @@
  * `undefined`, functions and symbols are dropped from objects and become `null` in arrays.
  */
 export function canonicalJson(value: unknown, key = ""): string {
+  return canonical(value, key, undefined);
+}
+
+/**
+ * `canonicalJson` for a value a body parser made, which may be anything: a cycle (a multipart
+ * parser's parts that point back at the body) becomes `"[Circular]"`, a stream `"[Stream]"`, a
+ * bigint its digits with an `n`. Never throws for such values, and stays deterministic.
+ */
+export function canonicalParsedJson(value: unknown): string {
+  return canonical(value, "", new Set());
+}
+
+function canonical(value: unknown, key: string, path: Set<object> | undefined): string {
   if (value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function") {
     value = (value as Jsonable).toJSON(key);
   }
+  if (path !== undefined && typeof value === "bigint") return JSON.stringify(`${value}n`);
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (path !== undefined) {
+    if (path.has(value)) return '"[Circular]"';
+    if (typeof (value as { pipe?: unknown }).pipe === "function") return '"[Stream]"';
+    path.add(value);
+  }
+  let out: string;
   if (Array.isArray(value)) {
-    let out = "[";
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i], String(i));
-    return `${out}]`;
+    out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonical(value[i], String(i), path);
+    out += "]";
+  } else {
+    const record = value as Record<string, unknown>;
+    out = "{";
+    for (const name of Object.keys(record).sort()) {
+      const member = record[name];
+      if (member === undefined || typeof member === "function" || typeof member === "symbol") continue;
+      out += `${out.length === 1 ? "" : ","}${JSON.stringify(name)}:${canonical(member, name, path)}`;
+    }
+    out += "}";
   }
-  const record = value as Record<string, unknown>;
-  let out = "{";
-  for (const name of Object.keys(record).sort()) {
-    const member = record[name];
-    if (member === undefined || typeof member === "function" || typeof member === "symbol") continue;
-    out += `${out.length === 1 ? "" : ","}${JSON.stringify(name)}:${canonicalJson(member, name)}`;
-  }
-  return `${out}}`;
+  path?.delete(value);
+  return out;
 }
 
 type Jsonable = { toJSON(key: string): unknown };
@@ -72,7 +95,7 @@ export async function fingerprintRequest(
     }
   }
   const head = `${method} ${target}\n`;
-  const raw = body instanceof Uint8Array ? body : EMPTY;
+  const raw = body instanceof Uint8Array ? withoutBoundary(body, contentType) : EMPTY;
   if (createHash) {
     // The same digest as of the concatenated bytes below, without building them.
     const hash = createHash("sha256").update(head);
@@ -87,6 +110,41 @@ export async function fingerprintRequest(
 
 const EMPTY = new Uint8Array(0);
 const RAW = new TextEncoder().encode("raw:");
+const BOUNDARY = /^\s*multipart\/[^;]*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i;
+const NO_BOUNDARY = new TextEncoder().encode("idemkit-boundary");
+
+/**
+ * A multipart body with its boundary replaced by a constant: a client that retries an upload picks
+ * a new boundary each time, and the same parts must stay the same request.
+ */
+function withoutBoundary(body: Uint8Array, contentType: string | undefined): Uint8Array {
+  const match = contentType === undefined ? null : BOUNDARY.exec(contentType);
+  if (match === null) return body;
+  const boundary = new TextEncoder().encode(match[1] ?? match[2]);
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  for (let at = indexOf(body, boundary, 0); at !== -1; at = indexOf(body, boundary, from)) {
+    parts.push(body.subarray(from, at), NO_BOUNDARY);
+    from = at + boundary.length;
+  }
+  if (parts.length === 0) return body;
+  parts.push(body.subarray(from));
+  return concat(...parts);
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
+  const first = needle[0]!;
+  for (
+    let i = haystack.indexOf(first, from);
+    i !== -1 && i <= haystack.length - needle.length;
+    i = haystack.indexOf(first, i + 1)
+  ) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
+  }
+  return -1;
+}
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   createIdempotency,
   type HandlerContext,
@@ -6,7 +7,7 @@ import {
   type IdempotencyInstanceOptions,
   splitOptions,
 } from "@idemkit/core";
-import { nodeBody, serve } from "@idemkit/node";
+import { nodeBody, preparePrototypes, serve } from "@idemkit/node";
 import type { Request as ExpressRequest, RequestHandler } from "express";
 
 /** Core's HTTP options, with `scope` and `fingerprint` reading the Express request (`req.user.id`). */
@@ -14,6 +15,39 @@ export type ExpressIdempotencyOptions = HttpOptions<ExpressRequest>;
 
 /** Requests a mount already handles (a WeakSet: a property added to Express's `req` costs microseconds). */
 const handled = new WeakSet<object>();
+
+/** An uploaded file as multer leaves it (`req.file`, `req.files`): only what identifies it. */
+interface UploadedFile {
+  fieldname?: string;
+  originalname?: string;
+  mimetype?: string;
+  size?: number;
+  buffer?: Uint8Array;
+}
+
+/**
+ * What a body parser made of the body, to fingerprint: `req.body`, and with multer the uploaded files
+ * too (field, name, type, size and, kept in memory, a digest of the bytes), so another upload under
+ * the same key is a different request.
+ */
+function parsedBody(req: ExpressRequest): unknown {
+  const { file, files } = req as ExpressRequest & { file?: UploadedFile; files?: unknown };
+  if (file === undefined && files === undefined) return req.body;
+  const describe = (f: UploadedFile) => ({
+    fieldname: f.fieldname,
+    originalname: f.originalname,
+    mimetype: f.mimetype,
+    size: f.size,
+    sha256: f.buffer ? createHash("sha256").update(f.buffer).digest("hex") : undefined,
+  });
+  const list = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map((f) => describe(f as UploadedFile))
+      : value && typeof value === "object"
+        ? Object.fromEntries(Object.entries(value).map(([name, group]) => [name, list(group)]))
+        : undefined;
+  return { body: req.body ?? null, file: file && describe(file), files: list(files) };
+}
 
 declare global {
   namespace Express {
@@ -46,6 +80,7 @@ export function idempotency(
     http = { ...split.http, ...options };
   }
   const entry = idem.exchange(http, "@idemkit/express");
+  preparePrototypes();
   return (req, res, next) => {
     if (!entry.covers(req.method)) return next();
     // Mounted twice on one path (app-wide and on a route): the first one handles the request.
@@ -53,7 +88,7 @@ export function idempotency(
     handled.add(req);
     void serve(entry, req, res, {
       request: req,
-      body: () => nodeBody(req, () => req.body),
+      body: () => nodeBody(req, () => parsedBody(req)),
       route: (context) => {
         if (context) res.locals.idempotency = context;
         next();

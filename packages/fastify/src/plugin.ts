@@ -11,7 +11,16 @@ import {
   type ResponseHeaders,
   splitOptions,
 } from "@idemkit/core";
-import { answerHeaders, nodeBody, nodeExchange, type ReadUpTo, readUpTo } from "@idemkit/node";
+import {
+  answerHeaders,
+  nodeBody,
+  nodeExchange,
+  type ReadUpTo,
+  readUpTo,
+  type WatchedBody,
+  watchBody,
+  writeAnswer,
+} from "@idemkit/node";
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 
@@ -36,8 +45,18 @@ declare module "fastify" {
   }
 }
 
-/** Requests whose key this process owns, until their reply has been stored. */
-const owned = new WeakMap<FastifyRequest, OwnedRun>();
+/** A request whose key this process owns, until its reply has been stored. */
+interface Flight {
+  run: OwnedRun;
+  /** Headers the reply had before the route (CORS, security headers): not stored. */
+  inherited: ResponseHeaders;
+}
+
+const flights = new WeakMap<FastifyRequest, Flight>();
+/** Requests a registration already handles (registered at the root and in a child context, say). */
+const handled = new WeakSet<FastifyRequest>();
+/** Replies being stored, for an async route that called `reply.send` without returning it. */
+const storing = new WeakMap<FastifyRequest, Promise<unknown>>();
 const EMPTY = new Uint8Array(0);
 
 const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, options, done) => {
@@ -83,27 +102,34 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
   // After parsing and validation, before the route: claim, or answer right away (replay, 409, 422…).
   fastify.addHook("preHandler", (request, reply, next) => {
     const entry = entryFor(request);
-    if (!entry?.covers(request.method)) return next();
+    if (!entry?.covers(request.method) || handled.has(request)) return next();
+    handled.add(request);
+    const inherited = reply.getHeaders() as ResponseHeaders;
+    let watched: WatchedBody;
     let begun: ReturnType<typeof entry.begin>;
     try {
-      begun = entry.begin(
-        nodeExchange(
-          request.raw,
-          nodeBody(request.raw, () => request.body),
-          request,
-        ),
+      watched = watchBody(
+        request.raw,
+        nodeBody(request.raw, () => request.body),
       );
+      begun = entry.begin(nodeExchange(request.raw, watched.body, request));
     } catch (error) {
       return next(error as Error);
     }
     begun.then(
       (outcome) => {
         if (outcome.kind === "pass") return next();
-        if (outcome.kind === "answer")
-          return void reply.send(answerPayload(reply, outcome.answer, !request.raw.complete));
+        if (outcome.kind === "answer") {
+          // Sent as it is: onSend hooks already shaped a stored reply once, and must not again.
+          reply.hijack();
+          return writeAnswer(reply.raw, outcome.answer, {
+            inherited,
+            closeConnection: watched.stoppedEarly(),
+          });
+        }
         request.idempotency = outcome.context;
-        owned.set(request, outcome);
-        watchHijack(request, reply, outcome);
+        flights.set(request, { run: outcome, inherited });
+        watchHijack(request, reply);
         next(); // the route runs now; its reply comes back through onSend
       },
       (error: unknown) => next(error as Error),
@@ -111,17 +137,30 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
   });
 
   // The route's serialized reply, before a byte is sent: core stores it, then it goes out.
-  fastify.addHook("onSend", async (request, reply, payload) => {
-    const run = owned.get(request);
-    if (!run) return payload;
-    owned.delete(request);
-    return storeReply(run, reply, payload);
+  fastify.addHook("onSend", (request, reply, payload) => {
+    const flight = flights.get(request);
+    if (flight) {
+      flights.delete(request);
+      const stored = storeReply(flight, reply, payload);
+      storing.set(request, stored);
+      return stored;
+    }
+    // An async route that called `reply.send(x)` without returning `reply`: while x is being stored,
+    // Fastify sends again with nothing. That second send is dropped; the first goes out.
+    if (payload === undefined && storing.has(request)) return new Promise<never>(() => {});
+    return Promise.resolve(payload);
   });
 }
 
 /** Stores the route's reply through core and says what to send: the reply, or core's answer. */
-async function storeReply(run: OwnedRun, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  const head = { status: reply.statusCode, headers: reply.getHeaders() as ResponseHeaders };
+async function storeReply({ run, inherited }: Flight, reply: FastifyReply, sent: unknown): Promise<unknown> {
+  const payload = webResponsePayload(reply, sent);
+  const head = {
+    status: reply.statusCode,
+    statusText: reply.raw.statusMessage || undefined,
+    headers: reply.getHeaders() as ResponseHeaders,
+    inherited,
+  };
   let read: ReadUpTo | undefined;
   try {
     if (!run.streams(head)) read = await readPayload(payload, run.maxResponseBytes);
@@ -144,7 +183,7 @@ async function storeReply(run: OwnedRun, reply: FastifyReply, payload: unknown):
       // A string goes back as the string it was: Fastify writes it with the head in one go.
       if (!instead) return ownPayload(reply, typeof payload === "string" ? payload : asBuffer(read.bytes));
     }
-    return answerPayload(reply, instead);
+    return answerPayload(reply, instead, inherited);
   } catch (error) {
     // An option threw after the work ran: neither stored nor released, the key frees with its lease.
     run.abandon();
@@ -152,13 +191,29 @@ async function storeReply(run: OwnedRun, reply: FastifyReply, payload: unknown):
   }
 }
 
+/**
+ * A Web `Response` sent as the reply (`reply.send(new Response(…))`): its status and headers are put
+ * on the reply now (Fastify would, after the hooks) and its body is the payload.
+ */
+function webResponsePayload(reply: FastifyReply, payload: unknown): unknown {
+  if (!(payload instanceof Response)) return payload;
+  reply.code(payload.status);
+  for (const [name, value] of payload.headers) reply.header(name, value);
+  return payload.body;
+}
+
 /** A hijacked reply (`reply.hijack()`) never reaches onSend: once it ends, the work ran, so the key is held. */
-function watchHijack(request: FastifyRequest, reply: FastifyReply, run: OwnedRun): void {
+function watchHijack(request: FastifyRequest, reply: FastifyReply): void {
   reply.raw.once("close", () => {
-    if (owned.get(request) !== run || !reply.sent) return;
-    owned.delete(request);
-    const head = { status: reply.raw.statusCode, headers: reply.raw.getHeaders() as ResponseHeaders };
-    run.finishUnreplayable(head, "incomplete").catch(() => {});
+    const flight = flights.get(request);
+    if (!flight || !reply.sent) return;
+    flights.delete(request);
+    const head = {
+      status: reply.raw.statusCode,
+      headers: reply.raw.getHeaders() as ResponseHeaders,
+      inherited: flight.inherited,
+    };
+    flight.run.finishUnreplayable(head, "incomplete").catch(() => {});
   });
 }
 
@@ -179,12 +234,12 @@ function ownPayload(reply: FastifyReply, payload: unknown): unknown {
   return payload;
 }
 
-/** Puts an answer idemkit made on the reply, replacing whatever the route set; returns its payload. */
-function answerPayload(reply: FastifyReply, answer: HttpAnswer, closeConnection = false): Buffer {
+/** Puts an answer idemkit made on the reply in place of the route's; returns its payload. */
+function answerPayload(reply: FastifyReply, answer: HttpAnswer, inherited: ResponseHeaders): Buffer {
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
   reply.code(answer.status);
   if (answer.statusText) reply.raw.statusMessage = answer.statusText;
-  reply.headers(answerHeaders(answer, closeConnection));
+  reply.headers({ ...(inherited as Record<string, string | string[]>), ...answerHeaders(answer) });
   return asBuffer(answer.body);
 }
 

@@ -1,4 +1,4 @@
-import type { ServerResponse } from "node:http";
+import { ServerResponse } from "node:http";
 
 /** What a capture does with the calls a route makes on its response. */
 export interface Captor {
@@ -8,24 +8,43 @@ export interface Captor {
   commit(): void;
   /** Whether the route's response counts as under way (`headersSent`). */
   readonly committed: boolean;
-  /** `true` when it holds the `close` event back from the route (the client left mid-body). */
+  /** Told that the socket closed; `true` when it holds the `close` event back from the route. */
   holdClose(): boolean;
 }
 
+/** node:http's own methods, as they were before the patch: how a captured response is finally sent. */
+export interface RawMethods {
+  writeHead: (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+  write: (this: ServerResponse, ...args: unknown[]) => boolean;
+  end: (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+}
+
 const captors = new WeakMap<ServerResponse, Captor>();
-const patched = new WeakSet<object>();
+const raw = new WeakMap<object, RawMethods>();
+const RESPONSE_METHODS = ["writeHead", "write", "end", "flushHeaders"] as const;
 
 /**
  * Routes `res`'s writes to `captor` until `release(res)`.
  *
  * Why the prototype and not `res`: Express sets the prototype of every `res`, and V8 then makes each
  * property added to that object cost microseconds (measured: ~6 µs for one, ~16 µs for the four
- * methods). So the methods are replaced once per prototype, by ones that look the response up in a
+ * methods). So the methods are replaced on the prototype, by ones that look the response up in a
  * WeakMap and, when it is not captured, call the original unchanged; a response costs one WeakMap
- * entry. Own methods set later (compression's `res.write`, say) call through to these.
+ * entry. `ServerResponse.prototype` is patched when an integration is created (`preparePrototypes`),
+ * before any request, so middleware that keeps a reference to `res.end` (compression,
+ * express-session) keeps the patched one and its writes reach the capture.
  */
 export function capture(res: ServerResponse, captor: Captor): void {
-  patchPrototype(Object.getPrototypeOf(res));
+  // A prototype of its own between `res` and the class that writes it (a framework's subclass that
+  // overrides `end`, say) is patched too; the walk stops at that class (node:http's, or another's).
+  for (
+    let proto = Object.getPrototypeOf(res);
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (RESPONSE_METHODS.some((name) => Object.hasOwn(proto, name))) patchPrototype(proto);
+    if (proto === ServerResponse.prototype || Object.hasOwn(proto, "writeHead")) break;
+  }
   captors.set(res, captor);
 }
 
@@ -33,10 +52,28 @@ export function release(res: ServerResponse): void {
   captors.delete(res);
 }
 
+/** Patches node:http's response prototype once; integrations call it when they are created. */
+export function preparePrototypes(): void {
+  patchPrototype(ServerResponse.prototype);
+}
+
+/**
+ * The methods that write `res` to the socket without passing through anything: what a captured
+ * response is sent with. Own wrappers (compression's `res.end`, express-session's) already saw the
+ * route's writes on their way into the capture; a second call would find them done and do nothing.
+ */
+export function rawMethods(res: ServerResponse): RawMethods {
+  for (let proto = Object.getPrototypeOf(res); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    const methods = raw.get(proto);
+    if (methods) return methods;
+  }
+  return res as unknown as RawMethods;
+}
+
 function patchPrototype(proto: ServerResponse): void {
-  if (patched.has(proto)) return;
-  patched.add(proto);
+  if (raw.has(proto)) return;
   const { writeHead, write, end, flushHeaders, emit } = proto;
+  raw.set(proto, { writeHead, write, end } as unknown as RawMethods);
   const headersSent = findGetter(proto, "headersSent");
   Object.defineProperties(proto, {
     writeHead: method(function (this: ServerResponse, status: number, ...rest: unknown[]) {

@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { ResponseHeaders, RouteResponse, RouteResponseHead } from "@idemkit/core";
-import { type Captor, capture, release } from "./captive-prototype.js";
+import { type Captor, capture, rawMethods, release } from "./captive-prototype.js";
 
 /** What the capture saw of the route's response. */
 export type Captured =
@@ -47,7 +47,7 @@ export class ResponseCapture implements Captor {
   #chunks: Uint8Array[] = [];
   #size = 0;
   #ended = false;
-  #clientGone = false;
+  #closeHeld = false;
   #grace: ReturnType<typeof setTimeout> | undefined;
   #released = false;
 
@@ -62,6 +62,7 @@ export class ResponseCapture implements Captor {
 
   /** Whether the route began its body before ending it (`headersSent` then reads true). */
   get committed(): boolean {
+    if (this.#head !== undefined) this.#closeHeld = true;
     return this.#head !== undefined;
   }
 
@@ -71,7 +72,7 @@ export class ResponseCapture implements Captor {
     this.#released = true;
     release(this.#res);
     clearTimeout(this.#grace);
-    if (this.#clientGone && this.#head !== undefined) this.#res.emit("close");
+    if (this.#closeHeld) this.#res.emit("close");
   }
 
   /** The route failed (threw, rejected): settles what was captured so far, if nothing else did. */
@@ -85,7 +86,11 @@ export class ResponseCapture implements Captor {
     }
   }
 
-  /** After a `flowing` result: the head and what was held go out, and the route writes straight through. */
+  /**
+   * After a `flowing` result: the head and what was held go out, and the route writes straight
+   * through. What was held already passed any wrapper (compression's) on its way in: it goes out
+   * with node:http's own methods.
+   */
   flow(): void {
     const res = this.#res;
     const head = this.#head!;
@@ -93,11 +98,12 @@ export class ResponseCapture implements Captor {
     const chunks = this.#chunks;
     this.#chunks = [];
     this.restore();
+    const raw = rawMethods(res);
     try {
-      if (head.statusText) res.writeHead(head.status, head.statusText);
-      else res.writeHead(head.status);
-      for (const chunk of chunks) res.write(chunk);
-      if (this.#ended) res.end();
+      if (head.statusText) raw.writeHead.call(res, head.status, head.statusText);
+      else raw.writeHead.call(res, head.status);
+      for (const chunk of chunks) raw.write.call(res, chunk);
+      if (this.#ended) raw.end.call(res);
     } catch {
       res.destroy();
     }
@@ -111,8 +117,15 @@ export class ResponseCapture implements Captor {
     if (typeof rest[0] === "string") res.statusMessage = rest[0];
     const headers = rest[rest.length - 1];
     if (Array.isArray(headers)) {
+      // A raw list may name a header twice (two Set-Cookie lines): each value is kept, as node:http does.
       const flat = Array.isArray(headers[0]) ? (headers as string[][]).flat() : (headers as string[]);
-      for (let i = 0; i < flat.length; i += 2) res.setHeader(flat[i]!, flat[i + 1]!);
+      const seen = new Set<string>();
+      for (let i = 0; i < flat.length; i += 2) {
+        const name = flat[i]!.toLowerCase();
+        if (seen.has(name)) res.appendHeader(name, flat[i + 1]!);
+        else res.setHeader(name, flat[i + 1]!);
+        seen.add(name);
+      }
     } else if (headers && typeof headers === "object") {
       for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) {
         if (value !== undefined) res.setHeader(name, value);
@@ -156,21 +169,23 @@ export class ResponseCapture implements Captor {
   }
 
   /**
-   * The socket closed. Mid-body, the route is not told (a piped stream would stop) and gets
-   * `graceMs` to end its response; before its body began, it is told as usual.
+   * The socket closed. The route gets `graceMs` to end its response; past it, the response is cut
+   * (the key is then held as not replayable, never freed for a second run). Mid-body, the route is
+   * not told (a piped stream would stop); before its body began, it is told as usual (it may be
+   * working and choose to stop).
    */
   holdClose(): boolean {
-    if (this.#head === undefined || this.#released) return false;
-    this.#clientGone = true;
-    if (this.#grace === undefined && this.#state === "committed") {
+    if (this.#released) return false;
+    if (this.#grace === undefined && (this.#state === "open" || this.#state === "committed")) {
       this.#grace = setTimeout(() => {
-        if (this.#state !== "committed") return;
+        if (this.#state !== "open" && this.#state !== "committed") return;
         this.#state = "settled";
-        this.#settle({ kind: "cut", head: this.#head! });
+        this.#settle({ kind: "cut", head: this.#head ?? this.#snapshot() });
       }, this.#options.graceMs);
       this.#grace.unref?.();
     }
-    return true;
+    if (this.#head !== undefined) this.#closeHeld = true;
+    return this.#head !== undefined;
   }
 
   #push(chunk: unknown, encoding: BufferEncoding | undefined): void {
@@ -199,12 +214,15 @@ export class ResponseCapture implements Captor {
 
 const EMPTY = new Uint8Array(0);
 
+/** A chunk as bytes; anything node:http would refuse is refused the same way. */
 function toBytes(chunk: unknown, encoding?: BufferEncoding): Uint8Array {
   if (chunk === undefined || chunk === null) return EMPTY;
   if (typeof chunk === "string") return Buffer.from(chunk, encoding);
   if (chunk instanceof Uint8Array) return chunk; // node:http does not copy what it is handed either
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  return new Uint8Array(chunk as ArrayBufferLike);
+  const error = new TypeError(
+    `The "chunk" argument must be of type string or an instance of Buffer or Uint8Array. Received ${typeof chunk}`,
+  );
+  throw Object.assign(error, { code: "ERR_INVALID_ARG_TYPE" });
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

@@ -1,3 +1,4 @@
+export { preparePrototypes } from "./captive-prototype.js";
 export { type Captured, type CaptureOptions, ResponseCapture } from "./capture.js";
 export {
   idempotency,
@@ -9,7 +10,7 @@ export {
 } from "./middleware.js";
 export { bodyTaken, nodeBody, readBody } from "./read-body.js";
 export { type ReadUpTo, readUpTo } from "./read-stream.js";
-export { nodeExchange, type ServeHooks, serve } from "./serve.js";
+export { nodeExchange, type ServeHooks, serve, type WatchedBody, watchBody } from "./serve.js";
 export {
   createRequestListener,
   type FetchHandler,
@@ -17,4 +18,4 @@ export {
   sendWebResponse,
   toWebRequest,
 } from "./web-bridge.js";
-export { answerHeaders, writeAnswer, writeRouteResponse } from "./write-response.js";
+export { type AnswerOptions, answerHeaders, writeAnswer, writeRouteResponse } from "./write-response.js";

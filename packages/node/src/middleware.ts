@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HandlerContext, HttpOptions, Idempotency } from "@idemkit/core";
+import { preparePrototypes } from "./captive-prototype.js";
 import { nodeBody } from "./read-body.js";
 import { guard, serve } from "./serve.js";
 
@@ -28,6 +29,7 @@ export function idempotencyContext(req: IncomingMessage): HandlerContext | undef
  */
 export function idempotency(idem: Idempotency, options: NodeIdempotencyOptions): NodeMiddleware {
   const entry = idem.exchange(options, "@idemkit/node");
+  preparePrototypes();
   return (req, res, next) => {
     if (!entry.covers(req.method ?? "")) return next();
     void serve(entry, req, res, {
@@ -55,6 +57,7 @@ export function idempotentListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { onError = (error: unknown) => console.error(error), ...http } = options;
   const entry = idem.exchange(http, "@idemkit/node");
+  preparePrototypes();
   return (req, res) => {
     const failed = (error: unknown) => {
       onError(error, req);

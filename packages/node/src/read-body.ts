@@ -13,12 +13,15 @@ const EMPTY = new Uint8Array(0);
 export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
   const length = req.headers["content-length"];
   if (length !== undefined && Number(length) > limit) return Promise.resolve(undefined);
-  // No body at all: nothing to read, and nothing is touched (a later reader still sees `end`).
-  if (length === "0" || (length === undefined && req.headers["transfer-encoding"] === undefined)) {
+  // No body at all: nothing to read, and nothing is touched (a later reader still sees `end`). In
+  // HTTP/1 a body is announced by its length or chunking; HTTP/2 announces none, so it is looked at.
+  const http1 = req.httpVersionMajor < 2;
+  if (length === "0" || (http1 && length === undefined && req.headers["transfer-encoding"] === undefined)) {
     return Promise.resolve(EMPTY);
   }
-  // The whole request is in already (small bodies usually are): taken and put back in one go.
-  if (req.complete) return Promise.resolve(takeAndPutBack(req, limit));
+  // The whole request is in already (small bodies usually are): taken and put back in one go. An
+  // empty one is never read: reading the end of the stream would emit `end` before the route listens.
+  if (req.complete) return Promise.resolve(req.readableLength === 0 ? EMPTY : takeAndPutBack(req, limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -35,7 +38,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
         settle(undefined, new Error("the client went away before the request body was complete"));
     };
     const onReadable = () => {
-      for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
+      // Only what is buffered is read: a `read()` at the end of the stream would emit `end`.
+      while (req.readableLength > 0) {
+        const chunk: Buffer | null = req.read();
+        if (chunk === null) break;
         chunks.push(chunk);
         total += chunk.length;
         if (total > limit) return settle(undefined);

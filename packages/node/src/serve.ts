@@ -1,5 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ExchangeBody, HandlerContext, HttpEntry, HttpExchange, OwnedRun } from "@idemkit/core";
+import type {
+  ExchangeBody,
+  HandlerContext,
+  HttpEntry,
+  HttpExchange,
+  OwnedRun,
+  ResponseHeaders,
+} from "@idemkit/core";
 import { ResponseCapture } from "./capture.js";
 import { writeAnswer, writeRouteResponse } from "./write-response.js";
 
@@ -30,19 +37,30 @@ export async function serve<R>(
   res: ServerResponse,
   hooks: ServeHooks<R>,
 ): Promise<void> {
+  // Headers set before idemkit (CORS, security headers) belong to this request, not to the outcome.
+  const inherited = res.getHeaders() as ResponseHeaders;
+  let watched: WatchedBody | undefined;
   let begun: Awaited<ReturnType<HttpEntry<R>["begin"]>>;
   try {
-    begun = await entry.begin(nodeExchange(req, hooks.body(), hooks.request));
+    watched = watchBody(req, hooks.body());
+    begun = await entry.begin(nodeExchange(req, watched.body, hooks.request));
   } catch (error) {
     return hooks.error(error);
   }
   if (begun.kind === "pass") return runRoute(hooks, undefined);
   // A body left partly unread (over the cap) ends the connection with the answer.
-  if (begun.kind === "answer") return writeAnswer(res, begun.answer, !req.complete);
-  return serveOwned(begun, res, hooks);
+  if (begun.kind === "answer") {
+    return writeAnswer(res, begun.answer, { inherited, closeConnection: watched.stoppedEarly() });
+  }
+  return serveOwned(begun, res, hooks, inherited);
 }
 
-async function serveOwned<R>(run: OwnedRun, res: ServerResponse, hooks: ServeHooks<R>): Promise<void> {
+async function serveOwned<R>(
+  run: OwnedRun,
+  res: ServerResponse,
+  hooks: ServeHooks<R>,
+  inherited: ResponseHeaders,
+): Promise<void> {
   const capture = new ResponseCapture(res, {
     maxBytes: run.maxResponseBytes,
     streams: (head) => run.streams(head),
@@ -57,25 +75,27 @@ async function serveOwned<R>(run: OwnedRun, res: ServerResponse, hooks: ServeHoo
     capture.fail();
   });
   const captured = await capture.result;
+  const answer = { inherited, afterCapture: true };
   try {
     switch (captured.kind) {
       case "whole": {
-        const instead = await run.finish(captured.response);
+        const instead = await run.finish({ ...captured.response, inherited });
         capture.restore();
-        if (instead) writeAnswer(res, instead);
+        if (instead) writeAnswer(res, instead, answer);
         else writeRouteResponse(res, captured.response, captured.sent);
         break;
       }
       case "flowing": {
-        const instead = await run.finishUnreplayable(captured.head, captured.reason);
-        if (!instead) return capture.flow();
-        capture.restore();
-        writeAnswer(res, instead);
+        const instead = await run.finishUnreplayable({ ...captured.head, inherited }, captured.reason);
+        if (instead) {
+          capture.restore();
+          writeAnswer(res, instead, answer);
+        } else capture.flow();
         break;
       }
       case "cut":
-        // The route had begun its body: the work ran, so the key is never freed for a re-run.
-        await run.finishUnreplayable(captured.head, "incomplete");
+        // The route may have done its work: the key is never freed for a re-run.
+        await run.finishUnreplayable({ ...captured.head, inherited }, "incomplete");
         capture.restore();
         res.destroy();
         break;
@@ -117,11 +137,34 @@ export function guard(fn: () => unknown, failed: (error: unknown) => void): void
   }
 }
 
+export interface WatchedBody {
+  body: ExchangeBody;
+  /** Whether reading stopped at the cap with the rest of the body still unread. */
+  stoppedEarly(): boolean;
+}
+
+/** `body`, telling afterwards whether it was left partly unread (the answer must then close the connection). */
+export function watchBody(req: IncomingMessage, body: ExchangeBody): WatchedBody {
+  let stopped = false;
+  if (body.kind !== "stream") return { body, stoppedEarly: () => false };
+  const { read } = body;
+  const watched: ExchangeBody = {
+    kind: "stream",
+    read: async (limit) => {
+      const bytes = await read(limit);
+      stopped = bytes === undefined && !req.complete;
+      return bytes;
+    },
+  };
+  return { body: watched, stoppedEarly: () => stopped };
+}
+
 /** The neutral exchange of a node:http request: nothing is converted, the body read only if asked. */
 export function nodeExchange<R>(req: IncomingMessage, body: ExchangeBody, request: R): HttpExchange<R> {
   return {
     method: req.method ?? "",
-    target: req.url ?? "",
+    // The path the server routes: Express and Connect strip a mount path from `req.url`.
+    target: (req as { originalUrl?: string }).originalUrl ?? req.url ?? "",
     header: (name) => {
       const value = req.headers[name];
       return Array.isArray(value) ? value.join(", ") : value;

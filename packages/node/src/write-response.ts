@@ -1,12 +1,30 @@
 import { type ServerResponse, STATUS_CODES } from "node:http";
-import { type HttpAnswer, hasNullBody, type RouteResponse } from "@idemkit/core";
+import { type HttpAnswer, hasNullBody, type ResponseHeaders, type RouteResponse } from "@idemkit/core";
+import { rawMethods } from "./captive-prototype.js";
 
 /** Headers that follow from how the body is sent, never copied from a snapshot. */
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
 
+export interface AnswerOptions {
+  /** Headers the request had before idemkit answered (CORS, security headers): they stay. */
+  inherited?: ResponseHeaders;
+  /** End the connection with the answer (a body left partly unread). */
+  closeConnection?: boolean;
+  /** The route already wrote into a capture: send with node:http's own methods (see `rawMethods`). */
+  afterCapture?: boolean;
+}
+
 /** Writes an answer idemkit made (a replay, a problem) whole, `Content-Length` included. */
-export function writeAnswer(res: ServerResponse, answer: HttpAnswer, closeConnection = false): void {
-  writeWhole(res, answer.status, answer.statusText, answerHeaders(answer, closeConnection), answer.body);
+export function writeAnswer(res: ServerResponse, answer: HttpAnswer, options: AnswerOptions = {}): void {
+  const headers = answerHeaders(answer, options.closeConnection && res.req.httpVersionMajor < 2);
+  writeWhole(
+    res,
+    answer.status,
+    answer.statusText,
+    { ...options.inherited, ...headers },
+    answer.body,
+    options.afterCapture,
+  );
 }
 
 /**
@@ -26,21 +44,27 @@ export function answerHeaders(
   return headers;
 }
 
-/** Writes the route's own response from its snapshot, whole, as every replay of it will be. */
+/**
+ * Writes the route's own response from its snapshot, whole, as every replay of it will be, with
+ * node:http's own methods: the route's writes already went through any wrapper on their way into
+ * the capture (compression compressed them; a second call would find it done and do nothing).
+ */
 export function writeRouteResponse(
   res: ServerResponse,
   response: RouteResponse,
   sent?: { chunk: unknown; encoding: BufferEncoding | undefined },
 ): void {
   if (!unchangedSince(res, response)) {
-    writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body);
+    writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body, true);
     return;
   }
   // The common case: nothing touched `res` since the snapshot, so it is sent as it stands, with the
   // body as the route handed it (a string goes out in one write with the head).
+  const { end } = rawMethods(res);
   try {
-    if (sent !== undefined && typeof sent.chunk === "string") res.end(sent.chunk, sent.encoding ?? "utf8");
-    else res.end(response.body.length > 0 ? response.body : undefined);
+    if (sent !== undefined && typeof sent.chunk === "string")
+      end.call(res, sent.chunk, sent.encoding ?? "utf8");
+    else end.call(res, response.body.length > 0 ? response.body : undefined);
   } catch {
     res.destroy();
   }
@@ -61,16 +85,18 @@ function unchangedSince(res: ServerResponse, response: RouteResponse): boolean {
 }
 
 /**
- * Status, headers (`Content-Length` from the body, none for 204 and 304) and body in one `end`. Only the snapshot's headers go out: whatever else was set
- * on `res` since (an error handler's, after the route answered) is dropped. A response node:http
- * refuses, or a socket already gone, destroys the connection instead of throwing.
+ * Status, headers (`Content-Length` from the body, none for 204 and 304) and body in one `end`.
+ * Only these headers go out: whatever else was set on `res` (an error handler's, after the route
+ * answered) is dropped. A response node:http refuses, or a socket already gone, destroys the
+ * connection instead of throwing.
  */
 function writeWhole(
   res: ServerResponse,
   status: number,
   statusText: string,
-  headers: Readonly<Record<string, string | number | readonly string[] | undefined>>,
+  headers: Readonly<ResponseHeaders>,
   body: Uint8Array,
+  afterCapture = false,
 ): void {
   try {
     if (res.headersSent) throw new Error("headers already sent");
@@ -83,7 +109,8 @@ function writeWhole(
     if (!hasNullBody(status)) res.setHeader("content-length", body.length);
     res.statusCode = status;
     res.statusMessage = statusText || STATUS_CODES[status] || "unknown";
-    res.end(body.length > 0 ? body : undefined);
+    const end = afterCapture ? rawMethods(res).end : res.end;
+    end.call(res, body.length > 0 ? body : undefined);
   } catch {
     res.destroy();
   }

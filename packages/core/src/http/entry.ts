@@ -1,6 +1,6 @@
 import type { Engine } from "../engine.js";
 import { StoreUnavailableError } from "../errors.js";
-import { canonicalJson, fingerprintRequest } from "../fingerprint.js";
+import { canonicalParsedJson, fingerprintRequest } from "../fingerprint.js";
 import { composeStoredKey, parseIdempotencyKey } from "../key.js";
 import { Answers } from "./answers.js";
 import type {
@@ -150,7 +150,8 @@ export class HttpEntry<R> {
         )
       : await fingerprintRequest(exchange.method, target, exchange.header("content-type"), body);
     const scope = this.#scope === "global" ? "" : await this.#scope(exchange.request);
-    if (typeof scope !== "string") {
+    // An empty identity is no identity: it would be the key space "global" shares.
+    if (typeof scope !== "string" || (scope === "" && this.#scope !== "global")) {
       // Whose key this is cannot be told: never fall into a key space shared with other callers.
       return this.#reject(
         "scope-missing",
@@ -183,7 +184,7 @@ export class HttpEntry<R> {
     if (value instanceof Uint8Array) return value.length > limit ? undefined : value;
     if (typeof value === "string")
       return utf8Length(value, limit) > limit ? undefined : encoder.encode(value);
-    const text = canonicalJson(value);
+    const text = canonicalParsedJson(value);
     return utf8Length(text, limit) > limit ? undefined : { canonicalJson: text };
   }
 }

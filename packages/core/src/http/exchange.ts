@@ -40,6 +40,11 @@ export interface RouteResponse {
   statusText?: string;
   /** The route's headers. Core removes `Idempotent-Replayed` from them: it belongs to replays. */
   headers: ResponseHeaders;
+  /**
+   * Headers the response had before the route ran, set for this request by middleware (CORS,
+   * security headers): not stored, so a replay carries the replaying request's own.
+   */
+  inherited?: ResponseHeaders;
   body: Uint8Array;
 }
 

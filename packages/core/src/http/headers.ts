@@ -47,11 +47,13 @@ export function headerOf(headers: ResponseHeaders, name: string): string | undef
 
 /**
  * The headers of `headers` that may be stored and replayed, as pairs, or a description of the
- * first one no server could send (the response is then refused, never stored).
+ * first one no server could send (the response is then refused, never stored). Headers the response
+ * already had before the route ran (`inherited`, same value) belong to that request: not stored.
  */
 export function replayableHeaders(
   headers: ResponseHeaders,
   excluded: ReadonlySet<string>,
+  inherited?: ResponseHeaders,
 ): [string, string][] | string {
   const kept: [string, string][] = [];
   // Headers named in `Connection` are hop-by-hop as well (RFC 9110 §7.6.1).
@@ -69,7 +71,9 @@ export function replayableHeaders(
     for (const one of typeof value === "object" ? value : [value]) {
       const text = String(one);
       if (!isValidHeaderValue(text)) return `header ${name} has a control character in its value`;
-      if (!excluded.has(name) && !perConnection?.includes(name)) kept.push([name, text]);
+      if (!excluded.has(name) && !perConnection?.includes(name) && inherited?.[name] !== value) {
+        kept.push([name, text]);
+      }
     }
   }
   return kept;

@@ -23,7 +23,9 @@ export function outcomeOf(
 ): Outcome {
   delete head.headers[REPLAYED_HEADER];
   if (!policy.shouldStore(head.status)) return { kind: "not-stored" };
-  const headers = replayableHeaders(head.headers, policy.excluded);
+  // A body over the cap is not stored however it arrived (whole, in one write).
+  if (reason === undefined && body.length > policy.maxResponseBytes) reason = "oversized";
+  const headers = replayableHeaders(head.headers, policy.excluded, head.inherited);
   const invalid = typeof headers === "string" ? headers : invalidHead(head);
   if (invalid !== undefined) return { kind: "invalid", why: invalid };
   const bytes = encodeStoredResponse({

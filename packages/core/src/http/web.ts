@@ -17,7 +17,14 @@ export function webExchange(request: Request): HttpExchange<Request> {
     method: request.method,
     target: pathOfUrl(request.url),
     header: (name) => request.headers.get(name) ?? undefined,
-    body: { kind: "stream", read: (limit) => readWebBody(request.body, limit) },
+    body: {
+      kind: "stream",
+      // A body announced longer than the cap is refused before a byte of it is read.
+      read: (limit) =>
+        Number(request.headers.get("content-length")) > limit
+          ? Promise.resolve(undefined)
+          : readWebBody(request.body, limit),
+    },
     request,
   };
 }
