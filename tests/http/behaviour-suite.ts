@@ -336,6 +336,66 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         }
         expect(responses.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(4);
       });
+
+      it("with waitForInFlight, a duplicate waits the whole timeoutMs before its 409, and counts as one conflict", async () => {
+        let openGate!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          openGate = resolve;
+        });
+        let started!: () => void;
+        const running = new Promise<void>((resolve) => {
+          started = resolve;
+        });
+        const app = mountWith({ waitForInFlight: { timeoutMs: 300, pollMs: 20 } }, async () => {
+          started();
+          await gate;
+          return new Response("made", { status: 201 });
+        });
+        const key = newKey();
+        const first = app.send(post(key));
+        await running;
+        const sentAt = performance.now();
+        const [dup, dup2] = await Promise.all([app.send(post(key)), app.send(post(key))]);
+        // It used to give up when the next backoff step would pass the deadline: at ~140 ms.
+        expect(performance.now() - sentAt).toBeGreaterThanOrEqual(300);
+        await expectProblem(dup!, 409, "request-in-progress");
+        await expectProblem(dup2!, 409, "request-in-progress");
+        // One event per waiter, not one per poll.
+        expect(app.events.filter((e) => e.type === "conflict")).toHaveLength(2);
+        openGate();
+        expect((await first).status).toBe(201);
+      });
+
+      it("with waitForInFlight, a duplicate replays an outcome stored after the last full backoff step, before its deadline", async () => {
+        let openGate!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          openGate = resolve;
+        });
+        let started!: () => void;
+        const running = new Promise<void>((resolve) => {
+          started = resolve;
+        });
+        let runs = 0;
+        const app = mountWith({ waitForInFlight: { timeoutMs: 600, pollMs: 40 } }, async () => {
+          runs++;
+          started();
+          await gate;
+          return new Response("made", { status: 201 });
+        });
+        const key = newKey();
+        const first = app.send(post(key));
+        await running;
+        // Polls at 0, 40, 120 and 280 ms; the next step (320 ms) would pass the deadline, so the last
+        // sleep ends on it (600 ms) and one more claim finds the outcome stored at ~400 ms.
+        const dup = app.send(post(key));
+        setTimeout(openGate, 400);
+        const replay = await dup;
+        expect(replay.status).toBe(201);
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        expect((await first).status).toBe(201);
+        expect(runs).toBe(1);
+        expect(app.events.filter((e) => e.type === "conflict")).toHaveLength(0);
+      });
     });
 
     describe("headers at rest", () => {

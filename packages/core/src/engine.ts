@@ -89,9 +89,21 @@ export class Engine {
    * cannot say (fail closed). A claim whose reply was lost is retried once with the same token, and
    * the store's record of that token is recognised as ours (docs/design.md#state-machine, rule 5).
    */
-  async claim(key: string, fingerprint: string): Promise<ClaimDecision> {
+  claim(key: string, fingerprint: string): Promise<ClaimDecision> {
+    return this.#claim(key, fingerprint, performance.now(), true);
+  }
+
+  /**
+   * `claim`, with the events' `durationMs` counted from `started`; a conflict is reported only if
+   * `reportConflict` (a waiter reports one when it gives up, not one per poll).
+   */
+  async #claim(
+    key: string,
+    fingerprint: string,
+    started: number,
+    reportConflict: boolean,
+  ): Promise<ClaimDecision> {
     const token = crypto.randomUUID();
-    const started = performance.now();
     // The store keeps the record `retentionMs` past its lease end (store.ts, `ClaimRequest`): a
     // takeover within that time sees the fence, however short the retention is next to the lease.
     const request = { token, fingerprint, leaseMs: this.leaseMs, retentionMs: this.retentionMs };
@@ -153,7 +165,13 @@ export class Engine {
     }
     // Not ours: anything a straggler acquires for our token is a phantom.
     if (stragglers !== undefined) this.releaseLate(key, token, stragglers, undefined);
-    return this.decide(key, fingerprint, (result as { record: IdempotencyRecord }).record, durationMs);
+    return this.decide(
+      key,
+      fingerprint,
+      (result as { record: IdempotencyRecord }).record,
+      durationMs,
+      reportConflict,
+    );
   }
 
   /**
@@ -188,12 +206,16 @@ export class Engine {
     }
   }
 
-  /** What a caller gets for a live record it does not own: a mismatch, a replay or a conflict. */
+  /**
+   * What a caller gets for a live record it does not own: a mismatch, a replay or a conflict, each
+   * reported as an event (a conflict only if `reportConflict`).
+   */
   decide(
     key: string,
     fingerprint: string,
     record: IdempotencyRecord,
     durationMs: number,
+    reportConflict = true,
   ): Exclude<ClaimDecision, { kind: "acquired" }> {
     const listening = this.#events.active;
     if (record.fingerprint !== fingerprint) {
@@ -204,7 +226,7 @@ export class Engine {
       if (listening) this.emit({ type: "replayed", key, durationMs });
       return { kind: "replay", record };
     }
-    if (listening) this.emit({ type: "conflict", key, durationMs });
+    if (listening && reportConflict) this.emit({ type: "conflict", key, durationMs });
     return { kind: "conflict", record };
   }
 
@@ -225,8 +247,12 @@ export class Engine {
   }
 
   /**
-   * Like `claim`, but while the first attempt is in flight it polls (with backoff) until that one
-   * completes (replay), releases (then this caller claims it) or `timeoutMs` passes (conflict).
+   * Like `claim`, but while the first attempt is in flight it polls, with backoff (`pollMs`, doubling
+   * up to 1 s), until that one completes (replay), releases (then this caller claims it) or
+   * `timeoutMs` has passed: the last sleep is cut short to end on the deadline, and one more claim
+   * then decides, so a waiter gives up (conflict) no sooner than it said. The wait is one decision:
+   * one event (a single `conflict` when it gives up, none per poll), its `durationMs` counted from
+   * the start of the wait.
    */
   async claimOrWait(
     key: string,
@@ -234,12 +260,18 @@ export class Engine {
     timeoutMs: number,
     pollMs: number,
   ): Promise<ClaimDecision> {
-    const deadline = performance.now() + timeoutMs;
+    const started = performance.now();
+    const deadline = started + timeoutMs;
     let delay = pollMs;
     for (;;) {
-      const decision = await this.claim(key, fingerprint);
-      if (decision.kind !== "conflict" || performance.now() + delay > deadline) return decision;
-      await sleep(delay);
+      const decision = await this.#claim(key, fingerprint, started, false);
+      if (decision.kind !== "conflict") return decision;
+      const now = performance.now();
+      if (now >= deadline) {
+        if (this.#events.active) this.emit({ type: "conflict", key, durationMs: now - started });
+        return decision;
+      }
+      await sleep(Math.min(delay, Math.ceil(deadline - now)));
       delay = Math.min(delay * 2, 1_000);
     }
   }
