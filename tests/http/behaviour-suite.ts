@@ -798,5 +798,57 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         expect(runs).toBe(2);
       });
     });
+
+    describe("the maximum hold", () => {
+      it("a handler that never settles holds its key for maxHoldMs plus at most a lease, its signal fired; then the key runs again", async () => {
+        let runs = 0;
+        let abortReason: unknown;
+        let settleFirst!: (response: Response) => void;
+        const app = mountWith({ leaseMs: 200, maxHoldMs: 500 }, async (_request, { signal }) => {
+          const run = ++runs;
+          if (run > 1) return new Response(`run ${run}`, { status: 201 });
+          signal.addEventListener("abort", () => {
+            abortReason = signal.reason;
+          });
+          // Ignores its signal and never settles (until the test ends, so its connection closes).
+          return new Promise<Response>((resolve) => {
+            settleFirst = resolve;
+          });
+        });
+        const key = newKey();
+        const sentAt = performance.now();
+        const first = app.send(post(key));
+        first.catch(() => {});
+        // Within the maximum hold, every retry gets 409.
+        for (const at of [100, 350]) {
+          await sleep(sentAt + at - performance.now());
+          await expectProblem(await app.send(post(key)), 409, "request-in-progress");
+        }
+        expect(abortReason).toBeUndefined();
+        // Past it the lease is no longer renewed: the key frees when the last renewal ends.
+        let retry: Response;
+        for (;;) {
+          retry = await app.send(post(key));
+          if (retry.status !== 409) break;
+          await retry.arrayBuffer();
+          expect(performance.now() - sentAt).toBeLessThan(5_000);
+          await sleep(25);
+        }
+        expect(performance.now() - sentAt).toBeGreaterThanOrEqual(500);
+        expect(retry.status).toBe(201);
+        expect(await retry.text()).toBe("run 2");
+        expect(runs).toBe(2);
+        expect(abortReason).toMatchObject({ name: "MaxHoldExceededError", code: "max_hold_exceeded" });
+        const lost = app.events.filter((e) => e.type === "lease-lost");
+        expect(lost.map((e) => e.type === "lease-lost" && e.phase)).toEqual(["max-hold"]);
+        // Settling now, after the key ran again: its completion is refused, and its client gets
+        // what a retry gets (the new outcome), never a second stored answer.
+        settleFirst(new Response("late", { status: 201 }));
+        const late = await first;
+        expect(await late.text()).toBe("run 2");
+        expect(late.headers.get("idempotent-replayed")).toBe("true");
+        expect(await (await app.send(post(key))).text()).toBe("run 2");
+      });
+    });
   });
 }

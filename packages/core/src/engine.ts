@@ -15,7 +15,14 @@ import type {
  * key and get back what to do: run the work under a lease, replay, report a conflict or a mismatch.
  * Stores only provide the atomic primitives.
  */
-export const ENGINE_OPTION_NAMES = ["store", "leaseMs", "retentionMs", "heartbeatMs", "storeTimeoutMs"];
+export const ENGINE_OPTION_NAMES = [
+  "store",
+  "leaseMs",
+  "retentionMs",
+  "heartbeatMs",
+  "maxHoldMs",
+  "storeTimeoutMs",
+];
 
 export interface EngineOptions {
   store: IdempotencyStore;
@@ -28,6 +35,18 @@ export interface EngineOptions {
   retentionMs?: number;
   /** How often a running handler's lease is extended. Default a third of the lease. */
   heartbeatMs?: number;
+  /**
+   * How long a handler may hold its key, counted from the claim: past it the lease is no longer
+   * renewed, the handler's `signal` fires (reason: an `IdempotencyError` with code
+   * `max_hold_exceeded`), a `lease-lost` event with phase `max-hold` is emitted, and the key frees
+   * when the last renewed lease ends, at most `maxHoldMs + leaseMs` after the claim. A handler that
+   * never settles can then no longer answer every retry with 409 for as long as the process lives.
+   * At least `leaseMs`; `Infinity` renews for as long as the handler runs. Default 1 hour (or
+   * `leaseMs`, if longer): longer than any HTTP request lives behind common proxies and than most
+   * jobs, because a key freed under a handler that is slow but alive lets a retry run the work a
+   * second time.
+   */
+  maxHoldMs?: number;
   /** Bound on every store call; past it the call counts as failed (fail closed). Default 2 s. */
   storeTimeoutMs?: number;
 }
@@ -49,6 +68,7 @@ export class Engine {
   readonly leaseMs: number;
   readonly retentionMs: number;
   readonly heartbeatMs: number;
+  readonly maxHoldMs: number;
   readonly storeTimeoutMs: number;
   readonly #events: EventStream;
 
@@ -69,6 +89,7 @@ export class Engine {
       1,
       this.leaseMs - 1,
     );
+    this.maxHoldMs = maxHoldOption(options.maxHoldMs, this.leaseMs);
     this.storeTimeoutMs = integerOption("storeTimeoutMs", options.storeTimeoutMs, 2_000, 1, MAX_TIMER_MS);
     this.#events = events;
   }
@@ -318,6 +339,29 @@ export class Engine {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The default maximum hold: an hour (or the lease, if longer). Longer than any HTTP request lives
+ * behind common proxies and load balancers, and than most jobs, because the two ways to get it wrong
+ * are not alike: too long, a handler that never settles answers its key's retries with 409 for that
+ * long; too short, the key is freed under a handler that is slow but alive, and a retry runs the
+ * work a second time.
+ */
+const DEFAULT_MAX_HOLD_MS = 60 * 60 * 1000;
+
+/** `maxHoldMs`: an integer from `leaseMs` up, or `Infinity` (renewed as long as the handler runs). */
+function maxHoldOption(value: unknown, leaseMs: number): number {
+  if (value === undefined) return Math.max(DEFAULT_MAX_HOLD_MS, leaseMs);
+  if (
+    value === Number.POSITIVE_INFINITY ||
+    (typeof value === "number" && Number.isSafeInteger(value) && value >= leaseMs)
+  ) {
+    return value;
+  }
+  throw new RangeError(
+    `maxHoldMs must be an integer from ${leaseMs} (leaseMs) to ${Number.MAX_SAFE_INTEGER}, or Infinity; got ${describe(value)}`,
+  );
 }
 
 /** Ten years: longer than any store needs to keep a record, and within what each can represent. */

@@ -14,7 +14,16 @@ export type IdempotencyEvent =
   | (EventBase & { type: "mismatch"; durationMs: number })
   | (EventBase & { type: "completed"; fence: number; durationMs: number; bytes: number })
   | (EventBase & { type: "released"; fence: number; durationMs: number; reason: "error" | "not-stored" })
-  | (EventBase & { type: "lease-lost"; fence: number; phase: "heartbeat" | "complete" | "release" })
+  /**
+   * The lease is lost (`heartbeat`: not renewed in time or refused; `complete`, `release`: the CAS
+   * was refused), or no longer renewed because the handler held its key for `maxHoldMs`
+   * (`max-hold`: the key frees when the last renewal ends). Once per lease.
+   */
+  | (EventBase & {
+      type: "lease-lost";
+      fence: number;
+      phase: "heartbeat" | "complete" | "release" | "max-hold";
+    })
   | (EventBase & { type: "store-error"; operation: StoreOperation; durationMs: number; error: unknown })
   /** An HTTP request answered before any claim (400 or 413): no stored key yet. */
   | { type: "rejected"; key: undefined; at: number; reason: ProblemType; status: number };

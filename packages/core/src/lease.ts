@@ -1,4 +1,5 @@
 import type { Engine } from "./engine.js";
+import { IdempotencyError } from "./errors.js";
 import type { ClaimResult } from "./store.js";
 
 export type CompletionResult = "completed" | "lease-lost" | "store-error";
@@ -9,7 +10,11 @@ export interface Lease {
   readonly token: string;
   /** Grows with every successful claim of the key: pass it downstream to reject a stale owner. */
   readonly fence: number;
-  /** Fires when the lease is lost (taken over, or not renewed in time). */
+  /**
+   * Fires when the lease is lost (taken over, or not renewed in time; reason: a `LeaseLostError`,
+   * code `lease_lost`) or when the handler has held its key for `maxHoldMs` (reason: a
+   * `MaxHoldExceededError`, code `max_hold_exceeded`; the lease is not renewed from then on).
+   */
   readonly signal: AbortSignal;
   /** Stores the outcome (CAS on the token) and ends the lease. */
   complete(result: Uint8Array): Promise<CompletionResult>;
@@ -34,10 +39,24 @@ export interface Lease {
  */
 const STORE_CLOCK_UNIT_MS = 1;
 
-export class LeaseLostError extends Error {
+/** The signal's reason when the lease was lost: taken over, or not renewed in time. */
+export class LeaseLostError extends IdempotencyError {
   constructor(key: string) {
-    super(`The lease on idempotency key "${key}" was lost`);
-    this.name = "LeaseLostError";
+    super("lease_lost", `The lease on idempotency key "${key}" was lost`);
+  }
+}
+
+/**
+ * The signal's reason when the handler has held its key for `maxHoldMs`: its lease is no longer
+ * renewed, and the key frees when the last renewed lease ends (at most `leaseMs` later). A
+ * completion or release before then still goes through; after it, a completion is refused.
+ */
+export class MaxHoldExceededError extends IdempotencyError {
+  constructor(key: string, maxHoldMs: number) {
+    super(
+      "max_hold_exceeded",
+      `The handler for idempotency key "${key}" has held it for maxHoldMs (${maxHoldMs} ms): its lease is no longer renewed and ends within leaseMs`,
+    );
   }
 }
 
@@ -57,6 +76,14 @@ export class LeaseLostError extends Error {
  * take over while this one's signal has not fired yet; the new owner has a higher fence, and this one's
  * completion is refused (docs/guarantees.md, "Clocks").
  *
+ * Maximum hold: at `sentAt + maxHoldMs` the timer fires once more, the lease stops renewing (it is
+ * held up to the end of its last renewal, at most `leaseMs` later), the signal fires with a
+ * `MaxHoldExceededError` and a `lease-lost` event with phase `max-hold` says why. The lease is not
+ * ended: `complete`, `release` and `abandon` still work, and their CAS decides. A completion before
+ * the last renewal ends is stored as usual; one after it is refused (the store treats the expired
+ * lease as lost whether or not anyone took the key over): `lease-lost`, answered as a superseded
+ * owner is. At most once per lease, as ever.
+ *
  * A class with its state in fields, not a bundle of closures: one is made for every request that runs work.
  */
 export class ActiveLease implements Lease {
@@ -68,10 +95,13 @@ export class ActiveLease implements Lease {
   // The signal's controller is made on first use of `signal` (most work never looks at it); a loss
   // before then is remembered and the signal is born aborted with the same reason.
   #controller: AbortController | undefined;
-  #lostReason: LeaseLostError | undefined;
+  #lostReason: LeaseLostError | MaxHoldExceededError | undefined;
+  /** Completed, released, abandoned, or past its maximum hold: no more heartbeats. */
   #ended = false;
   #deadlineAt: number;
   #nextBeatAt: number;
+  /** When the maximum hold ends (`Infinity` when there is none). */
+  readonly #holdUntil: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #extending = false;
   /** Earlier attempts of the claim that gave this lease, still to be cleaned up when it ends. */
@@ -92,6 +122,7 @@ export class ActiveLease implements Lease {
     this.#stragglers = stragglers;
     this.#deadlineAt = sentAt - STORE_CLOCK_UNIT_MS + engine.leaseMs;
     this.#nextBeatAt = performance.now() + engine.heartbeatMs;
+    this.#holdUntil = sentAt + engine.maxHoldMs;
     this.#arm();
   }
 
@@ -172,12 +203,19 @@ export class ActiveLease implements Lease {
     }
   }
 
-  #lose(phase: "heartbeat" | "complete" | "release"): void {
+  /**
+   * The signal fires and a `lease-lost` event says why, once per lease: a lease already lost, or
+   * past its maximum hold, reports nothing more.
+   */
+  #lose(
+    phase: "heartbeat" | "complete" | "release" | "max-hold",
+    reason: LeaseLostError | MaxHoldExceededError = new LeaseLostError(this.key),
+  ): void {
     if (this.#lostReason !== undefined) return;
-    this.#lostReason = new LeaseLostError(this.key);
+    this.#lostReason = reason;
     if (this.#engine.listening)
       this.#engine.emit({ type: "lease-lost", key: this.key, fence: this.fence, phase });
-    this.#controller?.abort(this.#lostReason);
+    this.#controller?.abort(reason);
   }
 
   #end(): void {
@@ -195,16 +233,26 @@ export class ActiveLease implements Lease {
 
   #arm(): void {
     clearTimeout(this.#timer);
-    const delay = Math.max(0, Math.min(this.#deadlineAt, this.#nextBeatAt) - performance.now());
+    const next = Math.min(this.#deadlineAt, this.#nextBeatAt, this.#holdUntil);
+    const delay = Math.max(0, next - performance.now());
     this.#timer = setTimeout(tickLease, delay, this); // the lease as the argument: no closure per arm
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** The timer fired: the deadline passed unconfirmed (the lease is lost), or a heartbeat is due. */
+  /**
+   * The timer fired: the maximum hold is over (no more renewals), the deadline passed unconfirmed
+   * (the lease is lost), or a heartbeat is due.
+   */
   tick(): void {
     this.#timer = undefined;
     if (this.#ended) return;
     const now = performance.now();
+    if (now >= this.#holdUntil) {
+      // The record is left as the last renewal left it: the key frees when that lease ends.
+      this.#end();
+      this.#lose("max-hold", new MaxHoldExceededError(this.key, this.#engine.maxHoldMs));
+      return;
+    }
     if (now >= this.#deadlineAt) {
       this.#deadlineAt = Number.POSITIVE_INFINITY; // until a renewal is confirmed again
       this.#lose("heartbeat");
