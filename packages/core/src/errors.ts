@@ -54,3 +54,24 @@ export class NotReplayableError extends IdempotencyError {
     super("not_replayable", `The outcome stored for idempotency key "${key}" cannot be replayed: ${reason}`);
   }
 }
+
+/** The signal's reason when the lease was lost: taken over, or not renewed in time. */
+export class LeaseLostError extends IdempotencyError {
+  constructor(key: string) {
+    super("lease_lost", `The lease on idempotency key "${key}" was lost`);
+  }
+}
+
+/**
+ * The signal's reason when the handler has held its key for `maxHoldMs`: its lease is no longer
+ * renewed, and the key frees when the last renewed lease ends (at most `leaseMs` later). A
+ * completion or release before then still goes through; after it, a completion is refused.
+ */
+export class MaxHoldExceededError extends IdempotencyError {
+  constructor(key: string, maxHoldMs: number) {
+    super(
+      "max_hold_exceeded",
+      `The handler for idempotency key "${key}" has held it for maxHoldMs (${maxHoldMs} ms): its lease is no longer renewed and ends within leaseMs`,
+    );
+  }
+}

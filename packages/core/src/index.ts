@@ -3,6 +3,8 @@ export {
   ConflictError,
   IdempotencyError,
   InvalidKeyError,
+  LeaseLostError,
+  MaxHoldExceededError,
   MismatchError,
   NotReplayableError,
   StoreUnavailableError,

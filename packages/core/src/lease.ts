@@ -1,5 +1,5 @@
 import type { Engine } from "./engine.js";
-import { IdempotencyError } from "./errors.js";
+import { LeaseLostError, MaxHoldExceededError } from "./errors.js";
 import type { ClaimResult } from "./store.js";
 
 export type CompletionResult = "completed" | "lease-lost" | "store-error";
@@ -38,27 +38,6 @@ export interface Lease {
  * deadline counts from that much before we sent the request, so it still comes first.
  */
 const STORE_CLOCK_UNIT_MS = 1;
-
-/** The signal's reason when the lease was lost: taken over, or not renewed in time. */
-export class LeaseLostError extends IdempotencyError {
-  constructor(key: string) {
-    super("lease_lost", `The lease on idempotency key "${key}" was lost`);
-  }
-}
-
-/**
- * The signal's reason when the handler has held its key for `maxHoldMs`: its lease is no longer
- * renewed, and the key frees when the last renewed lease ends (at most `leaseMs` later). A
- * completion or release before then still goes through; after it, a completion is refused.
- */
-export class MaxHoldExceededError extends IdempotencyError {
-  constructor(key: string, maxHoldMs: number) {
-    super(
-      "max_hold_exceeded",
-      `The handler for idempotency key "${key}" has held it for maxHoldMs (${maxHoldMs} ms): its lease is no longer renewed and ends within leaseMs`,
-    );
-  }
-}
 
 /**
  * A held lease. One timer per lease, armed for whichever comes first: the next heartbeat, or the
