@@ -7,6 +7,15 @@ import type {
   TransactionalResult,
 } from "@idemkit/core";
 import BetterSqlite3 from "better-sqlite3";
+import {
+  booleanOption,
+  checkDuration,
+  describe,
+  functionOption,
+  integerOption,
+  rejectUnknownOptions,
+  stringOption,
+} from "./options.js";
 import { DEFAULT_TABLE, migrate, quoteIdentifier } from "./schema.js";
 
 type Database = BetterSqlite3.Database;
@@ -85,6 +94,9 @@ class Rollback<T> {
 
 const EMPTY = new Uint8Array(0);
 
+/** Rounds of read-then-write one claim may take before it gives up (see `claim`). */
+const MAX_CLAIM_ROUNDS = 100;
+
 /** The `expires_at` of a released row: long past on any clock, so it reads as absent at once. */
 const RELEASED = Number.MIN_SAFE_INTEGER;
 
@@ -96,6 +108,43 @@ function bytes(blob: Uint8Array | null): Uint8Array {
 /** better-sqlite3 binds Buffers as BLOBs; wrap without copying. */
 function blob(data: Uint8Array): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Why a row read back cannot be a record (a field of the wrong type, written by hand or by another
+ * program), or `undefined` when it can. Such a row is never read as absent nor as live: the call
+ * fails with `malformedRow`, so core answers 503 for that key, and the rest keeps working.
+ */
+function malformed(row: Row): string | undefined {
+  if (row.state !== "in_progress" && row.state !== "completed") return `state is ${describe(row.state)}`;
+  if (typeof row.token !== "string") return `token is ${describe(row.token)}, not text`;
+  if (typeof row.fingerprint !== "string") return `fingerprint is ${describe(row.fingerprint)}, not text`;
+  if (!Number.isSafeInteger(row.fence) || row.fence < 1) return `fence is ${describe(row.fence)}`;
+  if (typeof row.expires_at !== "number" || !Number.isFinite(row.expires_at)) {
+    return `expires_at is ${describe(row.expires_at)}, not a number of milliseconds`;
+  }
+  if (row.state === "completed" && !(row.result instanceof Uint8Array)) {
+    return `result is ${describe(row.result)}, not a BLOB`;
+  }
+  if (row.state === "in_progress" && row.takeover !== 0 && row.takeover !== 1) {
+    return `takeover is ${describe(row.takeover)}`;
+  }
+  return undefined;
+}
+
+/** The error of a call that read a row it cannot use: it names the key, the field and the remedy. */
+function malformedRow(operation: string, key: string, why: string): Error {
+  return new Error(
+    `@idemkit/sqlite: ${operation}: the row of key ${describe(key)} is not an idemkit record (${why}); ` +
+      "fix it, or remove it with store.delete(key)",
+  );
+}
+
+/** The row as a record, or a throw when it cannot be one (`malformed`). */
+function readRow(operation: string, key: string, row: Row): IdempotencyRecord {
+  const why = malformed(row);
+  if (why !== undefined) throw malformedRow(operation, key, why);
+  return toRecord(row);
 }
 
 function toRecord(row: Row): IdempotencyRecord {
@@ -172,23 +221,22 @@ function prepareStatements(db: Database, t: string) {
  * reads alike; a forward step of it ends live leases early (see the README, "Several processes").
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const checked = checkOptions(options);
   const owned = typeof options.database === "string";
   const db: Database = owned
-    ? new BetterSqlite3(options.database as string, { timeout: options.busyTimeoutMs ?? 5000 })
+    ? new BetterSqlite3(options.database as string, { timeout: checked.busyTimeoutMs ?? 5000 })
     : (options.database as Database);
-  const table = options.table ?? DEFAULT_TABLE;
-  const now = options.now ?? Date.now;
-  const purgeEvery = options.purgeEvery ?? 1000;
+  const table = checked.table ?? DEFAULT_TABLE;
+  const now = checked.now ?? Date.now;
+  const purgeEvery = checked.purgeEvery ?? 1000;
   let claimsSincePurge = 0;
   let closed = false;
 
   let statements: ReturnType<typeof prepareStatements>;
   try {
-    if (!owned && options.busyTimeoutMs !== undefined) {
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs))}`);
-    }
-    if (options.wal ?? owned) db.pragma("journal_mode = WAL");
-    if (options.createSchema ?? true) migrate(db, table);
+    if (!owned && checked.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${checked.busyTimeoutMs}`);
+    if (checked.wal ?? owned) db.pragma("journal_mode = WAL");
+    if (checked.createSchema ?? true) migrate(db, table);
     statements = prepareStatements(db, quoteIdentifier(table));
   } catch (error) {
     if (owned) db.close();
@@ -224,6 +272,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   function claimRow(key: string, token: string, fingerprint: string, leaseMs: number, retentionMs: number) {
     const at = now();
     const row = select.get(key) as Row | undefined;
+    const why = row && malformed(row);
+    if (why !== undefined) throw malformedRow("transactionSync", key, why);
     if (row && row.expires_at > at) return { acquired: false as const, record: toRecord(row) };
     // An expired row still counts for the fence, so a takeover always gets a higher one.
     const fence = (row?.fence ?? 0) + 1;
@@ -268,19 +318,36 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     database: db,
 
     async claim(key, claim) {
+      const { token, fingerprint, leaseMs, retentionMs } = claim;
+      checkDuration("claim", "leaseMs", leaseMs, true);
+      checkDuration("claim", "retentionMs", retentionMs, false);
       if (purgeEvery > 0 && ++claimsSincePurge >= purgeEvery) {
         claimsSincePurge = 0;
         purgeSome(now());
       }
-      const { token, fingerprint, leaseMs } = claim;
       // Kept the retention past the lease end, however the two compare (store.ts, ClaimRequest).
-      const keepMs = leaseMs + claim.retentionMs;
-      for (;;) {
+      const keepMs = leaseMs + retentionMs;
+      for (let attempt = 1; ; attempt++) {
         const at = now();
         // A live row means the claim writes nothing: reading it (one consistent snapshot) is the
         // whole claim, with no write lock taken (a replay or a conflict is one statement).
         const row = select.get(key) as Row | undefined;
-        if (row && row.expires_at > at) return { acquired: false, record: toRecord(row) };
+        if (row) {
+          // A row the conditional write below could never match (an expires_at that is text, say)
+          // would send this synchronous loop round for ever, and stop the whole process with it.
+          const why = malformed(row);
+          if (why !== undefined) throw malformedRow("claim", key, why);
+          if (row.expires_at > at) return { acquired: false, record: toRecord(row) };
+        }
+        // Another connection claimed the key between our read and our write once per round: with
+        // any lease of a millisecond or more, the next read sees its live row and returns. Bounded
+        // all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
+        if (attempt > MAX_CLAIM_ROUNDS) {
+          throw new Error(
+            `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every read and write ` +
+              `${MAX_CLAIM_ROUNDS} times in a row`,
+          );
+        }
         // Absent or expired: one conditional write under the write lock decides. It returns nothing
         // only if another connection claimed the key since the read; then read again.
         const won = claimIfFree.get({
@@ -296,6 +363,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async complete(key: string, token: string, outcome: CompleteRequest) {
+      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
       const at = now();
       const params = {
         key,
@@ -312,13 +380,16 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async extend(key, token, leaseMs) {
+      checkDuration("extend", "leaseMs", leaseMs, true);
       const at = now();
       return extend.run({ key, token, now: at, expiresAt: at + leaseMs }).changes === 1;
     },
 
     async get(key) {
       const row = select.get(key) as Row | undefined;
-      return row && row.expires_at > now() ? toRecord(row) : undefined;
+      if (row === undefined) return undefined;
+      const record = readRow("get", key, row);
+      return row.expires_at > now() ? record : undefined;
     },
 
     async delete(key) {
@@ -335,6 +406,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       claim: { fingerprint: string; retentionMs: number },
       work: SyncTransactionalWork<T>,
     ): TransactionalResult<T> {
+      checkDuration("transactionSync", "retentionMs", claim.retentionMs, false);
       try {
         return transactionTx.immediate(key, claim, work) as TransactionalResult<T>;
       } catch (error) {
@@ -348,5 +420,43 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       if (owned && !closed) db.close();
       closed = true;
     },
+  };
+}
+
+const OPTION_NAMES = ["database", "table", "busyTimeoutMs", "wal", "createSchema", "purgeEvery", "now"];
+
+/** The options, checked: each failure names the option and what it accepts (TypeError / RangeError). */
+function checkOptions(options: SqliteStoreOptions) {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `@idemkit/sqlite: createSqliteStore needs an options object with \`database\`; got ${describe(options)}`,
+    );
+  }
+  rejectUnknownOptions("createSqliteStore", options, OPTION_NAMES);
+  const { database } = options as { database: unknown };
+  if (
+    typeof database !== "string" &&
+    (typeof database !== "object" ||
+      database === null ||
+      typeof (database as Database).prepare !== "function")
+  ) {
+    throw new TypeError(
+      `@idemkit/sqlite: database must be a better-sqlite3 Database or a filename; got ${describe(database)}`,
+    );
+  }
+  const table = stringOption("table", options.table);
+  if (table === "" || table?.includes("\u0000")) {
+    throw new TypeError(
+      `@idemkit/sqlite: table must be a non-empty name without NUL; got ${describe(table)}`,
+    );
+  }
+  return {
+    table,
+    // SQLite's busy timeout is a C int of milliseconds.
+    busyTimeoutMs: integerOption("busyTimeoutMs", options.busyTimeoutMs, 0, 2 ** 31 - 1),
+    wal: booleanOption("wal", options.wal),
+    createSchema: booleanOption("createSchema", options.createSchema),
+    purgeEvery: integerOption("purgeEvery", options.purgeEvery, 0, 2 ** 31 - 1),
+    now: functionOption<() => number>("now", options.now),
   };
 }
