@@ -1,0 +1,107 @@
+import { randomBytes } from "node:crypto";
+import { bytesDiffer, expectAcquired, expectBoolean, expectLost, fail } from "../assertions.js";
+import { type CheckEntry, type ConformanceContext, group, RETENTION_MS } from "../context.js";
+
+const MiB = 1024 * 1024;
+
+/** Claims a fresh key, completes it with `result`, and returns a read of the stored bytes. */
+async function completeWith(t: ConformanceContext, result: Uint8Array, label: string) {
+  const key = t.key("bytes");
+  const owner = t.claim();
+  expectAcquired(await t.store.claim(key, owner), { fence: 1, takeover: false }, "the claim");
+  expectBoolean(
+    await t.store.complete(key, owner.token, { result, retentionMs: RETENTION_MS }),
+    true,
+    `complete with ${label}`,
+  );
+  const read = async (how: "get" | "claim") => {
+    const record =
+      how === "get"
+        ? await t.store.get(key)
+        : expectLost(await t.store.claim(key, t.claim()), "a claim of the completed key");
+    if (record?.state !== "completed")
+      fail(
+        `${how} of the key completed with ${label}: expected the completed record, got ${record?.state ?? "nothing"}`,
+      );
+    return record.result;
+  };
+  return read;
+}
+
+function expectBytes(actual: unknown, expected: Uint8Array, what: string): void {
+  const why = bytesDiffer(actual, expected);
+  if (why) fail(`${what}: ${why}`);
+}
+
+const roundTrips: [slug: string, label: string, make: () => Uint8Array][] = [
+  ["empty", "empty", () => new Uint8Array(0)],
+  ["all-byte-values", "all 256 byte values", () => Uint8Array.from({ length: 256 }, (_, i) => i)],
+  ["1mib", "1 MiB of random bytes", () => new Uint8Array(randomBytes(MiB))],
+  ["4mib", "4 MiB of random bytes (outcomes may be several MiB)", () => new Uint8Array(randomBytes(4 * MiB))],
+  ["invalid-utf8", "invalid UTF-8", () => Uint8Array.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0x00])],
+];
+
+const roundTripChecks = roundTrips.map(
+  ([slug, label, make]): CheckEntry => [
+    `round-trip-${slug}`,
+    `outcome bytes round-trip exactly: ${label}`,
+    async (t) => {
+      const result = make();
+      const expected = result.slice();
+      const read = await completeWith(t, result, label);
+      expectBytes(await read("get"), expected, `get of an outcome of ${label}`);
+      expectBytes(await read("claim"), expected, `a claim replaying an outcome of ${label}`);
+    },
+  ],
+);
+
+/** The outcome is opaque bytes that round-trip exactly (store.ts, `CompleteRequest.result`). */
+export const bytes = group(
+  "bytes",
+  [
+    ...roundTripChecks,
+    [
+      "copied-on-complete",
+      "the store keeps its own copy of the outcome: changing the caller's buffer after complete changes nothing stored",
+      async (t) => {
+        const result = Uint8Array.from({ length: 64 }, (_, i) => i);
+        const expected = result.slice();
+        const read = await completeWith(t, result, "64 bytes");
+        result.fill(0xee);
+        const why = "an in-process store must copy the bytes given to complete, not keep the caller's buffer";
+        expectBytes(await read("get"), expected, `get after the caller overwrote its buffer (${why})`);
+        expectBytes(await read("claim"), expected, `a replay after the caller overwrote its buffer (${why})`);
+      },
+    ],
+    [
+      "copied-on-read",
+      "reads hand out copies: changing a result that get or claim returned changes nothing stored",
+      async (t) => {
+        const expected = Uint8Array.from({ length: 64 }, (_, i) => 255 - i);
+        const read = await completeWith(t, expected.slice(), "64 bytes");
+        const first = await read("get");
+        if (first instanceof Uint8Array) first.fill(0x11);
+        const replayed = await read("claim");
+        if (replayed instanceof Uint8Array) replayed.fill(0x22);
+        const why = "each read must return bytes of its own, not the store's";
+        expectBytes(
+          await read("get"),
+          expected,
+          `get after a caller overwrote the result of an earlier get and claim (${why})`,
+        );
+      },
+    ],
+    [
+      "view",
+      "a Uint8Array view into a larger buffer stores only the view's bytes (its byteOffset and byteLength)",
+      async (t) => {
+        const backing = Uint8Array.from({ length: 256 }, (_, i) => i);
+        const view = backing.subarray(7, 20);
+        const read = await completeWith(t, view, "a 13-byte view at offset 7 of a 256-byte buffer");
+        const why = "store view.byteLength bytes from view.byteOffset, not the whole view.buffer";
+        expectBytes(await read("get"), backing.slice(7, 20), `get (${why})`);
+      },
+    ],
+  ],
+  { alone: true },
+);
