@@ -213,7 +213,7 @@ describe.skipIf(Boolean(skip))("redis store", () => {
     expect(await store.claim(k, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
   });
 
-  it("treats a computed TTL of 0 or less as already expired, without an error", async () => {
+  it("treats a computed TTL of 0 as already expired, without an error; a lease of 0 or a negative retention is refused", async () => {
     const k = key();
     const owner = claimOf();
     await store.claim(k, owner);
@@ -224,9 +224,12 @@ describe.skipIf(Boolean(skip))("redis store", () => {
 
     const again = claimOf();
     expect(await store.claim(k, again)).toEqual({ acquired: true, fence: 2, takeover: false });
-    expect(await store.extend(k, again.token, 0)).toBe(true);
-    expect(await store.get(k)).toBeUndefined();
-    expect(await store.complete(k, again.token, { result: utf8("late"), retentionMs: -5 })).toBe(false);
+    // Outside the contract (a lease is more than 0, a retention 0 or more): refused before Redis.
+    await expect(store.extend(k, again.token, 0)).rejects.toThrow(RangeError);
+    await expect(store.complete(k, again.token, { result: utf8("late"), retentionMs: -5 })).rejects.toThrow(
+      RangeError,
+    );
+    expect(await store.get(k)).toMatchObject({ state: "in_progress", token: again.token });
   });
 
   it("rejects a stale owner's completion after a takeover and keeps the new owner's outcome", async () => {

@@ -6,7 +6,8 @@ import type {
   IdempotencyStore,
 } from "@idemkit/core";
 import { type Cluster, Command, type Redis } from "ioredis";
-import { CLAIM, COMPLETE, DELETE, EXTEND, GET, RELEASE, type Script } from "./scripts.js";
+import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
+import { CLAIM, COMPLETE, DELETE, EXTEND, GET, MALFORMED, RELEASE, type Script } from "./scripts.js";
 
 export interface RedisStoreOptions {
   /**
@@ -82,33 +83,50 @@ const ms = (value: number) => String(Math.ceil(value));
 const COLON = 0x3a;
 const MINUS = 0x2d;
 const COMPLETED = 0x63; // "c"
+const IN_PROGRESS = 0x70; // "p"
+
+/** Why a value is not a record of ours (see `decode`), thrown as the failure of the call that read it. */
+class Malformed extends Error {}
 
 /**
  * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<tl>:<fl>:<token><fingerprint><outcome>`.
- * The header is ASCII digits; token and fingerprint are UTF-8, sliced by their byte lengths.
+ * The header is ASCII digits; token and fingerprint are UTF-8, sliced by their byte lengths. A value
+ * that does not read exactly so (a state or flag not ours, a number out of range, lengths that do not
+ * add up to the value's) throws `Malformed`: it is never handed to core as a record.
  */
 function decode(value: Buffer): IdempotencyRecord {
+  const state = value[0];
+  if ((state !== IN_PROGRESS && state !== COMPLETED) || (value[1] !== 0x30 && value[1] !== 0x31)) {
+    throw new Malformed("its state and takeover flag are not one of ours");
+  }
   const fields = [0, 0, 0, 0, 0]; // n, d, u, tl, fl
   let i = 2;
   for (let f = 0; f < 5; f++) {
     let x = 0;
     const negative = value[i] === MINUS;
     if (negative) i++;
+    const start = i;
     for (let c = value[i++]; c !== COLON; c = value[i++]) {
-      if (c === undefined || c < 0x30 || c > 0x39) throw new RedisStoreError("decode", "malformed record");
+      if (c === undefined || c < 0x30 || c > 0x39) throw new Malformed("its header is not digits and colons");
       x = x * 10 + (c - 0x30);
     }
+    if (i - 1 === start || !Number.isSafeInteger(x))
+      throw new Malformed("a number in its header is out of range");
     fields[f] = negative ? -x : x;
   }
   const [fence, at, , tokenLength, fingerprintLength] = fields as [number, number, number, number, number];
+  if (fence < 1) throw new Malformed(`its fence is ${fence}`);
   const fingerprintStart = i + tokenLength;
   const outcomeStart = fingerprintStart + fingerprintLength;
+  if (outcomeStart > value.length || (state === IN_PROGRESS && outcomeStart !== value.length)) {
+    throw new Malformed(`its lengths do not add up (${value.length} bytes)`);
+  }
   const common = {
     token: value.toString("utf8", i, fingerprintStart),
     fingerprint: value.toString("utf8", fingerprintStart, outcomeStart),
     fence,
   };
-  if (value[0] === COMPLETED) {
+  if (state === COMPLETED) {
     // Copy: ioredis may hand out a view into its shared parser buffer.
     return {
       state: "completed",
@@ -135,10 +153,8 @@ function bufferCommand(name: string, args: (string | number | Buffer)[], keyPref
  * when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
-  const { client } = options;
+  const { client, prefix, timeoutMs } = checkOptions(options);
   const clientPrefix = (client.options as { keyPrefix?: string }).keyPrefix;
-  const prefix = options.prefix ?? "";
-  const timeoutMs = options.commandTimeoutMs ?? 2000;
 
   async function send(script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
     const rest = [1, prefix + key, ...args];
@@ -156,13 +172,50 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const failure = (operation: string, error: unknown) =>
     new RedisStoreError(operation, error instanceof Error ? error.message : String(error), { cause: error });
 
+  /** The failure of a call that found at `key` a value that is not a record of ours. */
+  const malformed = (operation: string, key: string, why: string, cause?: unknown) =>
+    new RedisStoreError(
+      operation,
+      `the value at key ${describe(prefix + key)} is not an idemkit record ${why}; ` +
+        "remove it with store.delete(key)",
+      { cause },
+    );
+
   /** One promise and one timer per call: the timer rejects when Redis has not answered in time. */
-  function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
-    return bounded(operation, send(script, key, args));
+  async function run(
+    operation: string,
+    script: Script,
+    key: string,
+    args: (string | Buffer)[],
+  ): Promise<Reply> {
+    try {
+      return await bounded(operation, send(script, key, args));
+    } catch (error) {
+      const message = ((error as RedisStoreError).cause as Error | undefined)?.message;
+      if (message?.startsWith(MALFORMED)) {
+        throw malformed(
+          operation,
+          key,
+          message.slice(MALFORMED.length + 1).replace(/ script: .*/s, ""),
+          error,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** The record a script returned, or the call's failure if it is not one (`decode`). */
+  function record(operation: string, key: string, value: Buffer): IdempotencyRecord {
+    try {
+      return decode(value);
+    } catch (error) {
+      if (error instanceof Malformed) throw malformed(operation, key, `(${error.message})`);
+      throw error;
+    }
   }
 
   function bounded<T>(operation: string, reply: Promise<T>): Promise<T> {
-    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+    if (timeoutMs === 0) {
       return reply.catch((error: unknown) => {
         throw failure(operation, error);
       });
@@ -239,10 +292,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
+      checkDuration("claim", "leaseMs", claim.leaseMs, true);
+      checkDuration("claim", "retentionMs", claim.retentionMs, false);
       const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
       const reply = await run("claim", CLAIM, key, args);
       // Acquired: [fence, takeover] as integers. Not acquired: the live record as one string.
-      if (Buffer.isBuffer(reply)) return { acquired: false, record: decode(reply) };
+      if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
       if (Array.isArray(reply)) {
         const [fence, takeover] = reply;
         if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
@@ -252,6 +307,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
+      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
       const { result } = outcome;
       const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
       return (await run("complete", COMPLETE, key, [token, bytes, ms(outcome.retentionMs)])) === 1;
@@ -262,16 +318,46 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+      checkDuration("extend", "leaseMs", leaseMs, true);
       return (await run("extend", EXTEND, key, [token, ms(leaseMs)])) === 1;
     },
 
     async get(key: string): Promise<IdempotencyRecord | undefined> {
       const reply = await run("get", GET, key, []);
-      return Buffer.isBuffer(reply) ? decode(reply) : undefined;
+      return Buffer.isBuffer(reply) ? record("get", key, reply) : undefined;
     },
 
     async delete(key: string): Promise<boolean> {
       return (await run("delete", DELETE, key, [])) === 1;
     },
+  };
+}
+
+const OPTION_NAMES = ["client", "prefix", "commandTimeoutMs"];
+
+/** The options, checked: each failure names the option and what it accepts (TypeError / RangeError). */
+function checkOptions(options: RedisStoreOptions) {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `@idemkit/redis: createRedisStore needs an options object with \`client\`; got ${describe(options)}`,
+    );
+  }
+  rejectUnknownOptions("createRedisStore", options, OPTION_NAMES);
+  const client = options.client as unknown;
+  if (
+    typeof client !== "object" ||
+    client === null ||
+    typeof (client as Redis).sendCommand !== "function" ||
+    typeof (client as Redis).options !== "object"
+  ) {
+    throw new TypeError(
+      `@idemkit/redis: client must be an ioredis Redis or Cluster; got ${describe(client)}`,
+    );
+  }
+  return {
+    client: client as Redis | Cluster,
+    prefix: stringOption("prefix", options.prefix) ?? "",
+    // Node's timers hold up to 2^31 - 1 ms; a longer one would fire at once.
+    timeoutMs: integerOption("commandTimeoutMs", options.commandTimeoutMs, 0, 2 ** 31 - 1) ?? 2000,
   };
 }

@@ -27,6 +27,9 @@ import { createHash } from "node:crypto";
  * the key's TTL only frees memory.
  */
 
+/** The start of the error reply of a script that found a value that is not a record of ours. */
+export const MALFORMED = "IDEMKIT_MALFORMED";
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -41,7 +44,11 @@ export interface Script {
 // `int` writes a whole number without exponent notation: Lua's own number-to-string ("%.14g") is
 // exact below 1e14 (every deadline until the year 5138) and cheaper than string.format, which covers
 // the rest.
-// `HEADER` matches s, k, n, d, u, tl, fl and the position of the token.
+// `HEADER` matches s, k, n, d, u, tl, fl and the position of the token. A value it does not match
+// (or whose state or takeover flag is not one of ours), or a key holding another type, is no record
+// of ours: `claim` and `get` refuse it with an error reply that starts with `MALFORMED` (never read as
+// absent, which would overwrite what someone else keeps there, nor as live); the compare-and-set
+// scripts find no owner in it (0); `delete` removes it. The client checks the rest (decode).
 const PRELUDE = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -55,6 +62,12 @@ local function int(x)
   return string.format('%.0f', x)
 end
 local HEADER = '^(.)(.)(%d+):(%-?%d+):(%d+):(%d+):(%d+):()'
+local function malformed(s, k)
+  return not s or (s ~= 'p' and s ~= 'c') or (k ~= '0' and k ~= '1')
+end
+local function refuse(why)
+  return redis.error_reply('${MALFORMED} ' .. why)
+end
 `;
 
 // Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record. Leaves its
@@ -62,10 +75,10 @@ local HEADER = '^(.)(.)(%d+):(%-?%d+):(%d+):(%d+):(%d+):()'
 // (d and u as numbers). `put` writes the record with the TTL up to keep-until (at least 1 ms: a
 // keep-until already past only happens for a deadline already past, which reads as absent anyway).
 const OWNED = `
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
+local v = redis.pcall('GET', KEYS[1])
+if type(v) ~= 'string' then return 0 end
 local s, k, n, d, u, tl, fl, at = string.match(v, HEADER)
-if s ~= 'p' or tonumber(d) <= now then return 0 end
+if malformed(s, k) or s ~= 'p' or tonumber(d) <= now then return 0 end
 tl = tonumber(tl)
 if tl ~= #ARGV[1] or string.sub(v, at, at + tl - 1) ~= ARGV[1] then return 0 end
 local body = string.sub(v, at, at + tl + tonumber(fl) - 1)
@@ -90,11 +103,13 @@ function script(body: string): Script {
  * step (a retry with the owner's token reads its own claim's takeover flag there).
  */
 export const CLAIM = script(`
-local v = redis.call('GET', KEYS[1])
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' then return refuse('(a ' .. redis.call('TYPE', KEYS[1]).ok .. ', not a string)') end
 local fence = 1
 local takeover = 0
 if v then
   local s, k, n, d = string.match(v, HEADER)
+  if malformed(s, k) then return refuse('(no record header)') end
   d = tonumber(d)
   if d > now then return v end
   fence = tonumber(n) + 1
@@ -140,9 +155,11 @@ return 1
 
 /** Returns the live record (the whole string), or nil when absent or expired. */
 export const GET = script(`
-local v = redis.call('GET', KEYS[1])
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' then return refuse('(a ' .. redis.call('TYPE', KEYS[1]).ok .. ', not a string)') end
 if v then
   local s, k, n, d = string.match(v, HEADER)
+  if malformed(s, k) then return refuse('(no record header)') end
   if tonumber(d) > now then return v end
 end
 return false
@@ -150,13 +167,14 @@ return false
 
 /**
  * Removes the record whatever its state, fence included. Returns 1 if it was live, else 0. Reads the
- * header only (`GETRANGE`; it is under 128 bytes), not the outcome.
+ * header only (`GETRANGE`; it is under 128 bytes), not the outcome. Whatever else is at the key (a
+ * value that is no record of ours, another type) is removed too, and counts as not live: this is how
+ * an operator clears a key that `claim` refuses.
  */
 export const DELETE = script(`
-local v = redis.call('GETRANGE', KEYS[1], 0, 127)
-if v == '' then return 0 end
-redis.call('DEL', KEYS[1])
+local v = redis.pcall('GETRANGE', KEYS[1], 0, 127)
+if redis.call('DEL', KEYS[1]) == 0 or type(v) ~= 'string' then return 0 end
 local s, k, n, d = string.match(v, HEADER)
-if tonumber(d) > now then return 1 end
+if not malformed(s, k) and tonumber(d) > now then return 1 end
 return 0
 `);
