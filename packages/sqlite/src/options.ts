@@ -16,11 +16,13 @@ export const MAX_DURATION_MS = 4e15;
 const PACKAGE = "@idemkit/sqlite";
 
 export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === "string")
+    return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}…` : value);
   if (typeof value === "number" || typeof value === "boolean" || value == null) return String(value);
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "function") return "a function";
-  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
 /** Throws a `TypeError` naming any option the factory does not know (a misspelt `busyTimeoutMS`, say). */
