@@ -190,7 +190,9 @@ export async function attempt<T>(what: string, call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (error) {
-    const failure = new AssertionError({ message: `${what} rejected: ${show(error)}` });
+    // A call the context already named (`claim of key … rejected: …`) keeps its message.
+    const detail = error instanceof AssertionError ? error.message : `rejected: ${show(error)}`;
+    const failure = new AssertionError({ message: `${what}: ${detail}` });
     Object.defineProperty(failure, "cause", { value: error });
     throw failure;
   }

@@ -24,9 +24,10 @@ async function settle<T>(what: string, calls: (() => Promise<T>)[]): Promise<T[]
 function oneWinner(results: ClaimResult[], tokens: string[], what: string): number {
   const winners = results.flatMap((r, i) => (r.acquired ? [i] : []));
   if (winners.length !== 1) {
-    const detail = winners
-      .map((i) => `#${i} (fence ${show((results[i] as { fence?: unknown }).fence)})`)
-      .join(", ");
+    const shown = winners
+      .slice(0, 6)
+      .map((i) => `#${i} (fence ${show((results[i] as { fence?: unknown }).fence)})`);
+    const detail = shown.join(", ") + (winners.length > shown.length ? ", …" : "");
     fail(
       winners.length === 0
         ? `${what}: none of ${results.length} concurrent claims acquired the key`
