@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type RequestListener, ServerResponse } from "node:http";
+import http2 from "node:http2";
 import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -379,13 +380,36 @@ describe("3. an empty chunked body (Transfer-Encoding: chunked, then 0 CRLF CRLF
     await expectAlive(port);
   });
 
-  // FAILS on ea0c36e (left out until fixed): the same requests with the head and the terminator in
-  // ONE write (one packet). The listener never answers (the route's `end` listener never fires) and
-  // Express's route gets `req.body` undefined instead of {}. Cause: node emits 'request' before the
-  // parser reached the terminator, so `readBody` finds `req.complete` false and waits on 'readable';
-  // adding that listener schedules a `read(0)`, which, the stream having ended by then, emits `end`
-  // before the route listens (body-parser then sees the request finished and skips it).
-  it.todo("idempotentListener and Express 5, head and empty chunked body in one packet: answered, {}");
+  // The head and the terminator in ONE write (one packet): node emits 'request' before its parser
+  // reaches the terminator, so the body is still arriving when idemkit starts to read it.
+  it("idempotentListener, head and empty chunked body in one packet: answered, and replayed", async () => {
+    let runs = 0;
+    const port = await listen(
+      idempotentListener(idem(), { scope: "global" }, async (req, res) => {
+        if (answeredAlive(req, res)) return;
+        const length = await readLater(req);
+        runs++;
+        res.end(`read ${length} bytes`);
+      }),
+    );
+    const first = await onOneConnection(port, [head("one-packet") + END]);
+    expect(first.responses.map((r) => [r.status, r.body.toString()])).toEqual([[200, "read 0 bytes"]]);
+    const retry = await onOneConnection(port, [head("one-packet") + END]);
+    expect(retry.responses.map((r) => [r.status, r.header("idempotent-replayed")])).toEqual([[200, "true"]]);
+    expect(runs).toBe(1);
+    await expectAlive(port);
+  });
+
+  it("Express 5, route-level express.json(), head and empty chunked body in one packet: the route gets {}", async () => {
+    const app = express();
+    app.use(expressIdempotency(idem(), { scope: "global" }));
+    app.post("/", express.json(), (req, res) => void res.json({ parsed: req.body ?? null }));
+    app.get("/alive", alive);
+    const port = await listen(app);
+    const { responses } = await onOneConnection(port, [head("one-packet-express") + END]);
+    expect(responses.map((r) => [r.status, JSON.parse(r.body.toString())])).toEqual([[200, { parsed: {} }]]);
+    await expectAlive(port);
+  });
 });
 
 // --- 4. a route error after its response began flowing ---------------------------------------------------
@@ -615,16 +639,55 @@ describe("9. Express + multer (memory storage) mounted before idemkit", () => {
 // --- 10. HTTP/2 -------------------------------------------------------------------------------------------------
 
 describe("10. HTTP/2 (no Content-Length announced)", () => {
-  // FAIL on ea0c36e (left out until fixed): with node's http2 compat server + idempotentListener
-  // (maxRequestBytes 1024) and with Fastify `http2: true` (a content-type parser that leaves the body
-  // to the route), a POST with a key and a body ("hello", from node's http2 client) gets no response
-  // at all: the route never runs and the stream times out (expected 201, then a replay, 422 for
-  // another body, 413 for 4 KiB). Cause: `readBody` (the Promise path, taken because
-  // `Http2ServerRequest.complete` is false) settles only when `req.complete` turns true in a
-  // 'readable' handler, but an Http2ServerRequest is complete only once `end` was emitted, and the
-  // handler never calls `read()` at the end of the stream (so `end` never comes).
-  it.todo("node's http2 compat server with idempotentListener: another body gets 422, one over the cap 413");
-  it.todo("Fastify with http2: true, a body left for the route: another body gets 422, one over the cap 413");
+  /** A POST over HTTP/2 (node's client): status, replayed header and body. */
+  async function postH2(origin: string, key: string, body: string) {
+    const client = http2.connect(origin);
+    try {
+      return await new Promise<[number, string | undefined, string]>((resolve, reject) => {
+        const stream = client.request({
+          ":method": "POST",
+          ":path": "/",
+          "content-type": "text/plain",
+          "idempotency-key": key,
+        });
+        let status = 0;
+        let replayed: string | undefined;
+        const chunks: Buffer[] = [];
+        stream.on("response", (headers) => {
+          status = Number(headers[":status"]);
+          replayed = headers["idempotent-replayed"] as string | undefined;
+        });
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        stream.on("end", () => resolve([status, replayed, Buffer.concat(chunks).toString()]));
+        stream.on("error", reject);
+        stream.setTimeout(3000, () => reject(new Error("no HTTP/2 response within 3 s")));
+        stream.end(body);
+      });
+    } finally {
+      client.close();
+    }
+  }
+
+  it("node's http2 compat server with idempotentListener: replay, another body 422, one over the cap 413", async () => {
+    let runs = 0;
+    const server = http2.createServer(
+      idempotentListener(idem({ maxRequestBytes: 1024 }), { scope: "global" }, async (req, res) => {
+        let text = "";
+        for await (const chunk of req) text += chunk;
+        runs++;
+        res.writeHead(201, { "content-type": "text/plain" });
+        res.end(`got ${text}`);
+      }) as unknown as Parameters<typeof http2.createServer>[0],
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    servers.track({ close: () => new Promise((resolve) => server.close(resolve)) });
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await postH2(origin, "h2", "hello")).toEqual([201, undefined, "got hello"]);
+    expect(await postH2(origin, "h2", "hello")).toEqual([201, "true", "got hello"]);
+    expect((await postH2(origin, "h2", "other"))[0]).toBe(422);
+    expect((await postH2(origin, "h2-big", "x".repeat(4096)))[0]).toBe(413);
+    expect(runs).toBe(1);
+  });
 });
 
 // --- 11. headers set before idemkit (CORS) -------------------------------------------------------------------------
@@ -753,13 +816,22 @@ describe("13. idempotentListener: res.writeHead(201, [raw list with repeated nam
 // --- 14. res.end(404) ---------------------------------------------------------------------------------------------------
 
 describe("14. idempotentListener: res.end(404), a chunk node:http refuses", () => {
-  // FAILS on ea0c36e (left out until fixed): a route `(req, res) => res.end(404)` under
-  // idempotentListener gets no response at all (expected 500 and the key released; onError is never
-  // called) and a retry gets 409 request-in-progress, for as long as the lease is renewed. Cause:
-  // `ResponseCapture.end` sets `#ended = true` before `toBytes(chunk)` throws ERR_INVALID_ARG_TYPE;
-  // the route's throw reaches `capture.fail()`, which settles only when the state is open and not
-  // ended (or committed), so the capture never settles and `serve` waits on it forever.
-  it.todo("the route gets node's TypeError, the client 500, the key is released (a retry runs again)");
+  it("the route gets node's TypeError, the client 500, the key is released (a retry runs again)", async () => {
+    let runs = 0;
+    const errors: unknown[] = [];
+    const port = await listen(
+      idempotentListener(idem(), { scope: "global", onError: (error) => errors.push(error) }, (req, res) => {
+        if (answeredAlive(req, res)) return;
+        runs++;
+        res.end(404 as never);
+      }),
+    );
+    expect((await post(port, "/", { key: "end-404" })).status).toBe(500);
+    expect(errors).toMatchObject([{ code: "ERR_INVALID_ARG_TYPE" }]);
+    expect((await post(port, "/", { key: "end-404" })).status).toBe(500);
+    expect(runs).toBe(2);
+    await expectAlive(port);
+  });
 });
 
 // --- 15. maxResponseBytes for a response written in one call --------------------------------------------------------------

@@ -135,22 +135,24 @@ export class ResponseCapture implements Captor {
   }
 
   write(chunk: unknown, encoding: BufferEncoding | undefined, cb: unknown): boolean {
+    const bytes = toBytes(chunk, encoding); // a chunk node:http refuses throws before anything is committed
     this.commit();
-    this.#push(chunk, encoding);
+    this.#pushBytes(bytes);
     callLater(cb);
     return true;
   }
 
   end(chunk: unknown, encoding: BufferEncoding | undefined, cb: unknown): void {
     if (this.#ended) return void callLater(cb);
+    // Converted before anything changes: a chunk node:http refuses throws at the route, as it would.
+    const body = toBytes(chunk, encoding);
     this.#ended = true;
     if (this.#state === "open") {
       // The whole reply in one `end` (res.json, res.send): no stream, no copy.
-      const body = toBytes(chunk, encoding);
       this.#state = "settled";
       this.#settle({ kind: "whole", response: { ...this.#snapshot(), body }, sent: { chunk, encoding } });
     } else {
-      this.#push(chunk, encoding);
+      this.#pushBytes(body);
       if (this.#state === "committed") {
         this.#state = "settled";
         this.#settle({ kind: "whole", response: { ...this.#head!, body: concat(this.#chunks, this.#size) } });
@@ -188,10 +190,8 @@ export class ResponseCapture implements Captor {
     return this.#head !== undefined;
   }
 
-  #push(chunk: unknown, encoding: BufferEncoding | undefined): void {
-    if (chunk === undefined || chunk === null || this.#state === "flowing") return;
-    const bytes = toBytes(chunk, encoding);
-    if (bytes.length === 0) return;
+  #pushBytes(bytes: Uint8Array): void {
+    if (bytes.length === 0 || this.#state === "flowing") return;
     this.#chunks.push(bytes);
     this.#size += bytes.length;
     if (this.#state === "committed" && this.#size > this.#options.maxBytes) this.#flowing("oversized");

@@ -19,9 +19,22 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
   if (length === "0" || (http1 && length === undefined && req.headers["transfer-encoding"] === undefined)) {
     return Promise.resolve(EMPTY);
   }
-  // The whole request is in already (small bodies usually are): taken and put back in one go. An
-  // empty one is never read: reading the end of the stream would emit `end` before the route listens.
-  if (req.complete) return Promise.resolve(req.readableLength === 0 ? EMPTY : takeAndPutBack(req, limit));
+  // The whole request is in already (small bodies usually are): taken and put back in one go.
+  if (received(req)) return Promise.resolve(takeAndPutBack(req, limit));
+  // The rest of the packet that carried the head may finish the body: let the parser get to it first.
+  // (A 'readable' listener added now would read at the next tick, and a read at the end of an empty
+  // body emits `end` before the route listens.)
+  return new Promise((resolve) => setImmediate(resolve)).then(() =>
+    received(req) ? takeAndPutBack(req, limit) : readAsItComes(req, limit),
+  );
+}
+
+/** Whether the whole body has arrived (HTTP/2's `complete` only turns true once `end` was emitted). */
+function received(req: IncomingMessage): boolean {
+  return req.complete || (req as { stream?: { readableEnded?: boolean } }).stream?.readableEnded === true;
+}
+
+function readAsItComes(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -34,7 +47,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     };
     const onError = (error: Error) => settle(undefined, error);
     const onClose = () => {
-      if (!req.complete)
+      if (!received(req))
         settle(undefined, new Error("the client went away before the request body was complete"));
     };
     const onReadable = () => {
@@ -46,7 +59,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
         total += chunk.length;
         if (total > limit) return settle(undefined);
       }
-      if (!req.complete) return;
+      if (!received(req)) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
       // Same tick as the read that reached the end: `end` is not emitted while data is buffered.
       if (body.length > 0) req.unshift(body);
@@ -58,8 +71,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
   });
 }
 
-/** `readBody` of a request whose body is all buffered in the stream: read and unshifted in one tick. */
+/**
+ * `readBody` of a request whose body is all buffered in the stream: read and unshifted in one tick.
+ * An empty one is never read: reading the end of the stream would emit `end` before the route listens.
+ */
 function takeAndPutBack(req: IncomingMessage, limit: number): Uint8Array | undefined {
+  if (req.readableLength === 0) return EMPTY;
   const chunks: Buffer[] = [];
   let total = 0;
   for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
