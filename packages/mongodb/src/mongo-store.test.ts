@@ -7,6 +7,8 @@
  * They prove NOTHING about atomicity, concurrency or how a real mongod evaluates the pipeline: only
  * `conformance.test.ts`, run against a real server, can show that.
  */
+
+import { createIdempotency } from "@idemkit/core";
 import { Binary, BSON, type Collection, type Db, type Document } from "mongodb";
 import { describe, expect, it, vi } from "vitest";
 import {
@@ -24,8 +26,26 @@ import {
 type Doc = Record<string, unknown>;
 
 const compare = (a: unknown, b: unknown): number => {
-  // Enough of BSON order for our fields: missing/null sort first, then numbers, then dates.
-  const rank = (v: unknown) => (v == null ? 0 : typeof v === "number" ? 1 : v instanceof Date ? 2 : 3);
+  // BSON's order across types, for what BSON.deserialize hands back: missing/null, numbers, strings,
+  // objects, arrays, binary data, booleans, dates, then the rest (timestamps...).
+  const rank = (v: unknown) =>
+    v == null
+      ? 0
+      : typeof v === "number"
+        ? 1
+        : typeof v === "string"
+          ? 2
+          : v instanceof Date
+            ? 7
+            : typeof v === "boolean"
+              ? 6
+              : v instanceof Binary
+                ? 5
+                : Array.isArray(v)
+                  ? 4
+                  : (v as { _bsontype?: string })._bsontype === "Timestamp"
+                    ? 8
+                    : 3;
   if (rank(a) !== rank(b)) return rank(a) - rank(b);
   if (a == null) return 0;
   return Number(a) - Number(b);
@@ -51,13 +71,23 @@ function evaluate(expr: unknown, doc: Doc, now: number): unknown {
     return evaluate(evaluate(condition, doc, now) ? ifTrue : ifFalse, doc, now);
   }
   if (op === "$type") {
+    // BSON's type names for what BSON.deserialize hands back.
     const value = evaluate(arg, doc, now);
-    return value === undefined ? "missing" : value instanceof Date ? "date" : typeof value;
+    if (value === undefined) return "missing";
+    if (value === null) return "null";
+    if (value instanceof Date) return "date";
+    if (value instanceof Binary) return "binData";
+    if (typeof value === "number") return Number.isInteger(value) ? "int" : "double";
+    if (typeof value === "boolean") return "bool";
+    if (Array.isArray(value)) return "array";
+    return typeof value === "string" ? "string" : "object";
   }
   const args = evaluate(arg, doc, now) as unknown[];
   switch (op) {
     case "$or":
       return args.some(Boolean);
+    case "$in":
+      return (args[1] as unknown[]).includes(args[0]);
     case "$and":
       return args.every(Boolean);
     case "$not":
@@ -190,13 +220,15 @@ describe("what the store sends", () => {
     expect(collection.deleteOne).not.toHaveBeenCalled();
   });
 
-  it("reads only live documents, from the primary", async () => {
+  it("reads only live documents (or ones that are no record of ours, to refuse them), from the primary", async () => {
     const { store, collection } = setup();
     await store.get("k");
-    expect(collection.findOne).toHaveBeenCalledWith(
-      { _id: "k", $expr: { $gt: ["$expiresAt", "$$NOW"] } },
-      { readPreference: "primary" },
-    );
+    const [filter, options] = collection.findOne.mock.calls[0]!;
+    expect(filter).toMatchObject({
+      _id: "k",
+      $expr: { $or: [{ $gt: ["$expiresAt", "$$NOW"] }, { $not: [{}] }] },
+    });
+    expect(options).toEqual({ readPreference: "primary" });
   });
 
   it("passes the write concern to every write and none when not configured", async () => {
@@ -392,7 +424,7 @@ describe("options", () => {
     const db = {
       collection: (name: string) => {
         names.push(name);
-        return {};
+        return { findOneAndUpdate() {} };
       },
     } as unknown as Db;
     createMongoStore({ db });
@@ -401,12 +433,12 @@ describe("options", () => {
   });
 
   it("accepts a plain Collection<Document> from the user's driver", () => {
-    const plain = {} as Collection<Document>;
+    const plain = { findOneAndUpdate() {} } as unknown as Collection<Document>;
     expect(createMongoStore({ collection: plain }).collection).toBe(plain);
   });
 
   it("rejects w: 0 and a missing collection", () => {
-    const collection = {} as Collection<Document>;
+    const collection = { findOneAndUpdate() {} } as unknown as Collection<Document>;
     expect(() => createMongoStore({ collection, writeConcern: { w: 0 } })).toThrow(/w: 0/);
     expect(() => createMongoStore({} as never)).toThrow(/collection/);
   });
@@ -467,5 +499,125 @@ describe("bytes and records", () => {
     });
     const completed = toRecord({ ...base, state: "completed", fence: 2, result: new Binary(bytes("ok")) });
     expect(completed).toMatchObject({ state: "completed", fence: 2, expiresAt: expiresAt.getTime() });
+  });
+});
+
+describe("a document the store cannot read (issue 13, item 2)", () => {
+  const far = new Date(Date.UTC(2030, 0, 2));
+  const record = {
+    state: "in_progress",
+    token: "owner",
+    fingerprint: "fp",
+    fence: 1,
+    expiresAt: far,
+    keepUntil: far,
+    takeover: false,
+  };
+  const cases: [string, Doc][] = [
+    [
+      "expiresAt as a string (BSON sorts it before every date: it read as past)",
+      { ...record, expiresAt: "2030-01-02" },
+    ],
+    ["expiresAt missing", { ...record, expiresAt: undefined }],
+    [
+      "expiresAt a timestamp (after every date: live for ever)",
+      { ...record, expiresAt: new BSON.Timestamp({ t: 1, i: 1 }) },
+    ],
+    ["fence a string, live", { ...record, fence: "1" }],
+    ["fence a string, expired", { ...record, fence: "1", expiresAt: new Date(0) }],
+    ["fence 0", { ...record, fence: 0 }],
+    ["token a number", { ...record, token: 42 }],
+    ["another state", { ...record, state: "done" }],
+    ["takeover a string", { ...record, takeover: "yes" }],
+    ["completed without a result", { ...record, state: "completed" }],
+    ["completed with a text result", { ...record, state: "completed", result: "ok" }],
+    ["no fields at all but state", { state: "in_progress" }],
+  ];
+
+  it.each(cases)(
+    "%s: claim and get reject naming the key; it is never overwritten; other keys work; delete clears it",
+    async (_label, fields) => {
+      const { store, docs } = setup();
+      const stored = BSON.deserialize(
+        BSON.serialize(
+          Object.fromEntries(Object.entries({ _id: "bad", ...fields }).filter(([, v]) => v !== undefined)),
+        ),
+      );
+      docs.set("bad", stored);
+      await expect(store.claim("bad", claimOf("t1"))).rejects.toThrow(
+        /claim: the document of key "bad" is not an idemkit record \(.+\); fix it, or remove it with store\.delete\(key\)/,
+      );
+      expect(docs.get("bad")).toEqual(stored);
+      await expect(store.get("bad")).rejects.toThrow(
+        /get: the document of key "bad" is not an idemkit record/,
+      );
+      expect(await store.complete("bad", "t1", { result: bytes("x"), retentionMs: 1000 })).toBe(false);
+      expect(await store.claim("good", claimOf("t2"))).toEqual({ acquired: true, fence: 1, takeover: false });
+      expect(typeof (await store.delete("bad"))).toBe("boolean");
+      expect(docs.has("bad")).toBe(false);
+      expect(await store.claim("bad", claimOf("t3"))).toEqual({ acquired: true, fence: 1, takeover: false });
+    },
+  );
+
+  it("through core: that key is answered 503 with a store-error event, another key 201", async () => {
+    const { store, docs } = setup();
+    const events: string[] = [];
+    const idem = createIdempotency({ store, scope: "global", onEvent: (event) => events.push(event.type) });
+    const route = idem.wrap(async () => new Response("created", { status: 201 }));
+    const post = (key: string) =>
+      route(new Request("http://x/orders", { method: "POST", headers: { "idempotency-key": key } }));
+    expect((await post("broken")).status).toBe(201);
+    const [id] = [...docs.keys()].filter((k) => k.endsWith("broken"));
+    docs.set(id!, { ...docs.get(id!)!, expiresAt: "soon" });
+    expect((await post("broken")).status).toBe(503);
+    expect(events).toContain("store-error");
+    expect((await post("fine")).status).toBe(201);
+  });
+});
+
+describe("options and durations are checked (issue 13, item 1)", () => {
+  const collection = { findOneAndUpdate() {} } as unknown as Collection<Document>;
+  const db = { collection: () => collection } as unknown as Db;
+
+  it.each([
+    [
+      { collection, writeconcern: { w: 1 } },
+      /unknown option "writeconcern" \(known: collection, collectionName, db, writeConcern\)/,
+    ],
+    [{ collection, db }, /pass `collection` or `db`, not both/],
+    [{ collection, collectionName: "x" }, /collectionName goes with `db`/],
+    [{ db, collectionName: "" }, /collectionName must not be empty/],
+    [{ db, collectionName: 3 }, /collectionName must be a string; got 3/],
+    [{ db: {} }, /db must be a driver Db; got an object/],
+    [{ collection: db }, /collection must be a driver Collection; got an object/],
+    [{ collection: "keys" }, /collection must be a driver Collection; got "keys"/],
+    [{ collection, writeConcern: "majority" }, /writeConcern must be an object; got "majority"/],
+    [{ collection, writeConcern: { w: 0 } }, /w: 0/],
+  ])("%o is refused with a TypeError naming it", (options, message) => {
+    expect(() => createMongoStore(options as never)).toThrow(TypeError);
+    expect(() => createMongoStore(options as never)).toThrow(message);
+  });
+
+  it("needs an options object", () => {
+    expect(() => createMongoStore(undefined as never)).toThrow(/needs an options object/);
+  });
+
+  it("every call checks its durations: past 4e15 ms (a date JavaScript cannot hold), or not a number, is a RangeError; nothing is sent", async () => {
+    const { store, collection: fake } = setup();
+    const claim = (leaseMs: number, retentionMs: number) =>
+      store.claim("k", { token: "t", fingerprint: "fp", leaseMs, retentionMs });
+    await expect(claim(1000, 1e16)).rejects.toThrow(
+      "@idemkit/mongodb: claim: retentionMs must be a number of milliseconds from 0 up to 4000000000000000 (about 126,000 years); got 10000000000000000",
+    );
+    await expect(claim(1000, 1e16)).rejects.toBeInstanceOf(RangeError);
+    await expect(claim(0, 1000)).rejects.toThrow(/claim: leaseMs/);
+    await expect(claim(Number.NaN, 1000)).rejects.toThrow(/claim: leaseMs .* got NaN/);
+    await expect(store.extend("k", "t", 4e15 + 1)).rejects.toThrow(/extend: leaseMs/);
+    await expect(store.complete("k", "t", { result: bytes("x"), retentionMs: -1 })).rejects.toThrow(
+      /complete: retentionMs/,
+    );
+    expect(fake.findOneAndUpdate).not.toHaveBeenCalled();
+    expect(fake.updateOne).not.toHaveBeenCalled();
+    expect(await claim(4e15, 4e15)).toEqual({ acquired: true, fence: 1, takeover: false });
   });
 });

@@ -23,6 +23,7 @@ import type {
   IdempotencyStore,
 } from "@idemkit/core";
 import { Binary, type Collection, type Db, type Document, type WriteConcernSettings } from "mongodb";
+import { checkDuration, describe, rejectUnknownOptions, stringOption } from "./options.js";
 
 /**
  * One stored key. `_id` is the key exactly as core produced it (any string; BSON strings are
@@ -88,6 +89,20 @@ const lit = (value: unknown) => ({ $literal: value });
 const after = (ms: number) => ({ $add: [NOW, Math.ceil(ms)] });
 /** `expiresAt` of a released document: long past on every member's clock. */
 const RELEASED = new Date(0);
+/**
+ * The fields that deadlines and fences are judged by have the types the store writes. A document
+ * that fails it is not a record of ours (written by hand, by another program): the claim never
+ * takes it over (BSON orders every string before every date, so a string `expiresAt` would
+ * otherwise read as past, and the document be overwritten) and `get` returns it, so that both
+ * fail the call instead of reading it as absent or live.
+ */
+const WELL_FORMED = {
+  $and: [
+    { $eq: [{ $type: "$expiresAt" }, "date"] },
+    { $in: [{ $type: "$fence" }, ["int", "long", "double"]] },
+    { $in: ["$state", ["in_progress", "completed"]] },
+  ],
+};
 
 /**
  * The claim as one update pipeline (MongoDB >= 4.2). If the document is missing, or its deadline
@@ -100,7 +115,16 @@ const RELEASED = new Date(0);
  * starting with `$` would otherwise be read as a field path.
  */
 export function claimPipeline(claim: ClaimRequest, claimId: string): Document[] {
-  const claimable = { $or: [{ $eq: [{ $type: "$expiresAt" }, "missing"] }, { $lte: ["$expiresAt", NOW] }] };
+  const missing = (field: string) => ({ $eq: [{ $type: field }, "missing"] });
+  // A new document (the upsert's `{ _id }`), or one of ours whose deadline has passed. Anything else
+  // (a live record, or a document that is not a record of ours) is kept as it is, and `claim` reads
+  // it: a live record is returned, anything else fails the call (`readDocument`).
+  const claimable = {
+    $or: [
+      { $and: [missing("$expiresAt"), missing("$state"), missing("$fence")] },
+      { $and: [WELL_FORMED, { $lte: ["$expiresAt", NOW] }] },
+    ],
+  };
   return [
     {
       // $cond in its array form: [if, then, else].
@@ -152,6 +176,47 @@ export function toBytes(value: unknown): Uint8Array {
   throw new TypeError("idemkit/mongodb: stored result is not BSON binary data");
 }
 
+/** A BSON number as the driver hands it out: a JS number, or a wrapper with `promoteValues: false`. */
+function bsonNumber(value: unknown): number {
+  const wrapped = typeof value === "object" && value !== null && "_bsontype" in value;
+  return typeof value === "number" || wrapped ? Number(value) : Number.NaN;
+}
+
+/**
+ * Why a document read back cannot be a record (a field missing or of the wrong type: written by
+ * hand, by another program, by a bug), or `undefined` when it can. Such a document is never read as
+ * absent nor as live: the call fails, so core answers 503 for that key, and the rest keeps working.
+ */
+export function malformed(doc: Document): string | undefined {
+  if (doc.state !== "in_progress" && doc.state !== "completed") return `state is ${describe(doc.state)}`;
+  if (typeof doc.token !== "string") return `token is ${describe(doc.token)}, not a string`;
+  if (typeof doc.fingerprint !== "string") return `fingerprint is ${describe(doc.fingerprint)}, not a string`;
+  const fence = bsonNumber(doc.fence);
+  if (!Number.isSafeInteger(fence) || fence < 1) return `fence is ${describe(doc.fence)}`;
+  if (!(doc.expiresAt instanceof Date) || Number.isNaN(doc.expiresAt.getTime())) {
+    return `expiresAt is ${describe(doc.expiresAt)}, not a date`;
+  }
+  if (doc.state === "completed" && !(doc.result instanceof Binary || doc.result instanceof Uint8Array)) {
+    return `result is ${describe(doc.result)}, not binary data`;
+  }
+  if (doc.state === "in_progress" && doc.takeover !== undefined && typeof doc.takeover !== "boolean") {
+    return `takeover is ${describe(doc.takeover)}`;
+  }
+  return undefined;
+}
+
+/** The document as a record, or a throw naming the key, what is wrong and the remedy (`malformed`). */
+function readDocument(operation: string, doc: MongoIdempotencyDocument): IdempotencyRecord {
+  const why = malformed(doc);
+  if (why !== undefined) {
+    throw new Error(
+      `idemkit/mongodb: ${operation}: the document of key ${describe(doc._id)} is not an idemkit record ` +
+        `(${why}); fix it, or remove it with store.delete(key)`,
+    );
+  }
+  return toRecord(doc);
+}
+
 /** Maps a stored document to the contract's record. Numbers go through `Number` (promoteValues: false). */
 export function toRecord(doc: MongoIdempotencyDocument): IdempotencyRecord {
   const base = { token: doc.token, fingerprint: doc.fingerprint, fence: Number(doc.fence) };
@@ -167,19 +232,15 @@ export function toRecord(doc: MongoIdempotencyDocument): IdempotencyRecord {
  * deletes only about once a minute.
  */
 export function createMongoStore(options: MongoStoreOptions): MongoStore {
-  const collection = (
-    options.db ? options.db.collection(options.collectionName ?? DEFAULT_COLLECTION_NAME) : options.collection
-  ) as Collection<MongoIdempotencyDocument>;
-  if (!collection) throw new TypeError("idemkit/mongodb: pass `collection`, or `db` (and `collectionName`)");
-  const { writeConcern } = options;
-  if (writeConcern?.w === 0)
-    throw new TypeError("idemkit/mongodb: writeConcern w: 0 cannot report who won a claim");
+  const { collection, writeConcern } = checkOptions(options);
   const writeOptions = writeConcern ? { writeConcern } : {};
 
   return {
     collection,
 
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
+      checkDuration("claim", "leaseMs", claim.leaseMs, true);
+      checkDuration("claim", "retentionMs", claim.retentionMs, false);
       // How acquisition is decided: the pipeline stamps a fresh `claimId` (one per call, not the
       // token) only when it takes the key, and the call returns the document *after* the update.
       // - took it: after.claimId === ours, and after.fence is the new fence;
@@ -206,7 +267,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
           if (!doc) throw new Error("idemkit/mongodb: upsert returned no document");
           return doc.claimId === claimId
             ? { acquired: true, fence: Number(doc.fence), takeover: doc.takeover === true }
-            : { acquired: false, record: toRecord(doc) };
+            : { acquired: false, record: readDocument("claim", doc) };
         } catch (error) {
           // Concurrent upserts of a missing key: one insert wins, the others get E11000 and wrote
           // nothing. Retrying finds the winner's document and answers with it. Only churn (the
@@ -222,6 +283,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
     },
 
     async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
+      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
       const update = [
         {
           $set: {
@@ -248,6 +310,7 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
     },
 
     async extend(key: string, token: string, leaseMs: number): Promise<boolean> {
+      checkDuration("extend", "leaseMs", leaseMs, true);
       // keepUntil moves as far as the lease end (the expressions read the document before the stage):
       // it stays the claim's retentionMs past the new lease end.
       const update = [
@@ -263,8 +326,10 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
     },
 
     async get(key: string): Promise<IdempotencyRecord | undefined> {
-      const doc = await collection.findOne({ _id: key, $expr: LIVE }, { readPreference: "primary" });
-      return doc ? toRecord(doc) : undefined;
+      // A live record, or a document that is no record of ours (it fails the call: readDocument).
+      const filter = { _id: key, $expr: { $or: [LIVE, { $not: [WELL_FORMED] }] } };
+      const doc = await collection.findOne(filter, { readPreference: "primary" });
+      return doc ? readDocument("get", doc) : undefined;
     },
 
     async delete(key: string): Promise<boolean> {
@@ -282,4 +347,55 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
       await collection.createIndex({ keepUntil: 1 }, { name: TTL_INDEX_NAME, expireAfterSeconds: 0 });
     },
   };
+}
+
+const OPTION_NAMES = ["collection", "db", "collectionName", "writeConcern"];
+
+/** The options, checked: each failure names the option and what it accepts (TypeError). */
+function checkOptions(options: MongoStoreOptions): {
+  collection: Collection<MongoIdempotencyDocument>;
+  writeConcern: WriteConcernSettings | undefined;
+} {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `idemkit/mongodb: createMongoStore needs an options object with \`collection\` or \`db\`; got ${describe(options)}`,
+    );
+  }
+  rejectUnknownOptions("createMongoStore", options, OPTION_NAMES);
+  const { db, collection } = options as { db?: unknown; collection?: unknown };
+  const collectionName = stringOption(
+    "collectionName",
+    (options as { collectionName?: unknown }).collectionName,
+  );
+  if (collectionName === "") throw new TypeError("idemkit/mongodb: collectionName must not be empty");
+  let chosen: unknown;
+  if (db !== undefined) {
+    if (collection !== undefined) throw new TypeError("idemkit/mongodb: pass `collection` or `db`, not both");
+    if (typeof db !== "object" || db === null || typeof (db as Db).collection !== "function") {
+      throw new TypeError(`idemkit/mongodb: db must be a driver Db; got ${describe(db)}`);
+    }
+    chosen = (db as Db).collection(collectionName ?? DEFAULT_COLLECTION_NAME);
+  } else {
+    if (collection === undefined) {
+      throw new TypeError("idemkit/mongodb: pass `collection`, or `db` (and `collectionName`)");
+    }
+    if (collectionName !== undefined) {
+      throw new TypeError("idemkit/mongodb: collectionName goes with `db`, not with `collection`");
+    }
+    chosen = collection;
+  }
+  if (
+    typeof chosen !== "object" ||
+    chosen === null ||
+    typeof (chosen as Collection).findOneAndUpdate !== "function"
+  ) {
+    throw new TypeError(`idemkit/mongodb: collection must be a driver Collection; got ${describe(chosen)}`);
+  }
+  const { writeConcern } = options;
+  if (writeConcern !== undefined && (typeof writeConcern !== "object" || writeConcern === null)) {
+    throw new TypeError(`idemkit/mongodb: writeConcern must be an object; got ${describe(writeConcern)}`);
+  }
+  if (writeConcern?.w === 0)
+    throw new TypeError("idemkit/mongodb: writeConcern w: 0 cannot report who won a claim");
+  return { collection: chosen as Collection<MongoIdempotencyDocument>, writeConcern };
 }
