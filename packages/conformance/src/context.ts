@@ -94,7 +94,10 @@ export function createContext(params: ContextParams): ConformanceContext {
   const wrapped = new WeakMap<IdempotencyStore, IdempotencyStore>();
   const checked = (store: IdempotencyStore) => {
     let annotatedStore = wrapped.get(store);
-    if (annotatedStore === undefined) wrapped.set(store, (annotatedStore = annotated(store)));
+    if (annotatedStore === undefined) {
+      annotatedStore = annotated(store);
+      wrapped.set(store, annotatedStore);
+    }
     return annotatedStore;
   };
   const claim = (leaseMs: number, overrides: Partial<ClaimRequest> = {}): ClaimRequest => ({
