@@ -83,6 +83,8 @@ export default defineConfig({
   description: "Idempotency keys for Node and Web-standard runtimes: retried API requests, made safe.",
   lang: "en-US",
   srcExclude: ["README.md", "snippets/**", "test/**", "scripts/**", "node_modules/**"],
+  // The site test builds into a directory of its own, so concurrent runs never serve each other's files.
+  ...(process.env.IDEMKIT_DOCS_OUT_DIR && { outDir: process.env.IDEMKIT_DOCS_OUT_DIR }),
   head: [["link", { rel: "icon", type: "image/svg+xml", href: "/favicon.svg" }]],
   markdown: {
     config: (md) => repoLinks(md, repo),
