@@ -1,4 +1,4 @@
-// my-store.test.ts — run with vitest (3 or later): `npx vitest run my-store.test.ts`
+// my-store.test.ts — run with vitest 3 or 4: `npx vitest run my-store.test.ts`
 import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
 import { createMyStore } from "./your-app.js";
 
