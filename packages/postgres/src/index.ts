@@ -11,6 +11,8 @@ export {
   keyHash,
   type PostgresStore,
   type PostgresStoreOptions,
+  type PostgresTransactionBusy,
+  type PostgresTransactionClaim,
 } from "./store.js";
 export {
   ConnectionLostError,

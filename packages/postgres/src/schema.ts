@@ -105,12 +105,26 @@ END
   // Table and schema names appear in the body: the quote tag must not (SQL injection via config).
   const tag = dollarTag(claimBody);
 
+  // The claim with a bound on its lock wait, for transactional mode: a duplicate of a key whose first
+  // transaction has not ended waits on that transaction's row, at most p_wait_ms, then fails with
+  // SQLSTATE 55P03 (lock_not_available), which the store answers as "in progress". The function's own
+  // SET clause restores the caller's lock_timeout when it returns, so the wait bound covers the claim
+  // only, never the caller's own statements after it, and costs no round trip of its own.
+  const claimSignature = `${claimFn}(bytea, text, text, text, float8, float8)`;
+  const waitBody = `
+BEGIN
+  PERFORM set_config('lock_timeout', p_wait_ms || 'ms', true);
+  RETURN QUERY SELECT * FROM ${claimFn}(p_key_hash, p_key, p_token, p_fingerprint, p_lease_ms, p_retention_ms);
+END
+`;
+  const waitTag = dollarTag(waitBody, "idemkit_wait");
+  const waitSignature = `${claimFn}(bytea, text, text, text, float8, float8, integer)`;
+
   // Upgrades from the previous release, each only when needed, so that a repeated migration takes no
   // table lock and never drops the function under claims running on other instances:
   // - the table gains the `takeover` column (ALTER TABLE would lock the table even when it has it);
   // - CREATE OR REPLACE cannot change a function's result columns: drop the old one first, only when
   //   its result differs from this version's (a new result column was added: `takeover`).
-  const claimSignature = `${claimFn}(bytea, text, text, text, float8, float8)`;
   const upgradeBody = `
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${literal(t)}::regclass
@@ -118,6 +132,7 @@ BEGIN
     ALTER TABLE ${t} ADD COLUMN takeover boolean NOT NULL DEFAULT false;
   END IF;
   IF pg_get_function_result(to_regprocedure(${literal(claimSignature)})) IS DISTINCT FROM ${literal(CLAIM_RESULT)} THEN
+    DROP FUNCTION IF EXISTS ${waitSignature};
     DROP FUNCTION IF EXISTS ${claimSignature};
   END IF;
 END
@@ -150,6 +165,15 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
   acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea,
   takeover boolean
 ) LANGUAGE plpgsql VOLATILE AS ${tag}${claimBody}${tag};
+
+-- The same claim, its lock wait bounded by p_wait_ms (transactional mode; see the store's README).
+CREATE OR REPLACE FUNCTION ${claimFn}(
+  p_key_hash bytea, p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8,
+  p_wait_ms integer
+) RETURNS TABLE (
+  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea,
+  takeover boolean
+) LANGUAGE plpgsql VOLATILE SET lock_timeout = 0 AS ${waitTag}${waitBody}${waitTag};
 `;
 
   return {
@@ -158,6 +182,8 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     schemaSql,
     migrateSql: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});\n${schemaSql}`,
     claim: `SELECT * FROM ${claimFn}($1, $2, $3, $4, $5, $6)`,
+    /** The claim with its lock wait bounded: `$7` ms (an integer from 1), then SQLSTATE 55P03. */
+    claimWaiting: `SELECT * FROM ${claimFn}($1, $2, $3, $4, $5, $6, $7::integer)`,
     complete: `UPDATE ${t} SET state = 'completed', result = $3,
       expires_at = statement_timestamp() + ${ms("$4")},
       keep_until = greatest(keep_until, statement_timestamp() + ${ms("$4")})

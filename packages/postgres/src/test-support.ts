@@ -76,7 +76,7 @@ export const titled = (name: string) => (skip ? `${name} (skipped: ${skip})` : n
  */
 export async function transpiledPackage(): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), "idemkit-pg-"));
-  for (const file of ["index", "schema", "store", "transaction"]) {
+  for (const file of ["index", "schema", "store", "transaction", "options"]) {
     const source = await readFile(fileURLToPath(new URL(`./${file}.ts`, import.meta.url)), "utf8");
     const compilerOptions = {
       module: ts.ModuleKind.ESNext,
