@@ -1,7 +1,7 @@
 import type { ProblemType } from "./http/problems.js";
 
 /** Every event carries the stored key and a timestamp; each type adds what it knows. */
-interface EventBase {
+export interface EventBase {
   key: string;
   at: number;
 }

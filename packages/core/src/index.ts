@@ -10,12 +10,14 @@ export {
   StoreUnavailableError,
 } from "./errors.js";
 export type {
+  EventBase,
   IdempotencyEvent,
   IdempotencyEventListener,
   IdempotencyEventType,
   StoreOperation,
 } from "./events.js";
 export { canonicalJson, fingerprintRequest } from "./fingerprint.js";
+export type { Answers } from "./http/answers.js";
 export type { Begun, HttpEntry, Prepared } from "./http/entry.js";
 export type {
   ExchangeBody,
@@ -28,9 +30,10 @@ export type {
   UnreplayableReason,
 } from "./http/exchange.js";
 export { hasNullBody, REPLAYED_HEADER } from "./http/headers.js";
+export type { Outcome } from "./http/outcome.js";
 export type { OwnedRun } from "./http/owned-run.js";
-export type { HttpOptions, ResponseHead, Scope } from "./http/policy.js";
-export type { Problem, ProblemType, RenderedProblem } from "./http/problems.js";
+export type { HttpOptions, HttpPolicy, ResponseHead, Scope } from "./http/policy.js";
+export type { Problem, ProblemRenderer, ProblemType, RenderedProblem } from "./http/problems.js";
 export { decodeStoredResponse, encodeStoredResponse, type StoredResponse } from "./http/stored-response.js";
 export { routedTarget } from "./http/target.js";
 export type { IdempotentHandler } from "./http/web.js";

@@ -1,4 +1,4 @@
-export { preparePrototypes } from "./captive-prototype.js";
+export { type Captor, preparePrototypes } from "./captive-prototype.js";
 export { type Captured, type CaptureOptions, ResponseCapture } from "./capture.js";
 export {
   idempotency,
