@@ -102,15 +102,14 @@ export const fences = group("fences", [
     "purge-keeps-live",
     "a purge never removes a live record: a lease extended past its claim's keep-until, a completion retained past it",
     async (t) => {
-      // Both claims keep their record only to the lease end (retentionMs 0); then one is extended and
-      // the other completed with a long retention, which moves their keep-until later.
+      // Both claims keep their record only to their lease end (retentionMs 0); at once one is extended
+      // and the other completed with a long retention, which moves their keep-until later.
       const leased = t.key("purge-live-lease");
       const owner = t.shortClaim({ retentionMs: 0 });
-      expectAcquired(
-        await t.store.claim(leased, owner),
-        { fence: 1, takeover: false },
-        "the claim to extend",
-      );
+      const claimed = await t.store.claim(leased, owner);
+      expectAcquired(claimed, { fence: 1, takeover: false }, "the claim to extend");
+      const extended = await t.store.extend(leased, owner.token, 4 * t.leaseMs);
+      expectBoolean(extended, true, "extend by the owner right after its claim");
       const completed = t.key("purge-live-completed");
       const done = t.shortClaim({ retentionMs: 0 });
       expectAcquired(
@@ -119,15 +118,10 @@ export const fences = group("fences", [
         "the claim to complete",
       );
       const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
-      expectBoolean(
-        await t.store.complete(completed, done.token, outcome),
-        true,
-        "complete with a long retention",
-      );
-      await sleep(t.leaseMs / 2);
-      expectBoolean(await t.store.extend(leased, owner.token, 4 * t.leaseMs), true, "extend by the owner");
-      // Past both claims' own keep-until (their lease end), well before the new ones.
-      await t.waitPast(t.leaseMs / 2);
+      const stored = await t.store.complete(completed, done.token, outcome);
+      expectBoolean(stored, true, "complete with a long retention right after its claim");
+      // Past both claims' own keep-until (their first lease end), well before the new ones.
+      await t.waitPast(t.leaseMs);
       await t.purge();
       expectRecord(
         await t.store.get(leased),
