@@ -92,6 +92,15 @@ export function encodeKey(key: string): string {
   );
 }
 
+/** The inverse of `encodeKey`: `\\` back to `\`, `\uXXXX` back to its code unit. */
+function decodeText(text: string): string {
+  return text.includes("\\")
+    ? text.replace(/\\(\\|u[0-9a-f]{4})/g, (_, c: string) =>
+        c === "\\" ? "\\" : String.fromCharCode(Number.parseInt(c.slice(1), 16)),
+      )
+    : text;
+}
+
 /**
  * The primary key of a key's row: SHA-256 of the UTF-8 bytes of `encodeKey(key)`, 32 bytes whatever
  * the key's length (a btree entry is limited to about 2.7 kB, so long keys cannot be indexed as text).
@@ -142,7 +151,8 @@ function readRow(operation: string, key: string, row: RecordRow): IdempotencyRec
 }
 
 function toRecord(row: RecordRow): IdempotencyRecord {
-  const { token, fingerprint } = row;
+  const { token } = row;
+  const fingerprint = decodeText(row.fingerprint);
   const fence = Number(row.fence);
   if (row.state === "completed") {
     // A plain Uint8Array copy: pg hands back a Buffer that may share a pooled allocation.
@@ -179,7 +189,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     const { token, fingerprint, leaseMs, retentionMs } = claim;
     const encoded = encodeKey(key);
     const hash = createHash("sha256").update(encoded, "utf8").digest();
-    const values = [hash, encoded, token, fingerprint, leaseMs, retentionMs];
+    // The fingerprint is escaped as keys are (encodeKey): `text` cannot hold NUL, and a lone surrogate
+    // would come back as U+FFFD. Core's own fingerprints (lowercase hex) are stored as they are.
+    const values = [hash, encoded, token, encodeKey(fingerprint), leaseMs, retentionMs];
     const text = waitMs === undefined ? sql.claim : sql.claimWaiting;
     if (waitMs !== undefined) values.push(waitMs);
     let rows: (RecordRow & { acquired: boolean })[];
