@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { skipUnlessAvailable } from "@idemkit/conformance";
+import { createIdempotency, type IdempotencyEvent } from "@idemkit/core";
 import { createPostgresOrdersApp } from "@idemkit/example-orders-postgres";
+import { createPostgresStore, migrate } from "@idemkit/postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -88,6 +90,44 @@ describe.skipIf(Boolean(skip))(
       expect(await countOrders(key)).toBe(0);
       expect((await post(key, { item: key, quantity: 1 })).status).toBe(201);
       expect(await countOrders(key)).toBe(1);
+    });
+
+    it("a duplicate waits in the database up to waitForInFlight's timeout: a replay within it, 409 past it, never 503", async () => {
+      await migrate(pool, { schema });
+      const store = createPostgresStore({ pool, schema });
+      const events: IdempotencyEvent[] = [];
+      const route = (timeoutMs: number) =>
+        createIdempotency({
+          store,
+          scope: "global",
+          storeTimeoutMs: 500,
+          waitForInFlight: { timeoutMs },
+          onEvent: (e) => events.push(e),
+        })
+          .transactional(store)
+          .wrap(async () => {
+            await new Promise((resolve) => setTimeout(resolve, 2_000)); // longer than storeTimeoutMs
+            return Response.json({ made: true }, { status: 201 });
+          });
+      const send = (handler: (r: Request) => Promise<Response>, key: string) =>
+        handler(
+          new Request("http://orders.test/slow", { method: "POST", headers: { "idempotency-key": key } }),
+        );
+      const patient = route(5_000);
+      const key = randomUUID();
+      const [first, second] = await Promise.all([send(patient, key), send(patient, key)]);
+      expect([first.status, second.status]).toEqual([201, 201]);
+      expect([first, second].map((r) => r.headers.get("idempotent-replayed"))).toContain("true");
+      const hasty = route(300);
+      const other = randomUUID();
+      const firstOther = send(hasty, other);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      const duplicate = await send(hasty, other);
+      expect(duplicate.status).toBe(409);
+      expect(performance.now() - started).toBeLessThan(1_500);
+      expect((await firstOther).status).toBe(201);
+      expect(events.filter((e) => e.type === "store-error")).toEqual([]);
     });
 
     it("a reused key with another body is 422 and writes nothing", async () => {

@@ -63,4 +63,11 @@ export type {
   IdempotencyStore,
   InProgressRecord,
 } from "./store.js";
-export type { TransactionalOutput, TransactionalResult, TransactionalStore } from "./transactional.js";
+export {
+  DEFAULT_TRANSACTION_WAIT_MS,
+  type TransactionalBusy,
+  type TransactionalClaim,
+  type TransactionalOutput,
+  type TransactionalResult,
+  type TransactionalStore,
+} from "./transactional.js";

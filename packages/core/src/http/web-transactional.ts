@@ -45,38 +45,48 @@ export async function handleWebInTransaction<C>(
         });
   let decision: Awaited<ReturnType<typeof runTransaction<C, Response>>>;
   try {
-    decision = await runTransaction(engine, store, storedKey, fingerprint, async (tx) => {
-      const response = await handler(fresh, {
-        key,
-        fence: tx.fence,
-        signal: request.signal,
-        client: tx.client,
-      });
-      const rollback = { value: response, result: EMPTY, commit: false };
-      if (!entry.policy.shouldStore(response.status)) return rollback;
-      const captured = await captureWebResponse(response, entry);
-      const body = captured.rest === undefined ? captured.bytes : EMPTY;
-      const outcome = entry.outcome(
-        captured.head,
-        body,
-        captured.rest === undefined ? undefined : captured.reason,
-      );
-      if (outcome.kind !== "store") {
-        await captured.rest?.cancel();
-        const why = outcome.kind === "invalid" ? outcome.why : "shouldStore changed its mind";
-        return { ...rollback, value: answerResponse(entry.invalidAnswer(why)) };
-      }
-      const headers = withoutReplayed(response);
-      const deliver =
-        captured.rest === undefined
-          ? bytesResponse(response.status, response.statusText, headers, captured.bytes)
-          : new Response(captured.rest, {
-              status: response.status,
-              statusText: response.statusText,
-              headers,
-            });
-      return { value: deliver, result: outcome.bytes, commit: true };
-    });
+    // A duplicate waits in the database for the first transaction to end, at most `waitForInFlight`'s
+    // timeout (or the default), then gets 409.
+    const waitMs = entry.policy.wait?.timeoutMs;
+    decision = await runTransaction(
+      engine,
+      store,
+      storedKey,
+      fingerprint,
+      async (tx) => {
+        const response = await handler(fresh, {
+          key,
+          fence: tx.fence,
+          signal: request.signal,
+          client: tx.client,
+        });
+        const rollback = { value: response, result: EMPTY, commit: false };
+        if (!entry.policy.shouldStore(response.status)) return rollback;
+        const captured = await captureWebResponse(response, entry);
+        const body = captured.rest === undefined ? captured.bytes : EMPTY;
+        const outcome = entry.outcome(
+          captured.head,
+          body,
+          captured.rest === undefined ? undefined : captured.reason,
+        );
+        if (outcome.kind !== "store") {
+          await captured.rest?.cancel();
+          const why = outcome.kind === "invalid" ? outcome.why : "shouldStore changed its mind";
+          return { ...rollback, value: answerResponse(entry.invalidAnswer(why)) };
+        }
+        const headers = withoutReplayed(response);
+        const deliver =
+          captured.rest === undefined
+            ? bytesResponse(response.status, response.statusText, headers, captured.bytes)
+            : new Response(captured.rest, {
+                status: response.status,
+                statusText: response.statusText,
+                headers,
+              });
+        return { value: deliver, result: outcome.bytes, commit: true };
+      },
+      waitMs,
+    );
   } catch (error) {
     if (error instanceof StoreUnavailableError) return answerResponse(entry.answers.unavailable());
     throw error;
