@@ -21,10 +21,11 @@ describe(`mongodb driver ${version}`, () => {
     expect(version).toMatch(/^6\./);
     const seen = await import("mongodb");
     expect(seen.Binary).toBe(mongodb6.Binary);
-    // The store writes a result as driver 6's Binary.
+    // The store writes a result as driver 6's Binary (found anywhere in the update it sends).
     const { createMongoStore } = await import("../../packages/mongodb/src/mongo-store.js");
     let update: unknown;
     const collection = {
+      findOneAndUpdate: async () => null,
       updateOne: async (_filter: unknown, pipeline: unknown) => {
         update = pipeline;
         return { matchedCount: 1 };
@@ -32,8 +33,14 @@ describe(`mongodb driver ${version}`, () => {
     };
     const store = createMongoStore({ collection: collection as never });
     await store.complete("k", "t", { result: new Uint8Array([1, 2, 3]), retentionMs: 1000 });
-    const written = (update as { $set?: { result?: { $literal?: unknown } } }[])[0]?.$set?.result?.$literal;
-    expect(written).toBeInstanceOf(mongodb6.Binary);
+    const binaries: unknown[] = [];
+    const walk = (value: unknown): void => {
+      if (value instanceof mongodb6.Binary || value?.constructor?.name === "Binary") binaries.push(value);
+      else if (value && typeof value === "object") Object.values(value).forEach(walk);
+    };
+    walk(update);
+    expect(binaries).toHaveLength(1);
+    expect(binaries[0]).toBeInstanceOf(mongodb6.Binary);
   });
 });
 
