@@ -63,6 +63,7 @@ export type {
   IdempotencyStore,
   InProgressRecord,
 } from "./store.js";
+export { MAX_STORE_DURATION_MS, type StoreOptionChecks, storeOptionChecks } from "./store-options.js";
 export {
   DEFAULT_TRANSACTION_WAIT_MS,
   type TransactionalBusy,

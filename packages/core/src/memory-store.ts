@@ -6,6 +6,7 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from "./store.js";
+import { storeOptionChecks } from "./store-options.js";
 
 export interface MemoryStoreOptions {
   /**
@@ -44,16 +45,7 @@ const EVICTION_WINDOW = 64;
  * about 126,000 years, so that a deadline (now + lease + retention) stays an exact integer of
  * milliseconds (below 2^53). Core's own maximum retention (10 years) is far below it.
  */
-const MAX_DURATION_MS = 4e15;
-
-/** A duration a call received, checked: a number of ms (above 0 for a lease) up to MAX_DURATION_MS. */
-function checkDuration(operation: string, name: string, value: unknown, positive: boolean): void {
-  if (typeof value === "number" && (positive ? value > 0 : value >= 0) && value <= MAX_DURATION_MS) return;
-  throw new RangeError(
-    `idemkit memory store: ${operation}: ${name} must be a number of milliseconds ${positive ? "above 0" : "from 0"} ` +
-      `up to ${MAX_DURATION_MS} (about 126,000 years); got ${describe(value)}`,
-  );
-}
+const { checkDuration } = storeOptionChecks("idemkit memory store");
 
 /** Epoch milliseconds that only ever move at the pace of real time: immune to wall-clock steps. */
 const monotonicNow = () => performance.timeOrigin + performance.now();

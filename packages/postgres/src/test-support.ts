@@ -1,7 +1,6 @@
 // Shared by the test files; excluded from the build and the package.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
@@ -72,10 +71,13 @@ export const titled = (name: string) => (skip ? `${name} (skipped: ${skip})` : n
 
 /**
  * This package's source transpiled to plain JS in a new temporary directory (no build step needed), for
- * child processes: they import `<dir>/index.js`. The caller removes the directory.
+ * child processes: they import `<dir>/index.js`. The directory is under the package's node_modules, so
+ * the source's own imports (`@idemkit/core`) resolve. The caller removes the directory.
  */
 export async function transpiledPackage(): Promise<string> {
-  const out = await mkdtemp(join(tmpdir(), "idemkit-pg-"));
+  const cache = fileURLToPath(new URL("../node_modules/.cache/", import.meta.url));
+  await mkdir(cache, { recursive: true });
+  const out = await mkdtemp(join(cache, "idemkit-pg-"));
   for (const file of ["index", "schema", "store", "transaction", "options"]) {
     const source = await readFile(fileURLToPath(new URL(`./${file}.ts`, import.meta.url)), "utf8");
     const compilerOptions = {

@@ -1,10 +1,10 @@
 // Options are checked when they are given, and every call checks the durations it receives against
 // what the store can represent (issue 13, item 1).
 import { randomUUID } from "node:crypto";
+import { MAX_STORE_DURATION_MS as MAX_DURATION_MS } from "@idemkit/core";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteStoreOptions } from "./index.js";
-import { MAX_DURATION_MS } from "./options.js";
 
 const databases: Database.Database[] = [];
 const memory = () => {
