@@ -1,7 +1,7 @@
-import { StoreUnavailableError } from "./errors.js";
+import { type EngineOptions, engineSettings } from "./engine-options.js";
 import type { EventStream, IdempotencyEvent, StoreOperation } from "./events.js";
+import { releaseLateClaims } from "./late-claims.js";
 import { ActiveLease, type Lease } from "./lease.js";
-import { describe, integerOption, MAX_TIMER_MS } from "./options-check.js";
 import type {
   ClaimResult,
   CompletedRecord,
@@ -9,47 +9,7 @@ import type {
   IdempotencyStore,
   InProgressRecord,
 } from "./store.js";
-
-/**
- * The state machine, in one place (docs/design.md#state-machine). Callers (the HTTP layer, `run()`) ask it to claim a
- * key and get back what to do: run the work under a lease, replay, report a conflict or a mismatch.
- * Stores only provide the atomic primitives.
- */
-export const ENGINE_OPTION_NAMES = [
-  "store",
-  "leaseMs",
-  "retentionMs",
-  "heartbeatMs",
-  "maxHoldMs",
-  "storeTimeoutMs",
-];
-
-export interface EngineOptions {
-  store: IdempotencyStore;
-  /** Lease length; a crashed owner frees the key after it. Default 30 s. */
-  leaseMs?: number;
-  /**
-   * How long a completed outcome is kept for replay, and how long a record whose lease ended
-   * (crashed, stalled or released owner) keeps its fence, so a takeover gets a higher one. Default 24 h.
-   */
-  retentionMs?: number;
-  /** How often a running handler's lease is extended. Default a third of the lease. */
-  heartbeatMs?: number;
-  /**
-   * How long a handler may hold its key, counted from the claim: past it the lease is no longer
-   * renewed, the handler's `signal` fires (reason: an `IdempotencyError` with code
-   * `max_hold_exceeded`), a `lease-lost` event with phase `max-hold` is emitted, and the key frees
-   * when the last renewed lease ends, at most `maxHoldMs + leaseMs` after the claim. A handler that
-   * never settles can then no longer answer every retry with 409 for as long as the process lives.
-   * At least `leaseMs`; `Infinity` renews for as long as the handler runs. Default 1 hour (or
-   * `leaseMs`, if longer): longer than any HTTP request lives behind common proxies and than most
-   * jobs, because a key freed under a handler that is slow but alive lets a retry run the work a
-   * second time.
-   */
-  maxHoldMs?: number;
-  /** Bound on every store call; past it the call counts as failed (fail closed). Default 2 s. */
-  storeTimeoutMs?: number;
-}
+import { boundedStoreCall } from "./store-call.js";
 
 export type ClaimDecision =
   | { kind: "acquired"; lease: Lease }
@@ -63,6 +23,11 @@ type EventInput = IdempotencyEvent extends infer E
     : never
   : never;
 
+/**
+ * The state machine, in one place (docs/design.md#state-machine). Callers (the HTTP layer, `run()`) ask it to claim a
+ * key and get back what to do: run the work under a lease, replay, report a conflict or a mismatch.
+ * Stores only provide the atomic primitives.
+ */
 export class Engine {
   readonly store: IdempotencyStore;
   readonly leaseMs: number;
@@ -73,24 +38,13 @@ export class Engine {
   readonly #events: EventStream;
 
   constructor(options: EngineOptions, events: EventStream) {
-    this.store = storeOption(options.store);
-    this.leaseMs = integerOption("leaseMs", options.leaseMs, 30_000, 2, MAX_TIMER_MS);
-    this.retentionMs = integerOption(
-      "retentionMs",
-      options.retentionMs,
-      24 * 60 * 60 * 1000,
-      1,
-      MAX_RETENTION_MS,
-    );
-    this.heartbeatMs = integerOption(
-      "heartbeatMs",
-      options.heartbeatMs,
-      Math.max(1, Math.floor(this.leaseMs / 3)),
-      1,
-      this.leaseMs - 1,
-    );
-    this.maxHoldMs = maxHoldOption(options.maxHoldMs, this.leaseMs);
-    this.storeTimeoutMs = integerOption("storeTimeoutMs", options.storeTimeoutMs, 2_000, 1, MAX_TIMER_MS);
+    const settings = engineSettings(options);
+    this.store = settings.store;
+    this.leaseMs = settings.leaseMs;
+    this.retentionMs = settings.retentionMs;
+    this.heartbeatMs = settings.heartbeatMs;
+    this.maxHoldMs = settings.maxHoldMs;
+    this.storeTimeoutMs = settings.storeTimeoutMs;
     this.#events = events;
   }
 
@@ -153,7 +107,7 @@ export class Engine {
     } catch (error) {
       // Both attempts failed or timed out, but one may still land later and hold the key for a whole
       // lease: should it, release it (best effort), since nobody will run the work.
-      this.releaseLate(key, token, attempts, undefined);
+      releaseLateClaims(this.store, key, token, attempts, undefined);
       throw error;
     }
     const durationMs = performance.now() - started;
@@ -185,7 +139,7 @@ export class Engine {
       return { kind: "acquired", lease: new ActiveLease(this, key, token, fence, sentAt, stragglers) };
     }
     // Not ours: anything a straggler acquires for our token is a phantom.
-    if (stragglers !== undefined) this.releaseLate(key, token, stragglers, undefined);
+    if (stragglers !== undefined) releaseLateClaims(this.store, key, token, stragglers, undefined);
     return this.decide(
       key,
       fingerprint,
@@ -193,38 +147,6 @@ export class Engine {
       durationMs,
       reportConflict,
     );
-  }
-
-  /**
-   * Releases, best effort, what any of `attempts` (claims sent with `token`) acquired, when it lands:
-   * an acquisition, or an in_progress record carrying `token`, with a fence other than `ours` (the
-   * fence of the lease this claim gave its caller, whose own record is left alone; `undefined` when
-   * there is none; docs/design.md#state-machine, rule 5).
-   */
-  releaseLate(
-    key: string,
-    token: string,
-    attempts: readonly Promise<ClaimResult>[],
-    ours: number | undefined,
-  ): void {
-    for (const pending of attempts) {
-      pending.then(
-        (late) => {
-          const fence = late.acquired
-            ? late.fence
-            : late.record.state === "in_progress" && late.record.token === token
-              ? late.record.fence
-              : undefined;
-          if (fence === undefined || fence === ours) return;
-          try {
-            this.store.release(key, token).catch(() => {});
-          } catch {
-            // a store that throws synchronously: nothing more to do, best effort
-          }
-        },
-        () => {},
-      );
-    }
   }
 
   /**
@@ -297,87 +219,12 @@ export class Engine {
     }
   }
 
-  /**
-   * Runs one store call under the timeout; a failure becomes `StoreUnavailableError` and an event.
-   * One timer and one promise per call: the timer rejects it when the store has not answered in
-   * `storeTimeoutMs`, and is cleared as soon as the store answers.
-   */
+  /** Runs one store call under `storeTimeoutMs`; a failure becomes `StoreUnavailableError` and an event. */
   call<T>(operation: StoreOperation, key: string, fn: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    const ms = this.storeTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (this.#events.active) {
-          this.emit({ type: "store-error", key, operation, durationMs: performance.now() - started, error });
-        }
-        reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
-      };
-      const timer = setTimeout(
-        () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
-        ms,
-      );
-      let pending: Promise<T>;
-      try {
-        pending = fn();
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      Promise.resolve(pending).then((value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
-      }, fail);
-    });
+    return boundedStoreCall(this, operation, key, fn);
   }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * The default maximum hold: an hour (or the lease, if longer). Longer than any HTTP request lives
- * behind common proxies and load balancers, and than most jobs, because the two ways to get it wrong
- * are not alike: too long, a handler that never settles answers its key's retries with 409 for that
- * long; too short, the key is freed under a handler that is slow but alive, and a retry runs the
- * work a second time.
- */
-const DEFAULT_MAX_HOLD_MS = 60 * 60 * 1000;
-
-/** `maxHoldMs`: an integer from `leaseMs` up, or `Infinity` (renewed as long as the handler runs). */
-function maxHoldOption(value: unknown, leaseMs: number): number {
-  if (value === undefined) return Math.max(DEFAULT_MAX_HOLD_MS, leaseMs);
-  if (
-    value === Number.POSITIVE_INFINITY ||
-    (typeof value === "number" && Number.isSafeInteger(value) && value >= leaseMs)
-  ) {
-    return value;
-  }
-  throw new RangeError(
-    `maxHoldMs must be an integer from ${leaseMs} (leaseMs) to ${Number.MAX_SAFE_INTEGER}, or Infinity; got ${describe(value)}`,
-  );
-}
-
-/** Ten years: longer than any store needs to keep a record, and within what each can represent. */
-const MAX_RETENTION_MS = 10 * 365 * 24 * 60 * 60 * 1000;
-
-const STORE_METHODS = ["claim", "complete", "release", "extend", "get", "delete"] as const;
-
-function storeOption(store: unknown): IdempotencyStore {
-  const missing = STORE_METHODS.filter(
-    (m) => typeof (store as Record<string, unknown> | null)?.[m] !== "function",
-  );
-  if (missing.length > 0) {
-    throw new TypeError(
-      `store must be an idempotency store (createMemoryStore(), createRedisStore(…), …); got ${describe(store)}` +
-        (store && typeof store === "object" ? ` without ${missing.join(", ")}` : ""),
-    );
-  }
-  return store as IdempotencyStore;
 }

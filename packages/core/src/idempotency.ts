@@ -1,4 +1,5 @@
-import { ENGINE_OPTION_NAMES, Engine, type EngineOptions } from "./engine.js";
+import { Engine } from "./engine.js";
+import { ENGINE_OPTION_NAMES, type EngineOptions } from "./engine-options.js";
 import { EventStream, type IdempotencyEventListener } from "./events.js";
 import { HttpEntry } from "./http/entry.js";
 import { HTTP_OPTION_NAMES, type HttpOptions, resolveHttpPolicy } from "./http/policy.js";

@@ -1,5 +1,6 @@
 import type { Engine } from "./engine.js";
 import { LeaseLostError, MaxHoldExceededError } from "./errors.js";
+import { releaseLateClaims } from "./late-claims.js";
 import type { ClaimResult } from "./store.js";
 
 export type CompletionResult = "completed" | "lease-lost" | "store-error";
@@ -206,7 +207,7 @@ export class ActiveLease implements Lease {
     const stragglers = this.#stragglers;
     if (stragglers !== undefined) {
       this.#stragglers = undefined;
-      this.#engine.releaseLate(this.key, this.token, stragglers, this.fence);
+      releaseLateClaims(this.#engine.store, this.key, this.token, stragglers, this.fence);
     }
   }
 

@@ -1,0 +1,34 @@
+import type { ClaimResult, IdempotencyStore } from "./store.js";
+
+/**
+ * Releases, best effort, what any of `attempts` (claims sent with `token`) acquired, when it lands:
+ * an acquisition, or an in_progress record carrying `token`, with a fence other than `ours` (the
+ * fence of the lease this claim gave its caller, whose own record is left alone; `undefined` when
+ * there is none; docs/design.md#state-machine, rule 5).
+ */
+export function releaseLateClaims(
+  store: IdempotencyStore,
+  key: string,
+  token: string,
+  attempts: readonly Promise<ClaimResult>[],
+  ours: number | undefined,
+): void {
+  for (const pending of attempts) {
+    pending.then(
+      (late) => {
+        const fence = late.acquired
+          ? late.fence
+          : late.record.state === "in_progress" && late.record.token === token
+            ? late.record.fence
+            : undefined;
+        if (fence === undefined || fence === ours) return;
+        try {
+          store.release(key, token).catch(() => {});
+        } catch {
+          // a store that throws synchronously: nothing more to do, best effort
+        }
+      },
+      () => {},
+    );
+  }
+}

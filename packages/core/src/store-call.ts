@@ -1,0 +1,59 @@
+import { StoreUnavailableError } from "./errors.js";
+import type { IdempotencyEvent, StoreOperation } from "./events.js";
+
+/** What a bounded store call reports a failure to (the engine). */
+export interface StoreCallReporter {
+  readonly storeTimeoutMs: number;
+  readonly listening: boolean;
+  emit(event: Omit<Extract<IdempotencyEvent, { type: "store-error" }>, "at">): void;
+}
+
+/**
+ * Runs one store call under the reporter's timeout; a failure becomes `StoreUnavailableError` and a
+ * `store-error` event. One timer and one promise per call: the timer rejects it when the store has
+ * not answered in `storeTimeoutMs`, and is cleared as soon as the store answers.
+ */
+export function boundedStoreCall<T>(
+  reporter: StoreCallReporter,
+  operation: StoreOperation,
+  key: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const started = performance.now();
+  const ms = reporter.storeTimeoutMs;
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (reporter.listening) {
+        reporter.emit({
+          type: "store-error",
+          key,
+          operation,
+          durationMs: performance.now() - started,
+          error,
+        });
+      }
+      reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
+    };
+    const timer = setTimeout(
+      () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
+      ms,
+    );
+    let pending: Promise<T>;
+    try {
+      pending = fn();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    Promise.resolve(pending).then((value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(value);
+    }, fail);
+  });
+}
