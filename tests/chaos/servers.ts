@@ -1,7 +1,7 @@
 // Throwaway store servers for the "store killed and restarted" fault. The shared Redis (6379) and
 // PostgreSQL (5432) are never stopped: each group starts its own on a spare loopback port.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,7 +85,23 @@ export async function startThrowawayRedis(): Promise<ThrowawayServer> {
   };
 }
 
-const PG_BIN = "/usr/lib/postgresql/15/bin";
+/**
+ * Where PostgreSQL's server binaries are, on any installed version: `PG_BIN` if set, else what
+ * `pg_config --bindir` says, else the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout).
+ */
+const PG_BIN = process.env.PG_BIN ?? findPostgresBin();
+
+function findPostgresBin(): string {
+  const bindir = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" });
+  if (bindir.status === 0 && existsSync(join(bindir.stdout.trim(), "initdb"))) return bindir.stdout.trim();
+  const root = "/usr/lib/postgresql";
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, "bin", "initdb")))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  return versions.length > 0 ? join(root, versions[0]!, "bin") : `${root}/<version>/bin`;
+}
 
 /**
  * A throwaway PostgreSQL cluster (initdb into a temp dir, pg_ctl on a spare port, fsync on).

@@ -12,15 +12,6 @@ const MAX_IDENTIFIER_BYTES = 63;
 /** Serialises concurrent migrations (two app instances booting at once). */
 const MIGRATION_LOCK = 0x1de4_0001;
 
-/** The claim function's result as `pg_get_function_result` prints it (see the migration). */
-const CLAIM_RESULT =
-  "TABLE(acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms double precision, result bytea, takeover boolean)";
-
-/** A string literal that reads the same whatever `standard_conforming_strings` is (E'' syntax). */
-function literal(text: string): string {
-  return `E'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
-}
-
 /** Quotes an identifier for SQL text: doubles embedded `"`, rejects what PostgreSQL cannot name. */
 export function quoteIdentifier(name: string): string {
   if (name.length === 0 || name.includes("\u0000")) {
@@ -110,7 +101,6 @@ END
   // SQLSTATE 55P03 (lock_not_available), which the store answers as "in progress". The function's own
   // SET clause restores the caller's lock_timeout when it returns, so the wait bound covers the claim
   // only, never the caller's own statements after it, and costs no round trip of its own.
-  const claimSignature = `${claimFn}(bytea, text, text, text, float8, float8)`;
   const waitBody = `
 BEGIN
   PERFORM set_config('lock_timeout', p_wait_ms || 'ms', true);
@@ -118,26 +108,6 @@ BEGIN
 END
 `;
   const waitTag = dollarTag(waitBody, "idemkit_wait");
-  const waitSignature = `${claimFn}(bytea, text, text, text, float8, float8, integer)`;
-
-  // Upgrades from the previous release, each only when needed, so that a repeated migration takes no
-  // table lock and never drops the function under claims running on other instances:
-  // - the table gains the `takeover` column (ALTER TABLE would lock the table even when it has it);
-  // - CREATE OR REPLACE cannot change a function's result columns: drop the old one first, only when
-  //   its result differs from this version's (a new result column was added: `takeover`).
-  const upgradeBody = `
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${literal(t)}::regclass
-                 AND attname = 'takeover' AND NOT attisdropped) THEN
-    ALTER TABLE ${t} ADD COLUMN takeover boolean NOT NULL DEFAULT false;
-  END IF;
-  IF pg_get_function_result(to_regprocedure(${literal(claimSignature)})) IS DISTINCT FROM ${literal(CLAIM_RESULT)} THEN
-    DROP FUNCTION IF EXISTS ${waitSignature};
-    DROP FUNCTION IF EXISTS ${claimSignature};
-  END IF;
-END
-`;
-  const upgradeTag = dollarTag(upgradeBody, "idemkit_upgrade");
 
   const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
 CREATE TABLE IF NOT EXISTS ${t} (
@@ -154,8 +124,6 @@ CREATE TABLE IF NOT EXISTS ${t} (
 );
 
 CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
-
-DO ${upgradeTag}${upgradeBody}${upgradeTag};
 
 -- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
 -- clock when the statement arrived (now() would be the start of an enclosing transaction).
@@ -219,7 +187,7 @@ export interface Queryable {
 }
 
 /**
- * Creates or upgrades the store's table, index and claim function, in one transaction under an
+ * Creates the store's table and index (if missing) and its claim function (replaced), in one transaction under an
  * advisory lock (concurrent calls from several app instances are safe).
  */
 export async function migrate(pool: Queryable, options: PostgresTableOptions = {}): Promise<void> {

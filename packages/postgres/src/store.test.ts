@@ -438,42 +438,6 @@ describe.skipIf(Boolean(skip))(titled("postgres lease mode"), () => {
   }
 });
 
-describe.skipIf(Boolean(skip))(titled("postgres claim function upgrades"), () => {
-  it("migrate replaces a claim function with an older result shape, and leaves the current one in place", async () => {
-    const id = randomUUID().slice(0, 8);
-    const names = { schema: `idemkit upgrade ${id}`, table: "keys" };
-    const { claimFunction, table } = postgresStatements(names);
-    const signature = `${claimFunction}(bytea, text, text, text, float8, float8)`;
-    const pool = newPool({ max: 2 });
-    const oid = async () =>
-      (await pool.query("SELECT to_regprocedure($1)::oid::int AS oid", [signature])).rows[0].oid as number;
-    try {
-      await migrate(pool, names);
-      // The previous release's table and function: no takeover column, same arguments.
-      await pool.query(`ALTER TABLE ${table} DROP COLUMN takeover`);
-      await pool.query(`DROP FUNCTION ${signature}`);
-      await pool.query(`CREATE FUNCTION ${signature} RETURNS TABLE (
-          acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea
-        ) LANGUAGE sql AS 'SELECT true, NULL::text, NULL::text, NULL::text, 1::bigint, NULL::float8, NULL::bytea'`);
-      await migrate(pool, names);
-      const store = createPostgresStore({ pool, ...names });
-      const owner = claimOf(50);
-      expect(await store.claim("k", owner)).toEqual({ acquired: true, fence: 1, takeover: false });
-      const current = await oid();
-      await migrate(pool, names);
-      expect(await oid()).toBe(current); // not dropped and recreated on every boot
-      await sleep(100);
-      const next = claimOf();
-      expect(await store.claim("k", next)).toEqual({ acquired: true, fence: 2, takeover: true });
-      const retried = await store.claim("k", next);
-      expect(!retried.acquired && retried.record).toMatchObject({ token: next.token, takeover: true });
-    } finally {
-      await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(names.schema)} CASCADE`);
-      await pool.end();
-    }
-  });
-});
-
 describe.skipIf(Boolean(skip))(titled("postgres names with dollar-quote tags"), () => {
   it("a table or schema name containing $idemkit$ cannot end the function body (no SQL injection)", async () => {
     const id = randomUUID().slice(0, 8);

@@ -34,16 +34,7 @@ export function sqliteSchema(table: string = DEFAULT_TABLE): string {
 `;
 }
 
-/**
- * Creates the table if it does not exist (what the store does on open by default), and brings a
- * table made by an earlier version up to date: adds the `takeover` column, and drops the
- * `keep_until` index (the purge walks the table by rowid now; the index only slowed every write).
- */
+/** Creates the table if it does not exist (what the store does on open by default). */
 export function migrate(db: Database, table: string = DEFAULT_TABLE): void {
   db.exec(sqliteSchema(table));
-  db.exec(`DROP INDEX IF EXISTS ${quoteIdentifier(`${table}_keep_until`)}`);
-  const columns = db.prepare(`PRAGMA table_info(${quoteIdentifier(table)})`).all() as { name: string }[];
-  if (!columns.some((column) => column.name === "takeover")) {
-    db.exec(`ALTER TABLE ${quoteIdentifier(table)} ADD COLUMN takeover INTEGER NOT NULL DEFAULT 0`);
-  }
 }

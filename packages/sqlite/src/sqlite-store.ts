@@ -36,7 +36,7 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Set `PRAGMA journal_mode = WAL`. Default `true` when the store opens the file, else untouched. */
   wal?: boolean;
-  /** Create (or upgrade) the table on open. Default `true`; with `false`, run `sqliteSchema()` yourself first. */
+  /** Create the table on open, if it does not exist. Default `true`; with `false`, run `sqliteSchema()` yourself first. */
   createSchema?: boolean;
   /**
    * Every this many claims (per store), look at the next `4 × purgeEvery` rows in rowid order,

@@ -73,30 +73,6 @@ describe("sqlite store", () => {
     db.close();
   });
 
-  it("drops the keep_until index of an earlier version (writes no longer pay for it)", async () => {
-    const db = new Database(":memory:");
-    db.exec(sqliteSchema("my_keys"));
-    db.exec('CREATE INDEX "my_keys_keep_until" ON "my_keys" (keep_until)');
-    const store = createSqliteStore({ database: db, table: "my_keys" });
-    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL");
-    expect(indexes.pluck().all()).toEqual([]);
-    expect((await store.claim("k", claimOf())).acquired).toBe(true);
-    db.close();
-  });
-
-  it("upgrades a table made before the takeover column existed", async () => {
-    const db = new Database(":memory:");
-    db.exec(`CREATE TABLE idemkit_keys (
-      key TEXT NOT NULL PRIMARY KEY, state TEXT NOT NULL, token TEXT NOT NULL, fingerprint TEXT NOT NULL,
-      fence INTEGER NOT NULL, result BLOB, expires_at INTEGER NOT NULL, keep_until INTEGER NOT NULL)`);
-    db.prepare("INSERT INTO idemkit_keys VALUES ('old', 'in_progress', 't', 'fp', 1, NULL, 0, 9e15)").run();
-    const store = createSqliteStore({ database: db });
-    const next = await store.claim("old", claimOf());
-    expect(next).toEqual({ acquired: true, fence: 2, takeover: true });
-    expect(await store.claim("fresh", claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
-    db.close();
-  });
-
   it("keeps keys with NUL bytes and lone surrogates distinct", async () => {
     const store = createSqliteStore({ database: new Database(":memory:") });
     const keys = [
