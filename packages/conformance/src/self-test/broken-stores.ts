@@ -345,7 +345,9 @@ export const brokenStores: BrokenStore[] = [
         wrap(store, {
           async complete(key, token, outcome) {
             const since = now() - (last.get(key)?.at ?? now());
-            return inner.complete(key, token, { ...outcome, retentionMs: outcome.retentionMs - since });
+            // At least 1 ms: the memory store refuses a retention below that, and the break is the counting.
+            const retentionMs = Math.max(1, outcome.retentionMs - since);
+            return inner.complete(key, token, { ...outcome, retentionMs });
           },
         }),
       );
