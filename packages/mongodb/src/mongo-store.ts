@@ -227,7 +227,7 @@ export function toRecord(doc: MongoIdempotencyDocument): IdempotencyRecord {
 }
 
 /**
- * A MongoDB store over the user's driver (`mongodb` >= 6, server >= 4.2). Every deadline is judged
+ * A MongoDB store over the user's driver (`mongodb` 6 or 7, server >= 4.2). Every deadline is judged
  * by the server's `$$NOW`; every read treats an expired document as absent, since the TTL monitor
  * deletes only about once a minute.
  */
