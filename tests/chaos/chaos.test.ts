@@ -3,7 +3,7 @@
 // injected while it runs, and the checker (checker.ts) over the ledgers, the client log and the
 // store. Short by default (part of `pnpm test`); CHAOS_SOAK=1 runs the long soak.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
@@ -39,8 +39,11 @@ const scenarioTimeout = SOAK ? 900_000 : 60_000;
 
 afterAll(() => {
   if (results.length === 0) return;
+  // The soak runner (soak.ts) collects every pass's rows from here.
+  const collect = process.env.CHAOS_RESULTS;
+  if (collect) appendFileSync(collect, results.map((r) => `${JSON.stringify(r)}\n`).join(""));
   const table = formatTable(results);
-  const file = join(tmpdir(), "idemkit-chaos-last-run.txt");
+  const file = join(import.meta.dirname, "last-run.txt");
   writeFileSync(file, `${table}\n${skipped.map((s) => `skipped: ${s}`).join("\n")}\n`);
   console.log(
     `\nchaos ${SOAK ? "soak" : "short run"} (${WORKERS} workers, lease ${timing.leaseMs} ms)\n${table}\n${skipped.map((s) => `skipped: ${s}`).join("\n")}\n(also in ${file})`,
@@ -77,9 +80,11 @@ const workerTiming = {
 };
 
 describe("chaos on sqlite (one database file shared by the worker processes)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-sqlite-"));
+  // Made when the group starts, so a filtered run that skips the group leaves nothing behind.
+  let dir = "";
   let ctx: GroupContext;
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-sqlite-"));
     const file = join(dir, "keys.db");
     const store = createSqliteStore({ database: file });
     const cluster = await startCluster({ store: "sqlite", target: file, ...workerTiming }, dir);
@@ -87,7 +92,7 @@ describe("chaos on sqlite (one database file shared by the worker processes)", (
   }, 120_000);
   afterAll(async () => {
     await ctx?.cluster.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
   scenario("sqlite", "none", () => ctx);
   scenario("sqlite", "worker SIGKILL", () => ctx);
@@ -104,11 +109,12 @@ const redisSkip = skipUnlessAvailable("redis", redisServerProblem());
 describe.skipIf(Boolean(redisSkip))(
   `chaos on redis (a throwaway redis-server, appendfsync always, behind the fault proxy)${redisSkip ? ` (skipped: ${redisSkip})` : ""}`,
   () => {
-    const dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-redis-ledgers-"));
+    let dir = "";
     let ctx: GroupContext;
     let server: ThrowawayServer;
     let direct: Redis;
     beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-redis-ledgers-"));
       server = await startThrowawayRedis();
       const proxy = await new FaultProxy(server.port).start();
       const redisPrefix = `chaos:${randomBytes(3).toString("hex")}:`;
@@ -126,7 +132,7 @@ describe.skipIf(Boolean(redisSkip))(
       await ctx?.proxy?.close();
       direct?.disconnect();
       await server?.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
     for (const fault of [
       "none",
@@ -157,12 +163,13 @@ const postgresSkip = skipUnlessAvailable("postgres", pgProbe);
 describe.skipIf(Boolean(postgresSkip))(
   `chaos on postgres (a throwaway cluster, or the shared server if none can start, behind the fault proxy)${postgresSkip ? ` (skipped: ${postgresSkip})` : ""}`,
   () => {
-    const dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-pg-ledgers-"));
+    let dir = "";
     const schema = `idemkit_chaos_${randomBytes(3).toString("hex")}`;
     let ctx: GroupContext;
     let pool: pg.Pool;
     let throwaway: Awaited<ReturnType<typeof startThrowawayPostgres>> | undefined;
     beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-pg-ledgers-"));
       // Started here, not at import, so a filtered run never leaves a cluster behind.
       throwaway = await startThrowawayPostgres();
       const url = new URL("problem" in throwaway ? databaseUrl : throwaway.url);
@@ -209,7 +216,7 @@ describe.skipIf(Boolean(postgresSkip))(
       await pool?.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`).catch(() => {});
       await pool?.end().catch(() => {});
       if (throwaway && !("problem" in throwaway)) await throwaway.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
     for (const fault of [
       "none",

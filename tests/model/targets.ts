@@ -110,11 +110,6 @@ export const redisSkip = skipUnlessAvailable("redis", redisProblem);
 export const postgresSkip = skipUnlessAvailable("postgres", postgresProblem);
 export const mongoSkip = skipUnlessAvailable("mongodb", mongoProblem);
 
-const dirs: string[] = [];
-process.once("exit", () => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 export const targets: Target[] = [
   {
     name: "memory",
@@ -139,11 +134,13 @@ export const targets: Target[] = [
     clock: "injected",
     async open(now) {
       const dir = mkdtempSync(join(tmpdir(), "idemkit-model-"));
-      dirs.push(dir);
       const store = createSqliteStore({ database: join(dir, "keys.db"), now });
       return {
         store,
-        close: () => store.close(),
+        close: async () => {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
         purge: async () => {
           await store.purgeExpired();
         },
