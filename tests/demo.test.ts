@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,4 +73,34 @@ describe("the orders demo (examples/orders-api)", () => {
       demo.child.kill();
     }
   });
+
+  // The README's own command at a terminal: `script` (util-linux) gives it a pseudo-terminal, where
+  // Ctrl-C is the byte 0x03 typed on it, as a user's keyboard sends it.
+  const haveScript = spawnSync("script", ["--version"]).status === 0;
+  it.skipIf(!haveScript)(
+    `Ctrl-C at a terminal stops pnpm demo --serve with exit 0 and removes its SQLite file${haveScript ? "" : " (skipped: no script command)"}`,
+    { timeout: 120_000 },
+    async () => {
+      const port = 40_000 + Math.floor(Math.random() * 10_000);
+      const child = spawn("script", ["-qfec", "pnpm demo --serve", "/dev/null"], {
+        cwd: join(exampleDir, "../.."),
+        env: { ...process.env, PORT: String(port) },
+      });
+      let output = "";
+      child.stdout.on("data", (chunk) => {
+        output += chunk;
+      });
+      const exit = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      for (let i = 0; i < 900 && !output.includes("stops the server"); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const file = /SQLite file (\S+?)\)/.exec(output)?.[1];
+      expect(file, output).toBeDefined();
+      expect(existsSync(file!)).toBe(true);
+      child.stdin.write("\x03");
+      expect(await exit, output).toBe(0);
+      expect(output).not.toMatch(/ELIFECYCLE|Command failed/);
+      expect(existsSync(file!)).toBe(false);
+    },
+  );
 });

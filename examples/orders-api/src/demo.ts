@@ -40,6 +40,9 @@ const random = mulberry32(Number(args.seed));
 const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Ctrl-C, Ctrl-D, Enter (CR or LF), q. */
+const STOP_KEYS = new Set([0x03, 0x04, 0x0d, 0x0a, 0x71]);
+
 const dataDir = args.data ?? join(tmpdir(), `idemkit-orders-demo-${process.pid}`);
 mkdirSync(dataDir, { recursive: true });
 const file = join(dataDir, "orders.db");
@@ -58,7 +61,7 @@ if (args.serve) {
   console.log(
     `     another body with the same key: 422; curl http://127.0.0.1:${port}/orders lists the orders.`,
   );
-  console.log("Enter (or Ctrl-C) stops the server and removes the SQLite file.");
+  console.log("Ctrl-C, Enter or q stops the server and removes the SQLite file.");
   const stop = () => {
     server.closeAllConnections();
     server.close();
@@ -68,8 +71,17 @@ if (args.serve) {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  // Enter stops it with no signal involved (pnpm reports a script stopped by Ctrl-C as failed).
-  if (process.stdin.isTTY) process.stdin.once("data", stop);
+  // At a terminal, keys are read raw, so Ctrl-C arrives here as a key instead of a SIGINT to the whole
+  // process group: pnpm, which would get the signal too, would report the script as failed (130).
+  if (process.stdin.isTTY) {
+    process.stdin.setRawMode(true);
+    process.stdin.on("data", (key: Buffer) => {
+      if (STOP_KEYS.has(key[0]!)) {
+        process.stdin.setRawMode(false);
+        stop();
+      }
+    });
+  }
 } else {
   process.exitCode = await storm();
 }
