@@ -74,32 +74,62 @@ describe("the orders demo (examples/orders-api)", () => {
     }
   });
 
-  // The README's own command at a terminal: `script` (util-linux) gives it a pseudo-terminal, where
+  // The README's own commands at a terminal: `script` (util-linux) gives them a pseudo-terminal, where
   // Ctrl-C is the byte 0x03 typed on it, as a user's keyboard sends it.
   const haveScript = spawnSync("script", ["--version"]).status === 0;
-  it.skipIf(!haveScript)(
-    `Ctrl-C at a terminal stops pnpm demo --serve with exit 0 and removes its SQLite file${haveScript ? "" : " (skipped: no script command)"}`,
-    { timeout: 120_000 },
-    async () => {
-      const port = 40_000 + Math.floor(Math.random() * 10_000);
-      const child = spawn("script", ["-qfec", "pnpm demo --serve", "/dev/null"], {
-        cwd: join(exampleDir, "../.."),
-        env: { ...process.env, PORT: String(port) },
-      });
-      let output = "";
-      child.stdout.on("data", (chunk) => {
-        output += chunk;
-      });
-      const exit = new Promise<number | null>((resolve) => child.on("exit", resolve));
-      for (let i = 0; i < 900 && !output.includes("stops the server"); i++) {
+  const atTerminal = (command: string) => {
+    const port = 40_000 + Math.floor(Math.random() * 10_000);
+    const child = spawn("script", ["-qfec", command, "/dev/null"], {
+      cwd: join(exampleDir, "../.."),
+      env: { ...process.env, PORT: String(port) },
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    const exit = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const printed = async (text: string) => {
+      for (let i = 0; i < 900 && !output.includes(text); i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      const file = /SQLite file (\S+?)\)/.exec(output)?.[1];
-      expect(file, output).toBeDefined();
+      expect(output).toContain(text);
+    };
+    return { child, exit, printed, output: () => output };
+  };
+  const skipped = haveScript ? "" : " (skipped: no script command)";
+
+  it.skipIf(!haveScript)(
+    `Ctrl-C at a terminal stops pnpm demo --serve with exit 0 and removes its SQLite file${skipped}`,
+    { timeout: 120_000 },
+    async () => {
+      const demo = atTerminal("pnpm demo --serve");
+      await demo.printed("stops the server");
+      const file = /SQLite file (\S+?)\)/.exec(demo.output())?.[1];
+      expect(file, demo.output()).toBeDefined();
       expect(existsSync(file!)).toBe(true);
-      child.stdin.write("\x03");
-      expect(await exit, output).toBe(0);
-      expect(output).not.toMatch(/ELIFECYCLE|Command failed/);
+      demo.child.stdin.write("\x03");
+      expect(await demo.exit, demo.output()).toBe(0);
+      expect(demo.output()).not.toMatch(/ELIFECYCLE|Command failed/);
+      expect(existsSync(file!)).toBe(false);
+    },
+  );
+
+  it.skipIf(!haveScript)(
+    `at a terminal, pnpm demo runs to its end and exits; Ctrl-C midway exits 0 and removes its file${skipped}`,
+    { timeout: 180_000 },
+    async () => {
+      const whole = atTerminal("pnpm demo --operations 200");
+      expect(await whole.exit, whole.output()).toBe(0);
+      expect(whole.output()).toMatch(/demo: 200 operations, .* 0 duplicates/);
+
+      const stopped = atTerminal("pnpm demo --operations 100000");
+      await stopped.printed("Ctrl-C stops");
+      stopped.child.stdin.write("\x03");
+      expect(await stopped.exit, stopped.output()).toBe(0);
+      expect(stopped.output()).toContain("demo stopped before the end");
+      expect(stopped.output()).not.toMatch(/ELIFECYCLE|Command failed/);
+      const file = /SQLite file (\S+?)\)/.exec(stopped.output())?.[1];
+      expect(file, stopped.output()).toBeDefined();
       expect(existsSync(file!)).toBe(false);
     },
   );

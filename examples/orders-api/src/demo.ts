@@ -69,21 +69,45 @@ if (args.serve) {
     if (args.data === undefined) rmSync(dataDir, { recursive: true, force: true });
     process.exit(0);
   };
+  onStop(stop);
+} else {
+  // Stopped midway: the storm's SQLite file goes too.
+  const stopListening = onStop(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+    console.log("\ndemo stopped before the end; its SQLite file is removed");
+    process.exit(0);
+  });
+  process.exitCode = await storm();
+  stopListening();
+}
+
+/**
+ * Calls `stop` on SIGINT or SIGTERM and, at a terminal, on Ctrl-C, Ctrl-D, Enter or q. Keys are read
+ * raw there, so Ctrl-C arrives as a key instead of a SIGINT to the whole process group: pnpm, which
+ * would get the signal too, would report the script as failed (130). Returns what stops listening.
+ */
+function onStop(stop: () => void): () => void {
+  const tty = process.stdin.isTTY;
+  const onKey = (key: Buffer) => {
+    if (!STOP_KEYS.has(key[0]!)) return;
+    stopListening();
+    stop();
+  };
+  const stopListening = () => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    if (!tty) return;
+    process.stdin.off("data", onKey);
+    process.stdin.setRawMode(false);
+    process.stdin.pause();
+  };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  // At a terminal, keys are read raw, so Ctrl-C arrives here as a key instead of a SIGINT to the whole
-  // process group: pnpm, which would get the signal too, would report the script as failed (130).
-  if (process.stdin.isTTY) {
+  if (tty) {
     process.stdin.setRawMode(true);
-    process.stdin.on("data", (key: Buffer) => {
-      if (STOP_KEYS.has(key[0]!)) {
-        process.stdin.setRawMode(false);
-        stop();
-      }
-    });
+    process.stdin.on("data", onKey);
   }
-} else {
-  process.exitCode = await storm();
+  return stopListening;
 }
 
 type Kind = "lost-response" | "duplicate-burst" | "plain" | "reused-key" | "missing-key";
@@ -113,6 +137,9 @@ async function storm(): Promise<number> {
 
   const total = Number(args.operations);
   const concurrency = Number(args.concurrency);
+  console.log(
+    `${total} operations against ${base} (SQLite file ${file}), ${concurrency} at a time; Ctrl-C stops`,
+  );
   const tallies = new Map<Kind, Tally>();
   const tally = (kind: Kind) => {
     let t = tallies.get(kind);
