@@ -1014,6 +1014,38 @@ describe("10. first answer and replays are identical", () => {
       expect(runs).toBe(1);
       await app.alive();
     });
+
+    it(`${target.name}: res.json() then a handler that changes only headers: the first client gets what was stored`, async () => {
+      let runs = 0;
+      const app = await target.start({
+        express: (expressApp) =>
+          expressApp.post(
+            "/headers-after-reply",
+            (_req, res, next) => {
+              res.status(201).json({ run: ++runs });
+              next();
+            },
+            // Same status, same number of headers: one replaced, one removed, one added.
+            (_req, res) => {
+              res.set("content-type", "text/plain");
+              res.removeHeader("etag");
+              res.set("x-late", "yes");
+            },
+          ),
+      });
+      const key = randomUUID();
+      const first = await app.post("/headers-after-reply", { key });
+      const replay = await app.post("/headers-after-reply", { key });
+      expectSameAnswer(first, replay);
+      expect([first.status, first.header("content-type"), first.header("x-late")]).toEqual([
+        201,
+        "application/json; charset=utf-8",
+        undefined,
+      ]);
+      expect(first.header("etag")).toBeDefined();
+      expect(runs).toBe(1);
+      await app.alive();
+    });
   }
 });
 

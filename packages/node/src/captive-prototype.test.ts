@@ -32,6 +32,7 @@ function recorder(): Captor & { calls: string[] } {
     end: (chunk) => void calls.push(`end ${String(chunk)}`),
     commit: () => void calls.push("commit"),
     holdClose: () => false,
+    touched: () => void calls.push("touched"),
   };
 }
 
@@ -53,6 +54,32 @@ describe("the capture's prototype patch", () => {
     const response = await fetch(origin);
     expect(captor.calls).toEqual(["writeHead 202", "write a", "end b"]);
     expect([response.status, await response.text()]).toEqual([200, "real"]);
+  });
+
+  it("tells the captor of every header set, appended or removed, and still sets it", async () => {
+    const captor = recorder();
+    let headers: unknown;
+    const told: number[] = [];
+    const origin = await serve((res) => {
+      capture(res, captor);
+      const step = (change: () => void) => {
+        const before = captor.calls.length;
+        change();
+        told.push(captor.calls.length - before);
+      };
+      step(() => res.setHeader("x-a", "1"));
+      step(() => res.appendHeader("x-b", "2"));
+      step(() => res.setHeader("x-c", "3"));
+      step(() => res.removeHeader("x-c"));
+      headers = res.getHeaders();
+      release(res);
+      step(() => res.setHeader("x-d", "4")); // released: no longer told
+      res.end();
+    });
+    await (await fetch(origin)).text();
+    expect(told.map((n) => n > 0)).toEqual([true, true, true, true, false]);
+    expect(new Set(captor.calls)).toEqual(new Set(["touched"]));
+    expect(headers).toEqual({ "x-a": "1", "x-b": "2" });
   });
 
   it("leaves every response it does not capture as node:http would write it, in this server and any other", async () => {

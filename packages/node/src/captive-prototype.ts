@@ -10,6 +10,8 @@ export interface Captor {
   readonly committed: boolean;
   /** Told that the socket closed; `true` when it holds the `close` event back from the route. */
   holdClose(): boolean;
+  /** A header was set, appended or removed (a snapshot of the response taken before is out of date). */
+  touched(): void;
 }
 
 /** node:http's own methods, as they were before the patch: how a captured response is finally sent. */
@@ -72,7 +74,7 @@ export function rawMethods(res: ServerResponse): RawMethods {
 
 function patchPrototype(proto: ServerResponse): void {
   if (raw.has(proto)) return;
-  const { writeHead, write, end, flushHeaders, emit } = proto;
+  const { writeHead, write, end, flushHeaders, emit, setHeader, appendHeader, removeHeader } = proto;
   raw.set(proto, { writeHead, write, end } as unknown as RawMethods);
   const headersSent = findGetter(proto, "headersSent");
   Object.defineProperties(proto, {
@@ -103,6 +105,19 @@ function patchPrototype(proto: ServerResponse): void {
       const captor = captors.get(this);
       if (captor === undefined) return flushHeaders.call(this);
       captor.commit();
+    }),
+    // Header changes are only noted: a captured response sent as it stands must still be what was stored.
+    setHeader: method(function (this: ServerResponse, name: string, value: unknown) {
+      captors.get(this)?.touched();
+      return (setHeader as (...args: unknown[]) => ServerResponse).call(this, name, value);
+    }),
+    appendHeader: method(function (this: ServerResponse, name: string, value: unknown) {
+      captors.get(this)?.touched();
+      return (appendHeader as (...args: unknown[]) => ServerResponse).call(this, name, value);
+    }),
+    removeHeader: method(function (this: ServerResponse, name: string) {
+      captors.get(this)?.touched();
+      return removeHeader.call(this, name);
     }),
     emit: method(function (this: ServerResponse, event: string | symbol, ...args: unknown[]) {
       if (event === "close" && captors.get(this)?.holdClose()) return true;

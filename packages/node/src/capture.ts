@@ -50,6 +50,7 @@ export class ResponseCapture implements Captor {
   #closeHeld = false;
   #grace: ReturnType<typeof setTimeout> | undefined;
   #released = false;
+  #touchedSinceSnapshot = false;
 
   constructor(res: ServerResponse, options: CaptureOptions) {
     this.#res = res;
@@ -64,6 +65,18 @@ export class ResponseCapture implements Captor {
   get committed(): boolean {
     if (this.#head !== undefined) this.#closeHeld = true;
     return this.#head !== undefined;
+  }
+
+  /**
+   * Whether a header of `res` was set, appended or removed after the snapshot the result carries (an
+   * error handler's, after the route answered): `res` then no longer stands as stored.
+   */
+  get touchedSinceSnapshot(): boolean {
+    return this.#touchedSinceSnapshot;
+  }
+
+  touched(): void {
+    if (this.#state !== "open") this.#touchedSinceSnapshot = true;
   }
 
   /** Gives `res` back to node:http; a `close` held back from the route is emitted now. */

@@ -80,9 +80,10 @@ async function serveOwned<R>(
     switch (captured.kind) {
       case "whole": {
         const instead = await run.finish({ ...captured.response, inherited });
+        const touched = capture.touchedSinceSnapshot;
         capture.restore();
         if (instead) writeAnswer(res, instead, answer);
-        else writeRouteResponse(res, captured.response, captured.sent);
+        else writeRouteResponse(res, captured.response, captured.sent, touched);
         break;
       }
       case "flowing": {

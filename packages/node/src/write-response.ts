@@ -1,5 +1,11 @@
 import { type ServerResponse, STATUS_CODES } from "node:http";
-import { type HttpAnswer, hasNullBody, type ResponseHeaders, type RouteResponse } from "@idemkit/core";
+import {
+  type HttpAnswer,
+  hasNullBody,
+  REPLAYED_HEADER,
+  type ResponseHeaders,
+  type RouteResponse,
+} from "@idemkit/core";
 import { rawMethods } from "./captive-prototype.js";
 
 /** Headers that follow from how the body is sent, never copied from a snapshot. */
@@ -48,13 +54,15 @@ export function answerHeaders(
  * Writes the route's own response from its snapshot, whole, as every replay of it will be, with
  * node:http's own methods: the route's writes already went through any wrapper on their way into
  * the capture (compression compressed them; a second call would find it done and do nothing).
+ * `touched`: a header of `res` changed after the snapshot (the capture tells).
  */
 export function writeRouteResponse(
   res: ServerResponse,
   response: RouteResponse,
-  sent?: { chunk: unknown; encoding: BufferEncoding | undefined },
+  sent: { chunk: unknown; encoding: BufferEncoding | undefined } | undefined,
+  touched: boolean,
 ): void {
-  if (!unchangedSince(res, response)) {
+  if (touched || !unchangedSince(res, response)) {
     writeWhole(res, response.status, response.statusText ?? "", response.headers, response.body, true);
     return;
   }
@@ -70,18 +78,19 @@ export function writeRouteResponse(
   }
 }
 
-/** Whether `res` still has exactly the status and headers of the snapshot (nothing set since). */
+/**
+ * Whether `res` still has the status of the snapshot and nothing that must not go out as it stands:
+ * a replay marker the route set (core drops it from what is stored) or its own framing. Header
+ * changes since the snapshot are the capture's to tell (`touched`).
+ */
 function unchangedSince(res: ServerResponse, response: RouteResponse): boolean {
-  if (res.headersSent || res.statusCode !== response.status) return false;
-  if ((res.statusMessage || undefined) !== (response.statusText || undefined)) return false;
-  const names = res.getHeaderNames();
-  let count = 0;
-  for (const name in response.headers) {
-    if (response.headers[name] === undefined) continue;
-    if (name === "transfer-encoding" || res.getHeader(name) !== response.headers[name]) return false;
-    count++;
-  }
-  return names.length === count;
+  return (
+    !res.headersSent &&
+    res.statusCode === response.status &&
+    (res.statusMessage || undefined) === (response.statusText || undefined) &&
+    !res.hasHeader(REPLAYED_HEADER) &&
+    !res.hasHeader("transfer-encoding")
+  );
 }
 
 /**
