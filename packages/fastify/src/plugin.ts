@@ -8,6 +8,7 @@ import {
   type Idempotency,
   type IdempotencyInstanceOptions,
   type OwnedRun,
+  REPLAYED_HEADER,
   type ResponseHeaders,
   splitOptions,
 } from "@idemkit/core";
@@ -163,7 +164,10 @@ async function storeReply({ run, inherited }: Flight, reply: FastifyReply, sent:
   };
   let read: ReadUpTo | undefined;
   try {
-    if (!run.streams(head)) read = await readPayload(payload, run.maxResponseBytes);
+    if (!run.streams(head)) {
+      // Bytes or text (what Fastify's serializers give) are read at once; only a stream is awaited.
+      read = bytesOf(payload) ?? (await readUpTo(payload as Readable | ReadableStream, run.maxResponseBytes));
+    }
   } catch (error) {
     // The reply's stream failed: the work ran, so the key is held (410 on retry), never re-run.
     await run.finishUnreplayable(head, "incomplete").catch(() => {});
@@ -217,11 +221,12 @@ function watchHijack(request: FastifyRequest, reply: FastifyReply): void {
   });
 }
 
-function readPayload(payload: unknown, limit: number): Promise<ReadUpTo> {
-  if (payload === null || payload === undefined) return Promise.resolve({ bytes: EMPTY });
-  if (payload instanceof Uint8Array) return Promise.resolve({ bytes: payload });
-  if (payload instanceof Readable || payload instanceof ReadableStream) return readUpTo(payload, limit);
-  return Promise.resolve({ bytes: Buffer.from(String(payload)) });
+/** The payload as bytes when it is not a stream: nothing, bytes or text. */
+function bytesOf(payload: unknown): ReadUpTo | undefined {
+  if (payload === null || payload === undefined) return { bytes: EMPTY };
+  if (payload instanceof Uint8Array) return { bytes: payload };
+  if (payload instanceof Readable || payload instanceof ReadableStream) return undefined;
+  return { bytes: Buffer.from(String(payload)) };
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -230,7 +235,8 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** The route's own payload, without a replay marker it may have set. */
 function ownPayload(reply: FastifyReply, payload: unknown): unknown {
-  reply.removeHeader("idempotent-replayed");
+  // Only when set: Fastify's removeHeader deletes a property, which slows every later header call.
+  if (reply.hasHeader(REPLAYED_HEADER)) reply.removeHeader(REPLAYED_HEADER);
   return payload;
 }
 
