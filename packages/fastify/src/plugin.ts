@@ -1,4 +1,4 @@
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import {
   createIdempotency,
   type HandlerContext,
@@ -166,7 +166,7 @@ async function storeReply({ run, inherited }: Flight, reply: FastifyReply, sent:
   try {
     if (!run.streams(head)) {
       // Bytes or text (what Fastify's serializers give) are read at once; only a stream is awaited.
-      read = bytesOf(payload) ?? (await readUpTo(payload as Readable | ReadableStream, run.maxResponseBytes));
+      read = bytesOf(payload) ?? (await readUpTo(asReadable(payload), run.maxResponseBytes));
     }
   } catch (error) {
     // The reply's stream failed: the work ran, so the key is held (410 on retry), never re-run.
@@ -225,8 +225,22 @@ function watchHijack(request: FastifyRequest, reply: FastifyReply): void {
 function bytesOf(payload: unknown): ReadUpTo | undefined {
   if (payload === null || payload === undefined) return { bytes: EMPTY };
   if (payload instanceof Uint8Array) return { bytes: payload };
-  if (payload instanceof Readable || payload instanceof ReadableStream) return undefined;
+  if (isStream(payload)) return undefined;
   return { bytes: Buffer.from(String(payload)) };
+}
+
+/** A stream as Fastify sees one: node's, a Web stream, or anything it would pipe (readable-stream's). */
+function isStream(payload: object): boolean {
+  return (
+    payload instanceof Readable ||
+    payload instanceof ReadableStream ||
+    typeof (payload as { pipe?: unknown }).pipe === "function"
+  );
+}
+
+function asReadable(stream: unknown): Readable | ReadableStream {
+  if (stream instanceof Readable || stream instanceof ReadableStream) return stream;
+  return (stream as NodeJS.ReadableStream).pipe(new PassThrough());
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

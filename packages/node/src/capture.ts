@@ -69,7 +69,10 @@ export class ResponseCapture implements Captor {
 
   /**
    * Whether a header of `res` was set, appended or removed after the snapshot the result carries (an
-   * error handler's, after the route answered): `res` then no longer stands as stored.
+   * error handler's, after the route answered): `res` then no longer stands as stored. Read it after
+   * `restore()`, which may emit a held `close`. Changes are seen through `res`'s own methods (and
+   * `super` calls of subclasses); one made by calling `OutgoingMessage.prototype.setHeader` on `res`
+   * directly is not.
    */
   get touchedSinceSnapshot(): boolean {
     return this.#touchedSinceSnapshot;
@@ -83,9 +86,11 @@ export class ResponseCapture implements Captor {
   restore(): void {
     if (this.#released) return;
     this.#released = true;
-    release(this.#res);
     clearTimeout(this.#grace);
+    // Emitted while still captured: a listener that changes a header is noted (`touchedSinceSnapshot`)
+    // and one that writes cannot reach the socket before the stored response does.
     if (this.#closeHeld) this.#res.emit("close");
+    release(this.#res);
   }
 
   /** The route failed (threw, rejected): settles what was captured so far, if nothing else did. */

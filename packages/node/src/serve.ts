@@ -80,8 +80,8 @@ async function serveOwned<R>(
     switch (captured.kind) {
       case "whole": {
         const instead = await run.finish({ ...captured.response, inherited });
-        const touched = capture.touchedSinceSnapshot;
         capture.restore();
+        const touched = capture.touchedSinceSnapshot;
         if (instead) writeAnswer(res, instead, answer);
         else writeRouteResponse(res, captured.response, captured.sent, touched);
         break;
