@@ -23,6 +23,21 @@ describe("run()", () => {
     expect(runs).toBe(1);
   });
 
+  it("never meets an HTTP request's key on the same instance (a client cannot block a job)", async () => {
+    const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
+    const route = idem.wrap(async () => new Response("from http"));
+    const request = () =>
+      new Request("http://x/orders", {
+        method: "POST",
+        headers: { "idempotency-key": "msg-1042" },
+        body: "{}",
+      });
+    expect(await (await route(request())).text()).toBe("from http");
+    expect(await idem.run({ key: "msg-1042", input: { job: 1 } }, () => "from run")).toBe("from run");
+    expect(await (await route(request())).text()).toBe("from http");
+    expect(await idem.run({ key: "msg-1042", input: { job: 1 } }, () => "again")).toBe("from run");
+  });
+
   it("throws MismatchError when the key is reused with other input", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     await idem.run({ key: "k", input: { amount: 10 } }, () => "ok");
