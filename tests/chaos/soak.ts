@@ -12,6 +12,8 @@ const minutes = Number(minutesArg ?? 10);
 if (!(minutes > 0)) throw new RangeError(`minutes per store must be a positive number; got ${minutesArg}`);
 const stores = storesArg.length > 0 ? storesArg : ["sqlite", "redis", "postgres"];
 
+const root = join(import.meta.dirname, "..");
+const vitest = join(root, "node_modules", ".bin", "vitest");
 const dir = mkdtempSync(join(tmpdir(), "idemkit-soak-"));
 const file = join(dir, "results.jsonl");
 const totals: ScenarioResult[] = [];
@@ -24,8 +26,9 @@ try {
     while (Date.now() < until) {
       passes[store]++;
       const started = Date.now();
-      const run = spawnSync("npx", ["vitest", "run", "chaos/chaos.test.ts", "-t", `${store}: `], {
-        cwd: join(import.meta.dirname, ".."),
+      // The package's own vitest (npx under pnpm warns about pnpm's npm settings on every pass).
+      const run = spawnSync(vitest, ["run", "chaos/chaos.test.ts", "-t", `${store}: `], {
+        cwd: root,
         env: { ...process.env, CHAOS_SOAK: "1", CHAOS_RESULTS: file },
         stdio: ["ignore", "ignore", "inherit"],
       });
