@@ -1,0 +1,16 @@
+export { encodeKey, keyHash } from "./key.js";
+export {
+  type MySqlTableOptions,
+  migrate,
+  mysqlSchemaSql,
+  type Queryable,
+  quoteIdentifier,
+} from "./schema.js";
+export {
+  createMySqlStore,
+  type MySqlStore,
+  type MySqlStoreOptions,
+  type MySqlTransactionBusy,
+  type MySqlTransactionClaim,
+} from "./store.js";
+export { DeadlockError, type IsolationLevel, type TransactionOptions } from "./transaction.js";

@@ -1,0 +1,92 @@
+// A row the store cannot read fails its key with a store error naming it, and nothing else; delete
+// clears it. The columns' types rule out most of what another program could write; these get through.
+import { randomUUID } from "node:crypto";
+import { createIdempotency } from "@idemkit/core";
+import type { Pool } from "mysql2/promise";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeKey, keyHash } from "./key.js";
+import { mysqlStatements, NOW_MS } from "./schema.js";
+import { createMySqlStore, type MySqlStore } from "./store.js";
+import { freshTable, newPool, skip, titled } from "./test-support.js";
+
+describe.skipIf(Boolean(skip))(titled("mysql: a row the store cannot read"), () => {
+  let fresh: Awaited<ReturnType<typeof freshTable>>;
+  let pool: Pool;
+  let store: MySqlStore;
+  let table: string;
+  beforeAll(async () => {
+    fresh = await freshTable("malformed");
+    pool = newPool({ connectionLimit: 4 });
+    store = createMySqlStore({ pool, table: fresh.table });
+    table = mysqlStatements({ table: fresh.table }).table;
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await fresh?.drop();
+  });
+  const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 });
+  // A live row (a day left) written by hand, then one column set to `value`.
+  const insert = async (key: string, column: string, value: string, state: string) => {
+    await pool.execute(
+      `INSERT INTO ${table} (key_hash, key_text, token, fingerprint, fence, state, result, expires_at,
+         keep_until, takeover, claim_nonce)
+       VALUES (?, ?, 'owner', 'fp', 1, ?, ${state === "completed" ? "'ok'" : "NULL"},
+         ${NOW_MS} + 86400000, ${NOW_MS} + 86400000, FALSE, '0123456789abcdef')`,
+      [keyHash(key), Buffer.from(encodeKey(key)), state],
+    );
+    await pool.execute(`UPDATE ${table} SET ${column} = ${value} WHERE key_hash = ?`, [keyHash(key)]);
+  };
+
+  it.each([
+    ["a fence of 0", "fence", "0", "in_progress", /fence is 0/],
+    ["a negative fence", "fence", "-3", "completed", /fence is -3/],
+    ["a fence past 2^53", "fence", "POW(2, 60)", "in_progress", /fence is 1152921504606846976/],
+    [
+      "a lease that never ends (expires_at past 2^53 ms: 409 for ever)",
+      "expires_at",
+      "9223372036854775807",
+      "in_progress",
+      /expires_at is 9223372036854775807/,
+    ],
+    [
+      "a completed row without its outcome (it would replay an empty body)",
+      "result",
+      "NULL",
+      "completed",
+      /result is NULL/,
+    ],
+    ["a state of another name", "state", "'done'", "completed", /state is "done"/],
+  ])(
+    "%s: claim and get reject naming the key; other keys work; delete clears it",
+    async (_label, column, value, state, why) => {
+      const key = `bad:${randomUUID()}`;
+      await insert(key, column, value, state);
+      await expect(store.claim(key, claimOf())).rejects.toThrow(
+        `@idemkit/mysql: claim: the row of key ${JSON.stringify(key)} is not an idemkit record (`,
+      );
+      await expect(store.claim(key, claimOf())).rejects.toThrow(why);
+      await expect(store.get(key)).rejects.toThrow(/get: the row of key .* is not an idemkit record/);
+      expect(await store.claim(`good:${randomUUID()}`, claimOf())).toEqual({
+        acquired: true,
+        fence: 1,
+        takeover: false,
+      });
+      expect(typeof (await store.delete(key))).toBe("boolean");
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
+    },
+  );
+
+  it("through core: that key is answered 503 with a store-error event, another key 201", async () => {
+    const events: string[] = [];
+    const idem = createIdempotency({ store, scope: "global", onEvent: (event) => events.push(event.type) });
+    const route = idem.wrap(async () => new Response("created", { status: 201 }));
+    const post = (key: string) =>
+      route(new Request("http://x/orders", { method: "POST", headers: { "idempotency-key": key } }));
+    const key = `broken-${randomUUID()}`;
+    expect((await post(key)).status).toBe(201);
+    await pool.execute(`UPDATE ${table} SET result = NULL WHERE key_text LIKE ?`, [`%${key}`]);
+    expect((await post(key)).status).toBe(503);
+    expect(events).toContain("store-error");
+    expect((await post(`fine-${randomUUID()}`)).status).toBe(201);
+  });
+});

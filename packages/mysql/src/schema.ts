@@ -1,0 +1,139 @@
+/** Where the store keeps its rows. */
+export interface MySqlTableOptions {
+  /** Table name, in the pool's database. Default `idemkit_keys`. */
+  table?: string;
+}
+
+export const DEFAULT_TABLE = "idemkit_keys";
+
+/** MySQL and MariaDB refuse longer identifiers (64 characters). */
+const MAX_IDENTIFIER_CHARACTERS = 64;
+
+/**
+ * Quotes an identifier for SQL text: doubles embedded backticks, rejects what MySQL cannot name (empty,
+ * NUL, a trailing space, a character outside the Basic Multilingual Plane, more than 64 characters).
+ */
+export function quoteIdentifier(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what MySQL refuses
+  if (name.length === 0 || /\u0000|[\uD800-\uDFFF]/.test(name) || name.endsWith(" ")) {
+    throw new TypeError(`@idemkit/mysql: invalid identifier ${JSON.stringify(name)}`);
+  }
+  if (name.length > MAX_IDENTIFIER_CHARACTERS) {
+    throw new TypeError(
+      `@idemkit/mysql: identifier longer than ${MAX_IDENTIFIER_CHARACTERS} characters: ${name}`,
+    );
+  }
+  return `\`${name.replaceAll("`", "``")}\``;
+}
+
+/**
+ * The server's clock in whole milliseconds since the epoch, floored. `UTC_TIMESTAMP(6)` is read once per
+ * statement (at its start, like `NOW()`), so every use in one statement sees the same instant, and it does
+ * not depend on the session's time zone (`UNIX_TIMESTAMP(NOW(3))` would, and repeats an hour at the end
+ * of summer time).
+ */
+export const NOW_MS = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
+
+/** The `expires_at` of a released row: long past on any clock, and told apart from an expired lease. */
+export const RELEASED = -9_007_199_254_740_991;
+
+/** A duration parameter (mysql2 sends numbers as DOUBLE; the store sends whole milliseconds). */
+const MS = "CAST(? AS SIGNED)";
+
+/** The columns a read returns; numbers as text, so no pool setting can round them. */
+const RECORD = `state, token, fingerprint, CAST(fence AS CHAR) AS fence, CAST(expires_at AS CHAR) AS deadline,
+  result, takeover`;
+
+/** The quoted table name and the SQL text of every statement the store runs. */
+export function mysqlStatements(options: MySqlTableOptions = {}) {
+  const t = quoteIdentifier(options.table ?? DEFAULT_TABLE);
+  const expired = `expires_at <= ${NOW_MS}`;
+  const ownedLive = `key_hash = ? AND token = ? AND state = 'in_progress' AND expires_at > ${NOW_MS}`;
+  const schemaSql = `CREATE TABLE IF NOT EXISTS ${t} (
+  key_hash    BINARY(32) NOT NULL,    -- SHA-256 of the escaped key's UTF-8: bytes compare exactly, any length fits
+  key_text    LONGBLOB NOT NULL,      -- the key's UTF-8 (escaped: see encodeKey); for operators, not indexed
+  token       VARBINARY(64) NOT NULL,
+  fingerprint LONGBLOB NOT NULL,      -- UTF-8, escaped as the key is
+  fence       BIGINT NOT NULL,
+  state       VARCHAR(11) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, -- 'in_progress' or 'completed'
+  result      LONGBLOB NULL,          -- the outcome; LONGBLOB, since BLOB stops at 64 KiB
+  expires_at  BIGINT NOT NULL,        -- ms since the epoch, server clock: lease or retention end; ${RELEASED} once released
+  keep_until  BIGINT NOT NULL,        -- the row and its fence may be purged after this (lease end + retention)
+  takeover    BOOLEAN NOT NULL DEFAULT FALSE, -- the claim that wrote the row replaced an expired lease
+  claim_nonce BINARY(16) NOT NULL,    -- random per claim attempt: tells the claimer whether its write won
+  PRIMARY KEY (key_hash),
+  KEY keep_until_idx (keep_until)
+) ENGINE = InnoDB`;
+
+  return {
+    table: t,
+    schemaSql,
+    /**
+     * The claim's write, one atomic statement: inserts the key, or takes over a row whose lease or
+     * retention has ended with the next fence and a fresh `claim_nonce`; a live row is left as it is
+     * (every assignment keeps its value). `expires_at` is assigned last: MySQL evaluates assignments
+     * left to right, each seeing the ones before it, and every condition reads the old `expires_at`.
+     * Parameters: key hash, key text, token, fingerprint, lease, lease, retention, nonce; then token,
+     * fingerprint, nonce, lease, retention, lease.
+     */
+    claim: `INSERT INTO ${t}
+  (key_hash, key_text, token, fingerprint, fence, state, result, expires_at, keep_until, takeover, claim_nonce)
+VALUES (?, ?, ?, ?, 1, 'in_progress', NULL, ${NOW_MS} + ${MS}, ${NOW_MS} + ${MS} + ${MS}, FALSE, ?)
+ON DUPLICATE KEY UPDATE
+  takeover    = IF(${expired}, state = 'in_progress' AND expires_at > ${RELEASED}, takeover),
+  token       = IF(${expired}, ?, token),
+  fingerprint = IF(${expired}, ?, fingerprint),
+  fence       = IF(${expired}, fence + 1, fence),
+  state       = IF(${expired}, 'in_progress', state),
+  result      = IF(${expired}, NULL, result),
+  claim_nonce = IF(${expired}, ?, claim_nonce),
+  keep_until  = IF(${expired}, ${NOW_MS} + ${MS} + ${MS}, keep_until),
+  expires_at  = IF(${expired}, ${NOW_MS} + ${MS}, expires_at)`,
+    /**
+     * The claim's read: the row as the write left it, and whether that write was this attempt's (its
+     * nonce). A locking read, so that inside a caller's REPEATABLE READ transaction it sees the latest
+     * committed row, not the transaction's snapshot. Parameters: nonce, key hash.
+     */
+    claimed: `SELECT ${RECORD}, claim_nonce = ? AS mine, expires_at > ${NOW_MS} AS live
+  FROM ${t} WHERE key_hash = ? LOCK IN SHARE MODE`,
+    /** Parameters: result, retention, retention, key hash, token. */
+    complete: `UPDATE ${t} SET state = 'completed', result = ?,
+  keep_until = GREATEST(keep_until, ${NOW_MS} + ${MS}), expires_at = ${NOW_MS} + ${MS}
+  WHERE ${ownedLive}`,
+    // Release ends the lease but keeps the row, and its fence, until keep_until: the next fence is higher.
+    release: `UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${ownedLive}`,
+    // keep_until moves as far as the lease end (assigned first, so it reads the old expires_at).
+    extend: `UPDATE ${t} SET keep_until = keep_until + ((${NOW_MS} + ${MS}) - expires_at),
+  expires_at = ${NOW_MS} + ${MS} WHERE ${ownedLive}`,
+    get: `SELECT ${RECORD} FROM ${t} WHERE key_hash = ? AND expires_at > ${NOW_MS}`,
+    // Operator purge, in up to three steps (MySQL has no DELETE ... RETURNING): see the store's delete.
+    deleteLive: `DELETE FROM ${t} WHERE key_hash = ? AND expires_at > ${NOW_MS}`,
+    deleteKept: `DELETE FROM ${t} WHERE key_hash = ? AND expires_at <= ${NOW_MS}`,
+    kept: `SELECT 1 AS kept FROM ${t} WHERE key_hash = ?`,
+    /** `limit` is an integer the store checked (a placeholder in LIMIT fails on some servers under mysql2). */
+    purge: (limit: number) =>
+      `DELETE FROM ${t} WHERE keep_until <= ${NOW_MS} AND expires_at <= ${NOW_MS}
+  ORDER BY keep_until LIMIT ${limit}`,
+  };
+}
+
+/** The DDL of the store (its table and purge index), for your own migration tool. Idempotent. */
+export function mysqlSchemaSql(options: MySqlTableOptions = {}): string {
+  return mysqlStatements(options).schemaSql;
+}
+
+/** Anything that runs a statement: a mysql2/promise Pool, PoolConnection or Connection. */
+export interface Queryable {
+  // biome-ignore lint/suspicious/noExplicitAny: mysql2's own parameter and result types, which vary by version
+  execute(sql: string, values?: any): Promise<[any, unknown]>;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  query(sql: string, values?: any): Promise<[any, unknown]>;
+}
+
+/** Creates the store's table and its purge index, if missing. Safe to run concurrently and repeatedly. */
+export async function migrate(
+  pool: Pick<Queryable, "query">,
+  options: MySqlTableOptions = {},
+): Promise<void> {
+  await pool.query(mysqlStatements(options).schemaSql);
+}

@@ -1,0 +1,233 @@
+import { randomUUID } from "node:crypto";
+import type {
+  ClaimResult,
+  CompleteRequest,
+  IdempotencyStore,
+  TransactionalOutput,
+  TransactionalResult,
+  TransactionalStore,
+} from "@idemkit/core";
+import type { Connection, Pool, PoolConnection } from "mysql2/promise";
+import { type ClaimTarget, claimOn, wholeMs } from "./claim.js";
+import { keyHash } from "./key.js";
+import {
+  checkDuration,
+  checkStoreOptions,
+  checkTransactionOptions,
+  describe,
+  integerOption,
+} from "./options.js";
+import { type RecordRow, readRow } from "./records.js";
+import { retryLostRaces } from "./retry.js";
+import { type MySqlTableOptions, mysqlStatements, type Queryable } from "./schema.js";
+import { runTransaction, type TransactionOptions } from "./transaction.js";
+
+export interface MySqlStoreOptions extends MySqlTableOptions, TransactionOptions {
+  /**
+   * Your `mysql2/promise` Pool (never ended by the store). A connection works too (for example one in
+   * your own transaction), but then a deadlock is not retried: the server rolled back your whole
+   * transaction, so the call rejects and your code retries the transaction. `transaction()` needs a Pool.
+   */
+  pool: Pool | PoolConnection | Connection;
+}
+
+/**
+ * What `transaction()` was given to claim with: the request's fingerprint, the retention of its outcome,
+ * and optionally how long to wait for a transaction that holds the key (core's `TransactionalClaim`).
+ */
+export interface MySqlTransactionClaim {
+  fingerprint: string;
+  retentionMs: number;
+  /**
+   * The longest the claim waits, in milliseconds (an integer from 1 to 2147483647), for another
+   * transaction that holds the key (it wrote the key row and has not committed or rolled back yet).
+   * InnoDB counts lock waits in whole seconds: the wait is `innodb_lock_wait_timeout`, set to `waitMs`
+   * rounded up to a second for the claim alone. Past it the transaction rolls back, its connection goes
+   * back to the pool, and `transaction()` resolves with `{ acquired: false, busy: true }`. Without it
+   * the claim waits as long as the session's `innodb_lock_wait_timeout` (50 s by default), then rejects.
+   */
+  waitMs?: number;
+  /** Called once per attempt, connected and in the transaction, just before the claim is sent. */
+  onClaimSent?: () => void;
+}
+
+/** The key is held by another transaction that did not end within `waitMs` (core answers 409). */
+export interface MySqlTransactionBusy {
+  acquired: false;
+  busy: true;
+  record?: undefined;
+}
+
+type Work<T> = (context: { client: PoolConnection; fence: number }) => Promise<TransactionalOutput<T>>;
+
+export interface MySqlStore extends IdempotencyStore, TransactionalStore<PoolConnection> {
+  /**
+   * Deletes up to `limit` (default 1000) rows past their keep-until time (expired, and no longer needed
+   * for fencing), oldest first. Returns the count.
+   */
+  purgeExpired(options?: { limit?: number }): Promise<number>;
+  /**
+   * Transactional mode: on one connection from the pool, START TRANSACTION, write the key row, run
+   * `work` with that connection (as `client`), store its outcome and COMMIT, so the key and your writes
+   * commit or roll back together. A concurrent duplicate waits for the first to commit (then gets its
+   * record) or roll back (then runs), at most `claim.waitMs` when given (then `busy`). Deadlocks re-run
+   * the whole attempt, `work` included.
+   */
+  transaction<T>(
+    key: string,
+    claim: MySqlTransactionClaim & { waitMs?: undefined },
+    work: Work<T>,
+    options?: TransactionOptions,
+  ): Promise<TransactionalResult<T>>;
+  transaction<T>(
+    key: string,
+    claim: MySqlTransactionClaim,
+    work: Work<T>,
+    options?: TransactionOptions,
+  ): Promise<TransactionalResult<T> | MySqlTransactionBusy>;
+}
+
+/** ER_LOCK_WAIT_TIMEOUT: a lock wait ran past `innodb_lock_wait_timeout`. */
+const LOCK_WAIT_TIMEOUT = 1205;
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/**
+ * An idemkit store over your `mysql2/promise` Pool, for MySQL 8 and MariaDB 10.11 or later. Run
+ * `migrate(pool, options)` (or the SQL of `mysqlSchemaSql(options)`) once before use.
+ */
+export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
+  const checked = checkStoreOptions(options);
+  const sql = mysqlStatements(options);
+  const db = options.pool as unknown as Queryable;
+  // On a pool every statement runs on its own (autocommit): a deadlocked one can simply run again.
+  const isPool = typeof (options.pool as Partial<Pool>).getConnection === "function";
+  const onPool: ClaimTarget = { sql, db, retry: isPool };
+  const run = (text: string, values: unknown[]) => retryLostRaces(isPool, () => db.execute(text, values));
+  const affected = async (text: string, values: unknown[]) => (await run(text, values))[0].affectedRows;
+
+  async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
+    const retention = wholeMs(outcome.retentionMs);
+    const values = [asBuffer(outcome.result), retention, retention, keyHash(key), Buffer.from(token)];
+    const [result] = await retryLostRaces(q === db && isPool, () => q.execute(sql.complete, values));
+    return result.affectedRows === 1;
+  }
+
+  return {
+    async claim(key, claim) {
+      checkDuration("claim", "leaseMs", claim.leaseMs, true);
+      checkDuration("claim", "retentionMs", claim.retentionMs, false);
+      return claimOn(onPool, "claim", key, claim);
+    },
+
+    async complete(key, token, outcome) {
+      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
+      return completeOn(db, key, token, outcome);
+    },
+
+    async release(key, token) {
+      return (await affected(sql.release, [keyHash(key), Buffer.from(token)])) === 1;
+    },
+
+    async extend(key, token, leaseMs) {
+      checkDuration("extend", "leaseMs", leaseMs, true);
+      const lease = wholeMs(leaseMs);
+      return (await affected(sql.extend, [lease, lease, keyHash(key), Buffer.from(token)])) === 1;
+    },
+
+    async get(key) {
+      const rows: RecordRow[] = (await run(sql.get, [keyHash(key)]))[0];
+      return rows[0] ? readRow("get", key, rows[0]) : undefined;
+    },
+
+    /**
+     * Removes the row whatever its state; `true` when it was live. Without DELETE ... RETURNING, the live
+     * row is deleted first, then a kept one; if neither was there but the row is (it became live in
+     * between), again.
+     */
+    async delete(key) {
+      const hash = keyHash(key);
+      for (let round = 0; round < 100; round++) {
+        if ((await affected(sql.deleteLive, [hash])) === 1) return true;
+        if ((await affected(sql.deleteKept, [hash])) === 1) return false;
+        const rows: unknown[] = (await run(sql.kept, [hash]))[0];
+        if (rows.length === 0) return false;
+      }
+      throw new Error(`@idemkit/mysql: delete: the row of key ${describe(key)} kept changing`);
+    },
+
+    async purgeExpired({ limit = 1000 } = {}) {
+      integerOption("purgeExpired: limit", limit, 1, 2 ** 31 - 1);
+      const [result] = await retryLostRaces(isPool, () => db.query(sql.purge(limit)));
+      return result.affectedRows;
+    },
+
+    // One implementation of both overloads: `busy` only ever comes back when `waitMs` was given.
+    transaction: async function transaction<T>(
+      key: string,
+      claim: MySqlTransactionClaim,
+      work: Work<T>,
+      overrides?: TransactionOptions,
+    ): Promise<TransactionalResult<T> | MySqlTransactionBusy> {
+      if (!isPool) throw new TypeError("@idemkit/mysql: transaction() needs a mysql2 Pool, not a connection");
+      const { fingerprint, retentionMs, waitMs, onClaimSent } = claim;
+      // The row's "lease" is its retention (below): a lease above 0.
+      checkDuration("transaction", "retentionMs", retentionMs, true);
+      integerOption("transaction: waitMs", waitMs, 1, 2 ** 31 - 1);
+      const given = overrides === undefined ? {} : checkTransactionOptions("transaction", overrides);
+      const isolationLevel = given.isolationLevel ?? checked.isolationLevel;
+      const maxRetries = given.maxRetries ?? checked.maxRetries ?? 3;
+      return runTransaction<TransactionalResult<T> | MySqlTransactionBusy>(
+        options.pool as Pool,
+        { isolationLevel, maxRetries },
+        async (connection) => {
+          const q = connection as unknown as Queryable;
+          // The row is invisible to others until COMMIT, so its "lease" never matters: give it
+          // retention. It commits completed (kept the retention from then) or not at all.
+          const token = randomUUID();
+          if (waitMs !== undefined) {
+            await q.query(
+              `SET @idemkit_lock_wait = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = ${Math.ceil(waitMs / 1000)}`,
+            );
+          }
+          onClaimSent?.();
+          let claimed: ClaimResult | undefined;
+          let failure: unknown;
+          try {
+            const request = { token, fingerprint, leaseMs: retentionMs, retentionMs: 0 };
+            claimed = await claimOn({ sql, db: q, retry: false }, "transaction", key, request);
+          } catch (error) {
+            failure = error;
+          }
+          if (waitMs !== undefined) {
+            // The pooled session keeps its own lock wait for everything after the claim. A timed-out
+            // lock wait ends the claim's statement only (innodb_rollback_on_timeout is off by default).
+            await q.query("SET SESSION innodb_lock_wait_timeout = @idemkit_lock_wait").catch((error) => {
+              failure ??= error; // the claim's own error, if any, says more
+            });
+          }
+          if (failure !== undefined || claimed === undefined) {
+            // The key's row is held by a transaction that has not ended within waitMs: in progress.
+            if (waitMs !== undefined && (failure as { errno?: unknown }).errno === LOCK_WAIT_TIMEOUT) {
+              return { commit: false, result: { acquired: false, busy: true } };
+            }
+            throw failure;
+          }
+          if (!claimed.acquired) return { commit: false, result: claimed };
+          const { fence } = claimed;
+          const output = await work({ client: connection, fence });
+          if (!output.commit) {
+            return {
+              commit: false,
+              result: { acquired: true, fence, value: output.value, committed: false },
+            };
+          }
+          if (!(await completeOn(q, key, token, { result: output.result, retentionMs }))) {
+            throw new Error("@idemkit/mysql: the key row was lost inside its own transaction");
+          }
+          return { commit: true, result: { acquired: true, fence, value: output.value, committed: true } };
+        },
+      );
+    } as MySqlStore["transaction"],
+  };
+}

@@ -1,0 +1,65 @@
+// Shared by the test files; excluded from the build and the package.
+import { randomBytes } from "node:crypto";
+import { skipUnlessAvailable } from "@idemkit/conformance";
+import mysql, { type PoolOptions } from "mysql2/promise";
+import { migrate, quoteIdentifier } from "./schema.js";
+
+/** scripts/mariadb.sh starts a server here. */
+export const mysqlUrl = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3307/test";
+
+async function probe(): Promise<string | undefined> {
+  try {
+    const connection = await mysql.createConnection({ uri: mysqlUrl, connectTimeout: 3000 });
+    try {
+      await connection.query("SELECT 1");
+      return undefined;
+    } finally {
+      await connection.end().catch(() => {});
+    }
+  } catch (error) {
+    const where = mysqlUrl.replace(/\/\/[^@/]*@/, "//***@");
+    return `MySQL/MariaDB is not reachable at ${where} (${(error as Error).message}); start one with scripts/mariadb.sh start`;
+  }
+}
+
+/** `false` when the server answers; otherwise the visible skip reason (or a throw under IDEMKIT_REQUIRE). */
+export const skip = skipUnlessAvailable("mysql", await probe());
+
+export const newPool = (config: PoolOptions = {}) =>
+  mysql.createPool({ uri: mysqlUrl, connectionLimit: 10, ...config });
+
+/** A fresh table for one test file, and the function that drops it. */
+export async function freshTable(
+  label: string,
+): Promise<{ table: string; id: string; drop: () => Promise<void> }> {
+  // A backtick, quotes and spaces in the name prove that it is quoted everywhere.
+  const id = randomBytes(4).toString("hex");
+  const table = `idemkit \`${label}\` "${id}"`;
+  const pool = newPool({ connectionLimit: 1 });
+  await migrate(pool, { table });
+  await pool.end();
+  return {
+    table,
+    id,
+    async drop() {
+      const admin = newPool({ connectionLimit: 1 });
+      await admin.query(`DROP TABLE IF EXISTS ${quoteIdentifier(table)}`);
+      await admin.end();
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A describe title that shows why the suite was skipped. */
+export const titled = (name: string) => (skip ? `${name} (skipped: ${skip})` : name);
+
+/** The rows of a mysql2 answer. */
+export const rowsOf = async <T = unknown>(answer: Promise<[unknown, unknown]>) => (await answer)[0] as T[];
+
+/** The first row of a mysql2 answer; a throw when there is none. */
+export async function firstRow<T>(answer: Promise<[unknown, unknown]>): Promise<T> {
+  const [row] = await rowsOf<T>(answer);
+  if (row === undefined) throw new Error("the query returned no row");
+  return row;
+}

@@ -1,0 +1,191 @@
+// Transactional mode against the server: the key row and the work's writes commit or roll back together,
+// and a duplicate waits in the database for the first transaction to end.
+import { randomUUID } from "node:crypto";
+import { createIdempotency, type TransactionalOutput } from "@idemkit/core";
+import type { Pool, PoolConnection } from "mysql2/promise";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyHash } from "./key.js";
+import { mysqlStatements } from "./schema.js";
+import { createMySqlStore, type MySqlStore } from "./store.js";
+import { firstRow, freshTable, newPool, skip, sleep, titled } from "./test-support.js";
+import { DeadlockError } from "./transaction.js";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+const claim = { fingerprint: "fp", retentionMs: 60_000 };
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+describe.skipIf(Boolean(skip))(titled("mysql transactional mode"), () => {
+  let fresh: Awaited<ReturnType<typeof freshTable>>;
+  let pool: Pool;
+  let store: MySqlStore;
+  let business: string;
+  const count = async (sql: string, values: unknown[]) => {
+    const { n } = await firstRow<{ n: number }>(pool.execute(sql, values as never));
+    return Number(n);
+  };
+  const orders = (like: string) => count(`SELECT COUNT(*) AS n FROM ${business} WHERE id LIKE ?`, [like]);
+  const keyRows = (key: string) =>
+    count(`SELECT COUNT(*) AS n FROM ${mysqlStatements({ table: fresh.table }).table} WHERE key_hash = ?`, [
+      keyHash(key),
+    ]);
+  /** Work that inserts a business row `id` and stores `id` as the outcome. */
+  const insertOrder =
+    (id: string, before?: () => Promise<void>) =>
+    async ({ client }: { client: PoolConnection }): Promise<TransactionalOutput<string>> => {
+      await client.execute(`INSERT INTO ${business} (id) VALUES (?)`, [id]);
+      await before?.();
+      return { value: id, result: bytes(id), commit: true };
+    };
+
+  beforeAll(async () => {
+    fresh = await freshTable("tx");
+    pool = newPool({ connectionLimit: 12 });
+    store = createMySqlStore({ pool, table: fresh.table });
+    business = `\`idemkit business ${fresh.id}\``;
+    await pool.query(`CREATE TABLE ${business} (id VARCHAR(200) PRIMARY KEY) ENGINE = InnoDB`);
+  });
+  afterAll(async () => {
+    await pool?.query(`DROP TABLE IF EXISTS ${business}`);
+    await pool?.end();
+    await fresh?.drop();
+  });
+
+  it("concurrent duplicates: one runs, the others wait for its commit and get the completed record", async () => {
+    const key = `dup:${randomUUID()}`;
+    let runs = 0;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        store.transaction(key, claim, async (context) => {
+          runs++;
+          return insertOrder(`order-${key}-${i}`, () => sleep(300))(context);
+        }),
+      ),
+    );
+    expect(runs).toBe(1);
+    const winners = results.filter((r) => r.acquired);
+    expect(winners).toHaveLength(1);
+    expect(winners[0]).toMatchObject({ acquired: true, fence: 1, committed: true });
+    const id = winners[0]!.acquired ? winners[0]!.value : "";
+    for (const r of results) {
+      if (r.acquired) continue;
+      expect(r.record).toMatchObject({ state: "completed", fence: 1 });
+      expect(r.record.state === "completed" && text(r.record.result)).toBe(id);
+    }
+    expect(await orders(`order-${key}-%`)).toBe(1);
+  });
+
+  it("a throw in the work rolls back its writes and the key; a duplicate that waited runs the work itself", async () => {
+    const key = `rollback:${randomUUID()}`;
+    const inside = gate();
+    const fail = gate();
+    const first = store.transaction(key, claim, async ({ client }) => {
+      await client.execute(`INSERT INTO ${business} (id) VALUES (?)`, [`${key}-first`]);
+      inside.open();
+      await fail.opened;
+      throw new Error("handler failed");
+    });
+    await inside.opened;
+    const second = store.transaction(key, claim, insertOrder(`${key}-second`));
+    await sleep(200); // the second is waiting on the first's key row
+    fail.open();
+    await expect(first).rejects.toThrow("handler failed");
+    expect(await second).toMatchObject({ acquired: true, fence: 1, committed: true, value: `${key}-second` });
+    expect(await orders(`${key}-first`)).toBe(0);
+    expect(await orders(`${key}-second`)).toBe(1);
+  });
+
+  it("commit: false rolls back the work's writes and the key: nothing is left, a retry runs", async () => {
+    const key = `no-commit:${randomUUID()}`;
+    const result = await store.transaction(key, claim, async ({ client }) => {
+      await client.execute(`INSERT INTO ${business} (id) VALUES (?)`, [key]);
+      return { value: "declined", result: bytes("x"), commit: false };
+    });
+    expect(result).toEqual({ acquired: true, fence: 1, value: "declined", committed: false });
+    expect(await orders(key)).toBe(0);
+    expect(await keyRows(key)).toBe(0);
+    expect(await store.transaction(key, claim, insertOrder(key))).toMatchObject({ committed: true });
+  });
+
+  it("waitMs: a duplicate of a key held longer gives up after about that long, busy, and its connection is free", async () => {
+    const key = `busy:${randomUUID()}`;
+    const inside = gate();
+    const done = gate();
+    const first = store.transaction(key, claim, async (context) => {
+      inside.open();
+      return insertOrder(key, () => done.opened)(context);
+    });
+    await inside.opened;
+    const started = performance.now();
+    const busy = await store.transaction(key, { ...claim, waitMs: 1000 }, insertOrder(`${key}-dup`));
+    const waited = performance.now() - started;
+    expect(busy).toEqual({ acquired: false, busy: true });
+    expect(waited).toBeGreaterThan(900);
+    expect(waited).toBeLessThan(5000);
+    // The session's own lock wait is back on the pooled connection.
+    const { wait } = await firstRow<{ wait: number }>(
+      pool.query("SELECT @@SESSION.innodb_lock_wait_timeout AS wait"),
+    );
+    expect(Number(wait)).toBeGreaterThan(1);
+    done.open();
+    expect(await first).toMatchObject({ acquired: true, committed: true });
+    expect(
+      await store.transaction(key, { ...claim, waitMs: 1000 }, insertOrder(`${key}-late`)),
+    ).toMatchObject({
+      acquired: false,
+      record: { state: "completed", fence: 1 },
+    });
+  });
+
+  it("a deadlock re-runs the whole attempt; past maxRetries it rejects with DeadlockError, nothing committed", async () => {
+    const key = `deadlock:${randomUUID()}`;
+    let attempts = 0;
+    const deadlock = Object.assign(new Error("Deadlock found when trying to get lock"), { errno: 1213 });
+    const result = await store.transaction(key, claim, async (context) => {
+      attempts++;
+      await insertOrder(`${key}-${attempts}`)(context);
+      if (attempts < 3) throw deadlock;
+      return { value: attempts, result: bytes("ok"), commit: true };
+    });
+    expect(result).toMatchObject({ acquired: true, fence: 1, committed: true, value: 3 });
+    expect(await orders(`${key}-%`)).toBe(1);
+
+    const other = `deadlock-always:${randomUUID()}`;
+    const failing = store.transaction(
+      other,
+      claim,
+      async () => {
+        throw deadlock;
+      },
+      { maxRetries: 1 },
+    );
+    await expect(failing).rejects.toThrow(DeadlockError);
+    await expect(failing).rejects.toMatchObject({ attempts: 2 });
+    expect(await keyRows(other)).toBe(0);
+  });
+
+  it("through core: idem.transactional runs a request once and replays it", async () => {
+    const idem = createIdempotency({ store, scope: "global" });
+    let runs = 0;
+    const route = idem.transactional(store).wrap(async (_request, { client }) => {
+      runs++;
+      await client.execute(`INSERT INTO ${business} (id) VALUES (?)`, [`http-${runs}-${randomUUID()}`]);
+      return new Response("created", { status: 201 });
+    });
+    const key = `http:${randomUUID()}`;
+    const post = () =>
+      route(new Request("http://x/orders", { method: "POST", headers: { "idempotency-key": key } }));
+    const first = await post();
+    const retry = await post();
+    expect([first.status, retry.status]).toEqual([201, 201]);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(runs).toBe(1);
+  });
+});
