@@ -3,7 +3,7 @@
 //
 // Time: memory and SQLite take an injected clock, so "advance time" is exact and the model judges
 // every deadline to the millisecond, including the boundary (a deadline equal to now has ended).
-// Redis and PostgreSQL judge deadlines by the server's clock: "advance time" is a real sleep, the
+// Redis, PostgreSQL and MySQL judge deadlines by the server's clock: "advance time" is a real sleep, the
 // model keeps each deadline as a window [local time before the call, local time after] + the lease,
 // with `toleranceMs` of slack, and accepts either answer only while a deadline is inside that window.
 import { randomUUID } from "node:crypto";
@@ -48,6 +48,7 @@ const runs: Record<string, { numRuns: number; maxCommands: number }> = {
   sqlite: { numRuns: 150, maxCommands: 40 },
   redis: { numRuns: 30, maxCommands: 18 },
   postgres: { numRuns: 30, maxCommands: 18 },
+  mysql: { numRuns: 30, maxCommands: 18 },
   mongodb: { numRuns: 10, maxCommands: 18 },
 };
 
@@ -60,6 +61,7 @@ const shortRetentionRuns: Record<string, { numRuns: number; maxCommands: number 
   sqlite: { numRuns: 1000, maxCommands: 40 },
   redis: { numRuns: 20, maxCommands: 18 },
   postgres: { numRuns: 20, maxCommands: 18 },
+  mysql: { numRuns: 20, maxCommands: 18 },
   mongodb: { numRuns: 5, maxCommands: 18 },
 };
 

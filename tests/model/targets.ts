@@ -7,16 +7,20 @@ import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { createMemoryStore, type IdempotencyStore } from "@idemkit/core";
 import { createMongoStore } from "@idemkit/mongodb";
+import { createMySqlStore, migrate as migrateMySql, quoteIdentifier as quoteMySql } from "@idemkit/mysql";
 import { createPostgresStore, migrate, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
 import { createSqliteStore } from "@idemkit/sqlite";
 import { Redis } from "ioredis";
 import { MongoClient } from "mongodb";
+import mysql from "mysql2/promise";
 import pg from "pg";
 
 export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const mongoUrl = process.env.MONGODB_URL ?? "mongodb://127.0.0.1:27017";
+/** scripts/mariadb.sh starts a MariaDB here. */
+export const mysqlUrl = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3307/test";
 
 /** A clock the test controls (embedded stores), or the real one (server clocks). */
 export interface Clock {
@@ -106,9 +110,19 @@ const mongoProblem = await probe(`MongoDB is not reachable at ${hidePassword(mon
   }
 });
 
+const mysqlProblem = await probe(`MySQL/MariaDB is not reachable at ${hidePassword(mysqlUrl)}`, async () => {
+  const connection = await mysql.createConnection({ uri: mysqlUrl, connectTimeout: 3000 });
+  try {
+    await connection.query("SELECT 1");
+  } finally {
+    await connection.end().catch(() => {});
+  }
+});
+
 export const redisSkip = skipUnlessAvailable("redis", redisProblem);
 export const postgresSkip = skipUnlessAvailable("postgres", postgresProblem);
 export const mongoSkip = skipUnlessAvailable("mongodb", mongoProblem);
+export const mysqlSkip = skipUnlessAvailable("mysql", mysqlProblem);
 
 export const targets: Target[] = [
   {
@@ -184,6 +198,27 @@ export const targets: Target[] = [
         },
         async close() {
           await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`);
+          await pool.end();
+        },
+      };
+    },
+  },
+  {
+    name: "mysql",
+    skip: mysqlSkip,
+    clock: "server",
+    async open() {
+      const table = `idemkit_model_${randomBytes(4).toString("hex")}`;
+      const pool = mysql.createPool({ uri: mysqlUrl, connectionLimit: 4 });
+      await migrateMySql(pool, { table });
+      const store = createMySqlStore({ pool, table });
+      return {
+        store,
+        purge: async () => {
+          await store.purgeExpired({ limit: 100_000 });
+        },
+        async close() {
+          await pool.query(`DROP TABLE IF EXISTS ${quoteMySql(table)}`);
           await pool.end();
         },
       };
