@@ -57,6 +57,9 @@ install_server() {
   rm -f "$log"
 }
 
+# A live process (a killed one that nobody reaped yet is a zombie: not running).
+running() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
 client() { "$(find_bin mariadb mysql)" --no-defaults --protocol=tcp -h 127.0.0.1 -P "$PORT" -u root "$@"; }
 answers() { client -N -e "SELECT 1" test >/dev/null 2>&1; }
 version() { client -N -e "SELECT VERSION()" 2>/dev/null; }
@@ -68,7 +71,7 @@ start() {
     echo "mariadb.sh: no MariaDB server binary after installing mariadb-server" >&2
     exit 1
   }
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+  if [ -f "$PIDFILE" ] && running "$(cat "$PIDFILE")"; then
     echo "mariadb.sh: a server from $DIR is running but does not answer on port $PORT; see $LOG" >&2
     exit 1
   fi
@@ -108,9 +111,9 @@ stop() {
   if [ -f "$PIDFILE" ]; then
     local pid
     pid=$(cat "$PIDFILE")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then echo "mariadb.sh: MariaDB ($pid) did not stop" >&2; exit 1; fi
+    running "$pid" && kill "$pid" 2>/dev/null
+    for _ in $(seq 150); do running "$pid" || break; sleep 0.2; done
+    if running "$pid"; then echo "mariadb.sh: MariaDB ($pid) did not stop" >&2; exit 1; fi
   fi
   rm -rf "$DIR"
   echo "MariaDB on port $PORT stopped (data in $DIR removed)"

@@ -7,13 +7,15 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
+import { createMySqlStore, migrate as migrateMySql } from "@idemkit/mysql";
 import { createPostgresStore, migrate, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
 import { createSqliteStore } from "@idemkit/sqlite";
 import { Redis } from "ioredis";
+import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { databaseUrl, mongoSkip } from "../model/targets.js";
+import { databaseUrl, mongoSkip, mysqlSkip, mysqlUrl } from "../model/targets.js";
 import {
   Cluster,
   type Fault,
@@ -27,6 +29,7 @@ import {
 import { FaultProxy } from "./proxy.js";
 import {
   redisServerProblem,
+  startThrowawayMariadb,
   startThrowawayPostgres,
   startThrowawayRedis,
   type ThrowawayServer,
@@ -245,6 +248,63 @@ describe.skipIf(Boolean(postgresSkip))(
         test.skip(`no throwaway PostgreSQL cluster: ${throwaway.problem}`);
       }
       const result = await runScenario("postgres", ctx, "store restart");
+      results.push(result);
+      expect(result.violations.slice(0, 12), `${result.violations.length} violations`).toEqual([]);
+    });
+  },
+);
+
+describe.skipIf(Boolean(mysqlSkip))(
+  `chaos on mysql (a throwaway MariaDB, or the shared server if none can start, behind the fault proxy)${mysqlSkip ? ` (skipped: ${mysqlSkip})` : ""}`,
+  () => {
+    let dir = "";
+    const table = `idemkit_chaos_${randomBytes(3).toString("hex")}`;
+    let ctx: GroupContext;
+    let pool: mysql.Pool;
+    let throwaway: Awaited<ReturnType<typeof startThrowawayMariadb>> | undefined;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-mysql-ledgers-"));
+      throwaway = await startThrowawayMariadb();
+      const url = new URL("problem" in throwaway ? mysqlUrl : throwaway.url);
+      pool = mysql.createPool({ uri: url.toString(), connectionLimit: 4 });
+      await migrateMySql(pool, { table });
+      const proxy = await new FaultProxy(Number(url.port || 3306)).start();
+      const viaProxy = new URL(url.toString());
+      viaProxy.hostname = "127.0.0.1";
+      viaProxy.port = String(proxy.port);
+      const cluster = await startCluster(
+        { store: "mysql", target: viaProxy.toString(), mysqlTable: table, ...workerTiming },
+        dir,
+      );
+      const server = "problem" in throwaway ? undefined : throwaway;
+      ctx = { cluster, store: createMySqlStore({ pool, table }), proxy, server };
+    }, 120_000);
+    afterAll(async () => {
+      await ctx?.cluster.close();
+      await ctx?.proxy?.close();
+      await pool?.query(`DROP TABLE IF EXISTS \`${table}\``).catch(() => {});
+      await pool?.end().catch(() => {});
+      if (throwaway && !("problem" in throwaway)) await throwaway.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+    for (const fault of [
+      "none",
+      "worker SIGKILL",
+      "worker SIGSTOP",
+      "proxy delay",
+      "proxy blackhole",
+      "proxy reset",
+      "proxy drop reply",
+    ] as Fault[])
+      scenario("mysql", fault, () => ctx);
+    it("mysql: store restart (MariaDB killed with SIGKILL, restarted): nothing acknowledged lost", {
+      timeout: scenarioTimeout,
+    }, async (test) => {
+      if (throwaway && "problem" in throwaway) {
+        skipped.push(`mysql: store restart: no throwaway MariaDB: ${throwaway.problem}`);
+        test.skip(`no throwaway MariaDB: ${throwaway.problem}`);
+      }
+      const result = await runScenario("mysql", ctx, "store restart");
       results.push(result);
       expect(result.violations.slice(0, 12), `${result.violations.length} violations`).toEqual([]);
     });

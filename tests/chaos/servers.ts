@@ -1,7 +1,7 @@
-// Throwaway store servers for the "store killed and restarted" fault. The shared Redis (6379) and
-// PostgreSQL (5432) are never stopped: each group starts its own on a spare loopback port.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+// Throwaway store servers for the "store killed and restarted" fault. The shared Redis (6379),
+// PostgreSQL (5432) and MariaDB (3307) are never stopped: each group starts its own on a spare port.
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -186,6 +186,60 @@ export async function startThrowawayPostgres(): Promise<
     start,
     async destroy() {
       run(`${PG_BIN}/pg_ctl`, ["-D", data, "-m", "immediate", "-w", "stop"]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A throwaway MariaDB, started by the project's own scripts/mariadb.sh on a spare port with a data
+ * directory of its own (InnoDB's default `innodb_flush_log_at_trx_commit = 1`: every acknowledged commit
+ * is on disk). Killed with SIGKILL: the restart runs InnoDB's crash recovery. Returns the reason instead
+ * when it cannot start here.
+ */
+export async function startThrowawayMariadb(): Promise<
+  (ThrowawayServer & { url: string }) | { problem: string }
+> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-mariadb-"));
+  const script = join(import.meta.dirname, "../../scripts/mariadb.sh");
+  const env = { ...process.env, MARIADB_PORT: String(port), MARIADB_DIR: dir };
+  const run = (command: "start" | "stop") =>
+    new Promise<void>((resolve, reject) =>
+      execFile("bash", [script, command], { env, timeout: 120_000 }, (error, stdout, stderr) =>
+        error
+          ? reject(new Error(`scripts/mariadb.sh ${command}: ${stderr || stdout || error.message}`))
+          : resolve(),
+      ),
+    );
+  // Gone, or a zombie nobody reaped yet (the script started it detached).
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return false;
+    }
+  };
+  const kill = async () => {
+    const pid = Number(readFileSync(join(dir, "mariadb.pid"), "utf8"));
+    if (!alive(pid)) return;
+    process.kill(pid, "SIGKILL");
+    while (alive(pid)) await sleep(20);
+  };
+  try {
+    await run("start");
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    return { problem: (error as Error).message.slice(0, 300) };
+  }
+  return {
+    port,
+    url: `mysql://root@127.0.0.1:${port}/test`,
+    kill,
+    start: () => run("start"),
+    async destroy() {
+      await run("stop").catch(() => kill());
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -14,18 +14,21 @@ import {
   MismatchError,
   StoreUnavailableError,
 } from "@idemkit/core";
+import { createMySqlStore } from "@idemkit/mysql";
 import { createPostgresStore, type PostgresStore, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
 import { createSqliteStore } from "@idemkit/sqlite";
 import { Redis } from "ioredis";
+import mysql from "mysql2/promise";
 import pg from "pg";
 
 export interface WorkerConfig {
   id: string;
-  store: "sqlite" | "redis" | "postgres";
-  /** SQLite file, Redis port, or PostgreSQL URL (through the fault proxy where there is one). */
+  store: "sqlite" | "redis" | "postgres" | "mysql";
+  /** SQLite file, Redis port, or PostgreSQL or MySQL URL (through the fault proxy where there is one). */
   target: string;
   pgSchema?: string;
+  mysqlTable?: string;
   redisPrefix?: string;
   ledger: string;
   leaseMs: number;
@@ -84,6 +87,11 @@ function openStore(): IdempotencyStore {
       pool.on("error", () => {});
       postgresStore = createPostgresStore({ pool, schema: config.pgSchema });
       return postgresStore;
+    }
+    case "mysql": {
+      // mysql2 has no per-pool statement timeout: core's storeTimeoutMs bounds every store call.
+      const pool = mysql.createPool({ uri: config.target, connectionLimit: 8, connectTimeout: 1500 });
+      return createMySqlStore({ pool, table: config.mysqlTable });
     }
   }
 }
