@@ -13,4 +13,9 @@ export {
   type MySqlTransactionBusy,
   type MySqlTransactionClaim,
 } from "./store.js";
-export { DeadlockError, type IsolationLevel, type TransactionOptions } from "./transaction.js";
+export {
+  ConnectionLostError,
+  DeadlockError,
+  type IsolationLevel,
+  type TransactionOptions,
+} from "./transaction.js";

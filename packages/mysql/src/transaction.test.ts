@@ -8,7 +8,7 @@ import { keyHash } from "./key.js";
 import { mysqlStatements } from "./schema.js";
 import { createMySqlStore, type MySqlStore } from "./store.js";
 import { firstRow, freshTable, newPool, skip, sleep, titled } from "./test-support.js";
-import { DeadlockError } from "./transaction.js";
+import { ConnectionLostError, DeadlockError } from "./transaction.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
@@ -169,6 +169,53 @@ describe.skipIf(Boolean(skip))(titled("mysql transactional mode"), () => {
     await expect(failing).rejects.toThrow(DeadlockError);
     await expect(failing).rejects.toMatchObject({ attempts: 2 });
     expect(await keyRows(other)).toBe(0);
+  });
+
+  it("a connection killed while the work awaits: ConnectionLostError, nothing committed, no crash; a retry runs once", async () => {
+    const key = `killed:${randomUUID()}`;
+    const inside = gate();
+    const resume = gate();
+    let threadId = 0;
+    const first = store.transaction(key, claim, async ({ client }) => {
+      await client.execute(`INSERT INTO ${business} (id) VALUES (?)`, [`${key}-first`]);
+      threadId = client.threadId;
+      inside.open();
+      await resume.opened;
+      await client.execute("SELECT 1"); // the connection is gone
+      return { value: "never", result: bytes("never"), commit: true };
+    });
+    await inside.opened;
+    await pool.query(`KILL CONNECTION ${threadId}`);
+    resume.open();
+    await expect(first).rejects.toThrow(ConnectionLostError);
+    await expect(first).rejects.toThrow(
+      /the connection was lost during the transaction .*; nothing was committed/,
+    );
+    expect(await orders(`${key}-first`)).toBe(0);
+    expect(await keyRows(key)).toBe(0);
+    expect(await store.transaction(key, claim, insertOrder(`${key}-retry`))).toMatchObject({
+      committed: true,
+    });
+    expect(await orders(`${key}-%`)).toBe(1);
+  });
+
+  it("through core, that lost connection is a store failure: 503, and the retry runs", async () => {
+    const events: string[] = [];
+    const idem = createIdempotency({ store, scope: "global", onEvent: (event) => events.push(event.type) });
+    let runs = 0;
+    const route = idem.transactional(store).wrap(async (_request, { client }) => {
+      runs++;
+      if (runs === 1) await pool.query(`KILL CONNECTION ${client.threadId}`);
+      await client.execute(`INSERT INTO ${business} (id) VALUES (?)`, [`lost-${runs}-${randomUUID()}`]);
+      return new Response("created", { status: 201 });
+    });
+    const key = `http-lost:${randomUUID()}`;
+    const post = () =>
+      route(new Request("http://x/orders", { method: "POST", headers: { "idempotency-key": key } }));
+    expect((await post()).status).toBe(503);
+    expect(events).toContain("store-error");
+    expect((await post()).status).toBe(201);
+    expect(runs).toBe(2);
   });
 
   it("through core: idem.transactional runs a request once and replays it", async () => {

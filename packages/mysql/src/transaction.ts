@@ -33,6 +33,28 @@ export class DeadlockError extends Error {
   }
 }
 
+/**
+ * The connection of a transaction was lost before COMMIT was sent (its thread was killed, the server
+ * restarted or failed over, `wait_timeout` ended an idle session, the network reset): the server rolled
+ * the transaction back, so nothing was committed, neither the key nor your writes. `cause` is mysql2's
+ * fatal error. Not retried by `transaction()`: a retry of the request runs again on a fresh connection.
+ */
+export class ConnectionLostError extends Error {
+  override readonly name = "ConnectionLostError";
+
+  constructor(cause: Error) {
+    super(
+      `@idemkit/mysql: the connection was lost during the transaction (${cause.message}); nothing was committed`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/** mysql2 marks the errors after which its connection is unusable (closed, reset, killed) as fatal. */
+const isFatal = (error: unknown) => (error as { fatal?: unknown } | null)?.fatal === true;
+
 export const ISOLATION_LEVELS: Record<IsolationLevel, string> = {
   "read committed": "READ COMMITTED",
   "repeatable read": "REPEATABLE READ",
@@ -69,6 +91,7 @@ async function once<R>(pool: Pool, level: IsolationLevel | undefined, attempt: A
   const connection = await pool.getConnection();
   // A connection that failed (lost, or unable to roll back) is destroyed, never lent again.
   let broken = false;
+  let committing = false;
   try {
     // SET TRANSACTION applies to the next transaction only: the pooled session keeps its own level.
     if (level !== undefined)
@@ -81,13 +104,27 @@ async function once<R>(pool: Pool, level: IsolationLevel | undefined, attempt: A
       await connection.query("ROLLBACK").catch(() => {
         broken = true;
       });
+      // Lost before COMMIT: nothing was committed; say so, also when the work's own query failed with it.
+      if (isFatal(error)) throw new ConnectionLostError(error as Error);
       throw error;
     }
-    // A COMMIT whose reply is lost leaves the outcome unknown: its error goes through as it is.
-    await connection.query(outcome.commit ? "COMMIT" : "ROLLBACK");
+    committing = true;
+    try {
+      await connection.query(outcome.commit ? "COMMIT" : "ROLLBACK");
+    } catch (error) {
+      // A ROLLBACK that could not be sent: the server rolls back when the session ends, as asked.
+      if (!outcome.commit && isFatal(error)) {
+        broken = true;
+        return outcome.result;
+      }
+      throw error;
+    }
     return outcome.result;
   } catch (error) {
-    if ((error as { fatal?: unknown }).fatal === true) broken = true;
+    if (isFatal(error)) broken = true;
+    // Lost before COMMIT was sent (in the claim or the completion): nothing was committed. Lost while
+    // COMMIT was in flight, the outcome is unknown: its error goes through unchanged.
+    if (isFatal(error) && !committing) throw new ConnectionLostError(error as Error);
     throw error;
   } finally {
     if (broken) connection.destroy();
