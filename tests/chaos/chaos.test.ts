@@ -268,6 +268,10 @@ describe.skipIf(Boolean(mysqlSkip))(
       const url = new URL("problem" in throwaway ? mysqlUrl : throwaway.url);
       pool = mysql.createPool({ uri: url.toString(), connectionLimit: 4 });
       await migrateMySql(pool, { table });
+      const txTable = `\`${table}_tx_orders\``;
+      await pool.query(
+        `CREATE TABLE ${txTable} (stored_key VARCHAR(255) NOT NULL, exec_id VARCHAR(64) PRIMARY KEY, w VARCHAR(64) NOT NULL)`,
+      );
       const proxy = await new FaultProxy(Number(url.port || 3306)).start();
       const viaProxy = new URL(url.toString());
       viaProxy.hostname = "127.0.0.1";
@@ -277,12 +281,32 @@ describe.skipIf(Boolean(mysqlSkip))(
         dir,
       );
       const server = "problem" in throwaway ? undefined : throwaway;
-      ctx = { cluster, store: createMySqlStore({ pool, table }), proxy, server };
+      const transactional = {
+        async terminate(pid: number) {
+          const [open] = await pool.query(
+            "SELECT 1 FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = ?",
+            [pid],
+          );
+          await pool.query(`KILL CONNECTION ${Number(pid)}`).catch(() => {});
+          return (open as unknown[]).length > 0;
+        },
+        async committed(storedKeys: string[]) {
+          const [rows] = await pool.query(
+            `SELECT stored_key, exec_id, w FROM ${txTable} WHERE stored_key IN (?) ORDER BY exec_id`,
+            [storedKeys],
+          );
+          const byKey = new Map<string, { execId: string; w: string }[]>();
+          for (const r of rows as { stored_key: string; exec_id: string; w: string }[])
+            byKey.set(r.stored_key, [...(byKey.get(r.stored_key) ?? []), { execId: r.exec_id, w: r.w }]);
+          return byKey;
+        },
+      };
+      ctx = { cluster, store: createMySqlStore({ pool, table }), proxy, server, transactional };
     }, 120_000);
     afterAll(async () => {
       await ctx?.cluster.close();
       await ctx?.proxy?.close();
-      await pool?.query(`DROP TABLE IF EXISTS \`${table}\``).catch(() => {});
+      await pool?.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_tx_orders\``).catch(() => {});
       await pool?.end().catch(() => {});
       if (throwaway && !("problem" in throwaway)) await throwaway.destroy();
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -297,6 +321,15 @@ describe.skipIf(Boolean(mysqlSkip))(
       "proxy drop reply",
     ] as Fault[])
       scenario("mysql", fault, () => ctx);
+    it("mysql: backend terminated mid-transaction (transactional mode, KILL CONNECTION): no crash, exactly one commit per key, every 2xx the stored outcome", {
+      timeout: scenarioTimeout,
+    }, async () => {
+      const result = await runScenario("mysql", ctx, "backend terminated mid-transaction");
+      results.push(result);
+      expect(result.violations.slice(0, 12), `${result.violations.length} violations`).toEqual([]);
+      expect(result.executions).toBeGreaterThan(0);
+      expect(result.cut, "transactions whose connection a worker saw die").toBeGreaterThan(0);
+    });
     it("mysql: store restart (MariaDB killed with SIGKILL, restarted): nothing acknowledged lost", {
       timeout: scenarioTimeout,
     }, async (test) => {

@@ -1,5 +1,5 @@
 // One worker process of the chaos suite: serves the core HTTP layer (POST /orders, through
-// `idem.handle`), `run()` (POST /jobs, through `idem.execute`) and, on PostgreSQL, transactional mode
+// `idem.handle`), `run()` (POST /jobs, through `idem.execute`) and, on PostgreSQL and MySQL, transactional mode
 // (POST /tx, through `idem.transactional(store).handle`) over a shared store, and appends
 // every claim, handler execution and completion to its own ledger file, synchronously, so that a
 // SIGKILL right after a line cannot lose it. Started by the harness with `node --import tsx`.
@@ -14,12 +14,12 @@ import {
   MismatchError,
   StoreUnavailableError,
 } from "@idemkit/core";
-import { createMySqlStore } from "@idemkit/mysql";
+import { createMySqlStore, type MySqlStore } from "@idemkit/mysql";
 import { createPostgresStore, type PostgresStore, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
 import { createSqliteStore } from "@idemkit/sqlite";
 import { Redis } from "ioredis";
-import mysql from "mysql2/promise";
+import mysql, { type PoolConnection } from "mysql2/promise";
 import pg from "pg";
 
 export interface WorkerConfig {
@@ -55,8 +55,9 @@ export type Unstamped = LedgerEntry extends infer E
 const log = (entry: Unstamped) =>
   appendFileSync(config.ledger, `${JSON.stringify({ ...entry, w: config.id, t: Date.now() })}\n`);
 
-/** The PostgreSQL store, for transactional mode. */
+/** The PostgreSQL or MySQL store, for transactional mode. */
 let postgresStore: PostgresStore | undefined;
+let mysqlStore: MySqlStore | undefined;
 
 function openStore(): IdempotencyStore {
   switch (config.store) {
@@ -91,7 +92,8 @@ function openStore(): IdempotencyStore {
     case "mysql": {
       // mysql2 has no per-pool statement timeout: core's storeTimeoutMs bounds every store call.
       const pool = mysql.createPool({ uri: config.target, connectionLimit: 8, connectTimeout: 1500 });
-      return createMySqlStore({ pool, table: config.mysqlTable });
+      mysqlStore = createMySqlStore({ pool, table: config.mysqlTable });
+      return mysqlStore;
     }
   }
 }
@@ -126,9 +128,47 @@ const idem = createIdempotency({
 let executions = 0;
 let inFlight = 0;
 
-/** Transactional mode (PostgreSQL): the business row and the key commit together, or neither does. */
+/** Transactional mode (PostgreSQL, MySQL): the business row and the key commit together, or neither does. */
 const transactional = postgresStore ? idem.transactional(postgresStore) : undefined;
+const mysqlTransactional = mysqlStore ? idem.transactional(mysqlStore) : undefined;
 const txTable = `${quoteIdentifier(config.pgSchema ?? "public")}.tx_orders`;
+const mysqlTxTable = `\`${config.mysqlTable}_tx_orders\``;
+
+/** What the handler of POST /tx does in the transaction, in each database's SQL. */
+interface TxStatements {
+  /** The server's id of the connection (the harness terminates it by this id). */
+  pid(): Promise<number>;
+  insert(storedKey: string, execId: string): Promise<void>;
+  sleep(seconds: number): Promise<void>;
+}
+
+const pgStatements = (client: pg.PoolClient): TxStatements => ({
+  pid: async () => (await client.query("SELECT pg_backend_pid() AS pid")).rows[0].pid,
+  insert: async (storedKey, execId) => {
+    await client.query(`INSERT INTO ${txTable} (stored_key, exec_id, w) VALUES ($1, $2, $3)`, [
+      storedKey,
+      execId,
+      config.id,
+    ]);
+  },
+  sleep: async (seconds) => {
+    await client.query("SELECT pg_sleep($1)", [seconds]);
+  },
+});
+
+const mysqlStatements = (client: PoolConnection): TxStatements => ({
+  pid: async () => client.threadId,
+  insert: async (storedKey, execId) => {
+    await client.execute(`INSERT INTO ${mysqlTxTable} (stored_key, exec_id, w) VALUES (?, ?, ?)`, [
+      storedKey,
+      execId,
+      config.id,
+    ]);
+  },
+  sleep: async (seconds) => {
+    await client.query("SELECT SLEEP(?)", [seconds]);
+  },
+});
 
 /**
  * The handler of POST /tx: writes its business row through the transaction's client, announces itself
@@ -136,21 +176,17 @@ const txTable = `${quoteIdentifier(config.pgSchema ?? "public")}.tx_orders`;
  * the database and in its own query. A failed query of its own (the connection died) is answered 503,
  * a status that is not stored: the transaction rolls back and the client retries.
  */
-async function transactionalWork(clientKey: string, fence: number, client: pg.PoolClient) {
+async function transactionalWork(clientKey: string, fence: number, db: TxStatements) {
   const execId = `${config.id}.${++executions}`;
   const storedKey = composeStoredKey("idem:", "http", "", clientKey);
   const body = { key: clientKey, fence, w: config.id, execId };
   try {
-    const { rows } = await client.query("SELECT pg_backend_pid() AS pid");
-    await client.query(`INSERT INTO ${txTable} (stored_key, exec_id, w) VALUES ($1, $2, $3)`, [
-      storedKey,
-      execId,
-      config.id,
-    ]);
+    const pid = await db.pid();
+    await db.insert(storedKey, execId);
     log({ e: "exec", key: storedKey, fence, execId });
-    process.send?.({ type: "exec", key: clientKey, fence, pid: rows[0].pid });
+    process.send?.({ type: "exec", key: clientKey, fence, pid });
     // Twice the handler time: room for the harness to strike while the transaction is open.
-    if (executions % 2 === 0) await client.query("SELECT pg_sleep($1)", [(2 * config.handlerMs) / 1000]);
+    if (executions % 2 === 0) await db.sleep((2 * config.handlerMs) / 1000);
     else await sleep(2 * config.handlerMs);
   } catch (error) {
     log({ e: "tx-lost", key: storedKey, where: "work" });
@@ -188,15 +224,19 @@ const server = createServer(async (req, res) => {
       res.end(Buffer.from(await response.arrayBuffer()));
       return;
     }
-    if (req.url === "/tx" && transactional) {
+    if (req.url === "/tx" && (transactional || mysqlTransactional)) {
       const request = new Request(`http://chaos.local${req.url}`, {
         method: "POST",
         headers: { "idempotency-key": key, "content-type": "application/json" },
         body,
       });
-      const response = await transactional.handle(request, (_r, context) =>
-        transactionalWork(context.key as string, context.fence, context.client),
-      );
+      const response = transactional
+        ? await transactional.handle(request, (_r, context) =>
+            transactionalWork(context.key as string, context.fence, pgStatements(context.client)),
+          )
+        : await mysqlTransactional!.handle(request, (_r, context) =>
+            transactionalWork(context.key as string, context.fence, mysqlStatements(context.client)),
+          );
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(Buffer.from(await response.arrayBuffer()));
       return;
