@@ -7,15 +7,13 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
-import { createMySqlStore, migrate as migrateMySql } from "@idemkit/mysql";
 import { createPostgresStore, migrate, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
 import { createSqliteStore } from "@idemkit/sqlite";
 import { Redis } from "ioredis";
-import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { databaseUrl, mongoSkip, mysqlSkip, mysqlUrl } from "../model/targets.js";
+import { databaseUrl, mongoSkip, mysqlSkip } from "../model/targets.js";
 import {
   Cluster,
   type Fault,
@@ -26,10 +24,10 @@ import {
   SOAK,
   timing,
 } from "./harness.js";
+import { type MysqlGroup, openMysqlGroup } from "./mysql-group.js";
 import { FaultProxy } from "./proxy.js";
 import {
   redisServerProblem,
-  startThrowawayMariadb,
   startThrowawayPostgres,
   startThrowawayRedis,
   type ThrowawayServer,
@@ -258,57 +256,16 @@ describe.skipIf(Boolean(mysqlSkip))(
   `chaos on mysql (a throwaway MariaDB, or the shared server if none can start, behind the fault proxy)${mysqlSkip ? ` (skipped: ${mysqlSkip})` : ""}`,
   () => {
     let dir = "";
-    const table = `idemkit_chaos_${randomBytes(3).toString("hex")}`;
-    let ctx: GroupContext;
-    let pool: mysql.Pool;
-    let throwaway: Awaited<ReturnType<typeof startThrowawayMariadb>> | undefined;
+    let group: MysqlGroup | undefined;
+    const ctx = () => group!.ctx;
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-mysql-ledgers-"));
-      throwaway = await startThrowawayMariadb();
-      const url = new URL("problem" in throwaway ? mysqlUrl : throwaway.url);
-      pool = mysql.createPool({ uri: url.toString(), connectionLimit: 4 });
-      await migrateMySql(pool, { table });
-      const txTable = `\`${table}_tx_orders\``;
-      await pool.query(
-        `CREATE TABLE ${txTable} (stored_key VARCHAR(255) NOT NULL, exec_id VARCHAR(64) PRIMARY KEY, w VARCHAR(64) NOT NULL)`,
+      group = await openMysqlGroup((target, mysqlTable) =>
+        startCluster({ store: "mysql", target, mysqlTable, ...workerTiming }, dir),
       );
-      const proxy = await new FaultProxy(Number(url.port || 3306)).start();
-      const viaProxy = new URL(url.toString());
-      viaProxy.hostname = "127.0.0.1";
-      viaProxy.port = String(proxy.port);
-      const cluster = await startCluster(
-        { store: "mysql", target: viaProxy.toString(), mysqlTable: table, ...workerTiming },
-        dir,
-      );
-      const server = "problem" in throwaway ? undefined : throwaway;
-      const transactional = {
-        async terminate(pid: number) {
-          const [open] = await pool.query(
-            "SELECT 1 FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = ?",
-            [pid],
-          );
-          await pool.query(`KILL CONNECTION ${Number(pid)}`).catch(() => {});
-          return (open as unknown[]).length > 0;
-        },
-        async committed(storedKeys: string[]) {
-          const [rows] = await pool.query(
-            `SELECT stored_key, exec_id, w FROM ${txTable} WHERE stored_key IN (?) ORDER BY exec_id`,
-            [storedKeys],
-          );
-          const byKey = new Map<string, { execId: string; w: string }[]>();
-          for (const r of rows as { stored_key: string; exec_id: string; w: string }[])
-            byKey.set(r.stored_key, [...(byKey.get(r.stored_key) ?? []), { execId: r.exec_id, w: r.w }]);
-          return byKey;
-        },
-      };
-      ctx = { cluster, store: createMySqlStore({ pool, table }), proxy, server, transactional };
     }, 120_000);
     afterAll(async () => {
-      await ctx?.cluster.close();
-      await ctx?.proxy?.close();
-      await pool?.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_tx_orders\``).catch(() => {});
-      await pool?.end().catch(() => {});
-      if (throwaway && !("problem" in throwaway)) await throwaway.destroy();
+      await group?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
     for (const fault of [
@@ -320,11 +277,11 @@ describe.skipIf(Boolean(mysqlSkip))(
       "proxy reset",
       "proxy drop reply",
     ] as Fault[])
-      scenario("mysql", fault, () => ctx);
+      scenario("mysql", fault, ctx);
     it("mysql: backend terminated mid-transaction (transactional mode, KILL CONNECTION): no crash, exactly one commit per key, every 2xx the stored outcome", {
       timeout: scenarioTimeout,
     }, async () => {
-      const result = await runScenario("mysql", ctx, "backend terminated mid-transaction");
+      const result = await runScenario("mysql", ctx(), "backend terminated mid-transaction");
       results.push(result);
       expect(result.violations.slice(0, 12), `${result.violations.length} violations`).toEqual([]);
       expect(result.executions).toBeGreaterThan(0);
@@ -333,11 +290,11 @@ describe.skipIf(Boolean(mysqlSkip))(
     it("mysql: store restart (MariaDB killed with SIGKILL, restarted): nothing acknowledged lost", {
       timeout: scenarioTimeout,
     }, async (test) => {
-      if (throwaway && "problem" in throwaway) {
-        skipped.push(`mysql: store restart: no throwaway MariaDB: ${throwaway.problem}`);
-        test.skip(`no throwaway MariaDB: ${throwaway.problem}`);
+      if (group?.problem) {
+        skipped.push(`mysql: store restart: no throwaway MariaDB: ${group.problem}`);
+        test.skip(`no throwaway MariaDB: ${group.problem}`);
       }
-      const result = await runScenario("mysql", ctx, "store restart");
+      const result = await runScenario("mysql", ctx(), "store restart");
       results.push(result);
       expect(result.violations.slice(0, 12), `${result.violations.length} violations`).toEqual([]);
     });
