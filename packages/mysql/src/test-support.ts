@@ -1,7 +1,11 @@
 // Shared by the test files; excluded from the build and the package.
 import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import mysql, { type PoolOptions } from "mysql2/promise";
+import ts from "typescript";
 import { migrate, quoteIdentifier } from "./schema.js";
 
 /** scripts/mariadb.sh starts a server here. */
@@ -62,4 +66,30 @@ export async function firstRow<T>(answer: Promise<[unknown, unknown]>): Promise<
   const [row] = await rowsOf<T>(answer);
   if (row === undefined) throw new Error("the query returned no row");
   return row;
+}
+
+/**
+ * This package's source transpiled to plain JS in a new temporary directory (no build step needed), for
+ * child processes: they import `<dir>/index.js`. The directory is under the package's node_modules, so
+ * the source's own imports (`@idemkit/core`) resolve. The caller removes the directory.
+ */
+export async function transpiledPackage(): Promise<string> {
+  const src = fileURLToPath(new URL(".", import.meta.url));
+  const cache = fileURLToPath(new URL("../node_modules/.cache/", import.meta.url));
+  await mkdir(cache, { recursive: true });
+  const out = await mkdtemp(join(cache, "idemkit-mysql-"));
+  const files = (await readdir(src)).filter(
+    (f) => f.endsWith(".ts") && !/\.test\.ts$|^test-support\.ts$/.test(f),
+  );
+  for (const file of files) {
+    const source = await readFile(join(src, file), "utf8");
+    const compilerOptions = {
+      module: ts.ModuleKind.ESNext,
+      target: ts.ScriptTarget.ES2022,
+      verbatimModuleSyntax: true,
+    };
+    const js = ts.transpileModule(source, { compilerOptions }).outputText;
+    await writeFile(join(out, file.replace(/\.ts$/, ".js")), js);
+  }
+  return out;
 }

@@ -1,13 +1,28 @@
 // Transactional mode against the server: the key row and the work's writes commit or roll back together,
 // and a duplicate waits in the database for the first transaction to end.
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createIdempotency, type TransactionalOutput } from "@idemkit/core";
 import type { Pool, PoolConnection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyHash } from "./key.js";
 import { mysqlStatements } from "./schema.js";
 import { createMySqlStore, type MySqlStore } from "./store.js";
-import { firstRow, freshTable, newPool, skip, sleep, titled } from "./test-support.js";
+import {
+  firstRow,
+  freshTable,
+  mysqlUrl,
+  newPool,
+  rowsOf,
+  skip,
+  sleep,
+  titled,
+  transpiledPackage,
+} from "./test-support.js";
 import { ConnectionLostError, DeadlockError } from "./transaction.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -216,6 +231,50 @@ describe.skipIf(Boolean(skip))(titled("mysql transactional mode"), () => {
     expect(events).toContain("store-error");
     expect((await post()).status).toBe(201);
     expect(runs).toBe(2);
+  });
+
+  it("a process killed with SIGKILL mid-transaction leaves no key and no business row; a retry runs once", async () => {
+    // The child imports this package's source, transpiled to plain JS (no build step needed).
+    const out = await transpiledPackage();
+    try {
+      const key = `crash:${randomUUID()}`;
+      const fixture = fileURLToPath(new URL("../test/kill-child.mjs", import.meta.url));
+      const args = [pathToFileURL(join(out, "index.js")).href, mysqlUrl, fresh.table, key, business];
+      const child = spawn(process.execPath, [fixture, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+      });
+      const exited = once(child, "exit");
+      const thread = await new Promise<number>((resolve, reject) => {
+        child.stdout.on("data", (chunk) => {
+          const inside = /inside work, fence 1, thread (\d+)/.exec(String(chunk));
+          if (inside) resolve(Number(inside[1]));
+        });
+        exited.then(() => reject(new Error(`child exited early: ${stderr}`)));
+      });
+      // Inside work: the business row and the key row exist, uncommitted.
+      child.kill("SIGKILL");
+      await exited;
+      // The server ends the child's session when its socket closes, rolling the transaction back.
+      const until = Date.now() + 10_000;
+      while (
+        (await rowsOf(pool.query("SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ?", [thread])))
+          .length
+      ) {
+        if (Date.now() > until) throw new Error("the killed child's session is still open");
+        await sleep(20);
+      }
+      expect(await keyRows(key)).toBe(0);
+      expect(await orders(key)).toBe(0);
+      expect(await store.transaction(key, claim, insertOrder(key))).toMatchObject({
+        fence: 1,
+        committed: true,
+      });
+      expect(await orders(key)).toBe(1);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 
   it("through core: idem.transactional runs a request once and replays it", async () => {
