@@ -17,6 +17,7 @@ import {
   describe,
   integerOption,
 } from "./options.js";
+import { outcomeLimit } from "./packet-limit.js";
 import { type RecordRow, readRow } from "./records.js";
 import { retryLostRaces } from "./retry.js";
 import { type MySqlTableOptions, mysqlStatements, type Queryable } from "./schema.js";
@@ -106,7 +107,10 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   const run = (text: string, values: unknown[]) => retryLostRaces(isPool, () => db.execute(text, values));
   const affected = async (text: string, values: unknown[]) => (await run(text, values))[0].affectedRows;
 
+  const checkOutcome = outcomeLimit(db);
+
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
+    await checkOutcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
     const retention = wholeMs(outcome.retentionMs);
     const values = [asBuffer(outcome.result), retention, retention, keyHash(key), Buffer.from(token)];
     const [result] = await retryLostRaces(q === db && isPool, () => q.execute(sql.complete, values));

@@ -1,0 +1,27 @@
+import type { Queryable } from "./schema.js";
+
+/** Room for the rest of a completion's packet: its header, token, key hash and durations (~150 bytes). */
+const PACKET_OVERHEAD = 1024;
+
+/**
+ * A check that an outcome fits the server's `max_allowed_packet`. The server refuses a bigger statement
+ * (ER_NET_PACKET_TOO_LARGE, 1153) and closes the connection, which mysql2's pool then lends to the next
+ * call, unrelated or not, and that call fails too: an outcome that cannot fit is refused before it is sent.
+ * The limit is read at the first completion, and again when an outcome exceeds it (it may have been raised).
+ */
+export function outcomeLimit(db: Pick<Queryable, "query">) {
+  let limit: number | undefined;
+  const read = async () => {
+    const [rows] = await db.query("SELECT @@max_allowed_packet AS max");
+    limit = Number(rows[0]?.max);
+    return limit;
+  };
+  return async function checkOutcome(operation: string, bytes: number): Promise<void> {
+    if (bytes + PACKET_OVERHEAD <= (limit ?? (await read()))) return;
+    if (bytes + PACKET_OVERHEAD <= (await read())) return;
+    throw new RangeError(
+      `@idemkit/mysql: ${operation}: an outcome of ${bytes} bytes does not fit the server's max_allowed_packet ` +
+        `(${limit} bytes): raise it, or store a smaller outcome`,
+    );
+  };
+}
