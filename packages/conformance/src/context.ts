@@ -27,6 +27,8 @@ export interface ConformanceContext {
   readonly leaseMs: number;
   /** Added to every wait for a deadline to pass. */
   readonly toleranceMs: number;
+  /** The largest outcome the store holds, in bytes (`limits.outcomeBytes`); `Infinity` when it declares none. */
+  readonly outcomeBytes: number;
   /** Store instances and concurrent calls in the race checks. */
   readonly race: { readonly stores: number; readonly claims: number };
   /** A key no other check (and no other run) uses; `label` shows in it, for an operator reading the store. */
@@ -49,6 +51,7 @@ export interface ContextParams {
   toleranceMs: number;
   raceStores: number;
   raceClaims: number;
+  outcomeBytes?: number;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -122,6 +125,7 @@ export function createContext(params: ContextParams): ConformanceContext {
     },
     leaseMs: params.leaseMs,
     toleranceMs: params.toleranceMs,
+    outcomeBytes: params.outcomeBytes ?? Number.POSITIVE_INFINITY,
     race: { stores: params.raceStores, claims: params.raceClaims },
     key: (label = "k") => `conformance:${run}:${label}:${++counter}`,
     claim: (overrides) => claim(LONG_LEASE_MS, overrides),
@@ -137,6 +141,13 @@ export interface Check {
   /** The test's name. */
   readonly title: string;
   run(t: ConformanceContext): Promise<void>;
+  /**
+   * The size of the outcome the check completes with, where it is large: the check is skipped, visibly,
+   * for a store that declares a smaller `limits.outcomeBytes`.
+   */
+  readonly outcomeBytes?: number;
+  /** The check is about a declared `limits.outcomeBytes`: skipped for a store that declares none. */
+  readonly needsOutcomeLimit?: boolean;
 }
 
 /** The checks of one group of promises: one file under `checks/`, one `describe` in the suite. */
@@ -151,9 +162,14 @@ export interface CheckGroup {
 }
 
 /** `[slug, title, run]`: one check as a group file lists it. */
-export type CheckEntry = [slug: string, title: string, run: Check["run"]];
+export type CheckEntry = [
+  slug: string,
+  title: string,
+  run: Check["run"],
+  limits?: Pick<Check, "outcomeBytes" | "needsOutcomeLimit">,
+];
 
 export function group(name: string, checks: CheckEntry[], options: { alone?: boolean } = {}): CheckGroup {
-  const list = checks.map(([slug, title, run]) => ({ id: `${name}/${slug}`, title, run }));
+  const list = checks.map(([slug, title, run, limits]) => ({ id: `${name}/${slug}`, title, run, ...limits }));
   return { name, checks: list, ...options };
 }

@@ -1,7 +1,7 @@
 import type { IdempotencyStore } from "@idemkit/core";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { groups } from "./checks/index.js";
-import { createContext } from "./context.js";
+import { type Check, createContext } from "./context.js";
 
 export interface StoreConformanceOptions<S extends IdempotencyStore = IdempotencyStore> {
   /** Shown in the test names, e.g. "redis". */
@@ -21,6 +21,12 @@ export interface StoreConformanceOptions<S extends IdempotencyStore = Idempotenc
    * closing the stores).
    */
   timing?: { leaseMs?: number; toleranceMs?: number; timeoutMs?: number };
+  /**
+   * Hard limits of the store. `outcomeBytes`: the largest outcome it holds (DynamoDB's item is 400 KB, the
+   * key and fingerprint included). The round trips of larger outcomes are skipped, visibly, and a check
+   * that `complete` with an outcome twice as large rejects, stores nothing, and leaves the owner's lease.
+   */
+  limits?: { outcomeBytes?: number };
   /** How many store instances and concurrent claims the race checks use (default 4 instances, 50 claims). */
   race?: { stores?: number; claims?: number };
   /**
@@ -64,7 +70,21 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       toleranceMs: options.timing?.toleranceMs ?? 100,
       raceStores: options.race?.stores ?? 4,
       raceClaims: options.race?.claims ?? 50,
+      outcomeBytes: options.limits?.outcomeBytes,
     });
+    const outcomeLimit = options.limits?.outcomeBytes;
+    /** Why a check does not apply to this store, or `undefined` when it does. */
+    const notApplicable = (check: Check) => {
+      if (check.needsOutcomeLimit && outcomeLimit === undefined) return "the store declares no outcome limit";
+      if (
+        check.outcomeBytes !== undefined &&
+        outcomeLimit !== undefined &&
+        check.outcomeBytes > outcomeLimit
+      ) {
+        return `above the store's outcome limit of ${outcomeLimit} bytes`;
+      }
+      return undefined;
+    };
 
     beforeAll(async () => {
       main = await make();
@@ -78,7 +98,11 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
     // maxConcurrency); the groups that load the store run alone.
     for (const { name, checks, alone } of groups) {
       (alone ? describe : describe.concurrent)(name, () => {
-        for (const check of checks) it(check.title, () => check.run(context), timeoutMs);
+        for (const check of checks) {
+          const why = notApplicable(check);
+          if (why === undefined) it(check.title, () => check.run(context), timeoutMs);
+          else it.skip(`${check.title} (skipped: ${why})`, () => {});
+        }
       });
     }
   });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { bytesDiffer, expectAcquired, expectBoolean, expectLost, fail } from "../assertions.js";
-import { type CheckEntry, type ConformanceContext, group, RETENTION_MS } from "../context.js";
+import { bytesDiffer, expectAcquired, expectBoolean, expectLost, fail, show } from "../assertions.js";
+import { type CheckEntry, type ConformanceContext, group, RETENTION_MS, utf8 } from "../context.js";
 
 const MiB = 1024 * 1024;
 
@@ -33,16 +33,21 @@ function expectBytes(actual: unknown, expected: Uint8Array, what: string): void 
   if (why) fail(`${what}: ${why}`);
 }
 
-const roundTrips: [slug: string, label: string, make: () => Uint8Array][] = [
+const roundTrips: [slug: string, label: string, make: () => Uint8Array, size?: number][] = [
   ["empty", "empty", () => new Uint8Array(0)],
   ["all-byte-values", "all 256 byte values", () => Uint8Array.from({ length: 256 }, (_, i) => i)],
-  ["1mib", "1 MiB of random bytes", () => new Uint8Array(randomBytes(MiB))],
-  ["4mib", "4 MiB of random bytes (outcomes may be several MiB)", () => new Uint8Array(randomBytes(4 * MiB))],
+  ["1mib", "1 MiB of random bytes", () => new Uint8Array(randomBytes(MiB)), MiB],
+  [
+    "4mib",
+    "4 MiB of random bytes (outcomes may be several MiB)",
+    () => new Uint8Array(randomBytes(4 * MiB)),
+    4 * MiB,
+  ],
   ["invalid-utf8", "invalid UTF-8", () => Uint8Array.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0x00])],
 ];
 
 const roundTripChecks = roundTrips.map(
-  ([slug, label, make]): CheckEntry => [
+  ([slug, label, make, size]): CheckEntry => [
     `round-trip-${slug}`,
     `outcome bytes round-trip exactly: ${label}`,
     async (t) => {
@@ -52,14 +57,48 @@ const roundTripChecks = roundTrips.map(
       expectBytes(await read("get"), expected, `get of an outcome of ${label}`);
       expectBytes(await read("claim"), expected, `a claim replaying an outcome of ${label}`);
     },
+    { outcomeBytes: size },
   ],
 );
+
+/** A store with a hard outcome limit fails the completion past it, and only that: the owner keeps the key. */
+const overLimit: CheckEntry = [
+  "over-limit",
+  "an outcome over the store's declared limit: complete rejects, stores nothing, and the owner still holds the key",
+  async (t) => {
+    const key = t.key("over-limit");
+    const owner = t.claim();
+    expectAcquired(await t.store.claim(key, owner), { fence: 1, takeover: false }, "the claim");
+    const size = 2 * t.outcomeBytes;
+    const outcome = { result: new Uint8Array(randomBytes(size)), retentionMs: RETENTION_MS };
+    const answer = await t.store.complete(key, owner.token, outcome).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    if (!("error" in answer)) {
+      fail(
+        `complete with ${size} bytes, twice the declared limit, resolved ${show(answer.value)}: it must reject ` +
+          "(false means the lease was lost, and core would treat a lost lease as a stale owner)",
+      );
+    }
+    const record = await t.store.get(key);
+    if (record?.state !== "in_progress" || record.token !== owner.token) {
+      fail(
+        `after the rejected completion the key reads as ${show(record)}: expected the owner's in_progress record`,
+      );
+    }
+    const small = { result: utf8("fits"), retentionMs: RETENTION_MS };
+    expectBoolean(await t.store.complete(key, owner.token, small), true, "the owner's completion that fits");
+  },
+  { needsOutcomeLimit: true },
+];
 
 /** The outcome is opaque bytes that round-trip exactly (store.ts, `CompleteRequest.result`). */
 export const bytes = group(
   "bytes",
   [
     ...roundTripChecks,
+    overLimit,
     [
       "copied-on-complete",
       "the store keeps its own copy of the outcome: changing the caller's buffer after complete changes nothing stored",

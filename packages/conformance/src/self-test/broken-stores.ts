@@ -1014,6 +1014,21 @@ export const brokenStores: BrokenStore[] = [
       ),
   },
   {
+    name: "over-limit-lost",
+    breaks: "an outcome over the declared limit rejects (this one answers false, as if the lease was lost)",
+    fails: { "bytes/over-limit": /resolved false: it must reject/ },
+    build: (inner) => ({
+      ...single(
+        inner,
+        wrap(inner, {
+          complete: async (key, token, outcome) =>
+            outcome.result.byteLength > 1024 ? false : inner.complete(key, token, outcome),
+        }),
+      ),
+      outcomeBytes: 1024,
+    }),
+  },
+  {
     name: "keeps-caller-buffer",
     breaks: "the store keeps the outcome as given (this one keeps the caller's buffer, not a copy)",
     fails: { "bytes/copied-on-complete": /after the caller overwrote its buffer/ },

@@ -20,6 +20,8 @@ export interface Subject {
   /** A store instance (called once for the main instance, again for every other one a check asks for). */
   instance(): IdempotencyStore;
   purge(): Promise<void>;
+  /** The outcome limit it declares (`limits.outcomeBytes`), if any. */
+  outcomeBytes?: number;
 }
 
 /** Runs one check against `subject` and returns what it threw, or `undefined` when it passed. */
@@ -36,6 +38,7 @@ export async function runCheck(
     ...timing,
     raceStores: 4,
     raceClaims: 50,
+    outcomeBytes: subject.outcomeBytes,
   });
   try {
     await check.run(context);
@@ -43,6 +46,16 @@ export async function runCheck(
   } catch (error) {
     return error ?? new Error(`${check.id} threw ${String(error)}`);
   }
+}
+
+/** `inner` with a hard outcome limit, as a DynamoDB item has: `complete` rejects above `limit` bytes. */
+export function limited(inner: IdempotencyStore, limit: number): IdempotencyStore {
+  return wrap(inner, {
+    async complete(key, token, outcome) {
+      if (outcome.result.byteLength > limit) throw new Error(`the outcome is over ${limit} bytes`);
+      return inner.complete(key, token, outcome);
+    },
+  });
 }
 
 /** Every method of `inner`, with some replaced. */

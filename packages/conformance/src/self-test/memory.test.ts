@@ -1,5 +1,5 @@
 import { runStoreConformance } from "../index.js";
-import { createMemoryStore, sweep } from "./harness.js";
+import { createMemoryStore, limited, sweep } from "./harness.js";
 
 // The suite against the reference store. Memory stores share nothing across instances, so every
 // "instance" is the same store: the races then run within one event loop.
@@ -8,4 +8,14 @@ runStoreConformance({
   name: "memory",
   createStore: () => shared,
   purge: () => sweep(shared),
+});
+
+// A store with a hard outcome limit (as DynamoDB's 400 KB item): the larger round trips are skipped and
+// the over-limit check runs.
+const small = createMemoryStore();
+runStoreConformance({
+  name: "memory with a 64 KiB outcome limit",
+  createStore: () => limited(small, 64 * 1024),
+  purge: () => sweep(small),
+  limits: { outcomeBytes: 64 * 1024 },
 });
