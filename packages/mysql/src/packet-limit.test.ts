@@ -1,0 +1,49 @@
+// An outcome the server would refuse is refused by the store before it is sent.
+import { randomUUID } from "node:crypto";
+import type { Pool } from "mysql2/promise";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMySqlStore } from "./store.js";
+import { freshTable, newPool, skip, titled } from "./test-support.js";
+
+const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 });
+
+describe.skipIf(Boolean(skip))(titled("mysql: max_allowed_packet"), () => {
+  let fresh: Awaited<ReturnType<typeof freshTable>>;
+  let pool: Pool;
+  beforeAll(async () => {
+    fresh = await freshTable("packet");
+    pool = newPool({ connectionLimit: 4 });
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await fresh?.drop();
+  });
+
+  it("an outcome over the server's max_allowed_packet is refused before it is sent: the owner keeps the key, later calls work", async () => {
+    // The real server, with its limit read as 4 KiB: SET GLOBAL would change it for every test file at
+    // once. Sent, such an outcome fails with ER_NET_PACKET_TOO_LARGE and the server closes the connection,
+    // which the pool lends again: the next call, whatever its key, failed with ECONNRESET.
+    let limit = 4096;
+    const limited = {
+      getConnection: () => pool.getConnection(),
+      execute: (sql: string, values?: unknown[]) => pool.execute(sql, values as never),
+      query: (sql: string, values?: unknown[]) =>
+        sql.includes("@@max_allowed_packet")
+          ? Promise.resolve([[{ max: limit }], []])
+          : pool.query(sql, values as never),
+    };
+    const small = createMySqlStore({ pool: limited as unknown as Pool, table: fresh.table });
+    const key = `packet:${randomUUID()}`;
+    const owner = claimOf();
+    await small.claim(key, owner);
+    const big = { result: new Uint8Array(8192), retentionMs: 60_000 };
+    await expect(small.complete(key, owner.token, big)).rejects.toThrow(
+      "@idemkit/mysql: complete: an outcome of 8192 bytes does not fit the server's max_allowed_packet (4096 bytes): raise it, or store a smaller outcome",
+    );
+    expect(await small.get(key)).toMatchObject({ state: "in_progress", token: owner.token });
+    // Raised since: the limit is read again, and the outcome goes through.
+    limit = 64 * 1024;
+    expect(await small.complete(key, owner.token, big)).toBe(true);
+    expect(await small.get(key)).toMatchObject({ state: "completed", result: new Uint8Array(8192) });
+  });
+});
