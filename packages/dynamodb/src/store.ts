@@ -1,0 +1,213 @@
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
+import { OutcomeTooLargeError } from "./errors.js";
+import { claimedFence, type Item, isLive, OWN_ATTRIBUTES, readItem } from "./item.js";
+import { encodeText, itemKey } from "./key.js";
+import { checkDuration, checkStoreOptions, describe } from "./options.js";
+import {
+  claimWrite,
+  completeWrite,
+  expressions,
+  extendWrite,
+  number,
+  releaseWrite,
+  seconds,
+} from "./writes.js";
+
+export interface DynamoDbStoreOptions {
+  /** Your `DynamoDBClient` from `@aws-sdk/client-dynamodb` (the store never destroys it). */
+  client: DynamoDBClient;
+  /** The table (see `createTable`): a string partition key and nothing else in its key schema. */
+  table: string;
+  /** The table's partition key attribute, a string (S). Default `pk`. */
+  keyAttribute?: string;
+  /** The table's TTL attribute: epoch seconds, when DynamoDB may delete the item. Default `ttl`. */
+  ttlAttribute?: string;
+  /**
+   * How far ahead of the owner's clock another app server's clock may be, in milliseconds, without a
+   * lease ending early there (an integer from 0 to 3600000; default 1000). Every lease end the store
+   * writes is this much later than `leaseMs` asks; core still gives up its lease after `leaseMs`.
+   */
+  clockToleranceMs?: number;
+  /** The wall clock every deadline is judged by, in ms since the epoch. Default `Date.now` (for tests). */
+  now?: () => number;
+}
+
+/**
+ * The outcome size that always fits in the 400 KB item (409,600 bytes) beside a key of the longest stored
+ * form (2,048 bytes), core's default fingerprint (64), a token (up to 64) and the other attributes and
+ * their names (under 200): 405,000 bytes. A longer fingerprint takes its bytes from the outcome.
+ */
+export const OUTCOME_BYTES_GUARANTEED = 405_000;
+
+/** How often a lost claim reads the record again when the record it lost to is gone by the time it reads. */
+const MAX_CLAIM_ROUNDS = 20;
+
+const isConditionFailure = (error: unknown): error is ConditionalCheckFailedException =>
+  error instanceof ConditionalCheckFailedException ||
+  (error as { name?: unknown } | null)?.name === "ConditionalCheckFailedException";
+
+const isValidationError = (error: unknown) =>
+  (error as { name?: unknown } | null)?.name === "ValidationException";
+
+/**
+ * An idemkit store over a DynamoDB table: claim, complete, release and extend are each one conditional
+ * `UpdateItem`. DynamoDB has no clock of its own to judge by, so deadlines are the application's wall clock
+ * (`Date.now()`), with `clockToleranceMs` added to every lease end for skew between app servers.
+ */
+export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyStore {
+  const checked = checkStoreOptions(options, OWN_ATTRIBUTES);
+  const { table, keyAttribute, ttlAttribute, clockToleranceMs, now } = checked;
+  const client = options.client;
+  const names = { key: keyAttribute, ttl: ttlAttribute };
+  const keyOf = (key: string) => ({ [keyAttribute]: { S: itemKey(key) } });
+
+  /** The item as it is now, read strongly consistent (a lost condition's item, where DynamoDB did not return it). */
+  async function currentItem(key: string): Promise<Item | undefined> {
+    const read = await client.send(
+      new GetItemCommand({ TableName: table, Key: keyOf(key), ConsistentRead: true }),
+    );
+    return read.Item;
+  }
+
+  /** The item a failed condition was judged on: DynamoDB returns it (ALL_OLD); an emulator may not. */
+  const lostTo = async (key: string, error: ConditionalCheckFailedException) =>
+    error.Item ?? (await currentItem(key));
+
+  /** A write DynamoDB refused as invalid: if the item is not a record, say so (it is why); else the error. */
+  async function explainInvalid(operation: string, key: string, error: unknown): Promise<never> {
+    const item = isValidationError(error) ? await currentItem(key).catch(() => undefined) : undefined;
+    if (item !== undefined) readItem(operation, key, item, 0);
+    throw error;
+  }
+
+  /** One conditional UpdateItem; `undefined` when its condition failed, with the item it failed on. */
+  async function update(
+    operation: string,
+    key: string,
+    condition: string,
+    updateExpression: string,
+    values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
+  ): Promise<{ written: Item | undefined } | { lost: ConditionalCheckFailedException }> {
+    try {
+      const answer = await client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: keyOf(key),
+          ...expressions(names, condition, updateExpression, values as never),
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return { written: answer.Attributes };
+    } catch (error) {
+      if (isConditionFailure(error)) return { lost: error };
+      if (
+        operation === "complete" &&
+        isValidationError(error) &&
+        /item size/i.test(String((error as Error).message))
+      ) {
+        throw new OutcomeTooLargeError(key, (values[":res"]?.B ?? new Uint8Array(0)).byteLength, error);
+      }
+      return explainInvalid(operation, key, error);
+    }
+  }
+
+  /** Compare-and-set on the owner: `true` when `token` held a live lease and the write happened. */
+  async function owned(
+    operation: string,
+    key: string,
+    token: string,
+    write: { condition: string; update: string },
+    values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
+  ): Promise<boolean> {
+    const answer = await update(operation, key, write.condition, write.update, {
+      ...values,
+      ":tok": { S: token },
+    });
+    return "written" in answer;
+  }
+
+  return {
+    async claim(key, claim): Promise<ClaimResult> {
+      checkDuration("claim", "leaseMs", claim.leaseMs, true);
+      checkDuration("claim", "retentionMs", claim.retentionMs, false);
+      for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+        const at = now();
+        const until = Math.ceil(at + claim.leaseMs + clockToleranceMs);
+        const answer = await update("claim", key, claimWrite.condition, claimWrite.update, {
+          ":now": number(at),
+          ":tok": { S: claim.token },
+          // Escaped as keys are, so NUL and lone surrogates survive the round trip.
+          ":fp": { S: encodeText(claim.fingerprint) },
+          ":until": number(until),
+          ":rets": number(seconds(claim.retentionMs)),
+          ":ttl": number(seconds(until + claim.retentionMs)),
+        });
+        if ("written" in answer) {
+          const fence = claimedFence(key, answer.written);
+          return { acquired: true, fence, takeover: answer.written?.prev?.S === "in_progress" };
+        }
+        const item = await lostTo(key, answer.lost);
+        // Judged at the claim's own `now`: the record the condition saw live (or, read later, still live).
+        const record = item === undefined ? undefined : readItem("claim", key, item, at);
+        if (record !== undefined) return { acquired: false, record };
+        // Read after the fact, the record it lost to is gone (released, expired, deleted): claim again.
+      }
+      throw new Error(`@idemkit/dynamodb: claim: the item of key ${describe(key)} kept changing`);
+    },
+
+    async complete(key, token, outcome) {
+      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
+      const at = now();
+      const until = Math.ceil(at + outcome.retentionMs);
+      const bytes = outcome.result;
+      const values = {
+        ":now": number(at),
+        ":tok": { S: token },
+        ":res": { B: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
+        ":until": number(until),
+        ":ttl": number(seconds(until)),
+      };
+      const write = { condition: completeWrite.conditionMovingTtl, update: completeWrite.updateMovingTtl };
+      const first = await update("complete", key, write.condition, write.update, values);
+      if ("written" in first) return true;
+      // Lost: to another owner, or only to the TTL test (the claim keeps the item longer than this
+      // retention does). In the second case the owner completes without moving the TTL.
+      const item = await lostTo(key, first.lost);
+      if (!isLive(item, at) || item?.st?.S !== "in_progress" || item.tok?.S !== token) return false;
+      return owned("complete", key, token, completeWrite, values);
+    },
+
+    async release(key, token) {
+      return owned("release", key, token, releaseWrite, { ":now": number(now()) });
+    },
+
+    async extend(key, token, leaseMs) {
+      checkDuration("extend", "leaseMs", leaseMs, true);
+      const at = now();
+      const until = Math.ceil(at + leaseMs + clockToleranceMs);
+      const values = { ":now": number(at), ":until": number(until), ":leaseEnd": number(seconds(until)) };
+      return owned("extend", key, token, extendWrite, values);
+    },
+
+    async get(key) {
+      const item = await currentItem(key);
+      return item === undefined ? undefined : readItem("get", key, item, now());
+    },
+
+    /** Removes the item whatever its state (fence included); `true` when it held a live record. */
+    async delete(key) {
+      const answer = await client.send(
+        new DeleteItemCommand({ TableName: table, Key: keyOf(key), ReturnValues: "ALL_OLD" }),
+      );
+      return isLive(answer.Attributes, now());
+    },
+  };
+}
