@@ -24,13 +24,16 @@ describe.skipIf(Boolean(skip))(titled("mysql: max_allowed_packet"), () => {
     // once. Sent, such an outcome fails with ER_NET_PACKET_TOO_LARGE and the server closes the connection,
     // which the pool lends again: the next call, whatever its key, failed with ECONNRESET.
     let limit = 4096;
+    // The store passes each statement as mysql2's options object ({ sql, ... }).
+    type Statement = { sql: string };
     const limited = {
       getConnection: () => pool.getConnection(),
-      execute: (sql: string, values?: unknown[]) => pool.execute(sql, values as never),
-      query: (sql: string, values?: unknown[]) =>
-        sql.includes("@@max_allowed_packet")
+      execute: (statement: Statement, values?: unknown[]) =>
+        pool.execute(statement as never, values as never),
+      query: (statement: Statement, values?: unknown[]) =>
+        statement.sql.includes("@@max_allowed_packet")
           ? Promise.resolve([[{ max: limit }], []])
-          : pool.query(sql, values as never),
+          : pool.query(statement as never, values as never),
     };
     const small = createMySqlStore({ pool: limited as unknown as Pool, table: fresh.table });
     const key = `packet:${randomUUID()}`;

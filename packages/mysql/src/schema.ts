@@ -130,6 +130,19 @@ export interface Queryable {
   query(sql: string, values?: any): Promise<[any, unknown]>;
 }
 
+/** What the store's reads rely on, whatever the pool was created with: rows as objects, mysql2's own types. */
+const ROW_OPTIONS = { rowsAsArray: false, nestTables: false, typeCast: true };
+
+type WithOptions = (options: object, values?: unknown) => Promise<[unknown, unknown]>;
+
+/** `q` with every statement run under `ROW_OPTIONS` (mysql2 takes them per statement, over the pool's). */
+export function withPlainRows(q: Queryable): Queryable {
+  return {
+    execute: (sql, values) => (q.execute as unknown as WithOptions).call(q, { sql, ...ROW_OPTIONS }, values),
+    query: (sql, values) => (q.query as unknown as WithOptions).call(q, { sql, ...ROW_OPTIONS }, values),
+  };
+}
+
 /** Creates the store's table and its purge index, if missing. Safe to run concurrently and repeatedly. */
 export async function migrate(
   pool: Pick<Queryable, "query">,

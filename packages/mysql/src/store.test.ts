@@ -188,6 +188,27 @@ describe.skipIf(Boolean(skip))(titled("mysql store"), () => {
     }
   });
 
+  it("a pool created with rowsAsArray, typeCast: false or nestTables works the same (the store sets its own per statement)", async () => {
+    for (const option of [{ rowsAsArray: true }, { typeCast: false }, { nestTables: true }]) {
+      const odd = newPool({ connectionLimit: 2, ...option });
+      try {
+        const oddStore = createMySqlStore({ pool: odd, table: fresh.table });
+        const key = `pool-options:${randomUUID()}`;
+        const owner = claimOf();
+        expect(await oddStore.claim(key, owner), JSON.stringify(option)).toMatchObject({ acquired: true });
+        expect(
+          await oddStore.complete(key, owner.token, { result: new Uint8Array([7]), retentionMs: 60_000 }),
+        ).toBe(true);
+        expect(await oddStore.claim(key, claimOf())).toMatchObject({
+          acquired: false,
+          record: { state: "completed", token: owner.token, result: new Uint8Array([7]) },
+        });
+      } finally {
+        await odd.end();
+      }
+    }
+  });
+
   it("purgeExpired removes rows past keep-until, oldest first, up to its limit, and nothing live or kept", async () => {
     const prefix = `purge:${randomUUID()}:`;
     await store.purgeExpired({ limit: 1_000_000 });

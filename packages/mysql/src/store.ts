@@ -20,7 +20,7 @@ import {
 import { outcomeLimit } from "./packet-limit.js";
 import { type RecordRow, readRow } from "./records.js";
 import { retryLostRaces } from "./retry.js";
-import { type MySqlTableOptions, mysqlStatements, type Queryable } from "./schema.js";
+import { type MySqlTableOptions, mysqlStatements, type Queryable, withPlainRows } from "./schema.js";
 import { runTransaction, type TransactionOptions } from "./transaction.js";
 
 export interface MySqlStoreOptions extends MySqlTableOptions, TransactionOptions {
@@ -100,7 +100,7 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
 export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   const checked = checkStoreOptions(options);
   const sql = mysqlStatements(options);
-  const db = options.pool as unknown as Queryable;
+  const db = withPlainRows(options.pool as unknown as Queryable);
   // On a pool every statement runs on its own (autocommit): a deadlocked one can simply run again.
   const isPool = typeof (options.pool as Partial<Pool>).getConnection === "function";
   const onPool: ClaimTarget = { sql, db, retry: isPool };
@@ -185,7 +185,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
         options.pool as Pool,
         { isolationLevel, maxRetries },
         async (connection) => {
-          const q = connection as unknown as Queryable;
+          const q = withPlainRows(connection as unknown as Queryable);
           // The row is invisible to others until COMMIT, so its "lease" never matters: give it
           // retention. It commits completed (kept the retention from then) or not at all.
           const token = randomUUID();
