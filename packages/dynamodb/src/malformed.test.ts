@@ -1,0 +1,94 @@
+// An item the store cannot read (written by hand or by another program) fails its own key with an error
+// naming it, and nothing else; delete clears it.
+import { randomUUID } from "node:crypto";
+import {
+  type AttributeValue,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { createIdempotency } from "@idemkit/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { itemKey } from "./key.js";
+import { createDynamoDbStore } from "./store.js";
+import { freshTable, newClient, skip, titled } from "./test-support.js";
+
+describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read"), () => {
+  let fresh: Awaited<ReturnType<typeof freshTable>>;
+  const client = newClient();
+  beforeAll(async () => {
+    fresh = await freshTable("malformed");
+  });
+  afterAll(async () => {
+    client.destroy();
+    await fresh?.drop();
+  });
+  const store = () => createDynamoDbStore({ client, table: fresh.table });
+  const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 });
+  // A live item (a day left), then one attribute replaced (or removed, with `undefined`).
+  const put = async (key: string, state: string, name: string, value: AttributeValue | undefined) => {
+    const item: Record<string, AttributeValue> = {
+      pk: { S: itemKey(key) },
+      st: { S: state },
+      tok: { S: "owner" },
+      fp: { S: "fp" },
+      fence: { N: "1" },
+      until: { N: String(Date.now() + 86_400_000) },
+      ...(state === "completed" ? { res: { B: Uint8Array.of(1) } } : {}),
+    };
+    if (value === undefined) delete item[name];
+    else item[name] = value;
+    await client.send(new PutItemCommand({ TableName: fresh.table, Item: item }));
+  };
+
+  it.each([
+    ["st", "in_progress", { S: "done" }, /st is "done"/],
+    ["fence", "in_progress", { S: "1" }, /fence is an object/],
+    ["fence", "in_progress", { N: "0" }, /fence is "0"/],
+    ["fence", "in_progress", { N: "99999999999999999999" }, /fence is "99999999999999999999"/],
+    ["until", "in_progress", { S: "tomorrow" }, /until is an object/],
+    ["until", "in_progress", { N: "4102444800000.5" }, /until is "4102444800000.5"/],
+    ["tok", "in_progress", undefined, /tok is not a string/],
+    ["fp", "completed", { B: Uint8Array.of(1) }, /fp is not a string/],
+    ["res", "completed", undefined, /res is not binary/],
+  ] as const)(
+    "%s of a %s item as %j: get and claim of that key reject naming it, delete clears it",
+    async (name, state, value, why) => {
+      const key = `malformed-${name}-${randomUUID()}`;
+      await put(key, state, name, value as AttributeValue | undefined);
+      const named = new RegExp(`the item of key "${key}" is not an idemkit record \\(${why.source}`);
+      await expect(store().get(key)).rejects.toThrow(named);
+      await expect(store().claim(key, claimOf())).rejects.toThrow(/is not an idemkit record/);
+      expect(await store().claim(`fine-${randomUUID()}`, claimOf())).toMatchObject({ acquired: true });
+      expect(await store().delete(key)).toBe(false);
+      expect(await store().claim(key, claimOf())).toMatchObject({ acquired: true, fence: 1 });
+    },
+  );
+
+  it("through core: that key is answered 503 with a store-error event, another key 201", async () => {
+    const events: string[] = [];
+    const idem = createIdempotency({
+      store: store(),
+      scope: "global",
+      onEvent: (event) => events.push(event.type),
+    });
+    const route = idem.wrap(async () => new Response("created", { status: 201 }));
+    const post = (key: string) =>
+      route(new Request("http://x/orders", { method: "POST", headers: { "idempotency-key": key } }));
+    const key = `broken-${randomUUID()}`;
+    expect((await post(key)).status).toBe(201);
+    // The item core stored under its own form of the key: its outcome removed.
+    const scan = await client.send(new ScanCommand({ TableName: fresh.table, ConsistentRead: true }));
+    const item = scan.Items?.find((i) => i.pk?.S?.endsWith(key));
+    await client.send(
+      new UpdateItemCommand({
+        TableName: fresh.table,
+        Key: { pk: item!.pk! },
+        UpdateExpression: "REMOVE res",
+      }),
+    );
+    expect((await post(key)).status).toBe(503);
+    expect(events).toContain("store-error");
+    expect((await post(`fine-${randomUUID()}`)).status).toBe(201);
+  });
+});
