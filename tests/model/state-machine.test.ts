@@ -46,6 +46,7 @@ const serverShortRetention: Timing = {
 const runs: Record<string, { numRuns: number; maxCommands: number }> = {
   memory: { numRuns: 300, maxCommands: 40 },
   sqlite: { numRuns: 150, maxCommands: 40 },
+  dynamodb: { numRuns: 60, maxCommands: 30 },
   redis: { numRuns: 30, maxCommands: 18 },
   postgres: { numRuns: 30, maxCommands: 18 },
   mysql: { numRuns: 30, maxCommands: 18 },
@@ -59,6 +60,7 @@ const runs: Record<string, { numRuns: number; maxCommands: number }> = {
 const shortRetentionRuns: Record<string, { numRuns: number; maxCommands: number }> = {
   memory: { numRuns: 1000, maxCommands: 40 },
   sqlite: { numRuns: 1000, maxCommands: 40 },
+  dynamodb: { numRuns: 100, maxCommands: 30 },
   redis: { numRuns: 20, maxCommands: 18 },
   postgres: { numRuns: 20, maxCommands: 18 },
   mysql: { numRuns: 20, maxCommands: 18 },

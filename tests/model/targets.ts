@@ -2,10 +2,15 @@
 // (or a failure under IDEMKIT_REQUIRE) when its server is not reachable.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createMemoryStore, type IdempotencyStore } from "@idemkit/core";
+import { createDynamoDbStore, ensureTable } from "@idemkit/dynamodb";
 import { createMongoStore } from "@idemkit/mongodb";
 import { createMySqlStore, migrate as migrateMySql, quoteIdentifier as quoteMySql } from "@idemkit/mysql";
 import { createPostgresStore, migrate, quoteIdentifier } from "@idemkit/postgres";
@@ -157,6 +162,33 @@ export const targets: Target[] = [
         },
         purge: async () => {
           await store.purgeExpired();
+        },
+      };
+    },
+  },
+  {
+    // DynamoDB has no clock of its own: the store judges by the app's (injected here). dynalite, an
+    // implementation of its API in memory, runs in this process on a loopback port.
+    name: "dynamodb",
+    skip: false,
+    clock: "injected",
+    async open(now) {
+      const dynalite = createRequire(import.meta.url)("dynalite") as (options: object) => Server;
+      const server = dynalite({ createTableMs: 0, deleteTableMs: 0 });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const client = new DynamoDBClient({
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        region: "us-east-1",
+        credentials: { accessKeyId: "model", secretAccessKey: "model" },
+      });
+      const table = "idemkit-model";
+      await ensureTable(client, { table, timeToLive: false });
+      return {
+        // The model's deadlines are exact: no tolerance for skew between app servers.
+        store: createDynamoDbStore({ client, table, now, clockToleranceMs: 0 }),
+        async close() {
+          client.destroy();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
         },
       };
     },
