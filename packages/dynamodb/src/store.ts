@@ -53,6 +53,35 @@ const isConditionFailure = (error: unknown): error is ConditionalCheckFailedExce
   error instanceof ConditionalCheckFailedException ||
   (error as { name?: unknown } | null)?.name === "ConditionalCheckFailedException";
 
+/**
+ * The SDK sent the write more than once (a timeout, a reset connection, a 5xx): an earlier attempt may have
+ * been applied, and the condition then failed on its own result.
+ */
+const retriedOwnWrite = (error: { $metadata?: { attempts?: number } }) =>
+  (error.$metadata?.attempts ?? 1) > 1;
+
+/**
+ * Whether `item` is exactly what this owner's write makes of it: the state it sets, the token, the
+ * deadline (`:until`, to the millisecond) and, for a completion, the bytes. Only an earlier attempt of the
+ * same call writes that.
+ */
+function landed(
+  item: Item | undefined,
+  token: string,
+  values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
+) {
+  if (item?.tok?.S !== token) return false;
+  const until = values[":until"]?.N;
+  const bytes = values[":res"]?.B;
+  if (bytes !== undefined) {
+    return (
+      item.st?.S === "completed" && item.until?.N === until && Buffer.from(item.res?.B ?? []).equals(bytes)
+    );
+  }
+  if (until !== undefined) return item.st?.S === "in_progress" && item.until?.N === until;
+  return item.st?.S === "released";
+}
+
 const isValidationError = (error: unknown) =>
   (error as { name?: unknown } | null)?.name === "ValidationException";
 
@@ -101,7 +130,8 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
           TableName: table,
           Key: keyOf(key),
           ...expressions(names, condition, updateExpression, values as never),
-          ReturnValues: "ALL_NEW",
+          // The claim reads its fence and `prev` back; the others need nothing (a completion's bytes stay there).
+          ReturnValues: operation === "claim" ? "ALL_NEW" : "NONE",
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
@@ -127,11 +157,10 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
     write: { condition: string; update: string },
     values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
   ): Promise<boolean> {
-    const answer = await update(operation, key, write.condition, write.update, {
-      ...values,
-      ":tok": { S: token },
-    });
-    return "written" in answer;
+    const all = { ...values, ":tok": { S: token } };
+    const answer = await update(operation, key, write.condition, write.update, all);
+    if ("written" in answer) return true;
+    return retriedOwnWrite(answer.lost) && landed(await lostTo(key, answer.lost), token, all);
   }
 
   return {
@@ -178,9 +207,11 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
       const write = { condition: completeWrite.conditionMovingTtl, update: completeWrite.updateMovingTtl };
       const first = await update("complete", key, write.condition, write.update, values);
       if ("written" in first) return true;
-      // Lost: to another owner, or only to the TTL test (the claim keeps the item longer than this
-      // retention does). In the second case the owner completes without moving the TTL.
+      // Lost: to another owner, to this very write (its reply was lost and the SDK sent it again), or only
+      // to the TTL test (the claim keeps the item longer than this retention does). In the last case the
+      // owner completes without moving the TTL.
       const item = await lostTo(key, first.lost);
+      if (retriedOwnWrite(first.lost) && landed(item, token, values)) return true;
       if (!isLive(item, at) || item?.st?.S !== "in_progress" || item.tok?.S !== token) return false;
       return owned("complete", key, token, completeWrite, values);
     },
