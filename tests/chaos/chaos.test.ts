@@ -14,6 +14,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { databaseUrl, mongoSkip, mysqlSkip } from "../model/targets.js";
+import { type DynamoDbGroup, openDynamoDbGroup } from "./dynamodb-group.js";
 import {
   Cluster,
   type Fault,
@@ -300,6 +301,33 @@ describe.skipIf(Boolean(mysqlSkip))(
     });
   },
 );
+
+describe("chaos on dynamodb (dynalite in this process, behind the fault proxy)", () => {
+  let dir = "";
+  let group: DynamoDbGroup | undefined;
+  const ctx = () => group!.ctx;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-dynamodb-ledgers-"));
+    group = await openDynamoDbGroup((target, dynamoTable) =>
+      startCluster({ store: "dynamodb", target, dynamoTable, ...workerTiming }, dir),
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await group?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  // No store restart: dynalite keeps its tables in memory (a restart would be a new, empty database).
+  for (const fault of [
+    "none",
+    "worker SIGKILL",
+    "worker SIGSTOP",
+    "proxy delay",
+    "proxy blackhole",
+    "proxy reset",
+    "proxy drop reply",
+  ] as Fault[])
+    scenario("dynamodb", fault, ctx);
+});
 
 describe.skip(`chaos on mongodb (skipped: ${mongoSkip || "no multi-process chaos harness for MongoDB yet"})`, () => {
   it("not run", () => {});

@@ -5,6 +5,7 @@
 // SIGKILL right after a line cannot lose it. Started by the harness with `node --import tsx`.
 import { appendFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   ConflictError,
   composeStoredKey,
@@ -14,6 +15,7 @@ import {
   MismatchError,
   StoreUnavailableError,
 } from "@idemkit/core";
+import { createDynamoDbStore } from "@idemkit/dynamodb";
 import { createMySqlStore, type MySqlStore } from "@idemkit/mysql";
 import { createPostgresStore, type PostgresStore, quoteIdentifier } from "@idemkit/postgres";
 import { createRedisStore } from "@idemkit/redis";
@@ -24,11 +26,15 @@ import pg from "pg";
 
 export interface WorkerConfig {
   id: string;
-  store: "sqlite" | "redis" | "postgres" | "mysql";
-  /** SQLite file, Redis port, or PostgreSQL or MySQL URL (through the fault proxy where there is one). */
+  store: "sqlite" | "redis" | "postgres" | "mysql" | "dynamodb";
+  /**
+   * SQLite file, Redis port, PostgreSQL or MySQL URL, or DynamoDB endpoint (through the fault proxy where
+   * there is one).
+   */
   target: string;
   pgSchema?: string;
   mysqlTable?: string;
+  dynamoTable?: string;
   redisPrefix?: string;
   ledger: string;
   leaseMs: number;
@@ -94,6 +100,17 @@ function openStore(): IdempotencyStore {
       const pool = mysql.createPool({ uri: config.target, connectionLimit: 8, connectTimeout: 1500 });
       mysqlStore = createMySqlStore({ pool, table: config.mysqlTable });
       return mysqlStore;
+    }
+    case "dynamodb": {
+      // Bounded attempts (the SDK retries a reset or a timeout once); core's storeTimeoutMs bounds the call.
+      const client = new DynamoDBClient({
+        endpoint: config.target,
+        region: "us-east-1",
+        credentials: { accessKeyId: "chaos", secretAccessKey: "chaos" },
+        maxAttempts: 2,
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 },
+      });
+      return createDynamoDbStore({ client, table: config.dynamoTable ?? "idemkit-chaos" });
     }
   }
 }
