@@ -55,6 +55,10 @@ function check(item: Item): Parsed {
   if (typeof item.fp?.S !== "string") return { ok: false, why: "fp is not a string" };
   if (state === "completed" && !(item.res?.B instanceof Uint8Array))
     return { ok: false, why: "res is not binary" };
+  // `extend` computes the TTL from it: without it the owner could not renew its lease.
+  if (state === "in_progress" && integer(item.rets) === undefined) {
+    return { ok: false, why: "rets is not a whole number" };
+  }
   return { ok: true, state, fence, until };
 }
 

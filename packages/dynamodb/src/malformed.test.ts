@@ -34,6 +34,7 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
       fp: { S: "fp" },
       fence: { N: "1" },
       until: { N: String(Date.now() + 86_400_000) },
+      rets: { N: "60" },
       ...(state === "completed" ? { res: { B: Uint8Array.of(1) } } : {}),
     };
     if (value === undefined) delete item[name];
@@ -51,6 +52,7 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
     ["tok", "in_progress", undefined, /tok is not a string/],
     ["fp", "completed", { B: Uint8Array.of(1) }, /fp is not a string/],
     ["res", "completed", undefined, /res is not binary/],
+    ["rets", "in_progress", undefined, /rets is not a whole number/],
   ] as const)(
     "%s of a %s item as %j: get and claim of that key reject naming it, delete clears it",
     async (name, state, value, why) => {
