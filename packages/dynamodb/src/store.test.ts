@@ -195,44 +195,4 @@ describe.skipIf(Boolean(skip))(titled("dynamodb store"), () => {
       takeover: true,
     });
   });
-
-  it("complete and release whose reply was lost and that the SDK sent again answer true (a repeated extend simply applies again)", async () => {
-    const lossy = newClient({ retryStrategy: undefined, maxAttempts: 3 });
-    let loseNextReply = false;
-    // The write reaches dynalite and is applied; its reply is lost as a reset connection would lose it.
-    lossy.middlewareStack.add(
-      (next, context) => async (args) => {
-        const output = await next(args);
-        if (loseNextReply && context.commandName === "UpdateItemCommand") {
-          loseNextReply = false;
-          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
-        }
-        return output;
-      },
-      { step: "deserialize", name: "loseReply" },
-    );
-    const store = createDynamoDbStore({ client: lossy, table: fresh.table });
-    const key = `lost-reply-${randomUUID()}`;
-    const owner = claimOf(30_000);
-    await store.claim(key, owner);
-    loseNextReply = true;
-    expect(await store.extend(key, owner.token, 60_000)).toBe(true);
-    loseNextReply = true;
-    expect(await store.complete(key, owner.token, { result: Uint8Array.of(4, 2), retentionMs: 60_000 })).toBe(
-      true,
-    );
-    expect(await store.get(key)).toMatchObject({ state: "completed", result: Uint8Array.of(4, 2) });
-    // A second completion by the same owner is not its own earlier attempt: false.
-    expect(await store.complete(key, owner.token, { result: Uint8Array.of(4, 2), retentionMs: 60_000 })).toBe(
-      false,
-    );
-
-    const released = `lost-reply-release-${randomUUID()}`;
-    const holder = claimOf(30_000);
-    await store.claim(released, holder);
-    loseNextReply = true;
-    expect(await store.release(released, holder.token)).toBe(true);
-    expect(await store.get(released)).toBeUndefined();
-    lossy.destroy();
-  });
 });
