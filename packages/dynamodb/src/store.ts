@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
@@ -53,6 +54,9 @@ const isConditionFailure = (error: unknown): error is ConditionalCheckFailedExce
   error instanceof ConditionalCheckFailedException ||
   (error as { name?: unknown } | null)?.name === "ConditionalCheckFailedException";
 
+/** The `:placeholder` values of an expression. */
+type Values = Record<string, AttributeValue>;
+
 /**
  * The SDK sent the write more than once (a timeout, a reset connection, a 5xx): an earlier attempt may have
  * been applied, and the condition then failed on its own result.
@@ -65,11 +69,7 @@ const retriedOwnWrite = (error: { $metadata?: { attempts?: number } }) =>
  * deadline (`:until`, to the millisecond) and, for a completion, the bytes. Only an earlier attempt of the
  * same call writes that.
  */
-function landed(
-  item: Item | undefined,
-  token: string,
-  values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
-) {
+function landed(item: Item | undefined, token: string, values: Values) {
   if (item?.tok?.S !== token) return false;
   const until = values[":until"]?.N;
   const bytes = values[":res"]?.B;
@@ -116,20 +116,20 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
     throw error;
   }
 
-  /** One conditional UpdateItem; `undefined` when its condition failed, with the item it failed on. */
+  /** One conditional UpdateItem: `written` (with the claim's new item), or `lost` with the condition's error. */
   async function update(
     operation: string,
     key: string,
     condition: string,
     updateExpression: string,
-    values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
+    values: Values,
   ): Promise<{ written: Item | undefined } | { lost: ConditionalCheckFailedException }> {
     try {
       const answer = await client.send(
         new UpdateItemCommand({
           TableName: table,
           Key: keyOf(key),
-          ...expressions(names, condition, updateExpression, values as never),
+          ...expressions(names, condition, updateExpression, values),
           // The claim reads its fence and `prev` back; the others need nothing (a completion's bytes stay there).
           ReturnValues: operation === "claim" ? "ALL_NEW" : "NONE",
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
@@ -155,7 +155,7 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
     key: string,
     token: string,
     write: { condition: string; update: string },
-    values: Record<string, { S?: string; N?: string; B?: Uint8Array }>,
+    values: Values,
   ): Promise<boolean> {
     const all = { ...values, ":tok": { S: token } };
     const answer = await update(operation, key, write.condition, write.update, all);
