@@ -552,6 +552,44 @@ describe("a claim attempt that lands late (issue 18, item 4)", () => {
     expect(await inner.get("k")).toMatchObject({ state: "in_progress", fence: 1 });
     clock.t += 10_000; // the abandoned lease runs out before the late attempt lands
     expect(await settled()).toEqual({ acquired: true, fence: 2, takeover: true });
+    // A takeover is freed by ending its lease, not released (see the next test): a millisecond later
+    // the key is free, and the next claim is reported as the takeover it is.
+    clock.t += 1;
     expect(await inner.get("k")).toBeUndefined();
+    const next = await inner.claim("k", {
+      token: "next",
+      fingerprint: "fp",
+      leaseMs: 1000,
+      retentionMs: 1000,
+    });
+    expect(next).toEqual({ acquired: true, fence: 3, takeover: true });
+  });
+});
+
+describe("a takeover that fails (the owner it replaced may still be running)", () => {
+  it("ends its lease instead of releasing it: the next owner is reported as a takeover too", async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const inner = createMemoryStore({ now: () => clock.t });
+    const rec = recorder();
+    const idem = createIdempotency({ store: inner, onEvent: rec.onEvent });
+    // An owner that stalls past its lease (a paused process) and may still be running.
+    await inner.claim("idem:run:0::k", {
+      token: "stalled",
+      fingerprint: "",
+      leaseMs: 1000,
+      retentionMs: 60_000,
+    });
+    clock.t += 1000;
+    await expect(idem.run({ key: "k" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    clock.t += 1;
+    expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(3);
+    expect(rec.events.filter((e) => e.type === "takeover")).toMatchObject([{ fence: 2 }, { fence: 3 }]);
+  });
+
+  it("a failure of a claim that was no takeover still releases at once", async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const idem = createIdempotency({ store: createMemoryStore({ now: () => clock.t }) });
+    await expect(idem.run({ key: "k" }, () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await idem.run({ key: "k" }, ({ fence }) => fence)).toBe(2);
   });
 });

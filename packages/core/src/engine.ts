@@ -136,7 +136,10 @@ export class Engine {
         if (takeover) this.emit({ type: "takeover", key, fence });
       }
       // Stragglers are released once the lease has ended (ActiveLease, `#end`).
-      return { kind: "acquired", lease: new ActiveLease(this, key, token, fence, sentAt, stragglers) };
+      return {
+        kind: "acquired",
+        lease: new ActiveLease(this, key, token, fence, takeover, sentAt, stragglers),
+      };
     }
     // Not ours: anything a straggler acquires for our token is a phantom.
     if (stragglers !== undefined) releaseLateClaims(this.store, key, token, stragglers, undefined);

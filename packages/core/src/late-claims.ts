@@ -1,7 +1,8 @@
+import { freeKey } from "./free-key.js";
 import type { ClaimResult, IdempotencyStore } from "./store.js";
 
 /**
- * Releases, best effort, what any of `attempts` (claims sent with `token`) acquired, when it lands:
+ * Frees (`freeKey`), best effort, what any of `attempts` (claims sent with `token`) acquired, when it lands:
  * an acquisition, or an in_progress record carrying `token`, with a fence other than `ours` (the
  * fence of the lease this claim gave its caller, whose own record is left alone; `undefined` when
  * there is none; docs/design.md#state-machine, rule 5).
@@ -16,14 +17,14 @@ export function releaseLateClaims(
   for (const pending of attempts) {
     pending.then(
       (late) => {
-        const fence = late.acquired
-          ? late.fence
+        const held = late.acquired
+          ? late
           : late.record.state === "in_progress" && late.record.token === token
-            ? late.record.fence
+            ? late.record
             : undefined;
-        if (fence === undefined || fence === ours) return;
+        if (held === undefined || held.fence === ours) return;
         try {
-          store.release(key, token).catch(() => {});
+          freeKey(store, key, token, held.takeover).catch(() => {});
         } catch {
           // a store that throws synchronously: nothing more to do, best effort
         }

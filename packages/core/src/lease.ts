@@ -1,5 +1,6 @@
 import type { Engine } from "./engine.js";
 import { LeaseLostError, MaxHoldExceededError } from "./errors.js";
+import { freeKey } from "./free-key.js";
 import { releaseLateClaims } from "./late-claims.js";
 import type { ClaimResult } from "./store.js";
 
@@ -24,7 +25,7 @@ export interface Lease {
    * AbortController exists only if the work uses it). A throw releases the key and is rethrown.
    */
   run<T>(work: (context: { fence: number; readonly signal: AbortSignal }) => T | Promise<T>): Promise<T>;
-  /** Frees the key so a retry runs again (CAS on the token) and ends the lease. */
+  /** Frees the key so a retry runs again (CAS on the token; see `freeKey`) and ends the lease. */
   release(reason: "error" | "not-stored"): Promise<void>;
   /**
    * Stops the heartbeat without touching the record: the key stays claimed until its lease ends.
@@ -71,6 +72,8 @@ export class ActiveLease implements Lease {
   readonly key: string;
   readonly token: string;
   readonly fence: number;
+  /** Whether this claim took the key over from an owner whose lease ran out (see `freeKey`). */
+  readonly #takeover: boolean;
   readonly #claimedAt = performance.now();
   // The signal's controller is made on first use of `signal` (most work never looks at it); a loss
   // before then is remembered and the signal is born aborted with the same reason.
@@ -92,6 +95,7 @@ export class ActiveLease implements Lease {
     key: string,
     token: string,
     fence: number,
+    takeover: boolean,
     sentAt: number,
     stragglers?: readonly Promise<ClaimResult>[],
   ) {
@@ -99,6 +103,7 @@ export class ActiveLease implements Lease {
     this.key = key;
     this.token = token;
     this.fence = fence;
+    this.#takeover = takeover;
     this.#stragglers = stragglers;
     this.#deadlineAt = sentAt - STORE_CLOCK_UNIT_MS + engine.leaseMs;
     this.#nextBeatAt = performance.now() + engine.heartbeatMs;
@@ -167,7 +172,9 @@ export class ActiveLease implements Lease {
     this.#end();
     const engine = this.#engine;
     try {
-      const ok = await engine.call("release", this.key, () => engine.store.release(this.key, this.token));
+      const ok = await engine.call("release", this.key, () =>
+        freeKey(engine.store, this.key, this.token, this.#takeover),
+      );
       if (!ok) this.#lose("release");
       else if (this.#engine.listening) {
         engine.emit({
