@@ -1,112 +1,150 @@
 import { randomUUID } from "node:crypto";
 import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
 import type { IdempotencyStore } from "@idemkit/core";
-import { Cluster, Redis } from "ioredis";
+import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RedisClient } from "./clients.js";
 import { createRedisStore, type RedisStore } from "./index.js";
+import {
+  commandName,
+  nodeRedisCluster,
+  CLUSTER_NODES as nodes,
+  probeCluster,
+  recordSent,
+} from "./testing/clients.js";
 
-// Start the cluster with `scripts/redis-cluster.sh start` (repo root).
-const nodes = (process.env.REDIS_CLUSTER_NODES ?? "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002")
-  .split(",")
-  .map((node) => {
-    const [host = "127.0.0.1", port = "7000"] = node.trim().split(":");
-    return { host, port: Number(port) };
+const skip = skipUnlessAvailable("redis-cluster", await probeCluster());
+const prefix = "idemkit-test:";
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+/** A Cluster client of each library for the store, and how to close it. */
+const CLIENTS: [string, () => Promise<{ client: RedisClient; close(): Promise<unknown> }>][] = [
+  [
+    "ioredis",
+    async () => {
+      const client = new Cluster(nodes);
+      return { client, close: () => client.quit() };
+    },
+  ],
+  [
+    "node-redis",
+    async () => {
+      const client = await nodeRedisCluster();
+      return { client, close: () => client.close() };
+    },
+  ],
+];
+
+for (const [name, open] of CLIENTS) {
+  const closers = new WeakMap<IdempotencyStore, () => Promise<unknown>>();
+  runStoreConformance({
+    name: `redis-cluster on ${name}`,
+    skip,
+    createStore: async () => {
+      const { client, close } = await open();
+      const store = createRedisStore({ client, prefix });
+      closers.set(store, close);
+      return store;
+    },
+    teardown: async (store) => {
+      await closers.get(store)?.();
+    },
   });
 
-async function probe(): Promise<string | undefined> {
-  for (const { host, port } of nodes) {
-    const client = new Redis({
-      host,
-      port,
-      lazyConnect: true,
-      connectTimeout: 1000,
-      retryStrategy: () => null,
+  // `admin` (ioredis) flushes and looks on each master; the store runs on the library's client.
+  describe.skipIf(Boolean(skip))(`redis store on a Cluster, on ${name}`, () => {
+    let admin: Cluster;
+    let opened: { client: RedisClient; close(): Promise<unknown> };
+    let store: RedisStore;
+
+    beforeAll(async () => {
+      admin = new Cluster(nodes);
+      opened = await open();
+      store = createRedisStore({ client: opened.client, prefix });
     });
-    let lastError: Error | undefined;
-    client.on("error", (error) => {
-      lastError = error;
+    afterAll(async () => {
+      await Promise.all([admin.quit(), opened.close()]);
     });
-    try {
-      await client.connect();
-      const info = await client.cluster("INFO");
-      if (!/^cluster_state:ok/m.test(info))
-        return `the Redis Cluster node ${host}:${port} is not in state ok`;
-    } catch (error) {
-      return `no Redis Cluster node at ${host}:${port} (${(lastError ?? (error as Error)).message}); run scripts/redis-cluster.sh start or set REDIS_CLUSTER_NODES`;
-    } finally {
-      client.disconnect();
-    }
-  }
-  return undefined;
+
+    it("checkServer() reads maxmemory-policy on every master: noeviction on this cluster", async () => {
+      const found = await store.checkServer();
+      await admin.cluster("SLOTS");
+      const masters = admin.nodes("master").map((node) => `${node.options.host}:${node.options.port}`);
+      expect(found.map((f) => f.node).sort()).toEqual(masters.sort());
+      expect(found.length).toBeGreaterThanOrEqual(3);
+      expect(found.every((f) => f.maxmemoryPolicy === "noeviction")).toBe(true);
+    });
+
+    it("spreads keys over every master and survives SCRIPT FLUSH on all of them", async () => {
+      const keys = Array.from({ length: 60 }, (_, i) => `cluster:${randomUUID()}:${i}`);
+      const flushAll = () => Promise.all(admin.nodes("master").map((node) => node.script("FLUSH")));
+      await admin.cluster("SLOTS");
+      await flushAll();
+      const tokens = keys.map(() => randomUUID());
+      const claims = await Promise.all(
+        keys.map((k, i) =>
+          store.claim(k, { token: tokens[i]!, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 }),
+        ),
+      );
+      expect(claims.every((c) => c.acquired)).toBe(true);
+      await flushAll();
+      const done = await Promise.all(
+        keys.map((k, i) => store.complete(k, tokens[i]!, { result: utf8(k), retentionMs: 60_000 })),
+      );
+      expect(done.every(Boolean)).toBe(true);
+      await flushAll();
+      const reads = await Promise.all(keys.map((k) => store.get(k)));
+      expect(reads.map((r) => r?.state === "completed" && new TextDecoder().decode(r.result))).toEqual(keys);
+
+      const perMaster = await Promise.all(
+        admin.nodes("master").map(async (node) => {
+          let found = 0;
+          for (const k of keys) found += await node.exists(prefix + k).catch(() => 0);
+          return found;
+        }),
+      );
+      expect(perMaster.length).toBeGreaterThanOrEqual(3);
+      expect(perMaster.every((n) => n > 0)).toBe(true);
+    });
+  });
 }
 
-const skip = skipUnlessAvailable("redis-cluster", await probe());
-const clients = new WeakMap<IdempotencyStore, Cluster>();
-const prefix = "idemkit-test:";
-
-runStoreConformance({
-  name: "redis-cluster",
-  skip,
-  createStore: () => {
-    const client = new Cluster(nodes);
-    const store = createRedisStore({ client, prefix });
-    clients.set(store, client);
-    return store;
-  },
-  teardown: async (store) => {
-    await clients.get(store)?.quit();
-  },
-});
-
-describe.skipIf(Boolean(skip))("redis store on a Cluster", () => {
-  let client: Cluster;
-  let store: RedisStore;
-  const utf8 = (text: string) => new TextEncoder().encode(text);
-
-  beforeAll(() => {
-    client = new Cluster(nodes);
-    store = createRedisStore({ client, prefix });
-  });
-  afterAll(async () => {
-    await client.quit();
-  });
-
-  it("checkServer() reads maxmemory-policy on every master: noeviction on this cluster", async () => {
-    const found = await store.checkServer();
-    const masters = client.nodes("master").map((node) => `${node.options.host}:${node.options.port}`);
-    expect(found.map((f) => f.node).sort()).toEqual(masters.sort());
-    expect(found.length).toBeGreaterThanOrEqual(3);
-    expect(found.every((f) => f.maxmemoryPolicy === "noeviction")).toBe(true);
-  });
-
-  it("spreads keys over every master and survives SCRIPT FLUSH on all of them", async () => {
-    const keys = Array.from({ length: 60 }, (_, i) => `cluster:${randomUUID()}:${i}`);
-    const flushAll = () => Promise.all(client.nodes("master").map((node) => node.script("FLUSH")));
-    await flushAll();
-    const tokens = keys.map(() => randomUUID());
-    const claims = await Promise.all(
-      keys.map((k, i) =>
-        store.claim(k, { token: tokens[i]!, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 }),
-      ),
-    );
-    expect(claims.every((c) => c.acquired)).toBe(true);
-    await flushAll();
-    const done = await Promise.all(
-      keys.map((k, i) => store.complete(k, tokens[i]!, { result: utf8(k), retentionMs: 60_000 })),
-    );
-    expect(done.every(Boolean)).toBe(true);
-    await flushAll();
-    const reads = await Promise.all(keys.map((k) => store.get(k)));
-    expect(reads.map((r) => r?.state === "completed" && new TextDecoder().decode(r.result))).toEqual(keys);
-
-    const perMaster = await Promise.all(
-      client.nodes("master").map(async (node) => {
-        let found = 0;
-        for (const k of keys) found += await node.exists(prefix + k).catch(() => 0);
-        return found;
-      }),
-    );
-    expect(perMaster.length).toBeGreaterThanOrEqual(3);
-    expect(perMaster.every((n) => n > 0)).toBe(true);
+describe.skipIf(Boolean(skip))("redis store on a node-redis Cluster, round trips counted per master", () => {
+  it("a replay costs 1 command, sent to the master that holds the key, whichever master that is", async () => {
+    const cluster = await nodeRedisCluster();
+    try {
+      // Counted on each master's connection, where a MOVED redirection would show as a second command.
+      const sent = await Promise.all(
+        cluster.masters.map(async (master) =>
+          recordSent(await cluster.nodeClient(master), commandName.nodeRedis),
+        ),
+      );
+      const store = createRedisStore({ client: cluster, prefix });
+      const keys = Array.from({ length: 12 }, (_, i) => `cluster-count:${randomUUID()}:${i}`);
+      for (const k of keys) {
+        const owner = { token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+        await store.claim(k, owner);
+        await store.complete(k, owner.token, { result: utf8(k), retentionMs: 60_000 });
+      }
+      const used = new Set<number>();
+      for (const k of keys) {
+        for (const record of sent) record.length = 0;
+        const replay = await store.claim(k, {
+          token: randomUUID(),
+          fingerprint: "fp",
+          leaseMs: 1,
+          retentionMs: 1,
+        });
+        expect(!replay.acquired && replay.record.state).toBe("completed");
+        const perMaster = sent.map((record) => record.length);
+        expect(perMaster.reduce((a, b) => a + b)).toBe(1);
+        expect(sent.flat()).toEqual(["evalsha"]);
+        used.add(perMaster.indexOf(1));
+      }
+      // The keys landed on more than one master, so the routing was exercised.
+      expect(used.size).toBeGreaterThan(1);
+    } finally {
+      await cluster.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Redis's maxmemory-policy against idemkit's promises, on throwaway redis-servers of our own (free loopback
 // ports; the shared servers are never touched): under an evicting policy a flood of other keys evicts a
 // live claim and a stored outcome, and the same key is acquired again; `checkServer()` tells, per server
-// and per Cluster master, and reads the policy from INFO where CONFIG is refused.
+// and per Cluster master, and reads the policy from INFO where CONFIG is refused, on either client.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,9 +9,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
+import type { AnyRedisClientOptions } from "@redis/client";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import type { RedisClient } from "./clients.js";
 import { createRedisStore, RedisStoreError } from "./index.js";
+import { type NodeRedis, nodeRedis, nodeRedisCluster } from "./testing/clients.js";
 
 const binary = spawnSync("redis-server", ["--version"]);
 const cli = spawnSync("redis-cli", ["--version"]);
@@ -43,8 +46,21 @@ async function freePort(bus = false): Promise<number> {
 interface Server {
   port: number;
   client(options?: RedisOptions): Promise<Redis>;
+  nodeRedis(options?: AnyRedisClientOptions): Promise<NodeRedis>;
+  /** Kills the server, leaving its clients open (reconnecting). */
+  kill(): Promise<void>;
+  /** Closes its clients, kills it and removes its directory. */
   stop(): Promise<void>;
 }
+
+/** The store's client for `checkServer()`: ioredis or node-redis, with a user and password if given. */
+type Library = "ioredis" | "node-redis";
+const LIBRARIES: Library[] = ["ioredis", "node-redis"];
+const storeClient = (
+  server: Server,
+  library: Library,
+  auth: { username?: string; password?: string } = {},
+) => (library === "ioredis" ? server.client(auth) : server.nodeRedis(auth));
 
 const running: Server[] = [];
 afterAll(async () => {
@@ -73,6 +89,7 @@ async function startRedis(args: string[], bus = false): Promise<Server> {
     { stdio: "ignore" },
   );
   const clients: Redis[] = [];
+  const nodeRedisClients: NodeRedis[] = [];
   const connect = async (options: RedisOptions = {}) => {
     const client = new Redis({
       port,
@@ -99,15 +116,25 @@ async function startRedis(args: string[], bus = false): Promise<Server> {
     await sleep(50);
   }
   const exited = new Promise((resolve) => child.once("exit", resolve));
+  const kill = async () => {
+    child.kill("SIGKILL");
+    await exited;
+  };
   let stopped: Promise<void> | undefined;
   const server: Server = {
     port,
     client: connect,
+    nodeRedis: async (options = {}) => {
+      const client = await nodeRedis({ url: `redis://127.0.0.1:${port}`, ...options });
+      nodeRedisClients.push(client);
+      return client;
+    },
+    kill,
     stop: () => {
       stopped ??= (async () => {
         for (const c of clients) c.disconnect();
-        child.kill("SIGKILL");
-        await exited;
+        for (const c of nodeRedisClients) c.destroy();
+        await kill();
         rmSync(dir, { recursive: true, force: true });
       })();
       return stopped;
@@ -172,12 +199,15 @@ describe.skipIf(Boolean(skip))("redis maxmemory-policy: what eviction does, and 
         false,
       );
 
-      await expect(store.checkServer()).rejects.toThrow(RedisStoreError);
-      await expect(store.checkServer()).rejects.toThrow(
-        new RegExp(
-          `maxmemory-policy is ${policy} on 127\\.0\\.0\\.1:${server.port}; idemkit needs noeviction`,
-        ),
-      );
+      for (const library of LIBRARIES) {
+        const checked = createRedisStore({ client: await storeClient(server, library) });
+        await expect(checked.checkServer()).rejects.toThrow(RedisStoreError);
+        await expect(checked.checkServer()).rejects.toThrow(
+          new RegExp(
+            `maxmemory-policy is ${policy} on 127\\.0\\.0\\.1:${server.port}; idemkit needs noeviction`,
+          ),
+        );
+      }
       await server.stop();
     });
   }
@@ -186,9 +216,11 @@ describe.skipIf(Boolean(skip))("redis maxmemory-policy: what eviction does, and 
     const server = await startRedis(["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]);
     const client = await server.client();
     const store = createRedisStore({ client });
-    expect(await store.checkServer()).toEqual([
-      { node: `127.0.0.1:${server.port}`, maxmemoryPolicy: "noeviction" },
-    ]);
+    for (const library of LIBRARIES) {
+      expect(await createRedisStore({ client: await storeClient(server, library) }).checkServer()).toEqual([
+        { node: `127.0.0.1:${server.port}`, maxmemoryPolicy: "noeviction" },
+      ]);
+    }
     const key = `full:${randomUUID()}`;
     expect((await store.claim(key, { ...live, token: "first-owner" })).acquired).toBe(true);
 
@@ -221,38 +253,47 @@ describe.skipIf(Boolean(skip))("redis maxmemory-policy: what eviction does, and 
     await server.stop();
   });
 
-  it("where CONFIG is refused (an ACL without it, as on managed Redis), the policy is read from INFO memory", async () => {
-    const server = await startRedis(["--maxmemory-policy", "allkeys-lru"]);
-    const admin = await server.client();
-    await admin.call("ACL", "SETUSER", "app", "on", ">secret", "~*", "+@all", "-config");
-    const store = createRedisStore({ client: await server.client({ username: "app", password: "secret" }) });
-    await expect(store.checkServer()).rejects.toThrow(/maxmemory-policy is allkeys-lru on 127\.0\.0\.1:\d+/);
+  for (const library of LIBRARIES) {
+    it(`${library}: where CONFIG is refused (an ACL without it, as on managed Redis), the policy is read from INFO memory`, async () => {
+      const server = await startRedis(["--maxmemory-policy", "allkeys-lru"]);
+      const admin = await server.client();
+      await admin.call("ACL", "SETUSER", "app", "on", ">secret", "~*", "+@all", "-config");
+      const auth = { username: "app", password: "secret" };
+      const store = createRedisStore({ client: await storeClient(server, library, auth) });
+      await expect(store.checkServer()).rejects.toThrow(
+        /maxmemory-policy is allkeys-lru on 127\.0\.0\.1:\d+/,
+      );
 
-    await admin.call("CONFIG", "SET", "maxmemory-policy", "noeviction");
-    expect(await store.checkServer()).toEqual([
-      { node: `127.0.0.1:${server.port}`, maxmemoryPolicy: "noeviction" },
-    ]);
-    await server.stop();
-  });
+      await admin.call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+      expect(await store.checkServer()).toEqual([
+        { node: `127.0.0.1:${server.port}`, maxmemoryPolicy: "noeviction" },
+      ]);
+      await server.stop();
+    });
 
-  it("where CONFIG and INFO are both refused, the policy is unknown and the refusals say why", async () => {
-    const server = await startRedis(["--maxmemory-policy", "allkeys-lru"]);
-    const admin = await server.client();
-    await admin.call("ACL", "SETUSER", "app", "on", ">secret", "~*", "+@all", "-config", "-info");
-    const store = createRedisStore({ client: await server.client({ username: "app", password: "secret" }) });
-    const [found, ...rest] = await store.checkServer();
-    expect(rest).toEqual([]);
-    expect(found).toMatchObject({ node: `127.0.0.1:${server.port}`, maxmemoryPolicy: undefined });
-    expect(found?.unknown).toMatch(/CONFIG GET: NOPERM.*; INFO memory: NOPERM/);
-    await server.stop();
-  });
+    it(`${library}: where CONFIG and INFO are both refused, the policy is unknown and the refusals say why`, async () => {
+      const server = await startRedis(["--maxmemory-policy", "allkeys-lru"]);
+      const admin = await server.client();
+      await admin.call("ACL", "SETUSER", "app", "on", ">secret", "~*", "+@all", "-config", "-info");
+      const auth = { username: "app", password: "secret" };
+      const store = createRedisStore({ client: await storeClient(server, library, auth) });
+      const [found, ...rest] = await store.checkServer();
+      expect(rest).toEqual([]);
+      expect(found).toMatchObject({ node: `127.0.0.1:${server.port}`, maxmemoryPolicy: undefined });
+      expect(found?.unknown).toMatch(/CONFIG GET: NOPERM.*; INFO memory: NOPERM/);
+      await server.stop();
+    });
+  }
 
-  it("rejects with a RedisStoreError when the server cannot be reached", async () => {
+  it("rejects with a RedisStoreError when the server cannot be reached (ioredis without an offline queue, node-redis with its defaults)", async () => {
     const server = await startRedis([]);
-    const client = await server.client({ enableOfflineQueue: false });
-    const store = createRedisStore({ client, commandTimeoutMs: 300 });
-    await server.stop();
-    await expect(store.checkServer()).rejects.toThrow(RedisStoreError);
+    const clients: RedisClient[] = [
+      await server.client({ enableOfflineQueue: false }),
+      await server.nodeRedis(),
+    ];
+    const stores = clients.map((client) => createRedisStore({ client, commandTimeoutMs: 300 }));
+    await server.kill();
+    for (const store of stores) await expect(store.checkServer()).rejects.toThrow(RedisStoreError);
   });
 
   it.skipIf(cli.status !== 0)(
@@ -285,24 +326,33 @@ describe.skipIf(Boolean(skip))("redis maxmemory-policy: what eviction does, and 
         if (i > 200) throw new Error("the throwaway cluster did not reach cluster_state:ok");
         await sleep(50);
       }
-      const cluster = new Cluster(nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+      const rootNodes = nodes.map((n) => ({ host: "127.0.0.1", port: n.port }));
+      const cluster = new Cluster(rootNodes);
       cluster.on("error", () => {});
+      const nodeRedisClient = await nodeRedisCluster({
+        rootNodes: rootNodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+      });
       try {
-        const store = createRedisStore({ client: cluster });
-        const error = await store.checkServer().then(
-          () => undefined,
-          (e: unknown) => e as Error,
-        );
-        expect(error).toBeInstanceOf(RedisStoreError);
-        expect(error?.message).toContain(`maxmemory-policy is allkeys-lru on 127.0.0.1:${nodes[1]!.port};`);
-        for (const n of [nodes[0]!, nodes[2]!]) expect(error?.message).not.toContain(String(n.port));
+        const stores = [cluster, nodeRedisClient].map((client) => createRedisStore({ client }));
+        for (const store of stores) {
+          const error = await store.checkServer().then(
+            () => undefined,
+            (e: unknown) => e as Error,
+          );
+          expect(error).toBeInstanceOf(RedisStoreError);
+          expect(error?.message).toContain(`maxmemory-policy is allkeys-lru on 127.0.0.1:${nodes[1]!.port};`);
+          for (const n of [nodes[0]!, nodes[2]!]) expect(error?.message).not.toContain(String(n.port));
+        }
 
         await (await nodes[1]!.client()).call("CONFIG", "SET", "maxmemory-policy", "noeviction");
-        const found = await store.checkServer();
-        expect(found.map((f) => f.node).sort()).toEqual(nodes.map((n) => `127.0.0.1:${n.port}`).sort());
-        expect(found.every((f) => f.maxmemoryPolicy === "noeviction")).toBe(true);
+        for (const store of stores) {
+          const found = await store.checkServer();
+          expect(found.map((f) => f.node).sort()).toEqual(nodes.map((n) => `127.0.0.1:${n.port}`).sort());
+          expect(found.every((f) => f.maxmemoryPolicy === "noeviction")).toBe(true);
+        }
       } finally {
         cluster.disconnect();
+        nodeRedisClient.destroy();
         await Promise.all(nodes.map((n) => n.stop()));
       }
     },

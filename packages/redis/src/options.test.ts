@@ -2,7 +2,8 @@
 // what the store can represent (issue 13, item 1).
 import { randomUUID } from "node:crypto";
 import { skipUnlessAvailable } from "@idemkit/conformance";
-import { Redis } from "ioredis";
+import { createClient, createCluster, createSentinel } from "@redis/client";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStoreOptions } from "./index.js";
 
@@ -29,11 +30,28 @@ describe("createRedisStore checks its options", () => {
     [{ commandTimeoutMs: Number.POSITIVE_INFINITY }, RangeError, /commandTimeoutMs .* got Infinity/],
     [{ commandTimeoutMs: Number.NaN }, RangeError, /commandTimeoutMs .* got NaN/],
     [{ prefix: 5 }, TypeError, /prefix must be a string; got 5/],
-    [{ client: undefined }, TypeError, /client must be an ioredis Redis or Cluster; got undefined/],
-    [{ client: { get() {} } }, TypeError, /client must be an ioredis Redis or Cluster; got an object/],
+    [
+      { client: undefined },
+      TypeError,
+      /client must be an ioredis Redis or Cluster, or a node-redis client or Cluster \(createClient, createCluster\); got undefined/,
+    ],
+    [{ client: { get() {} } }, TypeError, /client must be an ioredis .*; got an object/],
   ])("%o is refused with a %o naming it", (options, type, message) => {
     expect(() => make(options)).toThrow(type);
     expect(() => make(options)).toThrow(message);
+  });
+
+  it("accepts an ioredis Redis and Cluster, a node-redis client and Cluster; refuses a node-redis Sentinel", () => {
+    const node = { host: "127.0.0.1", port: 7000 };
+    const ioredis = [new Redis({ lazyConnect: true }), new Cluster([node], { lazyConnect: true })];
+    const nodeRedis = [createClient(), createCluster({ rootNodes: [{ url: "redis://127.0.0.1:7000" }] })];
+    for (const client of [...ioredis, ...nodeRedis]) expect(() => createRedisStore({ client })).not.toThrow();
+    for (const client of ioredis) client.disconnect();
+    // Its sendCommand takes other arguments, and it is not tested here.
+    const sentinel = createSentinel({ name: "mymaster", sentinelRootNodes: [node] });
+    expect(() => make({ client: sentinel })).toThrow(
+      /client must be an ioredis Redis or Cluster, or a node-redis/,
+    );
   });
 
   it("needs an options object; accepts every option at its bounds", () => {

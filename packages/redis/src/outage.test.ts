@@ -5,9 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
+import type { AnyRedisClientOptions } from "@redis/client";
 import { Redis, type RedisOptions } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, RedisStoreError } from "./index.js";
+import { type NodeRedis, nodeRedis } from "./testing/clients.js";
 
 // A throwaway redis-server of our own, stopped and restarted here; the shared server is never touched.
 const port = Number(process.env.REDIS_OUTAGE_PORT ?? 6390);
@@ -24,6 +26,7 @@ describe.skipIf(Boolean(skip))("redis store through an outage", () => {
   const dir = mkdtempSync(join(tmpdir(), "idemkit-redis-outage-"));
   let server: ChildProcess | undefined;
   const open: Redis[] = [];
+  const openNodeRedis: NodeRedis[] = [];
 
   async function startServer(): Promise<void> {
     server = spawn(
@@ -70,6 +73,18 @@ describe.skipIf(Boolean(skip))("redis store through an outage", () => {
     return createRedisStore({ client, commandTimeoutMs: timeoutMs });
   }
 
+  async function nodeRedisStoreWith(options: AnyRedisClientOptions): Promise<IdempotencyStore> {
+    const client = await nodeRedis({ url: `redis://127.0.0.1:${port}`, ...options });
+    openNodeRedis.push(client);
+    return createRedisStore({ client, commandTimeoutMs: timeoutMs });
+  }
+
+  // The options the README recommends for each client, so that nothing waits for Redis to return.
+  const recommended = {
+    ioredis: { enableOfflineQueue: false, commandTimeout: timeoutMs, maxRetriesPerRequest: 1 },
+    nodeRedis: { disableOfflineQueue: true, commandOptions: { timeout: timeoutMs } },
+  };
+
   const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 });
 
   async function expectBoundedRejection(operation: Promise<unknown>): Promise<void> {
@@ -92,15 +107,21 @@ describe.skipIf(Boolean(skip))("redis store through an outage", () => {
   beforeAll(startServer);
   afterAll(async () => {
     for (const client of open) client.disconnect();
+    for (const client of openNodeRedis) client.destroy();
     await stopServer();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("rejects within the bound while Redis is down, never reports a claim acquired, and recovers", async () => {
-    // The recommended client options, and ioredis defaults (offline queue on, no command timeout).
+  it("rejects within the bound while Redis is down, never reports a claim acquired, and recovers", {
+    timeout: 60_000,
+  }, async () => {
+    // The recommended client options, and each client's defaults (ioredis: offline queue on, no command
+    // timeout; node-redis: offline queue on, a command timeout of 5 s).
     const stores = [
-      await storeWith({ enableOfflineQueue: false, commandTimeout: timeoutMs, maxRetriesPerRequest: 1 }),
+      await storeWith(recommended.ioredis),
       await storeWith({}),
+      await nodeRedisStoreWith(recommended.nodeRedis),
+      await nodeRedisStoreWith({}),
     ];
     for (const store of stores)
       expect((await store.claim(`before:${randomUUID()}`, claimOf())).acquired).toBe(true);
@@ -123,26 +144,27 @@ describe.skipIf(Boolean(skip))("redis store through an outage", () => {
     }
   });
 
-  it("rejects within the bound while Redis hangs, and a claim sent then never reads as acquired", async () => {
-    const store = await storeWith({
-      enableOfflineQueue: false,
-      commandTimeout: timeoutMs,
-      maxRetriesPerRequest: 1,
+  for (const library of ["ioredis", "node-redis"] as const) {
+    it(`${library}: rejects within the bound while Redis hangs, and a claim sent then never reads as acquired`, async () => {
+      const store =
+        library === "ioredis"
+          ? await storeWith(recommended.ioredis)
+          : await nodeRedisStoreWith(recommended.nodeRedis);
+      const key = `hang:${randomUUID()}`;
+      const claim = claimOf();
+      expect((await store.claim(`warm:${randomUUID()}`, claimOf())).acquired).toBe(true);
+      server!.kill("SIGSTOP");
+      try {
+        await expectBoundedRejection(store.claim(key, claim));
+      } finally {
+        server!.kill("SIGCONT");
+      }
+      // Redis may still run the claim it received before hanging: the key is then held by a token
+      // nobody was told it owns, and frees itself when the lease ends (fail closed, no handler ran).
+      const after = await recovered(store);
+      expect(after.acquired).toBe(true);
+      const record = await store.get(key);
+      if (record) expect(record).toMatchObject({ state: "in_progress", token: claim.token });
     });
-    const key = `hang:${randomUUID()}`;
-    const claim = claimOf();
-    expect((await store.claim(`warm:${randomUUID()}`, claimOf())).acquired).toBe(true);
-    server!.kill("SIGSTOP");
-    try {
-      await expectBoundedRejection(store.claim(key, claim));
-    } finally {
-      server!.kill("SIGCONT");
-    }
-    // Redis may still run the claim it received before hanging: the key is then held by a token
-    // nobody was told it owns, and frees itself when the lease ends (fail closed, no handler ran).
-    const after = await recovered(store);
-    expect(after.acquired).toBe(true);
-    const record = await store.get(key);
-    if (record) expect(record).toMatchObject({ state: "in_progress", token: claim.token });
-  });
+  }
 });

@@ -1,0 +1,173 @@
+// The seam between the store and the client it is given: ioredis (`Redis`, `Cluster`) or node-redis
+// (`createClient`, `createCluster`), each turned into the few operations the store needs. Neither
+// library is imported at run time, and their types are not in the store's public types, so a user
+// installs only the client they use.
+import type { Cluster as IoredisCluster, Redis as IoredisRedis } from "ioredis";
+
+/** A command argument, as both clients take it. */
+type Argument = string | Buffer;
+
+/** A script's reply, bulk strings as Buffers: an integer, a record, `[fence, takeover]`, or nil. */
+export type Reply = number | null | Buffer | (Buffer | number | null)[];
+
+/** One server `checkServer()` reads: the client's, or one master of a Cluster. */
+export interface Server {
+  name: string;
+  /** Sends one command; replies in the client's default types (strings, arrays, objects). */
+  command(args: string[]): Promise<unknown>;
+}
+
+/** What the store does with a client, whichever library it comes from. */
+export interface Connection {
+  /**
+   * `EVALSHA <sha> 1 <key> …args` or `EVAL <lua> 1 <key> …args` on the node that holds the key, the
+   * client's own `keyPrefix` before the key; bulk replies as Buffers (outcomes are bytes). One command.
+   */
+  script(kind: "evalsha" | "eval", body: string, key: string, args: Argument[]): Promise<Reply>;
+  /** The client's server, or every master of a Cluster. */
+  servers(): Promise<Server[]>;
+  /** Redis answered with an error (a refusal), as opposed to no answer at all. */
+  isErrorReply(error: unknown): boolean;
+}
+
+/**
+ * An ioredis `Redis` or `Cluster`, as far as the store needs to tell it (typed here rather than
+ * imported, like the node-redis types below).
+ */
+export interface IoredisClient {
+  readonly isCluster: boolean;
+  readonly options: object;
+  createBuiltinCommand(name: string): { buffer: unknown };
+}
+
+/** Options node-redis takes with each command. */
+interface NodeRedisCommandOptions {
+  typeMapping?: object;
+}
+
+/** A node-redis client (`createClient` of `redis` or `@redis/client` 6), connected. */
+export interface NodeRedisClient {
+  sendCommand(args: Argument[], options?: NodeRedisCommandOptions): Promise<unknown>;
+  readonly options?: { keyPrefix?: Argument; socket?: object } | undefined;
+}
+
+/** A node-redis Cluster (`createCluster` of `redis` or `@redis/client` 6), connected. */
+export interface NodeRedisCluster {
+  sendCommand(
+    firstKey: Argument | undefined,
+    isReadonly: boolean | undefined,
+    args: Argument[],
+    options?: NodeRedisCommandOptions,
+  ): Promise<unknown>;
+  readonly masters: readonly { host: string; port: number }[];
+  nodeClient(node: { host: string; port: number }): Promise<NodeRedisClient>;
+}
+
+/** The clients the store accepts. */
+export type RedisClient = IoredisClient | NodeRedisClient | NodeRedisCluster;
+
+/** The connection over `client`, or `undefined` when it is none of the clients above. */
+export function connectionOf(client: unknown): Connection | undefined {
+  if (typeof client !== "object" || client === null) return undefined;
+  const has = (name: string) => typeof (client as Record<string, unknown>)[name] === "function";
+  if (has("createBuiltinCommand") && has("sendCommand")) return fromIoredis(client as IoredisClient);
+  if (has("nodeClient") && has("sendCommand")) return fromNodeRedisCluster(client as NodeRedisCluster);
+  // A node-redis Sentinel's sendCommand takes other arguments (and it is not tested here).
+  if (has("getMasterNode")) return undefined;
+  if (has("withTypeMapping") && has("sendCommand")) return fromNodeRedisClient(client as NodeRedisClient);
+  return undefined;
+}
+
+function fromIoredis(client: IoredisClient): Connection {
+  // ioredis's builtin commands, made without auto-pipelining: each is one `sendCommand` of a Command
+  // that applies the client's own keyPrefix and keeps bulk replies as Buffers. (`callBuffer` is
+  // mangled under enableAutoPipelining.)
+  type Send = (this: IoredisClient, ...args: (Argument | number)[]) => Promise<Reply>;
+  const send = {
+    evalsha: client.createBuiltinCommand("evalsha").buffer as Send,
+    eval: client.createBuiltinCommand("eval").buffer as Send,
+  };
+  const server = (node: IoredisRedis): Server => {
+    const { host, port, sentinels, name } = node.options;
+    return {
+      name: sentinels ? `${name} (through Sentinel)` : `${host}:${port}`,
+      command: ([command = "", ...args]) => node.call(command, ...args),
+    };
+  };
+  return {
+    script: (kind, body, key, args) => send[kind].call(client, body, 1, key, ...args),
+    async servers() {
+      if (!client.isCluster) return [server(client as unknown as IoredisRedis)];
+      const cluster = client as unknown as IoredisCluster;
+      // The masters are known once the Cluster has loaded its slots.
+      if (cluster.nodes("master").length === 0) await cluster.cluster("SLOTS");
+      return cluster.nodes("master").map(server);
+    },
+    isErrorReply: (error) => error instanceof Error && error.name === "ReplyError",
+  };
+}
+
+// node-redis's RESP_TYPES.BLOB_STRING ("$"): bulk strings as Buffers. Given with every command, it
+// replaces the client's own typeMapping, so other types keep node-redis's defaults (integers as
+// numbers) whatever the client was created with; `{}` asks for the defaults alone.
+const BUFFERS = { 36: Buffer };
+const DEFAULTS = {};
+
+/** The client's own `keyPrefix` before the key (node-redis applies it to typed commands only). */
+function prefixed(prefix: Argument | undefined, key: string): Argument {
+  if (prefix === undefined || prefix.length === 0) return key;
+  return typeof prefix === "string" ? prefix + key : Buffer.concat([prefix, Buffer.from(key)]);
+}
+
+function fromNodeRedisClient(client: NodeRedisClient): Connection {
+  const keyPrefix = client.options?.keyPrefix;
+  const socket = client.options?.socket as { host?: string; port?: number; path?: string } | undefined;
+  const name = socket?.path ?? `${socket?.host ?? "localhost"}:${socket?.port ?? 6379}`;
+  return {
+    script: (kind, body, key, args) =>
+      client.sendCommand([kind.toUpperCase(), body, "1", prefixed(keyPrefix, key), ...args], {
+        typeMapping: BUFFERS,
+      }) as Promise<Reply>,
+    servers: async () => [{ name, command: (args) => client.sendCommand(args, { typeMapping: DEFAULTS }) }],
+    isErrorReply: isNodeRedisErrorReply,
+  };
+}
+
+function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
+  const keyPrefix = (cluster as { _options?: { keyPrefix?: Argument } })._options?.keyPrefix;
+  return {
+    script(kind, body, key, args) {
+      const k = prefixed(keyPrefix, key);
+      // Routed by the key to its master (not read-only: every script may write).
+      return cluster.sendCommand(k, false, [kind.toUpperCase(), body, "1", k, ...args], {
+        typeMapping: BUFFERS,
+      }) as Promise<Reply>;
+    },
+    async servers() {
+      // Known once the Cluster is connected; an empty list would read as "every master is fine".
+      if (cluster.masters.length === 0) throw new Error("the Cluster knows no masters: connect it first");
+      return Promise.all(
+        cluster.masters.map(async (master) => {
+          const node = await cluster.nodeClient(master);
+          return {
+            name: `${master.host}:${master.port}`,
+            command: (args: string[]) => node.sendCommand(args, { typeMapping: DEFAULTS }),
+          };
+        }),
+      );
+    },
+    isErrorReply: isNodeRedisErrorReply,
+  };
+}
+
+/** node-redis's `ErrorReply` (`SimpleError`, `BlobError`), told by its class: they set no `name`. */
+function isNodeRedisErrorReply(error: unknown): boolean {
+  for (
+    let p = error instanceof Error ? Object.getPrototypeOf(error) : null;
+    p;
+    p = Object.getPrototypeOf(p)
+  ) {
+    if (p.constructor?.name === "ErrorReply") return true;
+  }
+  return false;
+}

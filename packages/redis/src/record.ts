@@ -1,0 +1,59 @@
+import type { IdempotencyRecord } from "@idemkit/core";
+
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const COMPLETED = 0x63; // "c"
+const IN_PROGRESS = 0x70; // "p"
+
+/** Why a value is not a record of ours (see `decode`), thrown as the failure of the call that read it. */
+export class Malformed extends Error {}
+
+/**
+ * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<tl>:<fl>:<token><fingerprint><outcome>`.
+ * The header is ASCII digits; token and fingerprint are UTF-8, sliced by their byte lengths. A value
+ * that does not read exactly so (a state or flag not ours, a number out of range, lengths that do not
+ * add up to the value's) throws `Malformed`: it is never handed to core as a record.
+ */
+export function decode(value: Buffer): IdempotencyRecord {
+  const state = value[0];
+  if ((state !== IN_PROGRESS && state !== COMPLETED) || (value[1] !== 0x30 && value[1] !== 0x31)) {
+    throw new Malformed("its state and takeover flag are not one of ours");
+  }
+  const fields = [0, 0, 0, 0, 0]; // n, d, u, tl, fl
+  let i = 2;
+  for (let f = 0; f < 5; f++) {
+    let x = 0;
+    const negative = value[i] === MINUS;
+    if (negative) i++;
+    const start = i;
+    for (let c = value[i++]; c !== COLON; c = value[i++]) {
+      if (c === undefined || c < 0x30 || c > 0x39) throw new Malformed("its header is not digits and colons");
+      x = x * 10 + (c - 0x30);
+    }
+    if (i - 1 === start || !Number.isSafeInteger(x))
+      throw new Malformed("a number in its header is out of range");
+    fields[f] = negative ? -x : x;
+  }
+  const [fence, at, , tokenLength, fingerprintLength] = fields as [number, number, number, number, number];
+  if (fence < 1) throw new Malformed(`its fence is ${fence}`);
+  const fingerprintStart = i + tokenLength;
+  const outcomeStart = fingerprintStart + fingerprintLength;
+  if (outcomeStart > value.length || (state === IN_PROGRESS && outcomeStart !== value.length)) {
+    throw new Malformed(`its lengths do not add up (${value.length} bytes)`);
+  }
+  const common = {
+    token: value.toString("utf8", i, fingerprintStart),
+    fingerprint: value.toString("utf8", fingerprintStart, outcomeStart),
+    fence,
+  };
+  if (state === COMPLETED) {
+    // Copy: both clients may hand out a view into the socket's or the parser's shared buffer.
+    return {
+      state: "completed",
+      ...common,
+      result: new Uint8Array(value.subarray(outcomeStart)),
+      expiresAt: at,
+    };
+  }
+  return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: value[1] === 0x31 };
+}

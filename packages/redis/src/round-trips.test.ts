@@ -1,0 +1,83 @@
+// Round trips per operation, counted on the store's own client as it sends each command: not with the
+// server's INFO commandstats, which are server-wide, and which anyone else using the shared server
+// while a measurement runs would change.
+import { randomUUID } from "node:crypto";
+import { skipUnlessAvailable } from "@idemkit/conformance";
+import type { IdempotencyStore } from "@idemkit/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisStore } from "./index.js";
+import { probeRedis, standalone, type TestClient } from "./testing/clients.js";
+
+const prefix = "idemkit-test:";
+const utf8 = (text: string) => new TextEncoder().encode(text);
+const skip = skipUnlessAvailable("redis", await probeRedis());
+
+const CLIENTS: [string, () => Promise<TestClient>][] = [
+  ["ioredis", () => standalone.ioredis()],
+  ["node-redis", () => standalone.nodeRedis()],
+  ["node-redis, RESP2", () => standalone.nodeRedis({ RESP: 2 })],
+];
+
+for (const [name, open] of CLIENTS) {
+  describe.skipIf(Boolean(skip))(
+    `redis store round trips on ${name}, counted as the client sends them`,
+    () => {
+      let opened: TestClient;
+      let store: IdempotencyStore;
+      let sent: string[];
+
+      async function count(action: () => Promise<unknown>): Promise<{ total: number; scripts: number }> {
+        sent.length = 0;
+        await action();
+        const scripts = sent.filter((command) => command === "evalsha" || command === "eval").length;
+        return { total: sent.length, scripts };
+      }
+
+      beforeAll(async () => {
+        opened = await open();
+        sent = opened.record();
+        store = createRedisStore({ client: opened.client, prefix });
+        // Load every script used below into Redis's cache first, as a long-running process has.
+        const k = `count:${randomUUID()}`;
+        const token = randomUUID();
+        await store.claim(k, { token, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 });
+        await store.complete(k, token, { result: utf8("warm"), retentionMs: 60_000 });
+      });
+      afterAll(async () => {
+        await opened.close();
+      });
+
+      it("a new key costs exactly 2 commands, a replay and an in-flight duplicate exactly 1", async () => {
+        const claim = () => ({
+          token: randomUUID(),
+          fingerprint: "fp",
+          leaseMs: 60_000,
+          retentionMs: 60_000,
+        });
+        const k = `count:${randomUUID()}`;
+        const owner = claim();
+        const fresh = await count(async () => {
+          expect((await store.claim(k, owner)).acquired).toBe(true);
+          expect(await store.complete(k, owner.token, { result: utf8("ok"), retentionMs: 60_000 })).toBe(
+            true,
+          );
+        });
+        expect(fresh).toEqual({ total: 2, scripts: 2 });
+
+        const replay = await count(async () => {
+          const again = await store.claim(k, claim());
+          expect(!again.acquired && again.record.state).toBe("completed");
+        });
+        expect(replay).toEqual({ total: 1, scripts: 1 });
+
+        const busy = `count:${randomUUID()}`;
+        await store.claim(busy, claim());
+        const duplicate = await count(async () => {
+          const again = await store.claim(busy, claim());
+          expect(!again.acquired && again.record.state).toBe("in_progress");
+        });
+        expect(duplicate).toEqual({ total: 1, scripts: 1 });
+      });
+    },
+  );
+}
