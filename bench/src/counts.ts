@@ -35,6 +35,7 @@ async function commandStats(client: Redis): Promise<Map<string, number>> {
  */
 export async function countRedis(
   client: Redis,
+  store: string,
   contender: Contender,
   kind: "new" | "replay",
   tag: string,
@@ -63,7 +64,7 @@ export async function countRedis(
       if (!scripted || SCRIPT_CALLS.has(name)) roundTrips += perRequest * n;
     }
     const count: CommandCount = {
-      store: "redis",
+      store,
       contender: contender.name,
       kind,
       roundTrips: roundTrips / n,

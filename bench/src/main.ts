@@ -93,7 +93,7 @@ const plan: Plan = args.full ? FULL : QUICK;
 if (args.scenarios) plan.scenarios = args.scenarios.split(",") as ScenarioName[];
 const stores = args["http-only"]
   ? []
-  : ((args.stores?.split(",") ?? ["memory", "sqlite", "redis", "postgres"]) as StoreName[]);
+  : ((args.stores?.split(",") ?? ["memory", "sqlite", "redis", "node-redis", "postgres"]) as StoreName[]);
 const frameworks = (args.frameworks?.split(",") ?? Object.keys(FRAMEWORKS)) as Framework[];
 for (const f of frameworks) {
   if (!(f in FRAMEWORKS))
@@ -131,7 +131,7 @@ for (const store of stores) {
     // Store commands per request, by the store's own counters (or a client-side count where none).
     for (const c of contenders) {
       for (const kind of ["new", "replay"] as const) {
-        if (setup.redis) counts.push(await countRedis(setup.redis, c, kind, `${runId}:${store}`));
+        if (setup.redis) counts.push(await countRedis(setup.redis, store, c, kind, `${runId}:${store}`));
         else if (setup.counter)
           counts.push(
             await countWith(

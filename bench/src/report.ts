@@ -132,7 +132,7 @@ export function printSummary(s: Summary): void {
       .map(([k, v]) => `${k} ${f2(v)}`)
       .join(", ");
     console.log(
-      `  ${pad(c.store, 9)}${pad(c.contender, 18)}${pad(c.kind, 7)} round trips ${f2(c.roundTrips)}` +
+      `  ${pad(c.store, 11)}${pad(c.contender, 18)}${pad(c.kind, 7)} round trips ${f2(c.roundTrips)}` +
         `${c.commands !== c.roundTrips ? `, commands ${f2(c.commands)}` : ""}${detail ? `  [${detail}]` : ""}`,
     );
   }
@@ -140,7 +140,7 @@ export function printSummary(s: Summary): void {
     console.log("\nHandler executions in bursts of concurrent duplicates (each key should run once):");
   for (const b of s.bursts) {
     console.log(
-      `  ${pad(b.store, 9)}${pad(b.contender, 30)}burst ${pad(String(b.burstSize), 4)} ${b.keys} keys: ` +
+      `  ${pad(b.store, 11)}${pad(b.contender, 30)}burst ${pad(String(b.burstSize), 4)} ${b.keys} keys: ` +
         `${b.executions} executions, max ${b.maxPerKey} per key, ${b.keysRunMoreThanOnce} keys ran more than once`,
     );
   }

@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClient, type RedisClientType } from "@redis/client";
 import BetterSqlite3 from "better-sqlite3";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { memoryBaseline, memoryIdemkit } from "./contenders/memory.js";
+import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js";
 import { nodeIdempotencyRedis, powertools } from "./contenders/peers.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
@@ -100,6 +102,42 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
           for (const c of [...peers, ...burstOnly]) await c.close();
           await deleteKeys(client, `*${runId}*`);
           client.disconnect();
+        },
+      };
+    }
+    case "node-redis": {
+      // The contenders share one node-redis client (RESP3, its default); an ioredis client beside it
+      // reads INFO commandstats for the counts and removes the run's keys.
+      const admin = new Redis(REDIS_URL, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+      });
+      const client = createClient({
+        url: REDIS_URL,
+        socket: { connectTimeout: 2000, reconnectStrategy: false },
+      });
+      client.on("error", () => {});
+      try {
+        await admin.connect();
+        await client.connect();
+      } catch (error) {
+        admin.disconnect();
+        client.destroy();
+        return `Redis unreachable at ${REDIS_URL}: ${(error as Error).message}`;
+      }
+      const version = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "?";
+      const typed = client as unknown as RedisClientType;
+      return {
+        store,
+        contenders: [nodeRedisIdemkit(typed), nodeRedisBaseline(typed)],
+        burstOnly: [],
+        redis: admin,
+        version: `Redis ${version} through node-redis 6 (one client, RESP3)`,
+        teardown: async () => {
+          await deleteKeys(admin, `*${runId}*`);
+          client.destroy();
+          admin.disconnect();
         },
       };
     }
