@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import type { ClaimRequest, ClaimResult } from "@idemkit/core";
 import { encodedBytes, keyHash } from "./key.js";
 import { describe } from "./options.js";
-import { claimedFence, type RecordRow, readRow } from "./records.js";
+import { malformedRow, type RecordRow, readRow } from "./records.js";
 import { isLostRace, retryLostRaces } from "./retry.js";
 import type { mysqlStatements, Queryable } from "./schema.js";
 
@@ -10,8 +9,8 @@ import type { mysqlStatements, Queryable } from "./schema.js";
 const MAX_TOKEN_BYTES = 64;
 
 /**
- * Write-then-read rounds of one claim before it gives up: another round is needed only when the row
- * changes between the two statements, which takes a lease ending, a release or a delete in that
+ * Write-then-read rounds of one claim before it gives up: another round is needed only when the claim
+ * left a live record that was gone by its read, which takes a lease ending, a release or a delete in that
  * instant, each time.
  */
 const MAX_CLAIM_ROUNDS = 100;
@@ -28,11 +27,11 @@ export interface ClaimTarget {
 }
 
 /**
- * The claim in two statements: an atomic write that takes the key or leaves it (`sql.claim`), then a
- * read of the row it left. The write stores a random nonce only when it takes the key, so the read
- * tells this attempt's win from a live record, the caller's own included (a claim retried with the
- * owner's token after a lost reply). If the row changed in between (its lease ran out, it was released
- * or deleted), the read can say neither, and the claim runs again.
+ * The claim: one atomic statement that takes the key or leaves it, and says which in its answer's insert
+ * id (fence × 2 + takeover, or 0: see `sql.claim`). One round trip for a new key or a takeover. A claim
+ * that left the key reads the live record in a second statement, the caller's own included (a claim
+ * retried with the owner's token after a lost reply); if the record was gone by then (its lease ran out,
+ * it was released or deleted), the claim runs again.
  */
 export async function claimOn(
   { sql, db, retry }: ClaimTarget,
@@ -49,32 +48,47 @@ export async function claimOn(
   const fingerprint = encodedBytes(request.fingerprint);
   const lease = wholeMs(request.leaseMs);
   const retention = wholeMs(request.retentionMs);
+  const values = [
+    hash,
+    text,
+    token,
+    fingerprint,
+    lease,
+    lease,
+    retention,
+    token,
+    fingerprint,
+    lease,
+    retention,
+    lease,
+  ];
   const run = (statement: string, values: unknown[]) =>
-    retryLostRaces(retry, () => db.execute(statement, values));
+    retryLostRaces(retry, () => db.query(statement, values));
   for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-    const nonce = randomBytes(16);
-    const values = [hash, text, token, fingerprint, lease, lease, retention, nonce];
-    values.push(token, fingerprint, nonce, lease, retention, lease);
     let lostEveryTime: unknown;
     try {
-      await run(sql.claim, values);
+      const [answer] = await run(sql.claim, values);
+      const taken = Number(answer.insertId);
+      if (taken > 0) return acquired(key, taken);
     } catch (error) {
       // Deadlocked on every attempt: the key is contended, so most likely live. Answer with it.
       if (!retry || !isLostRace(error)) throw error;
       lostEveryTime = error;
     }
-    const rows: (RecordRow & { mine: unknown; live: unknown })[] = (await run(sql.claimed, [nonce, hash]))[0];
-    const row = rows[0];
-    if (row !== undefined && Number(row.mine) === 1) {
-      return { acquired: true, fence: claimedFence(key, row), takeover: Number(row.takeover) === 1 };
-    }
-    if (row !== undefined && Number(row.live) === 1) {
-      return { acquired: false, record: readRow(operation, key, row) };
-    }
+    const rows: RecordRow[] = (await run(sql.claimed, [hash]))[0];
+    if (rows[0] !== undefined) return { acquired: false, record: readRow(operation, key, rows[0]) };
     if (lostEveryTime !== undefined) throw lostEveryTime;
   }
   throw new Error(
-    `@idemkit/mysql: ${operation}: the row of key ${describe(key)} changed between the claim's write and ` +
-      `its read ${MAX_CLAIM_ROUNDS} times in a row`,
+    `@idemkit/mysql: ${operation}: the live record of key ${describe(key)} was gone by the claim's read ` +
+      `${MAX_CLAIM_ROUNDS} times in a row`,
   );
+}
+
+/** The acquisition an insert id of fence × 2 + takeover says, or a throw when the fence cannot be one. */
+function acquired(key: string, taken: number): ClaimResult {
+  const fence = Math.floor(taken / 2);
+  if (!Number.isSafeInteger(taken) || fence < 1)
+    throw malformedRow("claim", key, `fence is ${fence} after the claim`);
+  return { acquired: true, fence, takeover: taken % 2 === 1 };
 }

@@ -29,9 +29,9 @@ describe.skipIf(Boolean(skip))(titled("mysql: a row the store cannot read"), () 
   const insert = async (key: string, column: string, value: string, state: string) => {
     await pool.execute(
       `INSERT INTO ${table} (key_hash, key_text, token, fingerprint, fence, state, result, expires_at,
-         keep_until, takeover, claim_nonce)
+         keep_until, takeover)
        VALUES (?, ?, 'owner', 'fp', 1, ?, ${state === "completed" ? "'ok'" : "NULL"},
-         ${NOW_MS} + 86400000, ${NOW_MS} + 86400000, FALSE, '0123456789abcdef')`,
+         ${NOW_MS} + 86400000, ${NOW_MS} + 86400000, FALSE)`,
       [keyHash(key), Buffer.from(encodeKey(key)), state],
     );
     await pool.execute(`UPDATE ${table} SET ${column} = ${value} WHERE key_hash = ?`, [keyHash(key)]);

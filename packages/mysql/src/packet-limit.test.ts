@@ -41,7 +41,7 @@ describe.skipIf(Boolean(skip))(titled("mysql: max_allowed_packet"), () => {
     await small.claim(key, owner);
     const big = { result: new Uint8Array(8192), retentionMs: 60_000 };
     await expect(small.complete(key, owner.token, big)).rejects.toThrow(
-      "@idemkit/mysql: complete: an outcome of 8192 bytes does not fit the server's max_allowed_packet (4096 bytes): raise it, or store a smaller outcome",
+      "@idemkit/mysql: complete: an outcome of 8192 bytes does not fit the server's max_allowed_packet (4096 bytes; the statement carries it as 20480 bytes of text): raise it, or store a smaller outcome",
     );
     expect(await small.get(key)).toMatchObject({ state: "in_progress", token: owner.token });
     // Raised since: the limit is read again, and the outcome goes through.

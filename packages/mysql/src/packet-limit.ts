@@ -1,7 +1,7 @@
 import type { Queryable } from "./schema.js";
 
-/** Room for the rest of a completion's packet: its header, token, key hash and durations (~150 bytes). */
-const PACKET_OVERHEAD = 1024;
+/** Room for the rest of a completion's statement: its SQL, token, key hash and durations (~700 bytes). */
+const PACKET_OVERHEAD = 4096;
 
 /**
  * A check that an outcome fits the server's `max_allowed_packet`. The server refuses a bigger statement
@@ -17,11 +17,13 @@ export function outcomeLimit(db: Pick<Queryable, "query">) {
     return limit;
   };
   return async function checkOutcome(operation: string, bytes: number): Promise<void> {
-    if (bytes + PACKET_OVERHEAD <= (limit ?? (await read()))) return;
-    if (bytes + PACKET_OVERHEAD <= (await read())) return;
+    // The outcome travels as a hexadecimal literal in the statement's text: two characters a byte.
+    const size = 2 * bytes + PACKET_OVERHEAD;
+    if (size <= (limit ?? (await read()))) return;
+    if (size <= (await read())) return;
     throw new RangeError(
       `@idemkit/mysql: ${operation}: an outcome of ${bytes} bytes does not fit the server's max_allowed_packet ` +
-        `(${limit} bytes): raise it, or store a smaller outcome`,
+        `(${limit} bytes; the statement carries it as ${size} bytes of text): raise it, or store a smaller outcome`,
     );
   };
 }

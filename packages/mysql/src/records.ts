@@ -64,10 +64,3 @@ export function readRow(operation: string, key: string, row: RecordRow): Idempot
   const takeover = Number(row.takeover) === 1;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: deadline, takeover };
 }
-
-/** The fence of the row a claim just wrote, or a throw when it cannot be one. */
-export function claimedFence(key: string, row: RecordRow): number {
-  const fence = safeInteger(row.fence);
-  if (fence === undefined || fence < 1) throw malformedRow("claim", key, `fence is ${row.fence}`);
-  return fence;
-}

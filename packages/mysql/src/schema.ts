@@ -48,6 +48,8 @@ const RECORD = `state, token, fingerprint, CAST(fence AS CHAR) AS fence, CAST(ex
 export function mysqlStatements(options: MySqlTableOptions = {}) {
   const t = quoteIdentifier(options.table ?? DEFAULT_TABLE);
   const expired = `expires_at <= ${NOW_MS}`;
+  // An in_progress lease that ran out without a release: replacing it is a takeover.
+  const replacedLease = `(state = 'in_progress' AND expires_at > ${RELEASED})`;
   const ownedLive = `key_hash = ? AND token = ? AND state = 'in_progress' AND expires_at > ${NOW_MS}`;
   const schemaSql = `CREATE TABLE IF NOT EXISTS ${t} (
   key_hash    BINARY(32) NOT NULL,    -- SHA-256 of the escaped key's UTF-8: bytes compare exactly, any length fits
@@ -60,7 +62,6 @@ export function mysqlStatements(options: MySqlTableOptions = {}) {
   expires_at  BIGINT NOT NULL,        -- ms since the epoch, server clock: lease or retention end; ${RELEASED} once released
   keep_until  BIGINT NOT NULL,        -- the row and its fence may be purged after this (lease end + retention)
   takeover    BOOLEAN NOT NULL DEFAULT FALSE, -- the claim that wrote the row replaced an expired lease
-  claim_nonce BINARY(16) NOT NULL,    -- random per claim attempt: tells the claimer whether its write won
   PRIMARY KEY (key_hash),
   KEY keep_until_idx (keep_until)
 ) ENGINE = InnoDB`;
@@ -69,33 +70,37 @@ export function mysqlStatements(options: MySqlTableOptions = {}) {
     table: t,
     schemaSql,
     /**
-     * The claim's write, one atomic statement: inserts the key, or takes over a row whose lease or
-     * retention has ended with the next fence and a fresh `claim_nonce`; a live row is left as it is
-     * (every assignment keeps its value). `expires_at` is assigned last: MySQL evaluates assignments
-     * left to right, each seeing the ones before it, and every condition reads the old `expires_at`.
-     * Parameters: key hash, key text, token, fingerprint, lease, lease, retention, nonce; then token,
-     * fingerprint, nonce, lease, retention, lease.
+     * The claim, one atomic statement: inserts the key, or takes over a row whose lease or retention has
+     * ended with the next fence; a live row is left as it is (every assignment keeps its value). Its
+     * answer's insert id says which, through LAST_INSERT_ID(expr), which sets it for the statement
+     * without an AUTO_INCREMENT column: fence × 2 + takeover when it took the key, 0 when it left it
+     * (the VALUES are evaluated on both paths, the update's own call overrides theirs). `affectedRows`
+     * could not tell: mysql2 connects with CLIENT_FOUND_ROWS, under which an insert and an untouched row
+     * both count 1. `expires_at` is assigned last, as MySQL evaluates assignments left to right, each
+     * seeing the ones before it, and every condition reads the old `expires_at`; `takeover` comes first,
+     * reading the old state and fence. Parameters: key hash, key text, token, fingerprint, lease, lease,
+     * retention; then token, fingerprint, lease, retention, lease.
      */
     claim: `INSERT INTO ${t}
-  (key_hash, key_text, token, fingerprint, fence, state, result, expires_at, keep_until, takeover, claim_nonce)
-VALUES (?, ?, ?, ?, 1, 'in_progress', NULL, ${NOW_MS} + ${MS}, ${NOW_MS} + ${MS} + ${MS}, FALSE, ?)
+  (key_hash, key_text, token, fingerprint, fence, state, result, expires_at, keep_until, takeover)
+VALUES (?, ?, ?, ?, 1, 'in_progress', NULL, ${NOW_MS} + ${MS}, ${NOW_MS} + ${MS} + ${MS},
+  0 * LAST_INSERT_ID(2))
 ON DUPLICATE KEY UPDATE
-  takeover    = IF(${expired}, state = 'in_progress' AND expires_at > ${RELEASED}, takeover),
+  takeover    = IF(${expired},
+                   ${replacedLease} + 0 * LAST_INSERT_ID((fence + 1) * 2 + ${replacedLease}),
+                   takeover + 0 * LAST_INSERT_ID(0)),
   token       = IF(${expired}, ?, token),
   fingerprint = IF(${expired}, ?, fingerprint),
   fence       = IF(${expired}, fence + 1, fence),
   state       = IF(${expired}, 'in_progress', state),
   result      = IF(${expired}, NULL, result),
-  claim_nonce = IF(${expired}, ?, claim_nonce),
   keep_until  = IF(${expired}, ${NOW_MS} + ${MS} + ${MS}, keep_until),
   expires_at  = IF(${expired}, ${NOW_MS} + ${MS}, expires_at)`,
     /**
-     * The claim's read: the row as the write left it, and whether that write was this attempt's (its
-     * nonce). A locking read, so that inside a caller's REPEATABLE READ transaction it sees the latest
-     * committed row, not the transaction's snapshot. Parameters: nonce, key hash.
+     * A losing claim's read of the live record. A locking read, so that inside a caller's REPEATABLE READ
+     * transaction it sees the latest committed row, not the transaction's snapshot. Parameter: key hash.
      */
-    claimed: `SELECT ${RECORD}, claim_nonce = ? AS mine, expires_at > ${NOW_MS} AS live
-  FROM ${t} WHERE key_hash = ? LOCK IN SHARE MODE`,
+    claimed: `SELECT ${RECORD} FROM ${t} WHERE key_hash = ? AND expires_at > ${NOW_MS} LOCK IN SHARE MODE`,
     /** Parameters: result, retention, retention, key hash, token. */
     complete: `UPDATE ${t} SET state = 'completed', result = ?,
   keep_until = GREATEST(keep_until, ${NOW_MS} + ${MS}), expires_at = ${NOW_MS} + ${MS}

@@ -133,10 +133,10 @@ describe.skipIf(Boolean(skip))(titled("mysql store"), () => {
     const errnos: number[] = [];
     const counting = {
       getConnection: () => counted.getConnection(),
-      query: (sql: string, values?: unknown[]) => counted.query(sql, values as never),
-      execute: async (sql: string, values?: unknown[]) => {
+      execute: (sql: string, values?: unknown[]) => counted.execute(sql, values as never),
+      query: async (sql: string, values?: unknown[]) => {
         try {
-          return await counted.execute(sql, values as never);
+          return await counted.query(sql, values as never);
         } catch (error) {
           errnos.push((error as { errno: number }).errno);
           throw error;
@@ -238,7 +238,7 @@ async function waitForLockWaits(pool: Pool, marker: string, count: number, timeo
   while (Date.now() < until) {
     const { n } = await firstRow<{ n: number }>(
       pool.query(
-        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND = 'Execute' AND INSTR(INFO, ?) > 0",
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Query', 'Execute') AND INSTR(INFO, ?) > 0 AND ID <> CONNECTION_ID()",
         [marker],
       ),
     );

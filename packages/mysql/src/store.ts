@@ -100,11 +100,14 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
 export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   const checked = checkStoreOptions(options);
   const sql = mysqlStatements(options);
+  // Every statement goes as text (mysql2's query(), binary values as X'…' literals): one round trip each.
+  // execute() prepares a statement on each connection's first use of it, a round trip more, which under
+  // latency pushed claims and completions past core's storeTimeoutMs (the chaos suite's delay fault).
   const db = withPlainRows(options.pool as unknown as Queryable);
   // On a pool every statement runs on its own (autocommit): a deadlocked one can simply run again.
   const isPool = typeof (options.pool as Partial<Pool>).getConnection === "function";
   const onPool: ClaimTarget = { sql, db, retry: isPool };
-  const run = (text: string, values: unknown[]) => retryLostRaces(isPool, () => db.execute(text, values));
+  const run = (text: string, values: unknown[]) => retryLostRaces(isPool, () => db.query(text, values));
   const affected = async (text: string, values: unknown[]) => (await run(text, values))[0].affectedRows;
 
   const checkOutcome = outcomeLimit(db);
@@ -113,7 +116,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
     await checkOutcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
     const retention = wholeMs(outcome.retentionMs);
     const values = [asBuffer(outcome.result), retention, retention, keyHash(key), Buffer.from(token)];
-    const [result] = await retryLostRaces(q === db && isPool, () => q.execute(sql.complete, values));
+    const [result] = await retryLostRaces(q === db && isPool, () => q.query(sql.complete, values));
     return result.affectedRows === 1;
   }
 
