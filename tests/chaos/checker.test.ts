@@ -204,6 +204,22 @@ describe("chaos checker", () => {
       [conflict(0), conflict(3000), ok(answer(1, "a"), 9000, true)],
       completed(1, answer(1, "a")),
     );
-    expect(r.violations.join()).toMatch(/in progress \(409\) for 9000 ms/);
+    expect(r.violations.join()).toMatch(/in progress \(409\) for 9000 ms, past 1 × \(lease \+ tolerance\)/);
+  });
+
+  it("allows one lease + tolerance of 409 per owner a key had (owners lost to faults one after another)", () => {
+    const conflict = (t: number): ClientEntry => ({ ...ok("", t), status: 409 });
+    const owners = [
+      { e: "claimed", key, fence: 1 },
+      { e: "exec", key, fence: 1, execId: "a" },
+      { e: "claimed", key, fence: 2 },
+      { e: "takeover", key, fence: 2 },
+      { e: "exec", key, fence: 2, execId: "b" },
+      { e: "completed", key, fence: 2 },
+    ] as const;
+    const within = run([...owners], [conflict(0), ok(answer(2, "b"), 9000)], completed(2, answer(2, "b")));
+    expect(within.violations).toEqual([]);
+    const past = run([...owners], [conflict(0), ok(answer(2, "b"), 11_000)], completed(2, answer(2, "b")));
+    expect(past.violations.join()).toMatch(/for 11000 ms, past 2 × \(lease \+ tolerance\) \(10000 ms\)/);
   });
 });
