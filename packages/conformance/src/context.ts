@@ -54,6 +54,24 @@ export interface ContextParams {
   outcomeBytes?: number;
 }
 
+/**
+ * The smallest `limits.outcomeBytes` the suite accepts: every store holds 64 KiB (a typical JSON response
+ * and its headers). A smaller limit would let a store that keeps only a few hundred bytes pass.
+ */
+export const MIN_OUTCOME_LIMIT = 64 * 1024;
+
+/** `limits.outcomeBytes`, checked when the suite is set up: an integer of at least 64 KiB, or absent. */
+export function checkOutcomeLimit(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < MIN_OUTCOME_LIMIT) {
+    throw new TypeError(
+      `@idemkit/conformance: limits.outcomeBytes must be a whole number of bytes, at least ${MIN_OUTCOME_LIMIT} ` +
+        `(64 KiB): the largest outcome the store holds; got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /** Local monotonic milliseconds: only durations are read from it. */
@@ -125,7 +143,7 @@ export function createContext(params: ContextParams): ConformanceContext {
     },
     leaseMs: params.leaseMs,
     toleranceMs: params.toleranceMs,
-    outcomeBytes: params.outcomeBytes ?? Number.POSITIVE_INFINITY,
+    outcomeBytes: checkOutcomeLimit(params.outcomeBytes) ?? Number.POSITIVE_INFINITY,
     race: { stores: params.raceStores, claims: params.raceClaims },
     key: (label = "k") => `conformance:${run}:${label}:${++counter}`,
     claim: (overrides) => claim(LONG_LEASE_MS, overrides),

@@ -1,7 +1,7 @@
 import type { IdempotencyStore } from "@idemkit/core";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { groups } from "./checks/index.js";
-import { type Check, createContext } from "./context.js";
+import { type Check, checkOutcomeLimit, createContext } from "./context.js";
 
 export interface StoreConformanceOptions<S extends IdempotencyStore = IdempotencyStore> {
   /** Shown in the test names, e.g. "redis". */
@@ -23,8 +23,9 @@ export interface StoreConformanceOptions<S extends IdempotencyStore = Idempotenc
   timing?: { leaseMs?: number; toleranceMs?: number; timeoutMs?: number };
   /**
    * Hard limits of the store. `outcomeBytes`: the largest outcome it holds (DynamoDB's item is 400 KB, the
-   * key and fingerprint included). The round trips of larger outcomes are skipped, visibly, and a check
-   * that `complete` with an outcome twice as large rejects, stores nothing, and leaves the owner's lease.
+   * key and fingerprint included): a whole number of bytes, at least 64 KiB. Outcomes of exactly the limit
+   * and one byte under it must round-trip; the round trips of larger outcomes are skipped, visibly, and a
+   * check that `complete` with an outcome twice as large rejects, stores nothing, and leaves the owner's lease.
    */
   limits?: { outcomeBytes?: number };
   /** How many store instances and concurrent claims the race checks use (default 4 instances, 50 claims). */
@@ -46,6 +47,8 @@ export interface StoreConformanceOptions<S extends IdempotencyStore = Idempotenc
  * safe on a shared database and needs no flush.
  */
 export function runStoreConformance<S extends IdempotencyStore>(options: StoreConformanceOptions<S>): void {
+  // Checked before any test is registered: a bad limit fails the file, not a check.
+  const outcomeLimit = checkOutcomeLimit(options.limits?.outcomeBytes);
   const timeoutMs = options.timing?.timeoutMs ?? 30_000;
   const title = options.skip
     ? `${options.name} store conformance (skipped: ${options.skip})`
@@ -70,9 +73,8 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       toleranceMs: options.timing?.toleranceMs ?? 100,
       raceStores: options.race?.stores ?? 4,
       raceClaims: options.race?.claims ?? 50,
-      outcomeBytes: options.limits?.outcomeBytes,
+      outcomeBytes: outcomeLimit,
     });
-    const outcomeLimit = options.limits?.outcomeBytes;
     /** Why a check does not apply to this store, or `undefined` when it does. */
     const notApplicable = (check: Check) => {
       if (check.needsOutcomeLimit && outcomeLimit === undefined) return "the store declares no outcome limit";

@@ -61,6 +61,32 @@ const roundTripChecks = roundTrips.map(
   ],
 );
 
+/**
+ * A store that declares `limits.outcomeBytes` holds that many bytes: an outcome of exactly the limit and
+ * one just below round-trip whole (the larger round trips are skipped for it, so these prove the limit).
+ */
+const atLimitChecks = (
+  [
+    ["at-limit", "exactly the declared outcome limit", 0],
+    ["below-limit", "one byte under the declared outcome limit", 1],
+  ] as const
+).map(
+  ([slug, label, under]): CheckEntry => [
+    `round-trip-${slug}`,
+    `outcome bytes round-trip exactly: ${label}`,
+    async (t) => {
+      const size = t.outcomeBytes - under;
+      const result = new Uint8Array(randomBytes(size));
+      const expected = result.slice();
+      const what = `${size} random bytes (${label})`;
+      const read = await completeWith(t, result, what);
+      expectBytes(await read("get"), expected, `get of an outcome of ${what}`);
+      expectBytes(await read("claim"), expected, `a claim replaying an outcome of ${what}`);
+    },
+    { needsOutcomeLimit: true },
+  ],
+);
+
 /** A store with a hard outcome limit fails the completion past it, and only that: the owner keeps the key. */
 const overLimit: CheckEntry = [
   "over-limit",
@@ -98,6 +124,7 @@ export const bytes = group(
   "bytes",
   [
     ...roundTripChecks,
+    ...atLimitChecks,
     overLimit,
     [
       "copied-on-complete",

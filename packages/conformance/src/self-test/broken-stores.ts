@@ -1,5 +1,5 @@
 import type { ClaimRequest, ClaimResult, IdempotencyRecord, IdempotencyStore } from "@idemkit/core";
-import { createMemoryStore, type MemoryStore, type Subject, sweep, wrap } from "./harness.js";
+import { createMemoryStore, limited, type MemoryStore, type Subject, sweep, wrap } from "./harness.js";
 
 /**
  * Deliberately broken stores, one broken promise each, built by wrapping a memory store. The suite's
@@ -17,6 +17,8 @@ export interface BrokenStore {
 }
 
 const now = () => performance.now();
+/** The smallest outcome limit a store may declare (`MIN_OUTCOME_LIMIT`). */
+const KiB64 = 64 * 1024;
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** What a wrapper knows of the last claim that acquired each key. */
@@ -1022,10 +1024,49 @@ export const brokenStores: BrokenStore[] = [
         inner,
         wrap(inner, {
           complete: async (key, token, outcome) =>
-            outcome.result.byteLength > 1024 ? false : inner.complete(key, token, outcome),
+            outcome.result.byteLength > KiB64 ? false : inner.complete(key, token, outcome),
         }),
       ),
-      outcomeBytes: 1024,
+      outcomeBytes: KiB64,
+    }),
+  },
+  {
+    name: "truncates-below-limit",
+    breaks:
+      "a store holds outcomes up to its declared limit (this one declares 64 KiB and keeps the first 60 KiB)",
+    fails: {
+      "bytes/round-trip-at-limit": /the result has 61440 bytes, expected 65536/,
+      "bytes/round-trip-below-limit": /the result has 61440 bytes, expected 65535/,
+    },
+    build: (inner) => ({
+      ...single(
+        inner,
+        limited(
+          wrap(inner, {
+            complete: (key, token, outcome) =>
+              inner.complete(key, token, { ...outcome, result: outcome.result.slice(0, 60 * 1024) }),
+          }),
+          KiB64,
+        ),
+      ),
+      outcomeBytes: KiB64,
+    }),
+  },
+  {
+    name: "limit-exclusive",
+    breaks: "an outcome of exactly the declared limit fits (this one rejects it: >= where > was meant)",
+    fails: { "bytes/round-trip-at-limit": /complete of key .* rejected: .*65536 bytes or more/ },
+    build: (inner) => ({
+      ...single(
+        inner,
+        wrap(inner, {
+          async complete(key, token, outcome) {
+            if (outcome.result.byteLength >= KiB64) throw new Error(`the outcome is ${KiB64} bytes or more`);
+            return inner.complete(key, token, outcome);
+          },
+        }),
+      ),
+      outcomeBytes: KiB64,
     }),
   },
   {
