@@ -566,6 +566,47 @@ describe("a claim attempt that lands late (issue 18, item 4)", () => {
   });
 });
 
+describe("a late reply of a first claim attempt whose lease the retry took over again, same token", () => {
+  it("leaves the retry's lease alone: its completion stands (found by the mysql chaos suite, worker SIGSTOP)", async () => {
+    // The process is paused after the first attempt reached the store: that attempt acquires fence 1
+    // but its reply is read only after the retry, and by then fence 1's lease had run out, so the retry,
+    // with the same token, took the key over: fence 2. Freeing the late fence-1 acquisition by token
+    // freed fence 2, this caller's own live lease, and the next request ran the work again.
+    const clock = { t: 1_700_000_000_000 };
+    const inner = createMemoryStore({ now: () => clock.t });
+    let claims = 0;
+    let deliver!: () => void;
+    const replyHeld = new Promise<void>((resolve) => (deliver = resolve));
+    const store: IdempotencyStore = {
+      ...inner,
+      claim: async (key, claim) => {
+        if (++claims > 1) return inner.claim(key, claim);
+        const result = await inner.claim(key, claim); // in the store at once...
+        await replyHeld; // ...its reply read late
+        return result;
+      },
+      // A networked store: a call sent later may be applied first.
+      complete: async (key, token, outcome) => {
+        await sleep(20);
+        return inner.complete(key, token, outcome);
+      },
+    };
+    const rec = recorder();
+    const idem = createIdempotency({ store, storeTimeoutMs: 200, leaseMs: 1000, onEvent: rec.onEvent });
+    const ran = idem.run({ key: "k" }, async ({ fence }) => {
+      deliver(); // the first attempt's reply arrives while the work runs
+      await sleep(30);
+      return fence;
+    });
+    await sleep(50);
+    clock.t += 1001; // fence 1's lease ends in the store before the retry reaches it
+    expect(await ran).toBe(2);
+    await sleep(50);
+    expect(await inner.get("idem:run:0::k")).toMatchObject({ state: "completed", fence: 2 });
+    expect(rec.events.map((e) => e.type)).not.toContain("lease-lost");
+  });
+});
+
 describe("a takeover that fails (the owner it replaced may still be running)", () => {
   it("ends its lease instead of releasing it: the next owner is reported as a takeover too", async () => {
     const clock = { t: 1_700_000_000_000 };
