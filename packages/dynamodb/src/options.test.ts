@@ -1,7 +1,7 @@
 // The options of createDynamoDbStore and ensureTable, and the durations each call receives, are checked:
 // each failure names the option and what it accepts.
 import { randomUUID } from "node:crypto";
-import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { MAX_STORE_DURATION_MS } from "@idemkit/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { createDynamoDbStore } from "./store.js";
@@ -67,6 +67,68 @@ describe.skipIf(Boolean(skip))(titled("ensureTable"), () => {
     const claim = { token: randomUUID(), fingerprint: "", leaseMs: 1000, retentionMs: 0 };
     expect(await store.claim("k", claim)).toMatchObject({ acquired: true, fence: 1 });
   });
+
+  it.each([
+    [undefined, /ensureTable\(client, options\) needs an options object with `table`; got undefined/],
+    [{ table: "ab" }, /table must be a DynamoDB table name/],
+    [{ table: "idem", keyAttribute: "" }, /keyAttribute must be 1 to 255 characters/],
+    [{ table: "idem", keyAttribute: "st" }, /keyAttribute must not be one of the store's own attributes/],
+    [{ table: "idem", ttlAttribute: "fence" }, /ttlAttribute must not be one of the store's own attributes/],
+    [{ table: "idem", keyAttribute: "x", ttlAttribute: "x" }, /keyAttribute and ttlAttribute must differ/],
+    [{ table: "idem", keyAttribute: "ttl" }, /keyAttribute and ttlAttribute must differ/],
+    [{ table: "idem", timeToLive: "no" }, /timeToLive must be true or false/],
+  ])("%j is refused, as the store refuses it, before anything is sent", async (options, message) => {
+    let sent = 0;
+    const counted = newClient();
+    counted.middlewareStack.add(
+      (next) => async (args) => {
+        sent++;
+        return next(args);
+      },
+      { step: "initialize", name: "count" },
+    );
+    await expect(ensureTable(counted, options as never)).rejects.toThrow(message);
+    expect(sent).toBe(0);
+    counted.destroy();
+  });
+
+  it.each([
+    [
+      "keyed by another attribute",
+      [["id", "HASH", "S"]],
+      /has the key schema id \(HASH, S\); the store needs pk \(HASH, S\)/,
+    ],
+    [
+      "with a sort key",
+      [
+        ["pk", "HASH", "S"],
+        ["sk", "RANGE", "S"],
+      ],
+      /has the key schema pk \(HASH, S\), sk \(RANGE, S\); the store needs pk \(HASH, S\) and no sort key/,
+    ],
+    [
+      "keyed by a number",
+      [["pk", "HASH", "N"]],
+      /has the key schema pk \(HASH, N\); the store needs pk \(HASH, S\)/,
+    ],
+  ] as const)(
+    "an existing table %s is refused, naming the table and its key schema",
+    async (_, keys, message) => {
+      const table = `idemkit-other.${randomUUID().slice(0, 8)}`;
+      await client.send(
+        new CreateTableCommand({
+          TableName: table,
+          AttributeDefinitions: keys.map(([name, , type]) => ({ AttributeName: name, AttributeType: type })),
+          KeySchema: keys.map(([name, kind]) => ({ AttributeName: name, KeyType: kind })),
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      );
+      await expect(ensureTable(client, { table, timeToLive: false })).rejects.toThrow(
+        new RegExp(`table ${table.replace(".", "\\.")} ${message.source}`),
+      );
+      await client.send(new DeleteTableCommand({ TableName: table }));
+    },
+  );
 
   it("rejects unknown options", async () => {
     await expect(ensureTable(client, { table: "idem", ttl: "x" } as never)).rejects.toThrow(

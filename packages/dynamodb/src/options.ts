@@ -6,8 +6,15 @@ import { storeOptionChecks } from "@idemkit/core";
  * (4 × 10^15 ms), which this store represents exactly: deadlines are DynamoDB numbers of milliseconds
  * since the epoch (now, about 1.8 × 10^12, plus a lease, a tolerance and a retention stays below 2^53).
  */
-export const { describe, rejectUnknownOptions, integerOption, stringOption, functionOption, checkDuration } =
-  storeOptionChecks("@idemkit/dynamodb");
+export const {
+  describe,
+  rejectUnknownOptions,
+  integerOption,
+  stringOption,
+  functionOption,
+  booleanOption,
+  checkDuration,
+} = storeOptionChecks("@idemkit/dynamodb");
 
 /** The default `clockToleranceMs`: one second of skew between the app servers' clocks. */
 export const DEFAULT_CLOCK_TOLERANCE_MS = 1000;
@@ -43,6 +50,24 @@ function attributeOption(name: string, value: unknown, fallback: string, taken: 
   return given;
 }
 
+/** `table`, `keyAttribute` and `ttlAttribute`, checked alike for the store and for `ensureTable`. */
+export function tableOptions(given: Record<string, unknown>, ownAttributes: readonly string[]) {
+  const table = stringOption("table", given.table);
+  if (table === undefined || !TABLE_NAME.test(table)) {
+    throw new TypeError(
+      `@idemkit/dynamodb: table must be a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _, . and -); got ${describe(table)}`,
+    );
+  }
+  const keyAttribute = attributeOption("keyAttribute", given.keyAttribute, "pk", ownAttributes);
+  const ttlAttribute = attributeOption("ttlAttribute", given.ttlAttribute, "ttl", ownAttributes);
+  if (keyAttribute === ttlAttribute) {
+    throw new TypeError(
+      `@idemkit/dynamodb: keyAttribute and ttlAttribute must differ; both are ${describe(keyAttribute)}`,
+    );
+  }
+  return { table, keyAttribute, ttlAttribute };
+}
+
 /** The options of `createDynamoDbStore`, checked: each failure names the option and what it accepts. */
 export function checkStoreOptions(options: unknown, ownAttributes: readonly string[]): CheckedOptions {
   if (typeof options !== "object" || options === null) {
@@ -62,19 +87,7 @@ export function checkStoreOptions(options: unknown, ownAttributes: readonly stri
       `@idemkit/dynamodb: client must be a DynamoDBClient from @aws-sdk/client-dynamodb; got ${describe(client)}`,
     );
   }
-  const table = stringOption("table", given.table);
-  if (table === undefined || !TABLE_NAME.test(table)) {
-    throw new TypeError(
-      `@idemkit/dynamodb: table must be a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _, . and -); got ${describe(table)}`,
-    );
-  }
-  const keyAttribute = attributeOption("keyAttribute", given.keyAttribute, "pk", ownAttributes);
-  const ttlAttribute = attributeOption("ttlAttribute", given.ttlAttribute, "ttl", ownAttributes);
-  if (keyAttribute === ttlAttribute) {
-    throw new TypeError(
-      `@idemkit/dynamodb: keyAttribute and ttlAttribute must differ; both are ${describe(keyAttribute)}`,
-    );
-  }
+  const { table, keyAttribute, ttlAttribute } = tableOptions(given, ownAttributes);
   const clockToleranceMs =
     integerOption("clockToleranceMs", given.clockToleranceMs, 0, MAX_CLOCK_TOLERANCE_MS) ??
     DEFAULT_CLOCK_TOLERANCE_MS;

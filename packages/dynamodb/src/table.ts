@@ -5,9 +5,11 @@ import {
   type DynamoDBClient,
   ResourceInUseException,
   ResourceNotFoundException,
+  type TableDescription,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
-import { integerOption, rejectUnknownOptions, stringOption } from "./options.js";
+import { OWN_ATTRIBUTES } from "./item.js";
+import { booleanOption, describe, integerOption, rejectUnknownOptions, tableOptions } from "./options.js";
 
 export interface DynamoDbTableOptions {
   /** The table's name. */
@@ -35,16 +37,24 @@ const named = (error: unknown, name: string) => (error as { name?: unknown } | n
  * Creates the store's table if it does not exist: a string partition key and nothing else, on-demand
  * capacity (PAY_PER_REQUEST: no throughput to plan, no throttling at a burst of retries), then waits
  * until it is ACTIVE and enables TTL on `ttlAttribute` if it is not enabled yet. Safe to run at every
- * start; an existing table is left as it is apart from TTL. Needs `dynamodb:CreateTable`,
+ * start; an existing table is left as it is apart from TTL, and must have the key schema the store needs
+ * (else an error naming the table and its key schema). Needs `dynamodb:CreateTable`,
  * `DescribeTable`, `DescribeTimeToLive` and `UpdateTimeToLive`; most deployments create the table with
  * their infrastructure code instead (the README shows the same design).
  */
 export async function ensureTable(client: DynamoDBClient, options: DynamoDbTableOptions): Promise<void> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `@idemkit/dynamodb: ensureTable(client, options) needs an options object with \`table\`; got ${describe(options)}`,
+    );
+  }
   rejectUnknownOptions("ensureTable", options, OPTION_NAMES);
-  const table = stringOption("table", options.table);
-  if (table === undefined) throw new TypeError("@idemkit/dynamodb: ensureTable needs `table`");
-  const keyAttribute = stringOption("keyAttribute", options.keyAttribute) ?? "pk";
-  const ttlAttribute = stringOption("ttlAttribute", options.ttlAttribute) ?? "ttl";
+  // The same checks as the store's: a table ensureTable makes is one the store can use.
+  const { table, keyAttribute, ttlAttribute } = tableOptions(
+    options as unknown as Record<string, unknown>,
+    OWN_ATTRIBUTES,
+  );
+  const timeToLive = booleanOption("timeToLive", options.timeToLive) ?? true;
   const waitMs = integerOption("waitMs", options.waitMs, 0, 3_600_000) ?? 120_000;
   try {
     await client.send(
@@ -59,8 +69,8 @@ export async function ensureTable(client: DynamoDBClient, options: DynamoDbTable
     // It exists already (or is being created by another process): wait for it as for our own.
     if (!(error instanceof ResourceInUseException || named(error, "ResourceInUseException"))) throw error;
   }
-  await waitUntilActive(client, table, waitMs);
-  if (options.timeToLive === false) return;
+  checkKeySchema(await waitUntilActive(client, table, waitMs), table, keyAttribute);
+  if (!timeToLive) return;
   const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: table }));
   const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
   if (status === "ENABLED" || status === "ENABLING") {
@@ -80,12 +90,33 @@ export async function ensureTable(client: DynamoDBClient, options: DynamoDbTable
   );
 }
 
-async function waitUntilActive(client: DynamoDBClient, table: string, waitMs: number): Promise<void> {
+/**
+ * An existing table must be keyed as the store writes: `keyAttribute`, a string, as its only key. Another
+ * design (Powertools' `id`, a sort key, a numeric key) would fail every call, or, worse, only some.
+ */
+function checkKeySchema(description: TableDescription, table: string, keyAttribute: string): void {
+  const keys = description.KeySchema ?? [];
+  const typeOf = (name: string | undefined) =>
+    description.AttributeDefinitions?.find((d) => d.AttributeName === name)?.AttributeType ?? "?";
+  const expected = `${keyAttribute} (HASH, S)`;
+  const actual = keys.map((k) => `${k.AttributeName} (${k.KeyType}, ${typeOf(k.AttributeName)})`).join(", ");
+  if (actual === expected) return;
+  throw new Error(
+    `@idemkit/dynamodb: table ${table} has the key schema ${actual || "(none)"}; the store needs ${expected} ` +
+      `and no sort key: pass its partition key as keyAttribute if it is a string one, or use a table of its own`,
+  );
+}
+
+async function waitUntilActive(
+  client: DynamoDBClient,
+  table: string,
+  waitMs: number,
+): Promise<TableDescription> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
-      if (Table?.TableStatus === "ACTIVE") return;
+      if (Table?.TableStatus === "ACTIVE") return Table;
     } catch (error) {
       // Just created: DescribeTable may not see it yet.
       if (!(error instanceof ResourceNotFoundException || named(error, "ResourceNotFoundException")))
