@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type AttributeValue,
+  GetItemCommand,
   PutItemCommand,
   ScanCommand,
   UpdateItemCommand,
@@ -42,6 +43,17 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
     await client.send(new PutItemCommand({ TableName: fresh.table, Item: item }));
   };
 
+  const rawItem = async (key: string) =>
+    (
+      await client.send(
+        new GetItemCommand({
+          TableName: fresh.table,
+          Key: { pk: { S: itemKey(key) } },
+          ConsistentRead: true,
+        }),
+      )
+    ).Item;
+
   it.each([
     ["st", "in_progress", { S: "done" }, /st is "done"/],
     ["fence", "in_progress", { S: "1" }, /fence is an object/],
@@ -64,6 +76,44 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
       expect(await store().claim(`fine-${randomUUID()}`, claimOf())).toMatchObject({ acquired: true });
       expect(await store().delete(key)).toBe(false);
       expect(await store().claim(key, claimOf())).toMatchObject({ acquired: true, fence: 1 });
+    },
+  );
+
+  // A claim may take a released or expired item: it must not write over one it cannot read (its condition
+  // checks the item's shape), only read it and reject naming the key.
+  it.each([
+    ["released", "fence", { N: "-3" }, /fence is "-3"/],
+    ["released", "fence", { N: "9007199254740993" }, /fence is "9007199254740993"/],
+    ["released", "fence", { S: "1" }, /fence is an object/],
+    ["released", "tok", { N: "1" }, /tok is not a string/],
+    ["expired", "fence", { N: "0" }, /fence is "0"/],
+    ["expired", "rets", undefined, /rets is not a whole number/],
+  ] as const)(
+    "a claim of a %s item whose %s is %j is refused in its condition: the item is left as it was",
+    async (state, name, value, why) => {
+      const key = `unwritten-${name}-${randomUUID()}`;
+      await put(
+        key,
+        state === "released" ? "released" : "in_progress",
+        name,
+        value as AttributeValue | undefined,
+      );
+      if (state === "expired") {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: fresh.table,
+            Key: { pk: { S: itemKey(key) } },
+            UpdateExpression: "SET #until = :past",
+            ExpressionAttributeNames: { "#until": "until" },
+            ExpressionAttributeValues: { ":past": { N: "1" } },
+          }),
+        );
+      }
+      const before = await rawItem(key);
+      await expect(store().claim(key, claimOf())).rejects.toThrow(
+        new RegExp(`the item of key "${key}" is not an idemkit record \\(${why.source}`),
+      );
+      expect(await rawItem(key)).toEqual(before);
     },
   );
 

@@ -186,6 +186,7 @@ describe.skipIf(Boolean(skip))(titled("dynamodb store"), () => {
           fp: { S: "fp" },
           fence: { N: "4" },
           until: { N: String(Date.now() - 1) },
+          rets: { N: "60" },
         },
       }),
     );

@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
-import { OutcomeTooLargeError } from "./errors.js";
+import { lateClaim, OutcomeTooLargeError } from "./errors.js";
 import { claimedFence, type Item, isLive, OWN_ATTRIBUTES, readItem } from "./item.js";
 import { encodeText, itemKey } from "./key.js";
 import { checkDuration, checkStoreOptions, describe } from "./options.js";
@@ -187,6 +187,9 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
         // Judged at the claim's own `now`: the record the condition saw live (or, read later, still live).
         const record = item === undefined ? undefined : readItem("claim", key, item, at);
         if (record !== undefined) return { acquired: false, record };
+        // Given up since by the owner this token made (writes.ts, CLAIMABLE): no live owner to report,
+        // and none to become. Only a late copy of an answered claim gets here; core ignores its answer.
+        if (item?.tok?.S === claim.token) throw lateClaim(key);
         // Read after the fact, the record it lost to is gone (released, expired, deleted): claim again.
       }
       throw new Error(`@idemkit/dynamodb: claim: the item of key ${describe(key)} kept changing`);

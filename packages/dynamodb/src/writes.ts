@@ -12,8 +12,24 @@ export interface Expressions {
   ExpressionAttributeValues?: Record<string, AttributeValue>;
 }
 
-/** Where a record may be claimed: no item, a released one, or one past its deadline (lease or retention). */
-const CLAIMABLE = "attribute_not_exists(#k) OR #st = :released OR #until <= :now";
+/**
+ * Where a record may be claimed: no item, or a released one, or one past its deadline (lease or retention),
+ * and then only an item the store can read (as `readItem` checks it), so a claim never writes over an item
+ * of another shape: it loses, and reads the item to say what is wrong. DynamoDB cannot test that a number
+ * is whole: a fence of 1.5 is caught only after the write (`claimedFence`).
+ *
+ * Nor over an item its own token is on: tokens are one per attempt, so that item is this very claim's,
+ * already written once and given up since (released, or its lease ended). Only a late copy of the request
+ * (the SDK sent it again after a timeout, and the first copy arrived after the owner's release) lands
+ * there; acquiring would make an owner nobody is.
+ */
+const CLAIMABLE =
+  "attribute_not_exists(#k) OR (#tok <> :tok AND attribute_type(#tok, :typeS) AND attribute_type(#fp, :typeS) " +
+  "AND (#st = :released OR (#until <= :now AND #st IN (:in_progress, :completed))) " +
+  "AND attribute_type(#fence, :typeN) AND #fence BETWEEN :one AND :maxFence " +
+  "AND attribute_type(#until, :typeN) AND #until BETWEEN :minSafe AND :maxSafe " +
+  "AND (#st <> :completed OR attribute_type(#res, :typeB)) " +
+  "AND (#st <> :in_progress OR attribute_type(#rets, :typeN)))";
 /** Where `token` owns a live lease. */
 const OWNED = "#st = :in_progress AND #tok = :tok AND #until > :now";
 
@@ -74,6 +90,13 @@ const CONSTANTS: Record<string, AttributeValue> = {
   ":absent": { S: "absent" },
   ":zero": { N: "0" },
   ":one": { N: "1" },
+  ":typeN": { S: "N" },
+  ":typeS": { S: "S" },
+  ":typeB": { S: "B" },
+  // The fence a claim adds one to stays a safe integer; deadlines are safe integers.
+  ":maxFence": { N: String(Number.MAX_SAFE_INTEGER - 1) },
+  ":minSafe": { N: String(Number.MIN_SAFE_INTEGER) },
+  ":maxSafe": { N: String(Number.MAX_SAFE_INTEGER) },
 };
 
 /** A number attribute. */
