@@ -207,16 +207,16 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
         ":until": number(until),
         ":ttl": number(seconds(until)),
       };
-      const write = { condition: completeWrite.conditionMovingTtl, update: completeWrite.updateMovingTtl };
-      const first = await update("complete", key, write.condition, write.update, values);
+      const first = await update("complete", key, completeWrite.condition, completeWrite.update, values);
       if ("written" in first) return true;
       // Lost: to another owner, to this very write (its reply was lost and the SDK sent it again), or only
-      // to the TTL test (the claim keeps the item longer than this retention does). In the last case the
-      // owner completes without moving the TTL.
+      // to the TTL test (this retention ends after the claim's keep-until). In the last case the owner
+      // completes with the form that moves the TTL.
       const item = await lostTo(key, first.lost);
       if (retriedOwnWrite(first.lost) && landed(item, token, values)) return true;
       if (!isLive(item, at) || item?.st?.S !== "in_progress" || item.tok?.S !== token) return false;
-      return owned("complete", key, token, completeWrite, values);
+      const moving = { condition: completeWrite.conditionMovingTtl, update: completeWrite.updateMovingTtl };
+      return owned("complete", key, token, moving, values);
     },
 
     async release(key, token) {

@@ -42,12 +42,16 @@ export const claimWrite = {
     "#until = :until, #prev = if_not_exists(#st, :absent), #rets = :rets, #ttl = :ttl REMOVE #res",
 };
 
+/**
+ * A completion: the TTL (keep-until) only ever moves later. Normally the claim's keep-until (lease end plus
+ * retention) is already past the completion's, and the first form, which leaves the TTL, applies: one
+ * write. Only a completion whose retention ends later sends the second form, which moves the TTL.
+ */
 export const completeWrite = {
-  /** The TTL only ever moves later: this form applies when the completion's TTL is not earlier. */
-  conditionMovingTtl: `${OWNED} AND (attribute_not_exists(#ttl) OR #ttl <= :ttl)`,
-  updateMovingTtl: "SET #st = :completed, #res = :res, #until = :until, #ttl = :ttl",
-  condition: OWNED,
+  condition: `${OWNED} AND #ttl >= :ttl`,
   update: "SET #st = :completed, #res = :res, #until = :until",
+  conditionMovingTtl: `${OWNED} AND (attribute_not_exists(#ttl) OR #ttl < :ttl)`,
+  updateMovingTtl: "SET #st = :completed, #res = :res, #until = :until, #ttl = :ttl",
 };
 
 /** Release ends the lease at once and leaves the TTL (keep-until) and the fence as they are. */
