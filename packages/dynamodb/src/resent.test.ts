@@ -24,27 +24,14 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: resent writes and returned item
   });
 
   it("complete and release whose reply was lost and that the SDK sent again answer true (a repeated extend simply applies again)", async () => {
-    const lossy = newClient({ retryStrategy: undefined, maxAttempts: 3 });
-    let loseNextReply = false;
-    // The write reaches dynalite and is applied; its reply is lost as a reset connection would lose it.
-    lossy.middlewareStack.add(
-      (next, context) => async (args) => {
-        const output = await next(args);
-        if (loseNextReply && context.commandName === "UpdateItemCommand") {
-          loseNextReply = false;
-          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
-        }
-        return output;
-      },
-      { step: "deserialize", name: "loseReply" },
-    );
+    const { lossy, lose } = lossyClient();
     const store = createDynamoDbStore({ client: lossy, table: fresh.table });
     const key = `lost-reply-${randomUUID()}`;
     const owner = claimOf(30_000);
     await store.claim(key, owner);
-    loseNextReply = true;
+    lose("UpdateItemCommand");
     expect(await store.extend(key, owner.token, 60_000)).toBe(true);
-    loseNextReply = true;
+    lose("UpdateItemCommand");
     expect(await store.complete(key, owner.token, { result: Uint8Array.of(4, 2), retentionMs: 60_000 })).toBe(
       true,
     );
@@ -57,11 +44,42 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: resent writes and returned item
     const released = `lost-reply-release-${randomUUID()}`;
     const holder = claimOf(30_000);
     await store.claim(released, holder);
-    loseNextReply = true;
+    lose("UpdateItemCommand");
     expect(await store.release(released, holder.token)).toBe(true);
     expect(await store.get(released)).toBeUndefined();
+    // Each of the three writes was applied and its reply lost (not a refused write's reply).
+    expect(lose.dropped).toBe(3);
     lossy.destroy();
   });
+
+  /**
+   * A client whose next reply to `command` is lost after dynalite applied the write (a 200), as a reset
+   * connection loses it; the SDK then sends the request again. `lose.dropped` counts the replies lost.
+   */
+  const lossyClient = () => {
+    const lossy = newClient({ retryStrategy: undefined, maxAttempts: 3 });
+    let losing: string | undefined;
+    const lose = Object.assign(
+      (command: string) => {
+        losing = command;
+      },
+      { dropped: 0 },
+    );
+    lossy.middlewareStack.add(
+      (next, context) => async (args) => {
+        const output = await next(args);
+        const status = (output.response as { statusCode?: number }).statusCode;
+        if (losing === context.commandName && status === 200) {
+          losing = undefined;
+          lose.dropped++;
+          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        }
+        return output;
+      },
+      { step: "deserialize", name: "loseReply" },
+    );
+    return { lossy, lose };
+  };
 
   it("a lost claim answers from the item DynamoDB returns with a failed condition, without a read of its own", async () => {
     // dynalite ignores ReturnValuesOnConditionCheckFailure: this client adds the item as DynamoDB would
