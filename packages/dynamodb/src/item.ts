@@ -14,9 +14,10 @@ export type Item = Record<string, AttributeValue>;
  * - `until`: the lease end (in progress) or the retention end (completed), ms since the epoch;
  * - `prev`: the state the claim replaced (`in_progress` means it was a takeover), `absent` for a new key;
  * - `rets`: the claim's retention in whole seconds, rounded up, so `extend` can move the TTL with the lease;
- * - `res`: the outcome bytes (completed).
+ * - `res`: the outcome bytes (completed);
+ * - `del`: the nonce of a `delete` under way (it deletes only the item it marked; see delete.ts).
  */
-export const OWN_ATTRIBUTES = ["st", "tok", "fp", "fence", "until", "prev", "rets", "res"] as const;
+export const OWN_ATTRIBUTES = ["st", "tok", "fp", "fence", "until", "prev", "rets", "res", "del"] as const;
 
 const SAFE_INTEGER = /^-?[0-9]{1,16}$/;
 

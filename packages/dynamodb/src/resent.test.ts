@@ -52,6 +52,26 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: resent writes and returned item
     lossy.destroy();
   });
 
+  it("delete whose reply was lost and that the SDK sent again answers true for the live record it removed", async () => {
+    const { lossy, lose } = lossyClient();
+    const store = createDynamoDbStore({ client: lossy, table: fresh.table });
+    const key = `lost-delete-${randomUUID()}`;
+    await store.claim(key, claimOf(30_000));
+    lose("DeleteItemCommand");
+    expect(await store.delete(key)).toBe(true);
+    expect(lose.dropped).toBe(1);
+    expect(await store.get(key)).toBeUndefined();
+    const next = claimOf(30_000);
+    expect(await store.claim(key, next)).toMatchObject({ acquired: true, fence: 1 });
+    // A released record is removed too, fence and all, and answered false, lost reply or not.
+    await store.release(key, next.token);
+    lose("DeleteItemCommand");
+    expect(await store.delete(key)).toBe(false);
+    expect(lose.dropped).toBe(2);
+    expect(await store.claim(key, claimOf())).toMatchObject({ acquired: true, fence: 1 });
+    lossy.destroy();
+  });
+
   /**
    * A client whose next reply to `command` is lost after dynalite applied the write (a 200), as a reset
    * connection loses it; the SDK then sends the request again. `lose.dropped` counts the replies lost.

@@ -1,12 +1,12 @@
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
+import { deleteItem } from "./delete.js";
 import { lateClaim, OutcomeTooLargeError } from "./errors.js";
 import { claimedFence, type Item, isLive, OWN_ATTRIBUTES, readItem } from "./item.js";
 import { encodeText, itemKey } from "./key.js";
@@ -236,12 +236,6 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
       return item === undefined ? undefined : readItem("get", key, item, now());
     },
 
-    /** Removes the item whatever its state (fence included); `true` when it held a live record. */
-    async delete(key) {
-      const answer = await client.send(
-        new DeleteItemCommand({ TableName: table, Key: keyOf(key), ReturnValues: "ALL_OLD" }),
-      );
-      return isLive(answer.Attributes, now());
-    },
+    delete: (key) => deleteItem({ client, table, names, now }, keyOf(key)),
   };
 }
