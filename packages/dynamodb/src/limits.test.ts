@@ -79,6 +79,19 @@ describe.skipIf(Boolean(skip))(titled("dynamodb limits"), () => {
     expect(await store().get(key)).toMatchObject({ state: "in_progress", token: owner.token });
   });
 
+  it("an outcome of 16 MiB rejects with OutcomeTooLargeError before it is sent (dynalite answered UnknownError)", async () => {
+    const key = `far-too-big-${randomUUID()}`;
+    const owner = claimOf();
+    await store().claim(key, owner);
+    const outcome = { result: new Uint8Array(16 * 1024 * 1024), retentionMs: 60_000 };
+    const error = await store()
+      .complete(key, owner.token, outcome)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OutcomeTooLargeError);
+    expect((error as OutcomeTooLargeError).bytes).toBe(16 * 1024 * 1024);
+    expect(await store().get(key)).toMatchObject({ state: "in_progress", token: owner.token });
+  });
+
   it("through core: a response over the limit reaches its client, is reported as a store error, and its key stays in progress (409) until the lease ends", async () => {
     const events: string[] = [];
     const idem = createIdempotency({ store: store(), scope: "global", onEvent: (e) => events.push(e.type) });

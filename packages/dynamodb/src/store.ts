@@ -46,6 +46,8 @@ export interface DynamoDbStoreOptions {
  * their names (under 200): 405,000 bytes. A longer fingerprint takes its bytes from the outcome.
  */
 export const OUTCOME_BYTES_GUARANTEED = 405_000;
+/** DynamoDB's item size limit: an outcome larger than this never fits, whatever else the item holds. */
+const MAX_ITEM_BYTES = 409_600;
 
 /** How often a lost claim reads the record again when the record it lost to is gone by the time it reads. */
 const MAX_CLAIM_ROUNDS = 20;
@@ -207,6 +209,8 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
         ":until": number(until),
         ":ttl": number(seconds(until)),
       };
+      // Checked here: DynamoDB (and dynalite, with an UnknownError) would refuse it after sending 16 MiB.
+      if (bytes.byteLength > MAX_ITEM_BYTES) throw new OutcomeTooLargeError(key, bytes.byteLength, undefined);
       const first = await update("complete", key, completeWrite.condition, completeWrite.update, values);
       if ("written" in first) return true;
       // Lost: to another owner, to this very write (its reply was lost and the SDK sent it again), or only
