@@ -21,12 +21,12 @@ export class OutcomeTooLargeError extends Error {
 }
 
 /**
- * A claim found the key's item written by its own token and given up since (released, or its lease
- * ended): a late copy of a claim that was already answered. Nothing was written; there is no live owner
- * to report and none to become, so it rejects (core ignores the answer of a claim it gave up on).
+ * A claim found the key's item released by its own token: a late copy of a claim that was already answered
+ * (core never claims again with a token it released). Nothing was written; there is no live owner to
+ * report and none to become, so it rejects (core ignores the answer of a claim attempt it gave up on).
  */
 export const lateClaim = (key: string) =>
   new Error(
     `@idemkit/dynamodb: claim: the item of key ${describe(key)} was claimed with this token already and ` +
-      "given up since (released, or its lease ended): a late copy of an answered claim; nothing was written",
+      "released since: a late copy of an answered claim; nothing was written",
   );

@@ -1,5 +1,5 @@
-// A claim whose token is on the item already, given up since (released, or its lease ended), is a late copy
-// of an answered claim: it must not acquire the key again for an owner nobody is.
+// A claim whose token released the key's item is a late copy of an answered claim (core never claims again
+// with a token it released): it must not acquire the key again for an owner nobody is.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoDbStore } from "./store.js";
@@ -21,7 +21,7 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: a late copy of a claim"), () =>
     leaseMs,
     retentionMs: 60_000,
   });
-  const late = /was claimed with this token already and given up since .*: a late copy of an answered claim/;
+  const late = /was claimed with this token already and released since: a late copy of an answered claim/;
 
   it("the SDK's first attempt of a claim, delayed past the owner's release, does not take the key again", async () => {
     const slow = newClient({ maxAttempts: 3 });
@@ -59,7 +59,8 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: a late copy of a claim"), () =>
     expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2, takeover: false });
   });
 
-  it("a claim with the token whose lease ended does not take its own lease over", async () => {
+  // Core's retry of a claim (same token) does this when the first attempt's lease ran out before it arrived.
+  it("a claim with the token whose lease ran out (not released) takes it over", async () => {
     const clock = { t: Date.now() };
     const store = createDynamoDbStore({
       client,
@@ -71,7 +72,6 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: a late copy of a claim"), () =>
     const owner = claimOf(1000);
     await store.claim(key, owner);
     clock.t += 2000;
-    await expect(store.claim(key, owner)).rejects.toThrow(late);
-    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
+    expect(await store.claim(key, owner)).toEqual({ acquired: true, fence: 2, takeover: true });
   });
 });

@@ -189,9 +189,9 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
         // Judged at the claim's own `now`: the record the condition saw live (or, read later, still live).
         const record = item === undefined ? undefined : readItem("claim", key, item, at);
         if (record !== undefined) return { acquired: false, record };
-        // Given up since by the owner this token made (writes.ts, CLAIMABLE): no live owner to report,
-        // and none to become. Only a late copy of an answered claim gets here; core ignores its answer.
-        if (item?.tok?.S === claim.token) throw lateClaim(key);
+        // Released by the owner this token made (writes.ts, CLAIMABLE): no live owner to report, and
+        // none to become. Only a late copy of an answered claim gets here; core ignores its answer.
+        if (item?.st?.S === "released" && item.tok?.S === claim.token) throw lateClaim(key);
         // Read after the fact, the record it lost to is gone (released, expired, deleted): claim again.
       }
       throw new Error(`@idemkit/dynamodb: claim: the item of key ${describe(key)} kept changing`);

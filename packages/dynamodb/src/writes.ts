@@ -18,14 +18,15 @@ export interface Expressions {
  * of another shape: it loses, and reads the item to say what is wrong. DynamoDB cannot test that a number
  * is whole: a fence of 1.5 is caught only after the write (`claimedFence`).
  *
- * Nor over an item its own token is on: tokens are one per attempt, so that item is this very claim's,
- * already written once and given up since (released, or its lease ended). Only a late copy of the request
- * (the SDK sent it again after a timeout, and the first copy arrived after the owner's release) lands
- * there; acquiring would make an owner nobody is.
+ * Nor over an item its own token released: tokens are one per attempt and core never claims again with a
+ * token it released, so only a late copy of the request lands there (the SDK sent it again after a
+ * timeout, and the first copy arrived after the owner's release); acquiring would make an owner nobody
+ * is. A lease of its own token that ran out may be taken over: core's retry of a claim does that when its
+ * first attempt's lease ended before the retry arrived.
  */
 const CLAIMABLE =
-  "attribute_not_exists(#k) OR (#tok <> :tok AND attribute_type(#tok, :typeS) AND attribute_type(#fp, :typeS) " +
-  "AND (#st = :released OR (#until <= :now AND #st IN (:in_progress, :completed))) " +
+  "attribute_not_exists(#k) OR (attribute_type(#tok, :typeS) AND attribute_type(#fp, :typeS) " +
+  "AND ((#st = :released AND #tok <> :tok) OR (#until <= :now AND #st IN (:in_progress, :completed))) " +
   "AND attribute_type(#fence, :typeN) AND #fence BETWEEN :one AND :maxFence " +
   "AND attribute_type(#until, :typeN) AND #until BETWEEN :minSafe AND :maxSafe " +
   "AND (#st <> :completed OR attribute_type(#res, :typeB)) " +
