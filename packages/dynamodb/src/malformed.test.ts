@@ -86,10 +86,10 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
     ["released", "fence", { N: "9007199254740993" }, /fence is "9007199254740993"/],
     ["released", "fence", { S: "1" }, /fence is an object/],
     ["released", "tok", { N: "1" }, /tok is not a string/],
-    ["expired", "fence", { N: "0" }, /fence is "0"/],
-    ["expired", "rets", undefined, /rets is not a whole number/],
+    ["lapsed", "fence", { N: "0" }, /fence is "0"/],
+    ["lapsed", "rets", undefined, /rets is not a whole number/],
   ] as const)(
-    "a claim of a %s item whose %s is %j is refused in its condition: the item is left as it was",
+    "a claim of a %s item whose %s is %j is refused in its condition (the item is left as it was)",
     async (state, name, value, why) => {
       const key = `unwritten-${name}-${randomUUID()}`;
       await put(
@@ -98,7 +98,7 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
         name,
         value as AttributeValue | undefined,
       );
-      if (state === "expired") {
+      if (state === "lapsed") {
         await client.send(
           new UpdateItemCommand({
             TableName: fresh.table,
