@@ -1,6 +1,6 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import type { IdempotencyRecord } from "@idemkit/core";
-import { decodeText } from "./key.js";
+import { decodeText, encodeText } from "./key.js";
 import { describe } from "./options.js";
 
 /** An item as the SDK reads and writes it. */
@@ -9,7 +9,9 @@ export type Item = Record<string, AttributeValue>;
 /**
  * The store's own attributes (the partition key and the TTL attribute are named by the options):
  * - `st`: `in_progress`, `completed`, or `released` (a released record reads as absent, but keeps its fence);
- * - `tok`, `fp`: the owner token and the fingerprint (escaped as keys are: NUL and lone surrogates);
+ * - `tok`, `fp`: the owner token and the fingerprint (escaped as keys are: NUL and lone surrogates; the
+ *   fingerprint after `FINGERPRINT_MARK`, so that an empty one is never an empty string: dynalite's
+ *   conditions fail on an item holding one);
  * - `fence`: a number that only grows while the item exists;
  * - `until`: the lease end (in progress) or the retention end (completed), ms since the epoch;
  * - `prev`: the state the claim replaced (`in_progress` means it was a takeover), `absent` for a new key;
@@ -17,6 +19,12 @@ export type Item = Record<string, AttributeValue>;
  * - `res`: the outcome bytes (completed);
  * - `del`: the nonce of a `delete` under way (it deletes only the item it marked; see delete.ts).
  */
+/** Leads every stored fingerprint (see `fp` above). */
+export const FINGERPRINT_MARK = "f";
+
+/** A fingerprint as the `fp` attribute holds it. */
+export const storedFingerprint = (fingerprint: string) => FINGERPRINT_MARK + encodeText(fingerprint);
+
 export const OWN_ATTRIBUTES = ["st", "tok", "fp", "fence", "until", "prev", "rets", "res", "del"] as const;
 
 const SAFE_INTEGER = /^-?[0-9]{1,16}$/;
@@ -53,7 +61,8 @@ function check(item: Item): Parsed {
   const until = integer(item.until);
   if (until === undefined) return { ok: false, why: `until is ${describe(item.until?.N ?? item.until)}` };
   if (typeof item.tok?.S !== "string") return { ok: false, why: "tok is not a string" };
-  if (typeof item.fp?.S !== "string") return { ok: false, why: "fp is not a string" };
+  if (typeof item.fp?.S !== "string" || !item.fp.S.startsWith(FINGERPRINT_MARK))
+    return { ok: false, why: "fp is not a stored fingerprint" };
   if (state === "completed" && !(item.res?.B instanceof Uint8Array))
     return { ok: false, why: "res is not binary" };
   // `extend` computes the TTL from it: without it the owner could not renew its lease.
@@ -78,7 +87,7 @@ export function readItem(
   if (!parsed.ok) throw malformedItem(operation, key, parsed.why);
   if (parsed.state === "released" || parsed.until <= now) return undefined;
   const token = item.tok?.S ?? "";
-  const fingerprint = decodeText(item.fp?.S ?? "");
+  const fingerprint = decodeText((item.fp?.S ?? "").slice(FINGERPRINT_MARK.length));
   const { fence, until } = parsed;
   if (parsed.state === "completed") {
     // A copy of its own: the caller may change what it read.

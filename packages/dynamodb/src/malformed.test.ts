@@ -62,7 +62,8 @@ describe.skipIf(Boolean(skip))(titled("dynamodb: an item the store cannot read")
     ["until", "in_progress", { S: "tomorrow" }, /until is an object/],
     ["until", "in_progress", { N: "4102444800000.5" }, /until is "4102444800000.5"/],
     ["tok", "in_progress", undefined, /tok is not a string/],
-    ["fp", "completed", { B: Uint8Array.of(1) }, /fp is not a string/],
+    ["fp", "completed", { B: Uint8Array.of(1) }, /fp is not a stored fingerprint/],
+    ["fp", "in_progress", { S: "no mark" }, /fp is not a stored fingerprint/],
     ["res", "completed", undefined, /res is not binary/],
     ["rets", "in_progress", undefined, /rets is not a whole number/],
   ] as const)(

@@ -39,6 +39,20 @@ describe.skipIf(Boolean(skip))(titled("dynamodb store"), () => {
       )
     ).Item;
 
+  it("an empty fingerprint (core's run() without input): the key is claimed again after a release and after its lease ran out", async () => {
+    const clock = { t: 1_800_000_000_000 };
+    const store = at(clock);
+    const key = `empty-fp-${randomUUID()}`;
+    const claim = () => ({ ...claimOf(), fingerprint: "" });
+    const first = claim();
+    expect(await store.claim(key, first)).toEqual({ acquired: true, fence: 1, takeover: false });
+    expect(await store.get(key)).toMatchObject({ fingerprint: "", fence: 1 });
+    expect(await store.release(key, first.token)).toBe(true);
+    expect(await store.claim(key, claim())).toEqual({ acquired: true, fence: 2, takeover: false });
+    clock.t += 1000;
+    expect(await store.claim(key, claim())).toEqual({ acquired: true, fence: 3, takeover: true });
+  });
+
   it("an expired lease whose item DynamoDB's TTL has not deleted reads as absent, and its takeover gets fence 2", async () => {
     const clock = { t: Date.now() };
     const store = at(clock);

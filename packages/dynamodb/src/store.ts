@@ -8,8 +8,8 @@ import {
 import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
 import { deleteItem } from "./delete.js";
 import { lateClaim, OutcomeTooLargeError } from "./errors.js";
-import { claimedFence, type Item, isLive, OWN_ATTRIBUTES, readItem } from "./item.js";
-import { encodeText, itemKey } from "./key.js";
+import { claimedFence, type Item, isLive, OWN_ATTRIBUTES, readItem, storedFingerprint } from "./item.js";
+import { itemKey } from "./key.js";
 import { checkDuration, checkStoreOptions, describe } from "./options.js";
 import {
   claimWrite,
@@ -176,7 +176,7 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
           ":now": number(at),
           ":tok": { S: claim.token },
           // Escaped as keys are, so NUL and lone surrogates survive the round trip.
-          ":fp": { S: encodeText(claim.fingerprint) },
+          ":fp": { S: storedFingerprint(claim.fingerprint) },
           ":until": number(until),
           ":rets": number(seconds(claim.retentionMs)),
           ":ttl": number(seconds(until + claim.retentionMs)),
