@@ -1,4 +1,5 @@
 export { encodeKey, keyHash } from "./key.js";
+export { AutocommitOffError } from "./lease.js";
 export {
   type MySqlTableOptions,
   migrate,

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Pool } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMySqlStore } from "./store.js";
-import { freshTable, newPool, skip, titled } from "./test-support.js";
+import { freshTable, interceptedPool, newPool, skip, titled } from "./test-support.js";
 
 const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 });
 
@@ -24,18 +24,12 @@ describe.skipIf(Boolean(skip))(titled("mysql: max_allowed_packet"), () => {
     // once. Sent, such an outcome fails with ER_NET_PACKET_TOO_LARGE and the server closes the connection,
     // which the pool lends again: the next call, whatever its key, failed with ECONNRESET.
     let limit = 4096;
-    // The store passes each statement as mysql2's options object ({ sql, ... }).
-    type Statement = { sql: string };
-    const limited = {
-      getConnection: () => pool.getConnection(),
-      execute: (statement: Statement, values?: unknown[]) =>
-        pool.execute(statement as never, values as never),
-      query: (statement: Statement, values?: unknown[]) =>
-        statement.sql.includes("@@max_allowed_packet")
-          ? Promise.resolve([[{ max: limit }], []])
-          : pool.query(statement as never, values as never),
-    };
-    const small = createMySqlStore({ pool: limited as unknown as Pool, table: fresh.table });
+    const limited = interceptedPool(pool, (statement, values, next) =>
+      statement.sql.includes("@@max_allowed_packet")
+        ? Promise.resolve([[{ max: limit }], []])
+        : next(statement, values),
+    );
+    const small = createMySqlStore({ pool: limited, table: fresh.table });
     const key = `packet:${randomUUID()}`;
     const owner = claimOf();
     await small.claim(key, owner);

@@ -4,9 +4,18 @@ import { randomUUID } from "node:crypto";
 import type { Pool } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeKey, keyHash } from "./key.js";
-import { mysqlStatements, type Queryable } from "./schema.js";
+import { mysqlStatements } from "./schema.js";
 import { createMySqlStore, type MySqlStore } from "./store.js";
-import { firstRow, freshTable, newPool, rowsOf, skip, sleep, titled } from "./test-support.js";
+import {
+  firstRow,
+  freshTable,
+  interceptedPool,
+  newPool,
+  rowsOf,
+  skip,
+  sleep,
+  titled,
+} from "./test-support.js";
 
 const claimOf = (leaseMs = 30_000, retentionMs = 60_000) => ({
   token: randomUUID(),
@@ -131,19 +140,15 @@ describe.skipIf(Boolean(skip))(titled("mysql store"), () => {
     // The store on a pool whose statement errors are counted as the server sends them.
     const counted = newPool();
     const errnos: number[] = [];
-    const counting = {
-      getConnection: () => counted.getConnection(),
-      execute: (sql: string, values?: unknown[]) => counted.execute(sql, values as never),
-      query: async (sql: string, values?: unknown[]) => {
-        try {
-          return await counted.query(sql, values as never);
-        } catch (error) {
-          errnos.push((error as { errno: number }).errno);
-          throw error;
-        }
-      },
-    } satisfies Queryable & { getConnection: unknown };
-    const racing = createMySqlStore({ pool: counting as unknown as Pool, table: fresh.table });
+    const counting = interceptedPool(counted, async (statement, values, next) => {
+      try {
+        return await next(statement, values);
+      } catch (error) {
+        errnos.push((error as { errno: number }).errno);
+        throw error;
+      }
+    });
+    const racing = createMySqlStore({ pool: counting, table: fresh.table });
     const rival = await pool.getConnection();
     try {
       // InnoDB's classic: a transaction holds a new key's uncommitted row while three claims of it wait

@@ -10,6 +10,7 @@ import type {
 import type { Connection, Pool, PoolConnection } from "mysql2/promise";
 import { type ClaimTarget, claimOn, wholeMs } from "./claim.js";
 import { keyHash } from "./key.js";
+import { leasedPool } from "./lease.js";
 import {
   checkDuration,
   checkStoreOptions,
@@ -103,9 +104,10 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   // Every statement goes as text (mysql2's query(), binary values as X'…' literals): one round trip each.
   // execute() prepares a statement on each connection's first use of it, a round trip more, which under
   // latency pushed claims and completions past core's storeTimeoutMs (the chaos suite's delay fault).
-  const db = withPlainRows(options.pool as unknown as Queryable);
-  // On a pool every statement runs on its own (autocommit): a deadlocked one can simply run again.
+  // On a pool every statement runs on its own (autocommit, checked: see leasedPool): a deadlocked one can
+  // simply run again.
   const isPool = typeof (options.pool as Partial<Pool>).getConnection === "function";
+  const db = isPool ? leasedPool(options.pool as Pool) : withPlainRows(options.pool as unknown as Queryable);
   const onPool: ClaimTarget = { sql, db, retry: isPool };
   const run = (text: string, values: unknown[]) => retryLostRaces(isPool, () => db.query(text, values));
   const affected = async (text: string, values: unknown[]) => (await run(text, values))[0].affectedRows;

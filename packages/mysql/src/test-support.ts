@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
-import mysql, { type PoolOptions } from "mysql2/promise";
+import mysql, { type Pool, type PoolOptions } from "mysql2/promise";
 import ts from "typescript";
 import { migrate, quoteIdentifier } from "./schema.js";
 
@@ -92,4 +92,30 @@ export async function transpiledPackage(): Promise<string> {
     await writeFile(join(out, file.replace(/\.ts$/, ".js")), js);
   }
   return out;
+}
+
+type Statement = { sql: string };
+type Query = (statement: Statement, values?: unknown) => Promise<[unknown, unknown]>;
+
+/**
+ * `pool` with every statement of its leased connections (the store leases one per statement) going
+ * through `intercept`, which may answer itself or call `next`.
+ */
+export function interceptedPool(
+  pool: Pool,
+  intercept: (statement: Statement, values: unknown, next: Query) => Promise<[unknown, unknown]>,
+): Pool {
+  const getConnection = async () => {
+    const connection = await pool.getConnection();
+    const next: Query = (statement, values) => connection.query(statement as never, values as never);
+    return new Proxy(connection, {
+      get(target, property) {
+        if (property === "query")
+          return (statement: Statement, values?: unknown) => intercept(statement, values, next);
+        const value = Reflect.get(target, property);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  };
+  return { getConnection, query: pool.query.bind(pool), execute: pool.execute.bind(pool) } as unknown as Pool;
 }
