@@ -55,7 +55,10 @@ describe(`@idemkit/conformance under vitest ${version}`, () => {
     const result = JSON.parse(readFileSync(report, "utf8")) as JsonReport;
     const failed = result.testResults
       .flatMap((file) => file.assertionResults)
-      .filter((test) => test.status !== "passed")
+      // The memory store declares no outcome limit: the checks of a declared one are skipped, visibly.
+      .filter(
+        (test) => test.status !== "passed" && !(test.status === "skipped" && /limit/.test(test.fullName)),
+      )
       .map((test) => `${test.status}: ${test.fullName}\n${test.failureMessages.join("\n")}`);
     expect(failed, output).toEqual([]);
     // The whole suite ran (it has more than 50 checks), not an empty collection.
