@@ -21,7 +21,14 @@ import {
 import { outcomeLimit } from "./packet-limit.js";
 import { type RecordRow, readRow } from "./records.js";
 import { retryLostRaces } from "./retry.js";
-import { type MySqlTableOptions, mysqlStatements, type Queryable, withPlainRows } from "./schema.js";
+import {
+  DEFAULT_TABLE,
+  type MySqlTableOptions,
+  mysqlStatements,
+  type Queryable,
+  withPlainRows,
+} from "./schema.js";
+import { tableCheck } from "./table-check.js";
 import { runTransaction, type TransactionOptions } from "./transaction.js";
 
 export interface MySqlStoreOptions extends MySqlTableOptions, TransactionOptions {
@@ -113,6 +120,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   const affected = async (text: string, values: unknown[]) => (await run(text, values))[0].affectedRows;
 
   const checkOutcome = outcomeLimit(db);
+  const checkTable = tableCheck(db, options.table ?? DEFAULT_TABLE);
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
     await checkOutcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
@@ -126,6 +134,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
     async claim(key, claim) {
       checkDuration("claim", "leaseMs", claim.leaseMs, true);
       checkDuration("claim", "retentionMs", claim.retentionMs, false);
+      await checkTable();
       return claimOn(onPool, "claim", key, claim);
     },
 
@@ -186,6 +195,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
       const given = overrides === undefined ? {} : checkTransactionOptions("transaction", overrides);
       const isolationLevel = given.isolationLevel ?? checked.isolationLevel;
       const maxRetries = given.maxRetries ?? checked.maxRetries ?? 3;
+      await checkTable();
       return runTransaction<TransactionalResult<T> | MySqlTransactionBusy>(
         options.pool as Pool,
         { isolationLevel, maxRetries },
