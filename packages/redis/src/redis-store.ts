@@ -11,6 +11,7 @@ import { RedisStoreError } from "./errors.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
 import { decode, Malformed } from "./record.js";
 import { CLAIM, COMPLETE, DELETE, EXTEND, GET, MALFORMED, RELEASE, type Script } from "./scripts.js";
+import { unsupported } from "./unsupported.js";
 
 export interface RedisStoreOptions {
   /**
@@ -198,6 +199,8 @@ function checkOptions(options: RedisStoreOptions) {
     );
   }
   rejectUnknownOptions("createRedisStore", options, OPTION_NAMES);
+  const why = unsupported(options.client);
+  if (why !== undefined) throw new TypeError(`@idemkit/redis: client: ${why}`);
   const connection = connectionOf(options.client);
   if (connection === undefined) {
     throw new TypeError(

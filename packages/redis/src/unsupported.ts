@@ -1,0 +1,22 @@
+// Clients that look like ones the store takes but would be driven wrongly: each is refused when the
+// store is created, saying what to pass instead, rather than failing (or answering wrongly) later.
+
+type Shape = Record<string, unknown>;
+
+/** Why `client` is refused, or `undefined` when it is not one of the unsupported kinds. */
+export function unsupported(client: unknown): string | undefined {
+  if (typeof client !== "object" || client === null) return undefined;
+  const shape = client as Shape;
+  const has = (name: string) => typeof shape[name] === "function";
+  if (has("createBuiltinCommand")) return undefined; // ioredis
+
+  // createClientPool keeps its keyPrefix to itself (`_keyPrefix`), so the store's keys would go
+  // unprefixed and two apps separated by the prefix would share them.
+  if (has("execute") && "totalClients" in shape) {
+    return (
+      "a node-redis client pool (createClientPool) is not supported. Pass a node-redis createClient() " +
+      "(the store sends one command per call, so a pool gains it nothing), or an ioredis Redis"
+    );
+  }
+  return undefined;
+}
