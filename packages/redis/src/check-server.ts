@@ -30,8 +30,12 @@ function configValue(reply: unknown, name: string): unknown {
  * redis-store.ts): rejects naming each server whose policy is not `noeviction`.
  */
 export async function checkServers(connection: Connection, bounded: Bounded): Promise<RedisServerPolicy[]> {
+  // An error reply is a refusal (an ACL without CONFIG or INFO), except a protocol error: the
+  // command never reached the server intact, so nothing was read.
   const refusal = (error: unknown) =>
-    error instanceof RedisStoreError && connection.isErrorReply(error.cause)
+    error instanceof RedisStoreError &&
+    connection.isErrorReply(error.cause) &&
+    !(error.cause as Error).message.startsWith("ERR Protocol error")
       ? (error.cause as Error).message
       : undefined;
 

@@ -72,8 +72,6 @@ export function connectionOf(client: unknown): Connection | undefined {
   const has = (name: string) => typeof (client as Record<string, unknown>)[name] === "function";
   if (has("createBuiltinCommand") && has("sendCommand")) return fromIoredis(client as IoredisClient);
   if (has("nodeClient") && has("sendCommand")) return fromNodeRedisCluster(client as NodeRedisCluster);
-  // A node-redis Sentinel's sendCommand takes other arguments (and it is not tested here).
-  if (has("getMasterNode")) return undefined;
   if (has("withTypeMapping") && has("sendCommand")) return fromNodeRedisClient(client as NodeRedisClient);
   return undefined;
 }

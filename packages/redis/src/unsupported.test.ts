@@ -1,10 +1,11 @@
 // node-redis clients the store would drive wrongly are refused when it is created, saying what to
-// pass instead: a pool (its keyPrefix was ignored).
+// pass instead: a pool (its keyPrefix was ignored), Sentinel clients (malformed frames).
 import { skipUnlessAvailable } from "@idemkit/conformance";
-import { createClientPool } from "@redis/client";
-import { describe, expect, it } from "vitest";
+import { createClientPool, createSentinel } from "@redis/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStoreOptions } from "./index.js";
 import { probeRedis, REDIS_URL } from "./testing/clients.js";
+import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
 const store = (client: unknown) => createRedisStore({ client } as RedisStoreOptions);
@@ -22,5 +23,37 @@ describe.skipIf(Boolean(skip))("unsupported node-redis clients are refused", () 
     } finally {
       await pool.close();
     }
+  });
+
+  describe("Sentinel (before: a lease was accepted and sent malformed frames, 'ERR Protocol error')", () => {
+    let master: Throwaway;
+    let sentinel: Throwaway;
+    beforeAll(async () => {
+      master = await throwawayRedis();
+      sentinel = await throwawayRedis([], `sentinel monitor tm 127.0.0.1 ${master.port} 1`);
+    }, 20_000);
+    afterAll(async () => {
+      await sentinel?.stop();
+      await master?.stop();
+    });
+
+    it("createSentinel, its acquire() lease and the client its use() lends", async () => {
+      const client = createSentinel({
+        name: "tm",
+        sentinelRootNodes: [{ host: "127.0.0.1", port: sentinel.port }],
+      });
+      client.on("error", () => {});
+      await client.connect();
+      const message = /Sentinel clients .* are not supported\. For Sentinel, pass an ioredis Redis/;
+      try {
+        expect(() => store(client)).toThrow(message);
+        const lease = await client.acquire();
+        expect(() => store(lease)).toThrow(message);
+        lease.release();
+        await client.use(async (used) => expect(() => store(used)).toThrow(message));
+      } finally {
+        await client.close();
+      }
+    });
   });
 });

@@ -10,6 +10,15 @@ export function unsupported(client: unknown): string | undefined {
   const has = (name: string) => typeof shape[name] === "function";
   if (has("createBuiltinCommand")) return undefined; // ioredis
 
+  // createSentinel, and the client it lends (acquire(), use()): their sendCommand takes other
+  // arguments, so the store's frames were malformed ("ERR Protocol error").
+  if (has("getMasterNode") || (has("release") && has("withTypeMapping") && has("sendCommand"))) {
+    return (
+      "node-redis Sentinel clients (createSentinel, or a client from its acquire() or use()) are not " +
+      "supported. For Sentinel, pass an ioredis Redis created with `sentinels` and `name`; or pass a " +
+      "node-redis createClient() connected to the master"
+    );
+  }
   // createClientPool keeps its keyPrefix to itself (`_keyPrefix`), so the store's keys would go
   // unprefixed and two apps separated by the prefix would share them.
   if (has("execute") && "totalClients" in shape) {

@@ -1,0 +1,54 @@
+// Test support: a throwaway redis-server (or Sentinel) on a spare port, for tests that need a
+// replica, a Sentinel or a server whose script cache they own. Never the shared servers.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+
+/** A port nothing listens on now (the OS picks it). */
+function sparePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Throwaway {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `redis-server` with `args` (and `--sentinel` when `sentinel` is given a config). */
+export async function throwawayRedis(args: string[] = [], sentinelConfig?: string): Promise<Throwaway> {
+  const port = await sparePort();
+  const dir = mkdtempSync(join(tmpdir(), "idemkit-redis-"));
+  const head: string[] = [];
+  if (sentinelConfig !== undefined) {
+    const file = join(dir, "sentinel.conf");
+    writeFileSync(file, `port ${port}\n${sentinelConfig}\n`);
+    head.push(file, "--sentinel");
+  }
+  execFileSync("redis-server", [
+    ...head,
+    ...["--port", String(port), "--save", "", "--daemonize", "yes", "--dir", dir],
+    ...args,
+  ]);
+  const admin = new Redis({ port, lazyConnect: true, retryStrategy: (n) => (n > 50 ? null : 50) });
+  admin.on("error", () => {});
+  await admin.connect();
+  await admin.ping();
+  return {
+    port,
+    async stop() {
+      await admin.shutdown("NOSAVE").catch(() => {}); // the connection closes as it answers
+      admin.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
