@@ -1,10 +1,12 @@
 // node-redis clients the store would drive wrongly are refused when it is created, saying what to
-// pass instead: a pool (its keyPrefix was ignored), Sentinel clients (malformed frames).
+// pass instead: a pool (its keyPrefix was ignored), Sentinel clients (malformed frames), node-redis 4.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { createClientPool, createSentinel } from "@redis/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStoreOptions } from "./index.js";
-import { probeRedis, REDIS_URL } from "./testing/clients.js";
+import { CLUSTER_NODES, probeCluster, probeRedis, REDIS_URL } from "./testing/clients.js";
 import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
@@ -55,5 +57,36 @@ describe.skipIf(Boolean(skip))("unsupported node-redis clients are refused", () 
         await client.close();
       }
     });
+  });
+});
+
+// node-redis 4 is not a dependency of this package; the workspace has it through another package.
+const v4Path = fileURLToPath(
+  new URL(
+    "../../../node_modules/.pnpm/@redis+client@1.6.1/node_modules/@redis/client/dist/index.js",
+    import.meta.url,
+  ),
+);
+const v4Skip = existsSync(v4Path) ? await probeCluster() : `no @redis/client 1.x at ${v4Path}`;
+
+describe.skipIf(Boolean(skip) || Boolean(v4Skip))("node-redis 4 is refused, naming what is supported", () => {
+  it("its Cluster (before: accepted; replies came back as strings, duplicates rejected, get gave undefined) and client", async () => {
+    const v4 = (await import(v4Path)) as typeof import("@redis/client");
+    const message =
+      /node-redis 4 client or Cluster \(`redis@4`, `@redis\/client` 1\.x\).*supports node-redis 6 \(`redis` or `@redis\/client` \^6\)/;
+    const { host, port } = CLUSTER_NODES[0] ?? { host: "127.0.0.1", port: 7000 };
+    const cluster = v4.createCluster({ rootNodes: [{ url: `redis://${host}:${port}` }] });
+    cluster.on("error", () => {});
+    await cluster.connect();
+    const client = v4.createClient({ url: REDIS_URL });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      expect(() => store(cluster)).toThrow(message);
+      expect(() => store(client)).toThrow(message);
+    } finally {
+      await (cluster as unknown as { quit(): Promise<unknown> }).quit();
+      await (client as unknown as { quit(): Promise<unknown> }).quit();
+    }
   });
 });

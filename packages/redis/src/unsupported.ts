@@ -3,6 +3,8 @@
 
 type Shape = Record<string, unknown>;
 
+const NODE_REDIS_6 = "@idemkit/redis supports node-redis 6 (`redis` or `@redis/client` ^6)";
+
 /** Why `client` is refused, or `undefined` when it is not one of the unsupported kinds. */
 export function unsupported(client: unknown): string | undefined {
   if (typeof client !== "object" || client === null) return undefined;
@@ -25,6 +27,14 @@ export function unsupported(client: unknown): string | undefined {
     return (
       "a node-redis client pool (createClientPool) is not supported. Pass a node-redis createClient() " +
       "(the store sends one command per call, so a pool gains it nothing), or an ioredis Redis"
+    );
+  }
+  // node-redis 4 (`redis@4`, `@redis/client` 1.x) has no withTypeMapping: its Cluster would be taken
+  // for a 6 one and its replies (strings) misread.
+  if (has("sendCommand") && !has("withTypeMapping") && (has("executeIsolated") || has("nodeClient"))) {
+    return (
+      "this is a node-redis 4 client or Cluster (`redis@4`, `@redis/client` 1.x), which is not " +
+      `supported: ${NODE_REDIS_6}. Upgrade node-redis, or pass an ioredis client`
     );
   }
   return undefined;
