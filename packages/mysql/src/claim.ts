@@ -1,6 +1,7 @@
 import type { ClaimRequest, ClaimResult } from "@idemkit/core";
 import { encodedBytes, keyHash } from "./key.js";
 import { describe } from "./options.js";
+import type { packetLimit } from "./packet-limit.js";
 import { malformedRow, type RecordRow, readRow } from "./records.js";
 import { isLostRace, retryLostRaces } from "./retry.js";
 import type { mysqlStatements, Queryable } from "./schema.js";
@@ -24,6 +25,8 @@ export interface ClaimTarget {
   db: Queryable;
   /** `true` on a pool (each statement on its own); `false` inside a transaction a deadlock ends whole. */
   retry: boolean;
+  /** The server's `max_allowed_packet`, checked before the claim is sent. */
+  packets: ReturnType<typeof packetLimit>;
 }
 
 /**
@@ -34,7 +37,7 @@ export interface ClaimTarget {
  * it was released or deleted), the claim runs again.
  */
 export async function claimOn(
-  { sql, db, retry }: ClaimTarget,
+  { sql, db, retry, packets }: ClaimTarget,
   operation: string,
   key: string,
   request: ClaimRequest,
@@ -46,6 +49,7 @@ export async function claimOn(
   }
   const text = encodedBytes(key);
   const fingerprint = encodedBytes(request.fingerprint);
+  await packets.claim(operation, key, text.byteLength, fingerprint.byteLength);
   const lease = wholeMs(request.leaseMs);
   const retention = wholeMs(request.retentionMs);
   const values = [

@@ -18,7 +18,7 @@ import {
   describe,
   integerOption,
 } from "./options.js";
-import { outcomeLimit } from "./packet-limit.js";
+import { packetLimit } from "./packet-limit.js";
 import { type RecordRow, readRow } from "./records.js";
 import { retryLostRaces } from "./retry.js";
 import {
@@ -115,15 +115,15 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   // simply run again.
   const isPool = typeof (options.pool as Partial<Pool>).getConnection === "function";
   const db = isPool ? leasedPool(options.pool as Pool) : withPlainRows(options.pool as unknown as Queryable);
-  const onPool: ClaimTarget = { sql, db, retry: isPool };
+  const packets = packetLimit(db);
+  const onPool: ClaimTarget = { sql, db, retry: isPool, packets };
   const run = (text: string, values: unknown[]) => retryLostRaces(isPool, () => db.query(text, values));
   const affected = async (text: string, values: unknown[]) => (await run(text, values))[0].affectedRows;
 
-  const checkOutcome = outcomeLimit(db);
   const checkTable = tableCheck(db, options.table ?? DEFAULT_TABLE);
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
-    await checkOutcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
+    await packets.outcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
     const retention = wholeMs(outcome.retentionMs);
     const values = [asBuffer(outcome.result), retention, retention, keyHash(key), Buffer.from(token)];
     const [result] = await retryLostRaces(q === db && isPool, () => q.query(sql.complete, values));
@@ -214,7 +214,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
           let failure: unknown;
           try {
             const request = { token, fingerprint, leaseMs: retentionMs, retentionMs: 0 };
-            claimed = await claimOn({ sql, db: q, retry: false }, "transaction", key, request);
+            claimed = await claimOn({ sql, db: q, retry: false, packets }, "transaction", key, request);
           } catch (error) {
             failure = error;
           }

@@ -110,8 +110,10 @@ export function interceptedPool(
     const next: Query = (statement, values) => connection.query(statement as never, values as never);
     return new Proxy(connection, {
       get(target, property) {
-        if (property === "query")
-          return (statement: Statement, values?: unknown) => intercept(statement, values, next);
+        if (property === "query") {
+          return (statement: Statement | string, values?: unknown) =>
+            intercept(typeof statement === "string" ? { sql: statement } : statement, values, next);
+        }
         const value = Reflect.get(target, property);
         return typeof value === "function" ? value.bind(target) : value;
       },
