@@ -65,7 +65,35 @@ export async function checkServers(connection: Connection, bounded: Bounded): Pr
     return { node: name, maxmemoryPolicy: undefined, unknown: refusals.join("; ") };
   }
 
+  /** The server's role (`master`, `slave`): ROLE, else INFO replication; `undefined` if both refused. */
+  async function roleOf({ command }: Server): Promise<string | undefined> {
+    try {
+      const reply = await bounded("checkServer", command(["ROLE"]));
+      if (Array.isArray(reply) && typeof reply[0] === "string") return reply[0];
+    } catch (error) {
+      if (refusal(error) === undefined) throw error;
+    }
+    try {
+      const info = String(await bounded("checkServer", command(["INFO", "replication"])));
+      return /^role:(.+?)\r?$/m.exec(info)?.[1];
+    } catch (error) {
+      if (refusal(error) === undefined) throw error;
+      return undefined;
+    }
+  }
+
   const servers = await bounded("checkServer", connection.servers());
+  // A replica answers the checks below like its master, but refuses every script (READONLY).
+  const roles = await Promise.all(servers.map(roleOf));
+  const replicas = servers.filter((_, i) => roles[i] !== undefined && roles[i] !== "master");
+  if (replicas.length > 0) {
+    const which = replicas.map((server) => server.name).join(", ");
+    throw new RedisStoreError(
+      "checkServer",
+      `${which} is a replica (role ${roles[servers.indexOf(replicas[0] as Server)]}), not a master: it ` +
+        "refuses every write (READONLY), so every claim would fail. Connect the client to the master",
+    );
+  }
   const found = await Promise.all(servers.map(policyOf));
   const evicting = found.filter((f) => f.maxmemoryPolicy !== undefined && f.maxmemoryPolicy !== "noeviction");
   if (evicting.length > 0) {
