@@ -170,6 +170,11 @@ export interface IdempotencyStore {
    * A claim retried with the token that already owns the live record (its first reply was lost)
    * returns `{ acquired: false, record }` with that token and the `takeover` flag the first claim
    * stored; core recognises it as its own and reports the takeover from the record.
+   * A claim with the token that *released* the record is a late copy of a claim already answered
+   * (core never claims again with a token it released; a client that resends a request on its own
+   * can deliver the first copy last). A store may refuse it (reject, writing nothing) rather than
+   * acquire the key for an owner nobody is; one that acquires leaves the cleanup to core, which frees
+   * what its own late attempts acquire.
    * Never read-then-write across two steps: two concurrent claims must never both acquire.
    */
   claim(key: string, claim: ClaimRequest): Promise<ClaimResult>;
