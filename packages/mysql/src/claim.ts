@@ -2,9 +2,10 @@ import type { ClaimRequest, ClaimResult } from "@idemkit/core";
 import { encodedBytes, keyHash } from "./key.js";
 import { describe } from "./options.js";
 import type { packetLimit } from "./packet-limit.js";
-import { malformedRow, type RecordRow, readRow } from "./records.js";
+import { malformed, malformedRow, type RecordRow, readRow } from "./records.js";
 import { isLostRace, retryLostRaces } from "./retry.js";
 import type { mysqlStatements, Queryable } from "./schema.js";
+import { MAX_FENCE } from "./schema.js";
 
 /** Tokens are core's UUIDs; the column holds 64 bytes, and a longer token must not be cut to fit. */
 const MAX_TOKEN_BYTES = 64;
@@ -79,14 +80,26 @@ export async function claimOn(
       if (!retry || !isLostRace(error)) throw error;
       lostEveryTime = error;
     }
-    const rows: RecordRow[] = (await run(sql.claimed, [hash]))[0];
-    if (rows[0] !== undefined) return { acquired: false, record: readRow(operation, key, rows[0]) };
+    const [row]: RecordRow[] = (await run(sql.claimed, [hash]))[0];
+    if (row !== undefined && Number(row.live) === 1) {
+      return { acquired: false, record: readRow(operation, key, row) };
+    }
+    // Left expired: the claim does not write over a row it cannot read (else it expired in between).
+    const why = row === undefined ? undefined : unclaimable(row);
+    if (why !== undefined) throw malformedRow(operation, key, `${why}; the claim does not write over it`);
     if (lostEveryTime !== undefined) throw lostEveryTime;
   }
   throw new Error(
     `@idemkit/mysql: ${operation}: the live record of key ${describe(key)} was gone by the claim's read ` +
       `${MAX_CLAIM_ROUNDS} times in a row`,
   );
+}
+
+/** Why the claim left an expired row (the shape check of `sql.claim`), or `undefined`. */
+function unclaimable(row: RecordRow): string | undefined {
+  const why = malformed(row);
+  if (why !== undefined) return why;
+  return Number(row.fence) >= MAX_FENCE ? `fence is ${row.fence}, the highest a claim can report` : undefined;
 }
 
 /** The acquisition an insert id of fence × 2 + takeover says, or a throw when the fence cannot be one. */

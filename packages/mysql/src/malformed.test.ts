@@ -89,4 +89,66 @@ describe.skipIf(Boolean(skip))(titled("mysql: a row the store cannot read"), () 
     expect(events).toContain("store-error");
     expect((await post(`fine-${randomUUID()}`)).status).toBe(201);
   });
+
+  // The same row with its lease ended a second ago: the claim would write over it.
+  const expire = (key: string) =>
+    pool.execute(`UPDATE ${table} SET expires_at = ${NOW_MS} - 1000 WHERE key_hash = ?`, [keyHash(key)]);
+  const rowOf = async (key: string) =>
+    (
+      (await pool.execute(
+        `SELECT CAST(fence AS CHAR) AS fence, state, CAST(token AS CHAR) AS token FROM ${table}
+       WHERE key_hash = ?`,
+        [keyHash(key)],
+      )) as unknown as [Record<string, unknown>[]]
+    )[0][0];
+
+  it.each([
+    ["a negative fence", "fence", "-7", "in_progress", /fence is -7/],
+    [
+      "a fence past the highest a claim can report",
+      "fence",
+      "4503599627370500",
+      "in_progress",
+      /fence is 4503599627370500/,
+    ],
+    [
+      "the highest fence a claim can report",
+      "fence",
+      String(2 ** 52 - 1),
+      "completed",
+      /fence is 4503599627370495, the highest/,
+    ],
+    ["a fence of 2^63 - 1", "fence", "9223372036854775807", "completed", /fence is 9223372036854775807/],
+    ["a state of another name", "state", "'bogus'", "completed", /state is "bogus"/],
+    ["a completed row without its outcome", "result", "NULL", "completed", /result is NULL/],
+  ])(
+    "expired, %s: the claim refuses to write over it, naming the key, and leaves it as it was",
+    async (_label, column, value, state, why) => {
+      const key = `expired:${randomUUID()}`;
+      await insert(key, column, value, state);
+      await expire(key);
+      const before = await rowOf(key);
+      const claim = store.claim(key, claimOf());
+      await expect(claim).rejects.toThrow(
+        `@idemkit/mysql: claim: the row of key ${JSON.stringify(key)} is not an idemkit record (`,
+      );
+      await expect(claim).rejects.toThrow(why);
+      await expect(claim).rejects.toThrow(/the claim does not write over it/);
+      expect(await rowOf(key)).toEqual(before);
+      expect(await store.delete(key)).toBe(false);
+      expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
+    },
+  );
+
+  it("fences up to the highest a claim can report are read; an expired row one below it is taken with that fence", async () => {
+    const key = `top:${randomUUID()}`;
+    await insert(key, "fence", String(2 ** 52 - 2), "in_progress");
+    expect(await store.get(key)).toMatchObject({ fence: 2 ** 52 - 2 });
+    await expire(key);
+    expect(await store.claim(key, claimOf())).toEqual({ acquired: true, fence: 2 ** 52 - 1, takeover: true });
+    expect(await store.get(key)).toMatchObject({ fence: 2 ** 52 - 1 });
+    const above = `top:${randomUUID()}`;
+    await insert(above, "fence", String(2 ** 52), "in_progress");
+    await expect(store.get(above)).rejects.toThrow(/fence is 4503599627370496/);
+  });
 });

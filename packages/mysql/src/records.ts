@@ -1,6 +1,7 @@
 import type { IdempotencyRecord } from "@idemkit/core";
 import { decodeText } from "./key.js";
 import { describe } from "./options.js";
+import { MAX_FENCE } from "./schema.js";
 
 /** A row as the store's reads return it: binary columns as Buffers, numbers as decimal text. */
 export interface RecordRow {
@@ -11,6 +12,8 @@ export interface RecordRow {
   deadline: string;
   result: Uint8Array | null;
   takeover: unknown;
+  /** The claim's read only: whether the row is live (1) or was left expired (0). */
+  live?: unknown;
 }
 
 const INTEGER = /^-?[0-9]+$/;
@@ -25,13 +28,13 @@ function safeInteger(text: unknown): number | undefined {
 /**
  * Why a row read back cannot be a record (written by hand or by another program), or `undefined` when it
  * can. The columns' types rule out most of it, but not a state of another name, a fence below 1 or past
- * 2^53, a deadline past 2^53 ms (a key in progress for ever), a completed row without its outcome. Such a
+ * `MAX_FENCE` (the highest a claim can report), a deadline past 2^53 ms (a key in progress for ever), a completed row without its outcome. Such a
  * row fails the call (core answers 503 for that key); every other key works as before.
  */
-function malformed(row: RecordRow): string | undefined {
+export function malformed(row: RecordRow): string | undefined {
   if (row.state !== "in_progress" && row.state !== "completed") return `state is ${describe(row.state)}`;
   const fence = safeInteger(row.fence);
-  if (fence === undefined || fence < 1) return `fence is ${row.fence}`;
+  if (fence === undefined || fence < 1 || fence > MAX_FENCE) return `fence is ${row.fence}`;
   if (safeInteger(row.deadline) === undefined) return `expires_at is ${row.deadline}`;
   if (row.state === "completed" && !(row.result instanceof Uint8Array)) return "result is NULL";
   if (!(row.token instanceof Uint8Array) || !(row.fingerprint instanceof Uint8Array)) {

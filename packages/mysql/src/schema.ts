@@ -37,6 +37,12 @@ export const NOW_MS = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TI
 /** The `expires_at` of a released row: long past on any clock, and told apart from an expired lease. */
 export const RELEASED = -9_007_199_254_740_991;
 
+/**
+ * The highest fence a claim can report: its answer's insert id is fence × 2 + takeover, a safe integer
+ * (2^53 − 1 at most) once read. A row at this fence is not taken over (its next fence could not be said).
+ */
+export const MAX_FENCE = 2 ** 52 - 1;
+
 /** A duration parameter (mysql2 sends numbers as DOUBLE; the store sends whole milliseconds). */
 const MS = "CAST(? AS SIGNED)";
 
@@ -50,6 +56,13 @@ export function mysqlStatements(options: MySqlTableOptions = {}) {
   const expired = `expires_at <= ${NOW_MS}`;
   // An in_progress lease that ran out without a release: replacing it is a takeover.
   const replacedLease = `(state = 'in_progress' AND expires_at > ${RELEASED})`;
+  // A row the store can read back (as records.ts does): the claim never writes over one it cannot.
+  const readable = `(state IN ('in_progress', 'completed') AND fence BETWEEN 1 AND ${MAX_FENCE - 1}
+    AND expires_at >= ${RELEASED} AND (state = 'in_progress' OR result IS NOT NULL))`;
+  // The first assignment decides, and says so with LAST_INSERT_ID(expr); the others read that decision
+  // back (LAST_INSERT_ID() returns the value just set, in the same statement) rather than evaluate the
+  // condition again on columns they have already changed.
+  const taken = "LAST_INSERT_ID() > 0";
   const ownedLive = `key_hash = ? AND token = ? AND state = 'in_progress' AND expires_at > ${NOW_MS}`;
   const schemaSql = `CREATE TABLE IF NOT EXISTS ${t} (
   key_hash    BINARY(32) NOT NULL,    -- SHA-256 of the escaped key's UTF-8: bytes compare exactly, any length fits
@@ -71,36 +84,36 @@ export function mysqlStatements(options: MySqlTableOptions = {}) {
     schemaSql,
     /**
      * The claim, one atomic statement: inserts the key, or takes over a row whose lease or retention has
-     * ended with the next fence; a live row is left as it is (every assignment keeps its value). Its
-     * answer's insert id says which, through LAST_INSERT_ID(expr), which sets it for the statement
-     * without an AUTO_INCREMENT column: fence × 2 + takeover when it took the key, 0 when it left it
-     * (the VALUES are evaluated on both paths, the update's own call overrides theirs). `affectedRows`
-     * could not tell: mysql2 connects with CLIENT_FOUND_ROWS, under which an insert and an untouched row
-     * both count 1. `expires_at` is assigned last, as MySQL evaluates assignments left to right, each
-     * seeing the ones before it, and every condition reads the old `expires_at`; `takeover` comes first,
-     * reading the old state and fence. Parameters: key hash, key text, token, fingerprint, lease, lease,
-     * retention; then token, fingerprint, lease, retention, lease.
+     * ended, and that it can read, with the next fence; a live row, or one it cannot read, is left as it is
+     * (every assignment keeps its value). Its answer's insert id says which, through LAST_INSERT_ID(expr),
+     * which sets it for the statement without an AUTO_INCREMENT column (or triggers: see table-check.ts):
+     * fence × 2 + takeover when it took the key, 0 when it left it (the VALUES are evaluated on both paths,
+     * the update's own call overrides theirs). `affectedRows` could not tell: mysql2 connects with
+     * CLIENT_FOUND_ROWS, under which an insert and an untouched row both count 1. `takeover` is assigned
+     * first, reading the old row, and decides for all (`taken`). Parameters: key hash, key text, token,
+     * fingerprint, lease, lease, retention; then token, fingerprint, lease, retention, lease.
      */
     claim: `INSERT INTO ${t}
   (key_hash, key_text, token, fingerprint, fence, state, result, expires_at, keep_until, takeover)
 VALUES (?, ?, ?, ?, 1, 'in_progress', NULL, ${NOW_MS} + ${MS}, ${NOW_MS} + ${MS} + ${MS},
   0 * LAST_INSERT_ID(2))
 ON DUPLICATE KEY UPDATE
-  takeover    = IF(${expired},
+  takeover    = IF(${expired} AND ${readable},
                    ${replacedLease} + 0 * LAST_INSERT_ID((fence + 1) * 2 + ${replacedLease}),
                    takeover + 0 * LAST_INSERT_ID(0)),
-  token       = IF(${expired}, ?, token),
-  fingerprint = IF(${expired}, ?, fingerprint),
-  fence       = IF(${expired}, fence + 1, fence),
-  state       = IF(${expired}, 'in_progress', state),
-  result      = IF(${expired}, NULL, result),
-  keep_until  = IF(${expired}, ${NOW_MS} + ${MS} + ${MS}, keep_until),
-  expires_at  = IF(${expired}, ${NOW_MS} + ${MS}, expires_at)`,
+  token       = IF(${taken}, ?, token),
+  fingerprint = IF(${taken}, ?, fingerprint),
+  fence       = IF(${taken}, fence + 1, fence),
+  state       = IF(${taken}, 'in_progress', state),
+  result      = IF(${taken}, NULL, result),
+  keep_until  = IF(${taken}, ${NOW_MS} + ${MS} + ${MS}, keep_until),
+  expires_at  = IF(${taken}, ${NOW_MS} + ${MS}, expires_at)`,
     /**
-     * A losing claim's read of the live record. A locking read, so that inside a caller's REPEATABLE READ
-     * transaction it sees the latest committed row, not the transaction's snapshot. Parameter: key hash.
+     * A losing claim's read of the row it left, live or not (`live`: an expired row it left is one it
+     * cannot read). A locking read, so that inside a caller's REPEATABLE READ transaction it sees the
+     * latest committed row, not the transaction's snapshot. Parameter: key hash.
      */
-    claimed: `SELECT ${RECORD} FROM ${t} WHERE key_hash = ? AND expires_at > ${NOW_MS} LOCK IN SHARE MODE`,
+    claimed: `SELECT ${RECORD}, expires_at > ${NOW_MS} AS live FROM ${t} WHERE key_hash = ? LOCK IN SHARE MODE`,
     /** Parameters: result, retention, retention, key hash, token. */
     complete: `UPDATE ${t} SET state = 'completed', result = ?,
   keep_until = GREATEST(keep_until, ${NOW_MS} + ${MS}), expires_at = ${NOW_MS} + ${MS}
