@@ -96,9 +96,16 @@ function fromIoredis(client: IoredisClient): Connection {
     script: (kind, body, key, args) => send[kind].call(client, body, 1, key, ...args),
     async servers() {
       if (!client.isCluster) return [server(client as unknown as IoredisRedis)];
-      const cluster = client as unknown as IoredisCluster;
+      const cluster = client as unknown as IoredisCluster & {
+        refreshSlotsCache(callback: (error?: Error | null) => void): void;
+      };
       // The masters are known once the Cluster has loaded its slots.
       if (cluster.nodes("master").length === 0) await cluster.cluster("SLOTS");
+      // The cached topology may predate a failover (it is refreshed on a MOVED, not on a schedule):
+      // read the current masters first.
+      await new Promise<void>((resolve, reject) =>
+        cluster.refreshSlotsCache((error) => (error ? reject(error) : resolve())),
+      );
       return cluster.nodes("master").map(server);
     },
     isErrorReply: (error) => error instanceof Error && error.name === "ReplyError",
@@ -144,6 +151,9 @@ function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
     async servers() {
       // Known once the Cluster is connected; an empty list would read as "every master is fine".
       if (cluster.masters.length === 0) throw new Error("the Cluster knows no masters: connect it first");
+      // The cached topology may predate a failover (it is refreshed on a MOVED or a lost node):
+      // rediscover it first, as node-redis does itself (`_slots` is a public field, if undocumented).
+      await (cluster as { _slots?: { rediscover?(): Promise<void> } })._slots?.rediscover?.();
       return Promise.all(
         cluster.masters.map(async (master) => {
           const node = await cluster.nodeClient(master);
