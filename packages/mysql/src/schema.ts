@@ -118,6 +118,13 @@ ON DUPLICATE KEY UPDATE
     complete: `UPDATE ${t} SET state = 'completed', result = ?,
   keep_until = GREATEST(keep_until, ${NOW_MS} + ${MS}), expires_at = ${NOW_MS} + ${MS}
   WHERE ${ownedLive}`,
+    /**
+     * Transactional mode's completion, in the claim's own transaction: the row's lease was unbounded (it
+     * is invisible until COMMIT), so its keep-until is set to the retention's end rather than kept.
+     */
+    completeOwn: `UPDATE ${t} SET state = 'completed', result = ?,
+  keep_until = ${NOW_MS} + ${MS}, expires_at = ${NOW_MS} + ${MS}
+  WHERE ${ownedLive}`,
     // Release ends the lease but keeps the row, and its fence, until keep_until: the next fence is higher.
     release: `UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${ownedLive}`,
     // keep_until moves as far as the lease end (assigned first, so it reads the old expires_at).

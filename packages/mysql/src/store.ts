@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
-import type {
-  ClaimResult,
-  CompleteRequest,
-  IdempotencyStore,
-  TransactionalOutput,
-  TransactionalResult,
-  TransactionalStore,
+import {
+  type ClaimResult,
+  type CompleteRequest,
+  type IdempotencyStore,
+  MAX_STORE_DURATION_MS,
+  type TransactionalOutput,
+  type TransactionalResult,
+  type TransactionalStore,
 } from "@idemkit/core";
 import type { Connection, Pool, PoolConnection } from "mysql2/promise";
 import { type ClaimTarget, claimOn, wholeMs } from "./claim.js";
@@ -126,7 +127,8 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
     await packets.outcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
     const retention = wholeMs(outcome.retentionMs);
     const values = [asBuffer(outcome.result), retention, retention, keyHash(key), Buffer.from(token)];
-    const [result] = await retryLostRaces(q === db && isPool, () => q.query(sql.complete, values));
+    const statement = q === db ? sql.complete : sql.completeOwn;
+    const [result] = await retryLostRaces(q === db && isPool, () => q.query(statement, values));
     return result.affectedRows === 1;
   }
 
@@ -189,7 +191,6 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
     ): Promise<TransactionalResult<T> | MySqlTransactionBusy> {
       if (!isPool) throw new TypeError("@idemkit/mysql: transaction() needs a mysql2 Pool, not a connection");
       const { fingerprint, retentionMs, waitMs, onClaimSent } = claim;
-      // The row's "lease" is its retention (below): a lease above 0.
       checkDuration("transaction", "retentionMs", retentionMs, true);
       integerOption("transaction: waitMs", waitMs, 1, 2 ** 31 - 1);
       const given = overrides === undefined ? {} : checkTransactionOptions("transaction", overrides);
@@ -201,8 +202,9 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
         { isolationLevel, maxRetries },
         async (connection) => {
           const q = withPlainRows(connection as unknown as Queryable);
-          // The row is invisible to others until COMMIT, so its "lease" never matters: give it
-          // retention. It commits completed (kept the retention from then) or not at all.
+          // The row is invisible to others until COMMIT, so its lease never matters to them; to its own
+          // transaction it must not end before the work does, however long: unbounded (the longest
+          // duration). It commits completed, kept the retention from then (completeOwn), or not at all.
           const token = randomUUID();
           if (waitMs !== undefined) {
             await q.query(
@@ -213,7 +215,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
           let claimed: ClaimResult | undefined;
           let failure: unknown;
           try {
-            const request = { token, fingerprint, leaseMs: retentionMs, retentionMs: 0 };
+            const request = { token, fingerprint, leaseMs: MAX_STORE_DURATION_MS, retentionMs: 0 };
             claimed = await claimOn({ sql, db: q, retry: false, packets }, "transaction", key, request);
           } catch (error) {
             failure = error;
