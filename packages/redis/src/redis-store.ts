@@ -64,11 +64,17 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
 
-  async function send(script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
+  async function send(
+    script: Script,
+    key: string,
+    args: (string | Buffer)[],
+    timedOut: () => boolean,
+  ): Promise<Reply> {
     try {
       return await connection.script("evalsha", script.sha, prefix + key, args);
     } catch (error) {
-      if (!isNoScript(error)) throw error;
+      // Past the timeout the caller has its rejection: an EVAL now would still write, unseen.
+      if (!isNoScript(error) || timedOut()) throw error;
       // The script cache was lost: EVAL runs it once and caches it again on that node.
       return await connection.script("eval", script.lua, prefix + key, args);
     }
@@ -93,8 +99,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     key: string,
     args: (string | Buffer)[],
   ): Promise<Reply> {
+    let timedOut = false;
     try {
-      return await bounded(operation, send(script, key, args));
+      const reply = send(script, key, args, () => timedOut);
+      return await bounded(operation, reply, () => {
+        timedOut = true;
+      });
     } catch (error) {
       const message = ((error as RedisStoreError).cause as Error | undefined)?.message;
       if (message?.startsWith(MALFORMED)) {
@@ -119,17 +129,18 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
-  function bounded<T>(operation: string, reply: Promise<T>): Promise<T> {
+  /** `reply`, or a rejection once `timeoutMs` has passed (`onTimeout` is called then). */
+  function bounded<T>(operation: string, reply: Promise<T>, onTimeout?: () => void): Promise<T> {
     if (timeoutMs === 0) {
       return reply.catch((error: unknown) => {
         throw failure(operation, error);
       });
     }
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        onTimeout?.();
+        reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
+      }, timeoutMs);
       // A reply after the timeout settles nothing (the promise is already rejected) and is handled.
       reply.then(
         (value) => {
