@@ -156,6 +156,14 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
       expires_at = statement_timestamp() + ${ms("$4")},
       keep_until = greatest(keep_until, statement_timestamp() + ${ms("$4")})
       WHERE ${ownedLive}`,
+    /**
+     * Transactional mode's completion, in the claim's own transaction: the row's lease was unbounded (it
+     * is invisible until COMMIT), so its keep-until is set to the retention's end rather than kept.
+     */
+    completeOwn: `UPDATE ${t} SET state = 'completed', result = $3,
+      expires_at = statement_timestamp() + ${ms("$4")},
+      keep_until = statement_timestamp() + ${ms("$4")}
+      WHERE ${ownedLive}`,
     // Release ends the lease but keeps the row, and its fence, until keep_until: the next fence is higher.
     release: `UPDATE ${t} SET expires_at = '-infinity' WHERE ${ownedLive}`,
     // keep_until moves as far as the lease end: the row stays kept the claim's retention past it.

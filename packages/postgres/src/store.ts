@@ -1,13 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
-import type {
-  ClaimRequest,
-  ClaimResult,
-  CompleteRequest,
-  IdempotencyRecord,
-  IdempotencyStore,
-  TransactionalOutput,
-  TransactionalResult,
-  TransactionalStore,
+import {
+  type ClaimRequest,
+  type ClaimResult,
+  type CompleteRequest,
+  type IdempotencyRecord,
+  type IdempotencyStore,
+  MAX_STORE_DURATION_MS,
+  type TransactionalOutput,
+  type TransactionalResult,
+  type TransactionalStore,
 } from "@idemkit/core";
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
@@ -231,7 +232,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
     const values = [keyHash(key), token, asBuffer(outcome.result), outcome.retentionMs];
-    return (await q.query(sql.complete, values)).rowCount === 1;
+    return (await q.query(q === db ? sql.complete : sql.completeOwn, values)).rowCount === 1;
   }
 
   return {
@@ -281,7 +282,6 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         throw new TypeError("@idemkit/postgres: transaction() needs a pg Pool, not a client");
       }
       const { fingerprint, retentionMs, waitMs, onClaimSent } = claim;
-      // The row's "lease" is its retention (below): a lease above 0.
       checkDuration("transaction", "retentionMs", retentionMs, true);
       integerOption("transaction: waitMs", waitMs, 1, 2 ** 31 - 1); // lock_timeout is an int of ms
       const given = overrides === undefined ? {} : checkTransactionOptions("transaction", overrides);
@@ -291,8 +291,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         pool,
         { isolationLevel: level, maxRetries },
         async (client) => {
-          // The row is invisible to others until COMMIT, so its "lease" never matters: give it
-          // retention. It commits completed (kept the retention from then) or not at all.
+          // The row is invisible to others until COMMIT, so its lease never matters to them; to its own
+          // transaction it must not end before the work does, however long: unbounded (the longest
+          // duration). It commits completed, kept the retention from then (completeOwn), or not at all.
           const token = randomUUID();
           onClaimSent?.();
           let claimed: ClaimResult;
@@ -301,7 +302,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
               client,
               "transaction",
               key,
-              { token, fingerprint, leaseMs: retentionMs, retentionMs: 0 },
+              { token, fingerprint, leaseMs: MAX_STORE_DURATION_MS, retentionMs: 0 },
               waitMs,
             );
           } catch (error) {
