@@ -2,7 +2,7 @@ import type { ClaimRequest, ClaimResult } from "@idemkit/core";
 import { encodedBytes, keyHash } from "./key.js";
 import { describe } from "./options.js";
 import type { packetLimit } from "./packet-limit.js";
-import { malformed, malformedRow, type RecordRow, readRow } from "./records.js";
+import { asText, malformed, malformedRow, type RecordRow, readRow } from "./records.js";
 import { isLostRace, retryLostRaces } from "./retry.js";
 import type { mysqlStatements, Queryable } from "./schema.js";
 import { MAX_FENCE } from "./schema.js";
@@ -96,7 +96,8 @@ export async function claimOn(
 }
 
 /** Why the claim left an expired row (the shape check of `sql.claim`), or `undefined`. */
-function unclaimable(row: RecordRow): string | undefined {
+function unclaimable(raw: RecordRow): string | undefined {
+  const row = asText(raw);
   const why = malformed(row);
   if (why !== undefined) return why;
   return Number(row.fence) >= MAX_FENCE ? `fence is ${row.fence}, the highest a claim can report` : undefined;

@@ -55,6 +55,7 @@ export function checkStoreOptions(options: unknown): TransactionOptions {
       "@idemkit/mysql: pool is a callback-style mysql2 pool: pass pool.promise(), or create it with mysql2/promise",
     );
   }
+  checkPoolShape(pool);
   const name = stringOption("table", table);
   if (name === "") throw new TypeError("@idemkit/mysql: table must not be empty");
   try {
@@ -65,4 +66,47 @@ export function checkStoreOptions(options: unknown): TransactionOptions {
     );
   }
   return checkTransactionOptions("createMySqlStore", options as TransactionOptions);
+}
+
+/** mysql2's CLIENT_FOUND_ROWS flag: an UPDATE counts the rows it matched, changed or not. */
+const FOUND_ROWS = 2;
+
+/** What the store relies on in the pool's own settings, refused at creation rather than at the first call. */
+function checkPoolShape(pool: object): void {
+  const p = pool as {
+    poolCluster?: unknown;
+    poolNamespace?: unknown;
+    pool?: { config?: { connectionConfig?: { clientFlags?: unknown } } };
+    connection?: { config?: { clientFlags?: unknown } };
+  };
+  if (p.poolCluster !== undefined || p.poolNamespace !== undefined) {
+    throw new TypeError(
+      "@idemkit/mysql: pool is a PoolCluster (or one of its namespaces), which spreads statements over its " +
+        "pools, possibly on different servers: a claim and its completion must reach the same one. Pass one Pool",
+    );
+  }
+  const flags = p.pool?.config?.connectionConfig?.clientFlags ?? p.connection?.config?.clientFlags;
+  if (typeof flags === "number" && (flags & FOUND_ROWS) === 0) {
+    throw new TypeError(
+      "@idemkit/mysql: pool was created with flags ['-FOUND_ROWS']: the store counts the rows an UPDATE " +
+        "matched (an extend within the same millisecond changes nothing, yet its owner is live). Keep mysql2's " +
+        "default FOUND_ROWS",
+    );
+  }
+}
+
+/** A call's string argument (key, token, fingerprint), checked: a clear TypeError rather than a raw one. */
+export function checkText(operation: string, name: string, value: unknown): void {
+  if (typeof value !== "string") {
+    throw new TypeError(`@idemkit/mysql: ${operation}: ${name} must be a string; got ${describe(value)}`);
+  }
+}
+
+/** A completion's outcome, checked: bytes (a Uint8Array, a Buffer included), never a string. */
+export function checkBytes(operation: string, value: unknown): void {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(
+      `@idemkit/mysql: ${operation}: result must be a Uint8Array (the outcome's bytes); got ${describe(value)}`,
+    );
+  }
 }

@@ -51,8 +51,24 @@ export function malformedRow(operation: string, key: string, why: string): Error
   );
 }
 
+/**
+ * The row with its text columns as strings: a pool with `charset: "BINARY"` returns them as Buffers (the
+ * state's ASCII and the numbers' digits read the same in any charset the store can be used with).
+ */
+export function asText(row: RecordRow): RecordRow {
+  const text = (value: unknown) =>
+    value instanceof Uint8Array ? Buffer.from(value).toString("latin1") : value;
+  return {
+    ...row,
+    state: text(row.state),
+    fence: text(row.fence) as string,
+    deadline: text(row.deadline) as string,
+  };
+}
+
 /** The row as a record, or a throw naming the key, what is wrong and the remedy (`malformed`). */
-export function readRow(operation: string, key: string, row: RecordRow): IdempotencyRecord {
+export function readRow(operation: string, key: string, raw: RecordRow): IdempotencyRecord {
+  const row = asText(raw);
   const why = malformed(row);
   if (why !== undefined) throw malformedRow(operation, key, why);
   const token = Buffer.from(row.token).toString("utf8");

@@ -11,11 +11,12 @@ const MAX_IDENTIFIER_CHARACTERS = 64;
 
 /**
  * Quotes an identifier for SQL text: doubles embedded backticks, rejects what MySQL cannot name (empty,
- * NUL, a trailing space, a character outside the Basic Multilingual Plane, more than 64 characters).
+ * NUL, trailing whitespace, a character outside the Basic Multilingual Plane, more than 64 characters).
  */
 export function quoteIdentifier(name: string): string {
+  // MySQL refuses a name that ends in whitespace (a tab included), not only a space.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what MySQL refuses
-  if (name.length === 0 || /\u0000|[\uD800-\uDFFF]/.test(name) || name.endsWith(" ")) {
+  if (name.length === 0 || /\u0000|[\uD800-\uDFFF]/.test(name) || /[ \t\n\v\f\r]$/.test(name)) {
     throw new TypeError(`@idemkit/mysql: invalid identifier ${JSON.stringify(name)}`);
   }
   if (name.length > MAX_IDENTIFIER_CHARACTERS) {

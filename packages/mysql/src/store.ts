@@ -13,8 +13,10 @@ import { type ClaimTarget, claimOn, wholeMs } from "./claim.js";
 import { keyHash } from "./key.js";
 import { leasedPool } from "./lease.js";
 import {
+  checkBytes,
   checkDuration,
   checkStoreOptions,
+  checkText,
   checkTransactionOptions,
   describe,
   integerOption,
@@ -124,6 +126,7 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
   const checkTable = tableCheck(db, options.table ?? DEFAULT_TABLE);
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
+    checkBytes(q === db ? "complete" : "transaction", outcome.result);
     await packets.outcome(q === db ? "complete" : "transaction", outcome.result.byteLength);
     const retention = wholeMs(outcome.retentionMs);
     const values = [asBuffer(outcome.result), retention, retention, keyHash(key), Buffer.from(token)];
@@ -134,6 +137,9 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
 
   return {
     async claim(key, claim) {
+      checkText("claim", "key", key);
+      checkText("claim", "token", claim.token);
+      checkText("claim", "fingerprint", claim.fingerprint);
       checkDuration("claim", "leaseMs", claim.leaseMs, true);
       checkDuration("claim", "retentionMs", claim.retentionMs, false);
       await checkTable();
@@ -141,6 +147,8 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
     },
 
     async complete(key, token, outcome) {
+      checkText("complete", "key", key);
+      checkText("complete", "token", token);
       checkDuration("complete", "retentionMs", outcome.retentionMs, false);
       return completeOn(db, key, token, outcome);
     },
@@ -191,6 +199,8 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
     ): Promise<TransactionalResult<T> | MySqlTransactionBusy> {
       if (!isPool) throw new TypeError("@idemkit/mysql: transaction() needs a mysql2 Pool, not a connection");
       const { fingerprint, retentionMs, waitMs, onClaimSent } = claim;
+      checkText("transaction", "key", key);
+      checkText("transaction", "fingerprint", fingerprint);
       checkDuration("transaction", "retentionMs", retentionMs, true);
       integerOption("transaction: waitMs", waitMs, 1, 2 ** 31 - 1);
       const given = overrides === undefined ? {} : checkTransactionOptions("transaction", overrides);
