@@ -30,7 +30,7 @@ export const encodedBytes = (text: string): Buffer => Buffer.from(encodeKey(text
  * The primary key of a key's row: SHA-256 of the UTF-8 bytes of `encodeKey(key)`, 32 bytes whatever the
  * key's length. A text key would meet InnoDB's 3072-byte index limit and, worse, the column's collation:
  * PAD SPACE collations make `a` and `a ` one key, `_ci` ones `a` and `A`. Bytes compare exactly. Operators
- * find a row by key with `key_hash = UNHEX(SHA2('<encoded key>', 256))` on a utf8mb4 connection.
+ * find a row by key with `key_hash = X'<keyHash(key) as hex>'` (the README shows how).
  */
 export function keyHash(key: string): Buffer {
   return createHash("sha256").update(encodeKey(key), "utf8").digest();
