@@ -64,6 +64,7 @@ export type {
   InProgressRecord,
 } from "./store.js";
 export { MAX_STORE_DURATION_MS, type StoreOptionChecks, storeOptionChecks } from "./store-options.js";
+export { decodeStoreText, encodeStoreText } from "./store-text.js";
 export {
   DEFAULT_TRANSACTION_WAIT_MS,
   type TransactionalBusy,

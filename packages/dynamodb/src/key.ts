@@ -1,26 +1,9 @@
 import { createHash } from "node:crypto";
+import { decodeStoreText, encodeStoreText } from "@idemkit/core";
 
-/**
- * Maps any JS string to a distinct string of well-formed Unicode: lone UTF-16 surrogates (which UTF-8
- * cannot hold: they would all become U+FFFD) are escaped as `\uXXXX`, NUL too, and `\` as `\\`, as
- * `@idemkit/mysql` and `@idemkit/postgres` do. Every other character is stored as it is.
- */
-export function encodeText(text: string): string {
-  return text.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is escaped like the SQL stores do
-    /\\|\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-    (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
-  );
-}
-
-/** The inverse of `encodeText`: `\\` back to `\`, `\uXXXX` back to its code unit. */
-export function decodeText(text: string): string {
-  return text.includes("\\")
-    ? text.replace(/\\(\\|u[0-9a-f]{4})/g, (_, c: string) =>
-        c === "\\" ? "\\" : String.fromCharCode(Number.parseInt(c.slice(1), 16)),
-      )
-    : text;
-}
+/** Keys and fingerprints as items hold them (core's `encodeStoreText`, as the SQL stores do). */
+export const encodeText: (text: string) => string = encodeStoreText;
+export const decodeText = decodeStoreText;
 
 /** DynamoDB's limit on a partition key value, in UTF-8 bytes. */
 export const MAX_PARTITION_KEY_BYTES = 2048;

@@ -3,6 +3,8 @@ import {
   type ClaimRequest,
   type ClaimResult,
   type CompleteRequest,
+  decodeStoreText,
+  encodeStoreText,
   type IdempotencyRecord,
   type IdempotencyStore,
   MAX_STORE_DURATION_MS,
@@ -80,27 +82,9 @@ export interface PostgresStore extends IdempotencyStore, TransactionalStore<Pool
   purgeExpired(options?: { limit?: number }): Promise<number>;
 }
 
-/**
- * Maps any JS string to a distinct PostgreSQL text value. `text` cannot hold NUL, and lone UTF-16
- * surrogates would all become U+FFFD on the wire; both are escaped as `\uXXXX`, and `\` as `\\`.
- * Every other key is stored as is, so operators can still find rows by key.
- */
-export function encodeKey(key: string): string {
-  return key.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be escaped
-    /\\|\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-    (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`),
-  );
-}
-
-/** The inverse of `encodeKey`: `\\` back to `\`, `\uXXXX` back to its code unit. */
-function decodeText(text: string): string {
-  return text.includes("\\")
-    ? text.replace(/\\(\\|u[0-9a-f]{4})/g, (_, c: string) =>
-        c === "\\" ? "\\" : String.fromCharCode(Number.parseInt(c.slice(1), 16)),
-      )
-    : text;
-}
+/** A key as the `key` column holds it (core's `encodeStoreText`: `text` cannot hold NUL nor lone surrogates). */
+export const encodeKey: (key: string) => string = encodeStoreText;
+const decodeText = decodeStoreText;
 
 /**
  * The primary key of a key's row: SHA-256 of the UTF-8 bytes of `encodeKey(key)`, 32 bytes whatever
