@@ -38,6 +38,16 @@ const WORKERS = 3;
 const results: ScenarioResult[] = [];
 const skipped: string[] = [];
 const scenarioTimeout = SOAK ? 900_000 : 60_000;
+/** The faults every store behind the proxy runs (each adds its own: a restart, a killed transaction). */
+const NETWORK_FAULTS: readonly Fault[] = [
+  "none",
+  "worker SIGKILL",
+  "worker SIGSTOP",
+  "proxy delay",
+  "proxy blackhole",
+  "proxy reset",
+  "proxy drop reply",
+];
 
 afterAll(() => {
   if (results.length === 0) return;
@@ -136,17 +146,7 @@ describe.skipIf(Boolean(redisSkip))(
       await server?.destroy();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    for (const fault of [
-      "none",
-      "worker SIGKILL",
-      "worker SIGSTOP",
-      "proxy delay",
-      "proxy blackhole",
-      "proxy reset",
-      "proxy drop reply",
-      "store restart",
-    ] as Fault[])
-      scenario("redis", fault, () => ctx);
+    for (const fault of [...NETWORK_FAULTS, "store restart"] as Fault[]) scenario("redis", fault, () => ctx);
   },
 );
 
@@ -220,16 +220,7 @@ describe.skipIf(Boolean(postgresSkip))(
       if (throwaway && !("problem" in throwaway)) await throwaway.destroy();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    for (const fault of [
-      "none",
-      "worker SIGKILL",
-      "worker SIGSTOP",
-      "proxy delay",
-      "proxy blackhole",
-      "proxy reset",
-      "proxy drop reply",
-    ] as Fault[])
-      scenario("postgres", fault, () => ctx);
+    for (const fault of NETWORK_FAULTS) scenario("postgres", fault, () => ctx);
     it("postgres: backend terminated mid-transaction (transactional mode): no crash, exactly one commit per key, every 2xx the stored outcome", {
       timeout: scenarioTimeout,
     }, async () => {
@@ -269,16 +260,7 @@ describe.skipIf(Boolean(mysqlSkip))(
       await group?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    for (const fault of [
-      "none",
-      "worker SIGKILL",
-      "worker SIGSTOP",
-      "proxy delay",
-      "proxy blackhole",
-      "proxy reset",
-      "proxy drop reply",
-    ] as Fault[])
-      scenario("mysql", fault, ctx);
+    for (const fault of NETWORK_FAULTS) scenario("mysql", fault, ctx);
     it("mysql: backend terminated mid-transaction (transactional mode, KILL CONNECTION): no crash, exactly one commit per key, every 2xx the stored outcome", {
       timeout: scenarioTimeout,
     }, async () => {
@@ -317,16 +299,7 @@ describe("chaos on dynamodb (dynalite in this process, behind the fault proxy)",
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
   // No store restart: dynalite keeps its tables in memory (a restart would be a new, empty database).
-  for (const fault of [
-    "none",
-    "worker SIGKILL",
-    "worker SIGSTOP",
-    "proxy delay",
-    "proxy blackhole",
-    "proxy reset",
-    "proxy drop reply",
-  ] as Fault[])
-    scenario("dynamodb", fault, ctx);
+  for (const fault of NETWORK_FAULTS) scenario("dynamodb", fault, ctx);
 });
 
 describe.skip(`chaos on mongodb (skipped: ${mongoSkip || "no multi-process chaos harness for MongoDB yet"})`, () => {
