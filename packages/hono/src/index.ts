@@ -1,0 +1,6 @@
+export {
+  type HonoIdempotencyOptions,
+  type IdempotencyEnv,
+  type IdempotencyVariables,
+  idempotency,
+} from "./middleware.js";
