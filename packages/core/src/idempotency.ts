@@ -6,6 +6,7 @@ import { HTTP_OPTION_NAMES, type HttpOptions, resolveHttpPolicy } from "./http/p
 import { handleWeb, type IdempotentHandler } from "./http/web.js";
 import { handleWebInTransaction, type TransactionalHandler } from "./http/web-transactional.js";
 import { functionOption, rejectUnknownOptions } from "./options-check.js";
+import { pingStore } from "./ping.js";
 import { executeOnce, type RunContext, type RunOptions, type RunResult } from "./run.js";
 import type { TransactionalStore } from "./transactional.js";
 
@@ -65,6 +66,12 @@ export interface Idempotency {
   exchange<R>(options: HttpOptions<R>, where: string): HttpEntry<R>;
   /** Subscribes to the event stream; returns the unsubscribe function. */
   on(listener: IdempotencyEventListener): () => void;
+  /**
+   * For health checks: resolves when the store answers one round trip within `storeTimeoutMs` (its
+   * `ping()`, or a read of a key no request uses on a store without one); rejects with a
+   * `StoreUnavailableError` otherwise. Changes nothing and emits no event.
+   */
+  ping(): Promise<void>;
 }
 
 export function createIdempotency(options: IdempotencyOptions): Idempotency {
@@ -136,6 +143,7 @@ function build(options: IdempotencyOptions, engine: Engine, events: EventStream)
       return new HttpEntry(engine, keyPrefix, resolveHttpPolicy(merged), where);
     },
     on: (listener) => events.on(listener),
+    ping: () => pingStore(engine, keyPrefix),
   };
 }
 

@@ -52,7 +52,7 @@ export {
   parseIdempotencyKey,
   validateKey,
 } from "./key.js";
-export { createMemoryStore, type MemoryStoreOptions } from "./memory-store.js";
+export { createMemoryStore, type MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export type { RunContext, RunOptions, RunResult } from "./run.js";
 export type {
   ClaimRequest,
@@ -62,7 +62,18 @@ export type {
   IdempotencyRecord,
   IdempotencyStore,
   InProgressRecord,
+  ListFilter,
+  ListPage,
+  RecordSummary,
 } from "./store.js";
+export {
+  type CheckedListFilter,
+  checkListFilter,
+  DEFAULT_LIST_LIMIT,
+  decodeListCursor,
+  encodeListCursor,
+  MAX_LIST_LIMIT,
+} from "./store-listing.js";
 export { MAX_STORE_DURATION_MS, type StoreOptionChecks, storeOptionChecks } from "./store-options.js";
 export { decodeStoreText, encodeStoreText } from "./store-text.js";
 export {

@@ -1,3 +1,4 @@
+import { listEntries } from "./memory-list.js";
 import { describe, functionOption, integerOption, rejectUnknownOptions } from "./options-check.js";
 import type {
   ClaimRequest,
@@ -5,6 +6,8 @@ import type {
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
+  ListFilter,
+  ListPage,
 } from "./store.js";
 import { storeOptionChecks } from "./store-options.js";
 
@@ -50,8 +53,10 @@ const { checkDuration } = storeOptionChecks("idemkit memory store");
 /** Epoch milliseconds that only ever move at the pace of real time: immune to wall-clock steps. */
 const monotonicNow = () => performance.timeOrigin + performance.now();
 
-interface Entry {
+export interface Entry {
   record: IdempotencyRecord;
+  /** When the claim that wrote the record acquired it (`RecordSummary.claimedAt`). */
+  claimedAt: number;
   /** Lease end (in_progress) or retention end (completed): after it the record reads as absent. */
   deadline: number;
   /**
@@ -70,7 +75,15 @@ interface Entry {
  */
 const SWEEP_STEP = 4;
 
-export function createMemoryStore(options: MemoryStoreOptions = {}): IdempotencyStore & { size(): number } {
+/** The memory store: the contract with its optional `list` and `ping`, and its size. */
+export interface MemoryStore extends IdempotencyStore {
+  list(filter?: ListFilter): Promise<ListPage>;
+  ping(): Promise<void>;
+  /** How many records it holds, live or kept for their fence. */
+  size(): number;
+}
+
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`createMemoryStore: options must be an object; got ${describe(options)}`);
   }
@@ -159,6 +172,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       entries.set(key, {
         deadline: leaseExpiresAt,
         keepUntil: leaseExpiresAt + claim.retentionMs,
+        claimedAt: t,
         record: {
           state: "in_progress",
           token: claim.token,
@@ -183,6 +197,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       entries.set(key, {
         deadline: expiresAt,
         keepUntil: Math.max(entry.keepUntil, expiresAt),
+        claimedAt: entry.claimedAt,
         record: { state: "completed", token, fingerprint, fence, result, expiresAt },
       });
       return true;
@@ -220,6 +235,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Idempotency
       entries.delete(key);
       return existed;
     },
+
+    async list(filter) {
+      return listEntries(entries, filter, now());
+    },
+
+    async ping() {},
 
     size(): number {
       return entries.size;

@@ -99,6 +99,55 @@ export type ClaimResult =
     }
   | { acquired: false; record: IdempotencyRecord };
 
+/**
+ * One record as `list` returns it: where it stands, never its outcome bytes, token or fingerprint (read
+ * those with `get`).
+ */
+export interface RecordSummary {
+  /** The key exactly as `claim` received it: never the store's own prefix, hash or escaping. */
+  key: string;
+  state: "in_progress" | "completed";
+  fence: number;
+  /**
+   * When the claim that wrote the record acquired it, in milliseconds since the epoch on the store's
+   * clock (a takeover's claim is a new claim; `extend` and `complete` leave it as it is).
+   */
+  claimedAt: number;
+  /** Lease end (in_progress) or retention end (completed), as `get` reports it. */
+  expiresAt: number;
+}
+
+/** What `list` selects; every field is optional, and the fields combine (AND). */
+export interface ListFilter {
+  /** Only records in this state. */
+  state?: "in_progress" | "completed";
+  /**
+   * Only records claimed at least this many milliseconds ago, judged by the store's clock (`claimedAt`
+   * <= now - `olderThanMs`): with `state: "in_progress"`, the keys held for longer than that, the
+   * stuck ones. A number >= 0.
+   */
+  olderThanMs?: number;
+  /**
+   * Only keys that start with this text, compared code unit for code unit like keys themselves: never
+   * a pattern (`*`, `%`, `_`, `?`, `[`, `\` are plain characters). Default `""`: every key.
+   */
+  prefix?: string;
+  /** The most records one page holds: an integer from 1 to 1000, default 100. */
+  limit?: number;
+  /** Where to go on: the `cursor` of the previous page, with the same filter. */
+  cursor?: string;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  records: RecordSummary[];
+  /**
+   * Set when the listing may go on: pass it back, with the same filter, for the next page. A page may
+   * hold fewer records than `limit`, even none, and still have a cursor; absent on the last page.
+   */
+  cursor?: string;
+}
+
 export interface CompleteRequest {
   /**
    * Opaque outcome bytes; any sequence, empty to several MiB. It may be a view into a larger buffer:
@@ -221,6 +270,32 @@ export interface IdempotencyStore {
    * record was removed; `false` when it was absent or expired.
    */
   delete(key: string): Promise<boolean>;
+
+  /**
+   * Optional, for operators (the `idemkit` CLI): the live records, page by page, as summaries. Every
+   * record that is live for the whole listing appears at least once; one written, removed or expired
+   * meanwhile may appear or not, and a record may appear twice (a scan over a changing hash table). An
+   * expired or released record never appears (it reads as absent). Order is the store's own. A store
+   * judges `olderThanMs` and liveness by its own clock, as every other call, and rejects a filter it
+   * cannot honour (a `limit` out of range, a cursor that is not one of its own) with a `TypeError` or a
+   * `RangeError`: `checkListFilter` in `@idemkit/core` does the common checks.
+   */
+  list?(filter?: ListFilter): Promise<ListPage>;
+
+  /**
+   * Optional, for health checks: one round trip that resolves when the store answers (the server, the
+   * table or collection it uses), rejects when it does not. Changes nothing. `idem.ping()` calls it
+   * (or, on a store without it, reads a key no request uses).
+   */
+  ping?(): Promise<void>;
+
+  /**
+   * Optional, for stores that do not forget records by themselves (no TTL): deletes records past
+   * their keep-until time, at most about `limit` of them per call where the store takes one, and
+   * returns how many it deleted. Never a live record, nor one whose keep-until has not passed (the
+   * fence rules of `ClaimRequest.retentionMs`).
+   */
+  purgeExpired?(options?: { limit?: number }): Promise<number>;
 
   /** Release resources the store opened itself (never the user's client). */
   close?(): Promise<void>;
