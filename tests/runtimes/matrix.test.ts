@@ -1,9 +1,11 @@
 // The runtime matrix: @idemkit/core's own tests on Node 20, 22 and 24, and a smoke test of the Web
-// handler (smoke.mjs: a request, a replay, a 409, a 422) on those and on Bun and Deno. Each runtime is a
+// handler (smoke.mjs: a request, a replay, a 409, a 422), behind `idem.wrap` and behind @idemkit/hono's
+// middleware in a Hono app, on those and on Bun and Deno. Each runtime is a
 // package from the npm registry, run with `npx -y -p <package> …` (cached in ~/.npm after the first
 // time); the Node the tests run on is used as is for its own major. Core's tests are run by that
 // runtime running core's vitest (`<node> node_modules/vitest/vitest.mjs run`, in packages/core); the
-// smoke test imports core's built ESM (packages/core/dist/esm), so core must be built.
+// smoke test imports core's built ESM (packages/core/dist/esm), and its Hono run @idemkit/hono's (by
+// name, from this workspace's node_modules), so both must be built.
 //
 // A runtime that cannot be obtained (the registry is down) is skipped with a visible line, unless
 // IDEMKIT_REQUIRE names it (node20, node22, node24, bun, deno; or "runtimes" for all), as CI does: then
@@ -167,23 +169,29 @@ describe.concurrent("runtime matrix", () => {
     });
   }
 
+  const smokes = [
+    ["wrap", "the Web handler"],
+    ["hono", "the Hono middleware"],
+  ] as const;
   for (const runtime of runtimes) {
-    it.skipIf(skipped(runtime))(
-      `the Web handler smoke test on ${label(runtime)}`,
-      { timeout: 60_000 },
-      async () => {
-        const bin = binOf(runtime);
-        const entry = pathToFileURL(coreEntry).href;
-        // Deno: no permission but reading core's build (the smoke test itself needs none).
-        const args =
-          runtime.kind === "deno"
-            ? ["run", "--no-prompt", `--allow-read=${coreDist}`, smoke, entry]
-            : [smoke, entry];
-        const ran = await run(bin, args, scratch, 50_000);
-        expect(ran.output).toContain("SMOKE OK");
-        expect(ran.code, ran.output).toBe(0);
-        console.info(`[idemkit] ${ran.output} (${(ran.ms / 1000).toFixed(1)} s)`);
-      },
-    );
+    for (const [through, what] of smokes) {
+      it.skipIf(skipped(runtime))(
+        `${what} smoke test on ${label(runtime)}`,
+        { timeout: 60_000 },
+        async () => {
+          const bin = binOf(runtime);
+          const entry = pathToFileURL(coreEntry).href;
+          // Deno: no permission but reading core's build (the smoke test itself needs none).
+          const args =
+            runtime.kind === "deno"
+              ? ["run", "--no-prompt", `--allow-read=${coreDist}`, smoke, entry, through]
+              : [smoke, entry, through];
+          const ran = await run(bin, args, scratch, 50_000);
+          expect(ran.output).toContain("SMOKE OK");
+          expect(ran.code, ran.output).toBe(0);
+          console.info(`[idemkit] ${ran.output} (${(ran.ms / 1000).toFixed(1)} s)`);
+        },
+      );
+    }
   }
 });

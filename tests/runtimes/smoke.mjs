@@ -1,11 +1,15 @@
 // A smoke test of @idemkit/core's Web handler, plain JavaScript for any runtime with Web Request and
-// Response: Node, Bun, Deno. Run by tests/runtimes/matrix.test.ts as `<runtime> smoke.mjs <core entry>`,
-// the entry being the built ESM of @idemkit/core (packages/core/dist/esm/index.js). It needs no
-// permission (Deno runs it with none). A request runs the handler, a retry is replayed, a retry while
-// the first is still running gets 409, the key reused with another body gets 422. Prints
-// `SMOKE OK <runtime> <version>` and exits 0, or prints what failed and exits 1.
-const entry = globalThis.Deno?.args[0] ?? globalThis.process?.argv[2];
-if (!entry) throw new Error("usage: smoke.mjs <path of @idemkit/core's dist/esm/index.js>");
+// Response: Node, Bun, Deno. Run by tests/runtimes/matrix.test.ts as `<runtime> smoke.mjs <core entry>
+// [wrap|hono]`, the entry being the built ESM of @idemkit/core (packages/core/dist/esm/index.js). The
+// handler runs behind `idem.wrap` (the default), or with `hono` as a Hono app's route behind
+// @idemkit/hono's middleware (both imported by name, from the tests workspace's node_modules; the
+// package must be built). It needs no permission (Deno runs it with none). A request runs the handler,
+// a retry is replayed, a retry while the first is still running gets 409, the key reused with another
+// body gets 422. Prints `SMOKE OK <runtime> <version> (<wrap|hono>)` and exits 0, or prints what failed
+// and exits 1.
+const [entry, through = "wrap"] = globalThis.Deno?.args ?? globalThis.process?.argv.slice(2) ?? [];
+if (!entry || !["wrap", "hono"].includes(through))
+  throw new Error("usage: smoke.mjs <path of @idemkit/core's dist/esm/index.js> [wrap|hono]");
 const entryUrl = /^[a-z]+:/i.test(entry) ? entry : new URL(entry, `file://${cwd()}/`).href;
 const { createIdempotency, createMemoryStore, REPLAYED_HEADER } = await import(entryUrl);
 
@@ -25,14 +29,32 @@ function check(condition, what, actual) {
 
 let runs = 0;
 const gates = new Map();
-const handler = async (request) => {
+// An order whose `hold` is set waits until the test lets it go: a second request meanwhile sees 409.
+async function placeOrder(order) {
   runs++;
-  const order = await request.json();
-  // An order whose `hold` is set waits until the test lets it go: a second request meanwhile sees 409.
   if (order.hold) await new Promise((resolve) => gates.set(order.id, resolve));
-  return Response.json({ id: order.id, run: runs }, { status: 201, headers: { "x-order": order.id } });
-};
-const handle = createIdempotency({ store: createMemoryStore(), scope: "global" }).wrap(handler);
+  return { id: order.id, run: runs };
+}
+const idem = createIdempotency({ store: createMemoryStore(), scope: "global" });
+const handle = through === "hono" ? await honoApp(idem) : idem.wrap(webHandler);
+
+async function webHandler(request) {
+  const order = await placeOrder(await request.json());
+  return Response.json(order, { status: 201, headers: { "x-order": order.id } });
+}
+
+/** The same route in a Hono app, behind @idemkit/hono: `app.fetch` is what Bun and Deno serve. */
+async function honoApp(instance) {
+  const [{ Hono }, { idempotency }] = await Promise.all([import("hono"), import("@idemkit/hono")]);
+  const app = new Hono();
+  app.use("/orders", idempotency(instance));
+  app.post("/orders", async (c) => {
+    check(c.get("idempotency").fence >= 1, "hono: the route sees its fence", c.get("idempotency"));
+    const order = await placeOrder(await c.req.json());
+    return c.json(order, 201, { "x-order": order.id });
+  });
+  return (request) => app.fetch(request);
+}
 
 const post = (key, body) =>
   handle(
@@ -83,4 +105,4 @@ const problem = await reused.json();
 check(typeof problem.title === "string", "key reused: a problem body", problem);
 check(runs === 2, "key reused: the handler did not run", runs);
 
-console.log(`SMOKE OK ${runtime()}`);
+console.log(`SMOKE OK ${runtime()} (${through})`);
