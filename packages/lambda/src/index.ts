@@ -1,0 +1,24 @@
+export { boundedLeaseMs } from "./deadline.js";
+export type { LambdaHttpOptions } from "./http-flow.js";
+export { type IdempotentHttpHandler, makeHttpIdempotent } from "./http-handler.js";
+export { DEFAULT_DEADLINE_MARGIN_MS, type LambdaInstanceOptions, LONGEST_INVOCATION_MS } from "./instance.js";
+export {
+  type EventIdempotencyOptions,
+  type IdempotentEventHandler,
+  makeIdempotent,
+} from "./make-idempotent.js";
+export {
+  httpIdempotency,
+  type IdempotentLambdaContext,
+  idempotency,
+  type MiddyMiddleware,
+  type MiddyRequest,
+} from "./middy.js";
+export type {
+  ApiGatewayV1Event,
+  ApiGatewayV2Event,
+  HttpEvent,
+  IdempotencyContext,
+  LambdaContext,
+  LambdaHttpResult,
+} from "./types.js";
