@@ -117,15 +117,15 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         expect(app.state.runs).toBe(0);
       });
 
-      it("counts requests answered before any claim: a rejected event with the reason and status", async () => {
+      it("counts requests answered before any claim: a finished event, rejected, with the reason and status", async () => {
         const app = ordersApp({ maxRequestBytes: 64 });
         await app.send(post(null));
         await app.send(post('"a", "b"'));
         await app.send(post(newKey(), { blob: "x".repeat(100) }));
-        const rejected = app.state.events.filter((e) => e.type === "rejected");
-        expect(
-          rejected.map((e) => [e.type === "rejected" && e.reason, e.type === "rejected" && e.status]),
-        ).toEqual([
+        const rejected = app.state.events.flatMap((e) =>
+          e.type === "finished" && e.outcome === "rejected" ? [e] : [],
+        );
+        expect(rejected.map((e) => [e.reason, e.http?.status])).toEqual([
           ["key-missing", 400],
           ["key-invalid", 400],
           ["request-too-large", 413],

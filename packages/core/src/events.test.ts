@@ -22,7 +22,7 @@ describe("the event stream", () => {
       idem.on((event) => seen.push(event.type));
       expect(await idem.run({ key: "k" }, () => 1)).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(seen).toEqual(["claimed", "completed"]);
+      expect(seen).toEqual(["store-call", "claimed", "store-call", "completed", "finished"]);
       expect(unhandled).toEqual([]);
     } finally {
       process.off("unhandledRejection", onUnhandled);

@@ -1,6 +1,9 @@
 import type { ProblemType } from "./http/problems.js";
 
-/** Every event carries the stored key and a timestamp; each type adds what it knows. */
+/**
+ * Every event carries the stored key and a timestamp (`Date.now()`); each type adds what it knows.
+ * Durations are in milliseconds, on the monotonic clock.
+ */
 export interface EventBase {
   key: string;
   at: number;
@@ -24,9 +27,71 @@ export type IdempotencyEvent =
       fence: number;
       phase: "heartbeat" | "complete" | "release" | "max-hold";
     })
+  /** A store call that answered, whatever it said; one that failed or timed out is a `store-error`. */
+  | (EventBase & { type: "store-call"; operation: StoreOperation; durationMs: number })
   | (EventBase & { type: "store-error"; operation: StoreOperation; durationMs: number; error: unknown })
-  /** An HTTP request answered before any claim (400 or 413): no stored key yet. */
-  | { type: "rejected"; key: undefined; at: number; reason: ProblemType; status: number };
+  | FinishedEvent;
+
+/**
+ * How one idempotent call ended: once per covered HTTP request that carries a key (or is rejected
+ * for want of a valid one), once per `run()`. The other events tell what the state machine did; this
+ * one tells what the caller got, for traces, metrics and request logs.
+ */
+export interface FinishedEvent {
+  type: "finished";
+  /** The stored key; `undefined` when the request was rejected before it had one. */
+  key: string | undefined;
+  at: number;
+  outcome: CallOutcome;
+  /** From the start of the call (the HTTP request reaching idemkit, the `run()` call) to its end. */
+  durationMs: number;
+  /** The fence of the claim this call held (`executed`, `failed`). */
+  fence?: number;
+  /** The HTTP request, for an HTTP call. */
+  http?: FinishedHttp;
+  /** The `name` given to `run()`. */
+  name?: string;
+  /** Why a `rejected` request was answered before any claim. */
+  reason?: ProblemType;
+  /** What the work threw (`failed`), or the store's failure (`unavailable`). */
+  error?: unknown;
+}
+
+/**
+ * What the caller got. `executed`: this call ran the work (its response or value is stored, or the key
+ * released for a status that is not stored). `replayed`: the stored outcome (a 410 for one that was
+ * not replayable). `conflict`: the key was in progress (409, `ConflictError`). `mismatch`: the key was
+ * used with another request (422, `MismatchError`). `unavailable`: the store could not say (503,
+ * `StoreUnavailableError`; with `failOpen` the request then ran unprotected). `rejected`: answered
+ * before any claim (400, 413). `failed`: the work threw, and the key was released.
+ */
+export type CallOutcome =
+  | "executed"
+  | "replayed"
+  | "conflict"
+  | "mismatch"
+  | "unavailable"
+  | "rejected"
+  | "failed";
+
+/** The outcome of a claim that did not acquire the key. */
+export const OUTCOME_OF_DECISION = {
+  replay: "replayed",
+  conflict: "conflict",
+  mismatch: "mismatch",
+} as const satisfies Record<string, CallOutcome>;
+
+/** The HTTP request a `finished` event is about. */
+export interface FinishedHttp {
+  /** As sent (`POST`). */
+  method: string;
+  /** The routed path, without its query (`/orders/42`); absent when the target is not a path. */
+  path?: string;
+  /** The route's template (`/orders/:id`), when the integration knows it (Express, Fastify). */
+  route?: string;
+  /** The status sent; absent when the route failed before answering, or the request ran fail-open. */
+  status?: number;
+}
 
 export type StoreOperation = "claim" | "complete" | "release" | "extend" | "get";
 export type IdempotencyEventType = IdempotencyEvent["type"];

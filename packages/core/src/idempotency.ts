@@ -2,6 +2,7 @@ import { Engine } from "./engine.js";
 import { ENGINE_OPTION_NAMES, type EngineOptions } from "./engine-options.js";
 import { EventStream, type IdempotencyEventListener } from "./events.js";
 import { HttpEntry } from "./http/entry.js";
+import type { ExchangeHooks } from "./http/exchange.js";
 import { HTTP_OPTION_NAMES, type HttpOptions, resolveHttpPolicy } from "./http/policy.js";
 import { handleWeb, type IdempotentHandler } from "./http/web.js";
 import { handleWebInTransaction, type TransactionalHandler } from "./http/web-transactional.js";
@@ -61,9 +62,10 @@ export interface Idempotency {
   /**
    * For integrations: core's HTTP semantics over the neutral exchange (no Web objects), with the
    * instance's HTTP options and `options` on top. `R` is the integration's request type, handed to
-   * `scope` and `fingerprint`; `where` names the integration in configuration errors.
+   * `scope` and `fingerprint`; `where` names the integration in configuration errors; `hooks` tell
+   * events what the integration knows of a request (its route's template).
    */
-  exchange<R>(options: HttpOptions<R>, where: string): HttpEntry<R>;
+  exchange<R>(options: HttpOptions<R>, where: string, hooks?: ExchangeHooks<R>): HttpEntry<R>;
   /** Subscribes to the event stream; returns the unsubscribe function. */
   on(listener: IdempotencyEventListener): () => void;
   /**
@@ -124,7 +126,7 @@ function build(options: IdempotencyOptions, engine: Engine, events: EventStream)
       resolveHttpPolicy(overrides);
       return build({ ...options, ...overrides }, engine, events);
     },
-    exchange: <R>(overrides: HttpOptions<R>, where: string): HttpEntry<R> => {
+    exchange: <R>(overrides: HttpOptions<R>, where: string, hooks?: ExchangeHooks<R>): HttpEntry<R> => {
       rejectUnknownOptions(where, overrides, HTTP_NAMES);
       // The instance's own scope and fingerprint functions read a Web Request: an integration
       // with its own request type gives its own (`"global"` is shared by all).
@@ -140,7 +142,7 @@ function build(options: IdempotencyOptions, engine: Engine, events: EventStream)
           );
         }
       }
-      return new HttpEntry(engine, keyPrefix, resolveHttpPolicy(merged), where);
+      return new HttpEntry(engine, keyPrefix, resolveHttpPolicy(merged), where, hooks);
     },
     on: (listener) => events.on(listener),
     ping: () => pingStore(engine, keyPrefix),

@@ -10,7 +10,10 @@ export {
   StoreUnavailableError,
 } from "./errors.js";
 export type {
+  CallOutcome,
   EventBase,
+  FinishedEvent,
+  FinishedHttp,
   IdempotencyEvent,
   IdempotencyEventListener,
   IdempotencyEventType,
@@ -21,6 +24,7 @@ export type { Answers } from "./http/answers.js";
 export type { Begun, HttpEntry, Prepared } from "./http/entry.js";
 export type {
   ExchangeBody,
+  ExchangeHooks,
   HandlerContext,
   HttpAnswer,
   HttpExchange,

@@ -1,6 +1,7 @@
 import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
 import type { ClaimDecision, Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
+import { type CallOutcome, OUTCOME_OF_DECISION } from "./events.js";
 import { canonicalJson, sha256Hex } from "./fingerprint.js";
 import { waitOption } from "./http/policy.js";
 import { composeStoredKey } from "./key.js";
@@ -10,6 +11,11 @@ export interface RunOptions<T> {
   key: string;
   /** Scope the key belongs to (tenant, user); keys of different scopes never meet. */
   scope?: string;
+  /**
+   * Names the work in events, traces and metrics (`charge-card`): keep it to a few fixed values. It
+   * does not separate keys (`scope` does).
+   */
+  name?: string;
   /** What the work is applied to: hashed canonically; a reused key with other input is a mismatch. */
   input?: unknown;
   /** A ready-made fingerprint, instead of `input`. */
@@ -50,21 +56,71 @@ export async function executeOnce<T>(
   options: RunOptions<T>,
   work: (context: RunContext) => T | Promise<T>,
 ): Promise<RunResult<T>> {
+  const started = performance.now();
   if (typeof options.key !== "string" || options.key.length === 0) {
     throw new TypeError("run() needs a non-empty string key");
   }
-  const codec = (options.codec ?? defaultCodec) as Codec<T>;
+  if (options.name !== undefined && typeof options.name !== "string") {
+    throw new TypeError("run() name must be a string");
+  }
   const fingerprint =
     options.fingerprint ?? (options.input === undefined ? "" : await sha256Hex(canonicalJson(options.input)));
   const storedKey = composeStoredKey(keyPrefix, "run", options.scope ?? "", options.key);
+  if (!engine.listening) return once(engine, storedKey, fingerprint, options, work, undefined);
+  // Until the claim decides, a throw is the store's (the claim fails closed).
+  const report: RunReport = { outcome: "unavailable", fence: undefined };
+  let error: unknown;
+  try {
+    return await once(engine, storedKey, fingerprint, options, work, report);
+  } catch (thrown) {
+    error = thrown;
+    throw thrown;
+  } finally {
+    const { outcome, fence } = report;
+    engine.emit({
+      type: "finished",
+      key: storedKey,
+      outcome,
+      durationMs: performance.now() - started,
+      ...(fence !== undefined && { fence }),
+      ...(options.name !== undefined && { name: options.name }),
+      ...((outcome === "failed" || outcome === "unavailable") && { error }),
+    });
+  }
+}
+
+/** How a `run()` call is going, for its `finished` event: set as the call decides. */
+interface RunReport {
+  outcome: CallOutcome;
+  fence: number | undefined;
+}
+
+async function once<T>(
+  engine: Engine,
+  storedKey: string,
+  fingerprint: string,
+  options: RunOptions<T>,
+  work: (context: RunContext) => T | Promise<T>,
+  report: RunReport | undefined,
+): Promise<RunResult<T>> {
+  const codec = (options.codec ?? defaultCodec) as Codec<T>;
   const wait = waitOption(options.waitForInFlight);
   const decision = wait
     ? await engine.claimOrWait(storedKey, fingerprint, wait.timeoutMs, wait.pollMs)
     : await engine.claim(storedKey, fingerprint);
 
-  if (decision.kind !== "acquired") return answer(options.key, decision, codec);
+  if (decision.kind !== "acquired") {
+    if (report) report.outcome = OUTCOME_OF_DECISION[decision.kind];
+    return answer(options.key, decision, codec);
+  }
   const { lease } = decision;
+  if (report) {
+    report.outcome = "failed";
+    report.fence = lease.fence;
+  }
   const value = await lease.run(work);
+  // The work ran: whatever comes of storing its value, this call executed it.
+  if (report) report.outcome = "executed";
   let encoded: Uint8Array;
   try {
     if (codec === defaultCodec) {

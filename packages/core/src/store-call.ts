@@ -1,17 +1,20 @@
 import { StoreUnavailableError } from "./errors.js";
 import type { IdempotencyEvent, StoreOperation } from "./events.js";
 
-/** What a bounded store call reports a failure to (the engine). */
+type Reported<T extends IdempotencyEvent["type"]> = Omit<Extract<IdempotencyEvent, { type: T }>, "at">;
+
+/** What a bounded store call reports to (the engine): each call, answered or failed. */
 export interface StoreCallReporter {
   readonly storeTimeoutMs: number;
   readonly listening: boolean;
-  emit(event: Omit<Extract<IdempotencyEvent, { type: "store-error" }>, "at">): void;
+  emit(event: Reported<"store-call"> | Reported<"store-error">): void;
 }
 
 /**
- * Runs one store call under the reporter's timeout; a failure becomes `StoreUnavailableError` and a
- * `store-error` event. One timer and one promise per call: the timer rejects it when the store has
- * not answered in `storeTimeoutMs`, and is cleared as soon as the store answers.
+ * Runs one store call under the reporter's timeout; an answer is a `store-call` event, a failure a
+ * `StoreUnavailableError` and a `store-error` event. One timer and one promise per call: the timer
+ * rejects it when the store has not answered in `storeTimeoutMs`, and is cleared as soon as the
+ * store answers.
  */
 export function boundedStoreCall<T>(
   reporter: StoreCallReporter,
@@ -53,6 +56,9 @@ export function boundedStoreCall<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (reporter.listening) {
+        reporter.emit({ type: "store-call", key, operation, durationMs: performance.now() - started });
+      }
       resolve(value);
     }, fail);
   });

@@ -49,6 +49,16 @@ function parsedBody(req: ExpressRequest): unknown {
   return { body: req.body ?? null, file: file && describe(file), files: list(files) };
 }
 
+/**
+ * The matched route's path (`/orders/:id`), for events: read when the request ends, after routing.
+ * Only for a route of the app itself: under a router, `req.route.path` is relative to a mount path
+ * that may hold values (`/users/42`), so it is left out rather than reported wrong.
+ */
+function routeTemplate(req: ExpressRequest): string | undefined {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof path === "string" && req.baseUrl === "" ? path : undefined;
+}
+
 declare global {
   namespace Express {
     interface Locals {
@@ -79,7 +89,7 @@ export function idempotency(
     idem = createIdempotency(split.instance);
     http = { ...split.http, ...options };
   }
-  const entry = idem.exchange(http, "@idemkit/express");
+  const entry = idem.exchange(http, "@idemkit/express", { route: routeTemplate });
   preparePrototypes();
   return (req, res, next) => {
     if (!entry.covers(req.method)) return next();

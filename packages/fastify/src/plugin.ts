@@ -83,7 +83,9 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
     http = split.http;
   }
   const where = "@idemkit/fastify";
-  const pluginEntry = idem.exchange(http, where);
+  // The route's template, prefixes included (`/api/orders/:id`), for events.
+  const hooks = { route: (request: FastifyRequest) => request.routeOptions.url };
+  const pluginEntry = idem.exchange(http, where, hooks);
   const perRoute = new WeakMap<object, HttpEntry<FastifyRequest>>();
   const entryFor = (request: FastifyRequest): HttpEntry<FastifyRequest> | undefined => {
     const config = request.routeOptions.config?.idempotency;
@@ -91,7 +93,7 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
     if (config === undefined) return pluginEntry;
     let entry = perRoute.get(config);
     if (!entry) {
-      entry = idem.exchange({ ...http, ...config }, where);
+      entry = idem.exchange({ ...http, ...config }, where, hooks);
       perRoute.set(config, entry);
     }
     return entry;

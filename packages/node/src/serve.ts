@@ -102,7 +102,7 @@ async function serveOwned<R>(
         break;
       case "failed":
         capture.restore();
-        await run.fail();
+        await run.fail(routeError?.error);
         break;
     }
   } catch (error) {

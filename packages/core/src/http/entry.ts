@@ -1,15 +1,18 @@
 import type { Engine } from "../engine.js";
 import { StoreUnavailableError } from "../errors.js";
+import { OUTCOME_OF_DECISION } from "../events.js";
 import { canonicalParsedJson, fingerprintRequest } from "../fingerprint.js";
 import { composeStoredKey, parseIdempotencyKey } from "../key.js";
 import { Answers } from "./answers.js";
 import type {
   ExchangeBody,
+  ExchangeHooks,
   HttpAnswer,
   HttpExchange,
   RouteResponseHead,
   UnreplayableReason,
 } from "./exchange.js";
+import { describeRequest, type RequestEnd } from "./finished.js";
 import { type Outcome, outcomeOf, streamsThrough } from "./outcome.js";
 import { OwnedRun } from "./owned-run.js";
 import { type HttpPolicy, requireScope, type Scope } from "./policy.js";
@@ -46,13 +49,41 @@ export class HttpEntry<R> {
   readonly #engine: Engine;
   readonly #keyPrefix: string;
   readonly #scope: Scope<R>;
+  readonly #route: ExchangeHooks<R>["route"];
 
-  constructor(engine: Engine, keyPrefix: string, policy: HttpPolicy<R>, where: string) {
+  constructor(
+    engine: Engine,
+    keyPrefix: string,
+    policy: HttpPolicy<R>,
+    where: string,
+    hooks: ExchangeHooks<R> = {},
+  ) {
     this.#engine = engine;
     this.#keyPrefix = keyPrefix;
     this.policy = policy;
     this.#scope = requireScope(policy, where);
     this.answers = new Answers(policy as HttpPolicy<unknown>);
+    this.#route = hooks.route;
+  }
+
+  /** Whether anyone listens to events: callers build a `RequestEnd` only then. */
+  get listening(): boolean {
+    return this.#engine.listening;
+  }
+
+  /** The `finished` event of a request that reached idemkit at `started` (`performance.now()`). */
+  report(exchange: HttpExchange<R>, started: number, end: RequestEnd): void {
+    const { key, outcome, status, fence, reason, error } = end;
+    this.#engine.emit({
+      type: "finished",
+      key,
+      outcome,
+      durationMs: performance.now() - started,
+      http: describeRequest(exchange, status, this.#route),
+      ...(fence !== undefined && { fence }),
+      ...(reason !== undefined && { reason }),
+      ...(error !== undefined && { error }),
+    });
   }
 
   /** The lease length: how long a claim holds its key without a heartbeat. */
@@ -101,7 +132,8 @@ export class HttpEntry<R> {
   }
 
   async begin(exchange: HttpExchange<R>): Promise<Begun> {
-    const prepared = await this.prepare(exchange);
+    const started = performance.now();
+    const prepared = await this.prepare(exchange, started);
     if (prepared.kind !== "prepared") return prepared;
     const { storedKey, fingerprint } = prepared;
     const wait = this.policy.wait;
@@ -112,33 +144,66 @@ export class HttpEntry<R> {
         : await this.#engine.claim(storedKey, fingerprint);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (this.policy.failOpen) return { kind: "pass", requestBody: prepared.requestBody };
-      return { kind: "answer", answer: this.answers.unavailable() };
+      const answer = this.policy.failOpen ? undefined : this.answers.unavailable();
+      if (this.listening) {
+        this.report(exchange, started, {
+          key: storedKey,
+          outcome: "unavailable",
+          status: answer?.status,
+          error,
+        });
+      }
+      return answer ? { kind: "answer", answer } : { kind: "pass", requestBody: prepared.requestBody };
     }
-    if (decision.kind !== "acquired") return { kind: "answer", answer: this.answers.forDecision(decision) };
-    return new OwnedRun(decision.lease, prepared, this as HttpEntry<never>);
+    if (decision.kind !== "acquired") {
+      const answer = this.answers.forDecision(decision);
+      if (this.listening) {
+        const outcome = OUTCOME_OF_DECISION[decision.kind];
+        this.report(exchange, started, { key: storedKey, outcome, status: answer.status });
+      }
+      return { kind: "answer", answer };
+    }
+    return new OwnedRun(
+      decision.lease,
+      prepared,
+      this as HttpEntry<never>,
+      exchange as HttpExchange<never>,
+      started,
+    );
   }
 
-  /** Everything before the claim: coverage, key, target, body, fingerprint, scope. */
-  async prepare(exchange: HttpExchange<R>): Promise<Prepared | Exclude<Begun, OwnedRun>> {
+  /**
+   * Everything before the claim: coverage, key, target, body, fingerprint, scope. A request rejected
+   * here is reported as `finished`, counted from `started`.
+   */
+  async prepare(
+    exchange: HttpExchange<R>,
+    started = performance.now(),
+  ): Promise<Prepared | Exclude<Begun, OwnedRun>> {
     const policy = this.policy;
     if (!policy.methods.has(exchange.method)) return PASS;
     const header = exchange.header(policy.headerName);
-    if (header === undefined)
-      return policy.required ? this.#reject("key-missing", this.answers.keyMissing()) : PASS;
+    if (header === undefined) return policy.required ? this.reject(exchange, started, "key-missing") : PASS;
     let key: string;
     try {
       key = parseIdempotencyKey(header);
     } catch (error) {
-      return this.#reject("key-invalid", (error as Error).message);
+      return this.#reject(exchange, started, "key-invalid", (error as Error).message);
     }
     const target = routedTarget(exchange.target);
     if (target === undefined) {
-      return this.#reject("target-invalid", "The request target is neither a path nor an absolute URL.");
+      return this.#reject(
+        exchange,
+        started,
+        "target-invalid",
+        "The request target is neither a path nor an absolute URL.",
+      );
     }
     const body = await this.#readBody(exchange.body);
     if (body === undefined) {
       return this.#reject(
+        exchange,
+        started,
         "request-too-large",
         `Requests with an idempotency key may carry at most ${policy.maxRequestBytes} bytes of body.`,
       );
@@ -154,6 +219,8 @@ export class HttpEntry<R> {
     if (typeof scope !== "string" || (scope === "" && this.#scope !== "global")) {
       // Whose key this is cannot be told: never fall into a key space shared with other callers.
       return this.#reject(
+        exchange,
+        started,
         "scope-missing",
         "This request carries no identity its idempotency key could belong to.",
       );
@@ -167,11 +234,17 @@ export class HttpEntry<R> {
     };
   }
 
-  /** A request answered before any claim (400, 413): counted like every other request. */
-  #reject(reason: ProblemType, detail: string | HttpAnswer) {
+  /** A request without a key where one is required: 400, reported like every other request. */
+  reject(exchange: HttpExchange<R>, started: number, reason: "key-missing") {
+    return this.#reject(exchange, started, reason, this.answers.keyMissing());
+  }
+
+  /** A request answered before any claim (400, 413): reported like every other request. */
+  #reject(exchange: HttpExchange<R>, started: number, reason: ProblemType, detail: string | HttpAnswer) {
     const answer = typeof detail === "string" ? this.answers.problem(problem(reason, detail)) : detail;
-    if (this.#engine.listening)
-      this.#engine.emit({ type: "rejected", key: undefined, reason, status: answer.status });
+    if (this.listening) {
+      this.report(exchange, started, { key: undefined, outcome: "rejected", status: answer.status, reason });
+    }
     return { kind: "answer" as const, answer };
   }
 

@@ -4,6 +4,12 @@
  * bridge, Express and Fastify speak it directly; the Web `wrap()` is one more adapter on top.
  */
 
+/** What an integration tells core about its requests beyond the exchange, read only for events. */
+export interface ExchangeHooks<R> {
+  /** The route's template (`/orders/:id`), when the framework has matched one by the time it answers. */
+  route?(request: R): string | undefined;
+}
+
 /** A request as a server sees it before any framework object is built. */
 export interface HttpExchange<R = unknown> {
   /** The method as sent (`POST`). */

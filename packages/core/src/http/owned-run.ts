@@ -1,8 +1,10 @@
+import type { CallOutcome } from "../events.js";
 import type { Lease } from "../lease.js";
 import type { HttpEntry, Prepared } from "./entry.js";
 import type {
   HandlerContext,
   HttpAnswer,
+  HttpExchange,
   RouteResponse,
   RouteResponseHead,
   UnreplayableReason,
@@ -23,11 +25,23 @@ export class OwnedRun {
   readonly #lease: Lease;
   readonly #entry: HttpEntry<never>;
   readonly #fingerprint: string;
+  /** The request and when it reached idemkit, for its `finished` event. */
+  readonly #exchange: HttpExchange<never>;
+  readonly #started: number;
+  #reported = false;
 
-  constructor(lease: Lease, prepared: Prepared, entry: HttpEntry<never>) {
+  constructor(
+    lease: Lease,
+    prepared: Prepared,
+    entry: HttpEntry<never>,
+    exchange: HttpExchange<never>,
+    started: number,
+  ) {
     this.#lease = lease;
     this.#entry = entry;
     this.#fingerprint = prepared.fingerprint;
+    this.#exchange = exchange;
+    this.#started = started;
     this.requestBody = prepared.requestBody;
     this.context = {
       key: prepared.key,
@@ -67,14 +81,26 @@ export class OwnedRun {
     return this.#end(head, EMPTY, reason);
   }
 
-  /** The route failed before answering: the key is released, so a retry runs again. */
-  fail(): Promise<void> {
-    return this.#lease.release("error");
+  /** The route failed (with `error`, when known) before answering: the key is released, so a retry runs again. */
+  async fail(error?: unknown): Promise<void> {
+    await this.#lease.release("error");
+    this.#report("failed", undefined, error);
   }
 
   /** Neither storable nor safe to release (the work may have run): the key frees when its lease ends. */
   abandon(): void {
     this.#lease.abandon();
+    this.#report("executed", undefined);
+  }
+
+  /** One `finished` event per run, whichever way it ends (an integration may end it twice on a throw). */
+  #report(outcome: CallOutcome, status: number | undefined, error?: unknown): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    if (!this.#entry.listening) return;
+    const key = this.#lease.key;
+    const end = { key, outcome, status, fence: this.#lease.fence, error };
+    this.#entry.report(this.#exchange, this.#started, end);
   }
 
   async #end(head: RouteResponseHead, body: Uint8Array, reason: UnreplayableReason | undefined) {
@@ -86,20 +112,26 @@ export class OwnedRun {
       this.#lease.abandon();
       throw error;
     }
+    let instead: HttpAnswer | undefined;
     switch (outcome.kind) {
       case "not-stored":
         await this.#lease.release("not-stored");
-        return undefined;
+        break;
       case "invalid":
         await this.#lease.release("error");
-        return this.#entry.invalidAnswer(outcome.why);
+        instead = this.#entry.invalidAnswer(outcome.why);
+        break;
       case "store": {
         const completion = await this.#lease.complete(outcome.bytes);
         // Another owner took the key over: answer as a retry would be answered, not with a 2xx
         // that the key's record and every retry contradict.
-        if (completion === "lease-lost") return this.#entry.superseded(this.#lease.key, this.#fingerprint);
-        return undefined;
+        if (completion === "lease-lost") {
+          instead = await this.#entry.superseded(this.#lease.key, this.#fingerprint);
+        }
+        break;
       }
     }
+    this.#report("executed", instead?.status ?? head.status);
+    return instead;
   }
 }

@@ -1,8 +1,10 @@
 import type { Engine } from "../engine.js";
 import { StoreUnavailableError } from "../errors.js";
+import { OUTCOME_OF_DECISION } from "../events.js";
 import { runTransaction, type TransactionalStore } from "../transactional.js";
 import type { HttpEntry } from "./entry.js";
 import type { HandlerContext } from "./exchange.js";
+import type { RequestEnd } from "./finished.js";
 import { answerResponse, bytesResponse, captureWebResponse, webExchange, withoutReplayed } from "./web.js";
 
 /** A handler in transactional mode: `context.client` is the transaction the key row is written in. */
@@ -29,11 +31,17 @@ export async function handleWebInTransaction<C>(
   if (!entry.covers(request.method)) {
     throw new TypeError(`Transactional routes need a covered method; ${request.method} is not one`);
   }
-  const prepared = await entry.prepare(webExchange(request));
+  const started = performance.now();
+  const exchange = webExchange(request);
+  const prepared = await entry.prepare(exchange, started);
   if (prepared.kind === "answer") return answerResponse(prepared.answer);
   // Without a key there is nothing to write in the transaction.
-  if (prepared.kind === "pass") return answerResponse(entry.answers.keyMissing());
+  if (prepared.kind === "pass") return answerResponse(entry.reject(exchange, started, "key-missing").answer);
   const { key, storedKey, fingerprint, requestBody } = prepared;
+  const report = (end: Omit<RequestEnd, "key">) => {
+    if (entry.listening) entry.report(exchange, started, { key: storedKey, ...end });
+  };
+  let fence: number | undefined;
   const fresh =
     requestBody === undefined
       ? request
@@ -54,6 +62,7 @@ export async function handleWebInTransaction<C>(
       storedKey,
       fingerprint,
       async (tx) => {
+        fence = tx.fence;
         const response = await handler(fresh, {
           key,
           fence: tx.fence,
@@ -88,8 +97,19 @@ export async function handleWebInTransaction<C>(
       waitMs,
     );
   } catch (error) {
-    if (error instanceof StoreUnavailableError) return answerResponse(entry.answers.unavailable());
-    throw error;
+    if (!(error instanceof StoreUnavailableError)) {
+      report({ outcome: "failed", status: undefined, fence, error });
+      throw error;
+    }
+    const answer = entry.answers.unavailable();
+    report({ outcome: "unavailable", status: answer.status, error });
+    return answerResponse(answer);
   }
-  return decision.kind === "ran" ? decision.value : answerResponse(entry.answers.forDecision(decision));
+  if (decision.kind === "ran") {
+    report({ outcome: "executed", status: decision.value.status, fence });
+    return decision.value;
+  }
+  const answer = entry.answers.forDecision(decision);
+  report({ outcome: OUTCOME_OF_DECISION[decision.kind], status: answer.status });
+  return answerResponse(answer);
 }

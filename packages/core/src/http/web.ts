@@ -46,7 +46,7 @@ export async function handleWeb(
   try {
     response = await handler(withBody(request, run.requestBody), run.context);
   } catch (error) {
-    await run.fail();
+    await run.fail(error);
     throw error;
   }
   const head = responseHead(response);
