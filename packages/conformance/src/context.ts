@@ -84,6 +84,9 @@ export const utf8 = (text: string) => new TextEncoder().encode(text);
 export const fromUtf8 = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 const METHODS = ["claim", "complete", "release", "extend", "get", "delete"] as const;
+/** The contract's optional capabilities a check may need: wrapped like the methods when the store has them. */
+export const CAPABILITIES = ["list", "ping"] as const;
+export type Capability = (typeof CAPABILITIES)[number];
 
 /**
  * `store` as the checks call it: a call that rejects fails naming the method and the key (a store
@@ -91,8 +94,9 @@ const METHODS = ["claim", "complete", "release", "extend", "get", "delete"] as c
  * its cause.
  */
 function annotated(store: IdempotencyStore): IdempotencyStore {
-  const out = {} as Record<(typeof METHODS)[number], (...args: unknown[]) => Promise<unknown>>;
-  for (const method of METHODS) {
+  const out = {} as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const offered = CAPABILITIES.filter((name) => typeof store[name] === "function");
+  for (const method of [...METHODS, ...offered]) {
     const call = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store);
     out[method] = async (...args) => {
       try {
@@ -166,6 +170,8 @@ export interface Check {
   readonly outcomeBytes?: number;
   /** The check is about a declared `limits.outcomeBytes`: skipped for a store that declares none. */
   readonly needsOutcomeLimit?: boolean;
+  /** The optional capability the check is about: skipped, visibly, for a store without it. */
+  readonly needs?: Capability;
 }
 
 /** The checks of one group of promises: one file under `checks/`, one `describe` in the suite. */
@@ -184,10 +190,21 @@ export type CheckEntry = [
   slug: string,
   title: string,
   run: Check["run"],
-  limits?: Pick<Check, "outcomeBytes" | "needsOutcomeLimit">,
+  limits?: Pick<Check, "outcomeBytes" | "needsOutcomeLimit" | "needs">,
 ];
 
-export function group(name: string, checks: CheckEntry[], options: { alone?: boolean } = {}): CheckGroup {
-  const list = checks.map(([slug, title, run, limits]) => ({ id: `${name}/${slug}`, title, run, ...limits }));
-  return { name, checks: list, ...options };
+export function group(
+  name: string,
+  checks: CheckEntry[],
+  options: { alone?: boolean; needs?: Capability } = {},
+): CheckGroup {
+  const { needs, ...rest } = options;
+  const list = checks.map(([slug, title, run, limits]) => ({
+    id: `${name}/${slug}`,
+    title,
+    run,
+    ...(needs && { needs }),
+    ...limits,
+  }));
+  return { name, checks: list, ...rest };
 }

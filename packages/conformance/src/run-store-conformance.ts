@@ -1,7 +1,7 @@
 import type { IdempotencyStore } from "@idemkit/core";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { groups } from "./checks/index.js";
-import { type Check, checkOutcomeLimit, createContext } from "./context.js";
+import { CAPABILITIES, type Check, checkOutcomeLimit, createContext } from "./context.js";
 
 export interface StoreConformanceOptions<S extends IdempotencyStore = IdempotencyStore> {
   /** Shown in the test names, e.g. "redis". */
@@ -88,8 +88,21 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       return undefined;
     };
 
+    /** Why a check is skipped once the store exists: it needs a capability the store does not offer. */
+    const missing = (check: Check) =>
+      check.needs !== undefined && typeof main?.[check.needs] !== "function"
+        ? `the store offers no ${check.needs}()`
+        : undefined;
+
     beforeAll(async () => {
       main = await make();
+      for (const capability of CAPABILITIES) {
+        if (typeof main[capability] !== "function") {
+          console.warn(
+            `[idemkit] ${options.name}: the store offers no ${capability}(): its ${capability} checks are skipped`,
+          );
+        }
+      }
     }, timeoutMs);
 
     afterAll(async () => {
@@ -102,8 +115,16 @@ export function runStoreConformance<S extends IdempotencyStore>(options: StoreCo
       (alone ? describe : describe.concurrent)(name, () => {
         for (const check of checks) {
           const why = notApplicable(check);
-          if (why === undefined) it(check.title, () => check.run(context), timeoutMs);
-          else it.skip(`${check.title} (skipped: ${why})`, () => {});
+          if (why === undefined) {
+            it(
+              check.title,
+              (test) => {
+                const skipped = missing(check);
+                return skipped === undefined ? check.run(context) : test.skip(skipped);
+              },
+              timeoutMs,
+            );
+          } else it.skip(`${check.title} (skipped: ${why})`, () => {});
         }
       });
     }

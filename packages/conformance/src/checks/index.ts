@@ -7,7 +7,10 @@ import { expiry } from "./expiry.js";
 import { extend } from "./extend.js";
 import { fences } from "./fences.js";
 import { keys } from "./keys.js";
+import { listing } from "./listing.js";
+import { listingFilters } from "./listing-filters.js";
 import { ownership } from "./ownership.js";
+import { ping } from "./ping.js";
 import { races } from "./races.js";
 import { records } from "./records.js";
 import { release } from "./release.js";
@@ -26,4 +29,7 @@ export const groups: readonly CheckGroup[] = [
   races,
   keys,
   bytes,
+  listing,
+  listingFilters,
+  ping,
 ];

@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { show } from "../assertions.js";
 import { groups } from "../checks/index.js";
-import { type BrokenStore, brokenStores } from "./broken-stores.js";
+import { brokenListingStores } from "./broken-listing.js";
+import { type BrokenStore, brokenStores as brokenContractStores } from "./broken-stores.js";
 import { createMemoryStore, runCheck } from "./harness.js";
 
 // The suite tests itself: every broken store (one broken promise each, a wrapped memory store) must
 // fail the checks it names, with a message that says what broke. The correct memory store passes
 // every check (memory.test.ts, slow-store.test.ts).
 const checks = new Map(groups.flatMap((g) => g.checks.map((check) => [check.id, check] as const)));
+
+const brokenStores: BrokenStore[] = [...brokenContractStores, ...brokenListingStores];
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : show(error));
 

@@ -67,6 +67,8 @@ export function wrap(inner: IdempotencyStore, replaced: Partial<IdempotencyStore
     extend: (key, token, leaseMs) => inner.extend(key, token, leaseMs),
     get: (key) => inner.get(key),
     delete: (key) => inner.delete(key),
+    ...(inner.list && { list: (filter) => inner.list!(filter) }),
+    ...(inner.ping && { ping: () => inner.ping!() }),
     ...replaced,
   };
 }
@@ -91,6 +93,8 @@ export function delayed(inner: IdempotencyStore, ms: number): IdempotencyStore {
     extend: slow(inner.extend.bind(inner)),
     get: slow(inner.get.bind(inner)),
     delete: slow(inner.delete.bind(inner)),
+    ...(inner.list && { list: slow(inner.list.bind(inner)) }),
+    ...(inner.ping && { ping: slow(inner.ping.bind(inner)) }),
   };
 }
 
