@@ -91,9 +91,21 @@ export interface BurstCheck {
 
 const plan: Plan = args.full ? FULL : QUICK;
 if (args.scenarios) plan.scenarios = args.scenarios.split(",") as ScenarioName[];
-const stores = args["http-only"]
-  ? []
-  : ((args.stores?.split(",") ?? ["memory", "sqlite", "redis", "node-redis", "postgres"]) as StoreName[]);
+// MySQL skips itself (SKIPPED line) where no MariaDB runs or is installed; DynamoDB needs only dynalite.
+const DEFAULT_STORES: StoreName[] = [
+  "memory",
+  "sqlite",
+  "redis",
+  "node-redis",
+  "postgres",
+  "mysql",
+  "dynamodb",
+];
+const stores = args["http-only"] ? [] : ((args.stores?.split(",") ?? DEFAULT_STORES) as StoreName[]);
+for (const store of stores) {
+  if (!DEFAULT_STORES.includes(store))
+    throw new Error(`--stores: unknown ${store} (${DEFAULT_STORES.join(", ")})`);
+}
 const frameworks = (args.frameworks?.split(",") ?? Object.keys(FRAMEWORKS)) as Framework[];
 for (const f of frameworks) {
   if (!(f in FRAMEWORKS))
@@ -125,8 +137,14 @@ for (const store of stores) {
     continue;
   }
   if (setup.version) versions.push(setup.version);
-  const { contenders } = setup;
+  const { contenders, maxConcurrency } = setup;
   console.log(`\n[${store}] ${contenders.map(label).join(" vs ")}`);
+  const concurrencies = plan.concurrencies.filter((c) => !maxConcurrency || c <= maxConcurrency.limit);
+  if (concurrencies.length < plan.concurrencies.length) {
+    const left = plan.concurrencies.filter((c) => !concurrencies.includes(c)).join("/");
+    console.log(`SKIPPED ${store} at ${left} in flight: ${maxConcurrency!.reason}`);
+    skipped.push(`${store} at ${left} in flight: ${maxConcurrency!.reason}`);
+  }
   try {
     // Store commands per request, by the store's own counters (or a client-side count where none).
     for (const c of contenders) {
@@ -178,7 +196,7 @@ for (const store of stores) {
         if (scenario.kind === "takeover") await abandonAll([c], prepared);
         await measure(c, scenario, 16, { durationMs: plan.warmupMs, maxOps: 5000 }, tag, prepared);
       }
-      for (const concurrency of plan.concurrencies) {
+      for (const concurrency of concurrencies) {
         if (scenario.kind === "burst" && concurrency === 1) continue;
         for (let repeat = 0; repeat < plan.repeats; repeat++) {
           // Interleave: rotate the order every repeat so drift hits every contender alike.
@@ -202,6 +220,7 @@ for (const store of stores) {
     // Duplicate executions: bursts of concurrent duplicates on fresh keys, every contender.
     for (const c of [...contenders, ...setup.burstOnly]) {
       for (const { bursts: n, size } of plan.burstCheck) {
+        if (maxConcurrency && size > maxConcurrency.limit) continue;
         const m = await measure(
           c,
           SCENARIOS.burst,

@@ -13,6 +13,8 @@ import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
 import type { Contender, StoreName } from "./contenders/types.js";
 import type { Counter } from "./counts.js";
+import { setupDynamodb } from "./setup-dynamodb.js";
+import { setupMysql } from "./setup-mysql.js";
 
 /** Redis database the bench writes to (keys carry the run id and are removed afterwards). */
 export const REDIS_URL =
@@ -29,6 +31,8 @@ export interface StoreSetup {
   counter?: Counter;
   counterSource?: string;
   version?: string;
+  /** The most requests in flight this store is measured at, and why (an emulator's own limit). */
+  maxConcurrency?: { limit: number; reason: string };
   teardown(): Promise<void>;
 }
 
@@ -177,6 +181,10 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         },
       };
     }
+    case "mysql":
+      return setupMysql(runId);
+    case "dynamodb":
+      return setupDynamodb(runId);
   }
 }
 

@@ -17,6 +17,8 @@ export function idemkitContender(
   store: StoreName,
   backend: IdempotencyStore,
   onClose: () => Promise<void> = async () => {},
+  /** The store a crashed owner claimed through, when it must differ from `backend` (see dynamodb.ts). */
+  abandonVia: IdempotencyStore = backend,
 ): Contender {
   const idem = createIdempotency({ store: backend, retentionMs: RETENTION_MS });
   return {
@@ -32,7 +34,7 @@ export function idemkitContender(
     },
     // What a crashed owner leaves behind: a claim with a short lease, never renewed or ended.
     async abandon(key, input) {
-      await backend.claim(composeStoredKey("idem:", "run", "", key), {
+      await abandonVia.claim(composeStoredKey("idem:", "run", "", key), {
         token: crypto.randomUUID(),
         fingerprint: await fingerprintOf(input),
         leaseMs: TAKEOVER_LEASE_MS,

@@ -2,7 +2,7 @@
 export const TAKEOVER_LEASE_MS = 150;
 
 /** The stores the bench knows. */
-export type StoreName = "memory" | "sqlite" | "redis" | "node-redis" | "postgres";
+export type StoreName = "memory" | "sqlite" | "redis" | "node-redis" | "postgres" | "mysql" | "dynamodb";
 
 /** Who runs the work: idemkit's `run()`, the hand-written baseline, or a peer library. */
 export type ContenderName = "idemkit" | "baseline" | "powertools" | "node-idempotency";
