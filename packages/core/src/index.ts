@@ -56,6 +56,7 @@ export {
   parseIdempotencyKey,
   validateKey,
 } from "./key.js";
+export { type EventLogger, type LogEventsOptions, type LogMethod, logEvents } from "./log-events.js";
 export { createMemoryStore, type MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export type { RunContext, RunOptions, RunResult } from "./run.js";
 export type {
