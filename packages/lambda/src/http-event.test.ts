@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { httpRequestOf } from "./http-event.js";
+import { httpRequestOf, routeOf } from "./http-event.js";
 import { functionUrlEvent, httpApiEvent, PNG_BYTES, restApiEvent } from "./testing/events.js";
 
 const read = async (event: unknown) => {
@@ -112,5 +112,15 @@ describe("an API Gateway event as core reads it", () => {
     expect(request.header("accept")).toBe("*/*");
     expect(request.header("x-ok")).toBe("1");
     expect(request.target).toBe("/orders?b=1");
+  });
+});
+
+describe("the route template, for events", () => {
+  it("is a REST API's resource, an HTTP API's route key without its method, none for $default", () => {
+    expect(routeOf({ ...restApiEvent(), resource: "/orders/{id}" })).toBe("/orders/{id}");
+    expect(routeOf({ ...httpApiEvent(), routeKey: "POST /orders/{id}" })).toBe("/orders/{id}");
+    expect(routeOf({ ...httpApiEvent(), routeKey: "ANY /{proxy+}" })).toBe("/{proxy+}");
+    expect(routeOf(functionUrlEvent())).toBeUndefined();
+    expect(routeOf(null)).toBeUndefined();
   });
 });

@@ -42,6 +42,18 @@ export function httpRequestOf<E>(event: E): HttpRequest<E> | undefined {
   return undefined;
 }
 
+/**
+ * The route's template, for events and traces: a REST API's `resource` (`/orders/{id}`), an HTTP API's
+ * `routeKey` without its method (`POST /orders/{id}`); none for `$default` (function URLs, catch-alls).
+ */
+export function routeOf(event: unknown): string | undefined {
+  const fields = event as { resource?: unknown; routeKey?: unknown } | null | undefined;
+  if (typeof fields?.resource === "string") return fields.resource;
+  if (typeof fields?.routeKey !== "string") return undefined;
+  const template = fields.routeKey.slice(fields.routeKey.indexOf(" ") + 1);
+  return template.startsWith("/") ? template : undefined;
+}
+
 function exchange<E>(
   event: E,
   method: string,

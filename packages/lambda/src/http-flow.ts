@@ -6,7 +6,7 @@ import {
   splitOptions,
 } from "@idemkit/core";
 import { deadlineOf, underDeadline } from "./deadline.js";
-import { httpRequestOf, type PayloadVersion } from "./http-event.js";
+import { httpRequestOf, type PayloadVersion, routeOf } from "./http-event.js";
 import { headerPairs, lambdaResult, routeResponseOf } from "./http-result.js";
 import { type LambdaInstanceOptions, lambdaInstance } from "./instance.js";
 import type { HttpEvent, IdempotencyContext, LambdaContext, LambdaHttpResult } from "./types.js";
@@ -29,7 +29,7 @@ export function lambdaHttpEntry<E>(options: LambdaHttpOptions<E>, where: string)
   }
   const { instance, http } = splitOptions<HttpOptions<E>>(options);
   const { idem, marginMs } = lambdaInstance(instance, where);
-  return { entry: idem.exchange(http, where), marginMs };
+  return { entry: idem.exchange(http, where, { route: routeOf }), marginMs };
 }
 
 /** How an HTTP invocation begins: untouched, answered by idemkit, or run as the key's owner. */
@@ -73,7 +73,7 @@ export async function finishHttp<E>(
 ): Promise<LambdaHttpResult> {
   const response = routeResponseOf(result, version);
   if (typeof response === "string") {
-    await run.fail();
+    await run.fail(new TypeError(`The handler's result is not a proxy result: ${response}`));
     return answerResult(version, entry.invalidAnswer(response));
   }
   const instead = await run.finish(response);

@@ -37,7 +37,7 @@ export function makeHttpIdempotent<E extends HttpEvent, C extends LambdaContext,
     try {
       result = await handler(event, context, idempotencyContext(run));
     } catch (error) {
-      await run.fail(); // the key is released: a retry runs the handler again
+      await run.fail(error); // the key is released: a retry runs the handler again
       throw error;
     }
     return finishHttp(entry, run, version, result);

@@ -17,6 +17,8 @@ export interface EventIdempotencyOptions<E, C = LambdaContext, R = unknown> exte
    * fields that change on every delivery (`ApproximateReceiveCount`).
    */
   input?: (event: E) => unknown;
+  /** Names the work in events, traces and metrics (`charge-card`): a few fixed values. */
+  name?: string;
   /** Scope the keys belong to (a tenant): keys of different scopes never meet. Default: one scope. */
   scope?: string;
   /** Wait for an in-flight first invocation and return its result, instead of throwing `ConflictError`. */
@@ -39,7 +41,7 @@ export function eventRunner<E, C, R>(
   if (options === null || typeof options !== "object") {
     throw new TypeError(`${where} needs an options object with a store and a key function`);
   }
-  const { key, input, scope, waitForInFlight, codec, ...instance } = options;
+  const { key, input, scope, name, waitForInFlight, codec, ...instance } = options;
   if (typeof key !== "function") {
     throw new TypeError(`${where}: key must be a function of the event returning its idempotency key`);
   }
@@ -56,6 +58,7 @@ export function eventRunner<E, C, R>(
       key: key(event, context),
       ...(input && { input: input(event) }),
       ...(scope !== undefined && { scope }),
+      ...(name !== undefined && { name }),
       ...(waitForInFlight !== undefined && { waitForInFlight }),
       ...(codec && { codec }),
     }),

@@ -106,7 +106,7 @@ export function httpIdempotency<E extends HttpEvent = HttpEvent, C extends Lambd
       // An error handler before this one answered: that answer is the response, stored as any.
       if (request.response !== undefined) {
         request.response = await finishHttp(entry, held.run, held.version, request.response);
-      } else await held.run.fail();
+      } else await held.run.fail(request.error);
     },
   };
 }

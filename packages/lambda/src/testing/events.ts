@@ -49,14 +49,14 @@ export function restApiEvent(request: Request = {}): APIGatewayProxyEvent {
   const multi: Record<string, string[]> = {};
   for (const [name, value] of headers) {
     single[name] = value; // API Gateway keeps the last value in `headers`
-    (multi[name] ??= []).push(value);
+    multi[name] = [...(multi[name] ?? []), value];
   }
   const query = request.query ?? [];
   const singleQuery: Record<string, string> = {};
   const multiQuery: Record<string, string[]> = {};
   for (const [name, value] of query) {
     singleQuery[name] = value;
-    (multiQuery[name] ??= []).push(value);
+    multiQuery[name] = [...(multiQuery[name] ?? []), value];
   }
   return {
     resource: path,
