@@ -17,7 +17,7 @@ const packageDir = fileURLToPath(new URL("..", import.meta.url));
  */
 async function transpiled(): Promise<string> {
   const out = await mkdtemp(join(packageDir, "node_modules", ".idemkit-malformed-"));
-  for (const file of ["index", "schema", "sqlite-store", "options"]) {
+  for (const file of ["index", "schema", "sqlite-store", "list", "options"]) {
     const source = await readFile(join(packageDir, "src", `${file}.ts`), "utf8");
     const compilerOptions = {
       module: ts.ModuleKind.ESNext,

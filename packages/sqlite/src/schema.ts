@@ -29,7 +29,8 @@ export function sqliteSchema(table: string = DEFAULT_TABLE): string {
   result      BLOB,                          -- outcome bytes once completed
   expires_at  INTEGER NOT NULL,              -- lease end (in_progress) or retention end (completed)
   keep_until  INTEGER NOT NULL,              -- after this the row, and its fence, may be purged
-  takeover    INTEGER NOT NULL DEFAULT 0     -- 1 when the claim that wrote the row replaced an expired lease
+  takeover    INTEGER NOT NULL DEFAULT 0,    -- 1 when the claim that wrote the row replaced an expired lease
+  claimed_at  INTEGER NOT NULL               -- when the claim that wrote the row acquired it (for list)
 );
 `;
 }

@@ -3,10 +3,13 @@ import type {
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
+  ListFilter,
+  ListPage,
   TransactionalOutput,
   TransactionalResult,
 } from "@idemkit/core";
 import BetterSqlite3 from "better-sqlite3";
+import { createLister } from "./list.js";
 import {
   booleanOption,
   checkDuration,
@@ -57,6 +60,10 @@ export type SyncTransactionalWork<T> = (context: {
 export interface SqliteStore extends IdempotencyStore {
   /** The connection the store uses (yours, or the one it opened). */
   readonly database: Database;
+  /** Live records, a page at a time, as summaries (see `IdempotencyStore.list`). */
+  list(filter?: ListFilter): Promise<ListPage>;
+  /** Resolves when the table can be read (a statement that reads no row). */
+  ping(): Promise<void>;
   /** Deletes rows past their keep-until time (expired and no longer needed for fencing). Returns the count. */
   purgeExpired(): Promise<number>;
   /**
@@ -173,11 +180,12 @@ function prepareStatements(db: Database, t: string) {
       `SELECT state, token, fingerprint, fence, result, expires_at, takeover FROM ${t} WHERE key = ?`,
     ),
     upsert: prepare(
-      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover)
-       VALUES (@key, 'in_progress', @token, @fingerprint, @fence, NULL, @expiresAt, @keepUntil, @takeover)
+      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover, claimed_at)
+       VALUES (@key, 'in_progress', @token, @fingerprint, @fence, NULL, @expiresAt, @keepUntil, @takeover, @now)
        ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
          fingerprint = excluded.fingerprint, fence = excluded.fence, result = NULL,
-         expires_at = excluded.expires_at, keep_until = excluded.keep_until, takeover = excluded.takeover`,
+         expires_at = excluded.expires_at, keep_until = excluded.keep_until, takeover = excluded.takeover,
+         claimed_at = excluded.claimed_at`,
     ),
     /**
      * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
@@ -185,11 +193,11 @@ function prepareStatements(db: Database, t: string) {
      * alone and nothing is returned. The SET expressions read the row as it was before the update.
      */
     claimIfFree: prepare(
-      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover)
-       VALUES (@key, 'in_progress', @token, @fingerprint, 1, NULL, @expiresAt, @keepUntil, 0)
+      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover, claimed_at)
+       VALUES (@key, 'in_progress', @token, @fingerprint, 1, NULL, @expiresAt, @keepUntil, 0, @now)
        ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
          fingerprint = excluded.fingerprint, fence = fence + 1, result = NULL,
-         expires_at = excluded.expires_at, keep_until = excluded.keep_until,
+         expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
          takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
        WHERE expires_at <= @now
        RETURNING fence, takeover`,
@@ -207,6 +215,8 @@ function prepareStatements(db: Database, t: string) {
     release: prepare(`UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${owner}`),
     remove: prepare(`DELETE FROM ${t} WHERE key = ? RETURNING expires_at`),
     purge: prepare(`DELETE FROM ${t} WHERE keep_until <= ?`),
+    /** Reads no row: `ping` proves the table can be read. */
+    probe: prepare(`SELECT 1 FROM ${t} LIMIT 0`),
     /** The last rowid of the next batch of rows after `after` (none when fewer rows are left). */
     batchEnd: prepare(`SELECT rowid FROM ${t} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?`).pluck(),
     purgeRange: prepare(`DELETE FROM ${t} WHERE rowid > @after AND rowid <= @end AND keep_until <= @now`),
@@ -252,9 +262,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     release,
     remove,
     purge,
+    probe,
     batchEnd,
     purgeRange,
   } = statements;
+  const list = createLister(db, quoteIdentifier(table), now);
   const purgeBatch = 4 * purgeEvery;
   let purgedUpTo = 0; // the rowid the next purge step starts after
 
@@ -287,6 +299,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       token,
       fingerprint,
       fence,
+      now: at,
       expiresAt: at + leaseMs,
       keepUntil,
       takeover: takeover ? 1 : 0,
@@ -395,6 +408,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async delete(key) {
       const row = remove.get(key) as { expires_at: number } | undefined;
       return row !== undefined && row.expires_at > now();
+    },
+
+    list,
+
+    async ping() {
+      probe.get();
     },
 
     async purgeExpired() {

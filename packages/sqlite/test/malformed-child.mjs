@@ -30,12 +30,14 @@ const insert = (key, state, column, value) => {
     expires_at: String(far),
     keep_until: String(far),
     takeover: "0",
+    claimed_at: "0",
     [column]: value,
   };
   db.prepare(
-    `INSERT INTO idemkit_keys (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover)
+    `INSERT INTO idemkit_keys (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover,
+                               claimed_at)
      VALUES (?, ${row.state}, ${row.token}, ${row.fingerprint}, ${row.fence}, ${row.result}, ${row.expires_at},
-             ${row.keep_until}, ${row.takeover})`,
+             ${row.keep_until}, ${row.takeover}, ${row.claimed_at})`,
   ).run(key);
 };
 
