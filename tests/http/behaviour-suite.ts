@@ -72,7 +72,21 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         },
         handler,
       );
-      return { events, send: async (request: Request) => (await mounted)(request) };
+      // `ready`: for a test whose timeline must start once the target listens (a Nest app takes ~100 ms).
+      const ready = Promise.resolve(mounted).then(
+        () => {},
+        () => {}, // a mount that failed fails the test at its first send
+      );
+      return { events, ready, send: async (request: Request) => (await mounted)(request) };
+    }
+
+    /** Waits until the first request claimed `storedKey` (a slow target may take longer than a sleep). */
+    async function untilClaimed(storedKey: string) {
+      const deadline = performance.now() + 5_000;
+      while ((await store.get(storedKey)) === undefined) {
+        if (performance.now() > deadline) throw new Error(`${storedKey} was never claimed`);
+        await sleep(5);
+      }
     }
 
     const post = (key: string | null, body: unknown = { item: "book", qty: 1 }, init: RequestInit = {}) => {
@@ -760,7 +774,7 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         });
         const key = randomUUID();
         const first = app.send(post(key));
-        await sleep(30);
+        await untilClaimed(`${keyPrefix}http:0::${key}`);
         await store.delete(`${keyPrefix}http:0::${key}`); // an operator purge while the first still runs
         const second = await app.send(post(key));
         expect(await second.text()).toBe("run 2");
@@ -789,7 +803,7 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
         });
         const key = randomUUID();
         const first = app.send(post(key));
-        await sleep(30);
+        await untilClaimed(`${keyPrefix}http:0::${key}`);
         await store.delete(`${keyPrefix}http:0::${key}`);
         const second = app.send(post(key));
         await expectProblem(await first, 409, "request-in-progress");
@@ -815,6 +829,7 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
             settleFirst = resolve;
           });
         });
+        await app.ready;
         const key = newKey();
         const sentAt = performance.now();
         const first = app.send(post(key));

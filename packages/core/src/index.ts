@@ -37,7 +37,13 @@ export { hasNullBody, REPLAYED_HEADER } from "./http/headers.js";
 export type { Outcome } from "./http/outcome.js";
 export type { OwnedRun } from "./http/owned-run.js";
 export type { HttpOptions, HttpPolicy, ResponseHead, Scope } from "./http/policy.js";
-export type { Problem, ProblemRenderer, ProblemType, RenderedProblem } from "./http/problems.js";
+export {
+  type Problem,
+  type ProblemRenderer,
+  type ProblemType,
+  type RenderedProblem,
+  renderProblemJson,
+} from "./http/problems.js";
 export { decodeStoredResponse, encodeStoredResponse, type StoredResponse } from "./http/stored-response.js";
 export { routedTarget } from "./http/target.js";
 export type { IdempotentHandler } from "./http/web.js";

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type {
   ExchangeBody,
   HandlerContext,
+  HttpAnswer,
   HttpEntry,
   HttpExchange,
   OwnedRun,
@@ -23,6 +24,16 @@ export interface ServeHooks<R> {
   route(context: HandlerContext | undefined): unknown;
   /** An error idemkit cannot answer itself (a throwing `scope`, the route's own failure). */
   error(error: unknown): void;
+  /**
+   * Headers the response already has for this request, set before idemkit (default
+   * `res.getHeaders()`): a framework that keeps its own until it sends (Fastify's reply) tells them here.
+   */
+  inherited?(): ResponseHeaders;
+  /**
+   * An answer idemkit made instead of running the route (a replay, a problem); `send()` writes it to
+   * `res`. Default: sent at once. NestJS hands problems to its exception filters first.
+   */
+  answer?(answer: HttpAnswer, send: () => void): void;
 }
 
 /**
@@ -38,7 +49,7 @@ export async function serve<R>(
   hooks: ServeHooks<R>,
 ): Promise<void> {
   // Headers set before idemkit (CORS, security headers) belong to this request, not to the outcome.
-  const inherited = res.getHeaders() as ResponseHeaders;
+  const inherited = hooks.inherited?.() ?? (res.getHeaders() as ResponseHeaders);
   let watched: WatchedBody | undefined;
   let begun: Awaited<ReturnType<HttpEntry<R>["begin"]>>;
   try {
@@ -50,7 +61,10 @@ export async function serve<R>(
   if (begun.kind === "pass") return runRoute(hooks, undefined);
   // A body left partly unread (over the cap) ends the connection with the answer.
   if (begun.kind === "answer") {
-    return writeAnswer(res, begun.answer, { inherited, closeConnection: watched.stoppedEarly() });
+    const { answer } = begun;
+    const send = () => writeAnswer(res, answer, { inherited, closeConnection: watched.stoppedEarly() });
+    if (!hooks.answer) return send();
+    return guard(() => hooks.answer!(answer, send), hooks.error);
   }
   return serveOwned(begun, res, hooks, inherited);
 }
