@@ -1,0 +1,58 @@
+import type { IdempotencyEventListener } from "@idemkit/core";
+import { type Meter, metrics, type Tracer, trace } from "@opentelemetry/api";
+import { CallMetrics } from "./metrics.js";
+import { recordCallSpan } from "./spans.js";
+
+/** The name idemkit's tracer and meter go by when they come from the global providers. */
+export const INSTRUMENTATION_NAME = "@idemkit/otel";
+
+export interface OtelOptions {
+  /** Where spans go. Default: the global tracer provider's tracer for `@idemkit/otel`. */
+  tracer?: Tracer;
+  /** Where metrics go. Default: the global meter provider's meter for `@idemkit/otel`. */
+  meter?: Meter;
+  /** `false` makes no spans (metrics only). Default `true`. */
+  spans?: boolean;
+  /**
+   * Put the stored key on spans as `idemkit.key` (never on metrics). Default `false`: a key may be
+   * sensitive (an order number, an email address, the scope's account id), and traces travel far.
+   */
+  recordKeys?: boolean;
+}
+
+/** Anything events can be subscribed on: an idemkit instance. */
+export interface EventSource {
+  on(listener: IdempotencyEventListener): () => void;
+}
+
+/**
+ * Traces and metrics for an idemkit instance: a span per idempotent call with its outcome, counters
+ * per outcome, duration histograms for calls and store calls. Returns the unsubscribe function.
+ * Call it once the OpenTelemetry SDK is started, or pass `tracer` and `meter`.
+ */
+export function instrument(idem: EventSource, options: OtelOptions = {}): () => void {
+  return idem.on(otelListener(options));
+}
+
+/**
+ * The listener `instrument` subscribes, for an `onEvent` option:
+ * `createIdempotency({ store, onEvent: otelListener() })`. The global providers are read at the first
+ * event, so an SDK started after this call (but before any request) is used.
+ */
+export function otelListener(options: OtelOptions = {}): IdempotencyEventListener {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("@idemkit/otel: options must be an object");
+  }
+  const spans = options.spans !== false;
+  const recordKeys = options.recordKeys === true;
+  let tracer: Tracer | undefined;
+  let callMetrics: CallMetrics | undefined;
+  return (event) => {
+    callMetrics ??= new CallMetrics(options.meter ?? metrics.getMeter(INSTRUMENTATION_NAME));
+    callMetrics.record(event);
+    if (spans && event.type === "finished") {
+      tracer ??= options.tracer ?? trace.getTracer(INSTRUMENTATION_NAME);
+      recordCallSpan(tracer, event, recordKeys);
+    }
+  };
+}
