@@ -72,14 +72,14 @@ BEGIN
   --    The row stores its takeover flag, so a claim retried with the same token reads it back.
   --    It is kept p_retention_ms past its lease end (extend moves both), however the two compare.
   INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until,
-                         takeover)
+                         takeover, claimed_at)
   VALUES (p_key_hash, p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
           t + p_lease_ms * interval '1 millisecond',
-          t + (p_lease_ms + p_retention_ms) * interval '1 millisecond', coalesce(v_takeover, false))
+          t + (p_lease_ms + p_retention_ms) * interval '1 millisecond', coalesce(v_takeover, false), t)
   ON CONFLICT (key_hash) DO UPDATE
     SET token = excluded.token, fingerprint = excluded.fingerprint, fence = r.fence + 1,
         state = 'in_progress', result = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until,
-        takeover = excluded.takeover
+        takeover = excluded.takeover, claimed_at = excluded.claimed_at
     WHERE r.expires_at <= t
   RETURNING r.fence INTO v_fence;
   IF FOUND THEN
@@ -120,7 +120,8 @@ CREATE TABLE IF NOT EXISTS ${t} (
   result      bytea,
   expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed); -infinity once released
   keep_until  timestamptz NOT NULL, -- the row and its fence may be purged after this (lease end + retention)
-  takeover    boolean NOT NULL DEFAULT false -- the claim that wrote the row replaced an expired lease
+  takeover    boolean NOT NULL DEFAULT false, -- the claim that wrote the row replaced an expired lease
+  claimed_at  timestamptz NOT NULL DEFAULT statement_timestamp() -- when the claim that wrote the row acquired it (list's claimedAt)
 );
 
 CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);

@@ -7,12 +7,15 @@ import {
   encodeStoreText,
   type IdempotencyRecord,
   type IdempotencyStore,
+  type ListFilter,
+  type ListPage,
   MAX_STORE_DURATION_MS,
   type TransactionalOutput,
   type TransactionalResult,
   type TransactionalStore,
 } from "@idemkit/core";
 import type { ClientBase, Pool, PoolClient } from "pg";
+import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
@@ -80,6 +83,10 @@ export interface PostgresStore extends IdempotencyStore, TransactionalStore<Pool
    * session holds: many instances may run it at once without waiting on each other. Returns the count.
    */
   purgeExpired(options?: { limit?: number }): Promise<number>;
+  /** Live records, a page at a time, as summaries (see `IdempotencyStore.list`). */
+  list(filter?: ListFilter): Promise<ListPage>;
+  /** Resolves when the table can be read (a statement that reads no row). */
+  ping(): Promise<void>;
 }
 
 /** A key as the `key` column holds it (core's `encodeStoreText`: `text` cannot hold NUL nor lone surrogates). */
@@ -158,6 +165,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const checked = checkOptions(options);
   const sql = postgresStatements(options);
   const db: Queryable = options.pool;
+  const operator = listStatements(sql.table);
 
   /**
    * One call of the claim function, which returns exactly one row: the acquisition, or the live
@@ -252,6 +260,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 
     async purgeExpired({ limit = 1000 } = {}) {
       return (await db.query(sql.purge, [limit])).rowCount ?? 0;
+    },
+
+    list: createLister(db, operator),
+
+    async ping() {
+      await db.query(operator.ping);
     },
 
     // One implementation of both overloads: `busy` only ever comes back when `waitMs` was given.

@@ -1,6 +1,6 @@
 // Shared by the test files; excluded from the build and the package.
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
@@ -78,7 +78,11 @@ export async function transpiledPackage(): Promise<string> {
   const cache = fileURLToPath(new URL("../node_modules/.cache/", import.meta.url));
   await mkdir(cache, { recursive: true });
   const out = await mkdtemp(join(cache, "idemkit-pg-"));
-  for (const file of ["index", "schema", "store", "transaction", "options"]) {
+  // Every source file of the package (not the tests, nor this file).
+  const files = (await readdir(fileURLToPath(new URL(".", import.meta.url))))
+    .filter((name) => name.endsWith(".ts") && !name.endsWith(".test.ts") && name !== "test-support.ts")
+    .map((name) => name.slice(0, -3));
+  for (const file of files) {
     const source = await readFile(fileURLToPath(new URL(`./${file}.ts`, import.meta.url)), "utf8");
     const compilerOptions = {
       module: ts.ModuleKind.ESNext,
