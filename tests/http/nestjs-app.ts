@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HandlerContext, IdempotentHandler, Scope } from "@idemkit/core";
-import type { INestApplication, Type } from "@nestjs/common";
+import type { INestApplication, LoggerService, Type } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
 import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
@@ -20,13 +20,21 @@ export async function startNest(
   platform: Platform,
   module: Type<unknown>,
   prepare: (app: INestApplication) => void = () => {},
+  errors?: unknown[],
 ): Promise<{ app: INestApplication; origin: string }> {
   const adapter = platform === "express" ? new ExpressAdapter() : new FastifyAdapter();
-  const app = await NestFactory.create(module, adapter, { logger: false });
+  // Errors Nest logs are collected when asked for (a reply sent twice is logged as one), else dropped.
+  const logger = errors ? errorCollector(errors) : false;
+  const app = await NestFactory.create(module, adapter, { logger });
   prepare(app);
   await app.listen(0, "127.0.0.1");
   const address = app.getHttpServer().address() as { port: number };
   return { app, origin: `http://127.0.0.1:${address.port}` };
+}
+
+function errorCollector(errors: unknown[]): LoggerService {
+  const ignore = () => {};
+  return { log: ignore, warn: ignore, debug: ignore, verbose: ignore, error: (error) => errors.push(error) };
 }
 
 /** The node:http request under a platform's request (Fastify wraps it). */
