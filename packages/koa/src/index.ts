@@ -1,0 +1,1 @@
+export { type IdempotencyState, idempotency, type KoaIdempotencyOptions } from "./middleware.js";
