@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Contender } from "./contenders/types.js";
 import { inputOf, populate } from "./scenarios.js";
+import type { StoreSetup } from "./setup.js";
 
 /** Store commands per request, measured with the store's own counters. */
 export interface CommandCount {
@@ -106,4 +107,28 @@ export async function countWith(
     detail: {},
     source,
   };
+}
+
+/**
+ * The count of one contender's requests of one kind by the store's counter, `undefined` where the store
+ * has none (memory), or why it failed: one failed request (a store call past `storeTimeoutMs` on a
+ * loaded machine) loses one count, not the run.
+ */
+export async function countContender(
+  setup: StoreSetup,
+  contender: Contender,
+  kind: "new" | "replay",
+  runId: string,
+): Promise<CommandCount | string | undefined> {
+  const { store } = setup;
+  try {
+    if (setup.redis) return await countRedis(setup.redis, store, contender, kind, `${runId}:${store}`);
+    if (setup.counter) {
+      const tag = `${runId}:${store}:${contender.name}`;
+      return await countWith(setup.counter, store, setup.counterSource!, contender, kind, tag);
+    }
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }

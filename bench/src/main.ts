@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Contender, StoreName } from "./contenders/types.js";
-import { type CommandCount, countRedis, countWith } from "./counts.js";
+import { type CommandCount, countContender } from "./counts.js";
 import { FRAMEWORKS, type Framework, type HttpResult, runHttp } from "./http/run.js";
 import { printSummary, ratioRows, renderSvg } from "./report.js";
 import {
@@ -149,18 +149,11 @@ for (const store of stores) {
     // Store commands per request, by the store's own counters (or a client-side count where none).
     for (const c of contenders) {
       for (const kind of ["new", "replay"] as const) {
-        if (setup.redis) counts.push(await countRedis(setup.redis, store, c, kind, `${runId}:${store}`));
-        else if (setup.counter)
-          counts.push(
-            await countWith(
-              setup.counter,
-              store,
-              setup.counterSource!,
-              c,
-              kind,
-              `${runId}:${store}:${c.name}`,
-            ),
-          );
+        const count = await countContender(setup, c, kind, runId);
+        if (typeof count === "string") {
+          console.log(`SKIPPED ${store} ${label(c)} ${kind} count: ${count}`);
+          skipped.push(`${store} ${label(c)} ${kind} count: ${count}`);
+        } else if (count) counts.push(count);
       }
     }
 
@@ -179,16 +172,22 @@ for (const store of stores) {
         }
         return true;
       });
-      // Stored outcomes for replays (fewer keys for big outcomes, to bound memory).
+      // Stored outcomes for replays (fewer keys for big outcomes, to bound memory; fewer for a slow store).
+      const maxPrepared = setup.maxPreparedKeys ?? Number.POSITIVE_INFINITY;
+      const replayCount = Math.min(
+        plan.replayKeys,
+        maxPrepared,
+        scenario.outcomeBytes > 4096 ? 200 : Infinity,
+      );
       const replayKeys = Array.from(
-        { length: scenario.outcomeBytes > 4096 ? Math.min(200, plan.replayKeys) : plan.replayKeys },
+        { length: replayCount },
         (_, i) => `${runId}:${store}:rp${scenario.outcomeBytes}:${i}`,
       );
       if (scenario.kind === "replay" || scenario.kind === "mix") {
         for (const c of active) await populate(c, replayKeys, scenario.outcomeBytes);
       }
       const takeoverKeys = (tag: string) =>
-        Array.from({ length: Math.min(plan.budget.maxOps, 3000) }, (_, i) => `${tag}:to${i}`);
+        Array.from({ length: Math.min(plan.budget.maxOps, 3000, maxPrepared) }, (_, i) => `${tag}:to${i}`);
       // Warm-up: JIT and connections, not recorded.
       for (const c of active) {
         const tag = `${runId}:${store}:${scenarioName}:warm:${c.name}`;

@@ -33,6 +33,11 @@ export interface StoreSetup {
   version?: string;
   /** The most requests in flight this store is measured at, and why (an emulator's own limit). */
   maxConcurrency?: { limit: number; reason: string };
+  /**
+   * The most keys prepared for one measurement (stored outcomes, abandoned claims) when the store is too
+   * slow to prepare thousands: replays reuse them; a takeover loop ends when they run out.
+   */
+  maxPreparedKeys?: number;
   teardown(): Promise<void>;
 }
 
