@@ -192,7 +192,7 @@ for (const { name, skip, open } of stores) {
         { deadlineMarginMs: 50 },
       );
       const event = restApiEvent({ headers: [keyHeader(newKey())], body: "{}" });
-      const timedOut = handler(event, fakeContext(300));
+      const timedOut = handler(event, fakeContext(500));
       await held.entered;
       // While it has time left, a retry is told to come back later.
       expect(await handler(event, fakeContext())).toMatchObject({ statusCode: 409 });

@@ -93,7 +93,7 @@ for (const { name, skip, open } of stores) {
         { store, key: (event: { id: string }) => event.id, deadlineMarginMs: 50 },
       );
       const event = { id: newId() };
-      const timedOut = handler(event, fakeContext(300));
+      const timedOut = handler(event, fakeContext(500));
       await held.entered;
       await expect(handler(event, fakeContext())).rejects.toBeInstanceOf(ConflictError);
       const retried = await retryUntil(

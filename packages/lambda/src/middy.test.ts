@@ -155,10 +155,10 @@ for (const [version, middy] of VERSIONS) {
           if (++runs === 1) await held.wait();
           return { statusCode: 201, body: `run ${runs}` };
         },
-        { timeoutEarlyInMillis: 50 },
+        { timeoutEarlyInMillis: 300 },
       ).use(httpIdempotency({ store, scope: "global", deadlineMarginMs: 50 }));
       const event = post(newKey());
-      await expect(handler(event, fakeContext(200))).rejects.toMatchObject({ name: "TimeoutError" });
+      await expect(handler(event, fakeContext(500))).rejects.toMatchObject({ name: "TimeoutError" });
       expect(await handler(event, fakeContext())).toMatchObject({ statusCode: 409 });
       const retried = await retryUntil(
         () => handler(event, fakeContext()) as Promise<LambdaHttpResult>,
@@ -276,10 +276,10 @@ for (const [version, middy] of VERSIONS) {
           if (++runs === 1) await held.wait();
           return runs;
         },
-        { timeoutEarlyInMillis: 50 },
+        { timeoutEarlyInMillis: 300 },
       ).use(idempotency({ ...keyed, deadlineMarginMs: 50 }));
       const event = { id: newKey() };
-      await expect(handler(event, fakeContext(200))).rejects.toMatchObject({ name: "TimeoutError" });
+      await expect(handler(event, fakeContext(500))).rejects.toMatchObject({ name: "TimeoutError" });
       await expect(handler(event, fakeContext())).rejects.toBeInstanceOf(ConflictError);
       const retried = await retryUntil(
         () => handler(event, fakeContext()).catch((error: unknown) => error),
