@@ -143,6 +143,38 @@ for (const [major, make] of [
       expect(runs).toBe(3);
     });
 
+    it("uploads a parser left in ctx.request.file(s) are part of the request: another file under the same key is 422", async () => {
+      let runs = 0;
+      const { post } = await serve((app) => {
+        // What @koa/multer's memory storage leaves: the fields in ctx.request.body, the file with its bytes.
+        app.use(async (ctx, next) => {
+          const chunks: Buffer[] = [];
+          for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+          const [title, content = ""] = Buffer.concat(chunks).toString().split("|");
+          const buffer = Buffer.from(content);
+          const file = {
+            fieldname: "doc",
+            originalname: "a.txt",
+            mimetype: "text/plain",
+            size: buffer.length,
+            buffer,
+          };
+          Object.assign(ctx.request, { body: { title }, file, files: { doc: [file] } });
+          await next();
+        });
+        app.use(idempotency(idem, { scope: "global" }));
+        app.use((ctx) => {
+          ctx.status = 201;
+          ctx.body = { run: ++runs };
+        });
+      });
+      const upload = (content: string) => post("/upload", `upload-${tag}`, `report|${content}`);
+      expect((await upload("first version")).json()).toEqual({ run: 1 });
+      expect((await upload("first version")).header("idempotent-replayed")).toBe("true");
+      expect((await upload("other version")).status).toBe(422);
+      expect(runs).toBe(1);
+    });
+
     it("a client that goes away before Koa responds: the route's whole outcome is stored, and the retry replays it", async () => {
       let runs = 0;
       const completed = () => events.filter((e) => e.type === "completed").length;
