@@ -385,6 +385,8 @@ describe("the packed packages, installed with npm outside the workspace", () => 
         "mysql2",
         "@aws-sdk/client-dynamodb",
         "fastify",
+        "hono",
+        "koa",
         "vitest",
       ].map((name) => [name, versionOf(name)]),
     );
@@ -428,6 +430,8 @@ describe("the packed packages, installed with npm outside the workspace", () => 
         mysql2: versions.mysql2,
         "@aws-sdk/client-dynamodb": versions["@aws-sdk/client-dynamodb"],
         fastify: versions.fastify,
+        hono: versions.hono,
+        koa: versions.koa,
         vitest: versions.vitest,
       },
       allowScripts: { "better-sqlite3": true },
