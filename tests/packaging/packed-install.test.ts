@@ -388,6 +388,10 @@ describe("the packed packages, installed with npm outside the workspace", () => 
         "hono",
         "koa",
         "vitest",
+        "@nestjs/common",
+        "@nestjs/core",
+        "reflect-metadata",
+        "rxjs",
       ].map((name) => [name, versionOf(name)]),
     );
     expect(versions["better-sqlite3"]).toMatch(/^12\./);
@@ -433,6 +437,10 @@ describe("the packed packages, installed with npm outside the workspace", () => 
         hono: versions.hono,
         koa: versions.koa,
         vitest: versions.vitest,
+        "@nestjs/common": versions["@nestjs/common"],
+        "@nestjs/core": versions["@nestjs/core"],
+        "reflect-metadata": versions["reflect-metadata"],
+        rxjs: versions.rxjs,
       },
       allowScripts: { "better-sqlite3": true },
     });
