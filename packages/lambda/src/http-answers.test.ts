@@ -1,12 +1,7 @@
 // makeHttpIdempotent's answers that do not depend on the store (on the memory store): the same as
 // every other integration's, in the proxy result shape.
 import { createMemoryStore, type IdempotencyEvent } from "@idemkit/core";
-import type {
-  APIGatewayProxyEvent,
-  APIGatewayProxyEventV2,
-  APIGatewayProxyHandler,
-  Context,
-} from "aws-lambda";
+import type { APIGatewayProxyEvent, Context } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import type { LambdaHttpOptions } from "./http-flow.js";
 import { makeHttpIdempotent } from "./http-handler.js";
@@ -217,46 +212,5 @@ describe("makeHttpIdempotent's own answers", () => {
       outcome: "executed",
       http: { method: "POST", route: "/orders", status: 201 },
     });
-  });
-
-  it("options are checked when the handler is made", () => {
-    const store = createMemoryStore();
-    expect(() => makeHttpIdempotent(async () => ({ statusCode: 200, body: "" }), { store } as never)).toThrow(
-      /scope/,
-    );
-    expect(() =>
-      makeHttpIdempotent(async () => ({ statusCode: 200, body: "" }), {
-        store,
-        scope: "global",
-        deadlineMarginMs: -1,
-      }),
-    ).toThrow(RangeError);
-    expect(() =>
-      makeHttpIdempotent(async () => ({ statusCode: 200, body: "" }), {
-        store,
-        scope: "global",
-        leaseMS: 5,
-      } as never),
-    ).toThrow(/leaseMS/);
-    expect(() =>
-      makeHttpIdempotent(async () => ({ statusCode: 200, body: "" }), { scope: "global" } as never),
-    ).toThrow(/store/);
-    expect(() => makeHttpIdempotent("handler" as never, { store, scope: "global" })).toThrow(TypeError);
-  });
-
-  it("fits the handler types of @types/aws-lambda", () => {
-    const rest: APIGatewayProxyHandler = makeHttpIdempotent(
-      async (event: APIGatewayProxyEvent) => ({ statusCode: 200, body: event.path }),
-      { store: createMemoryStore(), scope: "global" },
-    );
-    const http = makeHttpIdempotent(
-      async (event: APIGatewayProxyEventV2) => ({ statusCode: 200, body: event.rawPath }),
-      {
-        store: createMemoryStore(),
-        scope: (event) => event.requestContext.accountId,
-      },
-    );
-    expect(typeof rest).toBe("function");
-    expect(typeof http).toBe("function");
   });
 });

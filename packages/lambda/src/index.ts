@@ -7,13 +7,9 @@ export {
   type IdempotentEventHandler,
   makeIdempotent,
 } from "./make-idempotent.js";
-export {
-  httpIdempotency,
-  type IdempotentLambdaContext,
-  idempotency,
-  type MiddyMiddleware,
-  type MiddyRequest,
-} from "./middy.js";
+export type { IdempotentLambdaContext, MiddyMiddleware, MiddyRequest } from "./middy.js";
+export { idempotency } from "./middy-event.js";
+export { httpIdempotency } from "./middy-http.js";
 export type {
   ApiGatewayV1Event,
   ApiGatewayV2Event,
