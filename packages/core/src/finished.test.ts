@@ -136,12 +136,15 @@ describe("the finished event of an HTTP request", () => {
   it("says conflict (409), mismatch (422) and rejected (400, with the reason and no key)", async () => {
     const { idem, finished } = recorded();
     let release!: () => void;
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
     const app = idem.wrap(async () => {
+      running();
       await new Promise<void>((r) => (release = r));
       return created();
     });
     const first = app(post("a"));
-    await new Promise((r) => setTimeout(r, 10));
+    await started;
     expect((await app(post("a"))).status).toBe(409);
     release();
     await first;
