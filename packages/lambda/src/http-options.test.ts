@@ -1,6 +1,12 @@
 // makeHttpIdempotent's options, checked when the handler is made, and its types.
 import { createMemoryStore } from "@idemkit/core";
-import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyHandler } from "aws-lambda";
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyEventV2,
+  APIGatewayProxyHandler,
+  APIGatewayProxyHandlerV2,
+  LambdaFunctionURLHandler,
+} from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { makeHttpIdempotent } from "./http-handler.js";
 
@@ -35,14 +41,20 @@ describe("makeHttpIdempotent", () => {
       async (event: APIGatewayProxyEvent) => ({ statusCode: 200, body: event.path }),
       { store: createMemoryStore(), scope: "global" },
     );
-    const http = makeHttpIdempotent(
+    const http: APIGatewayProxyHandlerV2 = makeHttpIdempotent(
       async (event: APIGatewayProxyEventV2) => ({ statusCode: 200, body: event.rawPath }),
       {
         store: createMemoryStore(),
         scope: (event) => event.requestContext.accountId,
       },
     );
-    expect(typeof rest).toBe("function");
-    expect(typeof http).toBe("function");
+    const url: LambdaFunctionURLHandler<{ uploaded: boolean }> = makeHttpIdempotent(
+      async () => ({ uploaded: true }),
+      {
+        store: createMemoryStore(),
+        scope: "global",
+      },
+    );
+    expect([typeof rest, typeof http, typeof url]).toEqual(["function", "function", "function"]);
   });
 });
