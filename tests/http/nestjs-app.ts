@@ -25,7 +25,8 @@ export async function startNest(
   const adapter = platform === "express" ? new ExpressAdapter() : new FastifyAdapter();
   // Errors Nest logs are collected when asked for (a reply sent twice is logged as one), else dropped.
   const logger = errors ? errorCollector(errors) : false;
-  const app = await NestFactory.create(module, adapter, { logger });
+  // abortOnError false: a configuration error rejects here instead of ending the process.
+  const app = await NestFactory.create(module, adapter, { logger, abortOnError: false });
   prepare(app);
   await app.listen(0, "127.0.0.1");
   const address = app.getHttpServer().address() as { port: number };

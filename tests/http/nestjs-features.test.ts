@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  createIdempotency,
   createMemoryStore,
   type HandlerContext,
   type Idempotency,
@@ -415,4 +416,50 @@ describe.each(PLATFORMS)("@idemkit/nestjs problems without a reshaping filter, o
     expect(seen).toEqual(["key-reused"]);
     expect((await fetch(`${origin}/health`)).status).toBe(200);
   });
+});
+
+describe("@idemkit/nestjs configuration errors", () => {
+  it("refuses to start without a scope, naming it", async () => {
+    @Module({ imports: [IdempotencyModule.forRoot({ store })] })
+    class NoScope {}
+    await expect(startNest("express", NoScope)).rejects.toThrow(/scope/);
+  });
+
+  it.each(PLATFORMS)(
+    "answers 500 and logs a route's bad option at its first request (%s)",
+    async (platform) => {
+      @Controller()
+      class Misconfigured {
+        @Post("negative")
+        @Idempotent({ maxResponseBytes: -1 })
+        negative() {
+          return {};
+        }
+
+        @Post("leased")
+        @Idempotent({ leaseMs: 5_000 })
+        leased() {
+          return {};
+        }
+      }
+
+      @Module({
+        imports: [IdempotencyModule.forRoot({ idempotency: createIdempotency({ store }), scope: "global" })],
+        controllers: [Misconfigured],
+      })
+      class WithInstance {}
+
+      const logged: unknown[] = [];
+      const { app, origin } = await startNest(platform, WithInstance, () => {}, logged);
+      apps.push(app);
+      for (const path of ["/negative", "/leased"]) {
+        const response = await fetch(`${origin}${path}`, {
+          method: "POST",
+          headers: { "idempotency-key": "k" },
+        });
+        expect(response.status).toBe(500);
+      }
+      expect(logged.map(String).join("\n")).toMatch(/maxResponseBytes[\s\S]*leaseMs on a route needs/);
+    },
+  );
 });
