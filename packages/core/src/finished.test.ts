@@ -28,6 +28,18 @@ function downStore(): IdempotencyStore {
   });
 }
 
+/** Work that runs until released; `running` resolves once it has started. */
+function heldWork<T>(value: T) {
+  let release!: () => void;
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const work = () => {
+    started();
+    return new Promise<T>((r) => (release = () => r(value)));
+  };
+  return { work, running, release: () => release() };
+}
+
 const post = (key: string | null, body: unknown = { item: "book" }, path = "/orders?coupon=secret") =>
   new Request(`http://shop.test${path}`, {
     method: "POST",
@@ -52,13 +64,11 @@ describe("the finished event of run()", () => {
 
   it("says conflict for a concurrent duplicate and mismatch for other input", async () => {
     const { idem, finished } = recorded();
-    let release!: () => void;
-    const first = idem.run(
-      { key: "k", input: 1 },
-      () => new Promise<string>((r) => (release = () => r("a"))),
-    );
+    const held = heldWork("a");
+    const first = idem.run({ key: "k", input: 1 }, held.work);
+    await held.running;
     await expect(idem.run({ key: "k", input: 1 }, () => "b")).rejects.toBeInstanceOf(ConflictError);
-    release();
+    held.release();
     await first;
     await expect(idem.run({ key: "k", input: 2 }, () => "c")).rejects.toThrow();
     expect(finished().map((e) => e.outcome)).toEqual(["conflict", "executed", "mismatch"]);
@@ -68,11 +78,12 @@ describe("the finished event of run()", () => {
     const { idem, finished } = recorded();
     const boom = new Error("boom");
     await expect(idem.run({ key: "a" }, () => Promise.reject(boom))).rejects.toBe(boom);
-    let release!: () => void;
-    const holder = idem.run({ key: "held" }, () => new Promise<void>((r) => (release = r)));
+    const held = heldWork(undefined);
+    const holder = idem.run({ key: "held" }, held.work);
+    await held.running;
     const nested = idem.run({ key: "outer" }, () => idem.run({ key: "held" }, () => 0));
     await expect(nested).rejects.toBeInstanceOf(ConflictError);
-    release();
+    held.release();
     await holder;
     const byKey = Object.fromEntries(finished().map((e) => [e.key, e]));
     expect(byKey["idem:run:0::a"]).toMatchObject({ outcome: "failed", error: boom, fence: 1 });

@@ -25,6 +25,18 @@ function instrumented(options: { store?: ReturnType<typeof downStore> } = {}) {
   return idem;
 }
 
+/** Work that runs until released; `running` resolves once it has started. */
+function heldWork() {
+  let release!: () => void;
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const work = () => {
+    started();
+    return new Promise<void>((r) => (release = r));
+  };
+  return { work, running, release: () => release() };
+}
+
 const outcomes = () => otel.callSpans().map((s) => [s.name, s.attributes["idemkit.outcome"]]);
 
 describe("spans and metrics of run()", () => {
@@ -50,10 +62,11 @@ describe("spans and metrics of run()", () => {
 
   it("conflict for a concurrent duplicate, mismatch for other input", async () => {
     const idem = instrumented();
-    let release!: () => void;
-    const first = idem.run({ key: "k", input: 1 }, () => new Promise<void>((r) => (release = r)));
+    const held = heldWork();
+    const first = idem.run({ key: "k", input: 1 }, held.work);
+    await held.running;
     await expect(idem.run({ key: "k", input: 1 }, () => undefined)).rejects.toBeInstanceOf(ConflictError);
-    release();
+    held.release();
     await first;
     await expect(idem.run({ key: "k", input: 2 }, () => undefined)).rejects.toBeInstanceOf(MismatchError);
     expect(outcomes()).toEqual([
