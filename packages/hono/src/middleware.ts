@@ -16,8 +16,13 @@ export type IdempotencyVariables = { idempotency: HandlerContext };
 /** The Hono environment of a route behind the middleware: `new Hono<IdempotencyEnv>()`. */
 export type IdempotencyEnv = { Variables: IdempotencyVariables };
 
-/** Core's HTTP options, with `scope` and `fingerprint` reading the Hono context (`c.get("user").accountId`). */
-export type HonoIdempotencyOptions<E extends Env = Env> = HttpOptions<Context<E>>;
+/**
+ * Core's HTTP options, with `scope` and `fingerprint` reading the Hono context (`c.get("accountId")`).
+ * `E` is the app's environment, for typed variables (`idempotency<AppEnv>(…)`); by default, any (as
+ * Hono's own `MiddlewareHandler`), so `c.get` takes any name.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default environment (its MiddlewareHandler's)
+export type HonoIdempotencyOptions<E extends Env = any> = HttpOptions<Context<E>>;
 
 /** The Hono context of each request idemkit is handling, for `scope` and `fingerprint`. */
 const contexts = new WeakMap<Request, Context>();
@@ -35,7 +40,8 @@ function contextOf(request: Request): Context {
  * methods go straight on. The route reads the running request's context with `c.get("idempotency")`.
  * A route that throws (Hono's `onError` answers) has its key released, so a retry runs again.
  */
-export function idempotency<E extends Env = Env>(
+// biome-ignore lint/suspicious/noExplicitAny: Hono's own default environment (its MiddlewareHandler's)
+export function idempotency<E extends Env = any>(
   instance: Idempotency | (IdempotencyInstanceOptions & HonoIdempotencyOptions<E>),
   options: HonoIdempotencyOptions<E> = {},
 ): MiddlewareHandler<IdempotencyEnv> {
