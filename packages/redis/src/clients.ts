@@ -28,6 +28,8 @@ export interface Connection {
   servers(): Promise<Server[]>;
   /** Redis answered with an error (a refusal), as opposed to no answer at all. */
   isErrorReply(error: unknown): boolean;
+  /** The client's own `keyPrefix` (`""` when it has none): the keys a `SCAN` finds start with it. */
+  readonly keyPrefix: string;
 }
 
 /**
@@ -109,6 +111,7 @@ function fromIoredis(client: IoredisClient): Connection {
       return cluster.nodes("master").map(server);
     },
     isErrorReply: (error) => error instanceof Error && error.name === "ReplyError",
+    keyPrefix: String((client.options as { keyPrefix?: string }).keyPrefix ?? ""),
   };
 }
 
@@ -135,6 +138,7 @@ function fromNodeRedisClient(client: NodeRedisClient): Connection {
       }) as Promise<Reply>,
     servers: async () => [{ name, command: (args) => client.sendCommand(args, { typeMapping: DEFAULTS }) }],
     isErrorReply: isNodeRedisErrorReply,
+    keyPrefix: String(keyPrefix ?? ""),
   };
 }
 
@@ -165,6 +169,7 @@ function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
       );
     },
     isErrorReply: isNodeRedisErrorReply,
+    keyPrefix: String(keyPrefix ?? ""),
   };
 }
 

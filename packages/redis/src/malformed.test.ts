@@ -32,6 +32,7 @@ for (const [name, open] of [
       });
       const day = 86_400_000;
       const far = Date.now() + day;
+      const claimed = far - day;
       const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: day });
 
       // Each is written straight to the key; none is a record the store wrote.
@@ -43,14 +44,17 @@ for (const [name, open] of [
         ],
         ["a JSON document", (key) => client.set(key, JSON.stringify({ state: "completed", fence: 1 }))],
         ["an empty string", (key) => client.set(key, "")],
-        ["another state", (key) => client.set(key, `x01:${far}:${far}:2:2:ttfp`)],
-        ["lengths past the end", (key) => client.set(key, `p01:${far}:${far}:100:100:tt`)],
+        ["another state", (key) => client.set(key, `x01:${far}:${far}:${claimed}:2:2:ttfp`)],
+        ["lengths past the end", (key) => client.set(key, `p01:${far}:${far}:${claimed}:100:100:tt`)],
         [
           "an in-progress record with trailing bytes",
-          (key) => client.set(key, `p01:${far}:${far}:2:2:ttfpXYZ`),
+          (key) => client.set(key, `p01:${far}:${far}:${claimed}:2:2:ttfpXYZ`),
         ],
-        ["fence 0", (key) => client.set(key, `c00:${far}:${far}:2:2:ttfpok`)],
-        ["a fence past 2^53", (key) => client.set(key, `c099999999999999999:${far}:${far}:2:2:ttfpok`)],
+        ["fence 0", (key) => client.set(key, `c00:${far}:${far}:${claimed}:2:2:ttfpok`)],
+        [
+          "a fence past 2^53",
+          (key) => client.set(key, `c099999999999999999:${far}:${far}:${claimed}:2:2:ttfpok`),
+        ],
         ["a hash", (key) => client.hset(key, "state", "completed")],
         ["a list", (key) => client.rpush(key, "p01")],
       ];

@@ -9,7 +9,7 @@ const IN_PROGRESS = 0x70; // "p"
 export class Malformed extends Error {}
 
 /**
- * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<tl>:<fl>:<token><fingerprint><outcome>`.
+ * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>`.
  * The header is ASCII digits; token and fingerprint are UTF-8, sliced by their byte lengths. A value
  * that does not read exactly so (a state or flag not ours, a number out of range, lengths that do not
  * add up to the value's) throws `Malformed`: it is never handed to core as a record.
@@ -19,9 +19,9 @@ export function decode(value: Buffer): IdempotencyRecord {
   if ((state !== IN_PROGRESS && state !== COMPLETED) || (value[1] !== 0x30 && value[1] !== 0x31)) {
     throw new Malformed("its state and takeover flag are not one of ours");
   }
-  const fields = [0, 0, 0, 0, 0]; // n, d, u, tl, fl
+  const fields = [0, 0, 0, 0, 0, 0]; // n, d, u, c, tl, fl
   let i = 2;
-  for (let f = 0; f < 5; f++) {
+  for (let f = 0; f < 6; f++) {
     let x = 0;
     const negative = value[i] === MINUS;
     if (negative) i++;
@@ -34,7 +34,14 @@ export function decode(value: Buffer): IdempotencyRecord {
       throw new Malformed("a number in its header is out of range");
     fields[f] = negative ? -x : x;
   }
-  const [fence, at, , tokenLength, fingerprintLength] = fields as [number, number, number, number, number];
+  const [fence, at, , , tokenLength, fingerprintLength] = fields as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (fence < 1) throw new Malformed(`its fence is ${fence}`);
   const fingerprintStart = i + tokenLength;
   const outcomeStart = fingerprintStart + fingerprintLength;

@@ -4,10 +4,13 @@ import type {
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
+  ListFilter,
+  ListPage,
 } from "@idemkit/core";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
 import { connectionOf, type RedisClient, type Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
+import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
 import { decode, Malformed } from "./record.js";
 import { CLAIM, COMPLETE, DELETE, EXTEND, GET, MALFORMED, RELEASE, type Script } from "./scripts.js";
@@ -50,6 +53,14 @@ export interface RedisStore extends IdempotencyStore {
    * and nothing warns later, so check your provider's setting yourself.
    */
   checkServer(): Promise<RedisServerPolicy[]>;
+  /**
+   * Live records, a page at a time, as summaries (see `IdempotencyStore.list`): `SCAN … MATCH` on the
+   * client's server or every master of a Cluster, then one read of each key's header (not its outcome).
+   * A page may hold fewer records than `limit`, even none, while its cursor goes on.
+   */
+  list(filter?: ListFilter): Promise<ListPage>;
+  /** `PING` on the client's server, or on every master of a Cluster, within `commandTimeoutMs`. */
+  ping(): Promise<void>;
 }
 
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
@@ -157,6 +168,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   return {
     checkServer: () => checkServers(connection, bounded),
+
+    list: createLister({ connection, prefix, run, bounded }),
+
+    async ping() {
+      const servers = await bounded("ping", connection.servers());
+      await Promise.all(servers.map((server) => bounded("ping", server.command(["PING"]))));
+    },
 
     async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
       checkDuration("claim", "leaseMs", claim.leaseMs, true);

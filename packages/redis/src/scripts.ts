@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
  * A record is one string: a short ASCII header, then the owner token, the fingerprint and (completed
  * only) the outcome bytes, back to back:
  *
- *   <s><k><n>:<d>:<u>:<tl>:<fl>:<token><fingerprint><outcome>
+ *   <s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>
  *
  *   s   state: "p" (in progress) or "c" (completed)
  *   k   "1" when the claim that wrote the record replaced an expired lease (a takeover), else "0"
@@ -18,6 +18,8 @@ import { createHash } from "node:crypto";
  *   u   keep-until, ms since the epoch on Redis's clock: lease end + retentionMs after a claim; extend
  *       moves it as far as it moves the lease end (u - d stays the claim's retentionMs); completion
  *       only ever pushes it later
+ *   c   claim time, ms since the epoch on Redis's clock: when the claim that wrote the record acquired it
+ *       (`list`'s `claimedAt`); extend, complete and release keep it
  *   tl, fl  byte lengths of the token and the fingerprint
  *
  * Every write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
@@ -44,7 +46,7 @@ export interface Script {
 // `int` writes a whole number without exponent notation: Lua's own number-to-string ("%.14g") is
 // exact below 1e14 (every deadline until the year 5138) and cheaper than string.format, which covers
 // the rest.
-// `HEADER` matches s, k, n, d, u, tl, fl and the position of the token. A value it does not match
+// `HEADER` matches s, k, n, d, u, c, tl, fl and the position of the token. A value it does not match
 // (or whose state or takeover flag is not one of ours), or a key holding another type, is no record
 // of ours: `claim` and `get` refuse it with an error reply that starts with `MALFORMED` (never read as
 // absent, which would overwrite what someone else keeps there, nor as live); the compare-and-set
@@ -61,7 +63,7 @@ local function int(x)
   if x < 1e14 and x > -1e14 then return x .. '' end
   return string.format('%.0f', x)
 end
-local HEADER = '^(.)(.)(%d+):(%-?%d+):(%d+):(%d+):(%d+):()'
+local HEADER = '^(.)(.)(%d+):(%-?%d+):(%d+):(%d+):(%d+):(%d+):()'
 local function malformed(s, k)
   return not s or (s ~= 'p' and s ~= 'c') or (k ~= '0' and k ~= '1')
 end
@@ -71,13 +73,13 @@ end
 `;
 
 // Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record. Leaves its
-// header in s, k, n, d, u, tl, fl, at (where the token starts) and the token + fingerprint in body
+// header in s, k, n, d, u, c, tl, fl, at (where the token starts) and the token + fingerprint in body
 // (d and u as numbers). `put` writes the record with the TTL up to keep-until (at least 1 ms: a
 // keep-until already past only happens for a deadline already past, which reads as absent anyway).
 const OWNED = `
 local v = redis.pcall('GET', KEYS[1])
 if type(v) ~= 'string' then return 0 end
-local s, k, n, d, u, tl, fl, at = string.match(v, HEADER)
+local s, k, n, d, u, c, tl, fl, at = string.match(v, HEADER)
 if malformed(s, k) or s ~= 'p' or tonumber(d) <= now then return 0 end
 tl = tonumber(tl)
 if tl ~= #ARGV[1] or string.sub(v, at, at + tl - 1) ~= ARGV[1] then return 0 end
@@ -85,7 +87,7 @@ local body = string.sub(v, at, at + tl + tonumber(fl) - 1)
 u = tonumber(u)
 d = tonumber(d)
 local function put(state, deadline, keep, outcome)
-  redis.call('SET', KEYS[1], state .. k .. n .. ':' .. int(deadline) .. ':' .. int(keep) .. ':' .. tl .. ':' .. fl .. ':' .. body .. outcome, 'PX', int(math.max(1, keep - now)))
+  redis.call('SET', KEYS[1], state .. k .. n .. ':' .. int(deadline) .. ':' .. int(keep) .. ':' .. c .. ':' .. tl .. ':' .. fl .. ':' .. body .. outcome, 'PX', int(math.max(1, keep - now)))
 end
 `;
 
@@ -117,7 +119,7 @@ if v then
 end
 local lease = after(tonumber(ARGV[3]))
 local keep = lease + tonumber(ARGV[4])
-redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(lease) .. ':' .. int(keep) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(math.max(1, keep - now)))
+redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(lease) .. ':' .. int(keep) .. ':' .. int(now) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(math.max(1, keep - now)))
 return {fence, takeover}
 `);
 
@@ -177,4 +179,21 @@ if redis.call('DEL', KEYS[1]) == 0 or type(v) ~= 'string' then return 0 end
 local s, k, n, d = string.match(v, HEADER)
 if not malformed(s, k) and tonumber(d) > now then return 1 end
 return 0
+`);
+
+/**
+ * `list`'s read of one key it found. ARGV: the state wanted ('p', 'c', or '' for either), the least age
+ * of the claim in ms ('' for any). Returns the header's state, fence, deadline and claim time (s, n, d,
+ * c) when the key holds a live record that passes both, judged by Redis's clock; nil otherwise, and for
+ * a value that is no record of ours (list leaves it out: `get` names it). Reads the header only
+ * (`GETRANGE`), never the outcome.
+ */
+export const SUMMARY = script(`
+local v = redis.pcall('GETRANGE', KEYS[1], 0, 127)
+if type(v) ~= 'string' then return false end
+local s, k, n, d, u, c = string.match(v, HEADER)
+if malformed(s, k) or tonumber(d) <= now then return false end
+if ARGV[1] ~= '' and s ~= ARGV[1] then return false end
+if ARGV[2] ~= '' and tonumber(c) > now - tonumber(ARGV[2]) then return false end
+return {s, n, d, c}
 `);
