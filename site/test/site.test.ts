@@ -198,7 +198,18 @@ describe("the documentation site", () => {
 
   it("builds: TypeDoc's API reference for every public package, then VitePress", () => {
     const pages = pagesOf(dist);
-    for (const name of ["core", "express", "fastify", "node", "sqlite", "redis", "postgres", "mongodb"]) {
+    for (const name of [
+      "core",
+      "express",
+      "fastify",
+      "node",
+      "sqlite",
+      "redis",
+      "postgres",
+      "mongodb",
+      "mysql",
+      "dynamodb",
+    ]) {
       expect(pages).toContain(`/api/@idemkit/${name}.html`);
     }
     for (const name of ["conformance", "client"]) expect(pages).toContain(`/api/@idemkit/${name}.html`);
