@@ -21,8 +21,11 @@ import type {
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
+  ListFilter,
+  ListPage,
 } from "@idemkit/core";
 import { Binary, type Collection, type Db, type Document, type WriteConcernSettings } from "mongodb";
+import { createLister } from "./list.js";
 import { checkDuration, describe, rejectUnknownOptions, stringOption } from "./options.js";
 
 /**
@@ -44,6 +47,11 @@ export interface MongoIdempotencyDocument {
    * moves both), at least the retention end once completed. Keeps an expired record's fence.
    */
   keepUntil: Date;
+  /**
+   * When the claim that wrote the document acquired it, server clock (`list`'s `claimedAt`); kept by
+   * complete, release and extend. A document without it (written by hand) is left out of listings.
+   */
+  claimedAt?: Date;
   /** Id of the claim call that wrote this in_progress document (see `claim`). */
   claimId?: string;
   /**
@@ -72,6 +80,10 @@ export type MongoStoreOptions = (
 export interface MongoStore extends IdempotencyStore {
   /** Creates the TTL index on `keepUntil` (idempotent). Run once at deploy or startup. */
   ensureIndexes(): Promise<void>;
+  /** Live records, a page at a time, as summaries (see `IdempotencyStore.list`). */
+  list(filter?: ListFilter): Promise<ListPage>;
+  /** Resolves when the server answers a read of the collection (one that matches nothing). */
+  ping(): Promise<void>;
   /** The collection the store writes to. */
   readonly collection: Collection<MongoIdempotencyDocument>;
 }
@@ -84,7 +96,7 @@ export const MAX_DUPLICATE_KEY_ATTEMPTS = 5;
 /** `$$NOW` is the server's clock, the same on every member for one operation (MongoDB >= 4.2). */
 const NOW = "$$NOW";
 /** Live means: deadline strictly in the future on the server's clock. */
-const LIVE = { $gt: ["$expiresAt", NOW] };
+export const LIVE = { $gt: ["$expiresAt", NOW] };
 const lit = (value: unknown) => ({ $literal: value });
 const after = (ms: number) => ({ $add: [NOW, Math.ceil(ms)] });
 /** `expiresAt` of a released document: long past on every member's clock. */
@@ -96,7 +108,7 @@ const RELEASED = new Date(0);
  * otherwise read as past, and the document be overwritten) and `get` returns it, so that both
  * fail the call instead of reading it as absent or live.
  */
-const WELL_FORMED = {
+export const WELL_FORMED = {
   $and: [
     { $eq: [{ $type: "$expiresAt" }, "date"] },
     { $in: [{ $type: "$fence" }, ["int", "long", "double"]] },
@@ -140,6 +152,7 @@ export function claimPipeline(claim: ClaimRequest, claimId: string): Document[] 
             expiresAt: after(claim.leaseMs),
             // Kept retentionMs past the lease end, however the two compare (store contract).
             keepUntil: after(claim.leaseMs + claim.retentionMs),
+            claimedAt: NOW,
             claimId: lit(claimId),
             takeover: { $and: [{ $eq: ["$state", "in_progress"] }, { $gt: ["$expiresAt", RELEASED] }] },
           },
@@ -339,6 +352,12 @@ export function createMongoStore(options: MongoStoreOptions): MongoStore {
       if (live.deletedCount === 1) return true;
       await collection.deleteOne({ _id: key, $expr: { $not: [LIVE] } }, writeOptions);
       return false;
+    },
+
+    list: createLister(collection),
+
+    async ping(): Promise<void> {
+      await collection.findOne({ _id: { $in: [] } }, { projection: { _id: 1 }, readPreference: "primary" });
     },
 
     async ensureIndexes(): Promise<void> {
