@@ -463,3 +463,36 @@ describe("@idemkit/nestjs configuration errors", () => {
     },
   );
 });
+
+describe("@idemkit/nestjs controllers that share a handler", () => {
+  it.each(PLATFORMS)("gives each subclass of a base controller its own options (%s)", async (platform) => {
+    class BaseController {
+      @Post()
+      create() {
+        return { created: true };
+      }
+    }
+
+    @Controller("strict")
+    @Idempotent()
+    class Strict extends BaseController {}
+
+    @Controller("lenient")
+    @Idempotent({ required: false })
+    class Lenient extends BaseController {}
+
+    @Module({
+      imports: [IdempotencyModule.forRoot({ store, keyPrefix: `shared-${randomUUID()}:`, scope: "global" })],
+      controllers: [Strict, Lenient],
+    })
+    class SharedModule {}
+
+    const { app, origin } = await startNest(platform, SharedModule);
+    apps.push(app);
+    const post = (path: string) => fetch(`${origin}${path}`, { method: "POST" });
+    // Whichever route is asked first, the other keeps its own options.
+    expect((await post("/lenient")).status).toBe(201);
+    expect((await post("/strict")).status).toBe(400);
+    expect((await post("/lenient")).status).toBe(201);
+  });
+});

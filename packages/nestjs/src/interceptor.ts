@@ -38,7 +38,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== "http") return next.handle();
-    const entry = this.routes.forHandler(context.getHandler(), () => this.#optionsOf(context));
+    const entry = this.routes.forRoute(context.getHandler(), context.getClass(), () =>
+      this.#optionsOf(context),
+    );
     const http = context.switchToHttp();
     const request = http.getRequest<object>();
     const response = http.getResponse<unknown>();

@@ -32,8 +32,11 @@ export class IdempotencyRoutes {
   readonly #instanceOptions: IdempotencyInstanceOptions | undefined;
   readonly #http: NestHttpOptions;
   readonly #moduleEntry: HttpEntry<NestRequest>;
-  /** By route handler: its entry, or `false` for a route left out (`@Idempotent(false)`). */
-  readonly #byHandler = new WeakMap<object, HttpEntry<NestRequest> | false>();
+  /**
+   * By route handler and controller (a handler a base class declares serves each subclass with its
+   * own options): its entry, or `false` for a route left out (`@Idempotent(false)`).
+   */
+  readonly #byRoute = new WeakMap<object, WeakMap<object, HttpEntry<NestRequest> | false>>();
 
   constructor(@Inject(IDEMPOTENCY_MODULE_OPTIONS) options: IdempotencyModuleOptions) {
     if (options === null || typeof options !== "object") {
@@ -55,12 +58,21 @@ export class IdempotencyRoutes {
     preparePrototypes();
   }
 
-  /** The entry of a route handler, its options read once (`options()`); `undefined` when left out. */
-  forHandler(handler: object, options: () => IdempotentOptions | false): HttpEntry<NestRequest> | undefined {
-    let entry = this.#byHandler.get(handler);
+  /** The entry of a route, its options read once (`options()`); `undefined` when left out. */
+  forRoute(
+    handler: object,
+    controller: object,
+    options: () => IdempotentOptions | false,
+  ): HttpEntry<NestRequest> | undefined {
+    let byController = this.#byRoute.get(handler);
+    if (!byController) {
+      byController = new WeakMap();
+      this.#byRoute.set(handler, byController);
+    }
+    let entry = byController.get(controller);
     if (entry === undefined) {
       entry = this.#forOptions(options());
-      this.#byHandler.set(handler, entry);
+      byController.set(controller, entry);
     }
     return entry || undefined;
   }
