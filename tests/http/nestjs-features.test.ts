@@ -32,9 +32,10 @@ import {
   Patch,
   Post,
   Put,
+  RequestTimeoutException,
 } from "@nestjs/common";
 import { APP_FILTER, APP_INTERCEPTOR, BaseExceptionFilter, HttpAdapterHost } from "@nestjs/core";
-import { map } from "rxjs";
+import { catchError, map, throwError, timeout } from "rxjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { PLATFORMS, startNest } from "./nestjs-app.js";
 
@@ -495,4 +496,68 @@ describe("@idemkit/nestjs controllers that share a handler", () => {
     expect((await post("/strict")).status).toBe(400);
     expect((await post("/lenient")).status).toBe(201);
   });
+});
+
+describe("@idemkit/nestjs requests given up by an outer interceptor", () => {
+  it.each(PLATFORMS)(
+    "never runs the route of a request given up while it waited for its key (%s)",
+    async (platform) => {
+      let runs = 0;
+      const release = gate();
+
+      /** A timeout interceptor as apps have them; the test sets each request's through a header. */
+      @Injectable()
+      class Timeout implements NestInterceptor {
+        intercept(context: ExecutionContext, next: CallHandler) {
+          const ms = Number(context.switchToHttp().getRequest().headers["x-timeout-ms"]);
+          return next.handle().pipe(
+            timeout(ms),
+            catchError(() => throwError(() => new RequestTimeoutException())),
+          );
+        }
+      }
+
+      @Controller()
+      class Slow {
+        @Post("slow")
+        @Idempotent({ waitForInFlight: { timeoutMs: 2_000, pollMs: 20 } })
+        async slow() {
+          runs++;
+          await release.opened;
+          return { runs };
+        }
+      }
+
+      const keyPrefix = `given-up-${randomUUID()}:`;
+      @Module({
+        imports: [IdempotencyModule.forRoot({ store, keyPrefix, scope: "global" })],
+        controllers: [Slow],
+        providers: [{ provide: APP_INTERCEPTOR, useClass: Timeout }],
+      })
+      class GivenUpModule {}
+
+      const { app, origin } = await startNest(platform, GivenUpModule);
+      apps.push(app);
+      const post = (ms: number) =>
+        fetch(`${origin}/slow`, {
+          method: "POST",
+          headers: { "idempotency-key": "k", "x-timeout-ms": String(ms) },
+        });
+      try {
+        const first = post(400);
+        for (let i = 0; (await store.get(`${keyPrefix}http:0::k`)) === undefined; i++) {
+          if (i > 1000) throw new Error("never claimed");
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        // The duplicate waits for the first; its own timeout answers it long before the first's ends.
+        expect((await post(50)).status).toBe(408);
+        expect((await first).status).toBe(408); // its key released: a 408 is not stored
+        // The duplicate was still polling: it finds the key free, and must not run for a client gone.
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        expect(runs).toBe(1);
+      } finally {
+        release.open();
+      }
+    },
+  );
 });

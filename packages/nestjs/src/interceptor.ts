@@ -59,6 +59,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
         body: () => nodeBody(node.req, () => (request as { body?: unknown }).body),
         inherited: replyHeaders(response),
         route: (owned) => {
+          // Given up while idemkit waited (an outer interceptor's timeout answered): never run it now.
+          if (subscriber.closed) return Promise.reject(new Error(`${WHERE}: the request was given up`));
           if (owned) setIdempotencyContext(request, owned);
           route = "running";
           return new Promise<void>((resolve, reject) => {
@@ -85,6 +87,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
           internalError(node.res);
         },
         answer: (answer, send) => {
+          if (subscriber.closed) return; // given up: Nest answered already
           const problem = problemOf(answer);
           if (problem) {
             const exception = new IdempotencyProblemException(problem, answer);
