@@ -4,9 +4,9 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { createMemoryStore, type IdempotentHandler } from "@idemkit/core";
 import { type IdempotencyState, idempotency } from "@idemkit/koa";
 import { bodyParser } from "@koa/bodyparser";
-import Koa, { type Context } from "koa";
-import Koa2 from "koa2";
+import type { Context } from "koa";
 import { describeHttpBehaviour } from "./behaviour-suite.js";
+import { KOA_MAJORS } from "./koa-app.js";
 import { loopback, sendTo } from "./loopback.js";
 import { nodeScope, webRequestOf } from "./web-route.js";
 
@@ -35,10 +35,7 @@ function koaRoute(handler: IdempotentHandler) {
 
 // Koa 3 and Koa 2 run the same suite: JSON bodies parsed by @koa/bodyparser, the route's response as
 // a stream in `ctx.body`, Koa's own error handling.
-for (const [name, make] of [
-  ["Koa 3", Koa],
-  ["Koa 2", Koa2 as unknown as typeof Koa],
-] as const) {
+for (const [name, make] of KOA_MAJORS) {
   describeHttpBehaviour({
     name: `${name} middleware on the memory store`,
     createStore: () => createMemoryStore(),
