@@ -71,6 +71,22 @@ for (const [major, make] of KOA_MAJORS) {
       expect((await post("/crash", `crash-${tag}`)).text()).toBe("run 4");
     });
 
+    it("an option that throws after the route ran, with headers Koa's error handler refuses: a bare 500, the process carries on", async () => {
+      const { post } = await serve((app) => {
+        const policyBug = Object.assign(new Error("policy bug"), { headers: { "x-detail": "line\nbreak" } });
+        const shouldStore = () => {
+          throw policyBug;
+        };
+        app.use(idempotency(idem, { scope: "global", shouldStore }));
+        app.use((ctx) => {
+          ctx.status = 201;
+          ctx.body = "made";
+        });
+      });
+      const answered = await post("/orders", `policy-${tag}`);
+      expect([answered.status, answered.text()]).toEqual([500, "Internal Server Error"]);
+    });
+
     it("a client that goes away before Koa responds: the route's whole outcome is stored, and the retry replays it", async () => {
       let runs = 0;
       const completed = () => events.filter((e) => e.type === "completed").length;

@@ -7,7 +7,7 @@ import {
   type IdempotencyInstanceOptions,
   splitOptions,
 } from "@idemkit/core";
-import { nodeBody, preparePrototypes, serve } from "@idemkit/node";
+import { internalError, nodeBody, preparePrototypes, serve } from "@idemkit/node";
 import type { Context, Middleware, Next } from "koa";
 import { parsedBody } from "./parsed-body.js";
 import { writableWhileHeld } from "./respond.js";
@@ -95,8 +95,12 @@ function handle(entry: HttpEntry<Context>, ctx: Context, next: Next): Promise<vo
         decided = true;
         // Before Koa responds, the error is the middleware's: Koa's error handling answers it (the
         // key is released). While Koa was responding, it is reported as Koa reports errors.
-        if (routeDone) ctx.onerror(error as Error);
-        else reject(error);
+        if (!routeDone) return reject(error);
+        try {
+          ctx.onerror(error as Error);
+        } catch {
+          internalError(ctx.res); // Koa's handler failed (a header it refuses): a bare 500 or a cut
+        }
       },
     }).then(() => {
       served = true;
