@@ -41,12 +41,13 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const entry = this.routes.forRoute(context.getHandler(), context.getClass(), () =>
       this.#optionsOf(context),
     );
+    if (!entry) return next.handle();
     const http = context.switchToHttp();
     const request = http.getRequest<object>();
     const response = http.getResponse<unknown>();
     const node = nodeObjects(request, response);
     if (!node) throw new TypeError(`${WHERE} runs on node:http servers (Express or Fastify, HTTP/1.1)`);
-    if (!entry?.covers(node.req.method ?? "") || handled.has(node.req)) return next.handle();
+    if (!entry.covers(node.req.method ?? "") || handled.has(node.req)) return next.handle();
     handled.add(node.req);
     hookAdapter(this.adapterHost.httpAdapter);
 
