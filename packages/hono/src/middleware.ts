@@ -53,6 +53,7 @@ export function idempotency<E extends Env = any>(
   return async (c, next) => {
     // Mounted twice on one path (app-wide and on a route): the first one handles the request.
     if (c.get("idempotency") !== undefined) return next();
+    // What earlier middleware set: `c.res` holds it, `c.header()` calls included (Hono 4.8 and later).
     const inherited = inheritedOf(c.res.headers);
     const request = await requestOf(c);
     contexts.set(request, c);
