@@ -4,6 +4,8 @@ import type { IdempotencyEvent, StoreOperation } from "./events.js";
 /** What a bounded store call reports a failure to (the engine). */
 export interface StoreCallReporter {
   readonly storeTimeoutMs: number;
+  /** The store bounds every call itself within `storeTimeoutMs` (`settlesWithinMs`): no timer here. */
+  readonly storeBoundsCalls: boolean;
   readonly listening: boolean;
   emit(event: Omit<Extract<IdempotencyEvent, { type: "store-error" }>, "at">): void;
 }
@@ -11,7 +13,8 @@ export interface StoreCallReporter {
 /**
  * Runs one store call under the reporter's timeout; a failure becomes `StoreUnavailableError` and a
  * `store-error` event. One timer and one promise per call: the timer rejects it when the store has
- * not answered in `storeTimeoutMs`, and is cleared as soon as the store answers.
+ * not answered in `storeTimeoutMs`, and is cleared as soon as the store answers. No timer when the
+ * store bounds its calls itself at least as tightly: its own rejection arrives first.
  */
 export function boundedStoreCall<T>(
   reporter: StoreCallReporter,
@@ -38,10 +41,12 @@ export function boundedStoreCall<T>(
       }
       reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
     };
-    const timer = setTimeout(
-      () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
-      ms,
-    );
+    const timer = reporter.storeBoundsCalls
+      ? undefined
+      : setTimeout(
+          () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
+          ms,
+        );
     let pending: Promise<T>;
     try {
       pending = fn();
