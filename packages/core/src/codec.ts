@@ -1,3 +1,5 @@
+import { utf8Bytes } from "./bytes.js";
+
 /** Turns a value into the opaque bytes a store keeps, and back. */
 export interface Codec<T = unknown> {
   encode(value: T): Uint8Array;
@@ -9,7 +11,6 @@ const UNDEFINED = 0;
 const JSON_VALUE = 1;
 const BYTES = 2;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -17,7 +18,7 @@ const decoder = new TextDecoder();
  * `run()` puts its envelope byte there instead of copying the codec's output into a larger array.
  */
 export function encodeDefault(value: unknown, head: string): Uint8Array {
-  if (value === undefined) return encoder.encode(`${head}\u0000`);
+  if (value === undefined) return utf8Bytes(`${head}\u0000`);
   if (value instanceof Uint8Array) {
     const out = new Uint8Array(head.length + 1 + value.length);
     for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
@@ -27,7 +28,7 @@ export function encodeDefault(value: unknown, head: string): Uint8Array {
   }
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
-  return encoder.encode(`${head}\u0001${json}`); // the tag is U+0001: one byte, JSON_VALUE
+  return utf8Bytes(`${head}\u0001${json}`); // the tag is U+0001: one byte, JSON_VALUE
 }
 
 /** The default codec: JSON for plain values, bytes for `Uint8Array`, and `undefined` kept as is. */

@@ -35,6 +35,8 @@ export class Engine {
   readonly heartbeatMs: number;
   readonly maxHoldMs: number;
   readonly storeTimeoutMs: number;
+  /** The store's own timer settles every call within `storeTimeoutMs` (store.ts, `settlesWithinMs`). */
+  readonly storeBoundsCalls: boolean;
   readonly #events: EventStream;
 
   constructor(options: EngineOptions, events: EventStream) {
@@ -45,6 +47,9 @@ export class Engine {
     this.heartbeatMs = settings.heartbeatMs;
     this.maxHoldMs = settings.maxHoldMs;
     this.storeTimeoutMs = settings.storeTimeoutMs;
+    const bound = this.store.settlesWithinMs;
+    this.storeBoundsCalls =
+      typeof bound === "number" && bound > 0 && bound <= this.storeTimeoutMs && Number.isFinite(bound);
     this.#events = events;
   }
 

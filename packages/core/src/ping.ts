@@ -10,7 +10,12 @@ import { boundedStoreCall } from "./store-call.js";
  */
 export function pingStore(engine: Engine, keyPrefix: string): Promise<void> {
   const { store } = engine;
-  const quiet = { storeTimeoutMs: engine.storeTimeoutMs, listening: false, emit() {} };
+  const quiet = {
+    storeTimeoutMs: engine.storeTimeoutMs,
+    storeBoundsCalls: engine.storeBoundsCalls,
+    listening: false,
+    emit() {},
+  };
   // Never reported (the reporter does not listen): "ping" only names the call in the error.
   return boundedStoreCall(quiet, "ping" as StoreOperation, keyPrefix, async () => {
     if (typeof store.ping === "function") await store.ping();

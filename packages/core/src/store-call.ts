@@ -6,6 +6,8 @@ type Reported<T extends IdempotencyEvent["type"]> = Omit<Extract<IdempotencyEven
 /** What a bounded store call reports to (the engine): each call, answered or failed. */
 export interface StoreCallReporter {
   readonly storeTimeoutMs: number;
+  /** The store bounds every call itself within `storeTimeoutMs` (`settlesWithinMs`): no timer here. */
+  readonly storeBoundsCalls: boolean;
   readonly listening: boolean;
   emit(event: Reported<"store-call"> | Reported<"store-error">): void;
 }
@@ -14,7 +16,8 @@ export interface StoreCallReporter {
  * Runs one store call under the reporter's timeout; an answer is a `store-call` event, a failure a
  * `StoreUnavailableError` and a `store-error` event. One timer and one promise per call: the timer
  * rejects it when the store has not answered in `storeTimeoutMs`, and is cleared as soon as the
- * store answers.
+ * store answers. No timer when the store bounds its calls itself at least as tightly: its own
+ * rejection arrives first.
  */
 export function boundedStoreCall<T>(
   reporter: StoreCallReporter,
@@ -41,10 +44,12 @@ export function boundedStoreCall<T>(
       }
       reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
     };
-    const timer = setTimeout(
-      () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
-      ms,
-    );
+    const timer = reporter.storeBoundsCalls
+      ? undefined
+      : setTimeout(
+          () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
+          ms,
+        );
     let pending: Promise<T>;
     try {
       pending = fn();

@@ -299,4 +299,12 @@ export interface IdempotencyStore {
 
   /** Release resources the store opened itself (never the user's client). */
   close?(): Promise<void>;
+
+  /**
+   * Optional: every call of this store settles (resolves or rejects) within this many milliseconds
+   * of being made, by a timer of the store's own. Core then sets no timer of its own on a call when
+   * this is at most its `storeTimeoutMs`: one timer per store call, not two. Leave it out unless
+   * every operation is bounded this way.
+   */
+  readonly settlesWithinMs?: number;
 }

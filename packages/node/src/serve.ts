@@ -9,7 +9,7 @@ import type {
   ResponseHeaders,
 } from "@idemkit/core";
 import { ResponseCapture } from "./capture.js";
-import { writeAnswer, writeRouteResponse } from "./write-response.js";
+import { sendableAsItStands, writeAnswer, writeRouteResponse } from "./write-response.js";
 
 /** What an integration plugs into the Node flow. */
 export interface ServeHooks<R> {
@@ -93,9 +93,11 @@ async function serveOwned<R>(
   try {
     switch (captured.kind) {
       case "whole": {
+        // Read before `finish`, which drops a replay marker from the snapshot's headers.
+        const asItStands = sendableAsItStands(captured.response.headers);
         const instead = await run.finish({ ...captured.response, inherited });
         capture.restore();
-        const touched = capture.touchedSinceSnapshot;
+        const touched = capture.touchedSinceSnapshot || !asItStands;
         if (instead) writeAnswer(res, instead, answer);
         else writeRouteResponse(res, captured.response, captured.sent, touched);
         break;

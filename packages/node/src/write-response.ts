@@ -54,7 +54,8 @@ export function answerHeaders(
  * Writes the route's own response from its snapshot, whole, as every replay of it will be, with
  * node:http's own methods: the route's writes already went through any wrapper on their way into
  * the capture (compression compressed them; a second call would find it done and do nothing).
- * `touched`: a header of `res` changed after the snapshot (the capture tells).
+ * `touched`: a header of `res` changed after the snapshot (the capture tells), or one it has must
+ * not go out as it stands (`sendableAsItStands`).
  */
 export function writeRouteResponse(
   res: ServerResponse,
@@ -79,17 +80,20 @@ export function writeRouteResponse(
 }
 
 /**
- * Whether `res` still has the status of the snapshot and nothing that must not go out as it stands:
- * a replay marker the route set (core drops it from what is stored) or its own framing. Header
- * changes since the snapshot are the capture's to tell (`touched`).
+ * Whether a response with these headers (the snapshot's, as the route set them) may go out as `res`
+ * stands: not with a replay marker the route set (core drops it from what is stored) nor with its
+ * own framing. Read from the snapshot: while the capture saw no change (`touched`), `res` has them.
  */
+export function sendableAsItStands(headers: Readonly<ResponseHeaders>): boolean {
+  return headers[REPLAYED_HEADER] === undefined && headers["transfer-encoding"] === undefined;
+}
+
+/** Whether `res` still has the status of the snapshot and nothing went out yet. */
 function unchangedSince(res: ServerResponse, response: RouteResponse): boolean {
   return (
     !res.headersSent &&
     res.statusCode === response.status &&
-    (res.statusMessage || undefined) === (response.statusText || undefined) &&
-    !res.hasHeader(REPLAYED_HEADER) &&
-    !res.hasHeader("transfer-encoding")
+    (res.statusMessage || undefined) === (response.statusText || undefined)
   );
 }
 

@@ -52,6 +52,12 @@ describe("createRedisStore checks its options", () => {
     expect(() => make({ client: sentinel })).toThrow(/Sentinel clients .* are not supported/);
   });
 
+  it("tells core its calls settle within commandTimeoutMs (so core sets no second timer), and nothing when it is 0", () => {
+    expect(make({}).settlesWithinMs).toBe(2000);
+    expect(make({ commandTimeoutMs: 150 }).settlesWithinMs).toBe(150);
+    expect(make({ commandTimeoutMs: 0 }).settlesWithinMs).toBeUndefined();
+  });
+
   it("needs an options object; accepts every option at its bounds", () => {
     expect(() => createRedisStore(undefined as unknown as RedisStoreOptions)).toThrow(
       /needs an options object with `client`/,

@@ -65,6 +65,7 @@ export interface RedisStore extends IdempotencyStore {
 
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
+const isOne = (reply: Reply) => reply === 1;
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 
 /**
@@ -74,22 +75,6 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
-
-  async function send(
-    script: Script,
-    key: string,
-    args: (string | Buffer)[],
-    timedOut: () => boolean,
-  ): Promise<Reply> {
-    try {
-      return await connection.script("evalsha", script.sha, prefix + key, args);
-    } catch (error) {
-      // Past the timeout the caller has its rejection: an EVAL now would still write, unseen.
-      if (!isNoScript(error) || timedOut()) throw error;
-      // The script cache was lost: EVAL runs it once and caches it again on that node.
-      return await connection.script("eval", script.lua, prefix + key, args);
-    }
-  }
 
   const failure = (operation: string, error: unknown) =>
     new RedisStoreError(operation, error instanceof Error ? error.message : String(error), { cause: error });
@@ -103,30 +88,58 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       { cause },
     );
 
-  /** One promise and one timer per call: the timer rejects when Redis has not answered in time. */
-  async function run(
-    operation: string,
-    script: Script,
-    key: string,
-    args: (string | Buffer)[],
-  ): Promise<Reply> {
-    let timedOut = false;
+  /** What a call rejects with when Redis answered `error` (or did not answer). */
+  function refusal(operation: string, key: string, error: unknown): RedisStoreError {
+    const message = error instanceof Error ? error.message : "";
+    if (!message.startsWith(MALFORMED)) return failure(operation, error);
+    const why = message.slice(MALFORMED.length + 1).replace(/ script: .*/s, "");
+    return malformed(operation, key, why, failure(operation, error));
+  }
+
+  /**
+   * Runs `script` on `key`: by SHA, re-sent whole when Redis has lost it (`NOSCRIPT` after `SCRIPT
+   * FLUSH`, a restart or a failover). One promise and (unless disabled) one timer per call: the timer
+   * rejects when Redis has not answered within `timeoutMs`; past it nothing is re-sent (an EVAL then
+   * would still write, unseen by the caller, who has its rejection).
+   */
+  function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
+    const fullKey = prefix + key;
+    return new Promise<Reply>((resolve, reject) => {
+      let done = false;
+      const timer =
+        timeoutMs === 0
+          ? undefined
+          : setTimeout(() => {
+              done = true;
+              reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
+            }, timeoutMs);
+      const answered = (reply: Reply) => {
+        if (done) return; // a reply after the timeout settles nothing
+        done = true;
+        clearTimeout(timer);
+        resolve(reply);
+      };
+      const failed = (error: unknown) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        reject(refusal(operation, key, error));
+      };
+      const sendWhole = (error: unknown) => {
+        if (done || !isNoScript(error)) return failed(error);
+        // The script cache was lost: EVAL runs it once and caches it again on that node.
+        send("eval", script.lua, fullKey, args).then(answered, failed);
+      };
+      send("evalsha", script.sha, fullKey, args).then(answered, sendWhole);
+    });
+  }
+
+  /** One command; a client that throws instead of rejecting fails the same way. */
+  function send(kind: "evalsha" | "eval", body: string, key: string, args: (string | Buffer)[]) {
     try {
-      const reply = send(script, key, args, () => timedOut);
-      return await bounded(operation, reply, () => {
-        timedOut = true;
-      });
+      return connection.script(kind, body, key, args);
     } catch (error) {
-      const message = ((error as RedisStoreError).cause as Error | undefined)?.message;
-      if (message?.startsWith(MALFORMED)) {
-        throw malformed(
-          operation,
-          key,
-          message.slice(MALFORMED.length + 1).replace(/ script: .*/s, ""),
-          error,
-        );
-      }
-      throw error;
+      return Promise.reject(error);
     }
   }
 
@@ -140,8 +153,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
-  /** `reply`, or a rejection once `timeoutMs` has passed (`onTimeout` is called then). */
-  function bounded<T>(operation: string, reply: Promise<T>, onTimeout?: () => void): Promise<T> {
+  /** `reply`, or a rejection once `timeoutMs` has passed. */
+  function bounded<T>(operation: string, reply: Promise<T>): Promise<T> {
     if (timeoutMs === 0) {
       return reply.catch((error: unknown) => {
         throw failure(operation, error);
@@ -149,7 +162,6 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
-        onTimeout?.();
         reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
       }, timeoutMs);
       // A reply after the timeout settles nothing (the promise is already rejected) and is handled.
@@ -166,8 +178,22 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     });
   }
 
+  /** Acquired: [fence, takeover] as integers. Not acquired: the live record as one string. */
+  function claimResult(key: string, reply: Reply): ClaimResult {
+    if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
+    if (Array.isArray(reply)) {
+      const [fence, takeover] = reply;
+      if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
+        return { acquired: true, fence, takeover: takeover === 1 };
+    }
+    throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
+  }
+
+  // claim and complete, on every new key's path, chain on `run` without an async function's extra
+  // promise; a bad argument still rejects (never throws).
   return {
     checkServer: () => checkServers(connection, bounded),
+    settlesWithinMs: timeoutMs === 0 ? undefined : timeoutMs,
 
     list: createLister({ connection, prefix, run, bounded }),
 
@@ -176,26 +202,29 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       await Promise.all(servers.map((server) => bounded("ping", server.command(["PING"]))));
     },
 
-    async claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
-      checkDuration("claim", "leaseMs", claim.leaseMs, true);
-      checkDuration("claim", "retentionMs", claim.retentionMs, false);
-      const args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
-      const reply = await run("claim", CLAIM, key, args);
-      // Acquired: [fence, takeover] as integers. Not acquired: the live record as one string.
-      if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
-      if (Array.isArray(reply)) {
-        const [fence, takeover] = reply;
-        if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
-          return { acquired: true, fence, takeover: takeover === 1 };
+    claim(key: string, claim: ClaimRequest): Promise<ClaimResult> {
+      let args: string[];
+      try {
+        checkDuration("claim", "leaseMs", claim.leaseMs, true);
+        checkDuration("claim", "retentionMs", claim.retentionMs, false);
+        args = [claim.token, claim.fingerprint, ms(claim.leaseMs), ms(claim.retentionMs)];
+      } catch (error) {
+        return Promise.reject(error);
       }
-      throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
+      return run("claim", CLAIM, key, args).then((reply) => claimResult(key, reply));
     },
 
-    async complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
-      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-      const { result } = outcome;
-      const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
-      return (await run("complete", COMPLETE, key, [token, bytes, ms(outcome.retentionMs)])) === 1;
+    complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
+      let args: (string | Buffer)[];
+      try {
+        checkDuration("complete", "retentionMs", outcome.retentionMs, false);
+        const { result } = outcome;
+        const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+        args = [token, bytes, ms(outcome.retentionMs)];
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return run("complete", COMPLETE, key, args).then(isOne);
     },
 
     async release(key: string, token: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { uninitializedBytes } from "../bytes.js";
 import type { UnreplayableReason } from "./exchange.js";
 
 /** An HTTP response as idemkit stores it: status, the replayable headers and the body bytes. */
@@ -31,12 +32,16 @@ export function encodeStoredResponse(response: StoredResponse): Uint8Array {
   });
   const { body } = response;
   // One allocation: the head is encoded in place (at most 3 bytes a UTF-16 unit), the body copied once.
-  const out = new Uint8Array(HEAD_AT + head.length * 3 + body.length);
+  const out = uninitializedBytes(HEAD_AT + head.length * 3 + body.length);
   const headLength = encoder.encodeInto(head, out.subarray(HEAD_AT)).written;
   out[0] = MAGIC_0;
   out[1] = MAGIC_1;
   out[2] = VERSION;
-  new DataView(out.buffer, out.byteOffset, HEAD_AT).setUint32(3, headLength);
+  // The head's length as a big-endian u32.
+  out[3] = headLength >>> 24;
+  out[4] = (headLength >>> 16) & 0xff;
+  out[5] = (headLength >>> 8) & 0xff;
+  out[6] = headLength & 0xff;
   out.set(body, HEAD_AT + headLength);
   return out.subarray(0, HEAD_AT + headLength + body.length);
 }
