@@ -76,6 +76,7 @@ export function mysqlStatements(options: MySqlTableOptions = {}) {
   expires_at  BIGINT NOT NULL,        -- ms since the epoch, server clock: lease or retention end; ${RELEASED} once released
   keep_until  BIGINT NOT NULL,        -- the row and its fence may be purged after this (lease end + retention)
   takeover    BOOLEAN NOT NULL DEFAULT FALSE, -- the claim that wrote the row replaced an expired lease
+  claimed_at  BIGINT NOT NULL DEFAULT 0, -- ms since the epoch, server clock: when the claim that wrote the row acquired it
   PRIMARY KEY (key_hash),
   KEY keep_until_idx (keep_until)
 ) ENGINE = InnoDB`;
@@ -95,9 +96,9 @@ export function mysqlStatements(options: MySqlTableOptions = {}) {
      * fingerprint, lease, lease, retention; then token, fingerprint, lease, retention, lease.
      */
     claim: `INSERT INTO ${t}
-  (key_hash, key_text, token, fingerprint, fence, state, result, expires_at, keep_until, takeover)
+  (key_hash, key_text, token, fingerprint, fence, state, result, expires_at, keep_until, takeover, claimed_at)
 VALUES (?, ?, ?, ?, 1, 'in_progress', NULL, ${NOW_MS} + ${MS}, ${NOW_MS} + ${MS} + ${MS},
-  0 * LAST_INSERT_ID(2))
+  0 * LAST_INSERT_ID(2), ${NOW_MS})
 ON DUPLICATE KEY UPDATE
   takeover    = IF(${expired} AND ${readable},
                    ${replacedLease} + 0 * LAST_INSERT_ID((fence + 1) * 2 + ${replacedLease}),
@@ -107,6 +108,7 @@ ON DUPLICATE KEY UPDATE
   fence       = IF(${taken}, fence + 1, fence),
   state       = IF(${taken}, 'in_progress', state),
   result      = IF(${taken}, NULL, result),
+  claimed_at  = IF(${taken}, ${NOW_MS}, claimed_at),
   keep_until  = IF(${taken}, ${NOW_MS} + ${MS} + ${MS}, keep_until),
   expires_at  = IF(${taken}, ${NOW_MS} + ${MS}, expires_at)`,
     /**
@@ -136,6 +138,19 @@ ON DUPLICATE KEY UPDATE
     deleteLive: `DELETE FROM ${t} WHERE key_hash = ? AND expires_at > ${NOW_MS}`,
     deleteKept: `DELETE FROM ${t} WHERE key_hash = ? AND expires_at <= ${NOW_MS}`,
     kept: `SELECT 1 AS kept FROM ${t} WHERE key_hash = ?`,
+    /**
+     * `list`: live rows in key-hash order after `?` (a hash, or an empty string for the start), by state
+     * (`?` twice), claim age (`?` twice) and a prefix of the escaped key's bytes (`?` twice: `LEFT` of a
+     * binary string counts bytes, so no character is a pattern). `limit` is an integer the store checked.
+     */
+    list: (limit: number) =>
+      `SELECT key_text, state, CAST(fence AS CHAR) AS fence, CAST(claimed_at AS CHAR) AS claimed,
+  CAST(expires_at AS CHAR) AS deadline, HEX(key_hash) AS hash FROM ${t}
+  WHERE key_hash > ? AND expires_at > ${NOW_MS} AND (? IS NULL OR state = ?)
+    AND (? IS NULL OR claimed_at <= ${NOW_MS} - ${MS}) AND LEFT(key_text, LENGTH(?)) = ?
+  ORDER BY key_hash LIMIT ${limit}`,
+    /** Reads no row: `ping` proves the table can be read. */
+    ping: `SELECT 1 FROM ${t} LIMIT 0`,
     /** `limit` is an integer the store checked (a placeholder in LIMIT fails on some servers under mysql2). */
     purge: (limit: number) =>
       `DELETE FROM ${t} WHERE keep_until <= ${NOW_MS} AND expires_at <= ${NOW_MS}

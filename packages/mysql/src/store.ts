@@ -3,6 +3,8 @@ import {
   type ClaimResult,
   type CompleteRequest,
   type IdempotencyStore,
+  type ListFilter,
+  type ListPage,
   MAX_STORE_DURATION_MS,
   type TransactionalOutput,
   type TransactionalResult,
@@ -12,6 +14,7 @@ import type { Connection, Pool, PoolConnection } from "mysql2/promise";
 import { type ClaimTarget, claimOn, wholeMs } from "./claim.js";
 import { keyHash } from "./key.js";
 import { leasedPool } from "./lease.js";
+import { createLister } from "./list.js";
 import {
   checkBytes,
   checkDuration,
@@ -78,6 +81,10 @@ export interface MySqlStore extends IdempotencyStore, TransactionalStore<PoolCon
    * for fencing), oldest first. Returns the count.
    */
   purgeExpired(options?: { limit?: number }): Promise<number>;
+  /** Live records, a page at a time, as summaries (see `IdempotencyStore.list`). */
+  list(filter?: ListFilter): Promise<ListPage>;
+  /** Resolves when the table can be read (a statement that reads no row). */
+  ping(): Promise<void>;
   /**
    * Transactional mode: on one connection from the pool, START TRANSACTION, write the key row, run
    * `work` with that connection (as `client`), store its outcome and COMMIT, so the key and your writes
@@ -188,6 +195,12 @@ export function createMySqlStore(options: MySqlStoreOptions): MySqlStore {
       integerOption("purgeExpired: limit", limit, 1, 2 ** 31 - 1);
       const [result] = await retryLostRaces(isPool, () => db.query(sql.purge(limit)));
       return result.affectedRows;
+    },
+
+    list: createLister(run, sql),
+
+    async ping() {
+      await db.query(sql.ping);
     },
 
     // One implementation of both overloads: `busy` only ever comes back when `waitMs` was given.
