@@ -92,7 +92,19 @@ const isValidationError = (error: unknown) =>
  * `UpdateItem`. DynamoDB has no clock of its own to judge by, so deadlines are the application's wall clock
  * (`Date.now()`), with `clockToleranceMs` added to every lease end for skew between app servers.
  */
-export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyStore {
+/** The DynamoDB store: the contract, and `ping` for health checks. */
+export interface DynamoDbStore extends IdempotencyStore {
+  /**
+   * Resolves when the table answers a strongly consistent `GetItem` of a key the store never writes (the
+   * store's own items start with `k:` or `h:`): the permission the store already needs, no `DescribeTable`.
+   */
+  ping(): Promise<void>;
+}
+
+/** The partition key `ping` reads: no item of the store has it (see `itemKey`). */
+const PING_KEY = "idemkit:ping";
+
+export function createDynamoDbStore(options: DynamoDbStoreOptions): DynamoDbStore {
   const checked = checkStoreOptions(options, OWN_ATTRIBUTES);
   const { table, keyAttribute, ttlAttribute, clockToleranceMs, now } = checked;
   const client = options.client;
@@ -241,5 +253,10 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): IdempotencyS
     },
 
     delete: (key) => deleteItem({ client, table, names, now }, keyOf(key)),
+
+    async ping() {
+      const key = { [keyAttribute]: { S: PING_KEY } };
+      await client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }));
+    },
   };
 }
