@@ -145,6 +145,7 @@ describe("store URLs", () => {
     });
     expect(parseTarget("rediss+cluster://h:7000")).toMatchObject({ kind: "redis-cluster", tls: true });
     expect(parseTarget("postgresql://u@h/db")).toEqual({ kind: "postgres", url: "postgresql://u@h/db" });
+    expect(parseTarget("mysql://root@h:3306/app")).toEqual({ kind: "mysql", url: "mysql://root@h:3306/app" });
     expect(parseTarget("mongodb+srv://u:p@cluster0.example/db")).toMatchObject({ kind: "mongodb" });
     expect(parseTarget("sqlite:data/idem.db")).toEqual({ kind: "sqlite", path: "data/idem.db" });
     expect(parseTarget("sqlite:///var/lib/idem.db")).toEqual({ kind: "sqlite", path: "/var/lib/idem.db" });
@@ -156,7 +157,7 @@ describe("store URLs", () => {
   });
 
   it.each([
-    ["mysql://root@h/db", /unknown kind of store URL; the URL's scheme picks the store: redis:\/\//],
+    ["cassandra://h/ks", /unknown kind of store URL; the URL's scheme picks the store: redis:\/\//],
     ["localhost:6379", /unknown kind of store URL/],
     ["redis:localhost", /is not a valid redis:\/\/ URL/],
     ["redis+cluster://", /"" is not host:port/],

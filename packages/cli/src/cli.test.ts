@@ -36,8 +36,8 @@ describe.concurrent("idemkit: the command line", () => {
     [["list", "--older-than", "5", "--url", "redis://127.0.0.1"], /^idemkit: --older-than takes a duration/],
     [["list"], /^idemkit: no store URL: give --url, or set IDEMKIT_STORE_URL/],
     [
-      ["list", "--url", "mysql://root@127.0.0.1/db"],
-      /^idemkit: mysql:\/\/root@127.0.0.1\/db: unknown kind of store URL/,
+      ["list", "--url", "cassandra://127.0.0.1/ks"],
+      /^idemkit: cassandra:\/\/127.0.0.1\/ks: unknown kind of store URL/,
     ],
     [
       ["list", "--url", "redis://127.0.0.1", "--table", "t"],

@@ -12,6 +12,7 @@ export type Target =
   | { kind: "redis"; url: string }
   | { kind: "redis-cluster"; nodes: ClusterNode[]; tls: boolean; username?: string; password?: string }
   | { kind: "postgres"; url: string }
+  | { kind: "mysql"; url: string }
   | { kind: "sqlite"; path: string }
   | { kind: "mongodb"; url: string };
 
@@ -20,7 +21,7 @@ export const URL_VARIABLES = ["IDEMKIT_STORE_URL", "REDIS_URL", "DATABASE_URL"] 
 
 export const SCHEMES =
   "redis://, rediss://, redis+cluster://host:port,host:port (rediss+cluster:// with TLS), postgres://, " +
-  "postgresql://, sqlite:<path>, file:<path>, mongodb://, mongodb+srv://";
+  "postgresql://, mysql://, sqlite:<path>, file:<path>, mongodb://, mongodb+srv://";
 
 /**
  * The store URL: `--url`, else `IDEMKIT_STORE_URL`, else `REDIS_URL` or `DATABASE_URL` (when only one of
@@ -64,6 +65,7 @@ export function parseTarget(url: string): Target {
     case "rediss":
     case "postgres":
     case "postgresql":
+    case "mysql":
     case "mongodb":
     case "mongodb+srv": {
       if (!URL.canParse(url) || !rest.startsWith("//"))
@@ -72,7 +74,9 @@ export function parseTarget(url: string): Target {
         ? "redis"
         : scheme.startsWith("postgres")
           ? "postgres"
-          : "mongodb";
+          : scheme === "mysql"
+            ? "mysql"
+            : "mongodb";
       return { kind, url };
     }
     case "redis+cluster":

@@ -9,15 +9,15 @@ Commands:
   inspect <key>     the key's live record: state, fence, owner token, fingerprint, deadline, outcome
   list              the live records (--in-progress --older-than 5m: the stuck keys)
   purge <key>       remove the key's record whatever its state, fence included
-  purge-expired     delete records past their keep-until time (SQLite, PostgreSQL; Redis and MongoDB
-                    forget them by themselves)
+  purge-expired     delete records past their keep-until time (SQLite, PostgreSQL, MySQL; Redis and
+                    MongoDB forget them by themselves)
   stats             how many live records, by state, and the oldest claim in progress
   ping              one round trip to the store (for health checks)
 
 The store:
   --url <url>             the store; default IDEMKIT_STORE_URL, else REDIS_URL or DATABASE_URL (one of them)
                           ${SCHEMES}
-  --table <name>          SQLite and PostgreSQL table (default idemkit_keys)
+  --table <name>          SQLite, PostgreSQL and MySQL table (default idemkit_keys)
   --schema <name>         PostgreSQL schema (default public)
   --collection <name>     MongoDB collection (default idempotency_keys)
   --redis-prefix <text>   the Redis store's prefix option (default none)

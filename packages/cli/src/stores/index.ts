@@ -1,6 +1,7 @@
 import { redact, type Target } from "../connection.js";
 import { CliError, EXIT, usage } from "../errors.js";
 import { openMongo } from "./mongodb.js";
+import { openMySql } from "./mysql.js";
 import { openPostgres } from "./postgres.js";
 import { openRedis } from "./redis.js";
 import { openSqlite } from "./sqlite.js";
@@ -8,7 +9,7 @@ import type { OpenStore, StoreOptions } from "./types.js";
 
 /** The store options that apply to each kind of store: any other given is a usage error. */
 const APPLIES: Record<string, Target["kind"][]> = {
-  table: ["sqlite", "postgres"],
+  table: ["sqlite", "postgres", "mysql"],
   schema: ["postgres"],
   collection: ["mongodb"],
   redisPrefix: ["redis", "redis-cluster"],
@@ -38,6 +39,8 @@ export async function openStore(target: Target, url: string, options: StoreOptio
         return await openRedis(target, options);
       case "postgres":
         return await openPostgres(target, options);
+      case "mysql":
+        return await openMySql(target, options);
       case "sqlite":
         return await openSqlite(target, options);
       case "mongodb":

@@ -2,7 +2,7 @@ import type { IdempotencyStore } from "@idemkit/core";
 
 /** What the command line says about the store, beyond its URL. */
 export interface StoreOptions {
-  /** `--table` (SQLite, PostgreSQL). */
+  /** `--table` (SQLite, PostgreSQL, MySQL). */
   table?: string;
   /** `--schema` (PostgreSQL). */
   schema?: string;
