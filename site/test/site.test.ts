@@ -209,6 +209,11 @@ describe("the documentation site", () => {
       "mongodb",
       "mysql",
       "dynamodb",
+      "nestjs",
+      "hono",
+      "koa",
+      "lambda",
+      "otel",
     ]) {
       expect(pages).toContain(`/api/@idemkit/${name}.html`);
     }
