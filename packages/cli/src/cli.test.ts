@@ -131,4 +131,15 @@ describe("idemkit: packages loaded on demand", () => {
     expect(ran.code).toBe(0);
     expect(parsed(ran)).toEqual({ inProgress: 0, completed: 0, total: 0 });
   });
+
+  it("a --cursor that is not one of the store's is a usage error (exit 2), not a store failure", async () => {
+    const ran = await idemkit(["list", "--cursor", "bm9wZQ", "--url", `sqlite:${db}`], {
+      bin: cli,
+      cwd: join(root, "app"),
+    });
+    expect(ran.code).toBe(2);
+    expect(oneLine(ran)).toBe(
+      'idemkit: @idemkit/sqlite: list: cursor "bm9wZQ" is not a cursor of this store\'s listing',
+    );
+  });
 });

@@ -75,12 +75,17 @@ export async function runCli(
   }
 }
 
+/** A store's `list` refused what the command line gave it (`checkListFilter`: a cursor not of its listing). */
+const refusedFilter = (error: unknown) =>
+  (error instanceof TypeError || error instanceof RangeError) &&
+  /^\S+( memory store)?: list: /.test(error.message);
+
 /** Writes the failure (never its stack, unless IDEMKIT_DEBUG is set) and returns its exit code. */
 function report(io: Io, asJson: boolean, error: unknown): ExitCode {
   const failure =
     error instanceof CliError
       ? error
-      : error instanceof TypeError || error instanceof RangeError
+      : refusedFilter(error)
         ? new CliError(EXIT.USAGE, messageOf(error), { cause: error })
         : new CliError(EXIT.STORE, `the store failed: ${messageOf(error)}`, { cause: error });
   if (asJson) {
