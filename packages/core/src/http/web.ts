@@ -107,6 +107,9 @@ export function bytesResponse(
   body: Uint8Array,
 ): Response {
   const empty = hasNullBody(status);
+  // The body is whole: a `Transfer-Encoding` the route set (Hono's streamText) would contradict the
+  // length, a response HTTP/1.1 forbids and clients refuse.
+  headers.delete("transfer-encoding");
   if (!empty) headers.set("content-length", String(body.length));
   return new Response(empty ? null : (body as Uint8Array<ArrayBuffer>), { status, statusText, headers });
 }
