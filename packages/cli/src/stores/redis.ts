@@ -35,6 +35,23 @@ async function installedLibrary(): Promise<"ioredis" | "node-redis"> {
   );
 }
 
+/**
+ * Rejects when `connecting` has not settled within `timeoutMs`. Both libraries' connect timeouts end
+ * with the TCP connection: a server that accepts it and never answers the handshake (ioredis' INFO,
+ * node-redis' HELLO) would otherwise hold the CLI forever.
+ */
+async function connectedWithin(connecting: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs}ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([connecting, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** ioredis, failing fast: no reconnection, no offline queue, connected before the store gets it. */
 async function ioredis(target: RedisTarget, timeoutMs: number): Promise<Connected> {
   const mod = await loadOptional<object>("ioredis", "a redis:// URL", INSTALL);
@@ -70,7 +87,7 @@ async function ioredis(target: RedisTarget, timeoutMs: number): Promise<Connecte
     lastError = error;
   });
   try {
-    await client.connect();
+    await connectedWithin(client.connect(), timeoutMs);
   } catch (error) {
     client.disconnect();
     throw lastError ?? error;
@@ -115,7 +132,7 @@ async function nodeRedis(target: RedisTarget, timeoutMs: number): Promise<Connec
   }
   client.on("error", () => {}); // connect() rejects with it
   try {
-    await client.connect();
+    await connectedWithin(client.connect(), timeoutMs);
   } catch (error) {
     await quietly(() => client.destroy?.());
     throw error;
