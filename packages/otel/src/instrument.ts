@@ -31,6 +31,9 @@ export interface EventSource {
  * Call it once the OpenTelemetry SDK is started, or pass `tracer` and `meter`.
  */
 export function instrument(idem: EventSource, options: OtelOptions = {}): () => void {
+  if (typeof (idem as EventSource | null | undefined)?.on !== "function") {
+    throw new TypeError("@idemkit/otel: instrument needs an idemkit instance (createIdempotency's result)");
+  }
   return idem.on(otelListener(options));
 }
 
@@ -40,9 +43,7 @@ export function instrument(idem: EventSource, options: OtelOptions = {}): () => 
  * event, so an SDK started after this call (but before any request) is used.
  */
 export function otelListener(options: OtelOptions = {}): IdempotencyEventListener {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("@idemkit/otel: options must be an object");
-  }
+  checkOptions(options);
   const spans = options.spans !== false;
   const recordKeys = options.recordKeys === true;
   let tracer: Tracer | undefined;
@@ -55,4 +56,29 @@ export function otelListener(options: OtelOptions = {}): IdempotencyEventListene
       recordCallSpan(tracer, event, recordKeys);
     }
   };
+}
+
+const OPTION_NAMES: readonly string[] = ["tracer", "meter", "spans", "recordKeys"];
+
+/**
+ * Refuses a bad option when it is given: once subscribed, a listener's errors are swallowed by core,
+ * so a misspelt or mistyped option would otherwise leave an app without telemetry, silently.
+ */
+function checkOptions(options: OtelOptions): void {
+  const fail = (message: string) => {
+    throw new TypeError(`@idemkit/otel: ${message}`);
+  };
+  if (options === null || typeof options !== "object") fail("options must be an object");
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(name)) fail(`unknown option ${name} (options: ${OPTION_NAMES.join(", ")})`);
+  }
+  const { tracer, meter, spans, recordKeys } = options;
+  if (tracer !== undefined && typeof (tracer as Partial<Tracer> | null)?.startSpan !== "function") {
+    fail("tracer must be an OpenTelemetry Tracer (with startSpan)");
+  }
+  if (meter !== undefined && typeof (meter as Partial<Meter> | null)?.createCounter !== "function") {
+    fail("meter must be an OpenTelemetry Meter (with createCounter)");
+  }
+  if (spans !== undefined && typeof spans !== "boolean") fail("spans must be true or false");
+  if (recordKeys !== undefined && typeof recordKeys !== "boolean") fail("recordKeys must be true or false");
 }

@@ -158,4 +158,18 @@ describe("spans and metrics of run()", () => {
   it("refuses options that are not an object", () => {
     expect(() => otelListener(null as never)).toThrow(TypeError);
   });
+
+  it("refuses a bad option when given, not silently at the first event", () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    expect(() => instrument(idem, { recordKey: true } as never)).toThrow(
+      "@idemkit/otel: unknown option recordKey (options: tracer, meter, spans, recordKeys)",
+    );
+    expect(() => instrument(idem, { tracer: 5 } as never)).toThrow(/tracer must be an OpenTelemetry Tracer/);
+    expect(() => otelListener({ meter: {} } as never)).toThrow(/meter must be an OpenTelemetry Meter/);
+    expect(() => otelListener({ spans: "no" } as never)).toThrow(
+      "@idemkit/otel: spans must be true or false",
+    );
+    expect(() => otelListener({ recordKeys: 1 } as never)).toThrow(/recordKeys must be true or false/);
+    expect(() => instrument(null as never)).toThrow(/instrument needs an idemkit instance/);
+  });
 });
