@@ -117,4 +117,13 @@ describe("logEvents", () => {
     idem.on(logEvents({ info: broken, warn: broken, error: broken, debug: broken }, { details: true }));
     expect(await idem.run({ key: "k" }, () => 7)).toBe(7);
   });
+
+  it("refuses, when given, a logger without info, warn or error (debug is optional)", () => {
+    const noop = () => {};
+    expect(() => logEvents(null as never)).toThrow(TypeError);
+    expect(() => logEvents({ info: noop, error: noop } as never)).toThrow(
+      "logEvents: the logger has no warn method",
+    );
+    expect(() => logEvents({ info: noop, warn: noop, error: noop })).not.toThrow();
+  });
 });

@@ -45,6 +45,7 @@ const OUTCOME_LEVEL = {
  * Fields go under `idemkit`; an error under `err`, where pino's serializer looks.
  */
 export function logEvents(logger: EventLogger, options: LogEventsOptions = {}): IdempotencyEventListener {
+  checkLogger(logger);
   const details = options.details === true;
   const recordKeys = options.recordKeys === true;
   return (event) => {
@@ -58,6 +59,20 @@ export function logEvents(logger: EventLogger, options: LogEventsOptions = {}): 
     if (error !== undefined) fields.err = error;
     log.call(logger, fields, messageOf(event));
   };
+}
+
+/**
+ * Refuses, when given, a logger that lacks `info`, `warn` or `error`: a listener's errors are swallowed,
+ * so warnings and errors would otherwise be dropped without a word (`debug` is optional).
+ */
+function checkLogger(logger: EventLogger): void {
+  if (logger === null || typeof logger !== "object") {
+    throw new TypeError("logEvents needs a logger (pino, bunyan, console: info, warn and error methods)");
+  }
+  for (const level of ["info", "warn", "error"] as const) {
+    if (typeof logger[level] !== "function")
+      throw new TypeError(`logEvents: the logger has no ${level} method`);
+  }
 }
 
 function levelOf(event: IdempotencyEvent, details: boolean): Level | undefined {
