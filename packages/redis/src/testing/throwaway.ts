@@ -44,9 +44,10 @@ export async function throwawayRedis(args: string[] = [], sentinelConfig?: strin
     ...["--port", String(port), "--save", "", "--daemonize", "yes", "--dir", dir],
     ...args,
   ]);
-  const admin = new Redis({ port, lazyConnect: true, retryStrategy: (n) => (n > 50 ? null : 50) });
+  // A daemonized server may not listen yet (seen on a loaded machine: `connect()` rejected with
+  // "Connection is closed"): the PING waits in the offline queue while the client retries, up to 10 s.
+  const admin = new Redis({ port, lazyConnect: true, retryStrategy: (n) => (n > 200 ? null : 50) });
   admin.on("error", () => {});
-  await admin.connect();
   await admin.ping();
   return {
     port,
