@@ -156,3 +156,15 @@ describe.skipIf(Boolean(skipCluster))(
     });
   },
 );
+
+describe.skipIf(Boolean(skip))("idemkit on a Redis database that does not exist", () => {
+  for (const client of ["ioredis", "node-redis"]) {
+    it(`fails (exit 4) instead of using database 0 (${client})`, async () => {
+      const outOfRange = new URL(url);
+      outOfRange.pathname = "/99999";
+      const ran = await idemkit(["list", "--url", outOfRange.href, "--redis-client", client, "--json"]);
+      expect(ran.code).toBe(4);
+      expect(JSON.parse(ran.stderr).error.message).toMatch(/DB index is out of range/);
+    });
+  }
+});

@@ -88,6 +88,9 @@ async function ioredis(target: RedisTarget, timeoutMs: number): Promise<Connecte
   });
   try {
     await connectedWithin(client.connect(), timeoutMs);
+    // ioredis reports a failed SELECT (the URL's database out of range) as an error event and goes on
+    // connected to database 0: the CLI would read and purge another database's keys.
+    if (lastError && target.kind === "redis") throw lastError;
   } catch (error) {
     client.disconnect();
     throw lastError ?? error;
