@@ -65,6 +65,10 @@ describe("memory store: list", () => {
     await expect(store.list({ limit: 0 })).rejects.toThrow(/limit must be an integer from 1 to 1000; got 0/);
     await expect(store.list({ limit: 1001 })).rejects.toThrow(RangeError);
     await expect(store.list({ olderThanMs: -1 })).rejects.toThrow(/olderThanMs/);
+    // Past any record's age, and past what a SQL interval holds (PostgreSQL failed "interval out of range").
+    await expect(store.list({ olderThanMs: 1e24 })).rejects.toThrow(
+      /olderThanMs must be .* up to 4000000000000000/,
+    );
     await expect(store.list({ state: "in-progress" as "in_progress" })).rejects.toThrow(/state must be/);
     await expect(store.list({ prefix: 1 as unknown as string })).rejects.toThrow(/prefix must be a string/);
     await expect(store.list({ cursor: "nope!" })).rejects.toThrow(/not a cursor of this store's listing/);

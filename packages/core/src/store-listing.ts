@@ -1,5 +1,6 @@
 import { describe } from "./options-check.js";
 import type { ListFilter } from "./store.js";
+import { MAX_STORE_DURATION_MS } from "./store-options.js";
 
 /** The most records one page of `list` holds when the filter gives no `limit`. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -37,10 +38,14 @@ export function checkListFilter(where: string, filter: ListFilter | undefined): 
   }
   if (
     olderThanMs !== undefined &&
-    (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0)
+    // Bounded like a lease: no record is older, and a larger age overflows a SQL interval.
+    (typeof olderThanMs !== "number" ||
+      !Number.isFinite(olderThanMs) ||
+      olderThanMs < 0 ||
+      olderThanMs > MAX_STORE_DURATION_MS)
   ) {
     throw new RangeError(
-      `${where}: olderThanMs must be a number of milliseconds from 0; got ${describe(olderThanMs)}`,
+      `${where}: olderThanMs must be a number of milliseconds from 0 up to ${MAX_STORE_DURATION_MS}; got ${describe(olderThanMs)}`,
     );
   }
   if (typeof prefix !== "string")
