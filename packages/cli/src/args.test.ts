@@ -63,6 +63,7 @@ describe("the command line", () => {
     [["list", "extra"], /list takes no argument; got "extra"/],
     [["list", "--bogus"], /unknown option --bogus/],
     [["list", "--limit"], /--limit needs a value/],
+    [["list", "--limit", "-1"], /^--limit got a value starting with "-": write --limit=<value>$/],
     [["list", "--limit", "0"], /--limit takes a whole number of records from 1; got "0"/],
     [["list", "--limit", "2.5"], /--limit takes a whole number/],
     [["list", "--older-than", "5"], /--older-than takes a duration such as 30s, 5m/],

@@ -79,7 +79,10 @@ function parseError(error: unknown): Error {
   if (unknown) return usage(`unknown option ${unknown[1]} (see idemkit --help)`);
   const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return usage(`${missing[1]} needs a value`);
-  return usage(message.split(". ")[0] ?? message);
+  // `--limit -1`: parseArgs' three lines of advice, as the one line a failure is.
+  const dashed = /^Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(message);
+  if (dashed) return usage(`${dashed[1]} got a value starting with "-": write ${dashed[1]}=<value>`);
+  return usage(message.split(/\.\s/)[0] ?? message);
 }
 
 /** Parses and checks the command line (everything after `idemkit`): a usage error for anything wrong. */
