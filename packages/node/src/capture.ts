@@ -63,7 +63,6 @@ export class ResponseCapture implements Captor {
 
   /** Whether the route began its body before ending it (`headersSent` then reads true). */
   get committed(): boolean {
-    if (this.#head !== undefined) this.#closeHeld = true;
     return this.#head !== undefined;
   }
 
