@@ -7,6 +7,7 @@ import type { Attributes } from "@opentelemetry/api";
  */
 export const ATTR = {
   httpMethod: "http.request.method",
+  httpMethodOriginal: "http.request.method_original",
   httpRoute: "http.route",
   httpStatus: "http.response.status_code",
   urlPath: "url.path",
@@ -20,6 +21,24 @@ export const ATTR = {
   leasePhase: "idemkit.lease.phase",
 } as const;
 
+/** The methods OpenTelemetry's HTTP conventions name; any other is recorded as `_OTHER`. */
+const KNOWN_METHODS = new Set([
+  "CONNECT",
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "PATCH",
+  "POST",
+  "PUT",
+  "TRACE",
+]);
+
+/** `http.request.method` as the conventions have it: a known method as is, anything else `_OTHER`. */
+export function conventionalMethod(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "_OTHER";
+}
+
 /**
  * What a call's metrics carry: values from small, fixed sets only (never a path, a fence or a key,
  * each of which would make a time series per request).
@@ -28,7 +47,7 @@ export function callMetricAttributes(event: FinishedEvent): Attributes {
   const attributes: Attributes = { [ATTR.outcome]: event.outcome };
   const { http } = event;
   if (http) {
-    attributes[ATTR.httpMethod] = http.method;
+    attributes[ATTR.httpMethod] = conventionalMethod(http.method);
     if (http.route !== undefined) attributes[ATTR.httpRoute] = http.route;
     if (http.status !== undefined) attributes[ATTR.httpStatus] = http.status;
   }
@@ -42,6 +61,9 @@ export function callMetricAttributes(event: FinishedEvent): Attributes {
 export function callSpanAttributes(event: FinishedEvent, recordKeys: boolean): Attributes {
   const attributes = callMetricAttributes(event);
   if (event.http?.path !== undefined) attributes[ATTR.urlPath] = event.http.path;
+  // A method outside the conventions' list is `_OTHER` above (a bounded set); the span keeps what it was.
+  if (event.http !== undefined && attributes[ATTR.httpMethod] === "_OTHER")
+    attributes[ATTR.httpMethodOriginal] = event.http.method;
   if (event.fence !== undefined) attributes[ATTR.fence] = event.fence;
   if (event.reason !== undefined) attributes[ATTR.reason] = event.reason;
   if (recordKeys && event.key !== undefined) attributes[ATTR.key] = event.key;

@@ -1,6 +1,6 @@
 import type { FinishedEvent } from "@idemkit/core";
 import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
-import { callSpanAttributes, errorType } from "./attributes.js";
+import { callSpanAttributes, conventionalMethod, errorType } from "./attributes.js";
 
 /**
  * The span of one idempotent call, made when the call ends (its `finished` event) with the call's
@@ -23,8 +23,11 @@ export function recordCallSpan(tracer: Tracer, event: FinishedEvent, recordKeys:
 /** `idemkit POST /orders/:id` (the route's template, never the path: names stay few), `idemkit run charge-card`. */
 export function spanName(event: FinishedEvent): string {
   if (event.http) {
-    const { method, route } = event.http;
-    return route === undefined ? `idemkit ${method}` : `idemkit ${method} ${route}`;
+    const { route } = event.http;
+    // The conventions name a span of an unknown method `HTTP`, never by what a client sent.
+    const method = conventionalMethod(event.http.method);
+    const shown = method === "_OTHER" ? "HTTP" : method;
+    return route === undefined ? `idemkit ${shown}` : `idemkit ${shown} ${route}`;
   }
   return event.name === undefined ? "idemkit run" : `idemkit run ${event.name}`;
 }

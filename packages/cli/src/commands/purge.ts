@@ -18,5 +18,13 @@ export const purge: Command = async ({ invocation, open, io }) => {
   } else {
     io.stderr(`no live record at ${printable(key)}: nothing purged\n`);
   }
+  // The owner of a purged claim may still be running, and the next claim starts again at fence 1: said
+  // where the operator looks (stderr, both formats), not only in the README.
+  if (was?.state === "in_progress") {
+    io.stderr(
+      `warning: ${printable(key)} was in progress (fence ${was.fence}): its owner may still be running, ` +
+        "and the next claim gets fence 1 again, so a downstream fence check cannot reject the old owner\n",
+    );
+  }
   return removed ? EXIT.OK : EXIT.NOT_FOUND;
 };

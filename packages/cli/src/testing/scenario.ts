@@ -158,6 +158,10 @@ export function storeScenario(name: string, skip: string | false, subject: () =>
       const ran = await run("purge", "--scope", purgeScope, "purged");
       expect(ran.code).toBe(0);
       expect(ran.stdout).toBe(`purged ${purgeKey("purged")} (it was in_progress, fence 1)\n`);
+      // Its owner may still run: the operator is told, on stderr, in one line.
+      expect(ran.stderr).toMatch(
+        /^warning: \S+ was in progress \(fence 1\): its owner may still be running, .*fence 1 again.*\n$/,
+      );
       expect(await store.get(purgeKey("purged"))).toBeUndefined();
       const again = await run("purge", purgeKey("purged"), "--json");
       expect(again.code).toBe(1);
