@@ -73,9 +73,6 @@ export type {
   IdempotencyRecord,
   IdempotencyStore,
   InProgressRecord,
-  ListFilter,
-  ListPage,
-  RecordSummary,
 } from "./store.js";
 export {
   type CheckedListFilter,
@@ -83,7 +80,10 @@ export {
   DEFAULT_LIST_LIMIT,
   decodeListCursor,
   encodeListCursor,
+  type ListFilter,
+  type ListPage,
   MAX_LIST_LIMIT,
+  type RecordSummary,
 } from "./store-listing.js";
 export { MAX_STORE_DURATION_MS, type StoreOptionChecks, storeOptionChecks } from "./store-options.js";
 export { decodeStoreText, encodeStoreText } from "./store-text.js";

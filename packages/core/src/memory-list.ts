@@ -1,6 +1,12 @@
 import type { Entry } from "./memory-store.js";
-import type { ListFilter, ListPage, RecordSummary } from "./store.js";
-import { checkListFilter, decodeListCursor, encodeListCursor } from "./store-listing.js";
+import {
+  checkListFilter,
+  decodeListCursor,
+  encodeListCursor,
+  type ListFilter,
+  type ListPage,
+  type RecordSummary,
+} from "./store-listing.js";
 
 const WHERE = "idemkit memory store: list";
 

@@ -6,9 +6,8 @@ import type {
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
-  ListFilter,
-  ListPage,
 } from "./store.js";
+import type { ListFilter, ListPage } from "./store-listing.js";
 import { storeOptionChecks } from "./store-options.js";
 
 export interface MemoryStoreOptions {

@@ -1,6 +1,54 @@
 import { describe } from "./options-check.js";
-import type { ListFilter } from "./store.js";
 import { MAX_STORE_DURATION_MS } from "./store-options.js";
+
+/**
+ * One record as `list` returns it: where it stands, never its outcome bytes, token or fingerprint (read
+ * those with `get`).
+ */
+export interface RecordSummary {
+  /** The key exactly as `claim` received it: never the store's own prefix, hash or escaping. */
+  key: string;
+  state: "in_progress" | "completed";
+  fence: number;
+  /**
+   * When the claim that wrote the record acquired it, in milliseconds since the epoch on the store's
+   * clock (a takeover's claim is a new claim; `extend` and `complete` leave it as it is).
+   */
+  claimedAt: number;
+  /** Lease end (in_progress) or retention end (completed), as `get` reports it. */
+  expiresAt: number;
+}
+
+/** What `list` selects; every field is optional, and the fields combine (AND). */
+export interface ListFilter {
+  /** Only records in this state. */
+  state?: "in_progress" | "completed";
+  /**
+   * Only records claimed at least this many milliseconds ago, judged by the store's clock (`claimedAt`
+   * <= now - `olderThanMs`): with `state: "in_progress"`, the keys held for longer than that, the
+   * stuck ones. A number >= 0.
+   */
+  olderThanMs?: number;
+  /**
+   * Only keys that start with this text, compared code unit for code unit like keys themselves: never
+   * a pattern (`*`, `%`, `_`, `?`, `[`, `\` are plain characters). Default `""`: every key.
+   */
+  prefix?: string;
+  /** The most records one page holds: an integer from 1 to 1000, default 100. */
+  limit?: number;
+  /** Where to go on: the `cursor` of the previous page, with the same filter. */
+  cursor?: string;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  records: RecordSummary[];
+  /**
+   * Set when the listing may go on: pass it back, with the same filter, for the next page. A page may
+   * hold fewer records than `limit`, even none, and still have a cursor; absent on the last page.
+   */
+  cursor?: string;
+}
 
 /** The most records one page of `list` holds when the filter gives no `limit`. */
 export const DEFAULT_LIST_LIMIT = 100;

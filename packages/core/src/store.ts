@@ -1,3 +1,5 @@
+import type { ListFilter, ListPage } from "./store-listing.js";
+
 /**
  * The store contract. This file is the spec that store implementers read: every promise an
  * adapter must keep is written on the interface below, and `@idemkit/conformance` tests each one.
@@ -98,55 +100,6 @@ export type ClaimResult =
       takeover: boolean;
     }
   | { acquired: false; record: IdempotencyRecord };
-
-/**
- * One record as `list` returns it: where it stands, never its outcome bytes, token or fingerprint (read
- * those with `get`).
- */
-export interface RecordSummary {
-  /** The key exactly as `claim` received it: never the store's own prefix, hash or escaping. */
-  key: string;
-  state: "in_progress" | "completed";
-  fence: number;
-  /**
-   * When the claim that wrote the record acquired it, in milliseconds since the epoch on the store's
-   * clock (a takeover's claim is a new claim; `extend` and `complete` leave it as it is).
-   */
-  claimedAt: number;
-  /** Lease end (in_progress) or retention end (completed), as `get` reports it. */
-  expiresAt: number;
-}
-
-/** What `list` selects; every field is optional, and the fields combine (AND). */
-export interface ListFilter {
-  /** Only records in this state. */
-  state?: "in_progress" | "completed";
-  /**
-   * Only records claimed at least this many milliseconds ago, judged by the store's clock (`claimedAt`
-   * <= now - `olderThanMs`): with `state: "in_progress"`, the keys held for longer than that, the
-   * stuck ones. A number >= 0.
-   */
-  olderThanMs?: number;
-  /**
-   * Only keys that start with this text, compared code unit for code unit like keys themselves: never
-   * a pattern (`*`, `%`, `_`, `?`, `[`, `\` are plain characters). Default `""`: every key.
-   */
-  prefix?: string;
-  /** The most records one page holds: an integer from 1 to 1000, default 100. */
-  limit?: number;
-  /** Where to go on: the `cursor` of the previous page, with the same filter. */
-  cursor?: string;
-}
-
-/** One page of a listing. */
-export interface ListPage {
-  records: RecordSummary[];
-  /**
-   * Set when the listing may go on: pass it back, with the same filter, for the next page. A page may
-   * hold fewer records than `limit`, even none, and still have a cursor; absent on the last page.
-   */
-  cursor?: string;
-}
 
 export interface CompleteRequest {
   /**
