@@ -30,9 +30,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const repo = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const require = createRequire(import.meta.url);
 
-/** The version of a dependency the workspace tests with: the projects install exactly it. */
-const versionOf = (name: string): string =>
-  (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string }).version;
+/**
+ * The version of a dependency the workspace tests with: the projects install exactly it. Read from the
+ * tests workspace's `node_modules` (or the root's), not through `require.resolve`: a package whose
+ * `exports` do not list `./package.json` (hono) refuses that.
+ */
+const versionOf = (name: string): string => {
+  const manifest = [join(repo, "tests", "node_modules"), join(repo, "node_modules")]
+    .map((modules) => join(modules, name, "package.json"))
+    .find((file) => existsSync(file));
+  if (manifest === undefined) throw new Error(`${name} is not installed in the workspace`);
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
+};
 
 /** The public packages, by directory. */
 const published = readdirSync(join(repo, "packages"))
