@@ -335,7 +335,9 @@ const tsconfig = (module: string, moduleResolution: string) => ({
 
 // ---------------------------------------------------------------------------------------------------
 
-describe("the packed packages, installed with npm outside the workspace", () => {
+// Each case compiles with tsc or starts Node on every package: with the rest of the suite running beside
+// it on two cores that can take well over the default 30 s, so each gets the child processes' own bound.
+describe("the packed packages, installed with npm outside the workspace", { timeout: 150_000 }, () => {
   let root = "";
   let project = "";
   let skipped: string | false = false;
