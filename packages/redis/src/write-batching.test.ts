@@ -1,0 +1,77 @@
+// The store's commands on an ioredis client leave in few socket writes while others await replies
+// (clients.ts, writeBatcher), counted at the socket: a lone command goes out at once, concurrent ones
+// share writes, and every caller still gets its own reply.
+import { randomUUID } from "node:crypto";
+import { skipUnlessAvailable } from "@idemkit/conformance";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisStore } from "./index.js";
+import { probeRedis, REDIS_URL } from "./testing/clients.js";
+
+const skip = skipUnlessAvailable("redis", await probeRedis());
+const claim = (token: string) => ({ token, fingerprint: "f", leaseMs: 10_000, retentionMs: 10_000 });
+
+interface Socket {
+  writableCorked: number;
+  _write(...args: unknown[]): void;
+  _writev(...args: unknown[]): void;
+}
+
+describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
+  let client: Redis;
+  let writes = 0;
+
+  beforeAll(async () => {
+    client = new Redis(REDIS_URL);
+    await client.ping();
+    // Count what reaches the socket's handle: one call is one write to the kernel.
+    const socket = (client as unknown as { stream: Socket }).stream;
+    const { _write, _writev } = socket;
+    socket._write = function (...args) {
+      writes++;
+      return _write.apply(this, args);
+    };
+    socket._writev = function (...args) {
+      writes++;
+      return _writev.apply(this, args);
+    };
+  });
+  afterAll(() => client.quit());
+
+  it("a lone command is written at once, the socket left uncorked", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    writes = 0;
+    const pending = store.claim("k", claim("t"));
+    expect((client as unknown as { stream: Socket }).stream.writableCorked).toBe(0);
+    expect(writes).toBe(1);
+    expect(await pending).toMatchObject({ acquired: true, fence: 1 });
+  });
+
+  it("64 claims sent together while one awaits its reply leave in at most 10 writes; each gets its own answer", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    await store.claim("taken", claim("first"));
+    writes = 0;
+    const first = store.claim("held", claim("owner"));
+    const keys = Array.from({ length: 64 }, (_, i) => (i % 2 === 0 ? `new:${i}` : "taken"));
+    const results = await Promise.all([first, ...keys.map((key, i) => store.claim(key, claim(`t${i}`)))]);
+    // The first is written alone; the 64 others in batches of 8 (flushed as each batch fills).
+    expect(writes).toBeLessThanOrEqual(10);
+    expect(results[0]).toMatchObject({ acquired: true, fence: 1 });
+    keys.forEach((key, i) => {
+      const result = results[i + 1];
+      if (key === "taken") {
+        expect(result).toMatchObject({ acquired: false, record: { token: "first" } });
+      } else expect(result).toMatchObject({ acquired: true, fence: 1 });
+    });
+  });
+
+  it("a batch still being held when the tick ends is flushed then: nothing waits for a ninth command", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    const first = store.claim("a", claim("t"));
+    const second = store.claim("b", claim("t"));
+    expect((client as unknown as { stream: Socket }).stream.writableCorked).toBe(1);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect((client as unknown as { stream: Socket }).stream.writableCorked).toBe(0);
+    expect(await Promise.all([first, second])).toMatchObject([{ acquired: true }, { acquired: true }]);
+  });
+});
