@@ -94,7 +94,7 @@ function fromIoredis(client: IoredisClient): Connection {
       command: ([command = "", ...args]) => node.call(command, ...args),
     };
   };
-  const writes = client.isCluster ? undefined : writeBatcher(client as unknown as IoredisRedis);
+  const writes = client.isCluster ? undefined : writeBatcherOf(client as unknown as IoredisRedis);
   return {
     script(kind, body, key, args) {
       writes?.hold();
@@ -134,6 +134,15 @@ const BATCH_COMMANDS = 8;
  * rest (one write per tick measured slower: the two took turns); a lone command goes out at once.
  * Bytes are never reordered, so replies match as before.
  */
+/** One batcher per client, shared by every store on it: two would each cork the socket, and the cap of one
+ * would hold nothing back while the other's cork lasts. */
+const batchers = new WeakMap<IoredisRedis, ReturnType<typeof writeBatcher>>();
+function writeBatcherOf(client: IoredisRedis) {
+  let batcher = batchers.get(client);
+  if (batcher === undefined) batchers.set(client, (batcher = writeBatcher(client)));
+  return batcher;
+}
+
 function writeBatcher(client: IoredisRedis) {
   let corked: { uncork(): void } | undefined;
   let held = 0;

@@ -65,6 +65,17 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     });
   });
 
+  it("two stores on one client share its batches: the socket is corked once, and flushed every 8 commands", async () => {
+    const stores = [1, 2].map(() => createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` }));
+    const first = stores[0]!.claim("held", claim("owner"));
+    writes = 0;
+    const claims = Array.from({ length: 32 }, (_, i) => stores[i % 2]!.claim(`k${i}`, claim("t")));
+    expect((client as unknown as { stream: Socket }).stream.writableCorked).toBeLessThanOrEqual(1);
+    expect(writes).toBe(4);
+    for (const result of await Promise.all([first, ...claims]))
+      expect(result).toMatchObject({ acquired: true });
+  });
+
   it("a batch still being held when the tick ends is flushed then: nothing waits for a ninth command", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
     const first = store.claim("a", claim("t"));
