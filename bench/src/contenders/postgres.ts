@@ -7,7 +7,13 @@ import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./types.js";
 export async function postgresIdemkit(pool: Pool, table: string): Promise<Contender> {
   await migrate(pool, { table });
   return idemkitContender("postgres", createPostgresStore({ pool, table }), async () => {
-    await pool.query(`DROP TABLE IF EXISTS "${table}"; DROP FUNCTION IF EXISTS "${table}_claim"`);
+    // The claim function has two overloads (with and without a lock wait): drop each by its signature.
+    await pool.query(`DROP TABLE IF EXISTS "${table}";
+      DO $$ DECLARE f regprocedure; BEGIN
+        FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = '${table}_claim' LOOP
+          EXECUTE 'DROP FUNCTION ' || f;
+        END LOOP;
+      END $$`);
   });
 }
 
