@@ -24,7 +24,9 @@ function runDemo(args: string[], env: Record<string, string> = {}) {
   return { child, exit, output: () => output };
 }
 
-describe("the orders demo (examples/orders-api)", () => {
+// Each case runs the demo's own processes; with the rest of the suite beside it on two cores the storm
+// took 15–30 s in CI, so the cases get more than vitest's default 30 s (nothing here times anything).
+describe("the orders demo (examples/orders-api)", { timeout: 120_000 }, () => {
   it("survives a storm of retries with 0 duplicates and one order per successful operation", async () => {
     const demo = runDemo(["--operations", "150", "--seed", "7"]);
     expect(await demo.exit).toBe(0);
