@@ -49,9 +49,11 @@ describe("the orders demo (examples/orders-api)", { timeout: 120_000 }, () => {
     const port = 40_000 + Math.floor(Math.random() * 10_000);
     const demo = runDemo(["--serve"], { PORT: String(port) });
     try {
-      for (let i = 0; i < 100 && !demo.output().includes("orders API on"); i++) {
+      // Up to 60 s to start: beside the rest of the suite on two cores it once took more than 10.
+      for (let i = 0; i < 600 && !demo.output().includes("orders API on"); i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      expect(demo.output(), "the demo never said it was serving").toContain("orders API on");
       const base = `http://127.0.0.1:${port}`;
       const create = () =>
         fetch(`${base}/orders`, {
