@@ -267,7 +267,9 @@ describe.skipIf(Boolean(skip))(titled("postgres transactional mode"), () => {
     ]);
     expect(a).toMatchObject({ acquired: true, committed: true });
     expect(b).toMatchObject({ acquired: true, committed: true });
-    expect(runs).toBe(3);
+    // At least one abort and re-run; with other suites using the same PostgreSQL beside this one, SSI may
+    // abort a second time (a false positive it allows), and that re-run is as correct as the first.
+    expect(runs).toBeGreaterThanOrEqual(3);
     // The re-run saw the other transaction's row: the outcome is serializable.
     expect([a.acquired && a.value, b.acquired && b.value].sort()).toEqual([0, 1]);
   });
