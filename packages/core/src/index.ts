@@ -95,3 +95,4 @@ export {
   type TransactionalResult,
   type TransactionalStore,
 } from "./transactional.js";
+export { type SignalSource, workContext } from "./work-context.js";

@@ -3,6 +3,7 @@ import { LeaseLostError, MaxHoldExceededError } from "./errors.js";
 import { freeKey } from "./free-key.js";
 import { releaseLateClaims } from "./late-claims.js";
 import type { ClaimResult } from "./store.js";
+import { workContext } from "./work-context.js";
 
 export type CompletionResult = "completed" | "lease-lost" | "store-error";
 
@@ -122,15 +123,8 @@ export class ActiveLease implements Lease {
   async run<T>(
     work: (context: { fence: number; readonly signal: AbortSignal }) => T | Promise<T>,
   ): Promise<T> {
-    const lease = this;
     try {
-      // A plain object (spreading it keeps `signal`), its signal read through to the lease.
-      return await work({
-        fence: this.fence,
-        get signal() {
-          return lease.signal;
-        },
-      });
+      return await work(workContext({ fence: this.fence }, this));
     } catch (error) {
       await this.release("error");
       throw error;

@@ -1,4 +1,5 @@
 import type { Codec, Idempotency, RunOptions } from "@idemkit/core";
+import { workContext } from "@idemkit/core";
 import { deadlineOf, underDeadline } from "./deadline.js";
 import { type LambdaInstanceOptions, lambdaInstance } from "./instance.js";
 import type { IdempotencyContext, LambdaContext } from "./types.js";
@@ -91,13 +92,7 @@ export function makeIdempotent<E, C extends LambdaContext, R>(
     const run = runOptions(event, context);
     return underDeadline(deadline, () =>
       idem.run(run, (owner) =>
-        handler(event, context, {
-          key: run.key,
-          fence: owner.fence,
-          get signal() {
-            return owner.signal;
-          },
-        }),
+        handler(event, context, workContext({ key: run.key, fence: owner.fence }, owner)),
       ),
     );
   };

@@ -1,4 +1,5 @@
 import type { RunContext, RunResult } from "@idemkit/core";
+import { workContext } from "@idemkit/core";
 import { deadlineOf, underDeadline } from "./deadline.js";
 import { type EventIdempotencyOptions, eventRunner } from "./make-idempotent.js";
 import { Holds, isMiddyTimeout, type MiddyMiddleware, tell } from "./middy.js";
@@ -54,13 +55,7 @@ export function idempotency<E = unknown, C extends LambdaContext = LambdaContext
         held.execution.catch(() => {});
       });
       const { owner } = first;
-      tell(request.context, {
-        key: run.key,
-        fence: owner.fence,
-        get signal() {
-          return owner.signal;
-        },
-      });
+      tell(request.context, workContext({ key: run.key, fence: owner.fence }, owner));
       return undefined;
     },
     after: async (request) => {

@@ -1,5 +1,6 @@
 import type { CallOutcome } from "../events.js";
 import type { Lease } from "../lease.js";
+import { workContext } from "../work-context.js";
 import type { HttpEntry, Prepared } from "./entry.js";
 import type {
   HandlerContext,
@@ -43,13 +44,7 @@ export class OwnedRun {
     this.#exchange = exchange;
     this.#started = started;
     this.requestBody = prepared.requestBody;
-    this.context = {
-      key: prepared.key,
-      fence: lease.fence,
-      get signal() {
-        return lease.signal; // made on first use only
-      },
-    };
+    this.context = workContext({ key: prepared.key, fence: lease.fence }, lease);
   }
 
   /** The lease length, the grace a route cut off from its client gets to end its response. */
