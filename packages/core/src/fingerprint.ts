@@ -55,14 +55,23 @@ interface NodeHash {
 
 // Node (≥ 20.16), Bun and Deno expose their crypto module through `process.getBuiltinModule`, whose
 // synchronous hash costs a fraction of `crypto.subtle.digest` (in Node an async job on the thread
-// pool: most of the CPU time of a request on a fast store). Elsewhere, Web Crypto.
+// pool: most of the CPU time of a request on a fast store). Elsewhere, Web Crypto. The one-shot
+// `hash()` (Node ≥ 20.12) makes no `Hash` object: each of those is a native handle the garbage
+// collector must visit (measured: 0.5 µs against 0.9–1.8 µs a fingerprint, most of it collection).
 const nodeCrypto = (
   globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
-).process?.getBuiltinModule?.("node:crypto") as { createHash?: (algorithm: string) => NodeHash } | undefined;
+).process?.getBuiltinModule?.("node:crypto") as
+  | {
+      createHash?: (algorithm: string) => NodeHash;
+      hash?: (algorithm: string, data: Uint8Array | string, encoding: "hex") => string;
+    }
+  | undefined;
 const createHash = typeof nodeCrypto?.createHash === "function" ? nodeCrypto.createHash : undefined;
+const oneShotHash = typeof nodeCrypto?.hash === "function" ? nodeCrypto.hash : undefined;
 
 /** Lowercase hex SHA-256 of `data` (a string is hashed as its UTF-8 bytes). */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
+  if (oneShotHash) return oneShotHash("sha256", data, "hex");
   if (createHash) return createHash("sha256").update(data).digest("hex");
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
@@ -96,8 +105,11 @@ export async function fingerprintRequest(
   }
   const head = `${method} ${target}\n`;
   const raw = body instanceof Uint8Array ? withoutBoundary(body, contentType) : EMPTY;
+  // The same digest as of the concatenated bytes below: a text body in one string, raw bytes fed
+  // to one hash after the head rather than copied behind it.
+  if (oneShotHash && canonicalBody !== undefined) return oneShotHash("sha256", head + canonicalBody, "hex");
+  if (oneShotHash && raw.length === 0) return oneShotHash("sha256", head + RAW_TAG, "hex");
   if (createHash) {
-    // The same digest as of the concatenated bytes below, without building them.
     const hash = createHash("sha256").update(head);
     if (canonicalBody !== undefined) hash.update(canonicalBody);
     else hash.update(RAW).update(raw);
@@ -109,7 +121,8 @@ export async function fingerprintRequest(
 }
 
 const EMPTY = new Uint8Array(0);
-const RAW = new TextEncoder().encode("raw:");
+const RAW_TAG = "raw:";
+const RAW = new TextEncoder().encode(RAW_TAG);
 const BOUNDARY = /^\s*multipart\/[^;]*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i;
 const NO_BOUNDARY = new TextEncoder().encode("idemkit-boundary");
 
