@@ -215,7 +215,10 @@ export class ActiveLease implements Lease {
   #arm(): void {
     clearTimeout(this.#timer);
     const next = Math.min(this.#deadlineAt, this.#nextBeatAt, this.#holdUntil);
-    const delay = Math.max(0, next - performance.now());
+    // Whole milliseconds, as Node's timers count them anyway (a timer fires once the loop's integer
+    // clock has moved at least `delay` past its start): leases arming in the same millisecond share
+    // one timer list instead of each making its own.
+    const delay = Math.max(0, Math.ceil(next - performance.now()));
     this.#timer = setTimeout(tickLease, delay, this); // the lease as the argument: no closure per arm
     (this.#timer as { unref?: () => void }).unref?.();
   }
