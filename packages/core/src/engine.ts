@@ -1,3 +1,4 @@
+import { CallDeadlines } from "./call-deadlines.js";
 import { type EngineOptions, engineSettings } from "./engine-options.js";
 import type { EventStream, IdempotencyEvent, StoreOperation } from "./events.js";
 import { releaseLateClaims } from "./late-claims.js";
@@ -35,8 +36,11 @@ export class Engine {
   readonly heartbeatMs: number;
   readonly maxHoldMs: number;
   readonly storeTimeoutMs: number;
-  /** The store's own timer settles every call within `storeTimeoutMs` (store.ts, `settlesWithinMs`). */
-  readonly storeBoundsCalls: boolean;
+  /**
+   * The deadlines of this engine's store calls; `undefined` when the store's own timer settles every
+   * call within `storeTimeoutMs` (store.ts, `settlesWithinMs`).
+   */
+  readonly callDeadlines: CallDeadlines | undefined;
   readonly #events: EventStream;
 
   constructor(options: EngineOptions, events: EventStream) {
@@ -48,8 +52,9 @@ export class Engine {
     this.maxHoldMs = settings.maxHoldMs;
     this.storeTimeoutMs = settings.storeTimeoutMs;
     const bound = this.store.settlesWithinMs;
-    this.storeBoundsCalls =
+    const storeBoundsCalls =
       typeof bound === "number" && bound > 0 && bound <= this.storeTimeoutMs && Number.isFinite(bound);
+    this.callDeadlines = storeBoundsCalls ? undefined : new CallDeadlines(this.storeTimeoutMs);
     this.#events = events;
   }
 

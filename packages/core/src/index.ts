@@ -1,3 +1,4 @@
+export { type CallDeadline, CallDeadlines } from "./call-deadlines.js";
 export { type Codec, defaultCodec } from "./codec.js";
 export {
   ConflictError,

@@ -12,7 +12,7 @@ export function pingStore(engine: Engine, keyPrefix: string): Promise<void> {
   const { store } = engine;
   const quiet = {
     storeTimeoutMs: engine.storeTimeoutMs,
-    storeBoundsCalls: engine.storeBoundsCalls,
+    callDeadlines: engine.callDeadlines,
     listening: false,
     emit() {},
   };

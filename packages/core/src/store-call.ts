@@ -1,3 +1,4 @@
+import type { CallDeadlines } from "./call-deadlines.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { IdempotencyEvent, StoreOperation } from "./events.js";
 
@@ -6,18 +7,20 @@ type Reported<T extends IdempotencyEvent["type"]> = Omit<Extract<IdempotencyEven
 /** What a bounded store call reports to (the engine): each call, answered or failed. */
 export interface StoreCallReporter {
   readonly storeTimeoutMs: number;
-  /** The store bounds every call itself within `storeTimeoutMs` (`settlesWithinMs`): no timer here. */
-  readonly storeBoundsCalls: boolean;
+  /**
+   * The deadlines of the calls, all `storeTimeoutMs` long; `undefined` when the store bounds every
+   * call itself within `storeTimeoutMs` (`settlesWithinMs`): its own rejection arrives first.
+   */
+  readonly callDeadlines: CallDeadlines | undefined;
   readonly listening: boolean;
   emit(event: Reported<"store-call"> | Reported<"store-error">): void;
 }
 
 /**
  * Runs one store call under the reporter's timeout; an answer is a `store-call` event, a failure a
- * `StoreUnavailableError` and a `store-error` event. One timer and one promise per call: the timer
- * rejects it when the store has not answered in `storeTimeoutMs`, and is cleared as soon as the
- * store answers. No timer when the store bounds its calls itself at least as tightly: its own
- * rejection arrives first.
+ * `StoreUnavailableError` and a `store-error` event. One promise and one deadline per call: the
+ * deadline rejects it when the store has not answered in `storeTimeoutMs`, and ends as soon as the
+ * store answers.
  */
 export function boundedStoreCall<T>(
   reporter: StoreCallReporter,
@@ -26,13 +29,14 @@ export function boundedStoreCall<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const started = performance.now();
-  const ms = reporter.storeTimeoutMs;
+  const deadlines = reporter.callDeadlines;
   return new Promise<T>((resolve, reject) => {
     let settled = false;
+    // Never throws: it runs from the deadlines' timer (CallDeadlines, `expire`).
     const fail = (error: unknown) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      if (deadline !== undefined) deadlines?.end(deadline);
       if (reporter.listening) {
         reporter.emit({
           type: "store-error",
@@ -44,12 +48,9 @@ export function boundedStoreCall<T>(
       }
       reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
     };
-    const timer = reporter.storeBoundsCalls
-      ? undefined
-      : setTimeout(
-          () => fail(new StoreUnavailableError(operation, new Error(`timed out after ${ms} ms`))),
-          ms,
-        );
+    const deadline = deadlines?.start(() =>
+      fail(new StoreUnavailableError(operation, new Error(`timed out after ${reporter.storeTimeoutMs} ms`))),
+    );
     let pending: Promise<T>;
     try {
       pending = fn();
@@ -60,7 +61,7 @@ export function boundedStoreCall<T>(
     Promise.resolve(pending).then((value) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      if (deadline !== undefined) deadlines?.end(deadline);
       if (reporter.listening) {
         reporter.emit({ type: "store-call", key, operation, durationMs: performance.now() - started });
       }

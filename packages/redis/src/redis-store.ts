@@ -1,11 +1,12 @@
-import type {
-  ClaimRequest,
-  ClaimResult,
-  CompleteRequest,
-  IdempotencyRecord,
-  IdempotencyStore,
-  ListFilter,
-  ListPage,
+import {
+  CallDeadlines,
+  type ClaimRequest,
+  type ClaimResult,
+  type CompleteRequest,
+  type IdempotencyRecord,
+  type IdempotencyStore,
+  type ListFilter,
+  type ListPage,
 } from "@idemkit/core";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
 import { connectionOf, type RedisClient, type Reply } from "./clients.js";
@@ -75,6 +76,8 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
+  // One timer for all the store's pending commands (they share the timeout), none when it is 0.
+  const deadlines = timeoutMs === 0 ? undefined : new CallDeadlines(timeoutMs);
 
   const failure = (operation: string, error: unknown) =>
     new RedisStoreError(operation, error instanceof Error ? error.message : String(error), { cause: error });
@@ -98,7 +101,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   /**
    * Runs `script` on `key`: by SHA, re-sent whole when Redis has lost it (`NOSCRIPT` after `SCRIPT
-   * FLUSH`, a restart or a failover). One promise and (unless disabled) one timer per call: the timer
+   * FLUSH`, a restart or a failover). One promise and (unless disabled) one deadline per call: it
    * rejects when Redis has not answered within `timeoutMs`; past it nothing is re-sent (an EVAL then
    * would still write, unseen by the caller, who has its rejection).
    */
@@ -106,23 +109,20 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     const fullKey = prefix + key;
     return new Promise<Reply>((resolve, reject) => {
       let done = false;
-      const timer =
-        timeoutMs === 0
-          ? undefined
-          : setTimeout(() => {
-              done = true;
-              reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
-            }, timeoutMs);
+      const deadline = deadlines?.start(() => {
+        done = true;
+        reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
+      });
       const answered = (reply: Reply) => {
         if (done) return; // a reply after the timeout settles nothing
         done = true;
-        clearTimeout(timer);
+        if (deadline !== undefined) deadlines?.end(deadline);
         resolve(reply);
       };
       const failed = (error: unknown) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        if (deadline !== undefined) deadlines?.end(deadline);
         reject(refusal(operation, key, error));
       };
       const sendWhole = (error: unknown) => {
@@ -161,17 +161,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       });
     }
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const deadline = deadlines?.start(() => {
         reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
-      }, timeoutMs);
+      });
       // A reply after the timeout settles nothing (the promise is already rejected) and is handled.
       reply.then(
         (value) => {
-          clearTimeout(timer);
+          if (deadline !== undefined) deadlines?.end(deadline);
           resolve(value);
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          if (deadline !== undefined) deadlines?.end(deadline);
           reject(failure(operation, error));
         },
       );
