@@ -90,3 +90,31 @@ describe("CallDeadlines and the process", () => {
     expect(holding()).toBe(before);
   });
 });
+
+describe("CallDeadlines and a test's fake timers", () => {
+  it("arms a timer of the current clock after fake timers were installed or removed", async () => {
+    const deadlines = new CallDeadlines(50);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    deadlines.end(deadlines.start(() => {})); // armed on the fake clock, which goes away
+    vi.useRealTimers();
+    const expired = await new Promise<boolean>((resolve) => {
+      deadlines.start(() => resolve(true));
+      setTimeout(() => resolve(false), 2_000).unref();
+    });
+    expect(expired).toBe(true);
+    // And the other way: armed on the real clock, then a fake one installed.
+    const later = new CallDeadlines(50);
+    later.end(later.start(() => {}));
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    try {
+      let fired = false;
+      later.start(() => {
+        fired = true;
+      });
+      vi.advanceTimersByTime(50);
+      expect(fired).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -25,13 +25,19 @@ type Timer = ReturnType<typeof setTimeout> & { ref?: () => unknown; unref?: () =
  *
  * The timer holds the process open while a call is pending, as a timer per call would, and not
  * after: it is unref'd when the list empties. Where timers cannot be unref'd (browsers, Workers), it
- * is cleared then instead.
+ * is cleared then instead. A timer armed by another `setTimeout` than the one in place now (a test's
+ * fake timers, installed or removed since) is left to itself and a new one armed: a fake timer
+ * outlives its fake clock, and would never fire.
  */
 export class CallDeadlines {
   readonly ms: number;
   #oldest: CallDeadline | undefined;
   #newest: CallDeadline | undefined;
   #timer: Timer | undefined;
+  /** The `setTimeout` that armed `#timer`. */
+  #armedWith: typeof setTimeout | undefined;
+  /** Counts timers armed: only the newest one's firing counts. */
+  #armed = 0;
 
   constructor(ms: number) {
     this.ms = ms;
@@ -47,8 +53,11 @@ export class CallDeadlines {
       deadline.older = newest;
     }
     this.#newest = deadline;
-    if (this.#timer === undefined) this.#arm(this.ms);
-    else if (newest === undefined) this.#timer.ref?.();
+    if (this.#timer === undefined) this.#arm(deadline.at);
+    else if (this.#armedWith !== setTimeout) {
+      this.#timer.unref?.(); // left to fire, unheeded (`tick`)
+      this.#arm((this.#oldest ?? deadline).at);
+    } else if (newest === undefined) this.#timer.ref?.();
     return deadline;
   }
 
@@ -74,23 +83,29 @@ export class CallDeadlines {
     deadline.older = deadline.newer = undefined;
   }
 
-  #arm(delay: number): void {
-    this.#timer = setTimeout(fire, delay, this) as Timer;
+  /** Arms a timer for the oldest pending deadline, `at` (whole milliseconds, as Node counts them). */
+  #arm(at: number): void {
+    const delay = Math.max(1, Math.ceil(at - performance.now()));
+    this.#armedWith = setTimeout;
+    this.#timer = setTimeout(fire, delay, this, ++this.#armed) as Timer;
   }
 
-  /** The timer fired: expire what is due, oldest first, then re-arm for the oldest left. */
-  tick(): void {
+  /**
+   * Timer number `armed` fired: if it is the newest, expire what is due, oldest first, then re-arm
+   * for the oldest left. `expire` functions must not throw.
+   */
+  tick(armed: number): void {
+    if (armed !== this.#armed) return;
     this.#timer = undefined;
     const now = performance.now();
     for (let oldest = this.#oldest; oldest !== undefined && oldest.at <= now; oldest = this.#oldest) {
       this.#unlink(oldest);
       oldest.expire();
     }
-    // Whole milliseconds, as Node's timers count them (a timer never fires before its delay).
-    if (this.#oldest !== undefined) this.#arm(Math.max(1, Math.ceil(this.#oldest.at - now)));
+    if (this.#oldest !== undefined) this.#arm(this.#oldest.at);
   }
 }
 
-function fire(deadlines: CallDeadlines): void {
-  deadlines.tick();
+function fire(deadlines: CallDeadlines, armed: number): void {
+  deadlines.tick(armed);
 }
