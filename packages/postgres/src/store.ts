@@ -109,7 +109,8 @@ interface RecordRow {
   fingerprint: string;
   fence: string | number;
   deadline_ms: number;
-  result: Uint8Array | null;
+  /** base64 (schema.ts, `resultAsText`). */
+  result: string | null;
   takeover: boolean | null;
 }
 
@@ -126,7 +127,7 @@ function malformed(row: RecordRow): string | undefined {
   if (typeof row.deadline_ms !== "number" || !Number.isFinite(row.deadline_ms)) {
     return `expires_at is ${row.deadline_ms === Number.POSITIVE_INFINITY ? "infinity" : describe(row.deadline_ms)}`;
   }
-  if (row.state === "completed" && !(row.result instanceof Uint8Array)) return "result is NULL";
+  if (row.state === "completed" && typeof row.result !== "string") return "result is NULL";
   return undefined;
 }
 
@@ -147,12 +148,19 @@ function toRecord(row: RecordRow): IdempotencyRecord {
   const fingerprint = decodeText(row.fingerprint);
   const fence = Number(row.fence);
   if (row.state === "completed") {
-    // A plain Uint8Array copy: pg hands back a Buffer that may share a pooled allocation.
-    const result = new Uint8Array(row.result ?? new Uint8Array(0));
+    const result = decodeResult(row.result ?? "");
     return { state: "completed", token, fingerprint, fence, result, expiresAt: row.deadline_ms };
   }
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };
+}
+
+/**
+ * An outcome from its base64 text (line breaks skipped), as a plain Uint8Array of its own: a small
+ * Buffer may share a pooled allocation.
+ */
+function decodeResult(base64: string): Uint8Array {
+  return new Uint8Array(Buffer.from(base64, "base64"));
 }
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
