@@ -173,8 +173,8 @@ function prepareStatements(db: Database, t: string) {
   // Integers as numbers even if the user's Database has `defaultSafeIntegers(true)`.
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
   const owner = "key = @key AND state = 'in_progress' AND token = @token AND expires_at > @now";
-  const toCompleted =
-    "state = 'completed', result = @result, expires_at = @expiresAt, keep_until = MAX(keep_until, @expiresAt)";
+  // Positional: result, expires_at, expires_at again.
+  const toCompleted = "state = 'completed', result = ?, expires_at = ?, keep_until = MAX(keep_until, ?)";
   return {
     select: prepare(
       `SELECT state, token, fingerprint, fence, result, expires_at, takeover FROM ${t} WHERE key = ?`,
@@ -191,21 +191,25 @@ function prepareStatements(db: Database, t: string) {
      * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
      * takes over a row whose lease or retention has ended, with the next fence; a live row is left
      * alone and nothing is returned. The SET expressions read the row as it was before the update.
+     * Positional parameters, as in `complete` (a few µs less per new key than named ones, measured):
+     * key, token, fingerprint, expires_at, keep_until, now.
      */
     claimIfFree: prepare(
       `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover, claimed_at)
-       VALUES (@key, 'in_progress', @token, @fingerprint, 1, NULL, @expiresAt, @keepUntil, 0, @now)
+       VALUES (?, 'in_progress', ?, ?, 1, NULL, ?, ?, 0, ?)
        ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
          fingerprint = excluded.fingerprint, fence = fence + 1, result = NULL,
          expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
          takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
-       WHERE expires_at <= @now
+       WHERE expires_at <= excluded.claimed_at
        RETURNING fence, takeover`,
     ),
-    /** Compare-and-set completion by the owner token. */
-    complete: prepare(`UPDATE ${t} SET ${toCompleted} WHERE ${owner}`),
+    /** Compare-and-set completion by the owner token: `toCompleted`'s, then key, token, now. */
+    complete: prepare(
+      `UPDATE ${t} SET ${toCompleted} WHERE key = ? AND state = 'in_progress' AND token = ? AND expires_at > ?`,
+    ),
     /** Completion inside transactionSync, which holds the write lock since its own claim. */
-    finish: prepare(`UPDATE ${t} SET ${toCompleted} WHERE key = @key`),
+    finish: prepare(`UPDATE ${t} SET ${toCompleted} WHERE key = ?`),
     /** Moves keep_until as far as the lease end: the row stays kept the claim's retention past it. */
     extend: prepare(
       `UPDATE ${t} SET expires_at = @expiresAt, keep_until = keep_until + (@expiresAt - expires_at)
@@ -322,7 +326,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         throw new TypeError("transactionSync: work must be synchronous (it returned a promise)");
       }
       if (!output.commit) throw new Rollback(output.value, taken.fence);
-      finish.run({ key, result: blob(output.result), expiresAt: now() + claim.retentionMs });
+      const until = now() + claim.retentionMs;
+      finish.run(blob(output.result), until, until, key);
       return { acquired: true as const, fence: taken.fence, value: output.value, committed: true };
     },
   );
@@ -363,14 +368,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         }
         // Absent or expired: one conditional write under the write lock decides. It returns nothing
         // only if another connection claimed the key since the read; then read again.
-        const won = claimIfFree.get({
-          key,
-          token,
-          fingerprint,
-          now: at,
-          expiresAt: at + leaseMs,
-          keepUntil: at + keepMs,
-        }) as { fence: number; takeover: number } | undefined;
+        const won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as
+          | { fence: number; takeover: number }
+          | undefined;
         if (won) return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
       }
     },
@@ -378,14 +378,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async complete(key: string, token: string, outcome: CompleteRequest) {
       checkDuration("complete", "retentionMs", outcome.retentionMs, false);
       const at = now();
-      const params = {
-        key,
-        token,
-        now: at,
-        result: blob(outcome.result),
-        expiresAt: at + outcome.retentionMs,
-      };
-      return complete.run(params).changes === 1;
+      const until = at + outcome.retentionMs;
+      return complete.run(blob(outcome.result), until, until, key, token, at).changes === 1;
     },
 
     async release(key, token) {
