@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skipUnlessAvailable } from "@idemkit/conformance";
@@ -12,12 +13,22 @@ import { createRedisStore, RedisStoreError } from "./index.js";
 import { type NodeRedis, nodeRedis } from "./testing/clients.js";
 
 // A throwaway redis-server of our own, stopped and restarted here; the shared server is never touched.
-const port = Number(process.env.REDIS_OUTAGE_PORT ?? 6390);
+// Its port: REDIS_OUTAGE_PORT, or one free when the suite starts (kept across restarts).
+let port = Number(process.env.REDIS_OUTAGE_PORT ?? 0);
 const binary = spawnSync("redis-server", ["--version"]);
 const skip = skipUnlessAvailable(
   "redis",
   binary.status === 0 ? undefined : "no redis-server binary on PATH for the outage test",
 );
+
+/** A loopback port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  const { port: free } = listener.address() as AddressInfo;
+  await new Promise((resolve) => listener.close(resolve));
+  return free;
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const timeoutMs = 500;
@@ -29,6 +40,7 @@ describe.skipIf(Boolean(skip))("redis store through an outage", () => {
   const openNodeRedis: NodeRedis[] = [];
 
   async function startServer(): Promise<void> {
+    if (port === 0) port = await freePort();
     server = spawn(
       "redis-server",
       ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
@@ -45,8 +57,16 @@ describe.skipIf(Boolean(skip))("redis store through an outage", () => {
             () => probe.ping(),
             () => undefined,
           )
-        )
+        ) {
+          // Another program's server on this port would answer too, while ours failed to bind.
+          const info = await probe.info("server");
+          if (!info.includes(`process_id:${server?.pid}\r\n`)) {
+            throw new Error(
+              `port ${port} is held by another redis-server: set REDIS_OUTAGE_PORT to a free one`,
+            );
+          }
           return;
+        }
         await sleep(50);
       }
       throw new Error(`redis-server did not start on port ${port}`);
