@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Paired runs of two builds: `bench/pair.sh <other checkout> <repeats> <in flight> <ms> <new|replay>`.
+# Paired runs of two builds: `bench/pair.sh <other checkout> <repeats> <in flight> <ms> <new|replay|takeover>`.
 # Alternates the baseline, idemkit from <other checkout> ("old") and idemkit from this one ("new"), Node
 # pinned to CPU 0 (pin Redis to CPU 1 yourself: `taskset -a -p -c 1 <redis pid>`), database 9 flushed before
-# each run; prints the median req/s and CPU µs per request of each.
+# each run; prints the median req/s and CPU µs per request of each. The store is BENCH_STORE (redis by
+# default; sqlite, postgres, noop: see src/one-contender.ts).
 set -euo pipefail
 other=$1 reps=$2 inflight=$3 ms=$4 scenario=$5
 here=$(cd "$(dirname "$0")" && pwd)

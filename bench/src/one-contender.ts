@@ -1,34 +1,105 @@
 /**
- * One contender on Redis in a closed loop, for paired runs of two builds (see README, "Paired runs"):
- * `node --import tsx src/one-contender.ts <idemkit|baseline> <in flight> <ms> <new|replay>` prints
- * req/s, this process's CPU µs per request and p50. Keys go to database 9 with the run's tag.
+ * One contender in a closed loop, in a process of its own, for paired runs of two builds (see README,
+ * "Paired runs"): `node --import tsx src/one-contender.ts <idemkit|baseline> <in flight> <ms>
+ * <new|replay|takeover> [outcome bytes]` prints req/s, this process's CPU µs per request and p50.
+ * The store is `BENCH_STORE`: redis (default; keys in database 9 with the run's tag), sqlite (a fresh
+ * file), postgres (tables of this process, dropped at the end) or noop (a store that answers every
+ * call at once, acquired and stored: the engine's own cost; its baseline calls the work directly).
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { IdempotencyStore } from "@idemkit/core";
+import BetterSqlite3 from "better-sqlite3";
 import { Redis } from "ioredis";
+import pg from "pg";
+import { idemkitContender } from "./contenders/idemkit.js";
+import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
+import { sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
+import { type Contender, TAKEOVER_LEASE_MS } from "./contenders/types.js";
 import { closedLoop } from "./loop.js";
-import { inputOf } from "./scenarios.js";
+import { inputOf, outcomeOf } from "./scenarios.js";
 
-const [which = "idemkit", inFlight = "1", ms = "3000", scenario = "new"] = process.argv.slice(2);
-const client = new Redis(process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/9");
-const contender = which === "baseline" ? redisBaseline(client) : redisIdemkit(client);
+const [which = "idemkit", inFlight = "1", ms = "3000", scenario = "new", bytes = "0"] = process.argv.slice(2);
+const store = process.env.BENCH_STORE ?? "redis";
+const baseline = which === "baseline";
 const tag = `one:${Date.now()}`;
-const REPLAY_KEYS = 1000;
+const PREPARED_KEYS = scenario === "takeover" ? 60_000 : 1000;
 
-const run = (key: string) => contender.run(key, inputOf(key), async () => ({ id: key, status: "created" }));
-const keyOf = (i: number) => (scenario === "replay" ? `${tag}:r${i % REPLAY_KEYS}` : `${tag}:${i}`);
-if (scenario === "replay") for (let i = 0; i < REPLAY_KEYS; i++) await run(keyOf(i));
+const contender = await open();
+const run = (key: string) => contender.run(key, inputOf(key), async () => outcomeOf(key, Number(bytes)));
+const keyOf = (i: number) =>
+  scenario === "new" ? `${tag}:${i}` : `${tag}:p${scenario === "takeover" ? i : i % PREPARED_KEYS}`;
+for (let i = 0; i < PREPARED_KEYS && scenario !== "new"; i++) {
+  const key = keyOf(i);
+  await (scenario === "takeover" ? contender.abandon?.(key, inputOf(key)) : run(key));
+}
+if (scenario === "takeover") await new Promise((resolve) => setTimeout(resolve, TAKEOVER_LEASE_MS + 60));
 
-const loop = (durationMs: number, offset: number) =>
+const loop = (durationMs: number, offset: number, maxOps = 1e9) =>
   closedLoop({
     concurrency: Number(inFlight),
     durationMs,
-    maxOps: 1e9,
+    maxOps,
     op: async (i) => void (await run(keyOf(i + offset))),
   });
-await loop(500, 1e8); // warm-up
-const r = await loop(Number(ms), 0);
+// Warm-up on keys of their own (new keys; for takeovers, the last tenth of the abandoned ones).
+if (scenario === "takeover") await loop(500, PREPARED_KEYS * 0.9, PREPARED_KEYS / 10);
+else await loop(500, 1e8);
+const r = await loop(Number(ms), 0, scenario === "takeover" ? PREPARED_KEYS * 0.9 : 1e9);
 console.log(
   `${which} ${scenario} ${inFlight} ${Math.round(r.throughput)} req/s ${r.cpuUsPerRequest.toFixed(1)} cpu-us/req ` +
     `${r.p50Ms.toFixed(3)} p50-ms ${r.errors} errors`,
 );
-await client.quit();
+await contender.close();
+process.exit(0);
+
+async function open(): Promise<Contender> {
+  switch (store) {
+    case "redis": {
+      const client = new Redis(process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/9");
+      const opened = baseline ? redisBaseline(client) : redisIdemkit(client);
+      return { ...opened, close: async () => void (await client.quit()) };
+    }
+    case "sqlite": {
+      const db = new BetterSqlite3(join(mkdtempSync(join(tmpdir(), "idemkit-one-")), "bench.db"));
+      db.pragma("journal_mode = WAL");
+      return baseline ? sqliteBaseline(db) : sqliteIdemkit(db);
+    }
+    case "postgres": {
+      const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+      const pool = new pg.Pool({ connectionString: url, max: 16 });
+      const table = `bench_one_${process.pid}`;
+      const opened = await (baseline ? postgresBaseline(pool, table) : postgresIdemkit(pool, table));
+      const close = async () => {
+        await opened.close();
+        await pool.end();
+      };
+      return { ...opened, close };
+    }
+    case "noop": {
+      if (!baseline) return idemkitContender("memory", answersAtOnce());
+      return {
+        name: "baseline",
+        store: "memory",
+        run: (_key, _input, work) => work(),
+        close: async () => {},
+      };
+    }
+    default:
+      throw new Error(`BENCH_STORE: unknown ${store} (redis, sqlite, postgres, noop)`);
+  }
+}
+
+/** A store that answers every call at once: every claim acquires, every completion is stored. */
+function answersAtOnce(): IdempotencyStore {
+  return {
+    claim: async () => ({ acquired: true, fence: 1, takeover: false }),
+    complete: async () => true,
+    release: async () => true,
+    extend: async () => true,
+    get: async () => undefined,
+    delete: async () => false,
+  };
+}

@@ -80,7 +80,7 @@ function payload(bytes: number): string {
 
 /** The input every contender fingerprints: the same for a key on every request. */
 export const inputOf = (key: string) => ({ key, amount: 4200, currency: "EUR" });
-const outcomeOf = (key: string, bytes: number) =>
+export const outcomeOf = (key: string, bytes: number) =>
   bytes === 0 ? { id: key, status: "created" } : { id: key, status: "created", payload: payload(bytes) };
 
 function work(key: string, bytes: number): () => Promise<unknown> {
