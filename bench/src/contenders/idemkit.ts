@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   ConflictError,
   canonicalJson,
@@ -47,7 +48,5 @@ export function idemkitContender(
 
 // The fingerprint core computes for `input` (run.ts: sha256 of canonical JSON).
 async function fingerprintOf(input: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(input));
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return createHash("sha256").update(canonicalJson(input)).digest("hex");
 }
