@@ -1,78 +1,97 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { CallDeadlines } from "./call-deadlines.js";
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// Node lists a timer among the active resources only while it holds the process open (ref'd).
+const holding = () => process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
+
+/** Starts a deadline; the promise says how long after its start it expired. */
+function expiry(deadlines: CallDeadlines): {
+  elapsed: Promise<number>;
+  deadline: ReturnType<CallDeadlines["start"]>;
+} {
+  const started = performance.now();
+  let done: (ms: number) => void = () => {};
+  const elapsed = new Promise<number>((resolve) => {
+    done = resolve;
+  });
+  const deadline = deadlines.start(() => done(performance.now() - started));
+  return { elapsed, deadline };
+}
+
+// The shared timer runs on the real clock: these wait for real, with bounds only from below (a
+// deadline never expires early) and an order, never a duration from above.
 describe("CallDeadlines", () => {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-  });
-  afterEach(() => {
-    vi.useRealTimers();
+  it("expires a pending call no sooner than ms after it began, and an ended one never", async () => {
+    const deadlines = new CallDeadlines(80);
+    const pending = expiry(deadlines);
+    let endedRan = false;
+    deadlines.end(
+      deadlines.start(() => {
+        endedRan = true;
+      }),
+    );
+    expect(await pending.elapsed).toBeGreaterThanOrEqual(80);
+    await sleep(120);
+    expect(endedRan).toBe(false);
   });
 
-  it("expires a pending call after ms, not before, and an ended one never", () => {
+  it("expires calls in the order they began, each at its own deadline", async () => {
+    const deadlines = new CallDeadlines(80);
+    const order: string[] = [];
+    const a = expiry(deadlines);
+    void a.elapsed.then(() => order.push("a"));
+    await sleep(20);
+    const b = expiry(deadlines);
+    await sleep(20);
+    const c = expiry(deadlines);
+    void c.elapsed.then(() => order.push("c"));
+    deadlines.end(b.deadline);
+    const [ea, ec] = await Promise.all([a.elapsed, c.elapsed]);
+    expect(order).toEqual(["a", "c"]);
+    expect(ea).toBeGreaterThanOrEqual(80);
+    expect(ec).toBeGreaterThanOrEqual(80);
+  });
+
+  it("gives a call started after the list emptied its full time (the timer left armed is not its deadline)", async () => {
     const deadlines = new CallDeadlines(100);
-    const expired: string[] = [];
-    deadlines.start(() => expired.push("pending"));
-    const ended = deadlines.start(() => expired.push("ended"));
-    deadlines.end(ended);
-    vi.advanceTimersByTime(99);
-    expect(expired).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(expired).toEqual(["pending"]);
-    vi.advanceTimersByTime(1000);
-    expect(expired).toEqual(["pending"]);
+    deadlines.end(deadlines.start(() => {}));
+    await sleep(60);
+    expect(await expiry(deadlines).elapsed).toBeGreaterThanOrEqual(100);
   });
 
-  it("expires each call at its own deadline, in the order they began", () => {
-    const deadlines = new CallDeadlines(100);
-    const expired: [string, number][] = [];
-    const at = (name: string) => () => expired.push([name, performance.now()]);
-    const t0 = performance.now();
-    deadlines.start(at("a"));
-    vi.advanceTimersByTime(30);
-    const b = deadlines.start(at("b"));
-    vi.advanceTimersByTime(30);
-    deadlines.start(at("c"));
-    deadlines.end(b);
-    vi.advanceTimersByTime(300);
-    expect(expired).toEqual([
-      ["a", t0 + 100],
-      ["c", t0 + 160],
-    ]);
-  });
-
-  it("gives a call started after the list emptied its full time (the timer left armed is not its deadline)", () => {
-    const deadlines = new CallDeadlines(1000);
-    const expired: number[] = [];
-    const t0 = performance.now();
-    deadlines.end(deadlines.start(() => expired.push(-1)));
-    vi.advanceTimersByTime(600);
-    deadlines.start(() => expired.push(performance.now() - t0));
-    vi.advanceTimersByTime(999);
-    expect(expired).toEqual([]); // the first timer fired at 1000 with nothing due, and re-armed
-    vi.advanceTimersByTime(1);
-    expect(expired).toEqual([1600]);
-  });
-
-  it("keeps ending harmless when repeated or after expiry", () => {
-    const deadlines = new CallDeadlines(10);
+  it("keeps ending harmless when repeated or after expiry", async () => {
+    const deadlines = new CallDeadlines(20);
+    const first = expiry(deadlines);
+    await first.elapsed;
+    deadlines.end(first.deadline);
+    deadlines.end(first.deadline);
     let runs = 0;
-    const d = deadlines.start(() => runs++);
-    vi.advanceTimersByTime(10);
-    deadlines.end(d);
-    deadlines.end(d);
-    const e = deadlines.start(() => runs++);
-    deadlines.end(e);
-    deadlines.end(e);
-    vi.advanceTimersByTime(100);
-    expect(runs).toBe(1);
+    const second = deadlines.start(() => runs++);
+    deadlines.end(second);
+    deadlines.end(second);
+    await sleep(60);
+    expect(runs).toBe(0);
+  });
+
+  it("expires every due call even if one expire throws, then rethrows", () => {
+    const deadlines = new CallDeadlines(10);
+    const ran: string[] = [];
+    deadlines.start(() => {
+      ran.push("a");
+      throw new Error("a");
+    });
+    deadlines.start(() => ran.push("b"));
+    // Past both deadlines before the timer could run (this test holds the thread), then the
+    // timer's own call.
+    const until = performance.now() + 15;
+    while (performance.now() < until) {}
+    expect(() => deadlines.tick()).toThrow("a");
+    expect(ran).toEqual(["a", "b"]);
   });
 });
 
 describe("CallDeadlines and the process", () => {
-  // Node lists a timer among the active resources only while it holds the process open (ref'd).
-  const holding = () => process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
-
   it("holds the process open while a call is pending, and not once none is", () => {
     const deadlines = new CallDeadlines(60_000);
     const before = holding();
@@ -89,32 +108,72 @@ describe("CallDeadlines and the process", () => {
     deadlines.end(third);
     expect(holding()).toBe(before);
   });
+
+  it("arms one timer when an expire starts another call", async () => {
+    const deadlines = new CallDeadlines(30);
+    let next: ReturnType<CallDeadlines["start"]> | undefined;
+    let inExpire = 0;
+    const expired = new Promise<void>((resolve) => {
+      deadlines.start(() => {
+        next = deadlines.start(() => {});
+        inExpire = holding();
+        resolve();
+      });
+    });
+    await expired;
+    await new Promise((resolve) => setImmediate(resolve)); // the timer's callback has returned
+    // Node counts a timer until its callback has returned: the one that fired is gone now, and no
+    // second timer was armed after the expire.
+    expect(holding()).toBe(inExpire - 1);
+    if (next) deadlines.end(next);
+    expect(holding()).toBe(inExpire - 2);
+  });
 });
 
-describe("CallDeadlines and a test's fake timers", () => {
-  it("arms a timer of the current clock after fake timers were installed or removed", async () => {
-    const deadlines = new CallDeadlines(50);
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    deadlines.end(deadlines.start(() => {})); // armed on the fake clock, which goes away
+describe("CallDeadlines under a test's fake timers", () => {
+  afterEach(() => {
     vi.useRealTimers();
-    const expired = await new Promise<boolean>((resolve) => {
-      deadlines.start(() => resolve(true));
-      setTimeout(() => resolve(false), 2_000).unref();
+  });
+
+  it("times a call out when the fake clock has moved ms, and leaves no fake timer behind", () => {
+    const deadlines = new CallDeadlines(100);
+    vi.useFakeTimers();
+    let expired = false;
+    deadlines.start(() => {
+      expired = true;
     });
+    vi.advanceTimersByTime(99);
+    expect(expired).toBe(false);
+    vi.advanceTimersByTime(1);
     expect(expired).toBe(true);
-    // And the other way: armed on the real clock, then a fake one installed.
-    const later = new CallDeadlines(50);
-    later.end(later.start(() => {}));
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    try {
-      let fired = false;
-      later.start(() => {
-        fired = true;
-      });
-      vi.advanceTimersByTime(50);
-      expect(fired).toBe(true);
-    } finally {
-      vi.useRealTimers();
-    }
+    deadlines.end(deadlines.start(() => {}));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("times a call out on fake timers that leave the clock real", () => {
+    const deadlines = new CallDeadlines(1_000);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    let expired = false;
+    deadlines.start(() => {
+      expired = true;
+    });
+    vi.advanceTimersByTime(1_000);
+    expect(expired).toBe(true);
+  });
+
+  it("still expires a call begun on the real clock when fake timers come and go meanwhile", async () => {
+    const deadlines = new CallDeadlines(60);
+    const real = expiry(deadlines);
+    vi.useFakeTimers();
+    let fakeExpired = false;
+    deadlines.start(() => {
+      fakeExpired = true;
+    });
+    vi.advanceTimersByTime(60);
+    expect(fakeExpired).toBe(true);
+    vi.useRealTimers();
+    expect(await real.elapsed).toBeGreaterThanOrEqual(60);
+    // And a call after the fake clock went is timed on the real one again.
+    expect(await expiry(deadlines).elapsed).toBeGreaterThanOrEqual(60);
   });
 });

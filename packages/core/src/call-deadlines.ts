@@ -1,17 +1,31 @@
-/** One pending call's deadline, a link in its `CallDeadlines` list (oldest first). */
+type Timer = ReturnType<typeof setTimeout> & { ref?: () => unknown; unref?: () => unknown };
+
+// The timer functions and clock as they were when this module loaded: the shared timer runs on these
+// only, so it never lives on a clock that a test can take away (fake timers installed or removed).
+const realSetTimeout = setTimeout;
+const realClearTimeout = clearTimeout;
+const realPerformance = performance;
+const realNow = performance.now;
+const now = () => realNow.call(realPerformance);
+/** Whether a test has replaced the timers or the clock since this module loaded (fake timers). */
+const faked = () =>
+  setTimeout !== realSetTimeout || performance !== realPerformance || performance.now !== realNow;
+
+/** One pending call's deadline: a link in its `CallDeadlines` list (oldest first), or a timer of its own. */
 export class CallDeadline {
   older: CallDeadline | undefined = undefined;
   newer: CallDeadline | undefined = undefined;
-  /** Ended by `end`, or expired: it is out of the list and `expire` will not run (again). */
+  /** Ended by `end`, or expired: `expire` will not run (again). */
   ended = false;
+  /** Under fake timers: this deadline's own timer, and the `clearTimeout` of its clock. */
+  timer: Timer | undefined = undefined;
+  clear: typeof clearTimeout | undefined = undefined;
 
   constructor(
     readonly at: number,
     readonly expire: () => void,
   ) {}
 }
-
-type Timer = ReturnType<typeof setTimeout> & { ref?: () => unknown; unref?: () => unknown };
 
 /**
  * Deadlines of calls that all get the same time, `ms` (a store's calls under one timeout): they run
@@ -24,28 +38,25 @@ type Timer = ReturnType<typeof setTimeout> & { ref?: () => unknown; unref?: () =
  * later), and when it fires with nothing due it re-arms for the oldest pending call, or stops.
  *
  * The timer holds the process open while a call is pending, as a timer per call would, and not
- * after: it is unref'd when the list empties. Where timers cannot be unref'd (browsers, Workers), it
- * is cleared then instead. A timer armed by another `setTimeout` than the one in place now (a test's
- * fake timers, installed or removed since) is left to itself and a new one armed: a fake timer
- * outlives its fake clock, and would never fire.
+ * after: it is unref'd when the list empties (cleared where timers cannot be unref'd: browsers,
+ * Workers). While a test fakes the timers or the clock, each call gets a timer of its own on the fake
+ * clock instead, so advancing that clock times calls out exactly as a `setTimeout` per call did, and
+ * no fake timer is left behind when the calls end.
  */
 export class CallDeadlines {
   readonly ms: number;
   #oldest: CallDeadline | undefined;
   #newest: CallDeadline | undefined;
   #timer: Timer | undefined;
-  /** The `setTimeout` that armed `#timer`. */
-  #armedWith: typeof setTimeout | undefined;
-  /** Counts timers armed: only the newest one's firing counts. */
-  #armed = 0;
 
   constructor(ms: number) {
     this.ms = ms;
   }
 
-  /** A deadline `ms` from now: `expire` runs then (once), unless `end` came first. */
+  /** A deadline `ms` from now: `expire` runs then (once), unless `end` came first. It must not throw. */
   start(expire: () => void): CallDeadline {
-    const deadline = new CallDeadline(performance.now() + this.ms, expire);
+    if (faked()) return this.#startAlone(expire);
+    const deadline = new CallDeadline(now() + this.ms, expire);
     const newest = this.#newest;
     if (newest === undefined) this.#oldest = deadline;
     else {
@@ -53,24 +64,34 @@ export class CallDeadlines {
       deadline.older = newest;
     }
     this.#newest = deadline;
-    if (this.#timer === undefined) this.#arm(deadline.at);
-    else if (this.#armedWith !== setTimeout) {
-      this.#timer.unref?.(); // left to fire, unheeded (`tick`)
-      this.#arm((this.#oldest ?? deadline).at);
-    } else if (newest === undefined) this.#timer.ref?.();
+    if (this.#timer === undefined) this.#arm();
+    else if (newest === undefined) this.#timer.ref?.();
     return deadline;
   }
 
-  /** The call settled: its deadline leaves the list. Harmless if it already ended or expired. */
+  /** The call settled: its deadline ends. Harmless if it already ended or expired. */
   end(deadline: CallDeadline): void {
     if (deadline.ended) return;
+    if (deadline.timer !== undefined) {
+      deadline.ended = true;
+      deadline.clear?.(deadline.timer);
+      return;
+    }
     this.#unlink(deadline);
     if (this.#oldest !== undefined || this.#timer === undefined) return;
     if (typeof this.#timer.unref === "function") this.#timer.unref();
     else {
-      clearTimeout(this.#timer);
+      realClearTimeout(this.#timer);
       this.#timer = undefined;
     }
+  }
+
+  /** A deadline with a timer of its own, on the clock in place now (a test's fake one). */
+  #startAlone(expire: () => void): CallDeadline {
+    const deadline = new CallDeadline(Number.NaN, expire);
+    deadline.clear = clearTimeout;
+    deadline.timer = setTimeout(expireAlone, this.ms, deadline) as Timer;
+    return deadline;
   }
 
   #unlink(deadline: CallDeadline): void {
@@ -83,29 +104,45 @@ export class CallDeadlines {
     deadline.older = deadline.newer = undefined;
   }
 
-  /** Arms a timer for the oldest pending deadline, `at` (whole milliseconds, as Node counts them). */
-  #arm(at: number): void {
-    const delay = Math.max(1, Math.ceil(at - performance.now()));
-    this.#armedWith = setTimeout;
-    this.#timer = setTimeout(fire, delay, this, ++this.#armed) as Timer;
+  /** Arms the timer for the oldest pending deadline (whole milliseconds, as Node counts them). */
+  #arm(): void {
+    const oldest = this.#oldest;
+    if (oldest === undefined) return;
+    const delay = Math.max(1, Math.ceil(oldest.at - now()));
+    this.#timer = realSetTimeout(fire, delay, this) as Timer;
   }
 
   /**
-   * Timer number `armed` fired: if it is the newest, expire what is due, oldest first, then re-arm
-   * for the oldest left. `expire` functions must not throw.
+   * The timer fired: what is due leaves the list, the timer is re-armed for the oldest left, then the
+   * due calls expire, oldest first (each one, even if one of them throws; the first throw is rethrown).
    */
-  tick(armed: number): void {
-    if (armed !== this.#armed) return;
+  tick(): void {
     this.#timer = undefined;
-    const now = performance.now();
-    for (let oldest = this.#oldest; oldest !== undefined && oldest.at <= now; oldest = this.#oldest) {
+    const at = now();
+    const due: CallDeadline[] = [];
+    for (let oldest = this.#oldest; oldest !== undefined && oldest.at <= at; oldest = this.#oldest) {
       this.#unlink(oldest);
-      oldest.expire();
+      due.push(oldest);
     }
-    if (this.#oldest !== undefined) this.#arm(this.#oldest.at);
+    this.#arm();
+    let failure: { error: unknown } | undefined;
+    for (const deadline of due) {
+      try {
+        deadline.expire();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure !== undefined) throw failure.error;
   }
 }
 
-function fire(deadlines: CallDeadlines, armed: number): void {
-  deadlines.tick(armed);
+function fire(deadlines: CallDeadlines): void {
+  deadlines.tick();
+}
+
+function expireAlone(deadline: CallDeadline): void {
+  if (deadline.ended) return;
+  deadline.ended = true;
+  deadline.expire();
 }

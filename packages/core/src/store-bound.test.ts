@@ -15,30 +15,62 @@ function boundedStore(bound: unknown, hang = false): IdempotencyStore {
   };
 }
 
-/** How many timers `runs` sequential `run()`s of new keys on one instance set. */
-async function timersOfRuns(store: IdempotencyStore, runs = 1, storeTimeoutMs = 2_000): Promise<number> {
+/**
+ * How many timers one `run()` of a new key sets, counted by a spy on `setTimeout`. The spy is a
+ * replaced `setTimeout`, so core gives each call a timer of its own, as under a test's fake timers
+ * (call-deadlines.ts): this counts the timers of each call.
+ */
+async function timersOfOneRun(store: IdempotencyStore, storeTimeoutMs = 2_000): Promise<number> {
   const idem = createIdempotency({ store, storeTimeoutMs });
   const spy = vi.spyOn(globalThis, "setTimeout");
   try {
-    for (let i = 0; i < runs; i++)
-      await idem.run({ key: crypto.randomUUID(), input: { a: 1 } }, () => "done");
+    await idem.run({ key: crypto.randomUUID(), input: { a: 1 } }, () => "done");
     return spy.mock.calls.length;
   } finally {
     spy.mockRestore();
   }
 }
-const timersOfOneRun = (store: IdempotencyStore) => timersOfRuns(store, 1);
+
+// Node lists a timer among the active resources only while it holds the process open (ref'd).
+const holding = () => process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
+
+/**
+ * How many more timers hold the process while `runs` claims on one instance wait, than before; then
+ * the claims answer and the runs finish.
+ */
+async function timersWhileWaiting(bound: number | undefined, runs: number): Promise<number> {
+  const inner = createMemoryStore();
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const store: IdempotencyStore = {
+    ...inner,
+    claim: async (key, claim) => gate.then(() => inner.claim(key, claim)),
+    complete: inner.complete.bind(inner),
+    settlesWithinMs: bound as number,
+  };
+  const idem = createIdempotency({ store, storeTimeoutMs: 60_000 });
+  const before = holding();
+  const pending = Array.from({ length: runs }, (_, i) => idem.run({ key: `k${i}` }, () => "done"));
+  await new Promise((resolve) => setImmediate(resolve));
+  const added = holding() - before;
+  open();
+  expect(await Promise.all(pending)).toEqual(Array(runs).fill("done"));
+  return added;
+}
 
 describe("core's bound on store calls", () => {
-  it("is one timer for all of an instance's calls, armed once, besides each lease's heartbeat", async () => {
-    // Claim and complete of 20 runs: 40 calls, each bounded by storeTimeoutMs, under one timer.
-    expect(await timersOfRuns(createMemoryStore(), 20)).toBe(20 + 1);
+  it("is one timer for all of an instance's pending calls, not one per call", async () => {
+    expect(await timersWhileWaiting(undefined, 20)).toBe(1);
   });
 });
 
 describe("a store that bounds its own calls (settlesWithinMs)", () => {
-  it("gets no timer of core's on claim and complete: only the lease's heartbeat is armed", async () => {
-    expect(await timersOfOneRun(createMemoryStore())).toBe(2);
+  it("gets no timer of core's on its calls", async () => {
+    expect(await timersWhileWaiting(2_000, 20)).toBe(0);
+    // And per call (timers of their own, as under fake timers): only the lease's heartbeat.
+    expect(await timersOfOneRun(createMemoryStore())).toBe(3);
     expect(await timersOfOneRun(boundedStore(2_000))).toBe(1);
   });
 
