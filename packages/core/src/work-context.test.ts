@@ -1,3 +1,5 @@
+import assert from "node:assert";
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createIdempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
@@ -29,6 +31,23 @@ describe("workContext", () => {
     const first = getterOf(workContext({ fence: 1 }, source));
     expect(first).toBeTypeOf("function");
     expect(getterOf(workContext({ fence: 2 }, source))).toBe(first);
+  });
+
+  it("stays a plain object: prototype, strict equality, inspection, proxies and heirs read the signal", () => {
+    const controller = new AbortController();
+    const context = workContext({ fence: 1 }, { signal: controller.signal });
+    expect(Object.getPrototypeOf(context)).toBe(Object.prototype);
+    expect(context).toStrictEqual({ fence: 1, signal: controller.signal });
+    assert.deepStrictEqual(context, { fence: 1, signal: controller.signal });
+    expect(inspect(context)).toBe("{ fence: 1, signal: [Getter] }");
+    expect(new Proxy(context, {}).signal).toBe(controller.signal);
+    expect((Object.create(context) as typeof context).signal).toBe(controller.signal);
+    const copy: { signal?: AbortSignal } = Object.defineProperties(
+      {},
+      Object.getOwnPropertyDescriptors(context),
+    );
+    expect(copy.signal).toBe(controller.signal);
+    expect(Reflect.get(context, "signal", {})).toBeUndefined(); // no context there: no throw
   });
 
   it("is what run() hands its work: fence and the lease's signal, spreadable", async () => {
