@@ -139,7 +139,10 @@ const BATCH_COMMANDS = 8;
 const batchers = new WeakMap<IoredisRedis, ReturnType<typeof writeBatcher>>();
 function writeBatcherOf(client: IoredisRedis) {
   let batcher = batchers.get(client);
-  if (batcher === undefined) batchers.set(client, (batcher = writeBatcher(client)));
+  if (batcher === undefined) {
+    batcher = writeBatcher(client);
+    batchers.set(client, batcher);
+  }
   return batcher;
 }
 
