@@ -39,8 +39,17 @@ export function idemkit(
   });
 }
 
-/** The parsed JSON document a `--json` run printed on stdout. */
-export const parsed = (ran: Ran) => JSON.parse(ran.stdout) as Record<string, unknown>;
+/** The parsed JSON document a `--json` run printed on stdout; if none, a failure that shows the run. */
+export function parsed(ran: Ran): Record<string, unknown> {
+  try {
+    return JSON.parse(ran.stdout) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(
+      `expected a JSON document on stdout; the run exited ${ran.code} with stdout ${JSON.stringify(ran.stdout)} and stderr ${JSON.stringify(ran.stderr)}`,
+      { cause: error },
+    );
+  }
+}
 
 /** A run's stderr says one thing, on one line, with no stack trace. */
 export function oneLine(ran: Ran): string {
