@@ -69,9 +69,9 @@ export class CallDeadlines {
     return deadline;
   }
 
-  /** The call settled: its deadline ends. Harmless if it already ended or expired. */
-  end(deadline: CallDeadline): void {
-    if (deadline.ended) return;
+  /** The call settled: its deadline ends. Harmless if it already ended or expired, or is none. */
+  end(deadline: CallDeadline | undefined): void {
+    if (deadline === undefined || deadline.ended) return;
     if (deadline.timer !== undefined) {
       deadline.ended = true;
       deadline.clear?.(deadline.timer);

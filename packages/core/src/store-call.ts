@@ -36,7 +36,7 @@ export function boundedStoreCall<T>(
     const fail = (error: unknown) => {
       if (settled) return;
       settled = true;
-      if (deadline !== undefined) deadlines?.end(deadline);
+      deadlines?.end(deadline);
       if (reporter.listening) {
         reporter.emit({
           type: "store-error",
@@ -61,7 +61,7 @@ export function boundedStoreCall<T>(
     Promise.resolve(pending).then((value) => {
       if (settled) return;
       settled = true;
-      if (deadline !== undefined) deadlines?.end(deadline);
+      deadlines?.end(deadline);
       if (reporter.listening) {
         reporter.emit({ type: "store-call", key, operation, durationMs: performance.now() - started });
       }

@@ -125,17 +125,9 @@ function fromIoredis(client: IoredisClient): Connection {
 const BATCH_COMMANDS = 8;
 
 /**
- * While other commands of ours await their replies, the next ones leave in few writes: the socket is
- * corked at the first and uncorked after BATCH_COMMANDS of them, or once the tick's code and
- * microtasks have run (node-redis corks its socket the same way for every command). ioredis writes
- * each command at once, and on loopback a write costs more than a script's whole run in Redis: with
- * many requests in flight, replies arrive together and the commands they start go out together. A
- * cap rather than one write per tick, so Redis starts on the first commands while Node prepares the
- * rest (one write per tick measured slower: the two took turns); a lone command goes out at once.
- * Bytes are never reordered, so replies match as before.
+ * One batcher per client, shared by every store on it: two would each cork the socket, and the cap of
+ * one would hold nothing back while the other's cork lasts.
  */
-/** One batcher per client, shared by every store on it: two would each cork the socket, and the cap of one
- * would hold nothing back while the other's cork lasts. */
 const batchers = new WeakMap<IoredisRedis, ReturnType<typeof writeBatcher>>();
 function writeBatcherOf(client: IoredisRedis) {
   let batcher = batchers.get(client);
@@ -146,6 +138,16 @@ function writeBatcherOf(client: IoredisRedis) {
   return batcher;
 }
 
+/**
+ * While other commands of ours await their replies, the next ones leave in few writes: the socket is
+ * corked at the first and uncorked after BATCH_COMMANDS of them, or once the tick's code and
+ * microtasks have run (node-redis corks its socket the same way for every command). ioredis writes
+ * each command at once, and on loopback a write costs more than a script's whole run in Redis: with
+ * many requests in flight, replies arrive together and the commands they start go out together. A
+ * cap rather than one write per tick, so Redis starts on the first commands while Node prepares the
+ * rest (one write per tick measured slower: the two took turns); a lone command goes out at once.
+ * Bytes are never reordered, so replies match as before.
+ */
 function writeBatcher(client: IoredisRedis) {
   let corked: { uncork(): void } | undefined;
   let held = 0;

@@ -79,6 +79,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   // One timer for all the store's pending commands (they share the timeout), none when it is 0.
   const deadlines = timeoutMs === 0 ? undefined : new CallDeadlines(timeoutMs);
 
+  const timedOut = (operation: string) =>
+    new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`);
   const failure = (operation: string, error: unknown) =>
     new RedisStoreError(operation, error instanceof Error ? error.message : String(error), { cause: error });
 
@@ -111,18 +113,18 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       let done = false;
       const deadline = deadlines?.start(() => {
         done = true;
-        reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
+        reject(timedOut(operation));
       });
       const answered = (reply: Reply) => {
         if (done) return; // a reply after the timeout settles nothing
         done = true;
-        if (deadline !== undefined) deadlines?.end(deadline);
+        deadlines?.end(deadline);
         resolve(reply);
       };
       const failed = (error: unknown) => {
         if (done) return;
         done = true;
-        if (deadline !== undefined) deadlines?.end(deadline);
+        deadlines?.end(deadline);
         reject(refusal(operation, key, error));
       };
       const sendWhole = (error: unknown) => {
@@ -162,16 +164,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
     return new Promise<T>((resolve, reject) => {
       const deadline = deadlines?.start(() => {
-        reject(new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`));
+        reject(timedOut(operation));
       });
       // A reply after the timeout settles nothing (the promise is already rejected) and is handled.
       reply.then(
         (value) => {
-          if (deadline !== undefined) deadlines?.end(deadline);
+          deadlines?.end(deadline);
           resolve(value);
         },
         (error: unknown) => {
-          if (deadline !== undefined) deadlines?.end(deadline);
+          deadlines?.end(deadline);
           reject(failure(operation, error));
         },
       );
