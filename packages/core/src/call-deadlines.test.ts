@@ -5,6 +5,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // Node lists a timer among the active resources only while it holds the process open (ref'd).
 const holding = () => process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
 
+/** Starts a deadline; `expired` says whether it has expired yet (for fake clocks, read synchronously). */
+function flagged(deadlines: CallDeadlines): { expired: boolean } {
+  const flag = { expired: false };
+  deadlines.start(() => {
+    flag.expired = true;
+  });
+  return flag;
+}
+
 /** Starts a deadline; the promise says how long after its start it expired. */
 function expiry(deadlines: CallDeadlines): {
   elapsed: Promise<number>;
@@ -138,14 +147,11 @@ describe("CallDeadlines under a test's fake timers", () => {
   it("times a call out when the fake clock has moved ms, and leaves no fake timer behind", () => {
     const deadlines = new CallDeadlines(100);
     vi.useFakeTimers();
-    let expired = false;
-    deadlines.start(() => {
-      expired = true;
-    });
+    const call = flagged(deadlines);
     vi.advanceTimersByTime(99);
-    expect(expired).toBe(false);
+    expect(call.expired).toBe(false);
     vi.advanceTimersByTime(1);
-    expect(expired).toBe(true);
+    expect(call.expired).toBe(true);
     deadlines.end(deadlines.start(() => {}));
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -153,24 +159,18 @@ describe("CallDeadlines under a test's fake timers", () => {
   it("times a call out on fake timers that leave the clock real", () => {
     const deadlines = new CallDeadlines(1_000);
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
-    let expired = false;
-    deadlines.start(() => {
-      expired = true;
-    });
+    const call = flagged(deadlines);
     vi.advanceTimersByTime(1_000);
-    expect(expired).toBe(true);
+    expect(call.expired).toBe(true);
   });
 
   it("still expires a call begun on the real clock when fake timers come and go meanwhile", async () => {
     const deadlines = new CallDeadlines(60);
     const real = expiry(deadlines);
     vi.useFakeTimers();
-    let fakeExpired = false;
-    deadlines.start(() => {
-      fakeExpired = true;
-    });
+    const fake = flagged(deadlines);
     vi.advanceTimersByTime(60);
-    expect(fakeExpired).toBe(true);
+    expect(fake.expired).toBe(true);
     vi.useRealTimers();
     expect(await real.elapsed).toBeGreaterThanOrEqual(60);
     // And a call after the fake clock went is timed on the real one again.
