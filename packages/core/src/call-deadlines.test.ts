@@ -132,10 +132,12 @@ describe("CallDeadlines and the process", () => {
     await expired;
     await new Promise((resolve) => setImmediate(resolve)); // the timer's callback has returned
     // Node counts a timer until its callback has returned: the one that fired is gone now, and no
-    // second timer was armed after the expire.
-    expect(holding()).toBe(inExpire - 1);
+    // second timer was armed after the expire (the count is process-wide: another test's timer may
+    // have ended meanwhile, never started, as the tests of a file run one at a time).
+    expect(holding()).toBeLessThanOrEqual(inExpire - 1);
+    const beforeEnd = holding();
     if (next) deadlines.end(next);
-    expect(holding()).toBe(inExpire - 2);
+    expect(holding()).toBe(beforeEnd - 1);
   });
 });
 
