@@ -804,7 +804,10 @@ export function describeHttpBehaviour(target: HttpBehaviourTarget): void {
           openGate = resolve;
         });
         const keyPrefix = `lease-${randomUUID()}:`;
-        const app = mountWith({ leaseMs: 150, keyPrefix }, async () => {
+        // The first owner loses by the purge, not by its lease running out: a long lease keeps the
+        // second one's alive while it waits on the gate, however loaded the machine (150 ms once
+        // ran out in CI beside the other suites, and the second owner's completion was refused).
+        const app = mountWith({ leaseMs: 2_000, keyPrefix }, async () => {
           const run = ++runs;
           if (run === 1) await sleep(300);
           else await gate;
