@@ -140,13 +140,15 @@ function writeBatcherOf(client: IoredisRedis) {
 
 /**
  * While other commands of ours await their replies, the next ones leave in few writes: the socket is
- * corked at the first and uncorked after BATCH_COMMANDS of them, or once the tick's code and
- * microtasks have run (node-redis corks its socket the same way for every command). ioredis writes
- * each command at once, and on loopback a write costs more than a script's whole run in Redis: with
- * many requests in flight, replies arrive together and the commands they start go out together. A
- * cap rather than one write per tick, so Redis starts on the first commands while Node prepares the
- * rest (one write per tick measured slower: the two took turns); a lone command goes out at once.
- * Bytes are never reordered, so replies match as before.
+ * corked at the first and uncorked after BATCH_COMMANDS of them, or once the event loop's current
+ * phase has run its callbacks (`setImmediate`, as node-redis uncorks). ioredis writes each command at
+ * once, and on loopback a write costs more than a script's whole run in Redis: with many requests in
+ * flight, replies arrive together and the commands they start go out together, and so do the claims
+ * of HTTP requests read in one pass of the loop (each socket's data is its own callback, so a flush at
+ * the end of each callback's tick wrote them one by one). A cap rather than one write per pass, so
+ * Redis starts on the first commands while Node prepares the rest (one write per tick measured slower:
+ * the two took turns); a lone command goes out at once. Bytes are never reordered, so replies match
+ * as before.
  */
 function writeBatcher(client: IoredisRedis) {
   let corked: { uncork(): void } | undefined;
@@ -169,7 +171,7 @@ function writeBatcher(client: IoredisRedis) {
       stream.cork();
       corked = stream;
       held = 0;
-      process.nextTick(flush);
+      setImmediate(flush);
     },
     /** After it: count it until it is answered; flush once the socket holds BATCH_COMMANDS of ours. */
     sent(reply: Promise<unknown>) {

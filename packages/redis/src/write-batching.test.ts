@@ -76,13 +76,38 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
       expect(result).toMatchObject({ acquired: true });
   });
 
-  it("a batch still being held when the tick ends is flushed then: nothing waits for a ninth command", async () => {
+  it("a batch still being held when the loop's phase ends is flushed then: nothing waits for a ninth command", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
     const first = store.claim("a", claim("t"));
     const second = store.claim("b", claim("t"));
     expect((client as unknown as { stream: Socket }).stream.writableCorked).toBe(1);
-    await new Promise((resolve) => process.nextTick(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect((client as unknown as { stream: Socket }).stream.writableCorked).toBe(0);
     expect(await Promise.all([first, second])).toMatchObject([{ acquired: true }, { acquired: true }]);
+  });
+
+  it("commands started by separate callbacks of one pass of the loop (two HTTP requests read together) share a write", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    // The first claim's reply is not read until both have started: it stays awaited, so they are held.
+    const stream = (client as unknown as { stream: { pause(): void; resume(): void } }).stream;
+    stream.pause();
+    const first = store.claim("held", claim("owner"));
+    writes = 0;
+    // Two callbacks queued for the same phase, as two sockets' data are: each starts one claim.
+    const claims = await new Promise<Promise<unknown>[]>((resolve) => {
+      const started: Promise<unknown>[] = [];
+      setImmediate(() => started.push(store.claim("a", claim("t"))));
+      setImmediate(() => {
+        started.push(store.claim("b", claim("t")));
+        resolve(started);
+      });
+    });
+    stream.resume();
+    expect(await Promise.all([first, ...claims])).toMatchObject([
+      { acquired: true },
+      { acquired: true },
+      { acquired: true },
+    ]);
+    expect(writes).toBe(1);
   });
 });
