@@ -9,16 +9,19 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { REDIS_URL } from "../setup.js";
+import { deleteKeys } from "./run.js";
 
 const [route = "idemkit", seconds = "4", profileDir = "", connections = "16"] = process.argv.slice(2);
 const here = dirname(fileURLToPath(import.meta.url));
+const runId = `one-route-${Date.now()}`;
 const node = [
   "--import",
   "tsx",
   ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
   join(here, "server-express.ts"),
-  "redis://127.0.0.1:6379/9",
-  `one-route-${Date.now()}`,
+  REDIS_URL,
+  runId,
 ];
 const server = spawn("taskset", ["-c", "0", process.execPath, ...node], {
   stdio: ["ignore", "pipe", "inherit"],
@@ -67,3 +70,4 @@ console.log(
 );
 server.kill("SIGTERM");
 await new Promise((resolve) => server.on("exit", resolve));
+await deleteKeys(runId);

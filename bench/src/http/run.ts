@@ -246,7 +246,8 @@ async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /** Deletes every key of this run (all frameworks, all libraries) from the bench's Redis database. */
-async function deleteKeys(runId: string): Promise<void> {
+/** Deletes every key a run of the HTTP servers wrote (their names hold the run's id). */
+export async function deleteKeys(runId: string): Promise<void> {
   const client = new Redis(REDIS_URL);
   let cursor = "0";
   for (let i = 0; i < 100_000; i++) {
