@@ -2,6 +2,10 @@
 // (`createClient`, `createCluster`), each turned into the few operations the store needs. Neither
 // library is imported at run time, and their types are not in the store's public types, so a user
 // installs only the client they use.
+import { performance } from "node:perf_hooks";
+// The module's own, not the globals: a test's fake timers (which replace the globals) must not hold
+// the store's commands in a corked socket until the fake clock moves.
+import { setImmediate } from "node:timers";
 import type { Cluster as IoredisCluster, Redis as IoredisRedis } from "ioredis";
 
 /** A command argument, as both clients take it. */
@@ -123,6 +127,11 @@ function fromIoredis(client: IoredisClient): Connection {
 
 /** The most commands of ours a corked socket holds before it is flushed (see `writeBatcher`). */
 const BATCH_COMMANDS = 8;
+/**
+ * How long a batch may wait for company: a command of ours in a later tick than the batch's first,
+ * this long after it, flushes the batch first.
+ */
+const BATCH_MAX_WAIT_MS = 1;
 
 /**
  * One batcher per client, shared by every store on it: two would each cork the socket, and the cap of
@@ -152,6 +161,13 @@ function writeBatcherOf(client: IoredisRedis) {
  */
 function writeBatcher(client: IoredisRedis) {
   let corked: { uncork(): void } | undefined;
+  let corkedAt = 0;
+  // Ticks are counted from a cork: commands sent in one synchronous run always share its batch.
+  let tick = 0;
+  let corkTick = 0;
+  const nextTick = () => {
+    tick++;
+  };
   let held = 0;
   let awaiting = 0;
   const flush = () => {
@@ -163,13 +179,22 @@ function writeBatcher(client: IoredisRedis) {
     awaiting--;
   };
   return {
-    /** Before a command: cork the socket if others await replies and it is not corked yet. */
+    /**
+     * Before a command: cork the socket if others await replies and it is not corked yet. A batch
+     * held BATCH_MAX_WAIT_MS or more by the phase's other callbacks leaves first, so its wait is
+     * bounded by the next command of ours, not only by the end of a phase of long callbacks.
+     */
     hold() {
+      if (corked !== undefined && tick !== corkTick && performance.now() - corkedAt >= BATCH_MAX_WAIT_MS)
+        flush();
       if (awaiting === 0 || corked !== undefined || client.status !== "ready") return;
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
       if (typeof stream?.cork !== "function") return;
       stream.cork();
       corked = stream;
+      corkedAt = performance.now();
+      corkTick = tick;
+      process.nextTick(nextTick);
       held = 0;
       setImmediate(flush);
     },
