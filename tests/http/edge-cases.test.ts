@@ -99,14 +99,28 @@ interface Reply {
   body: string;
 }
 
+/** What `/gated…` routes wait for: opened by the test that closed it (`closeGate`). */
+let gate: Promise<void> = Promise.resolve();
+
+/** Makes `/gated…` routes wait until the returned function is called. */
+function closeGate(): () => void {
+  let open!: () => void;
+  gate = new Promise((resolve) => {
+    open = resolve;
+  });
+  return open;
+}
+
 /**
- * Counts its runs and answers what it saw. `/slow…` takes 400 ms; `/marked…` sets
- * `Idempotent-Replayed: true` itself. A cookie and a custom header ride along.
+ * Counts its runs and answers what it saw. `/slow…` takes 400 ms; `/gated…` waits for the gate
+ * (`closeGate`); `/marked…` sets `Idempotent-Replayed: true` itself. A cookie and a custom header ride
+ * along.
  */
 function echo(state: { runs: number }) {
   return async (seen: Seen): Promise<Reply> => {
     const run = ++state.runs;
     if (seen.target.startsWith("/slow")) await sleep(400);
+    if (seen.target.startsWith("/gated")) await gate;
     const headers: Record<string, string | string[]> = {
       "content-type": "application/json",
       "x-run": String(run),
@@ -1090,13 +1104,19 @@ describe("11. renderProblem shapes idemkit's own answers", () => {
       expectRendered(await app.post("/orders", { key: "a, b" }), 400, "key-invalid");
 
       const key = randomUUID();
-      const original = app.post("/slow", { key });
-      await sleep(100);
-      const conflict = await app.post("/slow", { key });
+      // The original holds the key until the duplicate has its answer: no timing decides the 409.
+      const open = closeGate();
+      const original = app.post("/gated", { key });
+      for (let waited = 0; app.runs() === 0; waited += 10) {
+        if (waited > 10_000) throw new Error("the original request never began its run");
+        await sleep(10);
+      }
+      const conflict = await app.post("/gated", { key });
+      open();
       expectRendered(conflict, 409, "request-in-progress");
       expect(conflict.header("retry-after")).toBe("1");
       expect((await original).status).toBe(201);
-      expectRendered(await app.post("/slow", { key, body: '{"other":1}' }), 422, "key-reused");
+      expectRendered(await app.post("/gated", { key, body: '{"other":1}' }), 422, "key-reused");
       expectRendered(
         await app.post("/orders", { key: randomUUID(), body: overCap }),
         413,

@@ -177,12 +177,15 @@ describe("2. a client that leaves before the route began its response (sendFile,
       })(),
     );
 
+  // A second's lease: its renewals during the route's work must survive a loaded machine's stalls
+  // (with 300 ms, CI once saw the lease end mid-route and the retry run the route again).
+  const LEASE_MS = 1_000;
   const cases: [string, (state: { runs: number }) => RequestListener][] = [
     [
       "Express res.sendFile",
       (state) => {
         const app = express();
-        app.use(expressIdempotency(idem({ leaseMs: 300 }), { scope: "global" }));
+        app.use(expressIdempotency(idem({ leaseMs: LEASE_MS }), { scope: "global" }));
         app.post("/report", async (_req, res) => {
           state.runs++;
           await sleep(200); // the work; the client leaves meanwhile
@@ -196,7 +199,7 @@ describe("2. a client that leaves before the route began its response (sendFile,
       "Express stream.pipeline",
       (state) => {
         const app = express();
-        app.use(expressIdempotency(idem({ leaseMs: 300 }), { scope: "global" }));
+        app.use(expressIdempotency(idem({ leaseMs: LEASE_MS }), { scope: "global" }));
         app.post("/report", async (_req, res) => {
           state.runs++;
           await sleep(200);
@@ -211,7 +214,7 @@ describe("2. a client that leaves before the route began its response (sendFile,
       "idempotentListener stream.pipeline",
       (state) =>
         idempotentListener(
-          idem({ leaseMs: 300 }),
+          idem({ leaseMs: LEASE_MS }),
           { scope: "global", onError: () => {} },
           async (req, res) => {
             if (answeredAlive(req, res)) return;
@@ -225,14 +228,14 @@ describe("2. a client that leaves before the route began its response (sendFile,
   ];
 
   for (const [name, make] of cases) {
-    it(`${name}: with leaseMs 300, a retry after ~1 s gets 410 response-not-replayable, and the route ran once`, async () => {
+    it(`${name}: with leaseMs ${LEASE_MS}, a retry after twice that gets 410 response-not-replayable, and the route ran once`, async () => {
       const state = { runs: 0 };
       const port = await listen(make(state));
       const key = randomUUID();
       const request = { method: "POST", target: "/report", headers: { "Idempotency-Key": key } };
       const gone = await exchange(port, request, { disconnectAfterMs: 50, timeoutMs: 3000 });
       expect(gone.response).toBeUndefined();
-      await sleep(1000);
+      await sleep(2 * LEASE_MS); // past the lease: the key is held as unreplayable, not by a lease
       for (let attempt = 0; attempt < 2; attempt++) {
         const retry = await raw(port, request, { timeoutMs: 3000 });
         expect(retry.status).toBe(410);
