@@ -182,7 +182,10 @@ function writeBatcher(client: IoredisRedis) {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
      * held BATCH_MAX_WAIT_MS or more by the phase's other callbacks leaves first, so its wait is
-     * bounded by the next command of ours, not only by the end of a phase of long callbacks.
+     * bounded by the next command of ours, not only by the end of a phase of long callbacks. Ticks
+     * end only after the microtasks queued before them: commands sent from promise continuations of
+     * one drain (replies read together, each followed by long work) share the cork's tick and leave
+     * at the cap or the phase's end, as they did when the flush was a `nextTick`.
      */
     hold() {
       if (corked !== undefined && tick !== corkTick && performance.now() - corkedAt >= BATCH_MAX_WAIT_MS)
