@@ -52,14 +52,15 @@ const NOTES: Record<string, string> = {
 const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
 
 /** Starts `server-<framework>.ts` in a child process (on core 0 when `pinned`) and waits for its port. */
-async function startServer(
+export async function startServer(
   framework: Framework,
   runId: string,
   pinned: boolean,
+  nodeArgs: string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
   const here = dirname(fileURLToPath(import.meta.url));
   const tsx = join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "cli.mjs");
-  const args = [tsx, join(here, `server-${framework}.ts`), REDIS_URL, runId];
+  const args = [...nodeArgs, tsx, join(here, `server-${framework}.ts`), REDIS_URL, runId];
   const child = pinned
     ? spawn("taskset", ["-c", "0", process.execPath, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -83,7 +84,7 @@ async function startServer(
   return { child, port };
 }
 
-function canPin(): boolean {
+export function canPin(): boolean {
   if (process.platform !== "linux" || cpus().length < 2) return false;
   try {
     execFileSync("taskset", ["-p", String(process.pid)], { stdio: "ignore" });
@@ -93,12 +94,12 @@ function canPin(): boolean {
   }
 }
 
-async function serverCpuUs(port: number): Promise<number> {
+export async function serverCpuUs(port: number): Promise<number> {
   const reply = await fetch(`http://127.0.0.1:${port}/__cpu`);
   return ((await reply.json()) as { cpuUs: number }).cpuUs;
 }
 
-function cannon(
+export function cannon(
   port: number,
   route: string,
   connections: number,
@@ -238,7 +239,7 @@ async function measureFramework(
   return results;
 }
 
-async function stopServer(child: ChildProcess): Promise<void> {
+export async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
@@ -246,7 +247,6 @@ async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /** Deletes every key of this run (all frameworks, all libraries) from the bench's Redis database. */
-/** Deletes every key a run of the HTTP servers wrote (their names hold the run's id). */
 export async function deleteKeys(runId: string): Promise<void> {
   const client = new Redis(REDIS_URL);
   let cursor = "0";
