@@ -17,7 +17,7 @@ import { createRequestListener, idempotentListener, idempotency as nodeIdempoten
 import express from "express";
 import express4 from "express4";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { loopback } from "./loopback.js";
 import { exchange, type RawRequest, type RawResponse, raw } from "./raw-http.js";
 
@@ -1107,10 +1107,10 @@ describe("11. renderProblem shapes idemkit's own answers", () => {
       // The original holds the key until the duplicate has its answer: no timing decides the 409.
       const open = closeGate();
       const original = app.post("/gated", { key });
-      for (let waited = 0; app.runs() === 0; waited += 10) {
-        if (waited > 10_000) throw new Error("the original request never began its run");
-        await sleep(10);
-      }
+      await vi.waitFor(() => expect(app.runs(), "the original request began its run").toBe(1), {
+        timeout: 10_000,
+        interval: 10,
+      });
       const conflict = await app.post("/gated", { key });
       open();
       expectRendered(conflict, 409, "request-in-progress");
