@@ -23,13 +23,17 @@ export interface Expressions {
  * timeout, and the first copy arrived after the owner's release); acquiring would make an owner nobody
  * is. A lease of its own token that ran out may be taken over: core's retry of a claim does that when its
  * first attempt's lease ended before the retry arrived.
+ *
+ * An empty outcome is binary too, but dynalite's `attribute_type` is false for any empty value: `#res =
+ * :noBytes` accepts it on both, so the condition agrees with `readItem` and an expired empty outcome is
+ * claimable again.
  */
 const CLAIMABLE =
   "attribute_not_exists(#k) OR (attribute_type(#tok, :typeS) AND attribute_type(#fp, :typeS) " +
   "AND ((#st = :released AND #tok <> :tok) OR (#until <= :now AND #st IN (:in_progress, :completed))) " +
   "AND attribute_type(#fence, :typeN) AND #fence BETWEEN :one AND :maxFence " +
   "AND attribute_type(#until, :typeN) AND #until BETWEEN :minSafe AND :maxSafe " +
-  "AND (#st <> :completed OR attribute_type(#res, :typeB)) " +
+  "AND (#st <> :completed OR attribute_type(#res, :typeB) OR #res = :noBytes) " +
   "AND (#st <> :in_progress OR attribute_type(#rets, :typeN)))";
 /** Where `token` owns a live lease. */
 const OWNED = "#st = :in_progress AND #tok = :tok AND #until > :now";
@@ -98,6 +102,7 @@ const CONSTANTS: Record<string, AttributeValue> = {
   ":typeN": { S: "N" },
   ":typeS": { S: "S" },
   ":typeB": { S: "B" },
+  ":noBytes": { B: new Uint8Array(0) },
   // The fence a claim adds one to stays a safe integer; deadlines are safe integers.
   ":maxFence": { N: String(Number.MAX_SAFE_INTEGER - 1) },
   ":minSafe": { N: String(Number.MIN_SAFE_INTEGER) },

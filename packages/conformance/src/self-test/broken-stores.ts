@@ -664,6 +664,32 @@ export const brokenStores: BrokenStore[] = [
       ),
   },
   {
+    name: "empty-outcome-outlives-retention",
+    breaks:
+      "an empty outcome expires like any other (this claim's condition asks for outcome bytes, and its " +
+      "retries find the record gone each time: a DynamoDB condition did that on dynalite)",
+    fails: { "expiry/retention-expiry": /claim of key .*retention-0.* rejected: .*kept changing/ },
+    build: (inner) => {
+      const empty = new Set<string>();
+      return single(
+        inner,
+        wrap(inner, {
+          async complete(key, token, outcome) {
+            const done = await inner.complete(key, token, outcome);
+            if (done && outcome.result.byteLength === 0) empty.add(key);
+            return done;
+          },
+          async claim(key, claim) {
+            if (empty.has(key) && (await inner.get(key)) === undefined) {
+              throw new Error(`claim: the item of key ${key} kept changing`);
+            }
+            return inner.claim(key, claim);
+          },
+        }),
+      );
+    },
+  },
+  {
     name: "takeover-from-fence",
     breaks: "takeover is true only when an expired, unreleased lease was replaced (this one says fence > 1)",
     fails: {
