@@ -60,7 +60,7 @@ install_server() {
 # A live process (a killed one that nobody reaped yet is a zombie: not running).
 running() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
 
-client() { "$(find_bin mariadb mysql)" --no-defaults --protocol=tcp -h 127.0.0.1 -P "$PORT" -u root "$@"; }
+client() { "$(find_bin mariadb mysql)" --no-defaults --connect-timeout=5 --protocol=tcp -h 127.0.0.1 -P "$PORT" -u root "$@"; }
 answers() { client -N -e "SELECT 1" test >/dev/null 2>&1; }
 version() { client -N -e "SELECT VERSION()" 2>/dev/null; }
 
@@ -71,9 +71,13 @@ start() {
     echo "mariadb.sh: no MariaDB server binary after installing mariadb-server" >&2
     exit 1
   }
+  # Ours, but not answering yet: still starting (crash recovery after a kill, a loaded machine). Wait for
+  # it as for a server started here, rather than start a second one on the same files.
   if [ -f "$PIDFILE" ] && running "$(cat "$PIDFILE")"; then
-    echo "mariadb.sh: a server from $DIR is running but does not answer on port $PORT; see $LOG" >&2
-    exit 1
+    for _ in $(seq 150); do answers && break; sleep 0.2; done
+    answers || { echo "mariadb.sh: a server from $DIR is running but does not answer on port $PORT; see $LOG" >&2; exit 1; }
+    echo "MariaDB $(version) answers at $URL (it was still starting)"
+    return
   fi
   # A data directory from an earlier, unfinished start is made again from nothing.
   if [ ! -d "$DATA/mysql" ]; then

@@ -355,6 +355,9 @@ export async function runScenario(
   const injection = injectors[fault](size.budget)(ctx, () => Date.now() > hardStop).finally(() => {
     injecting = false;
   });
+  // Awaited once the clients are done; a fault that fails before then (a store that would not restart)
+  // fails the scenario there, not as an unhandled rejection of the whole run.
+  injection.catch(() => {});
   // Fresh keys keep coming while a fault is still due (up to a cap), so every fault meets traffic.
   const nextKey = () => {
     if (keys.length >= size.keys && !(injecting && keys.length < size.keys * 8)) return undefined;
