@@ -110,7 +110,7 @@ export const expiry = group("expiry", [
       // An empty outcome is a value like any other: a store that tests "has an outcome" by its length
       // would keep such a key past its retention.
       const outcomes = [
-        ["\"short\"", utf8("short")],
+        ['"short"', utf8("short")],
         ["empty", new Uint8Array(0)],
       ] as const;
       const keys = await Promise.all(
