@@ -1,5 +1,4 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,8 +58,9 @@ export async function startServer(
   nodeArgs: string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const tsx = join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "cli.mjs");
-  const args = [...nodeArgs, tsx, join(here, `server-${framework}.ts`), REDIS_URL, runId];
+  // `--import tsx`, not tsx's CLI: the CLI runs the script in a child process of its own, which neither
+  // `nodeArgs` (`--cpu-prof`) nor the pin's measurement of this process would reach.
+  const args = [...nodeArgs, "--import", "tsx", join(here, `server-${framework}.ts`), REDIS_URL, runId];
   const child = pinned
     ? spawn("taskset", ["-c", "0", process.execPath, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
