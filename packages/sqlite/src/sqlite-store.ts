@@ -191,6 +191,8 @@ function prepareStatements(db: Database, t: string) {
      * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
      * takes over a row whose lease or retention has ended, with the next fence; a live row is left
      * alone and nothing is returned. The SET expressions read the row as it was before the update.
+     * A row whose fence is not a whole number the next fence can follow safely is left alone too (the
+     * claim then reads it and names it, as `malformed` does): `fence + 1` on text would start at 1 again.
      * Positional parameters, as in `complete` (a few µs less per new key than named ones, measured):
      * key, token, fingerprint, expires_at, keep_until, now.
      */
@@ -202,6 +204,7 @@ function prepareStatements(db: Database, t: string) {
          expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
          takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
        WHERE expires_at <= excluded.claimed_at
+         AND typeof(fence) = 'integer' AND fence BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER - 1}
        RETURNING fence, takeover`,
     ),
     /** Compare-and-set completion by the owner token: `toCompleted`'s, then key, token, now. */
@@ -282,6 +285,25 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   }
 
   /**
+   * Which statement a claim tries first. The conditional write makes a new key or a takeover one
+   * statement; the read makes a replay or a conflict one, and takes no write lock. Each costs the other
+   * kind one statement more (a replay's failed write costs more than a new key's read: measured, bench
+   * README). The last claim's answer picks the next: new keys come in streams, retries in bursts.
+   */
+  let readFirst = false;
+
+  /** The key's live record at `at`, `undefined` when it has none; a row that is no record throws. */
+  function liveRecord(key: string, at: number): IdempotencyRecord | undefined {
+    const row = select.get(key) as Row | undefined;
+    if (row === undefined) return undefined;
+    // A row the conditional write could never match (an expires_at that is text, say) would send the
+    // claim's synchronous loop round for ever, and stop the whole process with it.
+    const why = malformed(row);
+    if (why !== undefined) throw malformedRow("claim", key, why);
+    return row.expires_at > at ? toRecord(row) : undefined;
+  }
+
+  /**
    * Reads the row; if it is live returns it, else writes an in_progress row with the next fence,
    * kept `retentionMs` past its lease end.
    */
@@ -345,33 +367,35 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       }
       // Kept the retention past the lease end, however the two compare (store.ts, ClaimRequest).
       const keepMs = leaseMs + retentionMs;
+      if (readFirst) {
+        const found = liveRecord(key, now());
+        if (found) return { acquired: false, record: found };
+      }
       for (let attempt = 1; ; attempt++) {
         const at = now();
-        // A live row means the claim writes nothing: reading it (one consistent snapshot) is the
-        // whole claim, with no write lock taken (a replay or a conflict is one statement).
-        const row = select.get(key) as Row | undefined;
-        if (row) {
-          // A row the conditional write below could never match (an expires_at that is text, say)
-          // would send this synchronous loop round for ever, and stop the whole process with it.
-          const why = malformed(row);
-          if (why !== undefined) throw malformedRow("claim", key, why);
-          if (row.expires_at > at) return { acquired: false, record: toRecord(row) };
-        }
-        // Another connection claimed the key between our read and our write once per round: with
-        // any lease of a millisecond or more, the next read sees its live row and returns. Bounded
-        // all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
-        if (attempt > MAX_CLAIM_ROUNDS) {
-          throw new Error(
-            `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every read and write ` +
-              `${MAX_CLAIM_ROUNDS} times in a row`,
-          );
-        }
         // Absent or expired: one conditional write under the write lock decides. It returns nothing
-        // only if another connection claimed the key since the read; then read again.
+        // when a live row is there (a replay, a conflict), or one the write must not touch; then that
+        // row is read.
         const won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as
           | { fence: number; takeover: number }
           | undefined;
-        if (won) return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+        if (won) {
+          readFirst = false;
+          return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+        }
+        const found = liveRecord(key, at);
+        if (found) {
+          readFirst = true;
+          return { acquired: false, record: found };
+        }
+        // The live row was gone when read (released, expired or deleted in between): claim again,
+        // bounded all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
+        if (attempt >= MAX_CLAIM_ROUNDS) {
+          throw new Error(
+            `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every write and read ` +
+              `${MAX_CLAIM_ROUNDS} times in a row`,
+          );
+        }
       }
     },
 
