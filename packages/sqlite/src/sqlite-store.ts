@@ -191,8 +191,9 @@ function prepareStatements(db: Database, t: string) {
      * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
      * takes over a row whose lease or retention has ended, with the next fence; a live row is left
      * alone and nothing is returned. The SET expressions read the row as it was before the update.
-     * A row whose fence is not a whole number the next fence can follow safely is left alone too (the
-     * claim then reads it and names it, as `malformed` does): `fence + 1` on text would start at 1 again.
+     * A row whose fence `malformed` refuses is left alone too, so the claim reads it and names it:
+     * `fence + 1` on text would start the fences at 1 again. Every row `malformed` accepts that has
+     * ended, it takes, so a claim never reads such a row as ended and then fails to write it.
      * Positional parameters, as in `complete` (a few µs less per new key than named ones, measured):
      * key, token, fingerprint, expires_at, keep_until, now.
      */
@@ -204,7 +205,7 @@ function prepareStatements(db: Database, t: string) {
          expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
          takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
        WHERE expires_at <= excluded.claimed_at
-         AND typeof(fence) = 'integer' AND fence BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER - 1}
+         AND typeof(fence) = 'integer' AND fence BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER}
        RETURNING fence, takeover`,
     ),
     /** Compare-and-set completion by the owner token: `toCompleted`'s, then key, token, now. */
