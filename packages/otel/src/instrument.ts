@@ -34,8 +34,26 @@ export function instrument(idem: EventSource, options: OtelOptions = {}): () => 
   if (typeof (idem as EventSource | null | undefined)?.on !== "function") {
     throw new TypeError("@idemkit/otel: instrument needs an idemkit instance (createIdempotency's result)");
   }
-  return idem.on(otelListener(options));
+  // A second listener would record every span and metric twice, and nothing would say so.
+  if (instrumented.has(idem)) {
+    throw new TypeError(
+      "@idemkit/otel: this idemkit instance is already instrumented: its spans and metrics would be " +
+        "recorded twice. Call the function the first instrument() returned before instrumenting it again",
+    );
+  }
+  const off = idem.on(otelListener(options));
+  instrumented.add(idem);
+  let subscribed = true;
+  return () => {
+    if (!subscribed) return;
+    subscribed = false;
+    off();
+    instrumented.delete(idem);
+  };
 }
+
+/** The instances `instrument` listens to now. */
+const instrumented = new WeakSet<EventSource>();
 
 /**
  * The listener `instrument` subscribes, for an `onEvent` option:

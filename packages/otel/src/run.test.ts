@@ -155,6 +155,25 @@ describe("spans and metrics of run()", () => {
     expect(lost.map((l) => l.attributes["idemkit.lease.phase"])).toContain("max-hold");
   });
 
+  it("refuses to instrument an instance twice (every span and metric would count twice); once stopped, it may again", async () => {
+    otel = telemetry();
+    const idem = createIdempotency({ store: createMemoryStore() });
+    const stop = instrument(idem, { tracer: otel.tracer, meter: otel.meter });
+    expect(() => instrument(idem, { tracer: otel.tracer, meter: otel.meter })).toThrow(
+      /this idemkit instance is already instrumented: its spans and metrics would be recorded twice/,
+    );
+    await idem.run({ key: "a" }, () => 1);
+    stop();
+    stop();
+    await idem.run({ key: "b" }, () => 2);
+    instrument(idem, { tracer: otel.tracer, meter: otel.meter });
+    await idem.run({ key: "c" }, () => 3);
+    expect(otel.callSpans()).toHaveLength(2);
+    expect(await otel.totals("idemkit.calls")).toEqual([
+      { attributes: { "idemkit.outcome": "executed" }, value: 2 },
+    ]);
+  });
+
   it("refuses options that are not an object", () => {
     expect(() => otelListener(null as never)).toThrow(TypeError);
   });
