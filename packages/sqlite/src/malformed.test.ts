@@ -3,7 +3,7 @@
 // `expires_at` was text looped for ever in synchronous code: the whole process stopped serving.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
@@ -17,8 +17,12 @@ const packageDir = fileURLToPath(new URL("..", import.meta.url));
  */
 async function transpiled(): Promise<string> {
   const out = await mkdtemp(join(packageDir, "node_modules", ".idemkit-malformed-"));
-  for (const file of ["index", "schema", "sqlite-store", "list", "options"]) {
-    const source = await readFile(join(packageDir, "src", `${file}.ts`), "utf8");
+  const sources = (await readdir(join(packageDir, "src"))).filter(
+    (name) => name.endsWith(".ts") && !name.endsWith(".test.ts"),
+  );
+  for (const name of sources) {
+    const file = name.slice(0, -".ts".length);
+    const source = await readFile(join(packageDir, "src", name), "utf8");
     const compilerOptions = {
       module: ts.ModuleKind.ESNext,
       target: ts.ScriptTarget.ES2022,

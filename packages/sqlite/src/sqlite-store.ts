@@ -19,7 +19,9 @@ import {
   rejectUnknownOptions,
   stringOption,
 } from "./options.js";
+import { blob, malformed, malformedRow, RELEASED, type Row, readRow, toRecord } from "./row.js";
 import { DEFAULT_TABLE, migrate, quoteIdentifier } from "./schema.js";
+import { prepareStatements } from "./statements.js";
 
 type Database = BetterSqlite3.Database;
 
@@ -81,16 +83,6 @@ export interface SqliteStore extends IdempotencyStore {
   close(): Promise<void>;
 }
 
-interface Row {
-  state: "in_progress" | "completed";
-  token: string;
-  fingerprint: string;
-  fence: number;
-  result: Uint8Array | null;
-  expires_at: number;
-  takeover: number;
-}
-
 /** Thrown inside a transaction to roll it back when `work` returns `commit: false`. */
 class Rollback<T> {
   constructor(
@@ -99,137 +91,8 @@ class Rollback<T> {
   ) {}
 }
 
-const EMPTY = new Uint8Array(0);
-
-/** Rounds of read-then-write one claim may take before it gives up (see `claim`). */
+/** Rounds of write and read one claim may take before it gives up (see `claim`). */
 const MAX_CLAIM_ROUNDS = 100;
-
-/** The `expires_at` of a released row: long past on any clock, so it reads as absent at once. */
-const RELEASED = Number.MIN_SAFE_INTEGER;
-
-/** A plain Uint8Array view (not a Buffer, whose `slice` shares memory) of what SQLite returned. */
-function bytes(blob: Uint8Array | null): Uint8Array {
-  return blob ? new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength) : EMPTY.slice();
-}
-
-/** better-sqlite3 binds Buffers as BLOBs; wrap without copying. */
-function blob(data: Uint8Array): Buffer {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/**
- * Why a row read back cannot be a record (a field of the wrong type, written by hand or by another
- * program), or `undefined` when it can. Such a row is never read as absent nor as live: the call
- * fails with `malformedRow`, so core answers 503 for that key, and the rest keeps working.
- */
-function malformed(row: Row): string | undefined {
-  if (row.state !== "in_progress" && row.state !== "completed") return `state is ${describe(row.state)}`;
-  if (typeof row.token !== "string") return `token is ${describe(row.token)}, not text`;
-  if (typeof row.fingerprint !== "string") return `fingerprint is ${describe(row.fingerprint)}, not text`;
-  if (!Number.isSafeInteger(row.fence) || row.fence < 1) return `fence is ${describe(row.fence)}`;
-  if (typeof row.expires_at !== "number" || !Number.isFinite(row.expires_at)) {
-    return `expires_at is ${describe(row.expires_at)}, not a number of milliseconds`;
-  }
-  if (row.state === "completed" && !(row.result instanceof Uint8Array)) {
-    return `result is ${describe(row.result)}, not a BLOB`;
-  }
-  if (row.state === "in_progress" && row.takeover !== 0 && row.takeover !== 1) {
-    return `takeover is ${describe(row.takeover)}`;
-  }
-  return undefined;
-}
-
-/** The error of a call that read a row it cannot use: it names the key, the field and the remedy. */
-function malformedRow(operation: string, key: string, why: string): Error {
-  return new Error(
-    `@idemkit/sqlite: ${operation}: the row of key ${describe(key)} is not an idemkit record (${why}); ` +
-      "fix it, or remove it with store.delete(key)",
-  );
-}
-
-/** The row as a record, or a throw when it cannot be one (`malformed`). */
-function readRow(operation: string, key: string, row: Row): IdempotencyRecord {
-  const why = malformed(row);
-  if (why !== undefined) throw malformedRow(operation, key, why);
-  return toRecord(row);
-}
-
-function toRecord(row: Row): IdempotencyRecord {
-  const { token, fingerprint, fence } = row;
-  return row.state === "completed"
-    ? { state: "completed", token, fingerprint, fence, result: bytes(row.result), expiresAt: row.expires_at }
-    : {
-        state: "in_progress",
-        token,
-        fingerprint,
-        fence,
-        leaseExpiresAt: row.expires_at,
-        takeover: row.takeover === 1,
-      };
-}
-
-/** Every statement the store runs, prepared once; `t` is the quoted table name. */
-function prepareStatements(db: Database, t: string) {
-  // Integers as numbers even if the user's Database has `defaultSafeIntegers(true)`.
-  const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
-  const owner = "key = @key AND state = 'in_progress' AND token = @token AND expires_at > @now";
-  // Positional: result, expires_at, expires_at again.
-  const toCompleted = "state = 'completed', result = ?, expires_at = ?, keep_until = MAX(keep_until, ?)";
-  return {
-    select: prepare(
-      `SELECT state, token, fingerprint, fence, result, expires_at, takeover FROM ${t} WHERE key = ?`,
-    ),
-    upsert: prepare(
-      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover, claimed_at)
-       VALUES (@key, 'in_progress', @token, @fingerprint, @fence, NULL, @expiresAt, @keepUntil, @takeover, @now)
-       ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
-         fingerprint = excluded.fingerprint, fence = excluded.fence, result = NULL,
-         expires_at = excluded.expires_at, keep_until = excluded.keep_until, takeover = excluded.takeover,
-         claimed_at = excluded.claimed_at`,
-    ),
-    /**
-     * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
-     * takes over a row whose lease or retention has ended, with the next fence; a live row is left
-     * alone and nothing is returned. The SET expressions read the row as it was before the update.
-     * A row whose fence `malformed` refuses is left alone too, so the claim reads it and names it:
-     * `fence + 1` on text would start the fences at 1 again. Every row `malformed` accepts that has
-     * ended, it takes, so a claim never reads such a row as ended and then fails to write it.
-     * Positional parameters, as in `complete` (a few µs less per new key than named ones, measured):
-     * key, token, fingerprint, expires_at, keep_until, now.
-     */
-    claimIfFree: prepare(
-      `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover, claimed_at)
-       VALUES (?, 'in_progress', ?, ?, 1, NULL, ?, ?, 0, ?)
-       ON CONFLICT (key) DO UPDATE SET state = 'in_progress', token = excluded.token,
-         fingerprint = excluded.fingerprint, fence = fence + 1, result = NULL,
-         expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
-         takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
-       WHERE expires_at <= excluded.claimed_at
-         AND typeof(fence) = 'integer' AND fence BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER}
-       RETURNING fence, takeover`,
-    ),
-    /** Compare-and-set completion by the owner token: `toCompleted`'s, then key, token, now. */
-    complete: prepare(
-      `UPDATE ${t} SET ${toCompleted} WHERE key = ? AND state = 'in_progress' AND token = ? AND expires_at > ?`,
-    ),
-    /** Completion inside transactionSync, which holds the write lock since its own claim. */
-    finish: prepare(`UPDATE ${t} SET ${toCompleted} WHERE key = ?`),
-    /** Moves keep_until as far as the lease end: the row stays kept the claim's retention past it. */
-    extend: prepare(
-      `UPDATE ${t} SET expires_at = @expiresAt, keep_until = keep_until + (@expiresAt - expires_at)
-       WHERE ${owner}`,
-    ),
-    /** Ends the lease but keeps the row (and its fence) until keep_until, so the next fence is higher. */
-    release: prepare(`UPDATE ${t} SET expires_at = ${RELEASED} WHERE ${owner}`),
-    remove: prepare(`DELETE FROM ${t} WHERE key = ? RETURNING expires_at`),
-    purge: prepare(`DELETE FROM ${t} WHERE keep_until <= ?`),
-    /** Reads no row: `ping` proves the table can be read. */
-    probe: prepare(`SELECT 1 FROM ${t} LIMIT 0`),
-    /** The last rowid of the next batch of rows after `after` (none when fewer rows are left). */
-    batchEnd: prepare(`SELECT rowid FROM ${t} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?`).pluck(),
-    purgeRange: prepare(`DELETE FROM ${t} WHERE rowid > @after AND rowid <= @end AND keep_until <= @now`),
-  };
-}
 
 /**
  * An idemkit store on SQLite through better-sqlite3. A claim that writes is one conditional upsert
