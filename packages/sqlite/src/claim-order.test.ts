@@ -2,6 +2,9 @@
 // (sqlite-store.ts, `readFirst`): a stream of new keys costs one statement each, a burst of replays
 // one each. Both orders give the same answers; these tests count the statements and check the answers.
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createSqliteStore } from "./index.js";
@@ -91,30 +94,88 @@ describe("the order of a claim's statements", () => {
     expect(await store.claim("t2", claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
   });
 
-  it("an expired row whose fence is text is named, in either order, and never claimed with fence 1", async () => {
-    const { store, db } = counted();
-    const insertBroken = (key: string) =>
-      db
-        .prepare(
+  // Each makes an ended row one `malformed` refuses: whichever statement a claim runs first, it names
+  // the row and never overwrites it (the write takes only rows the read accepts).
+  const broken: [string, string, string][] = [
+    ["fence text", "in_progress", "fence = 'one'"],
+    ["fence 0", "in_progress", "fence = 0"],
+    ["fence 1.5", "in_progress", "fence = 1.5"],
+    ["token blob", "in_progress", "token = X'6f'"],
+    ["fingerprint blob", "in_progress", "fingerprint = X'00'"],
+    ["takeover 7", "in_progress", "takeover = 7"],
+    ["expires_at -Infinity", "in_progress", "expires_at = -9e999"],
+    ["result NULL", "completed", "result = NULL"],
+    ["result text", "completed", "result = 'not bytes'"],
+  ];
+  for (const order of ["write", "read"] as const) {
+    for (const [what, state, change] of broken) {
+      it(`an ended row with ${what} is named, not claimed, when the claim ${order}s first`, async () => {
+        const { store, db } = counted();
+        db.prepare(
           `INSERT INTO idemkit_keys (key, state, token, fingerprint, fence, result, expires_at, keep_until,
-             takeover, claimed_at) VALUES (?, 'in_progress', 't', 'fp', 'one', NULL, 1, 9e15, 0, 0)`,
-        )
-        .run(key);
-    insertBroken("broken-1");
-    insertBroken("broken-2");
-    await store.claim("fresh", claimOf()); // write first
-    await expect(store.claim("broken-1", claimOf())).rejects.toThrow(
-      /"broken-1" is not an idemkit record \(fence is/,
-    );
-    const owner = claimOf();
-    await store.claim("live", owner);
-    await store.claim("live", claimOf()); // read first
-    await expect(store.claim("broken-2", claimOf())).rejects.toThrow(
-      /"broken-2" is not an idemkit record \(fence is/,
-    );
-    expect(db.prepare("SELECT fence FROM idemkit_keys WHERE key LIKE 'broken-%'").pluck().all()).toEqual([
-      "one",
-      "one",
-    ]);
+             takeover, claimed_at) VALUES ('bad', ?, 't', 'fp', 3, X'01', 1, 9e15, 0, 0)`,
+        ).run(state);
+        db.exec(`UPDATE idemkit_keys SET ${change} WHERE key = 'bad'`);
+        const before = db.prepare("SELECT * FROM idemkit_keys WHERE key = 'bad'").get();
+        await store.claim("fresh", claimOf());
+        if (order === "read") {
+          await store.claim("fresh", claimOf()); // found live: the next claim reads first
+        }
+        await expect(store.claim("bad", claimOf())).rejects.toThrow(/"bad" is not an idemkit record \(/);
+        expect(db.prepare("SELECT * FROM idemkit_keys WHERE key = 'bad'").get()).toEqual(before);
+      });
+    }
+  }
+
+  it("an ended row whose fence is a whole REAL (a column typed DOUBLE) is taken over in either order", async () => {
+    const db = new Database(":memory:");
+    db.exec(`CREATE TABLE idemkit_keys (key TEXT NOT NULL PRIMARY KEY, state TEXT NOT NULL, token TEXT NOT NULL,
+      fingerprint TEXT NOT NULL, fence DOUBLE NOT NULL, result BLOB, expires_at INTEGER NOT NULL,
+      keep_until INTEGER NOT NULL, takeover INTEGER NOT NULL DEFAULT 0, claimed_at INTEGER NOT NULL)`);
+    const store = createSqliteStore({ database: db, createSchema: false, purgeEvery: 0 });
+    await store.claim("a", claimOf(20));
+    await store.claim("b", claimOf(20));
+    expect(db.prepare("SELECT typeof(fence) FROM idemkit_keys WHERE key = 'a'").pluck().get()).toBe("real");
+    await sleep(40);
+    expect(await store.claim("a", claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
+    await store.claim("a", claimOf()); // found live: the next claim reads first
+    expect(await store.claim("b", claimOf())).toEqual({ acquired: true, fence: 2, takeover: true });
+  });
+
+  it("a replay after an acquiring claim, while another connection holds the write lock, is answered from the row", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "idemkit-claim-order-"));
+    const file = join(dir, "locked.db");
+    const ran: string[] = [];
+    const db = new Database(file, {
+      timeout: 100,
+      verbose: (sql) => void ran.push(String(sql).trim().split(/\s/)[0]!),
+    });
+    db.pragma("journal_mode = WAL");
+    const store = createSqliteStore({ database: db, purgeEvery: 0 });
+    const other = new Database(file);
+    try {
+      const owner = claimOf();
+      await store.claim("done", owner);
+      await store.complete("done", owner.token, { result: new Uint8Array([7]), retentionMs: 60_000 });
+      await store.claim("fresh", claimOf()); // acquired: the next claim writes first
+      other.exec("BEGIN IMMEDIATE");
+      // The write waits out the busy timeout; the live row answers the replay all the same.
+      expect(await store.claim("done", claimOf())).toMatchObject({
+        acquired: false,
+        record: { state: "completed", token: owner.token },
+      });
+      // A new key needs the lock: it fails as the write did.
+      await expect(store.claim("another", claimOf())).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+      // The claim after a failed one reads first: a replay is answered without asking for the lock.
+      ran.length = 0;
+      expect(await store.claim("done", claimOf())).toMatchObject({ acquired: false });
+      expect(ran).toEqual(["SELECT"]);
+      other.exec("ROLLBACK");
+      expect(await store.claim("another", claimOf())).toEqual({ acquired: true, fence: 1, takeover: false });
+    } finally {
+      other.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -91,14 +91,18 @@ class Rollback<T> {
   ) {}
 }
 
+/** SQLite's answer when a lock stayed taken past the busy timeout (better-sqlite3's `SqliteError` code). */
+const isBusy = (error: unknown) =>
+  String((error as { code?: unknown } | null)?.code).startsWith("SQLITE_BUSY");
+
 /** Rounds of write and read one claim may take before it gives up (see `claim`). */
 const MAX_CLAIM_ROUNDS = 100;
 
 /**
  * An idemkit store on SQLite through better-sqlite3. A claim that writes is one conditional upsert
  * (`INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING`), atomic under the database's write
- * lock across every connection and process sharing the file; a claim that finds a live row only
- * reads it. Deadlines use the wall clock (`Date.now()`), the one clock every process sharing the file
+ * lock across every connection and process sharing the file; a claim that finds a live row reads it
+ * (first or after the upsert: `readFirst`). Deadlines use the wall clock (`Date.now()`), the one clock every process sharing the file
  * reads alike; a forward step of it ends live leases early (see the README, "Several processes").
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
@@ -231,35 +235,49 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       }
       // Kept the retention past the lease end, however the two compare (store.ts, ClaimRequest).
       const keepMs = leaseMs + retentionMs;
-      if (readFirst) {
-        const found = liveRecord(key, now());
-        if (found) return { acquired: false, record: found };
-      }
-      for (let attempt = 1; ; attempt++) {
-        const at = now();
-        // Absent or expired: one conditional write under the write lock decides. It returns nothing
-        // when a live row is there (a replay, a conflict), or one the write must not touch; then that
-        // row is read.
-        const won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as
-          | { fence: number; takeover: number }
-          | undefined;
-        if (won) {
-          readFirst = false;
-          return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+      try {
+        if (readFirst) {
+          const found = liveRecord(key, now());
+          if (found) return { acquired: false, record: found };
         }
-        const found = liveRecord(key, at);
-        if (found) {
-          readFirst = true;
-          return { acquired: false, record: found };
+        for (let attempt = 1; ; attempt++) {
+          const at = now();
+          // Absent or expired: one conditional write under the write lock decides. It returns nothing
+          // when a live row is there (a replay, a conflict), or one the write must not touch; then that
+          // row is read.
+          let won: { fence: number; takeover: number } | undefined;
+          try {
+            won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as typeof won;
+          } catch (error) {
+            // Another connection kept the write lock past the busy timeout. A replay or a conflict needs
+            // no write: the live row answers it. Anything else fails as the write did.
+            const found = isBusy(error) ? liveRecord(key, at) : undefined;
+            if (found === undefined) throw error;
+            readFirst = true;
+            return { acquired: false, record: found };
+          }
+          if (won) {
+            readFirst = false;
+            return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+          }
+          const found = liveRecord(key, at);
+          if (found) {
+            readFirst = true;
+            return { acquired: false, record: found };
+          }
+          // The live row was gone when read (released, expired or deleted in between): claim again,
+          // bounded all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
+          if (attempt >= MAX_CLAIM_ROUNDS) {
+            throw new Error(
+              `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every write and read ` +
+                `${MAX_CLAIM_ROUNDS} times in a row`,
+            );
+          }
         }
-        // The live row was gone when read (released, expired or deleted in between): claim again,
-        // bounded all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
-        if (attempt >= MAX_CLAIM_ROUNDS) {
-          throw new Error(
-            `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every write and read ` +
-              `${MAX_CLAIM_ROUNDS} times in a row`,
-          );
-        }
+      } catch (error) {
+        // A failed claim's next one reads first: no write lock to wait for if it is a replay.
+        readFirst = true;
+        throw error;
       }
     },
 

@@ -17,6 +17,17 @@ type StatementName =
   | "batchEnd"
   | "purgeRange";
 
+/**
+ * `malformed` (row.ts) in SQL, for a row whose `expires_at` is not above a number: text and blobs sort
+ * above every number, so only a finite one (not -Infinity) is left to check; a fence may be a whole REAL
+ * (a column typed DOUBLE keeps 1.0), which JavaScript reads as a whole number.
+ */
+const WELL_FORMED = `expires_at > -9e999 AND typeof(token) = 'text' AND typeof(fingerprint) = 'text'
+  AND typeof(fence) IN ('integer', 'real') AND fence = CAST(fence AS INTEGER)
+  AND fence BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER}
+  AND CASE state WHEN 'in_progress' THEN takeover IN (0, 1) WHEN 'completed' THEN typeof(result) = 'blob'
+    ELSE 0 END`;
+
 /** Every statement the store runs, prepared once; `t` is the quoted table name. */
 export function prepareStatements(db: Database, t: string): Record<StatementName, Statement> {
   // Integers as numbers even if the user's Database has `defaultSafeIntegers(true)`.
@@ -40,9 +51,10 @@ export function prepareStatements(db: Database, t: string): Record<StatementName
      * The claim in one autocommit statement (atomic under SQLite's write lock): inserts the key, or
      * takes over a row whose lease or retention has ended, with the next fence; a live row is left
      * alone and nothing is returned. The SET expressions read the row as it was before the update.
-     * A row whose fence `malformed` refuses is left alone too, so the claim reads it and names it:
-     * `fence + 1` on text would start the fences at 1 again. Every row `malformed` accepts that has
-     * ended, it takes, so a claim never reads such a row as ended and then fails to write it.
+     * It takes exactly the ended rows `malformed` (row.ts) accepts, `WELL_FORMED` below: one it refuses
+     * is left alone, and the claim reads it and names it, whichever statement it ran first (`fence + 1`
+     * on text would also start the fences at 1 again); one it accepts is never read as ended and then
+     * refused by the write.
      * Positional parameters, as in `complete` (a few µs less per new key than named ones, measured):
      * key, token, fingerprint, expires_at, keep_until, now.
      */
@@ -53,8 +65,7 @@ export function prepareStatements(db: Database, t: string): Record<StatementName
          fingerprint = excluded.fingerprint, fence = fence + 1, result = NULL,
          expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
          takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
-       WHERE expires_at <= excluded.claimed_at
-         AND typeof(fence) = 'integer' AND fence BETWEEN 1 AND ${Number.MAX_SAFE_INTEGER}
+       WHERE expires_at <= excluded.claimed_at AND ${WELL_FORMED}
        RETURNING fence, takeover`,
     ),
     /** Compare-and-set completion by the owner token: `toCompleted`'s, then key, token, now. */
