@@ -102,8 +102,9 @@ const MAX_CLAIM_ROUNDS = 100;
  * An idemkit store on SQLite through better-sqlite3. A claim that writes is one conditional upsert
  * (`INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING`), atomic under the database's write
  * lock across every connection and process sharing the file; a claim that finds a live row reads it
- * (first or after the upsert: `readFirst`). Deadlines use the wall clock (`Date.now()`), the one clock every process sharing the file
- * reads alike; a forward step of it ends live leases early (see the README, "Several processes").
+ * (first, or after the upsert: `readFirst`). Deadlines use the wall clock (`Date.now()`), the one
+ * clock every process sharing the file reads alike; a forward step of it ends live leases early (see
+ * the README, "Several processes").
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const checked = checkOptions(options);
