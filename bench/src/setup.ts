@@ -53,18 +53,26 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
     case "sqlite": {
       const dir = mkdtempSync(join(tmpdir(), "idemkit-bench-"));
       const counter: Counter = { count: 0 };
-      const db = new BetterSqlite3(join(dir, "bench.db"), { verbose: () => void counter.count++ });
-      db.pragma("journal_mode = WAL");
-      const version = (db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
+      // A file per contender: a WAL checkpoint copies every page the log holds, so in a shared file the
+      // contender whose commit crosses the checkpoint threshold paid for the other's pages too.
+      const open = (name: string) => {
+        const db = new BetterSqlite3(join(dir, `${name}.db`), { verbose: () => void counter.count++ });
+        db.pragma("journal_mode = WAL");
+        return db;
+      };
+      const idemkitDb = open("idemkit");
+      const baselineDb = open("baseline");
+      const version = (idemkitDb.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
       return {
         store,
-        contenders: [sqliteIdemkit(db), sqliteBaseline(db)],
+        contenders: [sqliteIdemkit(idemkitDb), sqliteBaseline(baselineDb)],
         burstOnly: [],
         counter,
         counterSource: "better-sqlite3 `verbose` statement log (statements, not network round trips)",
-        version: `SQLite ${version} (better-sqlite3, WAL, one connection)`,
+        version: `SQLite ${version} (better-sqlite3, WAL, one connection and one file per contender)`,
         teardown: async () => {
-          db.close();
+          idemkitDb.close();
+          baselineDb.close();
           rmSync(dir, { recursive: true, force: true });
         },
       };
