@@ -1,6 +1,6 @@
 import type { ClaimResult } from "@idemkit/core";
 import { wrap } from "../harness.js";
-import { type BrokenStore, mapReads, single } from "./support.js";
+import { type BrokenStore, mapAcquired, mapReads, single } from "./support.js";
 
 /** Broken stores the `claims` checks catch. */
 export const claims: BrokenStore[] = [
@@ -11,12 +11,7 @@ export const claims: BrokenStore[] = [
     build: (inner) =>
       single(
         inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            return result.acquired ? { ...result, fence: result.fence - 1 } : result;
-          },
-        }),
+        mapAcquired(inner, (acquired) => ({ ...acquired, fence: acquired.fence - 1 })),
       ),
   },
   {

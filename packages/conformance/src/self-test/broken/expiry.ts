@@ -1,5 +1,5 @@
 import { wrap } from "../harness.js";
-import { type BrokenStore, mapReads, now, single, tracked } from "./support.js";
+import { type BrokenStore, mapAcquired, mapReads, now, single, tracked } from "./support.js";
 
 /** Broken stores the `expiry` checks catch. */
 export const expiry: BrokenStore[] = [
@@ -106,12 +106,7 @@ export const expiry: BrokenStore[] = [
     build: (inner) =>
       single(
         inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            return result.acquired ? { ...result, takeover: result.fence > 1 } : result;
-          },
-        }),
+        mapAcquired(inner, (acquired) => ({ ...acquired, takeover: acquired.fence > 1 })),
       ),
   },
   {
@@ -121,12 +116,7 @@ export const expiry: BrokenStore[] = [
     build: (inner) =>
       single(
         inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            return result.acquired ? { ...result, takeover: false } : result;
-          },
-        }),
+        mapAcquired(inner, (acquired) => ({ ...acquired, takeover: false })),
       ),
   },
   {

@@ -70,6 +70,19 @@ export function mapReads(
   });
 }
 
+/** Every claim that acquired answers with `change` of what it acquired (fence, takeover). */
+export function mapAcquired(
+  inner: IdempotencyStore,
+  change: (acquired: { fence: number; takeover: boolean }) => { fence: number; takeover: boolean },
+) {
+  return wrap(inner, {
+    async claim(key, claim) {
+      const result = await inner.claim(key, claim);
+      return result.acquired ? { ...result, ...change(result) } : result;
+    },
+  });
+}
+
 /** Every key passed through `map` before it reaches the store: a store that mangles keys. */
 export function mapKeys(inner: IdempotencyStore, map: (key: string) => string): IdempotencyStore {
   return {
