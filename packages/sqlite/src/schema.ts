@@ -15,8 +15,10 @@ export function quoteIdentifier(name: string): string {
 }
 
 /**
- * The DDL of the store's table and its purge index, as plain SQL for your own migration tool.
- * Idempotent (`IF NOT EXISTS`). Times are integer milliseconds since the epoch (process clock).
+ * The DDL of the store's table, as plain SQL for your own migration tool. Idempotent (`IF NOT EXISTS`).
+ * Times are integer milliseconds since the epoch (process clock). `result` is the last column: a large
+ * outcome spills into a chain of overflow pages, and SQLite reaches a column stored after it only by
+ * reading that chain, which the purge (`keep_until`) and a claim's write (`expires_at`) would then do.
  */
 export function sqliteSchema(table: string = DEFAULT_TABLE): string {
   const t = quoteIdentifier(table);
@@ -26,11 +28,11 @@ export function sqliteSchema(table: string = DEFAULT_TABLE): string {
   token       TEXT    NOT NULL,              -- the owner token of the claim
   fingerprint TEXT    NOT NULL,
   fence       INTEGER NOT NULL,              -- grows with every claim while the row is kept
-  result      BLOB,                          -- outcome bytes once completed
   expires_at  INTEGER NOT NULL,              -- lease end (in_progress) or retention end (completed)
   keep_until  INTEGER NOT NULL,              -- after this the row, and its fence, may be purged
   takeover    INTEGER NOT NULL DEFAULT 0,    -- 1 when the claim that wrote the row replaced an expired lease
-  claimed_at  INTEGER NOT NULL               -- when the claim that wrote the row acquired it (for list)
+  claimed_at  INTEGER NOT NULL,              -- when the claim that wrote the row acquired it (for list)
+  result      BLOB                           -- outcome bytes once completed; last, see above
 );
 `;
 }

@@ -73,6 +73,14 @@ describe("sqlite store", () => {
     db.close();
   });
 
+  it("keeps the outcome in the last column, so reading a deadline never walks its overflow pages", () => {
+    const db = new Database(":memory:");
+    createSqliteStore({ database: db });
+    const columns = db.prepare("SELECT name FROM pragma_table_info('idemkit_keys')").pluck().all();
+    expect(columns.at(-1)).toBe("result");
+    db.close();
+  });
+
   it("keeps keys with NUL bytes and lone surrogates distinct", async () => {
     const store = createSqliteStore({ database: new Database(":memory:") });
     const keys = [
