@@ -28,3 +28,20 @@ export const uninitializedBytes: (size: number) => Uint8Array =
   typeof nodeBuffer?.allocUnsafe === "function"
     ? (size) => nodeBuffer.allocUnsafe(size)
     : (size) => new Uint8Array(size);
+
+/**
+ * `head` (ASCII: one byte a character) and then `text` as UTF-8, in one array, without joining the
+ * two strings first (a joined string of a large outcome is one more copy of it). Sized for ASCII text;
+ * text that needs more bytes is finished after what fitted (`encodeInto` stops between code points).
+ */
+export function utf8BytesAfter(head: string, text: string): Uint8Array {
+  const out = uninitializedBytes(head.length + text.length);
+  for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
+  const { read, written } = encoder.encodeInto(text, out.subarray(head.length));
+  if (read === text.length) return out;
+  const rest = utf8Bytes(text.slice(read));
+  const whole = uninitializedBytes(head.length + written + rest.length);
+  whole.set(out.subarray(0, head.length + written));
+  whole.set(rest, head.length + written);
+  return whole;
+}

@@ -1,4 +1,4 @@
-import { utf8Bytes } from "./bytes.js";
+import { utf8Bytes, utf8BytesAfter } from "./bytes.js";
 
 /** Turns a value into the opaque bytes a store keeps, and back. */
 export interface Codec<T = unknown> {
@@ -28,7 +28,7 @@ export function encodeDefault(value: unknown, head: string): Uint8Array {
   }
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
-  return utf8Bytes(`${head}\u0001${json}`); // the tag is U+0001: one byte, JSON_VALUE
+  return utf8BytesAfter(`${head}\u0001`, json); // the tag is U+0001: one byte, JSON_VALUE
 }
 
 /** The default codec: JSON for plain values, bytes for `Uint8Array`, and `undefined` kept as is. */
