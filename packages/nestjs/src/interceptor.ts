@@ -7,12 +7,11 @@ import {
   Logger,
   type NestInterceptor,
 } from "@nestjs/common";
-import { HttpAdapterHost, Reflector } from "@nestjs/core";
+import { HttpAdapterHost } from "@nestjs/core";
 import { Observable, type Subscription } from "rxjs";
 import { expectProblemReply, hookAdapter, markAnswered } from "./adapter-hook.js";
 import { setIdempotencyContext } from "./context.js";
-import { IDEMPOTENT_ROUTE } from "./metadata.js";
-import { type IdempotentOptions, WHERE } from "./options.js";
+import { WHERE } from "./options.js";
 import { nodeObjects, replyHeaders, takeOver } from "./platform.js";
 import { IdempotencyProblemException, problemOf } from "./problem-exception.js";
 import { IdempotencyRoutes } from "./routes.js";
@@ -32,15 +31,14 @@ const handled = new WeakSet<object>();
 export class IdempotencyInterceptor implements NestInterceptor {
   constructor(
     @Inject(IdempotencyRoutes) private readonly routes: IdempotencyRoutes,
-    @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== "http") return next.handle();
-    const entry = this.routes.forRoute(context.getHandler(), context.getClass(), () =>
-      this.#optionsOf(context),
-    );
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    const entry = this.routes.forRoute(handler, controller, () => this.routes.optionsOf(handler, controller) ?? {});
     if (!entry) return next.handle();
     const http = context.switchToHttp();
     const request = http.getRequest<object>();
@@ -105,15 +103,5 @@ export class IdempotencyInterceptor implements NestInterceptor {
       });
       return () => inner?.unsubscribe();
     });
-  }
-
-  /** The route's options: the controller's, overridden by the handler's; `false` leaves it out. */
-  #optionsOf(context: ExecutionContext): IdempotentOptions | false {
-    const [onHandler, onClass] = this.reflector.getAll<(IdempotentOptions | false | undefined)[]>(
-      IDEMPOTENT_ROUTE,
-      [context.getHandler(), context.getClass()],
-    );
-    if (onHandler === false || (onHandler === undefined && onClass === false)) return false;
-    return { ...(onClass || {}), ...(onHandler || {}) };
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from "@nestjs/common";
+import { DiscoveryModule } from "@nestjs/core";
 import { IdempotencyModuleBase } from "./module-definition.js";
 import { IdempotencyRoutes } from "./routes.js";
 import { IDEMPOTENCY } from "./tokens.js";
@@ -9,6 +10,7 @@ import { IDEMPOTENCY } from "./tokens.js";
  * the root module: it is global. Routes opt in with `@Idempotent()`.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers: [
     IdempotencyRoutes,
     {

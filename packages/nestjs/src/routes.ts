@@ -6,7 +6,10 @@ import {
   splitOptions,
 } from "@idemkit/core";
 import { preparePrototypes } from "@idemkit/node";
-import { Inject, Injectable } from "@nestjs/common";
+import { Inject, Injectable, type OnModuleInit } from "@nestjs/common";
+import { PATH_METADATA } from "@nestjs/common/constants.js";
+import { DiscoveryService, MetadataScanner, Reflector } from "@nestjs/core";
+import { IDEMPOTENT_ROUTE } from "./metadata.js";
 import { IDEMPOTENCY_MODULE_OPTIONS } from "./module-definition.js";
 import {
   type IdempotencyModuleOptions,
@@ -20,13 +23,13 @@ import {
 import { recognisableProblems } from "./problem-exception.js";
 
 /**
- * The module's configuration, turned into core's HTTP entries: one for the module's options (checked
- * when the app starts: a missing `scope` fails there), and one for each route with options of its
- * own, made at its first request. A route with lease or retention settings gets an instance of its
- * own over the same store, prefix and listener.
+ * The module's configuration, turned into core's HTTP entries: one for the module's options, and one
+ * for each route with options of its own. Both are made when the app starts (`onModuleInit`), so a
+ * bad option, or a missing `scope`, fails there and names the route. A route with lease or retention
+ * settings gets an instance of its own over the same store, prefix and listener.
  */
 @Injectable()
-export class IdempotencyRoutes {
+export class IdempotencyRoutes implements OnModuleInit {
   /** The idemkit instance the module runs (`@InjectIdempotency()`), for work outside HTTP (`run`). */
   readonly instance: Idempotency;
   readonly #instanceOptions: IdempotencyInstanceOptions | undefined;
@@ -38,7 +41,12 @@ export class IdempotencyRoutes {
    */
   readonly #byRoute = new WeakMap<object, WeakMap<object, HttpEntry<NestRequest> | false>>();
 
-  constructor(@Inject(IDEMPOTENCY_MODULE_OPTIONS) options: IdempotencyModuleOptions) {
+  constructor(
+    @Inject(IDEMPOTENCY_MODULE_OPTIONS) options: IdempotencyModuleOptions,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
+    @Inject(Reflector) private readonly reflector: Reflector,
+  ) {
     if (options === null || typeof options !== "object") {
       throw new TypeError(
         `${WHERE}: IdempotencyModule needs options with a store (or an idempotency instance)`,
@@ -56,6 +64,40 @@ export class IdempotencyRoutes {
     }
     this.#moduleEntry = this.#entry(this.instance, {});
     preparePrototypes();
+  }
+
+  /** Makes the entry of every `@Idempotent()` route of the app: a route's bad option stops the start. */
+  onModuleInit(): void {
+    for (const { instance, metatype } of this.discovery.getControllers()) {
+      if (!instance || !metatype) continue;
+      const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
+      for (const name of this.scanner.getAllMethodNames(prototype)) {
+        const handler = prototype[name] as () => unknown;
+        if (this.reflector.get(PATH_METADATA, handler) === undefined) continue; // not a route
+        const options = this.optionsOf(handler, metatype);
+        if (options === undefined) continue;
+        try {
+          this.forRoute(handler, metatype, () => options);
+        } catch (error) {
+          const why = (error instanceof Error ? error.message : String(error)).replace(`${WHERE}: `, "");
+          throw new TypeError(`${WHERE}: @Idempotent() on ${metatype.name}.${name}: ${why}`, { cause: error });
+        }
+      }
+    }
+  }
+
+  /**
+   * A route's options: the controller's, overridden by the handler's; `false` when left out
+   * (`@Idempotent(false)`), `undefined` when neither has `@Idempotent()`.
+   */
+  optionsOf(handler: object, controller: object): IdempotentOptions | false | undefined {
+    const [onHandler, onClass] = this.reflector.getAll<(IdempotentOptions | false | undefined)[]>(
+      IDEMPOTENT_ROUTE,
+      [handler as () => void, controller as () => void],
+    );
+    if (onHandler === undefined && onClass === undefined) return undefined;
+    if (onHandler === false || (onHandler === undefined && onClass === false)) return false;
+    return { ...(onClass || {}), ...(onHandler || {}) };
   }
 
   /** The entry of a route, its options read once (`options()`); `undefined` when left out. */
