@@ -1,7 +1,8 @@
 import { once } from "node:events";
 import { Readable } from "node:stream";
 import { idempotency } from "@idemkit/koa";
-import { describe, expect, it } from "vitest";
+import type { Context } from "koa";
+import { describe, expect, it, vi } from "vitest";
 import { headersOf, KOA_MAJORS, koaTarget } from "./koa-app.js";
 import { loopback } from "./loopback.js";
 import { exchange } from "./raw-http.js";
@@ -151,6 +152,41 @@ for (const [major, make] of KOA_MAJORS) {
         expect(retry.json()).toMatchObject({ originalStatus: 201 });
       }
       expect(runs).toBe(2);
+    });
+
+    it("a body stream that fails is reported to app.on('error') as often as Koa reports it without idemkit", async () => {
+      const failingBody = (ctx: Context) => {
+        ctx.status = 201;
+        ctx.type = "text/plain";
+        const early = ctx.path === "/early";
+        let sent = false;
+        ctx.body = new Readable({
+          read() {
+            if (early) return this.destroy(new Error("body broke"));
+            if (sent) return;
+            sent = true;
+            this.push("partial ");
+            setImmediate(() => this.destroy(new Error("body broke")));
+          },
+        });
+      };
+      const reportsOf = async (withIdempotency: boolean, path: string) => {
+        const reported: unknown[] = [];
+        const { port } = await serve((app) => {
+          app.on("error", (error) => reported.push(error));
+          if (withIdempotency) app.use(idempotency(idem, { scope: "global" }));
+          app.use(failingBody);
+        });
+        const key = `reported-${tag}-${withIdempotency}${path.replace("/", "-")}`;
+        await exchange(port, { method: "POST", target: path, headers: { "idempotency-key": key } });
+        await vi.waitFor(() => expect(reported.length).toBeGreaterThan(0));
+        await new Promise((resolve) => setTimeout(resolve, 100)); // a second report comes in this time
+        return reported.length;
+      };
+      // Koa 2 alone leaves a body that fails after its first byte hanging: compared on the early failure.
+      const koaAlone = await reportsOf(false, "/early");
+      expect(await reportsOf(true, "/early")).toBe(koaAlone);
+      expect(await reportsOf(true, "/late")).toBe(koaAlone);
     });
   });
 }

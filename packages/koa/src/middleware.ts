@@ -65,6 +65,7 @@ function handle(entry: HttpEntry<Context>, ctx: Context, next: Next): Promise<vo
   let decided = false; // the route ran, or an error was handed on: not an answer of idemkit's
   let routeDone = false; // the route settled the middleware: Koa is responding
   let served = false; // `serve` let go of the response
+  let bodyError: unknown; // the error of the body stream Koa piped, which Koa reports itself
   return new Promise<void>((resolve, reject) => {
     void serve(entry, ctx.req, ctx.res, {
       request: ctx,
@@ -81,6 +82,7 @@ function handle(entry: HttpEntry<Context>, ctx: Context, next: Next): Promise<vo
           // retry), never frees it for a second run. Committed first, the capture ends as cut short;
           // and before Koa's own listener, which would answer 500 into the capture.
           const bodyFailed = (error: unknown) => {
+            bodyError = error;
             if (!served) ctx.res.flushHeaders();
             failed(error);
           };
@@ -94,8 +96,10 @@ function handle(entry: HttpEntry<Context>, ctx: Context, next: Next): Promise<vo
       error: (error) => {
         decided = true;
         // Before Koa responds, the error is the middleware's: Koa's error handling answers it (the
-        // key is released). While Koa was responding, it is reported as Koa reports errors.
+        // key is released). While Koa was responding, it is reported as Koa reports errors, unless it
+        // is the body stream's: Koa's own listener on the stream reports that one.
         if (!routeDone) return reject(error);
+        if (error === bodyError) return;
         try {
           ctx.onerror(error as Error);
         } catch {
