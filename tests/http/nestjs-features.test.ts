@@ -428,38 +428,44 @@ describe("@idemkit/nestjs configuration errors", () => {
     await expect(startNest("express", NoScope)).rejects.toThrow(/scope/);
   });
 
-  it.each(PLATFORMS)("refuses to start with a route's bad option, naming the route (%s)", async (platform) => {
-    @Controller()
-    class Negative {
-      @Post("negative")
-      @Idempotent({ maxResponseBytes: -1 })
-      negative() {
-        return {};
+  it.each(PLATFORMS)(
+    "refuses to start with a route's bad option, naming the route (%s)",
+    async (platform) => {
+      @Controller()
+      class Negative {
+        @Post("negative")
+        @Idempotent({ maxResponseBytes: -1 })
+        negative() {
+          return {};
+        }
       }
-    }
 
-    @Controller("leased")
-    @Idempotent({ leaseMs: 5_000 })
-    class Leased {
-      @Post()
-      leased() {
-        return {};
+      @Controller("leased")
+      @Idempotent({ leaseMs: 5_000 })
+      class Leased {
+        @Post()
+        leased() {
+          return {};
+        }
       }
-    }
 
-    const withInstance = IdempotencyModule.forRoot({ idempotency: createIdempotency({ store }), scope: "global" });
-    @Module({ imports: [withInstance], controllers: [Negative] })
-    class BadLimit {}
-    @Module({ imports: [withInstance], controllers: [Leased] })
-    class LeaseWithInstance {}
+      const withInstance = IdempotencyModule.forRoot({
+        idempotency: createIdempotency({ store }),
+        scope: "global",
+      });
+      @Module({ imports: [withInstance], controllers: [Negative] })
+      class BadLimit {}
+      @Module({ imports: [withInstance], controllers: [Leased] })
+      class LeaseWithInstance {}
 
-    await expect(startNest(platform, BadLimit)).rejects.toThrow(
-      /@Idempotent\(\) on Negative\.negative: .*maxResponseBytes/,
-    );
-    await expect(startNest(platform, LeaseWithInstance)).rejects.toThrow(
-      /@Idempotent\(\) on Leased\.leased: leaseMs on a route needs IdempotencyModule options with a store/,
-    );
-  });
+      await expect(startNest(platform, BadLimit)).rejects.toThrow(
+        /@Idempotent\(\) on Negative\.negative: .*maxResponseBytes/,
+      );
+      await expect(startNest(platform, LeaseWithInstance)).rejects.toThrow(
+        /@Idempotent\(\) on Leased\.leased: leaseMs on a route needs IdempotencyModule options with a store/,
+      );
+    },
+  );
 });
 
 describe("@idemkit/nestjs controllers that share a handler", () => {

@@ -38,7 +38,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     if (context.getType() !== "http") return next.handle();
     const handler = context.getHandler();
     const controller = context.getClass();
-    const entry = this.routes.forRoute(handler, controller, () => this.routes.optionsOf(handler, controller) ?? {});
+    const entry = this.routes.forRoute(
+      handler,
+      controller,
+      () => this.routes.optionsOf(handler, controller) ?? {},
+    );
     if (!entry) return next.handle();
     const http = context.switchToHttp();
     const request = http.getRequest<object>();

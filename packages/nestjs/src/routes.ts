@@ -80,7 +80,9 @@ export class IdempotencyRoutes implements OnModuleInit {
           this.forRoute(handler, metatype, () => options);
         } catch (error) {
           const why = (error instanceof Error ? error.message : String(error)).replace(`${WHERE}: `, "");
-          throw new TypeError(`${WHERE}: @Idempotent() on ${metatype.name}.${name}: ${why}`, { cause: error });
+          throw new TypeError(`${WHERE}: @Idempotent() on ${metatype.name}.${name}: ${why}`, {
+            cause: error,
+          });
         }
       }
     }
