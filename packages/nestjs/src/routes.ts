@@ -23,10 +23,11 @@ import {
 import { recognisableProblems } from "./problem-exception.js";
 
 /**
- * The module's configuration, turned into core's HTTP entries: one for the module's options, and one
- * for each route with options of its own. Both are made when the app starts (`onModuleInit`), so a
- * bad option, or a missing `scope`, fails there and names the route. A route with lease or retention
- * settings gets an instance of its own over the same store, prefix and listener.
+ * The module's configuration, turned into core's HTTP entries: one for the module's options (a
+ * missing `scope` fails as the module is made), and one for each route with options of its own, made
+ * when the app starts (`onModuleInit`): a route's bad option fails the start and names the route. A
+ * route with lease or retention settings gets an instance of its own over the same store, prefix and
+ * listener.
  */
 @Injectable()
 export class IdempotencyRoutes implements OnModuleInit {
@@ -80,9 +81,9 @@ export class IdempotencyRoutes implements OnModuleInit {
           this.forRoute(handler, metatype, () => options);
         } catch (error) {
           const why = (error instanceof Error ? error.message : String(error)).replace(`${WHERE}: `, "");
-          throw new TypeError(`${WHERE}: @Idempotent() on ${metatype.name}.${name}: ${why}`, {
-            cause: error,
-          });
+          // The same kind as core's own check (a RangeError for a value out of range), with the route.
+          const Kind = error instanceof RangeError ? RangeError : TypeError;
+          throw new Kind(`${WHERE}: @Idempotent() on ${metatype.name}.${name}: ${why}`, { cause: error });
         }
       }
     }
