@@ -1,5 +1,5 @@
 import { limited, wrap } from "../harness.js";
-import { type BrokenStore, KiB64, mapReads, single } from "./support.js";
+import { type BrokenStore, KiB64, mapReads, single, wrapped } from "./support.js";
 
 /** Broken stores the `bytes` checks catch. */
 export const bytes: BrokenStore[] = [
@@ -11,16 +11,13 @@ export const bytes: BrokenStore[] = [
       "bytes/round-trip-invalid-utf8": /the result (has \d+ bytes, expected 8|differs)/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          complete: (key, token, outcome) =>
-            inner.complete(key, token, {
-              ...outcome,
-              result: new TextEncoder().encode(new TextDecoder().decode(outcome.result)),
-            }),
-        }),
-      ),
+      wrapped(inner, {
+        complete: (key, token, outcome) =>
+          inner.complete(key, token, {
+            ...outcome,
+            result: new TextEncoder().encode(new TextDecoder().decode(outcome.result)),
+          }),
+      }),
   },
   {
     name: "empty-result-as-null",
@@ -41,42 +38,33 @@ export const bytes: BrokenStore[] = [
     breaks: "outcomes of several MiB round-trip (this one keeps 65,535 bytes, a MySQL BLOB)",
     fails: { "bytes/round-trip-1mib": /the result has 65535 bytes, expected 1048576/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          complete: (key, token, outcome) =>
-            inner.complete(key, token, { ...outcome, result: outcome.result.slice(0, 65_535) }),
-        }),
-      ),
+      wrapped(inner, {
+        complete: (key, token, outcome) =>
+          inner.complete(key, token, { ...outcome, result: outcome.result.slice(0, 65_535) }),
+      }),
   },
   {
     name: "rejects-large-outcome",
     breaks: "outcomes of several MiB round-trip (this one refuses more than 2 MiB)",
     fails: { "bytes/round-trip-4mib": /exceeds maximum allowed size/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async complete(key, token, outcome) {
-            if (outcome.result.length > 2 * 1024 * 1024)
-              throw new Error("ERR string exceeds maximum allowed size");
-            return inner.complete(key, token, outcome);
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async complete(key, token, outcome) {
+          if (outcome.result.length > 2 * 1024 * 1024)
+            throw new Error("ERR string exceeds maximum allowed size");
+          return inner.complete(key, token, outcome);
+        },
+      }),
   },
   {
     name: "over-limit-lost",
     breaks: "an outcome over the declared limit rejects (this one answers false, as if the lease was lost)",
     fails: { "bytes/over-limit": /resolved false: it must reject/ },
     build: (inner) => ({
-      ...single(
-        inner,
-        wrap(inner, {
-          complete: async (key, token, outcome) =>
-            outcome.result.byteLength > KiB64 ? false : inner.complete(key, token, outcome),
-        }),
-      ),
+      ...wrapped(inner, {
+        complete: async (key, token, outcome) =>
+          outcome.result.byteLength > KiB64 ? false : inner.complete(key, token, outcome),
+      }),
       outcomeBytes: KiB64,
     }),
   },
@@ -107,15 +95,12 @@ export const bytes: BrokenStore[] = [
     breaks: "an outcome of exactly the declared limit fits (this one rejects it: >= where > was meant)",
     fails: { "bytes/round-trip-at-limit": /complete of key .* rejected: .*65536 bytes or more/ },
     build: (inner) => ({
-      ...single(
-        inner,
-        wrap(inner, {
-          async complete(key, token, outcome) {
-            if (outcome.result.byteLength >= KiB64) throw new Error(`the outcome is ${KiB64} bytes or more`);
-            return inner.complete(key, token, outcome);
-          },
-        }),
-      ),
+      ...wrapped(inner, {
+        async complete(key, token, outcome) {
+          if (outcome.result.byteLength >= KiB64) throw new Error(`the outcome is ${KiB64} bytes or more`);
+          return inner.complete(key, token, outcome);
+        },
+      }),
       outcomeBytes: KiB64,
     }),
   },
@@ -161,12 +146,9 @@ export const bytes: BrokenStore[] = [
     breaks: "a view's bytes are stored (this one stores its whole underlying ArrayBuffer)",
     fails: { "bytes/view": /the result has 256 bytes, expected 13/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          complete: (key, token, outcome) =>
-            inner.complete(key, token, { ...outcome, result: new Uint8Array(outcome.result.buffer) }),
-        }),
-      ),
+      wrapped(inner, {
+        complete: (key, token, outcome) =>
+          inner.complete(key, token, { ...outcome, result: new Uint8Array(outcome.result.buffer) }),
+      }),
   },
 ];

@@ -1,6 +1,5 @@
 import type { ClaimResult } from "@idemkit/core";
-import { wrap } from "../harness.js";
-import { type BrokenStore, mapAcquired, mapReads, single } from "./support.js";
+import { type BrokenStore, mapAcquired, mapReads, single, wrapped } from "./support.js";
 
 /** Broken stores the `claims` checks catch. */
 export const claims: BrokenStore[] = [
@@ -20,19 +19,16 @@ export const claims: BrokenStore[] = [
       "a losing claim returns the live record as stored (this one echoes the caller's token and fingerprint)",
     fails: { "claims/live-record": /the losing caller's own token\) instead of .*the owner's token/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            if (result.acquired) return result;
-            return {
-              acquired: false,
-              record: { ...result.record, token: claim.token, fingerprint: claim.fingerprint },
-            };
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async claim(key, claim) {
+          const result = await inner.claim(key, claim);
+          if (result.acquired) return result;
+          return {
+            acquired: false,
+            record: { ...result.record, token: claim.token, fingerprint: claim.fingerprint },
+          };
+        },
+      }),
   },
   {
     name: "same-token-reacquires",
@@ -43,22 +39,19 @@ export const claims: BrokenStore[] = [
       "expiry/takeover-retry": /expected the claim to find the live record and not acquire, but it acquired/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim): Promise<ClaimResult> {
-            const result = await inner.claim(key, claim);
-            if (
-              result.acquired ||
-              result.record.state !== "in_progress" ||
-              result.record.token !== claim.token
-            ) {
-              return result;
-            }
-            return { acquired: true, fence: result.record.fence, takeover: result.record.takeover };
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async claim(key, claim): Promise<ClaimResult> {
+          const result = await inner.claim(key, claim);
+          if (
+            result.acquired ||
+            result.record.state !== "in_progress" ||
+            result.record.token !== claim.token
+          ) {
+            return result;
+          }
+          return { acquired: true, fence: result.record.fence, takeover: result.record.takeover };
+        },
+      }),
   },
   {
     name: "claim-refreshes-lease",
@@ -66,33 +59,27 @@ export const claims: BrokenStore[] = [
       "a losing claim changes nothing (this one renews the live lease, as a SET with a TTL on every claim would)",
     fails: { "claims/losing-claim-changes-nothing": /moved its lease end from \d+(\.\d+)? to/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            if (!result.acquired && result.record.state === "in_progress") {
-              await inner.extend(key, result.record.token, claim.leaseMs);
-            }
-            return result;
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async claim(key, claim) {
+          const result = await inner.claim(key, claim);
+          if (!result.acquired && result.record.state === "in_progress") {
+            await inner.extend(key, result.record.token, claim.leaseMs);
+          }
+          return result;
+        },
+      }),
   },
   {
     name: "rejects-zero-retention",
     breaks: "retentionMs is any value >= 0 (this one rejects 0, as Redis rejects PX 0)",
     fails: { "claims/zero-retention": /invalid expire time/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            if (claim.retentionMs === 0) throw new Error("ERR invalid expire time in 'set' command");
-            return inner.claim(key, claim);
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async claim(key, claim) {
+          if (claim.retentionMs === 0) throw new Error("ERR invalid expire time in 'set' command");
+          return inner.claim(key, claim);
+        },
+      }),
   },
   {
     name: "empty-fingerprint-as-null",
@@ -111,12 +98,9 @@ export const claims: BrokenStore[] = [
     breaks: "the fingerprint is returned as stored (this one keeps 255 characters, a VARCHAR(255))",
     fails: { "claims/fingerprint-unicode": /fingerprint: 255 UTF-16 units instead of 2000/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          claim: (key, claim) => inner.claim(key, { ...claim, fingerprint: claim.fingerprint.slice(0, 255) }),
-        }),
-      ),
+      wrapped(inner, {
+        claim: (key, claim) => inner.claim(key, { ...claim, fingerprint: claim.fingerprint.slice(0, 255) }),
+      }),
   },
   {
     name: "fingerprint-loses-nul",
@@ -124,13 +108,10 @@ export const claims: BrokenStore[] = [
       "the fingerprint is returned as stored (this one drops NUL, as a C string or a PostgreSQL text would)",
     fails: { "claims/fingerprint-latin1": /fingerprint: 255 UTF-16 units instead of 256/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          claim: (key, claim) =>
-            inner.claim(key, { ...claim, fingerprint: claim.fingerprint.replaceAll("\u0000", "") }),
-        }),
-      ),
+      wrapped(inner, {
+        claim: (key, claim) =>
+          inner.claim(key, { ...claim, fingerprint: claim.fingerprint.replaceAll("\u0000", "") }),
+      }),
   },
 
   {
@@ -141,16 +122,13 @@ export const claims: BrokenStore[] = [
         /a claim with fingerprint every code point 0-255, NUL included .* rejected: .*invalid byte sequence for encoding "UTF8": 0x00/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            if (claim.fingerprint.includes("\u0000")) {
-              throw new Error('invalid byte sequence for encoding "UTF8": 0x00');
-            }
-            return inner.claim(key, claim);
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async claim(key, claim) {
+          if (claim.fingerprint.includes("\u0000")) {
+            throw new Error('invalid byte sequence for encoding "UTF8": 0x00');
+          }
+          return inner.claim(key, claim);
+        },
+      }),
   },
 ];

@@ -1,5 +1,4 @@
-import { wrap } from "../harness.js";
-import { type BrokenStore, mapReads, single } from "./support.js";
+import { type BrokenStore, mapReads, single, wrapped } from "./support.js";
 
 /** Broken stores the `clock` checks catch. */
 export const clock: BrokenStore[] = [
@@ -24,9 +23,6 @@ export const clock: BrokenStore[] = [
     breaks: "a lease lasts leaseMs (this one ends it halfway)",
     fails: { "clock/lease-length": /the key reads as undefined: the lease must not end before/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, { claim: (key, claim) => inner.claim(key, { ...claim, leaseMs: claim.leaseMs / 2 }) }),
-      ),
+      wrapped(inner, { claim: (key, claim) => inner.claim(key, { ...claim, leaseMs: claim.leaseMs / 2 }) }),
   },
 ];

@@ -1,5 +1,4 @@
-import { wrap } from "../harness.js";
-import { type BrokenStore, now, rewriteCompleted, single, tracked } from "./support.js";
+import { type BrokenStore, now, rewriteCompleted, wrapped, wrappedTracked } from "./support.js";
 
 /** Broken stores the `completion` checks catch. */
 export const completion: BrokenStore[] = [
@@ -8,16 +7,13 @@ export const completion: BrokenStore[] = [
     breaks: "a claim of a completed key returns the whole record (this one leaves the outcome bytes out)",
     fails: { "completion/stores-outcome": /the result has 0 bytes, expected 14/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            if (result.acquired || result.record.state !== "completed") return result;
-            return { acquired: false, record: { ...result.record, result: new Uint8Array(0) } };
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async claim(key, claim) {
+          const result = await inner.claim(key, claim);
+          if (result.acquired || result.record.state !== "completed") return result;
+          return { acquired: false, record: { ...result.record, result: new Uint8Array(0) } };
+        },
+      }),
   },
   {
     name: "get-completed-wrong-token",
@@ -27,10 +23,7 @@ export const completion: BrokenStore[] = [
         /get of the completed record: token "" instead of .*completing owner's token/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, { get: async (key) => rewriteCompleted(await inner.get(key), { token: "" }) }),
-      ),
+      wrapped(inner, { get: async (key) => rewriteCompleted(await inner.get(key), { token: "" }) }),
   },
   {
     name: "get-completed-wrong-fingerprint",
@@ -39,10 +32,7 @@ export const completion: BrokenStore[] = [
       "completion/completed-record": /get of the completed record: fingerprint "" instead of "fp-second"/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, { get: async (key) => rewriteCompleted(await inner.get(key), { fingerprint: "" }) }),
-      ),
+      wrapped(inner, { get: async (key) => rewriteCompleted(await inner.get(key), { fingerprint: "" }) }),
   },
   {
     name: "get-completed-wrong-fence",
@@ -52,28 +42,22 @@ export const completion: BrokenStore[] = [
       "fences/survives-completion": /get of the completed takeover: fence 1 instead of 2/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, { get: async (key) => rewriteCompleted(await inner.get(key), { fence: 1 }) }),
-      ),
+      wrapped(inner, { get: async (key) => rewriteCompleted(await inner.get(key), { fence: 1 }) }),
   },
   {
     name: "completed-can-be-released",
     breaks: "release only ends a live in-progress lease (this one deletes a completed record for its owner)",
     fails: { "completion/once": /release of the completed key by its owner returned true, expected false/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async release(key, token) {
-            if (await inner.release(key, token)) return true;
-            const record = await inner.get(key);
-            if (record?.state !== "completed" || record.token !== token) return false;
-            await inner.delete(key);
-            return true;
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async release(key, token) {
+          if (await inner.release(key, token)) return true;
+          const record = await inner.get(key);
+          if (record?.state !== "completed" || record.token !== token) return false;
+          await inner.delete(key);
+          return true;
+        },
+      }),
   },
   {
     name: "retention-from-claim",
@@ -81,19 +65,14 @@ export const completion: BrokenStore[] = [
     fails: {
       "completion/retention-from-completion": /retention must run from the completion, not from the claim/,
     },
-    build: (inner) => {
-      const { store, last } = tracked(inner);
-      return single(
-        inner,
-        wrap(store, {
-          async complete(key, token, outcome) {
-            const since = now() - (last.get(key)?.at ?? now());
-            // At least 1 ms: the memory store refuses a retention below that, and the break is the counting.
-            const retentionMs = Math.max(1, outcome.retentionMs - since);
-            return inner.complete(key, token, { ...outcome, retentionMs });
-          },
-        }),
-      );
-    },
+    build: (inner) =>
+      wrappedTracked(inner, ({ last }) => ({
+        async complete(key, token, outcome) {
+          const since = now() - (last.get(key)?.at ?? now());
+          // At least 1 ms: the memory store refuses a retention below that, and the break is the counting.
+          const retentionMs = Math.max(1, outcome.retentionMs - since);
+          return inner.complete(key, token, { ...outcome, retentionMs });
+        },
+      })),
   },
 ];

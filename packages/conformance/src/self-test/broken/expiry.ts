@@ -1,5 +1,4 @@
-import { wrap } from "../harness.js";
-import { type BrokenStore, mapAcquired, mapReads, now, single, tracked } from "./support.js";
+import { type BrokenStore, mapAcquired, mapReads, now, single, wrapped, wrappedTracked } from "./support.js";
 
 /** Broken stores the `expiry` checks catch. */
 export const expiry: BrokenStore[] = [
@@ -8,10 +7,9 @@ export const expiry: BrokenStore[] = [
     breaks: "an expired lease reads as absent (this one's lease lasts a thousand times too long)",
     fails: { "expiry/lease-expiry": /expected the key to read as absent/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, { claim: (key, claim) => inner.claim(key, { ...claim, leaseMs: claim.leaseMs * 1000 }) }),
-      ),
+      wrapped(inner, {
+        claim: (key, claim) => inner.claim(key, { ...claim, leaseMs: claim.leaseMs * 1000 }),
+      }),
   },
   {
     name: "complete-after-expiry",
@@ -20,18 +18,13 @@ export const expiry: BrokenStore[] = [
       "expiry/complete-expired":
         /complete by the owner after its lease ended .* returned true, expected false/,
     },
-    build: (inner) => {
-      const { store, revive } = tracked(inner);
-      return single(
-        inner,
-        wrap(store, {
-          async complete(key, token, outcome) {
-            if (await inner.complete(key, token, outcome)) return true;
-            return (await revive(key, token)) && inner.complete(key, token, outcome);
-          },
-        }),
-      );
-    },
+    build: (inner) =>
+      wrappedTracked(inner, ({ revive }) => ({
+        async complete(key, token, outcome) {
+          if (await inner.complete(key, token, outcome)) return true;
+          return (await revive(key, token)) && inner.complete(key, token, outcome);
+        },
+      })),
   },
   {
     name: "completed-expires-with-lease",
@@ -41,20 +34,17 @@ export const expiry: BrokenStore[] = [
       "expiry/completed-outlives-lease": /expected the completed record, but the key reads as absent/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async complete(key, token, outcome) {
-            const record = await inner.get(key);
-            const left =
-              record?.state === "in_progress" ? record.leaseExpiresAt - (performance.timeOrigin + now()) : 0;
-            return inner.complete(key, token, {
-              ...outcome,
-              retentionMs: Math.min(outcome.retentionMs, left),
-            });
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async complete(key, token, outcome) {
+          const record = await inner.get(key);
+          const left =
+            record?.state === "in_progress" ? record.leaseExpiresAt - (performance.timeOrigin + now()) : 0;
+          return inner.complete(key, token, {
+            ...outcome,
+            retentionMs: Math.min(outcome.retentionMs, left),
+          });
+        },
+      }),
   },
   {
     name: "retention-ignored",
@@ -62,13 +52,10 @@ export const expiry: BrokenStore[] = [
       "a completed record reads as absent once its retention ended (this one keeps it a thousand times longer)",
     fails: { "expiry/retention-expiry": /expected the key to read as absent/ },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          complete: (key, token, outcome) =>
-            inner.complete(key, token, { ...outcome, retentionMs: outcome.retentionMs * 1000 }),
-        }),
-      ),
+      wrapped(inner, {
+        complete: (key, token, outcome) =>
+          inner.complete(key, token, { ...outcome, retentionMs: outcome.retentionMs * 1000 }),
+      }),
   },
   {
     name: "empty-outcome-outlives-retention",
@@ -78,22 +65,19 @@ export const expiry: BrokenStore[] = [
     fails: { "expiry/retention-expiry": /claim of key .*retention-0.* rejected: .*kept changing/ },
     build: (inner) => {
       const empty = new Set<string>();
-      return single(
-        inner,
-        wrap(inner, {
-          async complete(key, token, outcome) {
-            const done = await inner.complete(key, token, outcome);
-            if (done && outcome.result.byteLength === 0) empty.add(key);
-            return done;
-          },
-          async claim(key, claim) {
-            if (empty.has(key) && (await inner.get(key)) === undefined) {
-              throw new Error(`claim: the item of key ${key} kept changing`);
-            }
-            return inner.claim(key, claim);
-          },
-        }),
-      );
+      return wrapped(inner, {
+        async complete(key, token, outcome) {
+          const done = await inner.complete(key, token, outcome);
+          if (done && outcome.result.byteLength === 0) empty.add(key);
+          return done;
+        },
+        async claim(key, claim) {
+          if (empty.has(key) && (await inner.get(key)) === undefined) {
+            throw new Error(`claim: the item of key ${key} kept changing`);
+          }
+          return inner.claim(key, claim);
+        },
+      });
     },
   },
   {
@@ -135,12 +119,9 @@ export const expiry: BrokenStore[] = [
     name: "delete-expired-true",
     breaks: "delete returns true only when it removed a live record (this one says true for any row)",
     fails: { "expiry/delete-expired": /delete of a key whose lease ended returned true, expected false/ },
-    build: (inner) => {
-      const { store, last } = tracked(inner);
-      return single(
-        inner,
-        wrap(store, { delete: async (key) => (await inner.delete(key)) || last.delete(key) }),
-      );
-    },
+    build: (inner) =>
+      wrappedTracked(inner, ({ last }) => ({
+        delete: async (key) => (await inner.delete(key)) || last.delete(key),
+      })),
   },
 ];

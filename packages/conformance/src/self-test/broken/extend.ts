@@ -1,5 +1,4 @@
-import { wrap } from "../harness.js";
-import { type BrokenStore, owns, single, tracked } from "./support.js";
+import { type BrokenStore, owns, wrapped, wrappedTracked } from "./support.js";
 
 /** Broken stores the `extend` checks catch. */
 export const extend: BrokenStore[] = [
@@ -10,7 +9,7 @@ export const extend: BrokenStore[] = [
       "extend/keeps-key":
         /extend by the owner at \+\d+ ms returned false|expected the claim to find the live record/,
     },
-    build: (inner) => single(inner, wrap(inner, { extend: (key, token) => owns(inner, key, token) })),
+    build: (inner) => wrapped(inner, { extend: (key, token) => owns(inner, key, token) }),
   },
   {
     name: "extend-half-lease",
@@ -19,23 +18,18 @@ export const extend: BrokenStore[] = [
       "extend/lease-from-extend": /the key reads as undefined: the extended lease must end no earlier/,
     },
     build: (inner) =>
-      single(inner, wrap(inner, { extend: (key, token, leaseMs) => inner.extend(key, token, leaseMs / 2) })),
+      wrapped(inner, { extend: (key, token, leaseMs) => inner.extend(key, token, leaseMs / 2) }),
   },
   {
     name: "extend-after-expiry",
     breaks: "extend of a lease that already ended returns false (this one revives it for its last owner)",
     fails: { "extend/expired": /extend by the owner after its lease ended .* returned true, expected false/ },
-    build: (inner) => {
-      const { store, revive } = tracked(inner);
-      return single(
-        inner,
-        wrap(store, {
-          async extend(key, token, leaseMs) {
-            if (await inner.extend(key, token, leaseMs)) return true;
-            return (await revive(key, token)) && inner.extend(key, token, leaseMs);
-          },
-        }),
-      );
-    },
+    build: (inner) =>
+      wrappedTracked(inner, ({ revive }) => ({
+        async extend(key, token, leaseMs) {
+          if (await inner.extend(key, token, leaseMs)) return true;
+          return (await revive(key, token)) && inner.extend(key, token, leaseMs);
+        },
+      })),
   },
 ];

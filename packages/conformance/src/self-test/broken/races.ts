@@ -1,6 +1,6 @@
 import type { IdempotencyRecord } from "@idemkit/core";
 import { sweep, wrap } from "../harness.js";
-import { type BrokenStore, checkThenSet, mapReads, now, owns, single, tick } from "./support.js";
+import { type BrokenStore, checkThenSet, mapReads, now, owns, single, tick, wrapped } from "./support.js";
 
 /** Broken stores the `races` checks catch. */
 export const races: BrokenStore[] = [
@@ -11,7 +11,7 @@ export const races: BrokenStore[] = [
       "races/claims": /\d+ of 50 concurrent claims acquired the key/,
       "races/takeovers": /\d+ of 50 concurrent claims acquired the key/,
     },
-    build: (inner) => single(inner, wrap(inner, { claim: checkThenSet(inner, () => true) })),
+    build: (inner) => wrapped(inner, { claim: checkThenSet(inner, () => true) }),
   },
   {
     name: "check-then-set-takeover",
@@ -20,16 +20,13 @@ export const races: BrokenStore[] = [
     build: (inner) => {
       const seen = new Set<string>();
       const claim = checkThenSet(inner, (key) => seen.has(key));
-      return single(
-        inner,
-        wrap(inner, {
-          async claim(key, request) {
-            const result = await claim(key, request);
-            seen.add(key);
-            return result;
-          },
-        }),
-      );
+      return wrapped(inner, {
+        async claim(key, request) {
+          const result = await claim(key, request);
+          seen.add(key);
+          return result;
+        },
+      });
     },
   },
   {
@@ -40,22 +37,19 @@ export const races: BrokenStore[] = [
     },
     build: (inner) => {
       const inFlight = new Map<string, number>();
-      return single(
-        inner,
-        wrap(inner, {
-          async claim(key, claim) {
-            inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
-            try {
-              const result = await inner.claim(key, claim);
-              await tick();
-              if (!result.acquired && (inFlight.get(key) ?? 0) > 1) throw new Error("deadlock detected");
-              return result;
-            } finally {
-              inFlight.set(key, inFlight.get(key)! - 1);
-            }
-          },
-        }),
-      );
+      return wrapped(inner, {
+        async claim(key, claim) {
+          inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+          try {
+            const result = await inner.claim(key, claim);
+            await tick();
+            if (!result.acquired && (inFlight.get(key) ?? 0) > 1) throw new Error("deadlock detected");
+            return result;
+          } finally {
+            inFlight.set(key, inFlight.get(key)! - 1);
+          }
+        },
+      });
     },
   },
   {

@@ -1,5 +1,4 @@
-import { wrap } from "../harness.js";
-import { type BrokenStore, single } from "./support.js";
+import { type BrokenStore, wrapped } from "./support.js";
 
 /** Broken stores the `records` checks catch. */
 export const records: BrokenStore[] = [
@@ -10,14 +9,11 @@ export const records: BrokenStore[] = [
       "records/get-delete": /get after deleting the completed key: expected the key to read as absent/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async delete(key) {
-            if ((await inner.get(key))?.state === "completed") return true;
-            return inner.delete(key);
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async delete(key) {
+          if ((await inner.get(key))?.state === "completed") return true;
+          return inner.delete(key);
+        },
+      }),
   },
 ];

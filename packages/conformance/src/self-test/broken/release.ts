@@ -1,5 +1,5 @@
 import { wrap } from "../harness.js";
-import { type BrokenStore, owns, single, tracked } from "./support.js";
+import { type BrokenStore, owns, single, wrapped, wrappedTracked } from "./support.js";
 
 /** Broken stores the `release` checks catch. */
 export const release: BrokenStore[] = [
@@ -7,7 +7,7 @@ export const release: BrokenStore[] = [
     name: "release-noop",
     breaks: "release makes the key absent at once (this one answers true and changes nothing)",
     fails: { "release/claimable": /get after the release: expected the key to read as absent/ },
-    build: (inner) => single(inner, wrap(inner, { release: (key, token) => owns(inner, key, token) })),
+    build: (inner) => wrapped(inner, { release: (key, token) => owns(inner, key, token) }),
   },
   {
     name: "release-deletes",
@@ -17,16 +17,13 @@ export const release: BrokenStore[] = [
       "release/keeps-fence-after-takeover": /acquired with fence 1, expected fence 3/,
     },
     build: (inner) =>
-      single(
-        inner,
-        wrap(inner, {
-          async release(key, token) {
-            if (!(await inner.release(key, token))) return false;
-            await inner.delete(key);
-            return true;
-          },
-        }),
-      ),
+      wrapped(inner, {
+        async release(key, token) {
+          if (!(await inner.release(key, token))) return false;
+          await inner.delete(key);
+          return true;
+        },
+      }),
   },
   {
     name: "purge-forgets-released",
@@ -53,21 +50,18 @@ export const release: BrokenStore[] = [
     fails: { "release/keeps-fence": /acquired with takeover: true, expected takeover: false/ },
     build: (inner) => {
       const released = new Set<string>();
-      return single(
-        inner,
-        wrap(inner, {
-          async release(key, token) {
-            const done = await inner.release(key, token);
-            if (done) released.add(key);
-            return done;
-          },
-          async claim(key, claim) {
-            const result = await inner.claim(key, claim);
-            if (!result.acquired || !released.delete(key)) return result;
-            return { ...result, takeover: true };
-          },
-        }),
-      );
+      return wrapped(inner, {
+        async release(key, token) {
+          const done = await inner.release(key, token);
+          if (done) released.add(key);
+          return done;
+        },
+        async claim(key, claim) {
+          const result = await inner.claim(key, claim);
+          if (!result.acquired || !released.delete(key)) return result;
+          return { ...result, takeover: true };
+        },
+      });
     },
   },
   {
@@ -77,17 +71,12 @@ export const release: BrokenStore[] = [
       "release/expired-own-lease":
         /release by the owner after its lease ended .* returned true, expected false/,
     },
-    build: (inner) => {
-      const { store, last } = tracked(inner);
-      return single(
-        inner,
-        wrap(store, {
-          async release(key, token) {
-            if (await inner.release(key, token)) return true;
-            return last.get(key)?.token === token && (await inner.get(key)) === undefined;
-          },
-        }),
-      );
-    },
+    build: (inner) =>
+      wrappedTracked(inner, ({ last }) => ({
+        async release(key, token) {
+          if (await inner.release(key, token)) return true;
+          return last.get(key)?.token === token && (await inner.get(key)) === undefined;
+        },
+      })),
   },
 ];

@@ -53,6 +53,20 @@ export function single(inner: MemoryStore, store: IdempotencyStore, purge?: () =
   };
 }
 
+/** A subject on `inner` with the calls in `overrides` replaced (`wrap`), one instance and the sweep. */
+export function wrapped(inner: MemoryStore, overrides: Partial<IdempotencyStore>): Subject {
+  return single(inner, wrap(inner, overrides));
+}
+
+/** As `wrapped`, the overrides knowing each key's last acquired claim (`tracked`). */
+export function wrappedTracked(
+  inner: MemoryStore,
+  overrides: (tracking: ReturnType<typeof tracked>) => Partial<IdempotencyStore>,
+): Subject {
+  const tracking = tracked(inner);
+  return single(inner, wrap(tracking.store, overrides(tracking)));
+}
+
 /** Every record a read returns (get, and a claim that did not acquire) passed through `change`. */
 export function mapReads(
   inner: IdempotencyStore,
