@@ -298,3 +298,43 @@ for (const [name, open] of [CLIENTS[0]!, CLIENTS[2]!]) {
     });
   });
 }
+
+// A small ASCII outcome goes to the client as a string (redis-store.ts, outcomeArgument), anything else
+// as bytes: every byte value, and the sizes either side of the limit, come back exactly on each client.
+describe.skipIf(Boolean(skip))("redis store: outcome bytes on either side of the string path", () => {
+  const outcomes: [string, Uint8Array][] = [
+    ...Array.from(
+      { length: 256 },
+      (_, b) => [`the byte ${b}`, new Uint8Array([0x61, b, 0x62])] as [string, Uint8Array],
+    ),
+    ["4096 ASCII bytes", new Uint8Array(4096).fill(0x7f)],
+    ["4097 ASCII bytes", new Uint8Array(4097).fill(0x00)],
+    ["4096 bytes, the last 0x80", Object.assign(new Uint8Array(4096).fill(0x41), { 4095: 0x80 })],
+    ["an empty outcome", new Uint8Array(0)],
+    ["a view into a larger array", new Uint8Array(new Uint8Array([0xff, 0x41, 0x42, 0xff]).buffer, 1, 2)],
+  ];
+
+  for (const [name, open] of CLIENTS) {
+    it(`${name}: each outcome is stored and replayed byte for byte`, async () => {
+      const { client, close } = await open();
+      try {
+        const store = createRedisStore({ client, prefix });
+        await Promise.all(
+          outcomes.map(async ([what, result]) => {
+            const key = `bytes:${randomUUID()}`;
+            const claim = { token: randomUUID(), fingerprint: "f", leaseMs: 60_000, retentionMs: 60_000 };
+            expect((await store.claim(key, claim)).acquired).toBe(true);
+            expect(await store.complete(key, claim.token, { result, retentionMs: 60_000 })).toBe(true);
+            const record = await store.get(key);
+            expect(record?.state === "completed" && Buffer.from(record.result), what).toEqual(
+              Buffer.from(result),
+            );
+            await store.delete(key);
+          }),
+        );
+      } finally {
+        await close();
+      }
+    });
+  }
+});

@@ -1,3 +1,4 @@
+import { isAscii } from "node:buffer";
 import {
   CallDeadlines,
   type ClaimRequest,
@@ -67,6 +68,17 @@ export interface RedisStore extends IdempotencyStore {
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
+
+// Up to this size an ASCII outcome goes to the client as a string: both clients build a command of
+// strings by concatenation, and copy every part of one that holds a Buffer into a new Buffer (on
+// ioredis, 13.0 against 10.2 µs of CPU per completion of 150 bytes; no gain at 8 KiB, a loss at 64).
+const STRING_OUTCOME_BYTES = 4096;
+
+/** The outcome as a command argument. Below 0x80 a byte and the UTF-8 of its character are the same. */
+function outcomeArgument(result: Uint8Array): string | Buffer {
+  const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+  return bytes.length <= STRING_OUTCOME_BYTES && isAscii(bytes) ? bytes.toString("latin1") : bytes;
+}
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 
 /**
@@ -220,9 +232,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       let args: (string | Buffer)[];
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-        const { result } = outcome;
-        const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
-        args = [token, bytes, ms(outcome.retentionMs)];
+        args = [token, outcomeArgument(outcome.result), ms(outcome.retentionMs)];
       } catch (error) {
         return Promise.reject(error);
       }
