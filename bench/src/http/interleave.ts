@@ -1,0 +1,107 @@
+/**
+ * Two routes of one bench server, compared in short alternating slices, for machines whose speed
+ * swings within seconds (a shared VM can run the same loop at half speed for a while): a route run
+ * after another for seconds measures the machine as much as the route.
+ * `node --import tsx src/http/interleave.ts <routeA> <routeB> [new|replay] [seconds] [connections] [sliceMs] [framework]`
+ * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
+ * server's CPU per request, summed over all slices and as the median of the per-pair ratios. `new`
+ * sends a fresh key each time; `replay` first completes a pool of keys on each route, then cycles
+ * through them.
+ */
+import { Agent, request } from "node:http";
+import { canPin, deleteKeys, type Framework, serverCpuUs, startServer, stopServer } from "./run.js";
+
+const [
+  a = "idemkit-run",
+  b = "idemkit",
+  scenario = "new",
+  seconds = "20",
+  connections = "16",
+  sliceMs = "250",
+  framework = "express",
+] = process.argv.slice(2);
+const routes = [a, b] as const;
+const runId = `interleave-${Date.now()}`;
+const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
+const { child: server, port } = await startServer(framework as Framework, runId, canPin());
+const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
+
+const POOL = 2000;
+let n = 0;
+const keyFor = (route: string) =>
+  scenario === "replay" ? `${runId}-${route}-${n++ % POOL}` : `${runId}-${n++}`;
+let current = 0; // index into routes
+let stopped = false;
+const done = [0, 0];
+let failed = 0;
+
+function post(route: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: `/${route}`,
+        headers: { "content-type": "application/json", "idempotency-key": keyFor(route) },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", reject);
+    req.end(BODY);
+  });
+}
+
+async function connection() {
+  while (!stopped) {
+    const which = current;
+    const status = await post(routes[which]!);
+    if (status >= 300) failed++;
+    done[which]!++;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+if (scenario === "replay") {
+  for (const route of routes) {
+    for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: 50 }, () => post(route)));
+  }
+}
+const loops = Array.from({ length: Number(connections) }, connection);
+await sleep(2000); // warm-up, both routes
+const slices = Math.floor((Number(seconds) * 1000) / Number(sliceMs) / 2) * 2;
+const pairs: { req: [number, number]; cpu: [number, number] }[] = [];
+for (let i = 0; i < slices; i += 2) {
+  const pair = { req: [0, 0] as [number, number], cpu: [0, 0] as [number, number] };
+  for (const which of [0, 1] as const) {
+    current = which;
+    await sleep(20); // let the other route's requests drain out of this slice
+    const before = [...done];
+    const cpuBefore = await serverCpuUs(port);
+    await sleep(Number(sliceMs));
+    pair.cpu[which] = (await serverCpuUs(port)) - cpuBefore;
+    pair.req[which] = done[which]! - before[which]!;
+  }
+  pairs.push(pair);
+}
+stopped = true;
+await Promise.all(loops);
+await stopServer(server);
+await deleteKeys(runId);
+
+const sum = (f: (p: (typeof pairs)[number]) => number) => pairs.reduce((s, p) => s + f(p), 0);
+const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const cpuPerReq = (which: 0 | 1) => sum((p) => p.cpu[which]) / sum((p) => p.req[which]);
+console.log(
+  `${b} ÷ ${a}, ${scenario}, ${pairs.length} pairs of ${sliceMs} ms slices, ${connections} connections: ` +
+    `req/s ${(sum((p) => p.req[1]) / sum((p) => p.req[0])).toFixed(3)} ` +
+    `(median of pairs ${median(pairs.map((p) => p.req[1] / p.req[0])).toFixed(3)}); ` +
+    `server CPU µs/req ${cpuPerReq(0).toFixed(1)} → ${cpuPerReq(1).toFixed(1)} ` +
+    `(A÷B ${(cpuPerReq(0) / cpuPerReq(1)).toFixed(3)}, median of pairs ${median(
+      pairs.map((p) => p.cpu[0] / p.req[0] / (p.cpu[1] / p.req[1])),
+    ).toFixed(3)}); non-2xx ${failed}`,
+);

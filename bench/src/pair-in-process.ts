@@ -1,0 +1,106 @@
+/**
+ * Two builds of idemkit and the hand-written baseline in one process, on Redis, taking turns in short
+ * slices: `node --import tsx src/pair-in-process.ts <other checkout> [in flight] [seconds] [new|replay]
+ * [outcome bytes] [sliceMs]`. For machines whose speed swings within seconds, where runs one after
+ * another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
+ * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
+ * slices, and new ÷ old.
+ * The other checkout must be built (`pnpm build`).
+ */
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { IdempotencyStore } from "@idemkit/core";
+import * as newCore from "@idemkit/core";
+import * as newRedis from "@idemkit/redis";
+import { Redis } from "ioredis";
+import { redisBaseline } from "./contenders/redis.js";
+import { inputOf, outcomeOf } from "./scenarios.js";
+import { REDIS_URL } from "./setup.js";
+
+const [other, inFlight = "16", seconds = "12", scenario = "new", bytes = "0", sliceMs = "100"] =
+  process.argv.slice(2);
+if (!other)
+  throw new Error("usage: pair-in-process.ts <other checkout> [in flight] [seconds] [new|replay] [bytes]");
+const load = (pkg: string) => import(pathToFileURL(join(other, "packages", pkg, "dist/esm/index.js")).href);
+const oldCore = (await load("core")) as typeof newCore;
+const oldRedis = (await load("redis")) as typeof newRedis;
+
+type Run = (key: string) => Promise<unknown>;
+const clients: Redis[] = [];
+const client = () => {
+  const c = new Redis(REDIS_URL);
+  clients.push(c);
+  return c;
+};
+const tag = `pip:${Date.now()}`;
+const work = (key: string) => async () => outcomeOf(key, Number(bytes));
+function idemkit(core: typeof newCore, redis: typeof newRedis, prefix: string): Run {
+  const store: IdempotencyStore = redis.createRedisStore({ client: client() as never });
+  const idem = core.createIdempotency({ store, retentionMs: 600_000, keyPrefix: `${tag}:${prefix}:` });
+  return async (key) => (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
+}
+const base = redisBaseline(client());
+const admin = client();
+/** Redis's own CPU time so far (user + system, all its threads), µs. */
+async function redisCpuUs(): Promise<number> {
+  const info = await admin.info("cpu");
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
+  return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
+}
+const contenders: [string, Run][] = [
+  ["baseline", (key) => base.run(`${tag}:${key}`, inputOf(key), work(key))],
+  ["old", idemkit(oldCore, oldRedis, "old")],
+  ["new", idemkit(newCore, newRedis, "new")],
+];
+
+let n = 0;
+const POOL = 1000;
+const keyOf = () => (scenario === "replay" ? `r${n++ % POOL}` : `n${n++}`);
+if (scenario === "replay") {
+  for (const [, run] of contenders) for (let i = 0; i < POOL; i++) await run(`r${i}`);
+}
+const totals = contenders.map(() => ({ requests: 0, cpuUs: 0, redisUs: 0, ms: 0 }));
+const rounds = Math.ceil((Number(seconds) * 1000) / Number(sliceMs) / contenders.length);
+for (let round = 0; round < rounds + 3; round++) {
+  for (let c = 0; c < contenders.length; c++) {
+    const run = contenders[c]![1];
+    const started = performance.now();
+    const end = started + Number(sliceMs);
+    let requests = 0;
+    const redisBefore = await redisCpuUs();
+    const cpu = process.cpuUsage();
+    await Promise.all(
+      Array.from({ length: Number(inFlight) }, async () => {
+        while (performance.now() < end) {
+          await run(keyOf());
+          requests++;
+        }
+      }),
+    );
+    const used = process.cpuUsage(cpu);
+    const redisUsed = (await redisCpuUs()) - redisBefore;
+    if (round < 3) continue; // warm-up
+    totals[c]!.requests += requests;
+    totals[c]!.cpuUs += used.user + used.system;
+    totals[c]!.redisUs += redisUsed;
+    totals[c]!.ms += performance.now() - started;
+  }
+}
+const rate = (c: number) => (totals[c]!.requests / totals[c]!.ms) * 1000;
+const cpu = (c: number) => totals[c]!.cpuUs / totals[c]!.requests;
+const redisCpu = (c: number) => totals[c]!.redisUs / totals[c]!.requests;
+for (const [c, [name]] of contenders.entries()) {
+  console.log(
+    `${name.padEnd(8)} ${Math.round(rate(c))} req/s ${cpu(c).toFixed(1)} cpu-µs/req, Redis ${redisCpu(c).toFixed(1)} µs/req`,
+  );
+}
+console.log(
+  `${scenario} ${bytes} B, ${inFlight} in flight: new ÷ old req/s ${(rate(2) / rate(1)).toFixed(3)}, ` +
+    `CPU ${(cpu(2) / cpu(1)).toFixed(3)}; old ÷ baseline ${(rate(1) / rate(0)).toFixed(3)}, new ÷ baseline ${(rate(2) / rate(0)).toFixed(3)}`,
+);
+for (const c of clients) {
+  const keys = await c.keys(`*${tag}*`).catch(() => []);
+  for (let i = 0; i < keys.length; i += 1000) await c.unlink(...keys.slice(i, i + 1000));
+  c.disconnect();
+}
+process.exit(0);
