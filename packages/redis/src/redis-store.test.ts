@@ -337,4 +337,30 @@ describe.skipIf(Boolean(skip))("redis store: outcome bytes on either side of the
       }
     });
   }
+
+  it("ioredis: an ASCII outcome goes as a string, and as bytes when it is in shared memory", async () => {
+    const client = new Redis(url);
+    const sent: unknown[] = [];
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = ((command: { name: string; args: unknown[] }) => {
+      // A completion: sha, 1, key, token, outcome, retention.
+      if (command.name === "evalsha" && command.args.length === 6) sent.push(command.args[4]);
+      return send(command as never);
+    }) as typeof client.sendCommand;
+    try {
+      const store = createRedisStore({ client, prefix });
+      const shared = new Uint8Array(new SharedArrayBuffer(3));
+      shared.set([0x61, 0x62, 0x63]);
+      for (const result of [new Uint8Array([0x61, 0x62, 0x63]), shared]) {
+        const key = `bytes:${randomUUID()}`;
+        const claim = { token: randomUUID(), fingerprint: "f", leaseMs: 60_000, retentionMs: 60_000 };
+        await store.claim(key, claim);
+        expect(await store.complete(key, claim.token, { result, retentionMs: 60_000 })).toBe(true);
+        await store.delete(key);
+      }
+      expect(sent.map((arg) => (Buffer.isBuffer(arg) ? "bytes" : typeof arg))).toEqual(["string", "bytes"]);
+    } finally {
+      await client.quit();
+    }
+  });
 });
