@@ -1,9 +1,7 @@
 // A large outcome is appended to the record outside the script, in one MULTI with COMPLETE_APPENDED
 // (redis-store.ts): the owner's completion stores it whole, and every other completion leaves the key
 // exactly as it was, byte for byte and with its TTL, whatever it holds.
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { type AddressInfo, createServer } from "node:net";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +14,7 @@ import {
   REDIS_URL,
   recordSent,
 } from "./testing/clients.js";
+import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
 const skipCluster = skipUnlessAvailable("redis-cluster", await probeCluster());
@@ -298,38 +297,15 @@ for (const [name, skipped, open] of CLIENTS) {
 // Redis refuses an APPEND past `proto-max-bulk-len` (1 MB at least): the completion rejects with that
 // refusal and the owner's claim stays as it was, never cut or marked complete.
 describe.skipIf(Boolean(skip))("redis store: a refused APPEND (a redis-server of our own)", () => {
-  let server: ChildProcess;
+  let server: Throwaway;
   let client: Redis;
   beforeAll(async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-    server = spawn(
-      "redis-server",
-      [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--proto-max-bulk-len",
-        "1mb",
-      ],
-      { stdio: "ignore" },
-    );
-    client = new Redis({ port, host: "127.0.0.1", retryStrategy: (n) => (n > 50 ? null : 100) });
-    client.on("error", () => {});
-    await client.ping();
+    server = await throwawayRedis(["--proto-max-bulk-len", "1mb"]);
+    client = new Redis({ port: server.port, host: "127.0.0.1" });
   });
   afterAll(async () => {
-    await client.quit().catch(() => {});
-    server.kill();
+    await client.quit();
+    await server.stop();
   });
 
   it("rejects with Redis's refusal and leaves the owner's claim as it was", async () => {
