@@ -2,11 +2,8 @@
 // (`createClient`, `createCluster`), each turned into the few operations the store needs. Neither
 // library is imported at run time, and their types are not in the store's public types, so a user
 // installs only the client they use.
-import { performance } from "node:perf_hooks";
-// The module's own, not the globals: a test's fake timers (which replace the globals) must not hold
-// the store's commands in a corked socket until the fake clock moves.
-import { setImmediate } from "node:timers";
 import type { Cluster as IoredisCluster, Redis as IoredisRedis } from "ioredis";
+import { writeBatcherOf } from "./write-batcher.js";
 
 /** A command argument, as both clients take it. */
 type Argument = string | Buffer;
@@ -209,91 +206,6 @@ function fromIoredis(client: IoredisClient): Connection {
 }
 
 const ignore = () => {};
-
-/** The most commands of ours a corked socket holds before it is flushed (see `writeBatcher`). */
-const BATCH_COMMANDS = 8;
-/**
- * How long a batch may wait for company: a command of ours in a later tick than the batch's first,
- * this long after it, flushes the batch first.
- */
-const BATCH_MAX_WAIT_MS = 1;
-
-/**
- * One batcher per client, shared by every store on it: two would each cork the socket, and the cap of
- * one would hold nothing back while the other's cork lasts.
- */
-const batchers = new WeakMap<IoredisRedis, ReturnType<typeof writeBatcher>>();
-function writeBatcherOf(client: IoredisRedis) {
-  let batcher = batchers.get(client);
-  if (batcher === undefined) {
-    batcher = writeBatcher(client);
-    batchers.set(client, batcher);
-  }
-  return batcher;
-}
-
-/**
- * While other commands of ours await their replies, the next ones leave in few writes: the socket is
- * corked at the first and uncorked after BATCH_COMMANDS of them, or once the event loop's current
- * phase has run its callbacks (`setImmediate`, as node-redis uncorks). ioredis writes each command at
- * once, and on loopback a write costs more than a script's whole run in Redis: with many requests in
- * flight, replies arrive together and the commands they start go out together, and so do the claims
- * of HTTP requests read in one pass of the loop (each socket's data is its own callback, so a flush at
- * the end of each callback's tick wrote them one by one). A cap rather than one write per pass, so
- * Redis starts on the first commands while Node prepares the rest (one write per tick measured slower:
- * the two took turns); a lone command goes out at once. Bytes are never reordered, so replies match
- * as before.
- */
-function writeBatcher(client: IoredisRedis) {
-  let corked: { uncork(): void } | undefined;
-  let corkedAt = 0;
-  // Ticks are counted from a cork: commands sent in one synchronous run always share its batch.
-  let tick = 0;
-  let corkTick = 0;
-  const nextTick = () => {
-    tick++;
-  };
-  let held = 0;
-  let awaiting = 0;
-  const flush = () => {
-    const stream = corked;
-    corked = undefined;
-    stream?.uncork();
-  };
-  const answered = () => {
-    awaiting--;
-  };
-  return {
-    /**
-     * Before a command: cork the socket if others await replies and it is not corked yet. A batch
-     * held BATCH_MAX_WAIT_MS or more by the phase's other callbacks leaves first, so its wait is
-     * bounded by the next command of ours, not only by the end of a phase of long callbacks. Ticks
-     * end only after the microtasks queued before them: commands sent from promise continuations of
-     * one drain (replies read together, each followed by long work) share the cork's tick and leave
-     * at the cap or the phase's end, as they did when the flush was a `nextTick`.
-     */
-    hold() {
-      if (corked !== undefined && tick !== corkTick && performance.now() - corkedAt >= BATCH_MAX_WAIT_MS)
-        flush();
-      if (awaiting === 0 || corked !== undefined || client.status !== "ready") return;
-      const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
-      if (typeof stream?.cork !== "function") return;
-      stream.cork();
-      corked = stream;
-      corkedAt = performance.now();
-      corkTick = tick;
-      process.nextTick(nextTick);
-      held = 0;
-      setImmediate(flush);
-    },
-    /** After it: count it until it is answered; flush once the socket holds BATCH_COMMANDS of ours. */
-    sent(reply: Promise<unknown>) {
-      awaiting++;
-      reply.then(answered, answered);
-      if (corked !== undefined && ++held >= BATCH_COMMANDS) flush();
-    },
-  };
-}
 
 // node-redis's RESP_TYPES.BLOB_STRING ("$"): bulk strings as Buffers. Given with every command, it
 // replaces the client's own typeMapping, so other types keep node-redis's defaults (integers as

@@ -1,4 +1,3 @@
-import { isAscii } from "node:buffer";
 import {
   CallDeadlines,
   type ClaimRequest,
@@ -9,15 +8,20 @@ import {
   type ListFilter,
   type ListPage,
 } from "@idemkit/core";
+import { AFTER_APPEND, BEFORE_APPEND } from "./append-scripts.js";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
 import { type Connection, connectionOf, type RedisClient, type Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
+import {
+  APPENDED_OUTCOME_BYTES,
+  appendedOutcome,
+  LARGE_RECORD_BYTES,
+  outcomeArgument,
+} from "./large-values.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
 import { decode, Malformed } from "./record.js";
 import {
-  AFTER_APPEND,
-  BEFORE_APPEND,
   CLAIM,
   CLAIM_HEAD,
   COMPLETE,
@@ -81,38 +85,9 @@ export interface RedisStore extends IdempotencyStore {
 const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
 
-// Up to this size an ASCII outcome goes to the client as a string: ioredis builds a command of strings
-// by concatenation, and copies every part of one that holds a Buffer into a new Buffer (13.0 against
-// 10.2 µs of CPU per completion of 150 bytes; no gain at 8 KiB, a loss at 64 KiB). node-redis writes a
-// Buffer as a chunk of its own, and a string only saves it that chunk.
-const STRING_OUTCOME_BYTES = 4096;
-
-// From this size an outcome is appended outside the scripts where the client allows (AFTER_APPEND):
-// Redis copies every byte given to Lua, ~1.3 ns each per copy, which outgrows the transaction's cost.
-const APPENDED_OUTCOME_BYTES = 32_768;
-
-// From this size a record a claim finds is read beside the claim's script, not through it (CLAIM_HEAD),
-// on the claims that follow it, where the client allows: the record's bytes never enter Lua.
-const LARGE_RECORD_BYTES = 32_768;
-
 /** How a script is sent: alone (`Connection.script`), or with a GET beside it (`scriptThenGet`). */
 type Sender = Connection["script"];
 
-/**
- * The outcome as a command argument. Below 0x80 a byte and the UTF-8 of its character are the same.
- * Shared memory goes as bytes: another thread could write a byte >= 0x80 between the check and the
- * copy, and its character would be sent as two.
- */
-function outcomeArgument(result: Uint8Array): string | Buffer {
-  const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
-  const stringable = bytes.length <= STRING_OUTCOME_BYTES && !(bytes.buffer instanceof SharedArrayBuffer);
-  return stringable && isAscii(bytes) ? bytes.toString("latin1") : bytes;
-}
-/** The reply of a completion appended between two scripts: Redis's refusal of the APPEND is the call's. */
-function appendedOutcome([appended, reply]: [Reply | Error, Reply | Error]): boolean {
-  if (reply instanceof Error) throw appended instanceof Error ? appended : reply;
-  return reply === 1;
-}
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 
 /**

@@ -1,5 +1,5 @@
 // The store's commands on an ioredis client leave in few socket writes while others await replies
-// (clients.ts, writeBatcher), counted at the socket: a lone command goes out at once, concurrent ones
+// (write-batcher.ts), counted at the socket: a lone command goes out at once, concurrent ones
 // share writes, and every caller still gets its own reply.
 import { randomUUID } from "node:crypto";
 import { setTimeout as realTimeout } from "node:timers";
