@@ -8,12 +8,6 @@ import { writeBatcherOf } from "./write-batcher.js";
 /** A command argument, as both clients take it. */
 type Argument = string | Buffer;
 
-/** A script to `EVAL` and its arguments after the key. */
-export interface ScriptCall {
-  lua: string;
-  args: Argument[];
-}
-
 /** A script's reply, bulk strings as Buffers: an integer, a record, `[fence, takeover]`, or nil. */
 export type Reply = number | null | Buffer | (Buffer | number | null)[];
 
@@ -31,22 +25,6 @@ export interface Connection {
    * client's own `keyPrefix` before the key; bulk replies as Buffers (outcomes are bytes). One command.
    */
   script(kind: "evalsha" | "eval", body: string, key: string, args: Argument[]): Promise<Reply>;
-  /**
-   * `MULTI`, `EVAL <before> 1 <key> …`, `APPEND <key> <bytes>`, `EVAL <after> 1 <key> …`, `EXEC`, in one
-   * round trip: the APPEND's reply and the second script's, a failed command's error in its place.
-   * Only on ioredis; the store sends large outcomes through one script on other clients.
-   */
-  appendBetween?(
-    key: string,
-    bytes: Buffer,
-    before: ScriptCall,
-    after: ScriptCall,
-  ): Promise<[Reply | Error, Reply | Error]>;
-  /**
-   * `MULTI`, the script as `script` sends it, `GET <key>`, `EXEC`, in one round trip: the script's
-   * reply, or the value `GET` read when the script answered 2. Only on a standalone ioredis.
-   */
-  scriptThenGet?(kind: "evalsha" | "eval", body: string, key: string, args: Argument[]): Promise<Reply>;
   /** The client's server, or every master of a Cluster. */
   servers(): Promise<Server[]>;
   /** Redis answered with an error (a refusal), as opposed to no answer at all. */
@@ -109,10 +87,6 @@ function fromIoredis(client: IoredisClient): Connection {
   const send = {
     evalsha: client.createBuiltinCommand("evalsha").buffer as Send,
     eval: client.createBuiltinCommand("eval").buffer as Send,
-    multi: client.createBuiltinCommand("multi").buffer as Send,
-    append: client.createBuiltinCommand("append").buffer as Send,
-    exec: client.createBuiltinCommand("exec").buffer as Send,
-    get: client.createBuiltinCommand("get").buffer as Send,
   };
   const server = (node: IoredisRedis): Server => {
     const { host, port, sentinels, name } = node.options;
@@ -122,28 +96,6 @@ function fromIoredis(client: IoredisClient): Connection {
     };
   };
   const writes = client.isCluster ? undefined : writeBatcherOf(client as unknown as IoredisRedis);
-  /**
-   * `MULTI`, each command, `EXEC` on a standalone client: sent in one synchronous run, so nothing of
-   * anyone else's comes between them on the connection, and in one write (ioredis's own `multi()` copies
-   * every argument once more and costs ~50 µs more CPU). EXEC's replies, a failed command's error in
-   * its place; the commands' own promises are EXEC's failures too (an aborted transaction, a lost
-   * connection), so only EXEC's is heard.
-   */
-  function transaction(commands: (() => Promise<Reply>)[]): Promise<(Reply | Error)[]> {
-    writes?.hold();
-    const stream = (client as unknown as { stream?: { cork?(): void; uncork?(): void } }).stream;
-    const cork = (client as unknown as IoredisRedis).status === "ready" && typeof stream?.cork === "function";
-    if (cork) stream?.cork?.();
-    send.multi.call(client).catch(ignore);
-    for (const command of commands) command().catch(ignore);
-    const replies = send.exec.call(client);
-    if (cork) stream?.uncork?.();
-    writes?.sent(replies);
-    return replies.then((all) => {
-      if (!Array.isArray(all)) throw new Error("the transaction was discarded");
-      return all as (Reply | Error)[];
-    });
-  }
   return {
     script(kind, body, key, args) {
       writes?.hold();
@@ -151,41 +103,6 @@ function fromIoredis(client: IoredisClient): Connection {
       writes?.sent(reply);
       return reply;
     },
-    appendBetween(key, bytes, before, after) {
-      // A Cluster routes by key: its own transaction sends all five to the key's node.
-      if (client.isCluster) {
-        const cluster = client as unknown as IoredisCluster;
-        const multi = cluster
-          .multi()
-          .eval(before.lua, 1, key, ...before.args)
-          .append(key, bytes)
-          .eval(after.lua, 1, key, ...after.args);
-        return multi.exec().then((results) => {
-          if (!results) throw new Error("the transaction was discarded");
-          return [
-            results[1]?.[0] ?? (results[1]?.[1] as Reply),
-            results[2]?.[0] ?? (results[2]?.[1] as Reply),
-          ];
-        });
-      }
-      // `EVAL`, not `EVALSHA`: a NOSCRIPT would leave the APPEND unguarded.
-      const replies = transaction([
-        () => send.eval.call(client, before.lua, 1, key, ...before.args),
-        () => send.append.call(client, key, bytes),
-        () => send.eval.call(client, after.lua, 1, key, ...after.args),
-      ]);
-      return replies.then((all) => [all[1] as Reply | Error, all[2] as Reply | Error]);
-    },
-    scriptThenGet: client.isCluster
-      ? undefined
-      : async (kind, body, key, args) => {
-          const [reply, value] = await transaction([
-            () => send[kind].call(client, body, 1, key, ...args),
-            () => send.get.call(client, key),
-          ]);
-          if (reply instanceof Error) throw reply;
-          return reply === 2 ? (value as Reply) : (reply as Reply);
-        },
     async servers() {
       if (!client.isCluster) return [server(client as unknown as IoredisRedis)];
       const cluster = client as unknown as IoredisCluster & {
@@ -204,8 +121,6 @@ function fromIoredis(client: IoredisClient): Connection {
     keyPrefix: String((client.options as { keyPrefix?: string }).keyPrefix ?? ""),
   };
 }
-
-const ignore = () => {};
 
 // node-redis's RESP_TYPES.BLOB_STRING ("$"): bulk strings as Buffers. Given with every command, it
 // replaces the client's own typeMapping, so other types keep node-redis's defaults (integers as

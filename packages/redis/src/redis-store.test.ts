@@ -299,7 +299,7 @@ for (const [name, open] of [CLIENTS[0]!, CLIENTS[2]!]) {
   });
 }
 
-// A small ASCII outcome goes to the client as a string (redis-store.ts, outcomeArgument), anything else
+// A small ASCII outcome goes to the client as a string (outcome-argument.ts), anything else
 // as bytes: every byte value, and the sizes either side of the limit, come back exactly on each client.
 describe.skipIf(Boolean(skip))("redis store: outcome bytes on either side of the string path", () => {
   const outcomes: [string, Uint8Array][] = [

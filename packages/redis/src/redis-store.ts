@@ -8,30 +8,14 @@ import {
   type ListFilter,
   type ListPage,
 } from "@idemkit/core";
-import { AFTER_APPEND, BEFORE_APPEND } from "./append-scripts.js";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
-import { type Connection, connectionOf, type RedisClient, type Reply } from "./clients.js";
+import { connectionOf, type RedisClient, type Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
-import {
-  APPENDED_OUTCOME_BYTES,
-  appendedOutcome,
-  LARGE_RECORD_BYTES,
-  outcomeArgument,
-} from "./large-values.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
+import { outcomeArgument } from "./outcome-argument.js";
 import { decode, Malformed } from "./record.js";
-import {
-  CLAIM,
-  CLAIM_HEAD,
-  COMPLETE,
-  DELETE,
-  EXTEND,
-  GET,
-  MALFORMED,
-  RELEASE,
-  type Script,
-} from "./scripts.js";
+import { CLAIM, COMPLETE, DELETE, EXTEND, GET, MALFORMED, RELEASE, type Script } from "./scripts.js";
 import { unsupported } from "./unsupported.js";
 
 export interface RedisStoreOptions {
@@ -84,22 +68,15 @@ export interface RedisStore extends IdempotencyStore {
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
-
-/** How a script is sent: alone (`Connection.script`), or with a GET beside it (`scriptThenGet`). */
-type Sender = Connection["script"];
-
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 
 /**
  * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis or node-redis. Every
  * operation is one Lua script on one key, judged by Redis's clock; scripts run by SHA and are re-sent
- * whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover). On ioredis
- * a large outcome's completion is a transaction around its script (`appendThenScript`).
+ * whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
-  // Whether the last live record a claim found was large: the next claims read theirs beside the script.
-  let recordsAreLarge = false;
   // One timer for all the store's pending commands (they share the timeout), none when it is 0.
   const deadlines = timeoutMs === 0 ? undefined : new CallDeadlines(timeoutMs);
 
@@ -131,13 +108,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
    * rejects when Redis has not answered within `timeoutMs`; past it nothing is re-sent (an EVAL then
    * would still write, unseen by the caller, who has its rejection).
    */
-  function run(
-    operation: string,
-    script: Script,
-    key: string,
-    args: (string | Buffer)[],
-    via: Sender = connection.script,
-  ): Promise<Reply> {
+  function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
     const fullKey = prefix + key;
     return new Promise<Reply>((resolve, reject) => {
       let done = false;
@@ -160,16 +131,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       const sendWhole = (error: unknown) => {
         if (done || !isNoScript(error)) return failed(error);
         // The script cache was lost: EVAL runs it once and caches it again on that node.
-        send(via, "eval", script.lua, fullKey, args).then(answered, failed);
+        send("eval", script.lua, fullKey, args).then(answered, failed);
       };
-      send(via, "evalsha", script.sha, fullKey, args).then(answered, sendWhole);
+      send("evalsha", script.sha, fullKey, args).then(answered, sendWhole);
     });
   }
 
   /** One command; a client that throws instead of rejecting fails the same way. */
-  function send(via: Sender, kind: "evalsha" | "eval", body: string, key: string, args: (string | Buffer)[]) {
+  function send(kind: "evalsha" | "eval", body: string, key: string, args: (string | Buffer)[]) {
     try {
-      return via.call(connection, kind, body, key, args);
+      return connection.script(kind, body, key, args);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -243,26 +214,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       } catch (error) {
         return Promise.reject(error);
       }
-      const beside = recordsAreLarge ? connection.scriptThenGet : undefined;
-      return run("claim", beside ? CLAIM_HEAD : CLAIM, key, args, beside).then((reply) => {
-        if (Buffer.isBuffer(reply)) recordsAreLarge = reply.length >= LARGE_RECORD_BYTES;
-        return claimResult(key, reply);
-      });
+      return run("claim", CLAIM, key, args).then((reply) => claimResult(key, reply));
     },
 
     complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
       let args: (string | Buffer)[];
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-        const bytes = outcomeArgument(outcome.result);
-        const retention = ms(outcome.retentionMs);
-        if (typeof bytes !== "string" && bytes.length >= APPENDED_OUTCOME_BYTES && connection.appendBetween) {
-          const before = { lua: BEFORE_APPEND.lua, args: [token] };
-          const after = { lua: AFTER_APPEND.lua, args: [token, String(bytes.length), retention] };
-          const replies = connection.appendBetween(prefix + key, bytes, before, after);
-          return bounded("complete", replies.then(appendedOutcome));
-        }
-        args = [token, bytes, retention];
+        args = [token, outcomeArgument(outcome.result), ms(outcome.retentionMs)];
       } catch (error) {
         return Promise.reject(error);
       }

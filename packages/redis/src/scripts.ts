@@ -23,9 +23,7 @@ import { createHash } from "node:crypto";
  *   tl, fl  byte lengths of the token and the fingerprint
  *
  * Every write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
- * (no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). The one
- * exception, a large outcome's completion (`AFTER_APPEND`), rewrites the header in place and sets the
- * same TTL with `PEXPIRE`. An
+ * (no `PTTL`, no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). An
  * expired lease, a released record (d = 0) and a completed one all keep the fence until then, so the
  * next owner gets a higher one. Only DELETE (operator purge) forgets it. Every script judges `d` itself;
  * the key's TTL only frees memory.
@@ -93,33 +91,10 @@ local function put(state, deadline, keep, outcome)
 end
 `;
 
-/** A script: the prelude, then `body`, and its SHA-1 for `EVALSHA`. */
-export function script(body: string): Script {
+function script(body: string): Script {
   const lua = PRELUDE + body;
   return { lua, sha: createHash("sha1").update(lua).digest("hex") };
 }
-
-// A claim's script, reading the value with `read` and answering a live record with `live`.
-const claimScript = (read: string, live: string) =>
-  script(`
-local v = redis.pcall(${read})
-if type(v) == 'table' then return refuse('(a ' .. redis.call('TYPE', KEYS[1]).ok .. ', not a string)') end
-if v == '' and redis.call('EXISTS', KEYS[1]) == 0 then v = false end
-local fence = 1
-local takeover = 0
-if v then
-  local s, k, n, d = string.match(v, HEADER)
-  if malformed(s, k) then return refuse('(no record header)') end
-  d = tonumber(d)
-  if d > now then return ${live} end
-  fence = tonumber(n) + 1
-  if s == 'p' and d > 0 then takeover = 1 end
-end
-local lease = after(tonumber(ARGV[3]))
-local keep = lease + tonumber(ARGV[4])
-redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(lease) .. ':' .. int(keep) .. ':' .. int(now) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(math.max(1, keep - now)))
-return {fence, takeover}
-`);
 
 /**
  * ARGV: token, fingerprint, leaseMs, retentionMs. The record is kept (key TTL and keep-until)
@@ -129,14 +104,24 @@ return {fence, takeover}
  * stored in the record. Otherwise returns the live record (the whole string), read in the same atomic
  * step (a retry with the owner's token reads its own claim's takeover flag there).
  */
-export const CLAIM = claimScript("'GET', KEYS[1]", "v");
-
-/**
- * `CLAIM` judging the header alone (`GETRANGE`; it is under 128 bytes): a live record is answered with
- * 2, for a `GET` beside it in the same `MULTI` to return it. A large record's bytes then never enter
- * Lua (~1.3 ns each, per copy, in and out).
- */
-export const CLAIM_HEAD = claimScript("'GETRANGE', KEYS[1], 0, 127", "2");
+export const CLAIM = script(`
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' then return refuse('(a ' .. redis.call('TYPE', KEYS[1]).ok .. ', not a string)') end
+local fence = 1
+local takeover = 0
+if v then
+  local s, k, n, d = string.match(v, HEADER)
+  if malformed(s, k) then return refuse('(no record header)') end
+  d = tonumber(d)
+  if d > now then return v end
+  fence = tonumber(n) + 1
+  if s == 'p' and d > 0 then takeover = 1 end
+end
+local lease = after(tonumber(ARGV[3]))
+local keep = lease + tonumber(ARGV[4])
+redis.call('SET', KEYS[1], 'p' .. takeover .. int(fence) .. ':' .. int(lease) .. ':' .. int(keep) .. ':' .. int(now) .. ':' .. #ARGV[1] .. ':' .. #ARGV[2] .. ':' .. ARGV[1] .. ARGV[2], 'PX', int(math.max(1, keep - now)))
+return {fence, takeover}
+`);
 
 /**
  * ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost.
