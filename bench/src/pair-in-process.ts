@@ -4,16 +4,22 @@
  * [outcome bytes] [sliceMs]`. For machines whose speed swings within seconds, where runs one after
  * another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
  * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
- * slices, and new ÷ old.
- * The other checkout must be built (`pnpm build`).
+ * slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
+ * the bench's), and the Redis column reads 0. The other checkout must be built (`pnpm build`); give
+ * this one to compare idemkit and the baseline alone.
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
 import * as newRedis from "@idemkit/redis";
+import * as newSqlite from "@idemkit/sqlite";
+import BetterSqlite3 from "better-sqlite3";
 import { Redis } from "ioredis";
 import { redisBaseline } from "./contenders/redis.js";
+import { sqliteBaseline } from "./contenders/sqlite.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 
@@ -24,6 +30,13 @@ if (!other)
 const load = (pkg: string) => import(pathToFileURL(join(other, "packages", pkg, "dist/esm/index.js")).href);
 const oldCore = (await load("core")) as typeof newCore;
 const oldRedis = (await load("redis")) as typeof newRedis;
+const oldSqlite = (await load("sqlite")) as typeof newSqlite;
+const sqlite = process.env.BENCH_STORE === "sqlite";
+const database = () => {
+  const db = new BetterSqlite3(join(mkdtempSync(join(tmpdir(), "idemkit-pip-")), "bench.db"));
+  db.pragma("journal_mode = WAL");
+  return db;
+};
 
 type Run = (key: string) => Promise<unknown>;
 const clients: Redis[] = [];
@@ -34,23 +47,31 @@ const client = () => {
 };
 const tag = `pip:${Date.now()}`;
 const work = (key: string) => async () => outcomeOf(key, Number(bytes));
-function idemkit(core: typeof newCore, redis: typeof newRedis, prefix: string): Run {
-  const store: IdempotencyStore = redis.createRedisStore({ client: client() as never });
+function idemkit(
+  core: typeof newCore,
+  redis: typeof newRedis,
+  sqliteStore: typeof newSqlite,
+  prefix: string,
+): Run {
+  const store: IdempotencyStore = sqlite
+    ? sqliteStore.createSqliteStore({ database: database() })
+    : redis.createRedisStore({ client: client() as never });
   const idem = core.createIdempotency({ store, retentionMs: 600_000, keyPrefix: `${tag}:${prefix}:` });
   return async (key) => (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
 }
-const base = redisBaseline(client());
+const base = sqlite ? sqliteBaseline(database()) : redisBaseline(client());
 const admin = client();
 /** Redis's own CPU time so far (user + system, all its threads), µs. */
 async function redisCpuUs(): Promise<number> {
+  if (sqlite) return 0;
   const info = await admin.info("cpu");
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
 }
 const contenders: [string, Run][] = [
   ["baseline", (key) => base.run(`${tag}:${key}`, inputOf(key), work(key))],
-  ["old", idemkit(oldCore, oldRedis, "old")],
-  ["new", idemkit(newCore, newRedis, "new")],
+  ["old", idemkit(oldCore, oldRedis, oldSqlite, "old")],
+  ["new", idemkit(newCore, newRedis, newSqlite, "new")],
 ];
 
 let n = 0;

@@ -6,7 +6,7 @@
  * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
  * server's CPU per request, summed over all slices and as the median of the per-pair ratios. `new`
  * sends a fresh key each time; `replay` first completes a pool of keys on each route, then cycles
- * through them.
+ * through them. With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one).
  */
 import { Agent, request } from "node:http";
 import { canPin, deleteKeys, type Framework, serverCpuUs, startServer, stopServer } from "./run.js";
@@ -23,7 +23,8 @@ const [
 const routes = [a, b] as const;
 const runId = `interleave-${Date.now()}`;
 const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
-const { child: server, port } = await startServer(framework as Framework, runId, canPin());
+const profile = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
+const { child: server, port } = await startServer(framework as Framework, runId, canPin(), profile);
 const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
 
 const POOL = 2000;
@@ -103,5 +104,5 @@ console.log(
     `server CPU µs/req ${cpuPerReq(0).toFixed(1)} → ${cpuPerReq(1).toFixed(1)} ` +
     `(A÷B ${(cpuPerReq(0) / cpuPerReq(1)).toFixed(3)}, median of pairs ${median(
       pairs.map((p) => p.cpu[0] / p.req[0] / (p.cpu[1] / p.req[1])),
-    ).toFixed(3)}); non-2xx ${failed}`,
+    ).toFixed(3)}); requests ${sum((p) => p.req[0])} / ${sum((p) => p.req[1])}; non-2xx ${failed}`,
 );
