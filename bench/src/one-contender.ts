@@ -6,17 +6,13 @@
  * file), postgres (tables of this process, dropped at the end) or noop (a store that answers every
  * call at once, acquired and stored: the engine's own cost; its baseline calls the work directly).
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { IdempotencyStore } from "@idemkit/core";
-import BetterSqlite3 from "better-sqlite3";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { idemkitContender } from "./contenders/idemkit.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
-import { sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
+import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
 import { type Contender, TAKEOVER_LEASE_MS } from "./contenders/types.js";
 import { closedLoop } from "./loop.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
@@ -63,8 +59,7 @@ async function open(): Promise<Contender> {
       return { ...opened, close: async () => void (await client.quit()) };
     }
     case "sqlite": {
-      const db = new BetterSqlite3(join(mkdtempSync(join(tmpdir(), "idemkit-one-")), "bench.db"));
-      db.pragma("journal_mode = WAL");
+      const db = benchDatabase();
       return baseline ? sqliteBaseline(db) : sqliteIdemkit(db);
     }
     case "postgres": {

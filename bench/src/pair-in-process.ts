@@ -8,18 +8,15 @@
  * the bench's), and the Redis column reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
 import * as newRedis from "@idemkit/redis";
 import * as newSqlite from "@idemkit/sqlite";
-import BetterSqlite3 from "better-sqlite3";
 import { Redis } from "ioredis";
 import { redisBaseline } from "./contenders/redis.js";
-import { sqliteBaseline } from "./contenders/sqlite.js";
+import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 
@@ -32,11 +29,6 @@ const oldCore = (await load("core")) as typeof newCore;
 const oldRedis = (await load("redis")) as typeof newRedis;
 const oldSqlite = (await load("sqlite")) as typeof newSqlite;
 const sqlite = process.env.BENCH_STORE === "sqlite";
-const database = () => {
-  const db = new BetterSqlite3(join(mkdtempSync(join(tmpdir(), "idemkit-pip-")), "bench.db"));
-  db.pragma("journal_mode = WAL");
-  return db;
-};
 
 type Run = (key: string) => Promise<unknown>;
 const clients: Redis[] = [];
@@ -54,12 +46,12 @@ function idemkit(
   prefix: string,
 ): Run {
   const store: IdempotencyStore = sqlite
-    ? sqliteStore.createSqliteStore({ database: database() })
+    ? sqliteStore.createSqliteStore({ database: benchDatabase() })
     : redis.createRedisStore({ client: client() as never });
   const idem = core.createIdempotency({ store, retentionMs: 600_000, keyPrefix: `${tag}:${prefix}:` });
   return async (key) => (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
 }
-const base = sqlite ? sqliteBaseline(database()) : redisBaseline(client());
+const base = sqlite ? sqliteBaseline(benchDatabase()) : redisBaseline(client());
 const admin = client();
 /** Redis's own CPU time so far (user + system, all its threads), µs. */
 async function redisCpuUs(): Promise<number> {

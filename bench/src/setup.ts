@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { createClient, type RedisClientType } from "@redis/client";
-import BetterSqlite3 from "better-sqlite3";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { memoryBaseline, memoryIdemkit } from "./contenders/memory.js";
@@ -10,7 +8,7 @@ import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js"
 import { nodeIdempotencyRedis, powertools } from "./contenders/peers.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
-import { sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
+import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
 import type { Contender, StoreName } from "./contenders/types.js";
 import type { Counter } from "./counts.js";
 import { setupDynamodb } from "./setup-dynamodb.js";
@@ -51,17 +49,10 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         teardown: async () => {},
       };
     case "sqlite": {
-      const dir = mkdtempSync(join(tmpdir(), "idemkit-bench-"));
       const counter: Counter = { count: 0 };
-      // A file per contender: a WAL checkpoint copies every page the log holds, so in a shared file the
-      // contender whose commit crosses the checkpoint threshold paid for the other's pages too.
-      const open = (name: string) => {
-        const db = new BetterSqlite3(join(dir, `${name}.db`), { verbose: () => void counter.count++ });
-        db.pragma("journal_mode = WAL");
-        return db;
-      };
-      const idemkitDb = open("idemkit");
-      const baselineDb = open("baseline");
+      const open = () => benchDatabase({ verbose: () => void counter.count++ });
+      const idemkitDb = open();
+      const baselineDb = open();
       const version = (idemkitDb.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
       return {
         store,
@@ -73,7 +64,8 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         teardown: async () => {
           idemkitDb.close();
           baselineDb.close();
-          rmSync(dir, { recursive: true, force: true });
+          for (const db of [idemkitDb, baselineDb])
+            rmSync(dirname(db.name), { recursive: true, force: true });
         },
       };
     }

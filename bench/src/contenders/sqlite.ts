@@ -1,8 +1,22 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createSqliteStore } from "@idemkit/sqlite";
-import type BetterSqlite3 from "better-sqlite3";
+import BetterSqlite3 from "better-sqlite3";
 import { idemkitContender, RETENTION_MS } from "./idemkit.js";
 import { sha256 } from "./memory.js";
 import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./types.js";
+
+/**
+ * A fresh database file of its own in WAL mode, as every SQLite contender gets one: a WAL checkpoint
+ * copies every page the log holds, so in a shared file the contender whose commit crosses the checkpoint
+ * threshold paid for the other's pages too.
+ */
+export function benchDatabase(options?: BetterSqlite3.Options): BetterSqlite3.Database {
+  const db = new BetterSqlite3(join(mkdtempSync(join(tmpdir(), "idemkit-bench-")), "bench.db"), options);
+  db.pragma("journal_mode = WAL");
+  return db;
+}
 
 export function sqliteIdemkit(db: BetterSqlite3.Database): Contender {
   return idemkitContender("sqlite", createSqliteStore({ database: db }));

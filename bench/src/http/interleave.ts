@@ -9,7 +9,18 @@
  * through them. With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one).
  */
 import { Agent, request } from "node:http";
-import { canPin, deleteKeys, type Framework, serverCpuUs, startServer, stopServer } from "./run.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { median } from "../stats.js";
+import {
+  BODY,
+  canPin,
+  deleteKeys,
+  type Framework,
+  profileArgs,
+  serverCpuUs,
+  startServer,
+  stopServer,
+} from "./run.js";
 
 const [
   a = "idemkit-run",
@@ -22,9 +33,12 @@ const [
 ] = process.argv.slice(2);
 const routes = [a, b] as const;
 const runId = `interleave-${Date.now()}`;
-const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
-const profile = process.env.PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
-const { child: server, port } = await startServer(framework as Framework, runId, canPin(), profile);
+const { child: server, port } = await startServer(
+  framework as Framework,
+  runId,
+  canPin(),
+  profileArgs(process.env.PROFILE_DIR),
+);
 const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
 
 const POOL = 2000;
@@ -66,7 +80,6 @@ async function connection() {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 if (scenario === "replay") {
   for (const route of routes) {
     for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: 50 }, () => post(route)));
@@ -95,7 +108,6 @@ await stopServer(server);
 await deleteKeys(runId);
 
 const sum = (f: (p: (typeof pairs)[number]) => number) => pairs.reduce((s, p) => s + f(p), 0);
-const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const cpuPerReq = (which: 0 | 1) => sum((p) => p.cpu[which]) / sum((p) => p.req[which]);
 console.log(
   `${b} ÷ ${a}, ${scenario}, ${pairs.length} pairs of ${sliceMs} ms slices, ${connections} connections: ` +

@@ -6,11 +6,11 @@
  * (how many socket writes a request costs). The server, the load and the key cleanup are run.ts's.
  */
 import { spawn } from "node:child_process";
-import { cannon, canPin, deleteKeys, serverCpuUs, startServer, stopServer } from "./run.js";
+import { cannon, canPin, deleteKeys, profileArgs, serverCpuUs, startServer, stopServer } from "./run.js";
 
 const [route = "idemkit", seconds = "4", profileDir = "", connections = "16"] = process.argv.slice(2);
 const runId = `one-route-${Date.now()}`;
-const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+const profile = profileArgs(profileDir);
 const { child: server, port } = await startServer("express", runId, canPin(), profile);
 let n = 0;
 const load = (durationSec: number) =>

@@ -48,7 +48,11 @@ const NOTES: Record<string, string> = {
   "node-idempotency": "its onRequest/onResponse hooks in the route",
 };
 
-const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
+/** The order every bench request posts. */
+export const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
+
+/** Node's arguments that make a server write a CPU profile into `dir` (none without one). */
+export const profileArgs = (dir: string | undefined) => (dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []);
 
 /** Starts `server-<framework>.ts` in a child process (on core 0 when `pinned`) and waits for its port. */
 export async function startServer(
