@@ -124,14 +124,32 @@ return {fence, takeover}
 `);
 
 /**
+ * From this many outcome bytes on, `complete` writes the record without its outcome and `APPEND`s
+ * the outcome: Redis then never builds the whole record as a Lua string, a copy that costs more than
+ * the extra command from about 8 KiB on (measured: 64 KiB outcomes −17% of Redis's CPU per new key,
+ * 1 KiB +5%).
+ */
+export const APPEND_FROM_BYTES = 8192;
+
+/**
  * ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost.
  * Keep-until becomes the later of its current value and the retention end: never shorter, so the
  * fence is kept at least as long as the claim promised (a retention of 0 or less reads as absent
  * at once, but keeps the fence too). u > now here: the lease is live and u >= lease end.
+ * A large outcome is appended (APPEND_FROM_BYTES; `APPEND` keeps the TTL `put` set, and a script's
+ * writes replicate together). `APPEND` refuses a string past `proto-max-bulk-len`, which `SET` from
+ * a script does not check: the whole record is then written in one `SET`, as a small one is, so a
+ * completion never leaves a record without its outcome.
  */
 export const COMPLETE = script(`${OWNED}
 local deadline = after(tonumber(ARGV[3]))
-put('c', deadline, math.max(u, deadline), ARGV[2])
+local keep = math.max(u, deadline)
+if #ARGV[2] < ${APPEND_FROM_BYTES} then
+  put('c', deadline, keep, ARGV[2])
+  return 1
+end
+put('c', deadline, keep, '')
+if type(redis.pcall('APPEND', KEYS[1], ARGV[2])) ~= 'number' then put('c', deadline, keep, ARGV[2]) end
 return 1
 `);
 

@@ -1,0 +1,108 @@
+// A large outcome is appended to its record (scripts.ts, APPEND_FROM_BYTES): its bytes, the record's
+// TTL and its replica's copy must be what a single SET would have left, on either side of the limit,
+// and a server whose `proto-max-bulk-len` refuses the APPEND still gets the whole record.
+import { randomBytes, randomUUID } from "node:crypto";
+import { skipUnlessAvailable } from "@idemkit/conformance";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisStore } from "./index.js";
+import { APPEND_FROM_BYTES } from "./scripts.js";
+import { probeRedis, REDIS_URL, standalone, type TestClient } from "./testing/clients.js";
+import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
+
+const prefix = "idemkit-test:large:";
+const LEASE_MS = 60_000;
+const RETENTION_MS = 60_000;
+/** A completed record is kept its retention past its lease end (scripts.ts, keep-until). */
+const KEPT_MS = LEASE_MS + RETENTION_MS;
+const skip = skipUnlessAvailable("redis", await probeRedis());
+const claimOf = () => ({
+  token: randomUUID(),
+  fingerprint: "f",
+  leaseMs: LEASE_MS,
+  retentionMs: RETENTION_MS,
+});
+
+/** Claims a fresh key on `store`, completes it with `result`, and returns the key. */
+async function completed(store: ReturnType<typeof createRedisStore>, result: Uint8Array): Promise<string> {
+  const key = randomUUID();
+  const claim = claimOf();
+  expect((await store.claim(key, claim)).acquired).toBe(true);
+  expect(await store.complete(key, claim.token, { result, retentionMs: RETENTION_MS })).toBe(true);
+  return key;
+}
+
+const CLIENTS: [string, () => Promise<TestClient>][] = [
+  ["ioredis", () => standalone.ioredis()],
+  ["node-redis", () => standalone.nodeRedis()],
+];
+
+describe.skipIf(Boolean(skip))("redis store: large outcomes, appended", () => {
+  for (const [name, open] of CLIENTS) {
+    it(`${name}: either side of the limit, the outcome comes back byte for byte and the record keeps its retention`, async () => {
+      const { client, close } = await open();
+      const admin = new Redis(REDIS_URL);
+      try {
+        const store = createRedisStore({ client, prefix });
+        for (const size of [APPEND_FROM_BYTES - 1, APPEND_FROM_BYTES, 64 * 1024]) {
+          const result = new Uint8Array(randomBytes(size));
+          const key = await completed(store, result);
+          const record = await store.get(key);
+          expect(record?.state === "completed" && Buffer.from(record.result).equals(result), `${size}`).toBe(
+            true,
+          );
+          // The APPEND kept the TTL of the SET before it (no TTL reads -1).
+          const ttl = await admin.pttl(`${prefix}${key}`);
+          expect(ttl, `${size}`).toBeGreaterThan(KEPT_MS - 5_000);
+          expect(ttl, `${size}`).toBeLessThanOrEqual(KEPT_MS);
+          await store.delete(key);
+        }
+      } finally {
+        await Promise.all([close(), admin.quit()]);
+      }
+    });
+  }
+});
+
+describe.skipIf(Boolean(skip))("redis store: large outcomes on a server of the test's own", () => {
+  let master: Throwaway;
+  let replica: Throwaway;
+  beforeAll(async () => {
+    // 1 MiB is the least proto-max-bulk-len Redis accepts: an outcome of that size can be sent, but
+    // its record (header, token and fingerprint in front) is longer than APPEND allows.
+    master = await throwawayRedis(["--proto-max-bulk-len", "1mb", "--repl-diskless-sync-delay", "0"]);
+    replica = await throwawayRedis(["--replicaof", "127.0.0.1", String(master.port)]);
+  }, 20_000);
+  afterAll(async () => {
+    await replica?.stop();
+    await master?.stop();
+  });
+
+  it("an outcome whose record is past proto-max-bulk-len is stored whole (APPEND refuses it: without the whole SET after, the record was left without its outcome)", async () => {
+    const client = new Redis({ port: master.port });
+    try {
+      const store = createRedisStore({ client });
+      const result = new Uint8Array(randomBytes(1024 * 1024));
+      const key = await completed(store, result);
+      const record = await store.get(key);
+      expect(record?.state === "completed" && Buffer.from(record.result).equals(result)).toBe(true);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it("a replica holds the same record as its master, TTL included", async () => {
+    const onMaster = new Redis({ port: master.port });
+    const onReplica = new Redis({ port: replica.port });
+    try {
+      const store = createRedisStore({ client: onMaster });
+      const key = await completed(store, new Uint8Array(randomBytes(64 * 1024)));
+      expect(await onMaster.wait(1, 10_000)).toBe(1);
+      const [value, copy] = await Promise.all([onMaster.getBuffer(key), onReplica.getBuffer(key)]);
+      expect(copy?.equals(value!)).toBe(true);
+      expect(await onReplica.pttl(key)).toBeGreaterThan(KEPT_MS - 5_000);
+    } finally {
+      await Promise.all([onMaster.quit(), onReplica.quit()]);
+    }
+  });
+});
