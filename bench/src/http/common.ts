@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { PerformanceObserver } from "node:perf_hooks";
 import { createIdempotency, type Idempotency } from "@idemkit/core";
 import { createRedisStore } from "@idemkit/redis";
 import { Redis } from "ioredis";
@@ -21,10 +22,19 @@ export interface Order {
 /** The route's own work, the same behind every route of every framework. */
 export const createOrder = (order: Order) => ({ id: randomUUID(), status: "created", ...order });
 
-/** The server's own CPU time (all threads, µs): the runner reads it around each load, for CPU per request. */
+// Every garbage collection's pause, summed since the server started (µs).
+let gcUs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcUs += entry.duration * 1000;
+}).observe({ entryTypes: ["gc"] });
+
+/**
+ * The server's own CPU time (all threads, µs) and the part of it spent in collections' pauses: the
+ * runner reads them around each load, for CPU and collection per request.
+ */
 export const cpuReading = () => {
   const { user, system } = process.cpuUsage();
-  return { cpuUs: user + system };
+  return { cpuUs: user + system, gcUs };
 };
 
 /** One ioredis client for both idemkit instances. */

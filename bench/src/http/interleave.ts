@@ -4,11 +4,14 @@
  * after another for seconds measures the machine as much as the route.
  * `node --import tsx src/http/interleave.ts <routeA> <routeB> [new|replay] [seconds] [connections] [sliceMs] [framework]`
  * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
- * server's CPU per request, summed over all slices and as the median of the per-pair ratios. `new`
+ * server's CPU per request (and the part of it in garbage collections), summed over all slices and as the median of the per-pair ratios. `new`
  * sends a fresh key each time; `replay` first completes a pool of keys on each route, then cycles
- * through them. With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one).
+ * through them. With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one) and this
+ * writes the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
  */
+import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { median } from "../stats.js";
 import {
@@ -17,10 +20,14 @@ import {
   deleteKeys,
   type Framework,
   profileArgs,
-  serverCpuUs,
+  serverCpu,
   startServer,
   stopServer,
 } from "./run.js";
+import type { Slice } from "./split-profile.js";
+
+/** The monotonic clock a CPU profile's timestamps are read from, in µs. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 const [
   a = "idemkit-run",
@@ -87,18 +94,28 @@ if (scenario === "replay") {
 }
 const loops = Array.from({ length: Number(connections) }, connection);
 await sleep(2000); // warm-up, both routes
-const slices = Math.floor((Number(seconds) * 1000) / Number(sliceMs) / 2) * 2;
-const pairs: { req: [number, number]; cpu: [number, number] }[] = [];
-for (let i = 0; i < slices; i += 2) {
-  const pair = { req: [0, 0] as [number, number], cpu: [0, 0] as [number, number] };
+const sliceCount = Math.floor((Number(seconds) * 1000) / Number(sliceMs) / 2) * 2;
+const pairs: { req: [number, number]; cpu: [number, number]; gc: [number, number] }[] = [];
+const slices: Slice[] = [];
+for (let i = 0; i < sliceCount; i += 2) {
+  const pair = {
+    req: [0, 0] as [number, number],
+    cpu: [0, 0] as [number, number],
+    gc: [0, 0] as [number, number],
+  };
   for (const which of [0, 1] as const) {
     current = which;
     await sleep(20); // let the other route's requests drain out of this slice
     const before = [...done];
-    const cpuBefore = await serverCpuUs(port);
+    const cpuBefore = await serverCpu(port);
+    const startUs = monotonicUs();
     await sleep(Number(sliceMs));
-    pair.cpu[which] = (await serverCpuUs(port)) - cpuBefore;
+    const endUs = monotonicUs();
+    const cpuAfter = await serverCpu(port);
+    pair.cpu[which] = cpuAfter.cpuUs - cpuBefore.cpuUs;
+    pair.gc[which] = cpuAfter.gcUs - cpuBefore.gcUs;
     pair.req[which] = done[which]! - before[which]!;
+    slices.push({ route: routes[which], startUs, endUs, requests: pair.req[which] });
   }
   pairs.push(pair);
 }
@@ -106,9 +123,12 @@ stopped = true;
 await Promise.all(loops);
 await stopServer(server);
 await deleteKeys(runId);
+if (process.env.PROFILE_DIR)
+  writeFileSync(join(process.env.PROFILE_DIR, "slices.json"), JSON.stringify(slices));
 
 const sum = (f: (p: (typeof pairs)[number]) => number) => pairs.reduce((s, p) => s + f(p), 0);
 const cpuPerReq = (which: 0 | 1) => sum((p) => p.cpu[which]) / sum((p) => p.req[which]);
+const gcPerReq = (which: 0 | 1) => sum((p) => p.gc[which]) / sum((p) => p.req[which]);
 console.log(
   `${b} ÷ ${a}, ${scenario}, ${pairs.length} pairs of ${sliceMs} ms slices, ${connections} connections: ` +
     `req/s ${(sum((p) => p.req[1]) / sum((p) => p.req[0])).toFixed(3)} ` +
@@ -116,5 +136,7 @@ console.log(
     `server CPU µs/req ${cpuPerReq(0).toFixed(1)} → ${cpuPerReq(1).toFixed(1)} ` +
     `(A÷B ${(cpuPerReq(0) / cpuPerReq(1)).toFixed(3)}, median of pairs ${median(
       pairs.map((p) => p.cpu[0] / p.req[0] / (p.cpu[1] / p.req[1])),
-    ).toFixed(3)}); requests ${sum((p) => p.req[0])} / ${sum((p) => p.req[1])}; non-2xx ${failed}`,
+    ).toFixed(
+      3,
+    )}); of it in collections µs/req ${gcPerReq(0).toFixed(1)} → ${gcPerReq(1).toFixed(1)}; requests ${sum((p) => p.req[0])} / ${sum((p) => p.req[1])}; non-2xx ${failed}`,
 );

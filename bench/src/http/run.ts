@@ -99,8 +99,13 @@ export function canPin(): boolean {
 }
 
 export async function serverCpuUs(port: number): Promise<number> {
+  return (await serverCpu(port)).cpuUs;
+}
+
+/** The server's CPU time and the part of it spent in garbage collections' pauses (µs, since it started). */
+export async function serverCpu(port: number): Promise<{ cpuUs: number; gcUs: number }> {
   const reply = await fetch(`http://127.0.0.1:${port}/__cpu`);
-  return ((await reply.json()) as { cpuUs: number }).cpuUs;
+  return (await reply.json()) as { cpuUs: number; gcUs: number };
 }
 
 export function cannon(

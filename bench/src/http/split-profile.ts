@@ -1,0 +1,104 @@
+/**
+ * Splits the CPU profile of an `interleave.ts` run by route: each sample falls in one route's slice
+ * (`slices.json`, written beside the profile, in the same monotonic clock as the profile's
+ * timestamps), so every frame's self time, Express's, Node's and the collector's included, is charged
+ * to the route whose requests were being served, per request.
+ * `node --import tsx src/http/split-profile.ts <PROFILE_DIR> [top]` prints, for each route, µs per
+ * request by package, then the frames whose self time differs most between the two routes.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface Slice {
+  route: string;
+  startUs: number;
+  endUs: number;
+  requests: number;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const [dir = ".", top = "25"] = process.argv.slice(2);
+const slices = JSON.parse(readFileSync(join(dir, "slices.json"), "utf8")) as Slice[];
+const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
+if (!file) throw new Error(`no .cpuprofile in ${dir}`);
+const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
+
+/** Where a frame's code lives: a package of ours, a dependency, Node itself, or V8's own buckets. */
+function packageOf(url: string, name: string): string {
+  if (!url) return name.startsWith("(") ? name : "(native)";
+  const ours = /\/packages\/([^/]+)\//.exec(url);
+  if (ours) return `@idemkit/${ours[1]}`;
+  const dependency = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (dependency) return dependency[1]!;
+  if (url.startsWith("node:")) return "node:internal";
+  return url.replace(/^.*\//, "");
+}
+
+const frames = new Map<number, { pkg: string; frame: string }>();
+for (const node of profile.nodes) {
+  const { functionName, url, lineNumber } = node.callFrame;
+  frames.set(node.id, {
+    pkg: packageOf(url, functionName),
+    frame: `${functionName || "(anonymous)"} ${url.replace(/^.*\//, "")}:${lineNumber + 1}`,
+  });
+}
+
+const routes = [...new Set(slices.map((s) => s.route))];
+const requests = new Map(routes.map((r) => [r, 0]));
+for (const s of slices) requests.set(s.route, requests.get(s.route)! + s.requests);
+const byPackage = new Map(routes.map((r) => [r, new Map<string, number>()]));
+const byFrame = new Map(routes.map((r) => [r, new Map<string, number>()]));
+const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
+
+let at = profile.startTime;
+let slice = 0;
+for (let i = 0; i < profile.samples.length; i++) {
+  at += profile.timeDeltas[i]!;
+  const us = profile.timeDeltas[i + 1] ?? 0;
+  while (slice < slices.length && slices[slice]!.endUs < at) slice++;
+  const current = slices[slice];
+  if (!current || at < current.startUs) continue;
+  const { pkg, frame } = frames.get(profile.samples[i]!)!;
+  if (pkg === "(idle)") continue;
+  add(byPackage.get(current.route)!, pkg, us);
+  add(byFrame.get(current.route)!, `${pkg} ${frame}`, us);
+}
+
+const perRequest = (route: string, map: Map<string, number>, key: string) =>
+  (map.get(key) ?? 0) / requests.get(route)!;
+const [a, b] = routes as [string, string];
+function table(title: string, maps: Map<string, Map<string, number>>, rows: number) {
+  const keys = new Set([...maps.get(a)!.keys(), ...maps.get(b)!.keys()]);
+  const lines = [...keys]
+    .map((key) => {
+      const ua = perRequest(a, maps.get(a)!, key);
+      const ub = perRequest(b, maps.get(b)!, key);
+      return { key, ua, ub };
+    })
+    .sort((x, y) => Math.abs(y.ub - y.ua) - Math.abs(x.ub - x.ua))
+    .slice(0, rows);
+  console.log(`\n${title}: µs per request, ${a} → ${b} (difference)`);
+  for (const { key, ua, ub } of lines) {
+    console.log(
+      `${ua.toFixed(1).padStart(7)} ${ub.toFixed(1).padStart(7)} ${(ub - ua).toFixed(1).padStart(7)}  ${key}`,
+    );
+  }
+}
+const total = (route: string) =>
+  [...byPackage.get(route)!.values()].reduce((s, x) => s + x, 0) / requests.get(route)!;
+console.log(
+  `requests ${a} ${requests.get(a)}, ${b} ${requests.get(b)}; sampled CPU µs/req ${total(a).toFixed(1)} → ${total(b).toFixed(1)}`,
+);
+table("by package", byPackage, 30);
+table("by frame (self time)", byFrame, Number(top));
