@@ -43,12 +43,12 @@ export interface Script {
 // or retention is never shortened by rounding (flooring both would end it up to 1 ms early, before
 // core's own timer, counted from before the call was sent). `after` (below) writes that deadline; a
 // duration of 0 or less ends at `now + ms`, already past.
-// Numbers are written with `format('%d')`, C's integer conversion: exact for every deadline (all are
-// below 2^53) and far cheaper in Redis than Lua's own number-to-string, a floating-point "%.14g".
-// Every `tonumber` is a C `strtod`, as dear: each field is read once.
-// No local functions: Redis runs a script's body as a function, so each one would be a closure made
-// anew on every call. (Measured with callgrind: formatting, `strtod`s and closures were ~22% of
-// Redis's instructions per new key.) `after` and `put` are spelt out in each script instead.
+// Numbers are written with C's integer conversion (`whole`, below) where it is wide enough, which is
+// far cheaper in Redis than Lua's own number-to-string, a floating-point "%.14g". Every `tonumber`
+// is a C `strtod`, as dear: each field is read once. No local functions: Redis runs a script's body
+// as a function, so each one would be a closure made anew on every call; `after` and `put` are spelt
+// out in each script instead. (Measured with callgrind: formatting, `strtod`s and closures were ~20%
+// of Redis's instructions per new key.)
 // `HEADER` matches s, k, n, d, u, c, tl, fl and the position of the token. A value it does not match
 // (a state or takeover flag not one of ours included), or a key holding another type, is no record
 // of ours: `claim` and `get` refuse it with an error reply that starts with `MALFORMED` (never read as
@@ -63,6 +63,19 @@ local format = string.format
 local HEADER = '^([pc])([01])(%d+):(%-?%d+):(%d+):(%d+):(%d+):(%d+):()'
 local REFUSED = '${MALFORMED} '
 `;
+
+/**
+ * Lua: whether `%d` formats through a 64-bit C `long` (not on 32-bit builds nor on Windows, where a
+ * deadline would be written wrong); asked only by scripts that write, before they do.
+ */
+const WIDE = "local wide = format('%d', 2147483648) == '2147483648'";
+
+/**
+ * Lua: a `format` template in which `%n` writes a whole number: `%d` where `wide`, else `%.0f` (exact
+ * below 2^53, but a floating-point conversion: ~11% more of Redis's instructions per new key).
+ */
+const whole = (template: string) =>
+  `(wide and '${template.replaceAll("%n", "%d")}' or '${template.replaceAll("%n", "%.0f")}')`;
 
 /** Lua: `local <name>`, the deadline `ms` (a Lua expression, a duration string) after now. */
 const after = (name: string, ms: string) =>
@@ -81,6 +94,7 @@ local tokenLength = tonumber(tl)
 if tokenLength ~= #ARGV[1] or string.sub(v, at, at + tokenLength - 1) ~= ARGV[1] then return 0 end
 local body = string.sub(v, at, at + tokenLength + tonumber(fl) - 1)
 u = tonumber(u)
+${WIDE}
 `;
 
 /**
@@ -89,7 +103,7 @@ u = tonumber(u)
  * only happens for a deadline already past, which reads as absent anyway).
  */
 const put = (state: "p" | "c", deadline: string, keep: string, outcome?: string) =>
-  `redis.call('SET', KEYS[1], format('${state}%s%s:%d:%d:%s:%s:%s:', k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', format('%d', math.max(1, ${keep} - now)))`;
+  `redis.call('SET', KEYS[1], format(${whole(`${state}%s%s:%n:%n:%s:%s:%s:`)}, k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', format(${whole("%n")}, math.max(1, ${keep} - now)))`;
 
 function script(body: string): Script {
   const lua = PRELUDE + body;
@@ -119,39 +133,24 @@ if v then
 end
 ${after("lease", "ARGV[3]")}
 local keep = lease + tonumber(ARGV[4])
-redis.call('SET', KEYS[1], format('p%d%d:%d:%d:%d:%d:%d:', takeover, fence, lease, keep, now, #ARGV[1], #ARGV[2]) .. ARGV[1] .. ARGV[2], 'PX', format('%d', math.max(1, keep - now)))
+${WIDE}
+redis.call('SET', KEYS[1], format(${whole("p%d%n:%n:%n:%n:%d:%d:")}, takeover, fence, lease, keep, now, #ARGV[1], #ARGV[2]) .. ARGV[1] .. ARGV[2], 'PX', format(${whole("%n")}, math.max(1, keep - now)))
 return {fence, takeover}
 `);
-
-/**
- * From this many outcome bytes on, `complete` writes the record without its outcome and `APPEND`s
- * the outcome: Redis then never builds the whole record as a Lua string, a copy that costs more than
- * the extra command from about 8 KiB on (measured: 64 KiB outcomes −17% of Redis's CPU per new key,
- * 1 KiB +5%).
- */
-export const APPEND_FROM_BYTES = 8192;
 
 /**
  * ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost.
  * Keep-until becomes the later of its current value and the retention end: never shorter, so the
  * fence is kept at least as long as the claim promised (a retention of 0 or less reads as absent
  * at once, but keeps the fence too). u > now here: the lease is live and u >= lease end.
- * A large outcome is appended (APPEND_FROM_BYTES; `APPEND` keeps the TTL `put` set, and a script's
- * writes replicate together). `APPEND` refuses a string past `proto-max-bulk-len`, which `SET` from
- * a script does not check: the whole record is then written in one `SET`, as a small one is, so a
- * completion never leaves a record without its outcome.
+ * One `SET` of the whole record, even for a large outcome: a `SET` then an `APPEND` would save Redis
+ * a copy, but `APPEND` keeps its string's room to grow, up to twice the record's memory for as long
+ * as the record is kept.
  */
 export const COMPLETE = script(`${OWNED}
 ${after("deadline", "ARGV[3]")}
 local keep = math.max(u, deadline)
-if #ARGV[2] < ${APPEND_FROM_BYTES} then
-  ${put("c", "deadline", "keep", "ARGV[2]")}
-  return 1
-end
-${put("c", "deadline", "keep")}
-if type(redis.pcall('APPEND', KEYS[1], ARGV[2])) ~= 'number' then
-  ${put("c", "deadline", "keep", "ARGV[2]")}
-end
+${put("c", "deadline", "keep", "ARGV[2]")}
 return 1
 `);
 
