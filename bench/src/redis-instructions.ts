@@ -1,8 +1,8 @@
 /**
  * Redis's work per request, counted in instructions: `node --import tsx src/redis-instructions.ts
  * [other checkout] [requests]` runs a Redis of its own under valgrind's callgrind and sends it new
- * keys, then replays, through idemkit's Redis store, for each build given (the other checkout's, if
- * any, then this one's). It prints the instructions Redis ran per new key (claim + complete) and per
+ * keys, then replays, through the hand-written baseline and through idemkit's Redis store for each
+ * build given (the other checkout's, if any, then this one's). It prints the instructions Redis ran per new key (claim + complete) and per
  * replay. Instructions, not seconds: the count is the same run after run whatever else the machine
  * does, so a change in the scripts of a few percent shows, where timed runs here swing by 2×.
  * Needs valgrind and redis-server; the other checkout must be built (`pnpm build`).
@@ -16,6 +16,7 @@ import { pathToFileURL } from "node:url";
 import * as thisCore from "@idemkit/core";
 import * as thisRedis from "@idemkit/redis";
 import { Redis } from "ioredis";
+import { redisBaseline } from "./contenders/redis.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 
 const [other, requests = "2000"] = process.argv.slice(2);
@@ -63,19 +64,30 @@ async function counted(child: ChildProcess, dir: string, load: () => Promise<voi
   return Number(summary[1]);
 }
 
-async function measure(name: string, core: typeof thisCore, redis: typeof thisRedis): Promise<void> {
+type Build = { core: typeof thisCore; redis: typeof thisRedis };
+
+/** Each request, through a build of idemkit or (no build) the hand-written baseline. */
+function requester(client: Redis, build: Build | undefined): (key: string) => Promise<void> {
+  const work = (key: string) => async () => outcomeOf(key, 0);
+  if (build === undefined) {
+    const baseline = redisBaseline(client);
+    return (key) => baseline.run(key, inputOf(key), work(key)).then(() => {});
+  }
+  const idem = build.core.createIdempotency({
+    store: build.redis.createRedisStore({ client: client as never }),
+    retentionMs: 600_000,
+  });
+  return (key) => idem.execute({ key, input: inputOf(key) }, work(key)).then(() => {});
+}
+
+async function measure(name: string, build: Build | undefined): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "idemkit-redis-instructions-"));
   const { child, port } = await countedRedis(dir);
   // No reconnecting once the server shuts down at the end.
   const client = new Redis({ port, retryStrategy: () => null });
   client.on("error", () => {});
   try {
-    const idem = core.createIdempotency({
-      store: redis.createRedisStore({ client: client as never }),
-      retentionMs: 600_000,
-    });
-    const run = (key: string) =>
-      idem.execute({ key, input: inputOf(key) }, async () => outcomeOf(key, 0)).then(() => {});
+    const run = requester(client, build);
     const batches = async (keyOf: (i: number) => string) => {
       for (let i = 0; i < Number(requests); i += IN_FLIGHT) {
         await Promise.all(Array.from({ length: IN_FLIGHT }, (_, j) => run(keyOf(i + j))));
@@ -95,8 +107,9 @@ async function measure(name: string, core: typeof thisCore, redis: typeof thisRe
   }
 }
 
+await measure("baseline", undefined);
 if (other) {
   const load = (pkg: string) => import(pathToFileURL(join(other, "packages", pkg, "dist/esm/index.js")).href);
-  await measure(other, await load("core"), await load("redis"));
+  await measure(other, { core: await load("core"), redis: await load("redis") });
 }
-await measure("this checkout", thisCore, thisRedis);
+await measure("this checkout", { core: thisCore, redis: thisRedis });
