@@ -38,9 +38,9 @@ describe.skipIf(Boolean(skip))("redis scripts: whole numbers without a 64-bit lo
         narrow: `idemkit-test:format:${randomUUID()}`,
       };
       const token = randomUUID();
-      const run = async (which: "wide" | "narrow", script: Script, args: (string | number)[]) =>
+      const run = async (which: "wide" | "narrow", script: Script, args: (string | number | Buffer)[]) =>
         client.eval(which === "wide" ? script.lua : narrow(script), 1, keys[which], ...args);
-      const both = async (script: Script, args: (string | number)[]) => {
+      const both = async (script: Script, args: (string | number | Buffer)[]) => {
         const replies = [await run("wide", script, args), await run("narrow", script, args)];
         expect(replies[1]).toEqual(replies[0]);
         const [wide, narrowed] = await Promise.all([keys.wide, keys.narrow].map((k) => client.getBuffer(k)));
