@@ -210,10 +210,11 @@ describe("the Stripe Node SDK against a Stripe look-alike behind @idemkit/expres
   });
 
   it("3. the route outlasts the SDK's timeout on the first attempt: run once, the original customer", async () => {
-    const stripe = api.stripe("sk_test_alice", { timeout: 150 });
-    // The SDK gives up at 150 ms and retries ~500 ms later: 400 ms of work lands 250 ms from each,
-    // so a stall of a loaded machine does not move the answer to either side.
-    api.state.nextWork = () => sleep(400);
+    const stripe = api.stripe("sk_test_alice", { timeout: 400 });
+    // The SDK gives up at 400 ms and retries 500 ms or more later: 650 ms of work lands 250 ms from
+    // each, and the retry's replay has 400 ms to answer (150 ms was once too few for a loaded CI run:
+    // the replay timed out and a third attempt came), so a stall does not move the answer either way.
+    api.state.nextWork = () => sleep(650);
     const {
       result: customer,
       executions,

@@ -4,10 +4,11 @@
  * after another for seconds measures the machine as much as the route.
  * `node --import tsx src/http/interleave.ts <routeA> <routeB> [new|replay] [seconds] [connections] [sliceMs] [framework]`
  * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
- * server's CPU per request (and the part of it in garbage collections), summed over all slices and as the median of the per-pair ratios. `new`
- * sends a fresh key each time; `replay` first completes a pool of keys on each route, then cycles
- * through them. With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one) and this
- * writes the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
+ * server's CPU per request, summed over all slices and as the median of the per-pair ratios, and each
+ * route's collection pauses per request. `new` sends a fresh key each time; `replay` first completes a
+ * pool of keys on each route, then cycles through them. With `PROFILE_DIR=<dir>` the server writes a
+ * CPU profile there (both routes in one) and this writes the slices beside it (`slices.json`), for
+ * `split-profile.ts` to charge each sample to its route.
  */
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -129,14 +130,13 @@ if (process.env.PROFILE_DIR)
 const sum = (f: (p: (typeof pairs)[number]) => number) => pairs.reduce((s, p) => s + f(p), 0);
 const cpuPerReq = (which: 0 | 1) => sum((p) => p.cpu[which]) / sum((p) => p.req[which]);
 const gcPerReq = (which: 0 | 1) => sum((p) => p.gc[which]) / sum((p) => p.req[which]);
+const cpuMedian = median(pairs.map((p) => p.cpu[0] / p.req[0] / (p.cpu[1] / p.req[1])));
 console.log(
   `${b} ÷ ${a}, ${scenario}, ${pairs.length} pairs of ${sliceMs} ms slices, ${connections} connections: ` +
     `req/s ${(sum((p) => p.req[1]) / sum((p) => p.req[0])).toFixed(3)} ` +
     `(median of pairs ${median(pairs.map((p) => p.req[1] / p.req[0])).toFixed(3)}); ` +
     `server CPU µs/req ${cpuPerReq(0).toFixed(1)} → ${cpuPerReq(1).toFixed(1)} ` +
-    `(A÷B ${(cpuPerReq(0) / cpuPerReq(1)).toFixed(3)}, median of pairs ${median(
-      pairs.map((p) => p.cpu[0] / p.req[0] / (p.cpu[1] / p.req[1])),
-    ).toFixed(
-      3,
-    )}); of it in collections µs/req ${gcPerReq(0).toFixed(1)} → ${gcPerReq(1).toFixed(1)}; requests ${sum((p) => p.req[0])} / ${sum((p) => p.req[1])}; non-2xx ${failed}`,
+    `(A÷B ${(cpuPerReq(0) / cpuPerReq(1)).toFixed(3)}, median of pairs ${cpuMedian.toFixed(3)}); ` +
+    `of it in collections µs/req ${gcPerReq(0).toFixed(1)} → ${gcPerReq(1).toFixed(1)}; ` +
+    `requests ${sum((p) => p.req[0])} / ${sum((p) => p.req[1])}; non-2xx ${failed}`,
 );

@@ -1,6 +1,6 @@
 // A large outcome's record is written in one SET (scripts.ts, COMPLETE): its bytes and TTL come back,
-// it takes about its size in memory (a SET then an APPEND keeps room for as much again), a replica holds the
-// same, and a record longer than the server's `proto-max-bulk-len` is still stored whole.
+// it takes about its size in memory (a SET then an APPEND keeps room for as much again), a replica
+// holds the same, and a record longer than the server's `proto-max-bulk-len` is still stored whole.
 import { randomBytes, randomUUID } from "node:crypto";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { Redis } from "ioredis";
