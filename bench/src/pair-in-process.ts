@@ -8,8 +8,6 @@
  * the bench's), and the Redis column reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
  */
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
 import * as newRedis from "@idemkit/redis";
@@ -17,6 +15,7 @@ import * as newSqlite from "@idemkit/sqlite";
 import { Redis } from "ioredis";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
+import { packageOf } from "./other-build.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 
@@ -24,7 +23,7 @@ const [other, inFlight = "16", seconds = "12", scenario = "new", bytes = "0", sl
   process.argv.slice(2);
 if (!other)
   throw new Error("usage: pair-in-process.ts <other checkout> [in flight] [seconds] [new|replay] [bytes]");
-const load = (pkg: string) => import(pathToFileURL(join(other, "packages", pkg, "dist/esm/index.js")).href);
+const load = (pkg: string) => packageOf(other, pkg);
 const oldCore = (await load("core")) as typeof newCore;
 const oldRedis = (await load("redis")) as typeof newRedis;
 const oldSqlite = (await load("sqlite")) as typeof newSqlite;

@@ -2,8 +2,8 @@
  * Redis's work per request, counted in instructions: `node --import tsx src/redis-instructions.ts
  * [other checkout] [requests]` runs a Redis of its own under valgrind's callgrind and sends it new
  * keys, then replays, through the hand-written baseline and through idemkit's Redis store for each
- * build given (the other checkout's, if any, then this one's). It prints the instructions Redis ran per new key (claim + complete) and per
- * replay. Instructions, not seconds: the count is the same run after run whatever else the machine
+ * build given (the other checkout's, if any, then this one's). It prints the instructions Redis ran
+ * per new key (claim + complete) and per replay. Instructions, not seconds: the count is the same run after run whatever else the machine
  * does, so a change in the scripts of a few percent shows, where timed runs here swing by 2×.
  * Needs valgrind and redis-server; the other checkout must be built (`pnpm build`).
  */
@@ -12,11 +12,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import * as thisCore from "@idemkit/core";
 import * as thisRedis from "@idemkit/redis";
 import { Redis } from "ioredis";
 import { redisBaseline } from "./contenders/redis.js";
+import { packageOf } from "./other-build.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 
 const [other, requests = "2000"] = process.argv.slice(2);
@@ -109,7 +109,6 @@ async function measure(name: string, build: Build | undefined): Promise<void> {
 
 await measure("baseline", undefined);
 if (other) {
-  const load = (pkg: string) => import(pathToFileURL(join(other, "packages", pkg, "dist/esm/index.js")).href);
-  await measure(other, { core: await load("core"), redis: await load("redis") });
+  await measure(other, { core: await packageOf(other, "core"), redis: await packageOf(other, "redis") });
 }
 await measure("this checkout", { core: thisCore, redis: thisRedis });

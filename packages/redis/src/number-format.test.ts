@@ -6,11 +6,10 @@ import { skipUnlessAvailable } from "@idemkit/conformance";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decode } from "./record.js";
-import { CLAIM, COMPLETE, EXTEND, RELEASE, type Script } from "./scripts.js";
+import { CLAIM, COMPLETE, EXTEND, RELEASE, type Script, WIDE } from "./scripts.js";
 import { probeRedis, REDIS_URL } from "./testing/clients.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
-const WIDE = "local wide = format('%d', 2147483648) == '2147483648'";
 const narrow = (script: Script) => {
   expect(script.lua).toContain(WIDE);
   return script.lua.replace(WIDE, "local wide = false");

@@ -68,7 +68,7 @@ local REFUSED = '${MALFORMED} '
  * Lua: whether `%d` formats through a 64-bit C `long` (not on 32-bit builds nor on Windows, where a
  * deadline would be written wrong); asked only by scripts that write, before they do.
  */
-const WIDE = "local wide = format('%d', 2147483648) == '2147483648'";
+export const WIDE = "local wide = format('%d', 2147483648) == '2147483648'";
 
 /**
  * Lua: a `format` template in which `%n` writes a whole number: `%d` where `wide`, else `%.0f` (exact
