@@ -53,7 +53,9 @@ describe.skipIf(Boolean(skip))("redis store: large outcomes", () => {
           // The APPEND kept the TTL of the SET before it (no TTL reads -1).
           const ttl = await admin.pttl(`${prefix}${key}`);
           expect(ttl, `${size}`).toBeGreaterThan(KEPT_MS - 5_000);
-          expect(ttl, `${size}`).toBeLessThanOrEqual(KEPT_MS);
+          // The claim's lease starts at Redis's time rounded up to the ms (scripts.ts, `up`): a
+          // completion in the claim's own millisecond reads up to 1 ms more.
+          expect(ttl, `${size}`).toBeLessThanOrEqual(KEPT_MS + 1);
           // One SET: the allocator's size class above the record (≤ 1.25× here). SET then APPEND
           // measured 2.0–2.5×: APPEND keeps room to grow as much again.
           const bytes = Number(await admin.memory("USAGE", `${prefix}${key}`));
