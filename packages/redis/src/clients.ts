@@ -25,6 +25,13 @@ export interface Connection {
    * client's own `keyPrefix` before the key; bulk replies as Buffers (outcomes are bytes). One command.
    */
   script(kind: "evalsha" | "eval", body: string, key: string, args: Argument[]): Promise<Reply>;
+  /**
+   * `GET <key>` (the client's own `keyPrefix` before it), the value as a Buffer or null, on the server
+   * the scripts run on. Only on standalone clients: see large-reads.ts.
+   */
+  read?: (key: string) => Promise<Buffer | null>;
+  /** Runs `send`, whose commands leave in one write where the client lets the store say so. */
+  together(send: () => void): void;
   /** The client's server, or every master of a Cluster. */
   servers(): Promise<Server[]>;
   /** Redis answered with an error (a refusal), as opposed to no answer at all. */
@@ -87,6 +94,10 @@ function fromIoredis(client: IoredisClient): Connection {
   const send = {
     evalsha: client.createBuiltinCommand("evalsha").buffer as Send,
     eval: client.createBuiltinCommand("eval").buffer as Send,
+    get: client.createBuiltinCommand("get").buffer as (
+      this: IoredisClient,
+      key: string,
+    ) => Promise<Buffer | null>,
   };
   const server = (node: IoredisRedis): Server => {
     const { host, port, sentinels, name } = node.options;
@@ -103,6 +114,15 @@ function fromIoredis(client: IoredisClient): Connection {
       writes?.sent(reply);
       return reply;
     },
+    read: writes
+      ? (key) => {
+          writes.hold();
+          const reply = send.get.call(client, key);
+          writes.sent(reply);
+          return reply;
+        }
+      : undefined,
+    together: (commands) => (writes ? writes.together(commands) : commands()),
     async servers() {
       if (!client.isCluster) return [server(client as unknown as IoredisRedis)];
       const cluster = client as unknown as IoredisCluster & {
@@ -143,6 +163,12 @@ function fromNodeRedisClient(client: NodeRedisClient): Connection {
       client.sendCommand([kind.toUpperCase(), body, "1", prefixed(keyPrefix, key), ...args], {
         typeMapping: BUFFERS,
       }) as Promise<Reply>,
+    read: (key) =>
+      client.sendCommand(["GET", prefixed(keyPrefix, key)], {
+        typeMapping: BUFFERS,
+      }) as Promise<Buffer | null>,
+    // node-redis writes the commands of one tick together.
+    together: (send) => send(),
     servers: async () => [{ name, command: (args) => client.sendCommand(args, { typeMapping: DEFAULTS }) }],
     isErrorReply: isNodeRedisErrorReply,
     keyPrefix: String(keyPrefix ?? ""),
@@ -159,6 +185,7 @@ function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
         typeMapping: BUFFERS,
       }) as Promise<Reply>;
     },
+    together: (send) => send(),
     async servers() {
       // Known once the Cluster is connected; an empty list would read as "every master is fine".
       if (cluster.masters.length === 0) throw new Error("the Cluster knows no masters: connect it first");

@@ -11,6 +11,7 @@ import {
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
 import { connectionOf, type RedisClient, type Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
+import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
 import { outcomeArgument } from "./outcome-argument.js";
@@ -76,6 +77,11 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
  * whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
+  return createRedisStoreReading(options, LARGE_RECORD_BYTES);
+}
+
+/** `createRedisStore`, reading first after a live record of `largeBytes` or more (large-reads.ts; tests vary it). */
+export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: number): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
   // One timer for all the store's pending commands (they share the timeout), none when it is 0.
   const deadlines = timeoutMs === 0 ? undefined : new CallDeadlines(timeoutMs);
@@ -192,6 +198,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
   }
 
+  const reads = largeReads({ connection, prefix, run, bounded }, largeBytes);
+
+  /** The claim by its script; a live record it returns tells the reads whether to read first next time. */
+  function claimByScript(key: string, args: string[]): Promise<ClaimResult> {
+    return run("claim", CLAIM, key, args).then((reply) => {
+      const result = claimResult(key, reply);
+      reads.met(reply);
+      return result;
+    });
+  }
+
   // claim and complete, on every new key's path, chain on `run` without an async function's extra
   // promise; a bad argument still rejects (never throws).
   return {
@@ -214,7 +231,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       } catch (error) {
         return Promise.reject(error);
       }
-      return run("claim", CLAIM, key, args).then((reply) => claimResult(key, reply));
+      if (reads.active) return reads.claim(key, () => claimByScript(key, args));
+      return claimByScript(key, args);
     },
 
     complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {

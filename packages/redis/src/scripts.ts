@@ -202,6 +202,12 @@ return 0
 `);
 
 /**
+ * Redis's clock in whole milliseconds (`now`), read on the node of `KEYS[1]`: sent behind a plain `GET`
+ * of that key, it judges the record the `GET` read (large-reads.ts).
+ */
+export const CLOCK = script("return now");
+
+/**
  * `list`'s read of one key it found. ARGV: the state wanted ('p', 'c', or '' for either), the least age
  * of the claim in ms ('' for any). Returns the header's state, fence, deadline and claim time (s, n, d,
  * c) when the key holds a live record that passes both, judged by Redis's clock; nil otherwise, and for

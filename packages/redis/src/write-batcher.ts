@@ -81,6 +81,27 @@ function writeBatcher(client: IoredisRedis) {
       held = 0;
       setImmediate(flush);
     },
+    /**
+     * Runs `send`, whose commands leave in one write, now, even when nothing else of ours awaits a
+     * reply (a lone command is otherwise never held). Inside a batch they join it.
+     */
+    together(send: () => void): void {
+      const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
+      if (corked !== undefined || client.status !== "ready" || typeof stream?.cork !== "function") {
+        send();
+        return;
+      }
+      stream.cork();
+      corked = stream;
+      corkedAt = performance.now();
+      corkTick = tick;
+      held = 0;
+      try {
+        send();
+      } finally {
+        flush(); // unless the cap flushed it already
+      }
+    },
     /** After it: count it until it is answered; flush once the socket holds BATCH_COMMANDS of ours. */
     sent(reply: Promise<unknown>) {
       awaiting++;

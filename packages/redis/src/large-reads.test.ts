@@ -1,0 +1,254 @@
+// Claims after a large live record read it with a plain GET beside a clock read (large-reads.ts):
+// every answer is the claim script's, one round trip in one write, on the clients that read the master.
+import { randomBytes, randomUUID } from "node:crypto";
+import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
+import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
+import { createCluster } from "@redis/client";
+import { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectionOf, type RedisClient } from "./clients.js";
+import { LARGE_RECORD_BYTES } from "./large-reads.js";
+import { createRedisStore, createRedisStoreReading } from "./redis-store.js";
+import { probeRedis, REDIS_URL, standalone, type TestClient } from "./testing/clients.js";
+import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
+
+const prefix = "idemkit-test:reads:";
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const skip = skipUnlessAvailable("redis", await probeRedis());
+const claimOf = (token: string = randomUUID(), leaseMs = 60_000, retentionMs = 60_000) => ({
+  token,
+  fingerprint: "fp",
+  leaseMs,
+  retentionMs,
+});
+
+const CLIENTS: [string, () => Promise<TestClient>][] = [
+  ["ioredis", () => standalone.ioredis()],
+  ["ioredis, enableAutoPipelining", () => standalone.ioredis({ enableAutoPipelining: true })],
+  ["node-redis", () => standalone.nodeRedis()],
+  ["node-redis, RESP2", () => standalone.nodeRedis({ RESP: 2 })],
+];
+
+// The whole contract with a read before every claim that follows a live record of any size.
+const closers = new WeakMap<IdempotencyStore, () => Promise<unknown>>();
+for (const [name, open] of CLIENTS) {
+  runStoreConformance({
+    name: `redis on ${name}, reading first after every live record`,
+    skip,
+    createStore: async () => {
+      const { client, close } = await open();
+      const store = createRedisStoreReading({ client, prefix }, 0);
+      closers.set(store, close);
+      return store;
+    },
+    teardown: async (store) => {
+      await closers.get(store)?.();
+    },
+  });
+}
+
+/** The answer, comparable across two keys and two stores: errors by message, the key's name left out. */
+async function answer(store: IdempotencyStore, key: string, claim: ReturnType<typeof claimOf>) {
+  try {
+    const result: ClaimResult = await store.claim(key, claim);
+    return result.acquired ? result : { ...result, record: { ...result.record } };
+  } catch (error) {
+    return { error: String((error as Error).message).replaceAll(key, "<key>") };
+  }
+}
+
+describe.skipIf(Boolean(skip))("redis store: a claim that reads first answers as the claim script", () => {
+  let raw: Redis;
+  const outcome = new Uint8Array(randomBytes(LARGE_RECORD_BYTES));
+  beforeAll(() => {
+    raw = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    await raw.quit();
+  });
+
+  /** A key in each state a claim can meet, made through the store or written raw. */
+  const STATES: [string, (store: IdempotencyStore, key: string) => Promise<unknown>][] = [
+    ["absent", async () => {}],
+    ["completed, large", async (store, key) => complete(store, key, outcome)],
+    ["completed, small", async (store, key) => complete(store, key, new Uint8Array([1, 2, 3]))],
+    ["in progress", async (store, key) => store.claim(key, claimOf())],
+    ["in progress, the caller's own token", async (store, key) => store.claim(key, claimOf("mine"))],
+    ["past its lease", async (store, key) => store.claim(key, claimOf(randomUUID(), 1))],
+    [
+      "released",
+      async (store, key) => {
+        const claim = claimOf();
+        await store.claim(key, claim);
+        await store.release(key, claim.token);
+      },
+    ],
+    ["completed, past its retention", async (store, key) => complete(store, key, outcome, 1)],
+    ["not a record", async (_, key) => raw.set(prefix + key, "hello")],
+    ["an empty string", async (_, key) => raw.set(prefix + key, "")],
+    [
+      "a header whose lengths do not add up",
+      async (_, key) => raw.set(prefix + key, "c0:1:9999999999999:9999999999999:1:2:2:abcd"),
+    ],
+    ["another type", async (_, key) => raw.rpush(prefix + key, "x")],
+  ];
+
+  async function complete(store: IdempotencyStore, key: string, result: Uint8Array, retentionMs = 60_000) {
+    const claim = claimOf(randomUUID(), 60_000, retentionMs);
+    await store.claim(key, claim);
+    await store.complete(key, claim.token, { result, retentionMs });
+  }
+
+  for (const [name, open] of CLIENTS) {
+    it(`${name}: every state, the same answer with and without the read`, async () => {
+      const { client, close } = await open();
+      const { client: other, close: closeOther } = await open();
+      try {
+        const reading = createRedisStoreReading({ client, prefix }, LARGE_RECORD_BYTES);
+        const scripted = createRedisStoreReading({ client: other, prefix }, Number.POSITIVE_INFINITY);
+        const primer = randomUUID();
+        await complete(reading, primer, outcome);
+        for (const [state, make] of STATES) {
+          const [a, b] = [randomUUID(), randomUUID()];
+          await make(scripted, a);
+          await make(scripted, b);
+          await sleep(5); // past the 1 ms leases and retentions
+          // A replay of the large primer turns the reads on for the next claim.
+          expect((await reading.claim(primer, claimOf())).acquired, state).toBe(false);
+          const sent = spySent(client);
+          const read = await answer(reading, a, claimOf("mine"));
+          const scriptOnly = await answer(scripted, b, claimOf("mine"));
+          expect(sent[0], `${state}: the claim read first`).toBe("get");
+          expect(normalise(read), state).toEqual(normalise(scriptOnly));
+          await raw.del(prefix + a, prefix + b);
+        }
+        await raw.del(prefix + primer);
+      } finally {
+        await Promise.all([close(), closeOther()]);
+      }
+    });
+  }
+});
+
+/** Fields that differ between two keys made one after the other (times) are left out. */
+function normalise(answer: object): unknown {
+  if (!("record" in answer)) return answer;
+  const { record, ...rest } = answer as { record: Record<string, unknown> };
+  const { expiresAt, leaseExpiresAt, token, ...same } = record;
+  return { ...rest, record: { ...same, token: token === "mine" ? token : "another", timed: true } };
+}
+
+/** The names of the commands `client` sends from now on, in order. */
+function spySent(client: RedisClient): string[] {
+  const sent: string[] = [];
+  const target = client as unknown as { sendCommand: (...args: unknown[]) => unknown };
+  const send = target.sendCommand.bind(target);
+  target.sendCommand = (...args: unknown[]) => {
+    const first = args[0] as { name?: string } | unknown[];
+    sent.push(String(Array.isArray(first) ? first[0] : first.name).toLowerCase());
+    return send(...args);
+  };
+  return sent;
+}
+
+describe.skipIf(Boolean(skip))("redis store: reads after a large replay, counted", () => {
+  it("a replay is a GET and the clock in one write; the new key after it pays one round trip more, once", async () => {
+    const client = new Redis(REDIS_URL);
+    try {
+      const store = createRedisStore({ client, prefix });
+      const large = randomUUID();
+      const claim = claimOf();
+      await store.claim(large, claim);
+      await store.complete(large, claim.token, {
+        result: new Uint8Array(LARGE_RECORD_BYTES),
+        retentionMs: 60_000,
+      });
+      await store.claim(large, claimOf()); // the script's replay turns the reads on
+      const sent = spySent(client);
+      const socket = (client as unknown as { stream: { _writev: unknown; _write: unknown } }).stream;
+      let writes = 0;
+      for (const method of ["_write", "_writev"] as const) {
+        const original = (socket[method] as (...args: unknown[]) => unknown).bind(socket);
+        socket[method] = (...args: unknown[]) => {
+          writes++;
+          return original(...args);
+        };
+      }
+      const replay = await store.claim(large, claimOf());
+      expect(!replay.acquired && replay.record.state === "completed" && replay.record.result.length).toBe(
+        LARGE_RECORD_BYTES,
+      );
+      expect([sent.splice(0), writes]).toEqual([["get", "evalsha"], 1]);
+
+      const fresh = randomUUID();
+      expect((await store.claim(fresh, claimOf())).acquired).toBe(true);
+      expect(sent.splice(0)).toEqual(["get", "evalsha", "evalsha"]);
+      const next = randomUUID();
+      expect((await store.claim(next, claimOf())).acquired).toBe(true);
+      expect(sent.splice(0)).toEqual(["evalsha"]);
+      await client.del(prefix + large, prefix + fresh, prefix + next);
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+describe("redis store: reads only where the GET reads the scripts' node", () => {
+  it("a Cluster of either library offers no read", () => {
+    const ioredisCluster = new Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
+    const nodeRedisCluster = createCluster({ rootNodes: [{ url: "redis://127.0.0.1:1" }] });
+    try {
+      expect(connectionOf(ioredisCluster)?.read).toBeUndefined();
+      expect(connectionOf(nodeRedisCluster)?.read).toBeUndefined();
+      expect(connectionOf(new Redis({ lazyConnect: true }))?.read).toBeTypeOf("function");
+    } finally {
+      ioredisCluster.disconnect();
+    }
+  });
+});
+
+describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own", () => {
+  let server: Throwaway;
+  beforeAll(async () => {
+    server = await throwawayRedis();
+  }, 20_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function readingStore(commandTimeoutMs = 2000) {
+    const client = new Redis({ port: server.port });
+    const store = createRedisStoreReading({ client, prefix, commandTimeoutMs }, 0);
+    const key = randomUUID();
+    const claim = claimOf();
+    await store.claim(key, claim);
+    await store.complete(key, claim.token, { result: new Uint8Array([7]), retentionMs: 60_000 });
+    await store.claim(key, claimOf()); // a live record: the next claim reads first
+    return { client, store, key };
+  }
+
+  it("the clock's script is sent whole after SCRIPT FLUSH", async () => {
+    const { client, store, key } = await readingStore();
+    try {
+      await client.script("FLUSH");
+      const again = await store.claim(key, claimOf());
+      expect(
+        !again.acquired && Array.from(again.record.state === "completed" ? again.record.result : []),
+      ).toEqual([7]);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it("no answer within commandTimeoutMs fails the claim, as the script's would", async () => {
+    const { client, store, key } = await readingStore(300);
+    const admin = new Redis({ port: server.port });
+    try {
+      await admin.client("PAUSE", 1500, "ALL");
+      await expect(store.claim(key, claimOf())).rejects.toThrow(/no reply from Redis within 300 ms/);
+    } finally {
+      await sleep(1600);
+      await Promise.all([client.quit(), admin.quit()]);
+    }
+  });
+});
