@@ -29,9 +29,10 @@ const CLIENTS: [string, () => Promise<TestClient>][] = [
   ["node-redis, RESP2", () => standalone.nodeRedis({ RESP: 2 })],
 ];
 
-// The whole contract with a read before every claim that follows a live record of any size.
+// The whole contract with a read before every claim that follows a live record of any size, on one
+// client of each library (the state-by-state check below covers the four).
 const closers = new WeakMap<IdempotencyStore, () => Promise<unknown>>();
-for (const [name, open] of CLIENTS) {
+for (const [name, open] of [CLIENTS[0], CLIENTS[2]] as [string, () => Promise<TestClient>][]) {
   runStoreConformance({
     name: `redis on ${name}, reading first after every live record`,
     skip,
