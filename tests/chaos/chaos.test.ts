@@ -150,6 +150,45 @@ describe.skipIf(Boolean(redisSkip))(
   },
 );
 
+// Outcomes of 20 KiB: after a claim meets one, the store's next claims read the key with a plain GET
+// beside a clock read (packages/redis/src/large-reads.ts), through the same faults.
+describe.skipIf(Boolean(redisSkip))(
+  `chaos on redis, 20 KiB outcomes (claims read first), behind the fault proxy${redisSkip ? ` (skipped: ${redisSkip})` : ""}`,
+  () => {
+    let dir = "";
+    let ctx: GroupContext;
+    let server: ThrowawayServer;
+    let direct: Redis;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-redis-large-ledgers-"));
+      server = await startThrowawayRedis();
+      const proxy = await new FaultProxy(server.port).start();
+      const redisPrefix = `chaos-large:${randomBytes(3).toString("hex")}:`;
+      direct = new Redis({ host: "127.0.0.1", port: server.port, maxRetriesPerRequest: 5 });
+      direct.on("error", () => {});
+      const store = createRedisStore({ client: direct, prefix: redisPrefix, commandTimeoutMs: 3000 });
+      const cluster = await startCluster(
+        { store: "redis", target: String(proxy.port), redisPrefix, outcomePadBytes: 20_480, ...workerTiming },
+        dir,
+      );
+      ctx = { cluster, store, proxy, server };
+    }, 120_000);
+    afterAll(async () => {
+      await ctx?.cluster.close();
+      await ctx?.proxy?.close();
+      direct?.disconnect();
+      await server?.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+    const faults: Fault[] = ["none", "worker SIGKILL", "proxy delay", "proxy reset", "proxy drop reply"];
+    for (const fault of faults) scenario("redis, 20 KiB outcomes", fault, () => ctx);
+    it("the workers' claims did read first: Redis ran plain GETs (nothing else here sends one)", async () => {
+      const stats = await direct.info("commandstats");
+      expect(Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0)).toBeGreaterThan(0);
+    });
+  },
+);
+
 const pgProbe = await (async () => {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000 });
   try {

@@ -41,6 +41,8 @@ export interface WorkerConfig {
   heartbeatMs: number;
   storeTimeoutMs: number;
   handlerMs: number;
+  /** Pads every outcome with this many bytes (a Redis record of 16 KiB or more makes claims read first). */
+  outcomePadBytes?: number;
 }
 
 export type LedgerEntry =
@@ -212,13 +214,15 @@ async function transactionalWork(clientKey: string, fence: number, db: TxStateme
   return Response.json(body, { status: 201 });
 }
 
+const pad = config.outcomePadBytes === undefined ? undefined : "x".repeat(config.outcomePadBytes);
+
 /** The side effect under test: recorded, announced (so the harness can strike now), then slow. */
 async function work(clientKey: string, namespace: "http" | "run", fence: number) {
   const execId = `${config.id}.${++executions}`;
   log({ e: "exec", key: composeStoredKey("idem:", namespace, "", clientKey), fence, execId });
   process.send?.({ type: "exec", key: clientKey, fence });
   await sleep(config.handlerMs);
-  return { key: clientKey, fence, w: config.id, execId };
+  return { key: clientKey, fence, w: config.id, execId, ...(pad !== undefined && { pad }) };
 }
 
 const server = createServer(async (req, res) => {
