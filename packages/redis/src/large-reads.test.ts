@@ -1,4 +1,4 @@
-// Claims after a large live record read it with a plain GET beside a clock read (large-reads.ts):
+// Claims after a large live record read it with a plain GET beside CLAIM_IF_ABSENT (large-reads.ts):
 // every answer is the claim script's, one round trip in one write, on the clients that read the master.
 import { randomBytes, randomUUID } from "node:crypto";
 import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
@@ -6,9 +6,10 @@ import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
 import { createCluster } from "@redis/client";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectionOf, type RedisClient } from "./clients.js";
-import { LARGE_RECORD_BYTES } from "./large-reads.js";
+import { type Connection, connectionOf, type RedisClient } from "./clients.js";
+import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createRedisStore, createRedisStoreReading } from "./redis-store.js";
+import { CLAIM_IF_ABSENT, type Script } from "./scripts.js";
 import { probeRedis, REDIS_URL, standalone, type TestClient } from "./testing/clients.js";
 import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
@@ -153,7 +154,7 @@ function spySent(client: RedisClient): string[] {
 }
 
 describe.skipIf(Boolean(skip))("redis store: reads after a large replay, counted", () => {
-  it("a replay is a GET and the clock in one write; the new key after it pays one round trip more, once", async () => {
+  it("a replay is a GET and CLAIM_IF_ABSENT in one write, and so is the new key after it; the next new key is one script", async () => {
     const client = new Redis(REDIS_URL);
     try {
       const store = createRedisStore({ client, prefix });
@@ -183,7 +184,7 @@ describe.skipIf(Boolean(skip))("redis store: reads after a large replay, counted
 
       const fresh = randomUUID();
       expect((await store.claim(fresh, claimOf())).acquired).toBe(true);
-      expect(sent.splice(0)).toEqual(["get", "evalsha", "evalsha"]);
+      expect(sent.splice(0)).toEqual(["get", "evalsha"]);
       const next = randomUUID();
       expect((await store.claim(next, claimOf())).acquired).toBe(true);
       expect(sent.splice(0)).toEqual(["evalsha"]);
@@ -228,7 +229,7 @@ describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own
     return { client, store, key };
   }
 
-  it("the clock's script is sent whole after SCRIPT FLUSH", async () => {
+  it("CLAIM_IF_ABSENT is sent whole after SCRIPT FLUSH", async () => {
     const { client, store, key } = await readingStore();
     try {
       await client.script("FLUSH");
@@ -251,5 +252,74 @@ describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own
       await sleep(1600);
       await Promise.all([client.quit(), admin.quit()]);
     }
+  });
+});
+
+// The decisions between the two replies, on a connection that answers as told (a real Redis cannot be
+// made to interleave another client's write between two commands sent in one write).
+describe("redis store: reads, when the key changed between the GET and the script", () => {
+  const NOW = 1_000_000;
+  const record = (state: "c" | "p", deadline: number) =>
+    Buffer.from(`${state}01:${deadline}:${deadline}:1:4:2:tokefp${state === "c" ? "outcome" : ""}`);
+
+  function readsAnswering(value: Buffer | null, scriptReply: number | number[]) {
+    const sent: string[] = [];
+    const connection = {
+      read: async () => value,
+      together: (send: () => void) => send(),
+      isErrorReply: () => false,
+    } as unknown as Connection;
+    const run = async (_operation: string, script: Script) => {
+      sent.push(script === CLAIM_IF_ABSENT ? "claim-if-absent" : "other");
+      return scriptReply;
+    };
+    const reads = largeReads({ connection, prefix: "", run, bounded: (_operation, reply) => reply }, 0);
+    reads.met(Buffer.alloc(1));
+    return { reads, sent };
+  }
+  const byScript = async (): Promise<ClaimResult> => ({ acquired: true, fence: 9, takeover: true });
+  const acquired = (reply: unknown): ClaimResult => ({
+    acquired: true,
+    fence: (reply as number[])[0] ?? 0,
+    takeover: false,
+  });
+
+  it("read nothing, then the script found the key (created in between): the claim script decides", async () => {
+    const { reads } = readsAnswering(null, NOW);
+    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+      acquired: true,
+      fence: 9,
+      takeover: true,
+    });
+  });
+
+  it("read a live record, then the script found no key (deleted in between): the script's acquisition stands", async () => {
+    const { reads } = readsAnswering(record("c", NOW + 5), [1, 0]);
+    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+      acquired: true,
+      fence: 1,
+      takeover: false,
+    });
+    expect(reads.active).toBe(false);
+  });
+
+  it("read a record whose deadline is the script's time: ended, the claim script decides", async () => {
+    const { reads } = readsAnswering(record("c", NOW), NOW);
+    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+      acquired: true,
+      fence: 9,
+      takeover: true,
+    });
+  });
+
+  it("read a record live at the script's time: it is the answer", async () => {
+    const { reads, sent } = readsAnswering(record("p", NOW + 1), NOW);
+    const result = await reads.claim("k", [], byScript, acquired);
+    expect(!result.acquired && result.record).toMatchObject({
+      state: "in_progress",
+      token: "toke",
+      leaseExpiresAt: NOW + 1,
+    });
+    expect(sent).toEqual(["claim-if-absent"]);
   });
 });

@@ -2,14 +2,14 @@
 import type { ClaimResult, IdempotencyRecord } from "@idemkit/core";
 import type { Connection, Reply } from "./clients.js";
 import { decode, Malformed } from "./record.js";
-import { CLOCK, type Script } from "./scripts.js";
+import { CLAIM_IF_ABSENT, type Script } from "./scripts.js";
 
 /**
- * A live record of this many bytes or more makes the next claims read first (see `largeReads`).
- * Every byte a script reads costs Redis ~1.6 ns to become a Lua string and a reply again; the read's
- * extra command costs ~10 µs in all, so below ~6 KiB it would not pay.
+ * A live record of this many bytes or more makes the next claims read first (see `largeReads`). Every
+ * byte a script reads costs Redis ~1.6 ns to become a Lua string and a reply again, against one more
+ * command: replays of 4 KiB records ran 1.01–1.26× as fast read first, of 8 KiB 1.20–1.30× (bench/README.md).
  */
-export const LARGE_RECORD_BYTES = 16 * 1024;
+export const LARGE_RECORD_BYTES = 8 * 1024;
 
 /** What the reads use of the store. */
 export interface LargeReadDependencies {
@@ -20,19 +20,19 @@ export interface LargeReadDependencies {
 }
 
 /**
- * After a claim met a live record of `largeBytes` or more, the next claims send a plain `GET` of the
- * key and, behind it on the same connection and in the same write, `CLOCK` (Redis's time, by a script
- * on the key, so on the key's node). A record that the `GET` read and that is live at that later time
- * was live when it was read: the claim script, run then, would have returned it, so the claim returns
- * it too, one round trip as ever, while the bytes skip Lua (a 64 KiB replay ran ~2× as fast, measured
- * in bench/README.md). Anything else (no key, a record past its deadline, a value that is no record of
- * ours, another type) goes to `claimByScript`, which decides as it always does: one more round trip.
- * Nothing is written, so nothing can be replayed out of order by a client's reconnect.
+ * After a claim met a live record of `largeBytes` or more, the next claims send a plain `GET` of the key
+ * and, behind it on the same connection and in the same write, `CLAIM_IF_ABSENT`: it acquires a key that
+ * has no record, as the claim script would, and otherwise returns Redis's time without reading the value.
+ * A record that the `GET` read and that is live at that later time was live when it was read: the claim
+ * script, run then, would have returned it, so the claim returns it too. Both ways it is one round trip
+ * as ever, and the bytes skip Lua (a 64 KiB replay ran ~1.3–1.7× as fast, bench/README.md). Anything else
+ * (a record past its deadline, a value that is no record of ours, another type, a key created between
+ * the two commands) goes to `claimByScript`, which decides as it always does: one more round trip.
+ * Nothing is written but what the claim script would write.
  *
  * Only where the `GET` reads the master that the script runs on: standalone clients (`read`). On a
  * Cluster a slot migrating between the two commands could run them on different nodes and clocks.
- * Reads stop at the next claim that meets a smaller record or acquires the key (a new key after large
- * replays pays the one extra round trip once).
+ * Reads stop at the next claim that meets a smaller record or acquires its key.
  */
 export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECORD_BYTES) {
   const { connection, prefix, run, bounded } = deps;
@@ -50,9 +50,14 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
       active = Buffer.isBuffer(reply) && reply.length >= largeBytes;
     },
 
-    claim(key: string, claimByScript: () => Promise<ClaimResult>): Promise<ClaimResult> {
+    claim(
+      key: string,
+      args: string[],
+      claimByScript: () => Promise<ClaimResult>,
+      acquired: (reply: Reply) => ClaimResult,
+    ): Promise<ClaimResult> {
       let value!: Promise<Buffer | null | undefined>;
-      let clock!: Promise<Reply>;
+      let claimed!: Promise<Reply>;
       connection.together(() => {
         // A refusal (another type) is the script's to answer; no answer fails the claim as the script's would.
         value = bounded(
@@ -62,10 +67,14 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
             throw error;
           }),
         );
-        clock = run("claim", CLOCK, key, []);
+        claimed = run("claim", CLAIM_IF_ABSENT, key, args);
       });
-      return Promise.all([value, clock]).then(([found, now]) => {
-        const record = Buffer.isBuffer(found) && typeof now === "number" ? liveAt(found, now) : undefined;
+      return Promise.all([value, claimed]).then(([found, reply]) => {
+        if (typeof reply !== "number") {
+          active = false;
+          return acquired(reply);
+        }
+        const record = Buffer.isBuffer(found) ? liveAt(found, reply) : undefined;
         if (record === undefined) return claimByScript();
         active = (found as Buffer).length >= largeBytes;
         return { acquired: false, record };

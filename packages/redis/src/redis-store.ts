@@ -231,7 +231,14 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
       } catch (error) {
         return Promise.reject(error);
       }
-      if (reads.active) return reads.claim(key, () => claimByScript(key, args));
+      if (reads.active) {
+        return reads.claim(
+          key,
+          args,
+          () => claimByScript(key, args),
+          (reply) => claimResult(key, reply),
+        );
+      }
       return claimByScript(key, args);
     },
 

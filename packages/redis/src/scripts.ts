@@ -111,6 +111,17 @@ function script(body: string): Script {
 }
 
 /**
+ * Lua: the claim's write, given `fence` and `takeover`: an in-progress record with the lease and
+ * keep-until from ARGV, its TTL up to keep-until; returns [fence, takeover].
+ */
+const ACQUIRE = `${after("lease", "ARGV[3]")}
+local keep = lease + tonumber(ARGV[4])
+${WIDE}
+redis.call('SET', KEYS[1], format(${whole("p%d%n:%n:%n:%n:%d:%d:")}, takeover, fence, lease, keep, now, #ARGV[1], #ARGV[2]) .. ARGV[1] .. ARGV[2], 'PX', format(${whole("%n")}, math.max(1, keep - now)))
+return {fence, takeover}
+`;
+
+/**
  * ARGV: token, fingerprint, leaseMs, retentionMs. The record is kept (key TTL and keep-until)
  * retentionMs past its lease end, however the two compare: a takeover within that time sees the fence.
  * When acquired, returns [fence, takeover] as two integers: takeover is 1 when the claim replaced an
@@ -131,12 +142,19 @@ if v then
   fence = tonumber(n) + 1
   if s == 'p' and d > 0 then takeover = 1 end
 end
-${after("lease", "ARGV[3]")}
-local keep = lease + tonumber(ARGV[4])
-${WIDE}
-redis.call('SET', KEYS[1], format(${whole("p%d%n:%n:%n:%n:%d:%d:")}, takeover, fence, lease, keep, now, #ARGV[1], #ARGV[2]) .. ARGV[1] .. ARGV[2], 'PX', format(${whole("%n")}, math.max(1, keep - now)))
-return {fence, takeover}
-`);
+${ACQUIRE}`);
+
+/**
+ * CLAIM for a key that has no record: ARGV as CLAIM's. Acquires an absent key exactly as CLAIM does
+ * (fence 1, no takeover) and returns [1, 0]; for a key that exists, of any type, writes nothing and
+ * returns Redis's clock (`now`, ms): sent behind a plain `GET` of the key, it judges the value that
+ * `GET` read (large-reads.ts). It never reads the value into Lua.
+ */
+export const CLAIM_IF_ABSENT = script(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return now end
+local fence = 1
+local takeover = 0
+${ACQUIRE}`);
 
 /**
  * ARGV: token, outcome bytes, retentionMs. Returns 1 when stored, 0 when the lease was lost.
@@ -200,12 +218,6 @@ local s, k, n, d = string.match(v, HEADER)
 if s and tonumber(d) > now then return 1 end
 return 0
 `);
-
-/**
- * Redis's clock in whole milliseconds (`now`), read on the node of `KEYS[1]`: sent behind a plain `GET`
- * of that key, it judges the record the `GET` read (large-reads.ts).
- */
-export const CLOCK = script("return now");
 
 /**
  * `list`'s read of one key it found. ARGV: the state wanted ('p', 'c', or '' for either), the least age
