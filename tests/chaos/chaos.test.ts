@@ -151,7 +151,7 @@ describe.skipIf(Boolean(redisSkip))(
 );
 
 // Outcomes of 20 KiB: after a claim meets one, the store's next claims read the key with a plain GET
-// beside a clock read (packages/redis/src/large-reads.ts), through the same faults.
+// beside CLAIM_IF_ABSENT (packages/redis/src/large-reads.ts), through the same faults.
 describe.skipIf(Boolean(redisSkip))(
   `chaos on redis, 20 KiB outcomes (claims read first), behind the fault proxy${redisSkip ? ` (skipped: ${redisSkip})` : ""}`,
   () => {
