@@ -16,6 +16,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 export DEBIAN_FRONTEND=noninteractive
+# An install cut off earlier (by anyone) leaves dpkg "interrupted", and apt then refuses every install:
+# finish its configuration first.
+as_root dpkg --configure -a >"$log" 2>&1 || true
 if as_root apt-get update -qq >"$log" 2>&1 &&
   as_root apt-get install -y -qq --no-install-recommends chromium >>"$log" 2>&1 && [ -x "$bin" ]; then
   echo "ensure-chromium: installed $("$bin" --version 2>/dev/null)"

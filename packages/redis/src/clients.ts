@@ -30,6 +30,12 @@ export interface Connection {
    * the scripts run on. Only on standalone clients: see large-reads.ts.
    */
   read?: (key: string) => Promise<Buffer | null>;
+  /**
+   * How many times the client has lost its connection so far, where it resends unanswered commands
+   * after reconnecting (ioredis): replies to commands sent together came from one server only if this
+   * did not change in between.
+   */
+  connections?: () => number;
   /** Runs `send`, whose commands leave in one write where the client lets the store say so. */
   together(send: () => void): void;
   /** The client's server, or every master of a Cluster. */
@@ -123,6 +129,7 @@ function fromIoredis(client: IoredisClient): Connection {
         }
       : undefined,
     together: (commands) => (writes ? writes.together(commands) : commands()),
+    connections: writes ? closesOf(client as unknown as IoredisRedis) : undefined,
     async servers() {
       if (!client.isCluster) return [server(client as unknown as IoredisRedis)];
       const cluster = client as unknown as IoredisCluster & {
@@ -140,6 +147,21 @@ function fromIoredis(client: IoredisClient): Connection {
     isErrorReply: (error) => error instanceof Error && error.name === "ReplyError",
     keyPrefix: String((client.options as { keyPrefix?: string }).keyPrefix ?? ""),
   };
+}
+
+/** Counts the client's lost connections (its `close` events), one listener per client. */
+const closeCounts = new WeakMap<IoredisRedis, () => number>();
+function closesOf(client: IoredisRedis): () => number {
+  let count = closeCounts.get(client);
+  if (count === undefined) {
+    let closes = 0;
+    client.on("close", () => {
+      closes++;
+    });
+    count = () => closes;
+    closeCounts.set(client, count);
+  }
+  return count;
 }
 
 // node-redis's RESP_TYPES.BLOB_STRING ("$"): bulk strings as Buffers. Given with every command, it

@@ -1,6 +1,7 @@
 // Claims after a large live record read it with a plain GET beside CLAIM_IF_ABSENT (large-reads.ts):
 // every answer is the claim script's, one round trip in one write, on the clients that read the master.
 import { randomBytes, randomUUID } from "node:crypto";
+import { connect, createServer } from "node:net";
 import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
 import type { ClaimResult, IdempotencyStore } from "@idemkit/core";
 import { createCluster } from "@redis/client";
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Connection, connectionOf, type RedisClient } from "./clients.js";
 import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createRedisStore, createRedisStoreReading } from "./redis-store.js";
-import { CLAIM_IF_ABSENT, type Script } from "./scripts.js";
+import { CLAIM, CLAIM_IF_ABSENT, COMPLETE, type Script } from "./scripts.js";
 import { probeRedis, REDIS_URL, standalone, type TestClient } from "./testing/clients.js";
 import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
@@ -93,6 +94,17 @@ describe.skipIf(Boolean(skip))("redis store: a claim that reads first answers as
       async (_, key) => raw.set(prefix + key, "c0:1:9999999999999:9999999999999:1:2:2:abcd"),
     ],
     ["another type", async (_, key) => raw.rpush(prefix + key, "x")],
+    // Only the deadline may be negative in a header the scripts read.
+    ...(["u", "c", "tl", "fl"] as const).map(
+      (field, i): [string, (store: IdempotencyStore, key: string) => Promise<unknown>] => [
+        `a negative ${field}`,
+        async (_, key) => {
+          const numbers = ["9999999999999", "1", "2", "2"];
+          numbers[i] = `-${numbers[i]}`;
+          await raw.set(prefix + key, `c01:9999999999999:${numbers.join(":")}:tkfpoutcome`);
+        },
+      ],
+    ),
   ];
 
   async function complete(store: IdempotencyStore, key: string, result: Uint8Array, retentionMs = 60_000) {
@@ -229,6 +241,43 @@ describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own
     return { client, store, key };
   }
 
+  it("the read and the claim script after it share one commandTimeoutMs", async () => {
+    // Every reply 200 ms late: the read (200 ms), then the claim script (200 more) would take 400.
+    const proxy = createServer((inbound) => {
+      const upstream = connect(server.port, "127.0.0.1");
+      inbound.on("data", (data) => upstream.write(data));
+      upstream.on("data", (data) => setTimeout(() => inbound.destroyed || inbound.write(data), 200));
+      const close = () => {
+        inbound.destroy();
+        upstream.destroy();
+      };
+      inbound.on("close", close).on("error", close);
+      upstream.on("close", close).on("error", close);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const client = new Redis({ port: (proxy.address() as { port: number }).port });
+    try {
+      await client.ping(); // connected and ready: each call below takes one late reply, 200 ms
+      const direct = new Redis({ port: server.port });
+      for (const script of [CLAIM, COMPLETE, CLAIM_IF_ABSENT]) await direct.script("LOAD", script.lua); // no NOSCRIPT
+      await direct.quit();
+      const store = createRedisStoreReading({ client, prefix, commandTimeoutMs: 300 }, 0);
+      const ended = randomUUID();
+      await store.claim(ended, claimOf(randomUUID(), 1));
+      const live = randomUUID();
+      const claim = claimOf();
+      await store.claim(live, claim);
+      await store.complete(live, claim.token, { result: new Uint8Array([7]), retentionMs: 60_000 });
+      await store.claim(live, claimOf()); // a live record: the next claim reads first
+      const started = performance.now();
+      await expect(store.claim(ended, claimOf())).rejects.toThrow(/no reply from Redis within 300 ms/);
+      expect(performance.now() - started).toBeLessThan(390);
+    } finally {
+      client.disconnect();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
   it("CLAIM_IF_ABSENT is sent whole after SCRIPT FLUSH", async () => {
     const { client, store, key } = await readingStore();
     try {
@@ -262,15 +311,18 @@ describe("redis store: reads, when the key changed between the GET and the scrip
   const record = (state: "c" | "p", deadline: number) =>
     Buffer.from(`${state}01:${deadline}:${deadline}:1:4:2:tokefp${state === "c" ? "outcome" : ""}`);
 
-  function readsAnswering(value: Buffer | null, scriptReply: number | number[]) {
+  function readsAnswering(value: Buffer | null, scriptReply: number | number[], reconnects = false) {
     const sent: string[] = [];
+    let closes = 0;
     const connection = {
       read: async () => value,
+      connections: () => closes,
       together: (send: () => void) => send(),
       isErrorReply: () => false,
     } as unknown as Connection;
     const run = async (_operation: string, script: Script) => {
       sent.push(script === CLAIM_IF_ABSENT ? "claim-if-absent" : "other");
+      if (reconnects) closes++; // lost before this reply: ioredis resent the script, maybe elsewhere
       return scriptReply;
     };
     const reads = largeReads({ connection, prefix: "", run, bounded: (_operation, reply) => reply }, 0);
@@ -305,6 +357,15 @@ describe("redis store: reads, when the key changed between the GET and the scrip
 
   it("read a record whose deadline is the script's time: ended, the claim script decides", async () => {
     const { reads } = readsAnswering(record("c", NOW), NOW);
+    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+      acquired: true,
+      fence: 9,
+      takeover: true,
+    });
+  });
+
+  it("a reconnect between the two replies: the script's clock may be another server's, the claim script decides", async () => {
+    const { reads } = readsAnswering(record("c", NOW + 5), NOW, true);
     expect(await reads.claim("k", [], byScript, acquired)).toEqual({
       acquired: true,
       fence: 9,

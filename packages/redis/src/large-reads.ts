@@ -40,7 +40,7 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
   let active = false;
 
   return {
-    /** Whether the next claim of `key` should read first. */
+    /** Whether the next claim, of any key, should read first (one switch for the store). */
     get active(): boolean {
       return active && read !== undefined;
     },
@@ -58,6 +58,9 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
     ): Promise<ClaimResult> {
       let value!: Promise<Buffer | null | undefined>;
       let claimed!: Promise<Reply>;
+      // A reconnect between the two replies may have sent the script to another server (ioredis resends
+      // what was unanswered, to wherever it reconnected): its clock cannot judge what the GET read.
+      const connected = connection.connections?.();
       connection.together(() => {
         // A refusal (another type) is the script's to answer; no answer fails the claim as the script's would.
         value = bounded(
@@ -74,7 +77,8 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
           active = false;
           return acquired(reply);
         }
-        const record = Buffer.isBuffer(found) ? liveAt(found, reply) : undefined;
+        const sameServer = connection.connections?.() === connected;
+        const record = Buffer.isBuffer(found) && sameServer ? liveAt(found, reply) : undefined;
         if (record === undefined) return claimByScript();
         active = (found as Buffer).length >= largeBytes;
         return { acquired: false, record };

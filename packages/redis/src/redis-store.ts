@@ -187,6 +187,33 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     });
   }
 
+  /**
+   * `start(expired)`'s promise, or a rejection once `timeoutMs` has passed since it started: one
+   * deadline over calls made one after another (a read, then the claim script), so the whole stays
+   * within the bound the store declares (`settlesWithinMs`). `expired()` says the caller has its
+   * rejection: send nothing more. Rejections pass through as they are.
+   */
+  function within<T>(operation: string, start: (expired: () => boolean) => Promise<T>): Promise<T> {
+    if (deadlines === undefined) return start(() => false);
+    let expired = false;
+    return new Promise<T>((resolve, reject) => {
+      const deadline = deadlines.start(() => {
+        expired = true;
+        reject(timedOut(operation));
+      });
+      start(() => expired).then(
+        (value) => {
+          deadlines.end(deadline);
+          resolve(value);
+        },
+        (error: unknown) => {
+          deadlines.end(deadline);
+          reject(error);
+        },
+      );
+    });
+  }
+
   /** Acquired: [fence, takeover] as integers. Not acquired: the live record as one string. */
   function claimResult(key: string, reply: Reply): ClaimResult {
     if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
@@ -232,11 +259,13 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
         return Promise.reject(error);
       }
       if (reads.active) {
-        return reads.claim(
-          key,
-          args,
-          () => claimByScript(key, args),
-          (reply) => claimResult(key, reply),
+        return within("claim", (expired) =>
+          reads.claim(
+            key,
+            args,
+            () => (expired() ? Promise.reject(timedOut("claim")) : claimByScript(key, args)),
+            (reply) => claimResult(key, reply),
+          ),
         );
       }
       return claimByScript(key, args);

@@ -50,6 +50,8 @@ function writeBatcher(client: IoredisRedis) {
   };
   let held = 0;
   let awaiting = 0;
+  /** Inside `together`: the cap waits for the group's last command. */
+  let grouping = false;
   const flush = () => {
     const stream = corked;
     corked = undefined;
@@ -82,31 +84,37 @@ function writeBatcher(client: IoredisRedis) {
       setImmediate(flush);
     },
     /**
-     * Runs `send`, whose commands leave in one write, now, even when nothing else of ours awaits a
-     * reply (a lone command is otherwise never held). Inside a batch they join it.
+     * Runs `send`, whose commands must leave in one write: the batch's cap does not flush between
+     * them. Alone (nothing of ours awaits a reply) they leave at once; otherwise they join the batch,
+     * corked as `hold` corks.
      */
     together(send: () => void): void {
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
-      if (corked !== undefined || client.status !== "ready" || typeof stream?.cork !== "function") {
+      if (client.status !== "ready" || typeof stream?.cork !== "function") {
         send();
         return;
       }
-      stream.cork();
-      corked = stream;
-      corkedAt = performance.now();
-      corkTick = tick;
-      held = 0;
+      const alone = corked === undefined && awaiting === 0;
+      if (alone) {
+        stream.cork();
+        corked = stream;
+        corkedAt = performance.now();
+        corkTick = tick;
+        held = 0;
+      }
+      grouping = true;
       try {
         send();
       } finally {
-        flush(); // unless the cap flushed it already
+        grouping = false;
+        if (alone || held >= BATCH_COMMANDS) flush();
       }
     },
     /** After it: count it until it is answered; flush once the socket holds BATCH_COMMANDS of ours. */
     sent(reply: Promise<unknown>) {
       awaiting++;
       reply.then(answered, answered);
-      if (corked !== undefined && ++held >= BATCH_COMMANDS) flush();
+      if (corked !== undefined && ++held >= BATCH_COMMANDS && !grouping) flush();
     },
   };
 }

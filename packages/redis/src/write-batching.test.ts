@@ -7,6 +7,7 @@ import { skipUnlessAvailable } from "@idemkit/conformance";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createRedisStore } from "./index.js";
+import { createRedisStoreReading } from "./redis-store.js";
 import { probeRedis, REDIS_URL } from "./testing/clients.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
@@ -64,6 +65,30 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
         expect(result).toMatchObject({ acquired: false, record: { token: "first" } });
       } else expect(result).toMatchObject({ acquired: true, fence: 1 });
     });
+  });
+
+  it("a claim that reads first keeps its GET and script in one write, at the batch's cap too, and joins the batches", async () => {
+    const prefix = `idemkit-test:${randomUUID()}:`;
+    const store = createRedisStore({ client, prefix });
+    const reading = createRedisStoreReading({ client, prefix }, 0);
+    await reading.claim("large", claim("owner"));
+    await reading.complete("large", "owner", { result: new Uint8Array([1]), retentionMs: 10_000 });
+    await reading.claim("large", claim("again")); // a live record: the next claims read first
+    writes = 0;
+    const first = store.claim("held", claim("owner"));
+    // 7 commands in the batch, then the GET (the 8th: the cap) and the script: one write for the nine.
+    const seven = Array.from({ length: 7 }, (_, i) => store.claim(`new:${i}`, claim(`t${i}`)));
+    const replay = reading.claim("large", claim("late"));
+    await Promise.all([first, ...seven, replay]);
+    expect(writes).toBe(2);
+    expect(await replay).toMatchObject({ acquired: false, record: { token: "owner" } });
+
+    // 16 such claims sent while one awaits its reply share batches of about 8 commands.
+    writes = 0;
+    const held = store.claim("held2", claim("owner"));
+    const replays = Array.from({ length: 16 }, (_, i) => reading.claim("large", claim(`r${i}`)));
+    await Promise.all([held, ...replays]);
+    expect(writes).toBeLessThanOrEqual(6);
   });
 
   it("two stores on one client share its batches: the socket is corked once, and flushed every 8 commands", async () => {
