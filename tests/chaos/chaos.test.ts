@@ -118,23 +118,32 @@ describe("chaos on sqlite (one database file shared by the worker processes)", (
 });
 
 const redisSkip = skipUnlessAvailable("redis", redisServerProblem());
-describe.skipIf(Boolean(redisSkip))(
-  `chaos on redis (a throwaway redis-server, appendfsync always, behind the fault proxy)${redisSkip ? ` (skipped: ${redisSkip})` : ""}`,
-  () => {
+
+/**
+ * A chaos group on a throwaway redis-server behind the fault proxy; `body` declares its scenarios, given
+ * the group's context and the test process's own client of the server.
+ */
+function redisGroup(
+  title: string,
+  tag: string,
+  worker: { outcomePadBytes?: number },
+  body: (ctx: () => GroupContext, direct: () => Redis) => void,
+) {
+  describe.skipIf(Boolean(redisSkip))(`${title}${redisSkip ? ` (skipped: ${redisSkip})` : ""}`, () => {
     let dir = "";
     let ctx: GroupContext;
     let server: ThrowawayServer;
     let direct: Redis;
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-redis-ledgers-"));
+      dir = mkdtempSync(join(tmpdir(), `idemkit-chaos-${tag}-ledgers-`));
       server = await startThrowawayRedis();
       const proxy = await new FaultProxy(server.port).start();
-      const redisPrefix = `chaos:${randomBytes(3).toString("hex")}:`;
+      const redisPrefix = `${tag}:${randomBytes(3).toString("hex")}:`;
       direct = new Redis({ host: "127.0.0.1", port: server.port, maxRetriesPerRequest: 5 });
       direct.on("error", () => {});
       const store = createRedisStore({ client: direct, prefix: redisPrefix, commandTimeoutMs: 3000 });
       const cluster = await startCluster(
-        { store: "redis", target: String(proxy.port), redisPrefix, ...workerTiming },
+        { store: "redis", target: String(proxy.port), redisPrefix, ...worker, ...workerTiming },
         dir,
       );
       ctx = { cluster, store, proxy, server };
@@ -146,44 +155,33 @@ describe.skipIf(Boolean(redisSkip))(
       await server?.destroy();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    for (const fault of [...NETWORK_FAULTS, "store restart"] as Fault[]) scenario("redis", fault, () => ctx);
+    body(
+      () => ctx,
+      () => direct,
+    );
+  });
+}
+
+redisGroup(
+  "chaos on redis (a throwaway redis-server, appendfsync always, behind the fault proxy)",
+  "chaos",
+  {},
+  (ctx) => {
+    for (const fault of [...NETWORK_FAULTS, "store restart"] as Fault[]) scenario("redis", fault, ctx);
   },
 );
 
 // Outcomes of 20 KiB: after a claim meets one, the store's next claims read the key with a plain GET
 // beside CLAIM_IF_ABSENT (packages/redis/src/large-reads.ts), through the same faults.
-describe.skipIf(Boolean(redisSkip))(
-  `chaos on redis, 20 KiB outcomes (claims read first), behind the fault proxy${redisSkip ? ` (skipped: ${redisSkip})` : ""}`,
-  () => {
-    let dir = "";
-    let ctx: GroupContext;
-    let server: ThrowawayServer;
-    let direct: Redis;
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "idemkit-chaos-redis-large-ledgers-"));
-      server = await startThrowawayRedis();
-      const proxy = await new FaultProxy(server.port).start();
-      const redisPrefix = `chaos-large:${randomBytes(3).toString("hex")}:`;
-      direct = new Redis({ host: "127.0.0.1", port: server.port, maxRetriesPerRequest: 5 });
-      direct.on("error", () => {});
-      const store = createRedisStore({ client: direct, prefix: redisPrefix, commandTimeoutMs: 3000 });
-      const cluster = await startCluster(
-        { store: "redis", target: String(proxy.port), redisPrefix, outcomePadBytes: 20_480, ...workerTiming },
-        dir,
-      );
-      ctx = { cluster, store, proxy, server };
-    }, 120_000);
-    afterAll(async () => {
-      await ctx?.cluster.close();
-      await ctx?.proxy?.close();
-      direct?.disconnect();
-      await server?.destroy();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    });
+redisGroup(
+  "chaos on redis, 20 KiB outcomes (claims read first), behind the fault proxy",
+  "chaos-large",
+  { outcomePadBytes: 20_480 },
+  (ctx, direct) => {
     const faults: Fault[] = ["none", "worker SIGKILL", "proxy delay", "proxy reset", "proxy drop reply"];
-    for (const fault of faults) scenario("redis, 20 KiB outcomes", fault, () => ctx);
+    for (const fault of faults) scenario("redis, 20 KiB outcomes", fault, ctx);
     it("the workers' claims did read first: Redis ran plain GETs (nothing else here sends one)", async () => {
-      const stats = await direct.info("commandstats");
+      const stats = await direct().info("commandstats");
       expect(Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0)).toBeGreaterThan(0);
     });
   },

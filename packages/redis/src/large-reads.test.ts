@@ -11,7 +11,7 @@ import { type Connection, connectionOf, type RedisClient } from "./clients.js";
 import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createRedisStore, createRedisStoreReading } from "./redis-store.js";
 import { CLAIM, CLAIM_IF_ABSENT, COMPLETE, type Script } from "./scripts.js";
-import { probeRedis, REDIS_URL, standalone, type TestClient } from "./testing/clients.js";
+import { probeRedis, REDIS_URL, STANDALONE_CLIENTS, type TestClient } from "./testing/clients.js";
 import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
 const prefix = "idemkit-test:reads:";
@@ -24,12 +24,7 @@ const claimOf = (token: string = randomUUID(), leaseMs = 60_000, retentionMs = 6
   retentionMs,
 });
 
-const CLIENTS: [string, () => Promise<TestClient>][] = [
-  ["ioredis", () => standalone.ioredis()],
-  ["ioredis, enableAutoPipelining", () => standalone.ioredis({ enableAutoPipelining: true })],
-  ["node-redis", () => standalone.nodeRedis()],
-  ["node-redis, RESP2", () => standalone.nodeRedis({ RESP: 2 })],
-];
+const CLIENTS = STANDALONE_CLIENTS;
 
 // The whole contract with a read before every claim that follows a live record of any size, on one
 // client of each library (the state-by-state check below covers the four).

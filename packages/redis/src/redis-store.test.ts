@@ -9,7 +9,7 @@ import {
   nodeRedis,
   probeRedis,
   recordSent,
-  standalone,
+  STANDALONE_CLIENTS,
   type TestClient,
   REDIS_URL as url,
 } from "./testing/clients.js";
@@ -20,16 +20,7 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
 
-/**
- * The clients the store is tested on: ioredis, also with auto-pipelining (it batches commands per
- * tick), and node-redis under RESP3 (its default) and RESP2.
- */
-const CLIENTS: [string, () => Promise<TestClient>][] = [
-  ["ioredis", () => standalone.ioredis()],
-  ["ioredis, enableAutoPipelining", () => standalone.ioredis({ enableAutoPipelining: true })],
-  ["node-redis", () => standalone.nodeRedis()],
-  ["node-redis, RESP2", () => standalone.nodeRedis({ RESP: 2 })],
-];
+const CLIENTS = STANDALONE_CLIENTS;
 
 const closers = new WeakMap<IdempotencyStore, () => Promise<unknown>>();
 for (const [name, open] of CLIENTS) {

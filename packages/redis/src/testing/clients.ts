@@ -139,3 +139,14 @@ export const standalone = {
     return { client, close: () => client.close(), record: () => recordSent(client, commandName.nodeRedis) };
   },
 };
+
+/**
+ * The standalone clients the store is tested on: ioredis, also with auto-pipelining (it batches
+ * commands per tick), and node-redis under RESP3 (its default) and RESP2.
+ */
+export const STANDALONE_CLIENTS: [string, () => Promise<TestClient>][] = [
+  ["ioredis", () => standalone.ioredis()],
+  ["ioredis, enableAutoPipelining", () => standalone.ioredis({ enableAutoPipelining: true })],
+  ["node-redis", () => standalone.nodeRedis()],
+  ["node-redis, RESP2", () => standalone.nodeRedis({ RESP: 2 })],
+];
