@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createRedisStore } from "./index.js";
 import { createRedisStoreReading } from "./redis-store.js";
-import { probeRedis, REDIS_URL } from "./testing/clients.js";
+import { commandName, probeRedis, REDIS_URL, recordSent } from "./testing/clients.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
 const claim = (token: string) => ({ token, fingerprint: "f", leaseMs: 10_000, retentionMs: 10_000 });
@@ -74,21 +74,27 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     await reading.claim("large", claim("owner"));
     await reading.complete("large", "owner", { result: new Uint8Array([1]), retentionMs: 10_000 });
     await reading.claim("large", claim("again")); // a live record: the next claims read first
+    // Another file's SCRIPT FLUSH on the shared server makes a script go again as EVAL, in a write of
+    // its own: those are counted apart.
+    const sent = recordSent(client, commandName.ioredis);
+    const evals = () => sent.filter((name) => name === "eval").length;
     writes = 0;
+    sent.length = 0;
     const first = store.claim("held", claim("owner"));
     // 7 commands in the batch, then the GET (the 8th: the cap) and the script: one write for the nine.
     const seven = Array.from({ length: 7 }, (_, i) => store.claim(`new:${i}`, claim(`t${i}`)));
     const replay = reading.claim("large", claim("late"));
     await Promise.all([first, ...seven, replay]);
-    expect(writes).toBe(2);
+    expect(writes - evals()).toBe(2);
     expect(await replay).toMatchObject({ acquired: false, record: { token: "owner" } });
 
     // 16 such claims sent while one awaits its reply share batches of about 8 commands.
     writes = 0;
+    sent.length = 0;
     const held = store.claim("held2", claim("owner"));
     const replays = Array.from({ length: 16 }, (_, i) => reading.claim("large", claim(`r${i}`)));
     await Promise.all([held, ...replays]);
-    expect(writes).toBeLessThanOrEqual(6);
+    expect(writes - evals()).toBeLessThanOrEqual(6);
   });
 
   it("two stores on one client share its batches: the socket is corked once, and flushed every 8 commands", async () => {
