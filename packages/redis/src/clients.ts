@@ -113,21 +113,16 @@ function fromIoredis(client: IoredisClient): Connection {
     };
   };
   const writes = client.isCluster ? undefined : writeBatcherOf(client as unknown as IoredisRedis);
+  /** One command, sent through the client's write batcher where it has one. */
+  const batched = <T>(command: () => Promise<T>): Promise<T> => {
+    writes?.hold();
+    const reply = command();
+    writes?.sent(reply);
+    return reply;
+  };
   return {
-    script(kind, body, key, args) {
-      writes?.hold();
-      const reply = send[kind].call(client, body, 1, key, ...args);
-      writes?.sent(reply);
-      return reply;
-    },
-    read: writes
-      ? (key) => {
-          writes.hold();
-          const reply = send.get.call(client, key);
-          writes.sent(reply);
-          return reply;
-        }
-      : undefined,
+    script: (kind, body, key, args) => batched(() => send[kind].call(client, body, 1, key, ...args)),
+    read: writes ? (key) => batched(() => send.get.call(client, key)) : undefined,
     together: (commands) => (writes ? writes.together(commands) : commands()),
     connections: writes ? closesOf(client as unknown as IoredisRedis) : undefined,
     async servers() {

@@ -11,7 +11,14 @@ import { type Connection, connectionOf, type RedisClient } from "./clients.js";
 import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createRedisStore, createRedisStoreReading } from "./redis-store.js";
 import { CLAIM, CLAIM_IF_ABSENT, COMPLETE, type Script } from "./scripts.js";
-import { probeRedis, REDIS_URL, STANDALONE_CLIENTS, type TestClient } from "./testing/clients.js";
+import {
+  commandName,
+  probeRedis,
+  REDIS_URL,
+  recordSent,
+  STANDALONE_CLIENTS,
+  type TestClient,
+} from "./testing/clients.js";
 import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
 
 const prefix = "idemkit-test:reads:";
@@ -147,18 +154,11 @@ function normalise(answer: object): unknown {
   return { ...rest, record: { ...same, token: token === "mine" ? token : "another", timed: true } };
 }
 
-/** The names of the commands `client` sends from now on, in order. */
-function spySent(client: RedisClient): string[] {
-  const sent: string[] = [];
-  const target = client as unknown as { sendCommand: (...args: unknown[]) => unknown };
-  const send = target.sendCommand.bind(target);
-  target.sendCommand = (...args: unknown[]) => {
-    const first = args[0] as { name?: string } | unknown[];
-    sent.push(String(Array.isArray(first) ? first[0] : first.name).toLowerCase());
-    return send(...args);
-  };
-  return sent;
-}
+/** The names of the commands `client` sends from now on, in order, whichever library it is. */
+const spySent = (client: RedisClient) =>
+  recordSent(client as never, (args) =>
+    Array.isArray(args[0]) ? commandName.nodeRedis(args) : commandName.ioredis(args),
+  );
 
 describe.skipIf(Boolean(skip))("redis store: reads after a large replay, counted", () => {
   it("a replay is a GET and CLAIM_IF_ABSENT in one write, and so is the new key after it; the next new key is one script", async () => {

@@ -162,29 +162,13 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     }
   }
 
-  /** `reply`, or a rejection once `timeoutMs` has passed. */
+  /** `reply`, or a rejection once `timeoutMs` has passed; its failure as the store's. */
   function bounded<T>(operation: string, reply: Promise<T>): Promise<T> {
-    if (timeoutMs === 0) {
-      return reply.catch((error: unknown) => {
+    return within(operation, () =>
+      reply.catch((error: unknown) => {
         throw failure(operation, error);
-      });
-    }
-    return new Promise<T>((resolve, reject) => {
-      const deadline = deadlines?.start(() => {
-        reject(timedOut(operation));
-      });
-      // A reply after the timeout settles nothing (the promise is already rejected) and is handled.
-      reply.then(
-        (value) => {
-          deadlines?.end(deadline);
-          resolve(value);
-        },
-        (error: unknown) => {
-          deadlines?.end(deadline);
-          reject(failure(operation, error));
-        },
-      );
-    });
+      }),
+    );
   }
 
   /**

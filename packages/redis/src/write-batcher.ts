@@ -57,6 +57,14 @@ function writeBatcher(client: IoredisRedis) {
     corked = undefined;
     stream?.uncork();
   };
+  /** Corks `stream` for a new batch of ours. */
+  const cork = (stream: { cork(): void; uncork(): void }) => {
+    stream.cork();
+    corked = stream;
+    corkedAt = performance.now();
+    corkTick = tick;
+    held = 0;
+  };
   const answered = () => {
     awaiting--;
   };
@@ -75,12 +83,8 @@ function writeBatcher(client: IoredisRedis) {
       if (awaiting === 0 || corked !== undefined || client.status !== "ready") return;
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
       if (typeof stream?.cork !== "function") return;
-      stream.cork();
-      corked = stream;
-      corkedAt = performance.now();
-      corkTick = tick;
+      cork(stream as { cork(): void; uncork(): void });
       process.nextTick(nextTick);
-      held = 0;
       setImmediate(flush);
     },
     /**
@@ -95,13 +99,7 @@ function writeBatcher(client: IoredisRedis) {
         return;
       }
       const alone = corked === undefined && awaiting === 0;
-      if (alone) {
-        stream.cork();
-        corked = stream;
-        corkedAt = performance.now();
-        corkTick = tick;
-        held = 0;
-      }
+      if (alone) cork(stream as { cork(): void; uncork(): void });
       grouping = true;
       try {
         send();
