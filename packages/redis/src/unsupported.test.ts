@@ -1,9 +1,11 @@
-// node-redis clients the store would drive wrongly are refused when it is created, saying what to
-// pass instead: a pool (its keyPrefix was ignored), Sentinel clients (malformed frames), node-redis 4.
+// Clients the store would drive wrongly are refused when it is created, saying what to pass instead:
+// a node-redis pool (its keyPrefix was ignored), Sentinel clients (malformed frames), node-redis 4, and
+// ioredis with `stringNumbers` (integer replies misread).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { createClientPool, createSentinel } from "@redis/client";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStoreOptions } from "./index.js";
 import { CLUSTER_NODES, probeCluster, probeRedis, REDIS_URL } from "./testing/clients.js";
@@ -87,6 +89,42 @@ describe.skipIf(Boolean(skip) || Boolean(v4Skip))("node-redis 4 is refused, nami
     } finally {
       await (cluster as unknown as { quit(): Promise<unknown> }).quit();
       await (client as unknown as { quit(): Promise<unknown> }).quit();
+    }
+  });
+});
+
+describe.skipIf(Boolean(skip))("ioredis with stringNumbers is refused", () => {
+  const message =
+    /created with `stringNumbers: true` is not supported.*client\.duplicate\(\{ stringNumbers: false \}\)/;
+
+  it("a Redis and a Cluster with it; the same clients without it are taken", async () => {
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, stringNumbers: true });
+    const cluster = new Cluster(CLUSTER_NODES, { lazyConnect: true, redisOptions: { stringNumbers: true } });
+    expect(() => store(redis)).toThrow(TypeError);
+    expect(() => store(redis)).toThrow(message);
+    expect(() => store(cluster)).toThrow(message);
+    expect(() => store(redis.duplicate({ stringNumbers: false }))).not.toThrow();
+    expect(() => store(new Cluster(CLUSTER_NODES, { lazyConnect: true }))).not.toThrow();
+  });
+
+  it("why: on such a connection a new key's claim fails (its fence comes back as a string)", async () => {
+    const client = new Redis(REDIS_URL, { lazyConnect: true });
+    const taken = store(client);
+    // ioredis reads the option when it connects: set after the check, it reaches the reply parser.
+    (client.options as { stringNumbers: boolean }).stringNumbers = true;
+    await client.connect();
+    try {
+      await expect(
+        taken.claim(`unsupported:${Date.now()}:${Math.random()}`, {
+          token: "t",
+          fingerprint: "",
+          leaseMs: 1000,
+          retentionMs: 1000,
+          state: "in_progress",
+        }),
+      ).rejects.toThrow(/unexpected reply 1,0/);
+    } finally {
+      client.disconnect();
     }
   });
 });

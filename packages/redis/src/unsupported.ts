@@ -10,7 +10,7 @@ export function unsupported(client: unknown): string | undefined {
   if (typeof client !== "object" || client === null) return undefined;
   const shape = client as Shape;
   const has = (name: string) => typeof shape[name] === "function";
-  if (has("createBuiltinCommand")) return undefined; // ioredis
+  if (has("createBuiltinCommand")) return ioredisUnsupported(shape);
 
   // createSentinel, and the client it lends (acquire(), use()): their sendCommand takes other
   // arguments, so the store's frames were malformed ("ERR Protocol error").
@@ -35,6 +35,22 @@ export function unsupported(client: unknown): string | undefined {
     return (
       "this is a node-redis 4 client or Cluster (`redis@4`, `@redis/client` 1.x), which is not " +
       `supported: ${NODE_REDIS_6}. Upgrade node-redis, or pass an ioredis client`
+    );
+  }
+  return undefined;
+}
+
+/**
+ * ioredis with `stringNumbers: true` replies to every integer with a string, so the scripts' answers
+ * (a fence, "completed", "released") would be misread: every acquire failed.
+ */
+function ioredisUnsupported(client: Shape): string | undefined {
+  const options = client.options as { stringNumbers?: unknown; redisOptions?: { stringNumbers?: unknown } };
+  if (options?.stringNumbers === true || options?.redisOptions?.stringNumbers === true) {
+    return (
+      "an ioredis client created with `stringNumbers: true` is not supported: the store reads the " +
+      "scripts' integer replies as numbers. Pass a client without it (for a Redis, " +
+      "`client.duplicate({ stringNumbers: false })`)"
     );
   }
   return undefined;
