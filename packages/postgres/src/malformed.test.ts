@@ -30,12 +30,12 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
       .query(
         `INSERT INTO ${table} (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until)
        VALUES (sha256(convert_to($1, 'UTF8')), $1, 'owner', 'fp', 1, $2,
-               ${state === "completed" ? "'\\x6f6b'::bytea" : "NULL"}, now() + interval '1 day', 'infinity')`,
+               ${state === "completed" ? "'tok'" : "NULL"}, now() + interval '1 day', 'infinity')`,
         [encodeKey(key), state],
       )
       .then(() => pool.query(`UPDATE ${table} SET ${column} = ${value} WHERE key = $1`, [encodeKey(key)]));
 
-  it.each([
+  it.each<[string, string, string, string, RegExp]>([
     ["a fence of 0", "fence", "0", "in_progress", /fence is 0/],
     ["a negative fence", "fence", "-3", "completed", /fence is -3/],
     ["a fence past 2^53", "fence", "2^60", "in_progress", /fence is 1152921504606846976/],
@@ -53,6 +53,19 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
       "completed",
       /result is NULL/,
     ],
+    ...[
+      ["of no kind the store writes", "'ok'"],
+      ["in base64 holding what base64 does not", "'bb2!='"],
+      ["in base64 cut short", "'bb2s'"],
+      ["as text ending in its escape character", "'tok' || chr(16)"],
+      ["as text with an escape of nothing it escapes", "'to' || chr(16) || 'k'"],
+    ].map(([what, value]): [string, string, string, string, RegExp] => [
+      `a completed row whose outcome is ${what}`,
+      "result",
+      value as string,
+      "completed",
+      /result is not an encoded outcome/,
+    ]),
   ])(
     "%s: claim and get reject naming the key; other keys work; delete clears it",
     async (_label, column, value, state, why) => {

@@ -23,6 +23,9 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** A SQL string literal of `text`. */
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
 /**
  * A dollar-quote tag that does not occur in `body`, so that no table or schema name (which appear in
  * the function body, quoted) can end the body early: `$idemkit$`, else `$idemkit_1$`, `$idemkit_2$`...
@@ -36,16 +39,11 @@ export function dollarTag(body: string, name = "idemkit"): string {
 }
 
 /**
- * Outcomes leave the server as base64 text, not as `bytea`: pg reads every field as text, and a
- * `bytea` as text is hex, twice the outcome's size on the wire and in the parse; base64 is a third
- * larger and decodes faster (measured on 64 KiB: 19–32 µs against 50–57 µs). Binary results are no
- * way out: pg 8 reads each field of a binary row as a UTF-8 string, which corrupts bytes.
- * PostgreSQL breaks its base64 into lines, which the decoder skips (`decodeResult`, store.ts).
+ * Outcomes are text that the client encodes and decodes (`result text`, outcome-text.ts), so the server
+ * sends them as they are. Binary results are no way out: pg 8 reads each field of a binary row as a
+ * UTF-8 string, which corrupts bytes.
  */
-const resultAsText = (column: string) => `encode(${column}, 'base64') AS result`;
-
-/** What the claim function returns, its outcome as base64 (`resultAsText`). */
-const CLAIM_COLUMNS = `acquired, state, token, fingerprint, fence, deadline_ms, ${resultAsText("result")}, takeover`;
+const CLAIM_COLUMNS = "acquired, state, token, fingerprint, fence, deadline_ms, result, takeover";
 
 /** The quoted, schema-qualified names and the SQL text of every statement the store runs. */
 export function postgresStatements(options: PostgresTableOptions = {}) {
@@ -95,7 +93,7 @@ BEGIN
     WHERE r.expires_at <= t
   RETURNING r.fence INTO v_fence;
   IF FOUND THEN
-    RETURN QUERY SELECT true, NULL::text, NULL::text, NULL::text, v_fence, NULL::float8, NULL::bytea,
+    RETURN QUERY SELECT true, NULL::text, NULL::text, NULL::text, v_fence, NULL::float8, NULL::text,
       coalesce(v_takeover, false);
     RETURN;
   END IF;
@@ -121,6 +119,20 @@ END
 `;
   const waitTag = dollarTag(waitBody, "idemkit_wait");
 
+  // A table whose outcomes are bytea (earlier builds) is converted in place, each outcome as base64;
+  // its claim functions go, because CREATE OR REPLACE cannot change a function's result type.
+  const formatBody = `
+BEGIN
+  IF (SELECT atttypid FROM pg_attribute WHERE attrelid = to_regclass(${literal(t)}) AND attname = 'result')
+     = 'bytea'::regtype THEN
+    ALTER TABLE ${t} ALTER COLUMN result TYPE text USING 'b' || translate(encode(result, 'base64'), E'\\n', '');
+    DROP FUNCTION IF EXISTS ${claimFn}(bytea, text, text, text, float8, float8, integer);
+    DROP FUNCTION IF EXISTS ${claimFn}(bytea, text, text, text, float8, float8);
+  END IF;
+END
+`;
+  const formatTag = dollarTag(formatBody, "idemkit_format");
+
   const schemaSql = `${schema === "public" ? "" : `CREATE SCHEMA IF NOT EXISTS ${s};\n`}
 CREATE TABLE IF NOT EXISTS ${t} (
   key_hash    bytea PRIMARY KEY, -- sha256 of the UTF-8 of key: fixed size, so a key of any length fits the index
@@ -129,7 +141,7 @@ CREATE TABLE IF NOT EXISTS ${t} (
   fingerprint text NOT NULL,
   fence       bigint NOT NULL,
   state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
-  result      bytea,
+  result      text,  -- the outcome, encoded by the client: 't' + its UTF-8 text, or 'b' + base64
   expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed); -infinity once released
   keep_until  timestamptz NOT NULL, -- the row and its fence may be purged after this (lease end + retention)
   takeover    boolean NOT NULL DEFAULT false, -- the claim that wrote the row replaced an expired lease
@@ -138,12 +150,14 @@ CREATE TABLE IF NOT EXISTS ${t} (
 
 CREATE INDEX IF NOT EXISTS ${index} ON ${t} (keep_until);
 
+DO ${formatTag}${formatBody}${formatTag};
+
 -- Claim-or-reclaim in one call. Every deadline is judged by statement_timestamp(): the server's
 -- clock when the statement arrived (now() would be the start of an enclosing transaction).
 CREATE OR REPLACE FUNCTION ${claimFn}(
   p_key_hash bytea, p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8
 ) RETURNS TABLE (
-  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea,
+  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result text,
   takeover boolean
 ) LANGUAGE plpgsql VOLATILE AS ${tag}${claimBody}${tag};
 
@@ -152,7 +166,7 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
   p_key_hash bytea, p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8,
   p_wait_ms integer
 ) RETURNS TABLE (
-  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result bytea,
+  acquired boolean, state text, token text, fingerprint text, fence bigint, deadline_ms float8, result text,
   takeover boolean
 ) LANGUAGE plpgsql VOLATILE SET lock_timeout = 0 AS ${waitTag}${waitBody}${waitTag};
 `;
@@ -183,7 +197,7 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     extend: `UPDATE ${t} SET expires_at = statement_timestamp() + ${ms("$3")},
       keep_until = keep_until + ((statement_timestamp() + ${ms("$3")}) - expires_at)
       WHERE ${ownedLive}`,
-    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, ${resultAsText("r.result")}, r.takeover
+    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.result, r.takeover
       FROM ${t} r WHERE r.key_hash = $1 AND r.expires_at > statement_timestamp()`,
     // Operator purge: the row goes, fence included (the next claim of the key gets fence 1).
     delete: `DELETE FROM ${t} WHERE key_hash = $1 RETURNING expires_at > statement_timestamp() AS live`,

@@ -17,6 +17,7 @@ import {
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
+import { decodeOutcome, encodeOutcome } from "./outcome-text.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
 
@@ -109,7 +110,7 @@ interface RecordRow {
   fingerprint: string;
   fence: string | number;
   deadline_ms: number;
-  /** base64 (schema.ts, `resultAsText`). */
+  /** The outcome, encoded (outcome-text.ts). */
   result: string | null;
   takeover: boolean | null;
 }
@@ -120,50 +121,44 @@ interface RecordRow {
  * deadline at +infinity (a key live for ever), a completed row without its outcome. Such a row fails
  * the call (core answers 503 for that key); every other key works as before.
  */
-function malformed(row: RecordRow): string | undefined {
+function malformed(row: RecordRow, result: Uint8Array | undefined): string | undefined {
   if (row.state !== "in_progress" && row.state !== "completed") return `state is ${describe(row.state)}`;
   const fence = Number(row.fence);
   if (!Number.isSafeInteger(fence) || fence < 1) return `fence is ${row.fence}`;
   if (typeof row.deadline_ms !== "number" || !Number.isFinite(row.deadline_ms)) {
     return `expires_at is ${row.deadline_ms === Number.POSITIVE_INFINITY ? "infinity" : describe(row.deadline_ms)}`;
   }
-  if (row.state === "completed" && typeof row.result !== "string") return "result is NULL";
+  if (row.state === "completed" && result === undefined) {
+    return typeof row.result === "string" ? "result is not an encoded outcome" : "result is NULL";
+  }
   return undefined;
 }
 
 /** The row as a record, or a throw naming the key, what is wrong and the remedy (`malformed`). */
 function readRow(operation: string, key: string, row: RecordRow): IdempotencyRecord {
-  const why = malformed(row);
+  const result =
+    row.state === "completed" && typeof row.result === "string" ? decodeOutcome(row.result) : undefined;
+  const why = malformed(row, result);
   if (why !== undefined) {
     throw new Error(
       `@idemkit/postgres: ${operation}: the row of key ${describe(key)} is not an idemkit record (${why}); ` +
         "fix it, or remove it with store.delete(key)",
     );
   }
-  return toRecord(row);
+  return toRecord(row, result ?? new Uint8Array());
 }
 
-function toRecord(row: RecordRow): IdempotencyRecord {
+/** `result`: the row's outcome, decoded (a completed row's). */
+function toRecord(row: RecordRow, result: Uint8Array): IdempotencyRecord {
   const { token } = row;
   const fingerprint = decodeText(row.fingerprint);
   const fence = Number(row.fence);
   if (row.state === "completed") {
-    const result = decodeResult(row.result ?? "");
     return { state: "completed", token, fingerprint, fence, result, expiresAt: row.deadline_ms };
   }
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };
 }
-
-/**
- * An outcome from its base64 text (line breaks skipped), as a plain Uint8Array of its own: a small
- * Buffer may share a pooled allocation.
- */
-function decodeResult(base64: string): Uint8Array {
-  return new Uint8Array(Buffer.from(base64, "base64"));
-}
-
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * An idemkit store over your `pg` Pool. Run `migrate(pool, options)` (or the SQL of
@@ -231,7 +226,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   }
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
-    const values = [keyHash(key), token, asBuffer(outcome.result), outcome.retentionMs];
+    const values = [keyHash(key), token, encodeOutcome(outcome.result), outcome.retentionMs];
     return (await q.query(q === db ? sql.complete : sql.completeOwn, values)).rowCount === 1;
   }
 

@@ -93,3 +93,26 @@ export async function transpiledPackage(): Promise<string> {
   }
   return out;
 }
+
+/** Strings (as UTF-8) and byte lists, joined. */
+export const joinBytes = (...parts: (string | number[])[]) =>
+  Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part))));
+
+/** Outcomes that find the edges: escapes at either end and side by side, multi-byte text, not UTF-8. */
+export const EDGE_OUTCOMES: [string, Buffer][] = [
+  ["empty", joinBytes()],
+  ["ASCII", joinBytes('{"ok":true}')],
+  ["multi-byte text and an emoji", joinBytes("żółć 漢字 😀")],
+  ["NUL alone", joinBytes([0])],
+  ["DLE alone", joinBytes([0x10])],
+  [
+    "NUL and DLE at both ends and side by side",
+    joinBytes([0, 0x10], "a", [0x10, 0, 0, 0x10, 0x10], "b", [0x10, 0]),
+  ],
+  ["an escape's own bytes as content (DLE '0')", joinBytes([0x10], "0", [0x10, 0x10])],
+  ["the kinds' letters first", joinBytes("tb")],
+  ["an HTTP stored response's head (a u32 with NULs)", joinBytes("IK", [1, 0, 0, 0, 2], "{}", "body")],
+  ["bytes that are not UTF-8", joinBytes([0xff, 0xfe, 0x80])],
+  ["a surrogate's UTF-8 (not valid UTF-8)", joinBytes([0xed, 0xa0, 0x80])],
+  ["a multi-byte character cut short", joinBytes("ok", [0xe2, 0x82])],
+];
