@@ -5,14 +5,18 @@
  * another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
  * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
  * slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
- * the bench's), and the Redis column reads 0. The other checkout must be built (`pnpm build`); give
+ * the bench's), with `BENCH_STORE=postgres` a table and pg Pool of its own (dropped at the end); the
+ * Redis column then reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
  */
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
+import * as newPostgres from "@idemkit/postgres";
 import * as newRedis from "@idemkit/redis";
 import * as newSqlite from "@idemkit/sqlite";
 import { Redis } from "ioredis";
+import pg from "pg";
+import { postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
 import { packageOf } from "./other-build.js";
@@ -27,7 +31,9 @@ const load = (pkg: string) => packageOf(other, pkg);
 const oldCore = (await load("core")) as typeof newCore;
 const oldRedis = (await load("redis")) as typeof newRedis;
 const oldSqlite = (await load("sqlite")) as typeof newSqlite;
+const oldPostgres = (await load("postgres")) as typeof newPostgres;
 const sqlite = process.env.BENCH_STORE === "sqlite";
+const postgres = process.env.BENCH_STORE === "postgres";
 
 type Run = (key: string) => Promise<unknown>;
 const clients: Redis[] = [];
@@ -37,32 +43,52 @@ const client = () => {
   return c;
 };
 const tag = `pip:${Date.now()}`;
+const pools: [pg.Pool, string][] = [];
+/** A pg Pool and a table name of a contender's own, both dropped at the end. */
+const table = (prefix: string) => {
+  const pool = new pg.Pool({
+    connectionString: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+    max: Math.min(Number(inFlight), 16),
+  });
+  pools.push([pool, `pip_${process.pid}_${prefix}`]);
+  return { pool, table: `pip_${process.pid}_${prefix}` };
+};
 const work = (key: string) => async () => outcomeOf(key, Number(bytes));
-function idemkit(
+async function idemkit(
   core: typeof newCore,
   redis: typeof newRedis,
   sqliteStore: typeof newSqlite,
+  postgresStore: typeof newPostgres,
   prefix: string,
-): Run {
-  const store: IdempotencyStore = sqlite
-    ? sqliteStore.createSqliteStore({ database: benchDatabase() })
-    : redis.createRedisStore({ client: client() as never });
+): Promise<Run> {
+  let store: IdempotencyStore;
+  if (sqlite) store = sqliteStore.createSqliteStore({ database: benchDatabase() });
+  else if (postgres) {
+    const own = table(prefix);
+    await postgresStore.migrate(own.pool, own);
+    store = postgresStore.createPostgresStore(own);
+  } else store = redis.createRedisStore({ client: client() as never });
   const idem = core.createIdempotency({ store, retentionMs: 600_000, keyPrefix: `${tag}:${prefix}:` });
   return async (key) => (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
 }
-const base = sqlite ? sqliteBaseline(benchDatabase()) : redisBaseline(client());
+const baseTable = postgres ? table("baseline") : undefined;
+const base = sqlite
+  ? sqliteBaseline(benchDatabase())
+  : baseTable
+    ? await postgresBaseline(baseTable.pool, baseTable.table)
+    : redisBaseline(client());
 const admin = client();
 /** Redis's own CPU time so far (user + system, all its threads), µs. */
 async function redisCpuUs(): Promise<number> {
-  if (sqlite) return 0;
+  if (sqlite || postgres) return 0;
   const info = await admin.info("cpu");
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
 }
 const contenders: [string, Run][] = [
   ["baseline", (key) => base.run(`${tag}:${key}`, inputOf(key), work(key))],
-  ["old", idemkit(oldCore, oldRedis, oldSqlite, "old")],
-  ["new", idemkit(newCore, newRedis, newSqlite, "new")],
+  ["old", await idemkit(oldCore, oldRedis, oldSqlite, oldPostgres, "old")],
+  ["new", await idemkit(newCore, newRedis, newSqlite, newPostgres, "new")],
 ];
 
 let n = 0;
@@ -114,5 +140,11 @@ for (const c of clients) {
   const keys = await c.keys(`*${tag}*`).catch(() => []);
   for (let i = 0; i < keys.length; i += 1000) await c.unlink(...keys.slice(i, i + 1000));
   c.disconnect();
+}
+for (const [pool, name] of pools) {
+  const args = "bytea, text, text, text, float8, float8";
+  await pool.query(`DROP TABLE IF EXISTS "${name}";
+    DROP FUNCTION IF EXISTS "${name}_claim"(${args}, integer), "${name}_claim"(${args})`);
+  await pool.end();
 }
 process.exit(0);
