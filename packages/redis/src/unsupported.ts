@@ -41,17 +41,25 @@ export function unsupported(client: unknown): string | undefined {
 }
 
 /**
- * ioredis with `stringNumbers: true` replies to every integer with a string, so the scripts' answers
- * (a fence, "completed", "released") would be misread: every acquire failed.
+ * ioredis with `stringNumbers` (any truthy value: ioredis reads it so) replies to every integer with a
+ * string, so the scripts' answers (a fence, "completed", "released") would be misread: every acquire
+ * failed. A Cluster's nodes take it from `redisOptions` or from a startup node's own options; a
+ * Cluster's top-level `stringNumbers` is not passed on.
  */
 function ioredisUnsupported(client: Shape): string | undefined {
-  const options = client.options as { stringNumbers?: unknown; redisOptions?: { stringNumbers?: unknown } };
-  if (options?.stringNumbers === true || options?.redisOptions?.stringNumbers === true) {
-    return (
-      "an ioredis client created with `stringNumbers: true` is not supported: the store reads the " +
-      "scripts' integer replies as numbers. Pass a client without it (for a Redis, " +
-      "`client.duplicate({ stringNumbers: false })`)"
-    );
-  }
-  return undefined;
+  type Options = { stringNumbers?: unknown; redisOptions?: { stringNumbers?: unknown } };
+  const options = client.options as Options | undefined;
+  const nodes = Array.isArray(client.startupNodes) ? (client.startupNodes as unknown[]) : [];
+  const set = client.isCluster
+    ? Boolean(options?.redisOptions?.stringNumbers) ||
+      nodes.some(
+        (node) => typeof node === "object" && node !== null && Boolean((node as Options).stringNumbers),
+      )
+    : Boolean(options?.stringNumbers);
+  if (!set) return undefined;
+  return (
+    "an ioredis client created with `stringNumbers` is not supported: the store reads the scripts' " +
+    "integer replies as numbers. Pass a client without it (for a Redis, " +
+    "`client.duplicate({ stringNumbers: false })`)"
+  );
 }
