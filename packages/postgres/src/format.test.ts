@@ -1,8 +1,9 @@
 // Outcomes are text encoded by the client (outcome-text.ts): each comes back through PostgreSQL byte
-// for byte. A table from the builds that kept them as `bytea` is converted by migrate(): its outcomes
-// replay byte for byte, and the claim functions that returned `bytea` are replaced (CREATE OR REPLACE
-// alone fails: it cannot change a result type).
-import { isUtf8 } from "node:buffer";
+// for byte. A table from the builds that kept them in a `bytea` column `result` is converted by
+// migrate(): its outcomes replay byte for byte, the claim functions that returned `bytea` are replaced
+// (CREATE OR REPLACE alone fails: it cannot change a result type), and an earlier build's completion
+// fails instead of writing raw bytes into the new column.
+import { isAscii } from "node:buffer";
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,20 +11,28 @@ import { migrate, postgresSchemaSql, postgresStatements, quoteIdentifier } from 
 import { createPostgresStore, keyHash } from "./store.js";
 import { EDGE_OUTCOMES, freshTables, newPool, skip, titled } from "./test-support.js";
 
-/** The DDL of the bytea builds: this version's, with `result` back to bytea and no conversion. */
+/** The DDL of the bytea builds: this version's, with the column `result` of bytea and no conversion. */
 function byteaSchemaSql(names: { schema: string; table: string }): string {
   const sql = postgresSchemaSql(names)
     .replace(/DO \$idemkit_format[^$]*\$[\s\S]*?\$idemkit_format[^$]*\$;/, "")
+    .replaceAll(/\boutcome\b/g, "result")
     .replace(/result(\s+)text,/g, "result$1bytea,")
     .replace("NULL::float8, NULL::text,", "NULL::float8, NULL::bytea,");
-  expect(sql).not.toMatch(/result\s+text|idemkit_format/);
+  expect(sql).not.toMatch(/result\s+text|idemkit_format|outcome/);
   return sql;
 }
+
+const claimOf = (token = randomUUID()) => ({
+  token,
+  fingerprint: "fp",
+  leaseMs: 30_000,
+  retentionMs: 60_000,
+});
 
 describe.skipIf(Boolean(skip))(
   titled("postgres: a table with bytea outcomes is converted by migrate"),
   () => {
-    // A quote in the table's name: the conversion finds the table by a string literal of its name.
+    // A quote in the table's name: the conversion finds the table by a string of its name.
     const names = { schema: `idemkit test ${randomBytes(4).toString("hex")}`, table: `keys 'old' "format"` };
     let pool: pg.Pool;
     beforeAll(async () => {
@@ -35,41 +44,51 @@ describe.skipIf(Boolean(skip))(
       await pool?.end();
     });
 
-    it("its outcomes replay byte for byte, new keys are claimed, and migrating again changes nothing", async () => {
+    it("its outcomes replay byte for byte, new keys are claimed, an earlier build's completion fails, migrating again changes nothing", async () => {
       const { table } = postgresStatements(names);
       // Every byte value, and 64 KiB that does not compress (PostgreSQL's base64 breaks lines at 76).
       const outcomes = [Buffer.from([...Array(256).keys()]), randomBytes(65_536), Buffer.alloc(0)];
       const keys = outcomes.map(() => `old:${randomUUID()}`);
-      for (const [i, key] of keys.entries()) {
-        await pool.query(
+      const insert = (key: string, state: string, outcome: Buffer | null) =>
+        pool.query(
           `INSERT INTO ${table} (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until)
-         VALUES ($1, $2, 'owner', 'fp', 3, 'completed', $3, now() + interval '1 day', 'infinity')`,
-          [keyHash(key), key, outcomes[i]],
+         VALUES ($1, $2, 'owner', 'fp', 3, $3, $4, now() + interval '1 day', 'infinity')`,
+          [keyHash(key), key, state, outcome],
         );
-      }
-      const columnType = async () =>
+      for (const [i, key] of keys.entries()) await insert(key, "completed", outcomes[i] as Buffer);
+      const late = `late:${randomUUID()}`; // claimed by the earlier build, to complete after the migration
+      await insert(late, "in_progress", null);
+      const columnType = async (name: string) =>
         (
           await pool.query(
-            "SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'result'",
-            [table],
+            "SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
+            [table, name],
           )
         ).rows[0]?.type;
-      expect(await columnType()).toBe("bytea");
+      expect(await columnType("result")).toBe("bytea");
 
       await migrate(pool, names);
-      expect(await columnType()).toBe("text");
+      expect(await columnType("outcome")).toBe("text");
+      expect(await columnType("result")).toBeUndefined();
       const store = createPostgresStore({ pool, ...names });
-      const claim = { token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 };
       for (const [i, key] of keys.entries()) {
-        const answer = await store.claim(key, claim);
-        expect(answer.acquired).toBe(false);
+        const answer = await store.claim(key, claimOf());
         if (answer.acquired || answer.record.state !== "completed") throw new Error("expected a replay");
         expect(Buffer.from(answer.record.result).equals(outcomes[i] as Buffer)).toBe(true);
         expect(answer.record.fence).toBe(3);
       }
+      // The earlier build's completion (its outcome a bytea parameter) fails rather than store raw bytes.
+      await expect(
+        pool.query(
+          `UPDATE ${table} SET state = 'completed', result = $3 WHERE key_hash = $1 AND token = $2`,
+          [keyHash(late), "owner", Buffer.from("true")],
+        ),
+      ).rejects.toThrow(/column "result" of relation .* does not exist/);
+      expect((await store.get(late))?.state).toBe("in_progress");
 
       await migrate(pool, names);
       const fresh = `new:${randomUUID()}`;
+      const claim = claimOf();
       expect(await store.claim(fresh, claim)).toEqual({ acquired: true, fence: 1, takeover: false });
       const bytes = randomBytes(1000);
       expect(await store.complete(fresh, claim.token, { result: bytes, retentionMs: 60_000 })).toBe(true);
@@ -83,7 +102,7 @@ describe.skipIf(Boolean(skip))(
   },
 );
 
-describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the result column"), () => {
+describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the outcome column"), () => {
   let tables: Awaited<ReturnType<typeof freshTables>>;
   let pool: pg.Pool;
   beforeAll(async () => {
@@ -96,29 +115,24 @@ describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the result col
   });
 
   it.each([...EDGE_OUTCOMES, ["64 KiB of random bytes", randomBytes(65_536)] as [string, Buffer]])(
-    "%s: claim and get give back its bytes; UTF-8 is stored as text, the rest as base64",
+    "%s: claim and get give back its bytes; ASCII is stored as text, the rest as base64",
     async (_label, outcome) => {
       const store = createPostgresStore({ pool, ...tables.names });
       const key = `edge:${randomUUID()}`;
-      const token = randomUUID();
-      await store.claim(key, { token, fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 });
-      expect(await store.complete(key, token, { result: outcome, retentionMs: 60_000 })).toBe(true);
-      const replay = await store.claim(key, {
-        token: randomUUID(),
-        fingerprint: "fp",
-        leaseMs: 30_000,
-        retentionMs: 60_000,
-      });
+      const claim = claimOf();
+      await store.claim(key, claim);
+      expect(await store.complete(key, claim.token, { result: outcome, retentionMs: 60_000 })).toBe(true);
+      const replay = await store.claim(key, claimOf());
       const read = await store.get(key);
       for (const record of [replay.acquired ? undefined : replay.record, read]) {
         expect(record?.state).toBe("completed");
         expect(record?.state === "completed" && Buffer.from(record.result).equals(outcome)).toBe(true);
       }
       const { table } = postgresStatements(tables.names);
-      const { rows } = await pool.query(`SELECT left(result, 1) AS kind FROM ${table} WHERE key_hash = $1`, [
+      const { rows } = await pool.query(`SELECT left(outcome, 1) AS kind FROM ${table} WHERE key_hash = $1`, [
         keyHash(key),
       ]);
-      expect(rows[0]?.kind).toBe(isUtf8(outcome) ? "t" : "b");
+      expect(rows[0]?.kind).toBe(isAscii(outcome) ? "t" : "b");
     },
   );
 });

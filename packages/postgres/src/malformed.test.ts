@@ -28,7 +28,7 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
   const insert = (key: string, column: string, value: string, state = "in_progress") =>
     pool
       .query(
-        `INSERT INTO ${table} (key_hash, key, token, fingerprint, fence, state, result, expires_at, keep_until)
+        `INSERT INTO ${table} (key_hash, key, token, fingerprint, fence, state, outcome, expires_at, keep_until)
        VALUES (sha256(convert_to($1, 'UTF8')), $1, 'owner', 'fp', 1, $2,
                ${state === "completed" ? "'tok'" : "NULL"}, now() + interval '1 day', 'infinity')`,
         [encodeKey(key), state],
@@ -48,23 +48,25 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
     ],
     [
       "a completed row without its outcome (it replayed an empty body)",
-      "result",
+      "outcome",
       "NULL",
       "completed",
-      /result is NULL/,
+      /outcome is NULL/,
     ],
     ...[
       ["of no kind the store writes", "'ok'"],
       ["in base64 holding what base64 does not", "'bb2!='"],
       ["in base64 cut short", "'bb2s'"],
+      ["in base64 with spare bits set (the store's would be bAA==)", "'bAB=='"],
+      ["as text holding a character past ASCII", "'tż'"],
       ["as text ending in its escape character", "'tok' || chr(16)"],
       ["as text with an escape of nothing it escapes", "'to' || chr(16) || 'k'"],
     ].map(([what, value]): [string, string, string, string, RegExp] => [
       `a completed row whose outcome is ${what}`,
-      "result",
+      "outcome",
       value as string,
       "completed",
-      /result is not an encoded outcome/,
+      /outcome is not one the store encoded/,
     ]),
   ])(
     "%s: claim and get reject naming the key; other keys work; delete clears it",
@@ -94,7 +96,7 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
       route(new Request("http://x/orders", { method: "POST", headers: { "idempotency-key": key } }));
     const key = `broken-${randomUUID()}`;
     expect((await post(key)).status).toBe(201);
-    await pool.query(`UPDATE ${table} SET result = NULL WHERE key LIKE $1`, [`%${key}`]);
+    await pool.query(`UPDATE ${table} SET outcome = NULL WHERE key LIKE $1`, [`%${key}`]);
     expect((await post(key)).status).toBe(503);
     expect(events).toContain("store-error");
     expect((await post(`fine-${randomUUID()}`)).status).toBe(201);

@@ -111,15 +111,16 @@ interface RecordRow {
   fence: string | number;
   deadline_ms: number;
   /** The outcome, encoded (outcome-text.ts). */
-  result: string | null;
+  outcome: string | null;
   takeover: boolean | null;
 }
 
 /**
  * Why a row read back cannot be a record, or `undefined` when it can. The table's types and checks
  * rule out most of what another program could write, but not these: a fence below 1 or past 2^53, a
- * deadline at +infinity (a key live for ever), a completed row without its outcome. Such a row fails
- * the call (core answers 503 for that key); every other key works as before.
+ * deadline at +infinity (a key live for ever), a completed row without its outcome or with one the
+ * store did not write (`decodeOutcome` refuses it). Such a row fails the call (core answers 503
+ * for that key); every other key works as before.
  */
 function malformed(row: RecordRow, result: Uint8Array | undefined): string | undefined {
   if (row.state !== "in_progress" && row.state !== "completed") return `state is ${describe(row.state)}`;
@@ -129,7 +130,7 @@ function malformed(row: RecordRow, result: Uint8Array | undefined): string | und
     return `expires_at is ${row.deadline_ms === Number.POSITIVE_INFINITY ? "infinity" : describe(row.deadline_ms)}`;
   }
   if (row.state === "completed" && result === undefined) {
-    return typeof row.result === "string" ? "result is not an encoded outcome" : "result is NULL";
+    return typeof row.outcome === "string" ? "outcome is not one the store encoded" : "outcome is NULL";
   }
   return undefined;
 }
@@ -137,7 +138,7 @@ function malformed(row: RecordRow, result: Uint8Array | undefined): string | und
 /** The row as a record, or a throw naming the key, what is wrong and the remedy (`malformed`). */
 function readRow(operation: string, key: string, row: RecordRow): IdempotencyRecord {
   const result =
-    row.state === "completed" && typeof row.result === "string" ? decodeOutcome(row.result) : undefined;
+    row.state === "completed" && typeof row.outcome === "string" ? decodeOutcome(row.outcome) : undefined;
   const why = malformed(row, result);
   if (why !== undefined) {
     throw new Error(
