@@ -9,7 +9,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, postgresSchemaSql, postgresStatements, quoteIdentifier } from "./schema.js";
 import { createPostgresStore, keyHash } from "./store.js";
-import { EDGE_OUTCOMES, freshTables, newPool, skip, titled } from "./test-support.js";
+import { EDGE_OUTCOMES, freshTables, joinBytes, newPool, skip, titled } from "./test-support.js";
 
 /** The DDL of the bytea builds: this version's, with the column `result` of bytea and no conversion. */
 function byteaSchemaSql(names: { schema: string; table: string }): string {
@@ -32,11 +32,15 @@ const claimOf = (token = randomUUID()) => ({
 describe.skipIf(Boolean(skip))(
   titled("postgres: a table with bytea outcomes is converted by migrate"),
   () => {
-    // A quote in the table's name: the conversion finds the table by a string of its name.
-    const names = { schema: `idemkit test ${randomBytes(4).toString("hex")}`, table: `keys 'old' "format"` };
+    // Quotes and a backslash in the table's name, on a session that reads backslashes in strings as
+    // escapes: the conversion finds the table by a string of its name.
+    const names = {
+      schema: `idemkit test ${randomBytes(4).toString("hex")}`,
+      table: `keys 'old' "format" \\x`,
+    };
     let pool: pg.Pool;
     beforeAll(async () => {
-      pool = newPool({ max: 2 });
+      pool = newPool({ max: 2, options: "-c standard_conforming_strings=off" });
       await pool.query(byteaSchemaSql(names));
     });
     afterAll(async () => {
@@ -136,3 +140,46 @@ describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the outcome co
     },
   );
 });
+
+describe.skipIf(Boolean(skip))(
+  titled("postgres: outcomes written and read by sessions of another client_encoding"),
+  () => {
+    let tables: Awaited<ReturnType<typeof freshTables>>;
+    let utf8: pg.Pool;
+    let latin1: pg.Pool;
+    beforeAll(async () => {
+      tables = await freshTables("encodings");
+      utf8 = newPool({ max: 1 });
+      latin1 = newPool({ max: 1 });
+      latin1.on("connect", (client) => void client.query("SET client_encoding = 'LATIN1'"));
+    });
+    afterAll(async () => {
+      await utf8?.end();
+      await latin1?.end();
+      await tables?.drop();
+    });
+
+    // Text past ASCII was converted between encodings: written by one session and read by the other, é
+    // came back as the bytes of "Ã©", or of U+FFFD.
+    it("each reads the other's outcomes byte for byte", async () => {
+      const stores = [utf8, latin1].map((pool) => createPostgresStore({ pool, ...tables.names }));
+      expect((await latin1.query("SHOW client_encoding")).rows[0]?.client_encoding).toBe("LATIN1");
+      for (const [writer, reader] of [stores, [...stores].reverse()]) {
+        for (const outcome of [
+          joinBytes('{"name":"é €żółć 😀"}'),
+          joinBytes('{"ok":true}'),
+          randomBytes(300),
+        ]) {
+          const key = `enc:${randomUUID()}`;
+          const claim = claimOf();
+          await writer?.claim(key, claim);
+          expect(await writer?.complete(key, claim.token, { result: outcome, retentionMs: 60_000 })).toBe(
+            true,
+          );
+          const read = await reader?.get(key);
+          expect(read?.state === "completed" && Buffer.from(read.result).equals(outcome)).toBe(true);
+        }
+      }
+    });
+  },
+);
