@@ -54,7 +54,6 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
       /outcome is NULL/,
     ],
     ...[
-      ["of no kind the store writes", "'ok'"],
       ["in base64 holding what base64 does not", "'bb2!='"],
       ["in base64 cut short", "'bb2s'"],
       ["in base64 with spare bits set (the store's would be bAA==)", "'bAB=='"],

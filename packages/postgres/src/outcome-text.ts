@@ -1,17 +1,18 @@
 import { isAscii } from "node:buffer";
 
-// How an outcome's bytes are kept in the `outcome` text column. pg reads every field as text, so a
-// `bytea` would leave the server encoded by it (hex, or base64 through encode()): for 64 KiB, 2–3× the
-// read of a text column. So the client encodes, in ASCII only:
-//   "t" + the bytes themselves when they are all ASCII, with NUL (which text cannot hold) as DLE "0"
-//       and DLE itself as DLE DLE;
-//   "b" + base64 for any other bytes.
-// ASCII, because it is the same bytes in every client encoding PostgreSQL converts to, and pg decodes
-// it fastest (64 KiB of multi-byte UTF-8 took pg 90–250 µs to decode, against 9 for ASCII and ~20 for
-// base64 and its decoding). Both are sent as a Buffer, which pg passes as it is (binary format: for
-// text, its bytes) where a string would first be converted.
+// How an outcome's bytes are kept. pg reads every field as text, so a `bytea` leaves the server encoded
+// by it (hex, or base64 through encode()): for 64 KiB, 2–3× the read of a text column. An outcome that
+// is all ASCII (most JSON) goes to the `outcome` text column instead, encoded by the client:
+//   "t" + the bytes themselves, with NUL (which text cannot hold) as DLE "0" and DLE as DLE DLE.
+// Only ASCII: it is the same bytes in every client encoding PostgreSQL converts to, and pg decodes it
+// fastest (64 KiB of multi-byte UTF-8 took pg 90–250 µs, against 9 for ASCII). Other outcomes stay in
+// `outcome_bytes`, written unencoded: as base64 text they cost each 64 KiB write ~50 µs of Node and
+// ~160 of the server. The text is sent as a Buffer, which pg passes as it is (binary format: for text,
+// its bytes) where a string would first be converted. Reads select `outcome_bytes` as "B" + the server's
+// base64. A build in between wrote "b" + base64 in the text column.
 const TEXT = 0x74; // "t"
 const BASE64 = 0x62; // "b"
+const SERVER_BASE64 = 0x42; // "B": `outcome_bytes` as encode(…, 'base64') writes it, in lines
 const ESCAPE = 0x10; // DLE: never in JSON's text (control characters are escaped there)
 const ESCAPED_NUL = 0x30; // "0"
 
@@ -32,16 +33,13 @@ function specials(bytes: Buffer): number[] {
   return found;
 }
 
-/** The outcome as the `outcome` column's text, as bytes for pg to send unconverted. */
-export function encodeOutcome(outcome: Uint8Array): Buffer {
+/**
+ * An ASCII outcome as the `outcome` column's text, as bytes for pg to send unconverted; `undefined` for
+ * any other outcome, which goes to `outcome_bytes` as it is.
+ */
+export function outcomeText(outcome: Uint8Array): Buffer | undefined {
   const bytes = Buffer.from(outcome.buffer, outcome.byteOffset, outcome.byteLength);
-  if (!isAscii(bytes)) {
-    const base64 = bytes.toString("base64");
-    const out = Buffer.allocUnsafe(1 + base64.length);
-    out[0] = BASE64;
-    out.write(base64, 1, "latin1");
-    return out;
-  }
+  if (!isAscii(bytes)) return undefined;
   const escapes = specials(bytes);
   const out = Buffer.allocUnsafe(1 + bytes.length + escapes.length);
   out[0] = TEXT;
@@ -59,10 +57,11 @@ export function encodeOutcome(outcome: Uint8Array): Buffer {
 
 /**
  * The outcome an `outcome` text holds, as a plain Uint8Array of its own (a small Buffer may share a
- * pooled allocation); `undefined` when the text is not one `encodeOutcome` writes.
+ * pooled allocation); `undefined` when the text is not one the store writes.
  */
 export function decodeOutcome(text: string): Uint8Array | undefined {
   const kind = text.charCodeAt(0);
+  if (kind === SERVER_BASE64) return new Uint8Array(Buffer.from(text.slice(1), "base64")); // a bytea's
   if (kind === BASE64) return fromBase64(text.slice(1));
   if (kind !== TEXT) return undefined;
   const body = text.slice(1);

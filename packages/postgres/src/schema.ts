@@ -42,11 +42,14 @@ export function dollarTag(body: string, name = "idemkit"): string {
 }
 
 /**
- * Outcomes are text that the client encodes and decodes (`outcome text`, outcome-text.ts), so the
- * server sends them as they are. Binary results are no way out: pg 8 reads each field of a binary row
- * as a UTF-8 string, which corrupts bytes.
+ * The outcome as one text (outcome-text.ts): an ASCII outcome is the text the client encoded, which the
+ * server sends as it is; any other is `outcome_bytes`, which pg reads as text too, so it is selected as
+ * "B" + base64 (a third larger than the bytes; hex would be twice). Binary results are no way out: pg 8
+ * reads each field of a binary row as a UTF-8 string, which corrupts bytes.
  */
+const outcomeOf = (row: string) => `coalesce(${row}outcome, 'B' || encode(${row}outcome_bytes, 'base64'))`;
 const CLAIM_COLUMNS = "acquired, state, token, fingerprint, fence, deadline_ms, outcome, takeover";
+const OUTCOME_CHECK = "CHECK (left(outcome, 1) IN ('t', 'b'))";
 
 /** The quoted, schema-qualified names and the SQL text of every statement the store runs. */
 export function postgresStatements(options: PostgresTableOptions = {}) {
@@ -70,7 +73,7 @@ DECLARE
 BEGIN
   -- 1. A live record comes back without a row lock: replays and conflicts cost one index read. Its
   --    takeover flag is the one its claim stored (a retry with the owner's token reads its own).
-  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.outcome, r.takeover
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, ${outcomeOf("r.")}, r.takeover
     FROM ${t} r WHERE r.key_hash = p_key_hash AND r.expires_at > t;
   IF FOUND THEN RETURN; END IF;
   -- 2a. Lock the kept row, if it is not live (a live one is left alone), and see how it ended: a
@@ -84,14 +87,14 @@ BEGIN
   --    for a concurrent uncommitted insert of the key to commit or roll back.
   --    The row stores its takeover flag, so a claim retried with the same token reads it back.
   --    It is kept p_retention_ms past its lease end (extend moves both), however the two compare.
-  INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, outcome, expires_at, keep_until,
+  INSERT INTO ${t} AS r (key_hash, key, token, fingerprint, fence, state, expires_at, keep_until,
                          takeover, claimed_at)
-  VALUES (p_key_hash, p_key, p_token, p_fingerprint, 1, 'in_progress', NULL,
+  VALUES (p_key_hash, p_key, p_token, p_fingerprint, 1, 'in_progress',
           t + p_lease_ms * interval '1 millisecond',
           t + (p_lease_ms + p_retention_ms) * interval '1 millisecond', coalesce(v_takeover, false), t)
   ON CONFLICT (key_hash) DO UPDATE
     SET token = excluded.token, fingerprint = excluded.fingerprint, fence = r.fence + 1,
-        state = 'in_progress', outcome = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until,
+        state = 'in_progress', outcome = NULL, outcome_bytes = NULL, expires_at = excluded.expires_at, keep_until = excluded.keep_until,
         takeover = excluded.takeover, claimed_at = excluded.claimed_at
     WHERE r.expires_at <= t
   RETURNING r.fence INTO v_fence;
@@ -102,7 +105,7 @@ BEGIN
   END IF;
   -- 3. The key became live while step 2 waited. Step 2 locked the row, and this statement takes a
   --    fresh snapshot, so it sees it (a single CTE statement could not: its snapshot predates the row).
-  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, r.outcome, r.takeover
+  RETURN QUERY SELECT false, r.state, r.token, r.fingerprint, r.fence, ${deadline}, ${outcomeOf("r.")}, r.takeover
     FROM ${t} r WHERE r.key_hash = p_key_hash;
 END
 `;
@@ -122,19 +125,24 @@ END
 `;
   const waitTag = dollarTag(waitBody, "idemkit_wait");
 
-  // A table of the earlier format (outcomes in a bytea column `result`) is converted in place, each
-  // outcome as base64, and the column renamed, so that an earlier build's statements fail rather than
-  // write raw bytes where encoded ones belong. Its claim functions go: CREATE OR REPLACE cannot change
-  // a function's result type.
+  // A table of earlier builds (every outcome in a bytea column `result`): the column is renamed, with
+  // no rewrite, and the text column added; an earlier build's statements then fail rather than write
+  // where this one reads. (A `result` text column of a build in between holds text outcomes.) The claim
+  // functions go: CREATE OR REPLACE cannot change a function's result type.
   const column = (name: string) =>
     `SELECT atttypid FROM pg_attribute WHERE attrelid = to_regclass(${literal(t)}) AND attname = '${name}' AND NOT attisdropped`;
   const formatBody = `
 BEGIN
-  IF NOT EXISTS (${column("outcome")}) THEN
+  IF NOT EXISTS (${column("outcome_bytes")}) THEN
     IF (${column("result")}) = 'bytea'::regtype THEN
-      ALTER TABLE ${t} ALTER COLUMN result TYPE text USING 'b' || translate(encode(result, 'base64'), E'\\n', '');
+      ALTER TABLE ${t} RENAME COLUMN result TO outcome_bytes;
+    ELSE
+      IF EXISTS (${column("result")}) THEN
+        ALTER TABLE ${t} RENAME COLUMN result TO outcome;
+      END IF;
+      ALTER TABLE ${t} ADD COLUMN outcome_bytes bytea;
     END IF;
-    ALTER TABLE ${t} RENAME COLUMN result TO outcome;
+    ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS outcome text ${OUTCOME_CHECK};
     DROP FUNCTION IF EXISTS ${claimFn}(bytea, text, text, text, float8, float8, integer);
     DROP FUNCTION IF EXISTS ${claimFn}(bytea, text, text, text, float8, float8);
   END IF;
@@ -150,7 +158,10 @@ CREATE TABLE IF NOT EXISTS ${t} (
   fingerprint text NOT NULL,
   fence       bigint NOT NULL,
   state       text NOT NULL CHECK (state IN ('in_progress', 'completed')),
-  outcome     text,  -- encoded by the client: 't' + its bytes when ASCII (NUL, DLE escaped), else 'b' + base64
+  -- An ASCII outcome, encoded by the client: 't' + its bytes, NUL and DLE escaped ('b' + base64 from a
+  -- build in between). Reads select outcome_bytes as 'B' + base64, which this column therefore cannot hold.
+  outcome     text ${OUTCOME_CHECK},
+  outcome_bytes bytea, -- any other outcome
   expires_at  timestamptz NOT NULL, -- lease end (in_progress) or retention end (completed); -infinity once released
   keep_until  timestamptz NOT NULL, -- the row and its fence may be purged after this (lease end + retention)
   takeover    boolean NOT NULL DEFAULT false, -- the claim that wrote the row replaced an expired lease
@@ -188,7 +199,7 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     claim: `SELECT ${CLAIM_COLUMNS} FROM ${claimFn}($1, $2, $3, $4, $5, $6)`,
     /** The claim with its lock wait bounded: `$7` ms (an integer from 1), then SQLSTATE 55P03. */
     claimWaiting: `SELECT ${CLAIM_COLUMNS} FROM ${claimFn}($1, $2, $3, $4, $5, $6, $7::integer)`,
-    complete: `UPDATE ${t} SET state = 'completed', outcome = $3,
+    complete: `UPDATE ${t} SET state = 'completed', outcome = $3, outcome_bytes = $5,
       expires_at = statement_timestamp() + ${ms("$4")},
       keep_until = greatest(keep_until, statement_timestamp() + ${ms("$4")})
       WHERE ${ownedLive}`,
@@ -196,7 +207,7 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
      * Transactional mode's completion, in the claim's own transaction: the row's lease was unbounded (it
      * is invisible until COMMIT), so its keep-until is set to the retention's end rather than kept.
      */
-    completeOwn: `UPDATE ${t} SET state = 'completed', outcome = $3,
+    completeOwn: `UPDATE ${t} SET state = 'completed', outcome = $3, outcome_bytes = $5,
       expires_at = statement_timestamp() + ${ms("$4")},
       keep_until = statement_timestamp() + ${ms("$4")}
       WHERE ${ownedLive}`,
@@ -206,7 +217,7 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     extend: `UPDATE ${t} SET expires_at = statement_timestamp() + ${ms("$3")},
       keep_until = keep_until + ((statement_timestamp() + ${ms("$3")}) - expires_at)
       WHERE ${ownedLive}`,
-    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, r.outcome, r.takeover
+    get: `SELECT r.state, r.token, r.fingerprint, r.fence, ${deadline} AS deadline_ms, ${outcomeOf("r.")} AS outcome, r.takeover
       FROM ${t} r WHERE r.key_hash = $1 AND r.expires_at > statement_timestamp()`,
     // Operator purge: the row goes, fence included (the next claim of the key gets fence 1).
     delete: `DELETE FROM ${t} WHERE key_hash = $1 RETURNING expires_at > statement_timestamp() AS live`,

@@ -17,7 +17,7 @@ import {
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { decodeOutcome, encodeOutcome } from "./outcome-text.js";
+import { decodeOutcome, outcomeText } from "./outcome-text.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
 
@@ -110,7 +110,7 @@ interface RecordRow {
   fingerprint: string;
   fence: string | number;
   deadline_ms: number;
-  /** The outcome, encoded (outcome-text.ts). */
+  /** The outcome as text (outcome-text.ts): the `outcome` column, or "B" + `outcome_bytes` in base64. */
   outcome: string | null;
   takeover: boolean | null;
 }
@@ -160,6 +160,9 @@ function toRecord(row: RecordRow, result: Uint8Array): IdempotencyRecord {
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };
 }
+
+/** A Buffer over the same bytes, which pg sends as they are (binary format). */
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * An idemkit store over your `pg` Pool. Run `migrate(pool, options)` (or the SQL of
@@ -227,7 +230,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   }
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
-    const values = [keyHash(key), token, encodeOutcome(outcome.result), outcome.retentionMs];
+    const text = outcomeText(outcome.result);
+    const bytes = text === undefined ? asBuffer(outcome.result) : null;
+    const values = [keyHash(key), token, text ?? null, outcome.retentionMs, bytes];
     return (await q.query(q === db ? sql.complete : sql.completeOwn, values)).rowCount === 1;
   }
 
