@@ -12,18 +12,17 @@ import { createPostgresStore, keyHash } from "./store.js";
 import { EDGE_OUTCOMES, freshTables, joinBytes, newPool, skip, titled } from "./test-support.js";
 
 /** The table and claim functions of the builds that kept every outcome in a bytea column `result`. */
-function byteaSchemaSql(names: { schema: string; table: string }): string {
+function byteaSchemaSql(names: { schema: string; table: string }, type = "bytea"): string {
   const { table, claimFunction } = postgresStatements(names);
   const args =
     "p_key_hash bytea, p_key text, p_token text, p_fingerprint text, p_lease_ms float8, p_retention_ms float8";
   const returns = `RETURNS TABLE (acquired boolean, state text, token text, fingerprint text, fence bigint,
-    deadline_ms float8, result bytea, takeover boolean)`;
-  const body =
-    "$$ SELECT NULL::boolean, NULL, NULL, NULL, NULL::bigint, NULL::float8, NULL::bytea, NULL::boolean $$";
+    deadline_ms float8, result ${type}, takeover boolean)`;
+  const body = `$$ SELECT NULL::boolean, NULL, NULL, NULL, NULL::bigint, NULL::float8, NULL::${type}, NULL::boolean $$`;
   return `CREATE SCHEMA ${quoteIdentifier(names.schema)};
     CREATE TABLE ${table} (key_hash bytea PRIMARY KEY, key text NOT NULL, token text NOT NULL,
       fingerprint text NOT NULL, fence bigint NOT NULL,
-      state text NOT NULL CHECK (state IN ('in_progress', 'completed')), result bytea,
+      state text NOT NULL CHECK (state IN ('in_progress', 'completed')), result ${type},
       expires_at timestamptz NOT NULL, keep_until timestamptz NOT NULL, takeover boolean NOT NULL DEFAULT false,
       claimed_at timestamptz NOT NULL DEFAULT statement_timestamp());
     CREATE FUNCTION ${claimFunction}(${args}) ${returns} LANGUAGE sql AS ${body};
@@ -207,3 +206,64 @@ describe.skipIf(Boolean(skip))(
     });
   },
 );
+
+describe.skipIf(Boolean(skip))(titled("postgres: migrations at once, and from a build in between"), () => {
+  const schemas: string[] = [];
+  const names = (label: string) => {
+    const schema = `idemkit ${label} ${randomBytes(4).toString("hex")}`;
+    schemas.push(schema);
+    return { schema, table: "keys" };
+  };
+  let admin: pg.Pool;
+  beforeAll(() => {
+    admin = newPool({ max: 1 });
+  });
+  afterAll(async () => {
+    for (const schema of schemas)
+      await admin?.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`);
+    await admin?.end();
+  });
+
+  // The conversion reads the catalog; on a snapshot taken before the lock was granted it saw the table
+  // as it was before the first migration, and converted it again ("column ... already exists").
+  it.each(["repeatable read", "serializable"])(
+    "four at once on sessions whose default isolation is %s, of a fresh schema and of a bytea table",
+    async (level) => {
+      const pools = Array.from({ length: 4 }, () =>
+        newPool({ max: 1, options: `-c default_transaction_isolation=${level.replace(" ", "\\ ")}` }),
+      );
+      try {
+        const fresh = names("fresh");
+        const old = names("old");
+        await admin.query(byteaSchemaSql(old));
+        for (const target of [fresh, old]) {
+          const settled = await Promise.allSettled(pools.map((pool) => migrate(pool, target)));
+          expect(settled.map((s) => (s.status === "rejected" ? String(s.reason) : "ok"))).toEqual(
+            Array(4).fill("ok"),
+          );
+          const store = createPostgresStore({ pool: admin, ...target });
+          const claim = claimOf();
+          expect((await store.claim(`k:${randomUUID()}`, claim)).acquired).toBe(true);
+        }
+      } finally {
+        await Promise.all(pools.map((pool) => pool.end()));
+      }
+    },
+  );
+
+  // A build in between kept text outcomes in a text column `result`: its table is converted with the
+  // check on the outcome column, so a "B" written by another program cannot reach the reads.
+  it("a table whose result column is text gets the outcome column's check", async () => {
+    const between = names("between");
+    await admin.query(byteaSchemaSql(between, "text"));
+    await migrate(admin, between);
+    const { table } = postgresStatements(between);
+    await expect(
+      admin.query(
+        `INSERT INTO ${table} (key_hash, key, token, fingerprint, fence, state, outcome, expires_at, keep_until)
+         VALUES ($1, 'k', 'o', 'fp', 1, 'completed', 'BAA==', now() + interval '1 day', 'infinity')`,
+        [keyHash(`check:${randomUUID()}`)],
+      ),
+    ).rejects.toThrow(/violates check constraint "outcome_kind"/);
+  });
+});

@@ -49,7 +49,8 @@ export function dollarTag(body: string, name = "idemkit"): string {
  */
 const outcomeOf = (row: string) => `coalesce(${row}outcome, 'B' || encode(${row}outcome_bytes, 'base64'))`;
 const CLAIM_COLUMNS = "acquired, state, token, fingerprint, fence, deadline_ms, outcome, takeover";
-const OUTCOME_CHECK = "CHECK (left(outcome, 1) IN ('t', 'b'))";
+/** Named, so that the migration can tell whether a converted table has it. */
+const OUTCOME_CHECK = "CONSTRAINT outcome_kind CHECK (left(outcome, 1) IN ('t', 'b'))";
 
 /** The quoted, schema-qualified names and the SQL text of every statement the store runs. */
 export function postgresStatements(options: PostgresTableOptions = {}) {
@@ -142,9 +143,12 @@ BEGIN
       END IF;
       ALTER TABLE ${t} ADD COLUMN outcome_bytes bytea;
     END IF;
-    ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS outcome text ${OUTCOME_CHECK};
+    ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS outcome text;
     DROP FUNCTION IF EXISTS ${claimFn}(bytea, text, text, text, float8, float8, integer);
     DROP FUNCTION IF EXISTS ${claimFn}(bytea, text, text, text, float8, float8);
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(${literal(t)}) AND conname = 'outcome_kind') THEN
+    ALTER TABLE ${t} ADD ${OUTCOME_CHECK};
   END IF;
 END
 `;
@@ -195,7 +199,9 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     table: t,
     claimFunction: claimFn,
     schemaSql,
-    migrateSql: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});\n${schemaSql}`,
+    // READ COMMITTED: the conversion reads the catalog after the lock is granted; a session whose default
+    // is REPEATABLE READ or SERIALIZABLE would read it as it was before an earlier migration committed.
+    migrateSql: `SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\nSELECT pg_advisory_xact_lock(${MIGRATION_LOCK});\n${schemaSql}`,
     claim: `SELECT ${CLAIM_COLUMNS} FROM ${claimFn}($1, $2, $3, $4, $5, $6)`,
     /** The claim with its lock wait bounded: `$7` ms (an integer from 1), then SQLSTATE 55P03. */
     claimWaiting: `SELECT ${CLAIM_COLUMNS} FROM ${claimFn}($1, $2, $3, $4, $5, $6, $7::integer)`,
