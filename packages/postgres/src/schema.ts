@@ -195,6 +195,17 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
 ) LANGUAGE plpgsql VOLATILE SET lock_timeout = 0 AS ${waitTag}${waitBody}${waitTag};
 `;
 
+  /**
+   * The completion of an owned, live row, its outcome `$3` into one of the two columns (an in-progress
+   * row has neither set: each claim clears both): `text` for `outcome`, `bytes` for `outcome_bytes`.
+   */
+  const completion = (keepUntil: string) => {
+    const into = (assignment: string) => `UPDATE ${t} SET state = 'completed', ${assignment},
+      expires_at = statement_timestamp() + ${ms("$4")}, keep_until = ${keepUntil}
+      WHERE ${ownedLive}`;
+    return { text: into("outcome = $3"), bytes: into("outcome_bytes = $3") };
+  };
+
   return {
     table: t,
     claimFunction: claimFn,
@@ -205,18 +216,12 @@ CREATE OR REPLACE FUNCTION ${claimFn}(
     claim: `SELECT ${CLAIM_COLUMNS} FROM ${claimFn}($1, $2, $3, $4, $5, $6)`,
     /** The claim with its lock wait bounded: `$7` ms (an integer from 1), then SQLSTATE 55P03. */
     claimWaiting: `SELECT ${CLAIM_COLUMNS} FROM ${claimFn}($1, $2, $3, $4, $5, $6, $7::integer)`,
-    complete: `UPDATE ${t} SET state = 'completed', outcome = $3, outcome_bytes = $5,
-      expires_at = statement_timestamp() + ${ms("$4")},
-      keep_until = greatest(keep_until, statement_timestamp() + ${ms("$4")})
-      WHERE ${ownedLive}`,
+    complete: completion(`greatest(keep_until, statement_timestamp() + ${ms("$4")})`),
     /**
      * Transactional mode's completion, in the claim's own transaction: the row's lease was unbounded (it
      * is invisible until COMMIT), so its keep-until is set to the retention's end rather than kept.
      */
-    completeOwn: `UPDATE ${t} SET state = 'completed', outcome = $3, outcome_bytes = $5,
-      expires_at = statement_timestamp() + ${ms("$4")},
-      keep_until = statement_timestamp() + ${ms("$4")}
-      WHERE ${ownedLive}`,
+    completeOwn: completion(`statement_timestamp() + ${ms("$4")}`),
     // Release ends the lease but keeps the row, and its fence, until keep_until: the next fence is higher.
     release: `UPDATE ${t} SET expires_at = '-infinity' WHERE ${ownedLive}`,
     // keep_until moves as far as the lease end: the row stays kept the claim's retention past it.

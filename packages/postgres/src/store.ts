@@ -231,9 +231,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
     const text = outcomeText(outcome.result);
-    const bytes = text === undefined ? asBuffer(outcome.result) : null;
-    const values = [keyHash(key), token, text ?? null, outcome.retentionMs, bytes];
-    return (await q.query(q === db ? sql.complete : sql.completeOwn, values)).rowCount === 1;
+    const completion = q === db ? sql.complete : sql.completeOwn;
+    const values = [keyHash(key), token, text ?? asBuffer(outcome.result), outcome.retentionMs];
+    return (await q.query(text === undefined ? completion.bytes : completion.text, values)).rowCount === 1;
   }
 
   return {
