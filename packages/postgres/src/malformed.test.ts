@@ -7,7 +7,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStatements } from "./schema.js";
 import { createPostgresStore, encodeKey, type PostgresStore } from "./store.js";
-import { freshTables, newPool, skip, titled } from "./test-support.js";
+import { claimOf, freshTables, newPool, skip, titled } from "./test-support.js";
 
 describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), () => {
   let tables: Awaited<ReturnType<typeof freshTables>>;
@@ -24,7 +24,6 @@ describe.skipIf(Boolean(skip))(titled("postgres: a row the store cannot read"), 
     await pool?.end();
     await tables?.drop();
   });
-  const claimOf = () => ({ token: randomUUID(), fingerprint: "fp", leaseMs: 30_000, retentionMs: 60_000 });
   const insert = (key: string, column: string, value: string, state = "in_progress") =>
     pool
       .query(

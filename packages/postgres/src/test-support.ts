@@ -1,5 +1,5 @@
 // Shared by the test files; excluded from the build and the package.
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -116,3 +116,11 @@ export const EDGE_OUTCOMES: [string, Buffer][] = [
   ["a surrogate's UTF-8 (not valid UTF-8)", joinBytes([0xed, 0xa0, 0x80])],
   ["a multi-byte character cut short", joinBytes("ok", [0xe2, 0x82])],
 ];
+
+/** A claim with a fresh token (or `token`), a 30 s lease and 60 s retention. */
+export const claimOf = (token = randomUUID()) => ({
+  token,
+  fingerprint: "fp",
+  leaseMs: 30_000,
+  retentionMs: 60_000,
+});
