@@ -16,7 +16,7 @@ import * as newRedis from "@idemkit/redis";
 import * as newSqlite from "@idemkit/sqlite";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { postgresBaseline } from "./contenders/postgres.js";
+import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
 import { packageOf } from "./other-build.js";
@@ -50,8 +50,9 @@ const table = (prefix: string) => {
     connectionString: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
     max: Math.min(Number(inFlight), 16),
   });
-  pools.push([pool, `pip_${process.pid}_${prefix}`]);
-  return { pool, table: `pip_${process.pid}_${prefix}` };
+  const name = `pip_${process.pid}_${prefix}`;
+  pools.push([pool, name]);
+  return { pool, table: name };
 };
 const work = (key: string) => async () => outcomeOf(key, Number(bytes));
 async function idemkit(
@@ -142,9 +143,7 @@ for (const c of clients) {
   c.disconnect();
 }
 for (const [pool, name] of pools) {
-  const args = "bytea, text, text, text, float8, float8";
-  await pool.query(`DROP TABLE IF EXISTS "${name}";
-    DROP FUNCTION IF EXISTS "${name}_claim"(${args}, integer), "${name}_claim"(${args})`);
+  await dropIdemkitTable(pool, name);
   await pool.end();
 }
 process.exit(0);

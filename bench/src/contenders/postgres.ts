@@ -6,15 +6,19 @@ import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./types.js";
 
 export async function postgresIdemkit(pool: Pool, table: string): Promise<Contender> {
   await migrate(pool, { table });
-  return idemkitContender("postgres", createPostgresStore({ pool, table }), async () => {
-    // The claim function has two overloads (with and without a lock wait): drop each by its signature.
-    await pool.query(`DROP TABLE IF EXISTS "${table}";
-      DO $$ DECLARE f regprocedure; BEGIN
-        FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = '${table}_claim' LOOP
-          EXECUTE 'DROP FUNCTION ' || f;
-        END LOOP;
-      END $$`);
-  });
+  return idemkitContender("postgres", createPostgresStore({ pool, table }), () =>
+    dropIdemkitTable(pool, table),
+  );
+}
+
+/** Drops an idemkit table and its claim function's overloads (with and without a lock wait), of any build. */
+export async function dropIdemkitTable(pool: Pool, table: string): Promise<void> {
+  await pool.query(`DROP TABLE IF EXISTS "${table}";
+    DO $$ DECLARE f regprocedure; BEGIN
+      FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = '${table}_claim' LOOP
+        EXECUTE 'DROP FUNCTION ' || f;
+      END LOOP;
+    END $$`);
 }
 
 /**

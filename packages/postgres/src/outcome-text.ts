@@ -10,9 +10,16 @@ import { isAscii } from "node:buffer";
 // server ~360 more. The text is sent as a Buffer, which pg passes as it is (binary format: for text,
 // its bytes) where a string would first be converted. Reads select `outcome_bytes` as "B" + the server's
 // base64. A build in between wrote "b" + base64 in the text column.
-const TEXT = 0x74; // "t"
-const BASE64 = 0x62; // "b"
-const SERVER_BASE64 = 0x42; // "B": `outcome_bytes` as encode(…, 'base64') writes it, in lines
+/** Each kind's letter, first in the text; schema.ts writes them into SQL. */
+export const KIND = {
+  text: "t",
+  base64: "b",
+  /** `outcome_bytes` as encode(…, 'base64') writes it, in lines: only in reads, never stored. */
+  serverBase64: "B",
+} as const;
+const TEXT = KIND.text.charCodeAt(0);
+const BASE64 = KIND.base64.charCodeAt(0);
+const SERVER_BASE64 = KIND.serverBase64.charCodeAt(0);
 const ESCAPE = 0x10; // DLE: never in JSON's text (control characters are escaped there)
 const ESCAPED_NUL = 0x30; // "0"
 
@@ -38,7 +45,7 @@ function specials(bytes: Buffer): number[] {
  * any other outcome, which goes to `outcome_bytes` as it is.
  */
 export function outcomeText(outcome: Uint8Array): Buffer | undefined {
-  const bytes = Buffer.from(outcome.buffer, outcome.byteOffset, outcome.byteLength);
+  const bytes = asBuffer(outcome);
   if (!isAscii(bytes)) return undefined;
   const escapes = specials(bytes);
   const out = Buffer.allocUnsafe(1 + bytes.length + escapes.length);
@@ -100,3 +107,7 @@ function fromBase64(base64: string): Uint8Array | undefined {
   if (bytes.length > 0 && lastGroup.toString("base64") !== base64.slice(-4)) return undefined;
   return new Uint8Array(bytes);
 }
+
+/** A Buffer over the same bytes, which pg sends as they are (binary format). */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

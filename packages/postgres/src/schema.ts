@@ -1,3 +1,5 @@
+import { KIND } from "./outcome-text.js";
+
 /** Where the store keeps its rows. */
 export interface PostgresTableOptions {
   /** Table name. Default `idemkit_keys`. The claim function is `<table>_claim`, in the same schema. */
@@ -47,10 +49,11 @@ export function dollarTag(body: string, name = "idemkit"): string {
  * "B" + base64 (a third larger than the bytes; hex would be twice). Binary results are no way out: pg 8
  * reads each field of a binary row as a UTF-8 string, which corrupts bytes.
  */
-const outcomeOf = (row: string) => `coalesce(${row}outcome, 'B' || encode(${row}outcome_bytes, 'base64'))`;
+const outcomeOf = (row: string) =>
+  `coalesce(${row}outcome, '${KIND.serverBase64}' || encode(${row}outcome_bytes, 'base64'))`;
 const CLAIM_COLUMNS = "acquired, state, token, fingerprint, fence, deadline_ms, outcome, takeover";
 /** Named, so that the migration can tell whether a converted table has it. */
-const OUTCOME_CHECK = "CONSTRAINT outcome_kind CHECK (left(outcome, 1) IN ('t', 'b'))";
+const OUTCOME_CHECK = `CONSTRAINT outcome_kind CHECK (left(outcome, 1) IN ('${KIND.text}', '${KIND.base64}'))`;
 
 /** The quoted, schema-qualified names and the SQL text of every statement the store runs. */
 export function postgresStatements(options: PostgresTableOptions = {}) {

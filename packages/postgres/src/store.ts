@@ -17,7 +17,7 @@ import {
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { decodeOutcome, outcomeText } from "./outcome-text.js";
+import { asBuffer, decodeOutcome, outcomeText } from "./outcome-text.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
 
@@ -160,9 +160,6 @@ function toRecord(row: RecordRow, result: Uint8Array): IdempotencyRecord {
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };
 }
-
-/** A Buffer over the same bytes, which pg sends as they are (binary format). */
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * An idemkit store over your `pg` Pool. Run `migrate(pool, options)` (or the SQL of

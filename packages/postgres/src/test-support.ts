@@ -96,7 +96,7 @@ export async function transpiledPackage(): Promise<string> {
 
 /** Strings (as UTF-8) and byte lists, joined. */
 export const joinBytes = (...parts: (string | number[])[]) =>
-  Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part))));
+  Buffer.concat(parts.map((part) => Buffer.from(part)));
 
 /** Outcomes that find the edges: escapes at either end and side by side, multi-byte text, not UTF-8. */
 export const EDGE_OUTCOMES: [string, Buffer][] = [
