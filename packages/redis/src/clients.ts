@@ -21,10 +21,13 @@ export interface Server {
 /** What the store does with a client, whichever library it comes from. */
 export interface Connection {
   /**
-   * `EVALSHA <sha> 1 <key> …args` or `EVAL <lua> 1 <key> …args` on the node that holds the key, the
-   * client's own `keyPrefix` before the key; bulk replies as Buffers (outcomes are bytes). One command.
+   * `EVALSHA <sha> <n> …keys …args` or `EVAL <lua> <n> …keys …args` on the node that holds the keys (one
+   * slot), the client's own `keyPrefix` before each key; bulk replies as Buffers (outcomes are bytes).
+   * One command.
    */
-  script(kind: "evalsha" | "eval", body: string, key: string, args: Argument[]): Promise<Reply>;
+  script(kind: "evalsha" | "eval", body: string, keys: string[], args: Argument[]): Promise<Reply>;
+  /** `SET <key> <value> PX <ms>` (the client's own `keyPrefix` before the key), on the node that holds it. */
+  write(key: string, value: Buffer, ms: number): Promise<unknown>;
   /**
    * `GET <key>` (the client's own `keyPrefix` before it), the value as a Buffer or null, on the server
    * the scripts run on. Only on standalone clients: see large-reads.ts.
@@ -40,10 +43,14 @@ export interface Connection {
   together(send: () => void): void;
   /** The client's server, or every master of a Cluster. */
   servers(): Promise<Server[]>;
+  /** Whether the client is a Cluster client: a script must then declare every key it touches. */
+  readonly cluster: boolean;
   /** Redis answered with an error (a refusal), as opposed to no answer at all. */
   isErrorReply(error: unknown): boolean;
   /** The client's own `keyPrefix` (`""` when it has none): the keys a `SCAN` finds start with it. */
   readonly keyPrefix: string;
+  /** The same as bytes, as Redis sees them (node-redis takes a Buffer too). */
+  readonly keyPrefixBytes: Buffer;
 }
 
 /**
@@ -104,6 +111,13 @@ function fromIoredis(client: IoredisClient): Connection {
       this: IoredisClient,
       key: string,
     ) => Promise<Buffer | null>,
+    set: client.createBuiltinCommand("set").buffer as (
+      this: IoredisClient,
+      key: string,
+      value: Buffer,
+      px: "PX",
+      ms: number,
+    ) => Promise<unknown>,
   };
   const server = (node: IoredisRedis): Server => {
     const { host, port, sentinels, name } = node.options;
@@ -121,8 +135,11 @@ function fromIoredis(client: IoredisClient): Connection {
     return reply;
   };
   return {
-    script: (kind, body, key, args) => batched(() => send[kind].call(client, body, 1, key, ...args)),
+    script: (kind, body, keys, args) =>
+      batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
+    write: (key, value, ms) => batched(() => send.set.call(client, key, value, "PX", ms)),
     read: writes ? (key) => batched(() => send.get.call(client, key)) : undefined,
+    cluster: client.isCluster,
     together: (commands) => (writes ? writes.together(commands) : commands()),
     connections: writes ? closesOf(client as unknown as IoredisRedis) : undefined,
     async servers() {
@@ -140,7 +157,7 @@ function fromIoredis(client: IoredisClient): Connection {
       return cluster.nodes("master").map(server);
     },
     isErrorReply: (error) => error instanceof Error && error.name === "ReplyError",
-    keyPrefix: String((client.options as { keyPrefix?: string }).keyPrefix ?? ""),
+    ...keyPrefixOf((client.options as { keyPrefix?: string }).keyPrefix),
   };
 }
 
@@ -171,38 +188,68 @@ function prefixed(prefix: Argument | undefined, key: string): Argument {
   return typeof prefix === "string" ? prefix + key : Buffer.concat([prefix, Buffer.from(key)]);
 }
 
+/** The client's `keyPrefix` as the Connection gives it. */
+function keyPrefixOf(keyPrefix: Argument | undefined) {
+  return {
+    keyPrefix: String(keyPrefix ?? ""),
+    keyPrefixBytes: typeof keyPrefix === "string" ? Buffer.from(keyPrefix) : (keyPrefix ?? Buffer.alloc(0)),
+  };
+}
+
+/** A script's command as node-redis sends it (the keys given with the client's `keyPrefix`). */
+const scriptCommand = (kind: string, body: string, keys: Argument[], args: Argument[]): Argument[] => [
+  kind.toUpperCase(),
+  body,
+  String(keys.length),
+  ...keys,
+  ...args,
+];
+
 function fromNodeRedisClient(client: NodeRedisClient): Connection {
   const keyPrefix = client.options?.keyPrefix;
   const socket = client.options?.socket as { host?: string; port?: number; path?: string } | undefined;
   const name = socket?.path ?? `${socket?.host ?? "localhost"}:${socket?.port ?? 6379}`;
   return {
-    script: (kind, body, key, args) =>
-      client.sendCommand([kind.toUpperCase(), body, "1", prefixed(keyPrefix, key), ...args], {
-        typeMapping: BUFFERS,
-      }) as Promise<Reply>,
+    script: (kind, body, keys, args) =>
+      client.sendCommand(
+        scriptCommand(
+          kind,
+          body,
+          keys.map((key) => prefixed(keyPrefix, key)),
+          args,
+        ),
+        { typeMapping: BUFFERS },
+      ) as Promise<Reply>,
+    write: (key, value, ms) => client.sendCommand(["SET", prefixed(keyPrefix, key), value, "PX", String(ms)]),
     read: (key) =>
       client.sendCommand(["GET", prefixed(keyPrefix, key)], {
         typeMapping: BUFFERS,
       }) as Promise<Buffer | null>,
     // node-redis writes the commands of one tick together.
     together: (send) => send(),
+    cluster: false,
     servers: async () => [{ name, command: (args) => client.sendCommand(args, { typeMapping: DEFAULTS }) }],
     isErrorReply: isNodeRedisErrorReply,
-    keyPrefix: String(keyPrefix ?? ""),
+    ...keyPrefixOf(keyPrefix),
   };
 }
 
 function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
   const keyPrefix = (cluster as { _options?: { keyPrefix?: Argument } })._options?.keyPrefix;
   return {
-    script(kind, body, key, args) {
-      const k = prefixed(keyPrefix, key);
-      // Routed by the key to its master (not read-only: every script may write).
-      return cluster.sendCommand(k, false, [kind.toUpperCase(), body, "1", k, ...args], {
+    script(kind, body, keys, args) {
+      const ks = keys.map((key) => prefixed(keyPrefix, key));
+      // Routed by the first key to its master (not read-only: every script may write).
+      return cluster.sendCommand(ks[0], false, scriptCommand(kind, body, ks, args), {
         typeMapping: BUFFERS,
       }) as Promise<Reply>;
     },
+    write(key, value, ms) {
+      const k = prefixed(keyPrefix, key);
+      return cluster.sendCommand(k, false, ["SET", k, value, "PX", String(ms)]);
+    },
     together: (send) => send(),
+    cluster: true,
     async servers() {
       // Known once the Cluster is connected; an empty list would read as "every master is fine".
       if (cluster.masters.length === 0) throw new Error("the Cluster knows no masters: connect it first");
@@ -220,7 +267,7 @@ function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
       );
     },
     isErrorReply: isNodeRedisErrorReply,
-    keyPrefix: String(keyPrefix ?? ""),
+    ...keyPrefixOf(keyPrefix),
   };
 }
 

@@ -1,10 +1,12 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { runStoreConformance, skipUnlessAvailable } from "@idemkit/conformance";
 import type { IdempotencyStore } from "@idemkit/core";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RedisClient } from "./clients.js";
 import { createRedisStore, type RedisStore } from "./index.js";
+import { LARGE_RECORD_BYTES } from "./large-reads.js";
+import { outcomeKeyOf } from "./outcome-key.js";
 import {
   commandName,
   nodeRedisCluster,
@@ -106,8 +108,64 @@ for (const [name, open] of CLIENTS) {
       expect(perMaster.length).toBeGreaterThanOrEqual(3);
       expect(perMaster.every((n) => n > 0)).toBe(true);
     });
+
+    it("keeps large outcomes aside in each record's slot, with and without a hash tag, and inline where a { opens none", async () => {
+      const made = Array.from({ length: 24 }, (_, i) => {
+        const id = randomUUID();
+        return [`aside:${id}:${i}`, `aside:{${id}}:${i}`, `aside:{:${id}:${i}`][i % 3] as string;
+      });
+      const outcomes = made.map(() => new Uint8Array(randomBytes(LARGE_RECORD_BYTES + 1)));
+      for (const [i, k] of made.entries()) {
+        const owner = { token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+        expect((await store.claim(k, owner)).acquired).toBe(true);
+        expect(await store.complete(k, owner.token, { result: outcomes[i]!, retentionMs: 60_000 })).toBe(
+          true,
+        );
+      }
+      for (const [i, k] of made.entries()) {
+        const aside = outcomeKeyOf(Buffer.alloc(0), prefix + k);
+        expect(await admin.getrange(prefix + k, 0, 0)).toBe(aside === undefined ? "c" : "a");
+        if (aside !== undefined) expect(await admin.exists(aside)).toBe(1);
+        const replay = await store.claim(k, {
+          token: "t",
+          fingerprint: "fp",
+          leaseMs: 60_000,
+          retentionMs: 60_000,
+        });
+        expect(
+          !replay.acquired && replay.record.state === "completed" && Buffer.from(replay.record.result),
+        ).toEqual(Buffer.from(outcomes[i]!));
+        expect(await store.delete(k)).toBe(true);
+        if (aside !== undefined) expect(await admin.exists(aside)).toBe(0);
+      }
+      expect(made.filter((k) => outcomeKeyOf(Buffer.alloc(0), prefix + k) === undefined)).toHaveLength(8);
+    });
   });
 }
+
+describe.skipIf(Boolean(skip))("redis store on an ioredis Cluster with a keyPrefix", () => {
+  it("keeps a large outcome aside in its record's slot under the client's prefix", async () => {
+    const client = new Cluster(nodes, { keyPrefix: "kp:" });
+    const admin = new Cluster(nodes);
+    try {
+      const store = createRedisStore({ client, prefix });
+      const keys = Array.from({ length: 12 }, (_, i) => `aside-kp:${randomUUID()}:${i}`);
+      for (const k of keys) {
+        const result = new Uint8Array(randomBytes(LARGE_RECORD_BYTES));
+        const owner = { token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+        expect((await store.claim(k, owner)).acquired).toBe(true);
+        expect(await store.complete(k, owner.token, { result, retentionMs: 60_000 })).toBe(true);
+        const aside = outcomeKeyOf(Buffer.from("kp:"), prefix + k) as string;
+        expect(await admin.exists(`kp:${aside}`)).toBe(1);
+        const got = await store.get(k);
+        expect(got?.state === "completed" && Buffer.from(got.result).equals(result)).toBe(true);
+        await store.delete(k);
+      }
+    } finally {
+      await Promise.all([client.quit(), admin.quit()]);
+    }
+  });
+});
 
 describe.skipIf(Boolean(skip))("redis store on a node-redis Cluster, round trips counted per master", () => {
   it("a replay costs 1 command, sent to the master that holds the key, whichever master that is", async () => {

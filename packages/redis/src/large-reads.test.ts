@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Connection, connectionOf, type RedisClient } from "./clients.js";
 import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createRedisStore, createRedisStoreReading } from "./redis-store.js";
-import { CLAIM, CLAIM_IF_ABSENT, COMPLETE, type Script } from "./scripts.js";
+import { CLAIM, CLAIM_IF_ABSENT, COMPLETE, COMPLETE_ASIDE, type Script } from "./scripts.js";
 import {
   commandName,
   probeRedis,
@@ -161,7 +161,7 @@ const spySent = (client: RedisClient) =>
   );
 
 describe.skipIf(Boolean(skip))("redis store: reads after a large replay, counted", () => {
-  it("a replay is a GET and CLAIM_IF_ABSENT in one write, and so is the new key after it; the next new key is one script", async () => {
+  it("a replay is two GETs (the record, its outcome kept aside) and CLAIM_IF_ABSENT in one write, and so is the new key after it; the next new key is one script", async () => {
     const client = new Redis(REDIS_URL);
     try {
       const store = createRedisStore({ client, prefix });
@@ -187,15 +187,16 @@ describe.skipIf(Boolean(skip))("redis store: reads after a large replay, counted
       expect(!replay.acquired && replay.record.state === "completed" && replay.record.result.length).toBe(
         LARGE_RECORD_BYTES,
       );
-      expect([sent.splice(0), writes]).toEqual([["get", "evalsha"], 1]);
+      expect([sent.splice(0), writes]).toEqual([["get", "get", "evalsha"], 1]);
 
       const fresh = randomUUID();
       expect((await store.claim(fresh, claimOf())).acquired).toBe(true);
-      expect(sent.splice(0)).toEqual(["get", "evalsha"]);
+      expect(sent.splice(0)).toEqual(["get", "get", "evalsha"]);
       const next = randomUUID();
       expect((await store.claim(next, claimOf())).acquired).toBe(true);
       expect(sent.splice(0)).toEqual(["evalsha"]);
-      await client.del(prefix + large, prefix + fresh, prefix + next);
+      await store.delete(large);
+      await client.del(prefix + fresh, prefix + next);
     } finally {
       await client.quit();
     }
@@ -254,7 +255,8 @@ describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own
     try {
       await client.ping(); // connected and ready: each call below takes one late reply, 200 ms
       const direct = new Redis({ port: server.port });
-      for (const script of [CLAIM, COMPLETE, CLAIM_IF_ABSENT]) await direct.script("LOAD", script.lua); // no NOSCRIPT
+      for (const script of [CLAIM, COMPLETE, COMPLETE_ASIDE, CLAIM_IF_ABSENT])
+        await direct.script("LOAD", script.lua); // no NOSCRIPT
       await direct.quit();
       const store = createRedisStoreReading({ client, prefix, commandTimeoutMs: 300 }, 0);
       const ended = randomUUID();
@@ -303,14 +305,19 @@ describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own
 // made to interleave another client's write between two commands sent in one write).
 describe("redis store: reads, when the key changed between the GET and the script", () => {
   const NOW = 1_000_000;
-  const record = (state: "c" | "p", deadline: number) =>
-    Buffer.from(`${state}01:${deadline}:${deadline}:1:4:2:tokefp${state === "c" ? "outcome" : ""}`);
+  const record = (state: "c" | "p" | "a", deadline: number) =>
+    Buffer.from(`${state}01:${deadline}:${deadline}:1:4:2:tokefp${{ c: "outcome", a: "7:k:outcome", p: "" }[state]}`);
 
-  function readsAnswering(value: Buffer | null, scriptReply: number | number[], reconnects = false) {
+  function readsAnswering(
+    value: Buffer | null,
+    scriptReply: number | number[],
+    reconnects = false,
+    outcome: Buffer | null = null,
+  ) {
     const sent: string[] = [];
     let closes = 0;
     const connection = {
-      read: async () => value,
+      read: async (key: string) => (key === "k:outcome" ? outcome : value),
       connections: () => closes,
       together: (send: () => void) => send(),
       isErrorReply: () => false,
@@ -320,10 +327,11 @@ describe("redis store: reads, when the key changed between the GET and the scrip
       if (reconnects) closes++; // lost before this reply: ioredis resent the script, maybe elsewhere
       return scriptReply;
     };
-    const reads = largeReads({ connection, prefix: "", run, bounded: (_operation, reply) => reply }, 0);
+    const reads = largeReads({ connection, run, bounded: (_operation, reply) => reply }, 0);
     reads.met(Buffer.alloc(1));
     return { reads, sent };
   }
+  const KEYS: [string, string] = ["k", "k:outcome"];
   const byScript = async (): Promise<ClaimResult> => ({ acquired: true, fence: 9, takeover: true });
   const acquired = (reply: unknown): ClaimResult => ({
     acquired: true,
@@ -333,7 +341,7 @@ describe("redis store: reads, when the key changed between the GET and the scrip
 
   it("read nothing, then the script found the key (created in between): the claim script decides", async () => {
     const { reads } = readsAnswering(null, NOW);
-    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+    expect(await reads.claim("k", KEYS, [], byScript, acquired)).toEqual({
       acquired: true,
       fence: 9,
       takeover: true,
@@ -342,7 +350,7 @@ describe("redis store: reads, when the key changed between the GET and the scrip
 
   it("read a live record, then the script found no key (deleted in between): the script's acquisition stands", async () => {
     const { reads } = readsAnswering(record("c", NOW + 5), [1, 0]);
-    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+    expect(await reads.claim("k", KEYS, [], byScript, acquired)).toEqual({
       acquired: true,
       fence: 1,
       takeover: false,
@@ -352,7 +360,7 @@ describe("redis store: reads, when the key changed between the GET and the scrip
 
   it("read a record whose deadline is the script's time: ended, the claim script decides", async () => {
     const { reads } = readsAnswering(record("c", NOW), NOW);
-    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+    expect(await reads.claim("k", KEYS, [], byScript, acquired)).toEqual({
       acquired: true,
       fence: 9,
       takeover: true,
@@ -361,7 +369,7 @@ describe("redis store: reads, when the key changed between the GET and the scrip
 
   it("a reconnect between the two replies: the script's clock may be another server's, the claim script decides", async () => {
     const { reads } = readsAnswering(record("c", NOW + 5), NOW, true);
-    expect(await reads.claim("k", [], byScript, acquired)).toEqual({
+    expect(await reads.claim("k", KEYS, [], byScript, acquired)).toEqual({
       acquired: true,
       fence: 9,
       takeover: true,
@@ -370,7 +378,7 @@ describe("redis store: reads, when the key changed between the GET and the scrip
 
   it("read a record live at the script's time: it is the answer", async () => {
     const { reads, sent } = readsAnswering(record("p", NOW + 1), NOW);
-    const result = await reads.claim("k", [], byScript, acquired);
+    const result = await reads.claim("k", KEYS, [], byScript, acquired);
     expect(!result.acquired && result.record).toMatchObject({
       state: "in_progress",
       token: "toke",
@@ -378,4 +386,30 @@ describe("redis store: reads, when the key changed between the GET and the scrip
     });
     expect(sent).toEqual(["claim-if-absent"]);
   });
+
+  it("read a record kept aside and its outcome, live at the script's time: it is the answer", async () => {
+    const { reads } = readsAnswering(record("a", NOW + 1), NOW, false, Buffer.from("otokeoutcome"));
+    const result = await reads.claim("k", KEYS, [], byScript, acquired);
+    expect(!result.acquired && result.record).toMatchObject({ state: "completed", token: "toke" });
+    expect(
+      !result.acquired &&
+        Buffer.from(result.record.state === "completed" ? result.record.result : []).toString(),
+    ).toBe("outcome");
+    expect(reads.active).toBe(true);
+  });
+
+  for (const [why, outcome] of [
+    ["another owner's outcome (the key was deleted and completed again in between)", "oTOKEoutcome"],
+    ["no outcome (deleted in between)", null],
+    ["an outcome of another length", "otokeoutcome!"],
+  ] as const) {
+    it(`read a record kept aside and ${why}: the claim script decides`, async () => {
+      const { reads } = readsAnswering(record("a", NOW + 1), NOW, false, outcome && Buffer.from(outcome));
+      expect(await reads.claim("k", KEYS, [], byScript, acquired)).toEqual({
+        acquired: true,
+        fence: 9,
+        takeover: true,
+      });
+    });
+  }
 });

@@ -1,5 +1,7 @@
-// How an outcome travels to the client: as a string when that is cheaper and exact, else as bytes.
+// How an outcome travels to Redis: inline as a string when that is cheaper and exact, else as bytes;
+// aside as one value with its mark and token.
 import { isAscii } from "node:buffer";
+import { OUTCOME_MARK } from "./record.js";
 
 // Up to this size an ASCII outcome goes to the client as a string: ioredis builds a command of strings
 // by concatenation, and copies every part of one that holds a Buffer into a new Buffer (13.0 against
@@ -16,4 +18,17 @@ export function outcomeArgument(result: Uint8Array): string | Buffer {
   const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
   const stringable = bytes.length <= STRING_OUTCOME_BYTES && !(bytes.buffer instanceof SharedArrayBuffer);
   return stringable && isAscii(bytes) ? bytes.toString("latin1") : bytes;
+}
+
+/**
+ * The value of an outcome key (scripts.ts): "o", the owner's token, the outcome. One copy of the
+ * outcome, which also makes shared memory safe to send.
+ */
+export function asideValue(token: string, result: Uint8Array): Buffer {
+  const tokenBytes = Buffer.byteLength(token);
+  const value = Buffer.allocUnsafe(1 + tokenBytes + result.byteLength);
+  value[0] = OUTCOME_MARK;
+  value.write(token, 1, "utf8");
+  value.set(result, 1 + tokenBytes);
+  return value;
 }

@@ -3,20 +3,28 @@ import type { IdempotencyRecord } from "@idemkit/core";
 const COLON = 0x3a;
 const MINUS = 0x2d;
 const COMPLETED = 0x63; // "c"
+/** The state of a completed record whose outcome is kept aside (scripts.ts). */
+export const ASIDE_STATE = 0x61; // "a"
+/** The first byte of an outcome key's value (scripts.ts). */
+export const OUTCOME_MARK = 0x6f; // "o"
 const IN_PROGRESS = 0x70; // "p"
 
 /** Why a value is not a record of ours (see `decode`), thrown as the failure of the call that read it. */
 export class Malformed extends Error {}
 
 /**
- * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>`.
- * The header is ASCII digits; token and fingerprint are UTF-8, sliced by their byte lengths. A value
- * that does not read exactly so (a state or flag not ours, a number out of range, lengths that do not
- * add up to the value's) throws `Malformed`: it is never handed to core as a record.
+ * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>`,
+ * with `aside`, the value of its outcome key, for an "a" record. The header is ASCII digits; token and
+ * fingerprint are UTF-8, sliced by their byte lengths. A value that does not read exactly so (a state or
+ * flag not ours, a number out of range, lengths that do not add up to the value's, an outcome kept aside
+ * that is missing or not this owner's) throws `Malformed`: it is never handed to core as a record.
  */
-export function decode(value: Buffer): IdempotencyRecord {
+export function decode(value: Buffer, aside?: Buffer | null): IdempotencyRecord {
   const state = value[0];
-  if ((state !== IN_PROGRESS && state !== COMPLETED) || (value[1] !== 0x30 && value[1] !== 0x31)) {
+  if (
+    (state !== IN_PROGRESS && state !== COMPLETED && state !== ASIDE_STATE) ||
+    (value[1] !== 0x30 && value[1] !== 0x31)
+  ) {
     throw new Malformed("its state and takeover flag are not one of ours");
   }
   const fields = [0, 0, 0, 0, 0, 0]; // n, d, u, c, tl, fl
@@ -64,5 +72,29 @@ export function decode(value: Buffer): IdempotencyRecord {
       expiresAt: at,
     };
   }
+  if (state === ASIDE_STATE) {
+    const result = keptAside(value.subarray(i, fingerprintStart), value.subarray(outcomeStart), aside);
+    return { state: "completed", ...common, result, expiresAt: at };
+  }
   return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: value[1] === 0x31 };
+}
+
+/**
+ * The outcome of an "a" record whose token is `token` and whose outcome field is `<byte length>:<outcome
+ * key>`, from `aside`, its outcome key's value: "o", the token, the outcome. A copy, as above.
+ */
+function keptAside(token: Buffer, field: Buffer, aside: Buffer | null | undefined): Uint8Array {
+  const length = /^([0-9]{1,15}):./s.exec(field.toString("latin1", 0, 17))?.[1];
+  if (length === undefined) throw new Malformed("the length and key of its outcome are not as written");
+  const bytes = Number(length);
+  if (!Buffer.isBuffer(aside)) throw new Malformed("its outcome, kept aside, is missing (evicted?)");
+  const start = 1 + token.length;
+  if (
+    aside[0] !== OUTCOME_MARK ||
+    aside.length !== start + bytes ||
+    !token.equals(aside.subarray(1, start))
+  ) {
+    throw new Malformed("its outcome, kept aside, is not its own");
+  }
+  return new Uint8Array(aside.subarray(start));
 }

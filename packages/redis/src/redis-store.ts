@@ -14,9 +14,20 @@ import { RedisStoreError } from "./errors.js";
 import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { outcomeArgument } from "./outcome-argument.js";
+import { asideValue, outcomeArgument } from "./outcome-argument.js";
+import { outcomeKeyOf } from "./outcome-key.js";
 import { decode, Malformed } from "./record.js";
-import { CLAIM, COMPLETE, DELETE, EXTEND, GET, MALFORMED, RELEASE, type Script } from "./scripts.js";
+import {
+  CLAIM,
+  COMPLETE,
+  COMPLETE_ASIDE,
+  DELETE,
+  EXTEND,
+  GET,
+  MALFORMED,
+  RELEASE,
+  type Script,
+} from "./scripts.js";
 import { unsupported } from "./unsupported.js";
 
 export interface RedisStoreOptions {
@@ -70,6 +81,11 @@ export interface RedisStore extends IdempotencyStore {
 const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
+/**
+ * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion never runs: the two leave in one
+ * write, so only a lost connection or a Cluster redirect between them leaves one behind.
+ */
+const PENDING_OUTCOME_MS = 60_000;
 
 /**
  * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis or node-redis. Every
@@ -80,9 +96,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   return createRedisStoreReading(options, LARGE_RECORD_BYTES);
 }
 
-/** `createRedisStore`, reading first after a live record of `largeBytes` or more (large-reads.ts; tests vary it). */
+/**
+ * `createRedisStore`, keeping outcomes of `largeBytes` or more aside (scripts.ts) and reading first after
+ * a live record that large or kept aside (large-reads.ts); tests vary it.
+ */
 export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: number): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
+  /** The keys of `key`'s record and outcome (the record's again where it keeps its outcome inline). */
+  const keysOf = (key: string): [string, string] => {
+    const record = prefix + key;
+    return [record, outcomeKeyOf(connection.keyPrefixBytes, record) ?? record];
+  };
   // One timer for all the store's pending commands (they share the timeout), none when it is 0.
   const deadlines = timeoutMs === 0 ? undefined : new CallDeadlines(timeoutMs);
 
@@ -109,13 +133,18 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   }
 
   /**
-   * Runs `script` on `key`: by SHA, re-sent whole when Redis has lost it (`NOSCRIPT` after `SCRIPT
-   * FLUSH`, a restart or a failover). One promise and (unless disabled) one deadline per call: it
-   * rejects when Redis has not answered within `timeoutMs`; past it nothing is re-sent (an EVAL then
-   * would still write, unseen by the caller, who has its rejection).
+   * Runs `script` on `keys` (the record of `key` first): by SHA, re-sent whole when Redis has lost it
+   * (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover). One promise and (unless disabled) one
+   * deadline per call: it rejects when Redis has not answered within `timeoutMs`; past it nothing is
+   * re-sent (an EVAL then would still write, unseen by the caller, who has its rejection).
    */
-  function run(operation: string, script: Script, key: string, args: (string | Buffer)[]): Promise<Reply> {
-    const fullKey = prefix + key;
+  function run(
+    operation: string,
+    script: Script,
+    key: string,
+    args: (string | Buffer)[],
+    keys: string[] = [prefix + key],
+  ): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       let done = false;
       const deadline = deadlines?.start(() => {
@@ -137,25 +166,25 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
       const sendWhole = (error: unknown) => {
         if (done || !isNoScript(error)) return failed(error);
         // The script cache was lost: EVAL runs it once and caches it again on that node.
-        send("eval", script.lua, fullKey, args).then(answered, failed);
+        send("eval", script.lua, keys, args).then(answered, failed);
       };
-      send("evalsha", script.sha, fullKey, args).then(answered, sendWhole);
+      send("evalsha", script.sha, keys, args).then(answered, sendWhole);
     });
   }
 
   /** One command; a client that throws instead of rejecting fails the same way. */
-  function send(kind: "evalsha" | "eval", body: string, key: string, args: (string | Buffer)[]) {
+  function send(kind: "evalsha" | "eval", body: string, keys: string[], args: (string | Buffer)[]) {
     try {
-      return connection.script(kind, body, key, args);
+      return connection.script(kind, body, keys, args);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** The record a script returned, or the call's failure if it is not one (`decode`). */
-  function record(operation: string, key: string, value: Buffer): IdempotencyRecord {
+  /** The record a script returned (with its outcome key's value), or the call's failure if it is not one (`decode`). */
+  function record(operation: string, key: string, value: Buffer, aside?: Buffer | null): IdempotencyRecord {
     try {
-      return decode(value);
+      return decode(value, aside);
     } catch (error) {
       if (error instanceof Malformed) throw malformed(operation, key, `(${error.message})`);
       throw error;
@@ -198,26 +227,63 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     });
   }
 
-  /** Acquired: [fence, takeover] as integers. Not acquired: the live record as one string. */
+  /**
+   * Acquired: [fence, takeover] as integers. Not acquired: the live record as one string, or [record,
+   * outcome key's value] for a record whose outcome is kept aside.
+   */
   function claimResult(key: string, reply: Reply): ClaimResult {
     if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
-    if (Array.isArray(reply)) {
-      const [fence, takeover] = reply;
-      if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
-        return { acquired: true, fence, takeover: takeover === 1 };
+    if (Array.isArray(reply) && reply.length === 2) {
+      const [first, second] = reply;
+      if (typeof first === "number" && typeof second === "number")
+        return { acquired: true, fence: first, takeover: second === 1 };
+      if (Buffer.isBuffer(first) && typeof second !== "number")
+        return { acquired: false, record: record("claim", key, first, second) };
     }
     throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
   }
 
-  const reads = largeReads({ connection, prefix, run, bounded }, largeBytes);
+  const reads = largeReads({ connection, run, bounded }, largeBytes);
 
   /** The claim by its script; a live record it returns tells the reads whether to read first next time. */
-  function claimByScript(key: string, args: string[]): Promise<ClaimResult> {
-    return run("claim", CLAIM, key, args).then((reply) => {
+  function claimByScript(key: string, args: string[], keys: string[]): Promise<ClaimResult> {
+    return run("claim", CLAIM, key, args, keys).then((reply) => {
       const result = claimResult(key, reply);
       reads.met(reply);
       return result;
     });
+  }
+
+  /**
+   * COMPLETE_ASIDE's reply, the outcome written first to a pending key (the outcome key and the token:
+   * in its slot, and no other owner's) by a plain `SET` in the same write. The `SET`'s own failure shows
+   * in the script's -1.
+   */
+  function completeAside(
+    key: string,
+    token: string,
+    result: Uint8Array,
+    retention: string,
+    record: string,
+    aside: string,
+  ): Promise<Reply> {
+    const value = asideValue(token, result);
+    const pending = `${aside}:${token}`;
+    let reply!: Promise<Reply>;
+    connection.together(() => {
+      // A client that throws instead of rejecting fails the same way.
+      try {
+        connection.write(pending, value, PENDING_OUTCOME_MS).catch(() => {});
+      } catch {}
+      reply = run(
+        "complete",
+        COMPLETE_ASIDE,
+        key,
+        [token, retention, String(value.length), String(result.byteLength)],
+        [record, pending, aside],
+      );
+    });
+    return reply;
   }
 
   // claim and complete, on every new key's path, chain on `run` without an async function's extra
@@ -242,28 +308,41 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
       } catch (error) {
         return Promise.reject(error);
       }
+      // The outcome key only where the script must be told it (scripts.ts, ASIDE_KEY).
+      const keys = connection.cluster ? keysOf(key) : [prefix + key];
       if (reads.active) {
         return within("claim", (expired) =>
           reads.claim(
             key,
+            keysOf(key),
             args,
-            () => (expired() ? Promise.reject(timedOut("claim")) : claimByScript(key, args)),
+            () => (expired() ? Promise.reject(timedOut("claim")) : claimByScript(key, args, keys)),
             (reply) => claimResult(key, reply),
           ),
         );
       }
-      return claimByScript(key, args);
+      return claimByScript(key, args, keys);
     },
 
     complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
-      let args: (string | Buffer)[];
+      let retention: string;
+      let keys: [string, string] | undefined;
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-        args = [token, outcomeArgument(outcome.result), ms(outcome.retentionMs)];
+        retention = ms(outcome.retentionMs);
+        if (outcome.result.byteLength >= largeBytes) keys = keysOf(key);
       } catch (error) {
         return Promise.reject(error);
       }
-      return run("complete", COMPLETE, key, args).then(isOne);
+      const inline = () =>
+        run("complete", COMPLETE, key, [token, outcomeArgument(outcome.result), retention]).then(isOne);
+      const [record, aside] = keys ?? [];
+      if (record === undefined || aside === undefined || aside === record) return inline();
+      return within("complete", (expired) =>
+        completeAside(key, token, outcome.result, retention, record, aside).then((reply) =>
+          reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline()) : reply === 1,
+        ),
+      );
     },
 
     async release(key: string, token: string): Promise<boolean> {
@@ -276,12 +355,15 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     },
 
     async get(key: string): Promise<IdempotencyRecord | undefined> {
-      const reply = await run("get", GET, key, []);
-      return Buffer.isBuffer(reply) ? record("get", key, reply) : undefined;
+      const reply = await run("get", GET, key, [], keysOf(key));
+      if (Buffer.isBuffer(reply)) return record("get", key, reply);
+      if (Array.isArray(reply) && Buffer.isBuffer(reply[0]) && typeof reply[1] !== "number")
+        return record("get", key, reply[0], reply[1]);
+      return undefined;
     },
 
     async delete(key: string): Promise<boolean> {
-      return (await run("delete", DELETE, key, [])) === 1;
+      return (await run("delete", DELETE, key, [], keysOf(key))) === 1;
     },
   };
 }

@@ -6,6 +6,7 @@ import { skipUnlessAvailable } from "@idemkit/conformance";
 import type { IdempotencyStore } from "@idemkit/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "./index.js";
+import { LARGE_RECORD_BYTES } from "./large-reads.js";
 import { probeRedis, standalone, type TestClient } from "./testing/clients.js";
 
 const prefix = "idemkit-test:";
@@ -77,6 +78,42 @@ for (const [name, open] of CLIENTS) {
           expect(!again.acquired && again.record.state).toBe("in_progress");
         });
         expect(duplicate).toEqual({ total: 1, scripts: 1 });
+      });
+
+      it("a new key with a large outcome costs 2 round trips: the claim, then the outcome's SET and the completion together; its replay 1", async () => {
+        const k = `count:${randomUUID()}`;
+        const token = randomUUID();
+        const claim = { token, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+        const result = new Uint8Array(LARGE_RECORD_BYTES);
+        // The socket's own writes (ioredis corks it: each command's `write` is held until then).
+        type Methods = Record<"_write" | "_writev", (...args: unknown[]) => unknown>;
+        const stream = (opened.client as { stream?: Methods }).stream;
+        let writes = 0;
+        if (stream) {
+          for (const method of ["_write", "_writev"] as const) {
+            const original = stream[method].bind(stream);
+            stream[method] = (...args: unknown[]) => {
+              writes++;
+              return original(...args);
+            };
+          }
+        }
+        expect((await store.claim(k, claim)).acquired).toBe(true);
+        writes = 0;
+        const completion = await count(async () => {
+          expect(await store.complete(k, token, { result, retentionMs: 60_000 })).toBe(true);
+        });
+        expect([completion, sent]).toEqual([{ total: 2, scripts: 1 }, ["set", "evalsha"]]);
+        // ioredis: one write for both (node-redis writes the commands of one tick together itself).
+        if (stream) expect(writes).toBe(1);
+        const replay = await count(async () => {
+          const again = await store.claim(k, { ...claim, token: randomUUID() });
+          expect(!again.acquired && again.record.state === "completed" && again.record.result.length).toBe(
+            LARGE_RECORD_BYTES,
+          );
+        });
+        expect(replay).toEqual({ total: 1, scripts: 1 });
+        await store.delete(k);
       });
     },
   );

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 
 /**
- * The Lua scripts behind the Redis store. Each one touches only `KEYS[1]`, so every operation runs
- * on one Cluster slot, and each reads the clock with `TIME` inside Redis, so no deadline is ever
- * judged by the application server's clock. (Redis 5+ replicates script effects, not scripts, which
+ * The Lua scripts behind the Redis store. `KEYS[1]` is the record's key; the scripts that may meet an
+ * outcome kept aside (below) also take its outcome key (`KEYS[2]`, outcome-key.ts: in the record's
+ * Cluster slot, so every operation runs on one slot), but a claim on a standalone server does not (see
+ * ASIDE_KEY). Each reads the clock with `TIME` inside Redis, so no deadline is ever judged by the
+ * application server's clock. (Redis 5+ replicates script effects, not scripts, which
  * is what makes `TIME` before a write allowed.)
  *
  * A record is one string: a short ASCII header, then the owner token, the fingerprint and (completed
@@ -11,7 +13,7 @@ import { createHash } from "node:crypto";
  *
  *   <s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>
  *
- *   s   state: "p" (in progress) or "c" (completed)
+ *   s   state: "p" (in progress), "c" (completed) or "a" (completed, its outcome kept aside: see below)
  *   k   "1" when the claim that wrote the record replaced an expired lease (a takeover), else "0"
  *   n   fence
  *   d   deadline, ms since the epoch on Redis's clock: lease end (p) or retention end (c); 0 once released
@@ -22,7 +24,14 @@ import { createHash } from "node:crypto";
  *       (`list`'s `claimedAt`); extend, complete and release keep it
  *   tl, fl  byte lengths of the token and the fingerprint
  *
- * Every write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
+ * A large outcome is written by the client with a plain `SET` (bytes that enter Lua cost Redis ~1.2 µs a
+ * KiB, and 4 more to be joined into a record and stored: ~300 µs for 64 KiB against 3 for a `SET`), to a
+ * pending key named by the owner's token, then moved to the outcome key by COMPLETE_ASIDE, which checks the
+ * owner as COMPLETE does. The "a" record holds `<outcome's byte length>:<outcome key>` in its outcome's
+ * place; the outcome key holds "o", the token and the outcome, so a reader that fetched both with plain commands
+ * can tell that they belong together, and no script reads it as a record. It expires with the record.
+ *
+ * Every record write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
  * (no `PTTL`, no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). An
  * expired lease, a released record (d = 0) and a completed one all keep the fence until then, so the
  * next owner gets a higher one. Only DELETE (operator purge) forgets it. Every script judges `d` itself;
@@ -60,7 +69,7 @@ local seconds, micros = tonumber(time[1]), tonumber(time[2])
 local now = seconds * 1000 + math.floor(micros / 1000)
 local up = seconds * 1000 + math.floor((micros + 999) / 1000)
 local format = string.format
-local HEADER = '^([pc])([01])(%d+):(%-?%d+):(%d+):(%d+):(%d+):(%d+):()'
+local HEADER = '^([pca])([01])(%d+):(%-?%d+):(%d+):(%d+):(%d+):(%d+):()'
 local REFUSED = '${MALFORMED} '
 `;
 
@@ -81,29 +90,31 @@ const whole = (template: string) =>
 const after = (name: string, ms: string) =>
   `local ${name} = tonumber(${ms})\n${name} = ${name} > 0 and up + ${name} or now + ${name}`;
 
-// Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record. Leaves its
-// header in s, k, n, d, u, c, tl, fl, at (where the token starts) and the token + fingerprint in body
-// (d and u as numbers), for `put`.
-const OWNED = `
+// Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record, else `lost` runs
+// (it returns). Leaves its header in s, k, n, d, u, c, tl, fl, at (where the token starts) and the
+// token + fingerprint in body (d and u as numbers), for `put`.
+const owned = (lost = "return 0") => `
 local v = redis.pcall('GET', KEYS[1])
-if type(v) ~= 'string' then return 0 end
+if type(v) ~= 'string' then ${lost} end
 local s, k, n, d, u, c, tl, fl, at = string.match(v, HEADER)
 d = tonumber(d)
-if s ~= 'p' or d <= now then return 0 end
+if s ~= 'p' or d <= now then ${lost} end
 local tokenLength = tonumber(tl)
-if tokenLength ~= #ARGV[1] or string.sub(v, at, at + tokenLength - 1) ~= ARGV[1] then return 0 end
+if tokenLength ~= #ARGV[1] or string.sub(v, at, at + tokenLength - 1) ~= ARGV[1] then ${lost} end
 local body = string.sub(v, at, at + tokenLength + tonumber(fl) - 1)
 u = tonumber(u)
 ${WIDE}
 `;
+const OWNED = owned();
 
 /**
  * Lua: writes the owned record (OWNED's fields) in `state`, with `deadline`, `keep` (keep-until) and
- * `outcome` (Lua expressions), its TTL up to keep-until (at least 1 ms: a keep-until already past
- * only happens for a deadline already past, which reads as absent anyway).
+ * `outcome` (Lua expressions), its TTL (`ttl`, kept for an outcome key) up to keep-until (at least
+ * 1 ms: a keep-until already past only happens for a deadline already past, which reads as absent anyway).
  */
-const put = (state: "p" | "c", deadline: string, keep: string, outcome?: string) =>
-  `redis.call('SET', KEYS[1], format(${whole(`${state}%s%s:%n:%n:%s:%s:%s:`)}, k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', format(${whole("%n")}, math.max(1, ${keep} - now)))`;
+const put = (state: "p" | "c" | "a", deadline: string, keep: string, outcome?: string) =>
+  `local ttl = format(${whole("%n")}, math.max(1, ${keep} - now))
+redis.call('SET', KEYS[1], format(${whole(`${state}%s%s:%n:%n:%s:%s:%s:`)}, k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', ttl)`;
 
 function script(body: string): Script {
   const lua = PRELUDE + body;
@@ -122,12 +133,32 @@ return {fence, takeover}
 `;
 
 /**
- * ARGV: token, fingerprint, leaseMs, retentionMs. The record is kept (key TTL and keep-until)
- * retentionMs past its lease end, however the two compare: a takeover within that time sees the fence.
- * When acquired, returns [fence, takeover] as two integers: takeover is 1 when the claim replaced an
- * in-progress record whose lease ran out (d > 0: a released one has d = 0), else 0; the flag is
- * stored in the record. Otherwise returns the live record (the whole string), read in the same atomic
- * step (a retry with the owner's token reads its own claim's takeover flag there).
+ * Lua: `o`, the outcome key of the "a" record `v`: `KEYS[2]` where the caller declared it (a Cluster
+ * needs every key declared, to run the script where they all are), else the name the record holds.
+ * Redis reads an undeclared key on a standalone server, and claims, which run on every request, are
+ * cheaper without a second key to name and send: ~5% more new keys per second.
+ */
+const ASIDE_KEY = `
+local o = KEYS[2]
+if not o then
+  local _, _, _, _, _, _, tl, fl, at = string.match(v, HEADER)
+  o = string.match(v, '^%d+:(.+)$', at + tonumber(tl) + tonumber(fl))
+end`;
+
+/** Lua: returns [the "a" record `v`, its outcome key's value (nil unless a string)]. */
+const WITH_ASIDE = `${ASIDE_KEY}
+local aside = o and redis.pcall('GET', o)
+if type(aside) ~= 'string' then aside = false end
+return {v, aside}`;
+
+/**
+ * KEYS: the record, and its outcome key on a Cluster (ASIDE_KEY). ARGV: token, fingerprint, leaseMs, retentionMs. The record is kept
+ * (key TTL and keep-until) retentionMs past its lease end, however the two compare: a takeover within
+ * that time sees the fence. When acquired, returns [fence, takeover] as two integers: takeover is 1 when
+ * the claim replaced an in-progress record whose lease ran out (d > 0: a released one has d = 0), else
+ * 0; the flag is stored in the record; an ended record's outcome kept aside is deleted. Otherwise
+ * returns the live record (the whole string), or, for an "a" record, [record, outcome key's value],
+ * read in the same atomic step (a retry with the owner's token reads its own claim's takeover flag there).
  */
 export const CLAIM = script(`
 local v = redis.pcall('GET', KEYS[1])
@@ -138,7 +169,13 @@ if v then
   local s, k, n, d = string.match(v, HEADER)
   if not s then return redis.error_reply(REFUSED .. '(no record header)') end
   d = tonumber(d)
-  if d > now then return v end
+  if s == 'a' then
+    if d > now then ${WITH_ASIDE} end
+    ${ASIDE_KEY}
+    if o then redis.call('DEL', o) end
+  elseif d > now then
+    return v
+  end
   fence = tonumber(n) + 1
   if s == 'p' and d > 0 then takeover = 1 end
 end
@@ -173,6 +210,27 @@ return 1
 `);
 
 /**
+ * COMPLETE for an outcome the client wrote to a pending key. KEYS: the record, the pending key, the
+ * outcome key. ARGV: token, retentionMs, the pending value's byte length, the outcome's. Returns 1 when
+ * stored: the pending key becomes the outcome key, with the record's TTL, set after the record's so it
+ * never expires first. Returns 0 when the lease was lost, -1 when the pending key is not as written (it
+ * expired or was evicted before this ran): the caller completes by COMPLETE then. Either way the pending
+ * key is gone.
+ */
+export const COMPLETE_ASIDE = script(`${owned("redis.call('DEL', KEYS[2]) return 0")}
+if redis.pcall('STRLEN', KEYS[2]) ~= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[2])
+  return -1
+end
+${after("deadline", "ARGV[2]")}
+local keep = math.max(u, deadline)
+${put("a", "deadline", "keep", "ARGV[4] .. ':' .. KEYS[3]")}
+redis.call('RENAME', KEYS[2], KEYS[3])
+redis.call('PEXPIRE', KEYS[3], ttl)
+return 1
+`);
+
+/**
  * ARGV: token. Returns 1 when released, 0 when the lease was lost. The key is not deleted: its
  * deadline is set to 0 (long past on any clock), so it reads as absent and is claimable at once,
  * while the record, and its fence, stay until keep-until: the next claim's fence is higher.
@@ -193,27 +251,35 @@ ${put("p", "lease", "keep")}
 return 1
 `);
 
-/** Returns the live record (the whole string), or nil when absent or expired. */
+/**
+ * KEYS: the record, its outcome key. Returns the live record (the whole string; for an "a" record,
+ * [record, outcome key's value], as CLAIM), or nil when absent or expired.
+ */
 export const GET = script(`
 local v = redis.pcall('GET', KEYS[1])
 if type(v) == 'table' then return redis.error_reply(REFUSED .. '(a ' .. redis.call('TYPE', KEYS[1]).ok .. ', not a string)') end
 if v then
   local s, k, n, d = string.match(v, HEADER)
   if not s then return redis.error_reply(REFUSED .. '(no record header)') end
-  if tonumber(d) > now then return v end
+  if tonumber(d) > now then
+    if s == 'a' then ${WITH_ASIDE} end
+    return v
+  end
 end
 return false
 `);
 
 /**
- * Removes the record whatever its state, fence included. Returns 1 if it was live, else 0. Reads the
- * header only (`GETRANGE`; it is under 128 bytes), not the outcome. Whatever else is at the key (a
- * value that is no record of ours, another type) is removed too, and counts as not live: this is how
- * an operator clears a key that `claim` refuses.
+ * KEYS: the record, its outcome key. Removes the record whatever its state, fence included, and its
+ * outcome key. Returns 1 if it was live, else 0. Reads the header only (`GETRANGE`; it is under 128
+ * bytes), not the outcome. Whatever else is at the key (a value that is no record of ours, another type)
+ * is removed too, and counts as not live: this is how an operator clears a key that `claim` refuses.
  */
 export const DELETE = script(`
 local v = redis.pcall('GETRANGE', KEYS[1], 0, 127)
-if redis.call('DEL', KEYS[1]) == 0 or type(v) ~= 'string' then return 0 end
+local removed = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+if removed == 0 or type(v) ~= 'string' then return 0 end
 local s, k, n, d = string.match(v, HEADER)
 if s and tonumber(d) > now then return 1 end
 return 0
@@ -221,8 +287,8 @@ return 0
 
 /**
  * `list`'s read of one key it found. ARGV: the state wanted ('p', 'c', or '' for either), the least age
- * of the claim in ms ('' for any). Returns the header's state, fence, deadline and claim time (s, n, d,
- * c) when the key holds a live record that passes both, judged by Redis's clock; nil otherwise, and for
+ * of the claim in ms ('' for any). Returns the header's state ('c' for "a"), fence, deadline and claim
+ * time (s, n, d, c) when the key holds a live record that passes both, judged by Redis's clock; nil otherwise, and for
  * a value that is no record of ours (list leaves it out: `get` names it). Reads the header only
  * (`GETRANGE`), never the outcome.
  */
@@ -231,6 +297,7 @@ local v = redis.pcall('GETRANGE', KEYS[1], 0, 127)
 if type(v) ~= 'string' then return false end
 local s, k, n, d, u, c = string.match(v, HEADER)
 if not s or tonumber(d) <= now then return false end
+if s == 'a' then s = 'c' end
 if ARGV[1] ~= '' and s ~= ARGV[1] then return false end
 if ARGV[2] ~= '' and tonumber(c) > now - tonumber(ARGV[2]) then return false end
 return {s, n, d, c}

@@ -1,0 +1,90 @@
+// Where a large outcome is kept: a key of its own beside its record, in the record's Cluster slot.
+
+/**
+ * Between a record's key and its outcome key's tail. Core's keys are printable ASCII, so none of them
+ * ends in this; a key given to the store directly that does meets an outcome, which no script reads as
+ * a record (record.ts).
+ */
+const OUTCOME = "\u0001outcome";
+
+const SLOTS = 16384;
+
+// CRC-16/XMODEM, as Redis Cluster hashes keys to slots.
+const CRC_TABLE = new Uint16Array(256);
+for (let i = 0; i < 256; i++) {
+  let crc = i << 8;
+  for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+  CRC_TABLE[i] = crc & 0xffff;
+}
+
+/** The CRC after `crc` and one more byte. */
+const step = (crc: number, byte: number) =>
+  ((crc << 8) & 0xffff) ^ (CRC_TABLE[((crc >> 8) ^ byte) & 0xff] as number);
+
+function slotOf(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) crc = step(crc, bytes[i] as number);
+  return crc & (SLOTS - 1);
+}
+
+/**
+ * For each slot, a short hash tag (base-36 digits, no braces) that Redis Cluster puts in that slot:
+ * the first of 0, 1, 2, … (in base 36) to land there. Made once, when first needed (~10 ms).
+ */
+let tags: string[] | undefined;
+function tagOf(slot: number): string {
+  if (tags === undefined) {
+    const found: string[] = new Array(SLOTS);
+    for (let n = 0, left = SLOTS; left > 0; n++) {
+      const tag = n.toString(36);
+      let crc = 0;
+      for (let i = 0; i < tag.length; i++) crc = step(crc, tag.charCodeAt(i));
+      const s = crc & (SLOTS - 1);
+      if (found[s] === undefined) {
+        found[s] = tag;
+        left--;
+      }
+    }
+    tags = found;
+  }
+  return tags[slot] as string;
+}
+
+const OPEN = 0x7b; // "{"
+const CLOSE = 0x7d; // "}"
+
+/**
+ * The outcome key of the record at `key` (the store's prefix included) under the client's own
+ * `clientPrefix`, named so that Redis Cluster puts it in the record's slot: the record's key and a tail,
+ * where the record's key has a hash tag (the tail does not change it), else a tail that ends with a hash
+ * tag of the record's slot. `undefined` where neither holds (a `{` with no tag after it): such a record
+ * keeps its outcome inline. The pending key of a completion (redis-store.ts) adds the owner's token.
+ */
+export function outcomeKeyOf(clientPrefix: Uint8Array, key: string): string | undefined {
+  if (clientPrefix.length === 0) {
+    // Claims name it every time: an ASCII key with no "{", the common case, is hashed without a Buffer.
+    let crc = 0;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c > 0x7f || c === OPEN) return outcomeKeyOfBytes(Buffer.from(key), key);
+      crc = step(crc, c);
+    }
+    return `${key}${OUTCOME}{${tagOf(crc & (SLOTS - 1))}}`;
+  }
+  return outcomeKeyOfBytes(Buffer.concat([clientPrefix, Buffer.from(key)]), key);
+}
+
+/** `outcomeKeyOf`, given the bytes of the record's whole key (the client's prefix, then `key`). */
+function outcomeKeyOfBytes(bytes: Buffer, key: string): string | undefined {
+  const open = bytes.indexOf(OPEN);
+  if (open === -1) return `${key}${OUTCOME}{${tagOf(slotOf(bytes))}}`;
+  const close = bytes.indexOf(CLOSE, open + 1);
+  return close > open + 1 ? key + OUTCOME : undefined;
+}
+
+/** The key's Cluster slot (tests check the names above against Redis's own `CLUSTER KEYSLOT`). */
+export function keySlot(key: Uint8Array): number {
+  const open = key.indexOf(OPEN);
+  const close = open === -1 ? -1 : key.indexOf(CLOSE, open + 1);
+  return close > open + 1 ? slotOf(key, open + 1, close) : slotOf(key);
+}
