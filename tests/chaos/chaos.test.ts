@@ -171,8 +171,10 @@ redisGroup(
   },
 );
 
-// Outcomes of 20 KiB: after a claim meets one, the store's next claims read the key with a plain GET
-// beside CLAIM_IF_ABSENT (packages/redis/src/large-reads.ts), through the same faults.
+// Outcomes of 20 KiB: each is kept aside (a SET of a pending key beside COMPLETE_ASIDE, which moves it into
+// place for its owner only: packages/redis/src/scripts.ts), and after a claim meets one, the store's next
+// claims read the key with plain GETs beside CLAIM_IF_ABSENT (packages/redis/src/large-reads.ts), through
+// the same faults.
 redisGroup(
   "chaos on redis, 20 KiB outcomes (claims read first), behind the fault proxy",
   "chaos-large",
@@ -183,6 +185,10 @@ redisGroup(
     it("the workers' claims did read first: Redis ran plain GETs (nothing else here sends one)", async () => {
       const stats = await direct().info("commandstats");
       expect(Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0)).toBeGreaterThan(0);
+    });
+    it("the outcomes were kept aside: Redis ran RENAMEs (only COMPLETE_ASIDE sends one)", async () => {
+      const stats = await direct().info("commandstats");
+      expect(Number(/cmdstat_rename:calls=(\d+)/.exec(stats)?.[1] ?? 0)).toBeGreaterThan(0);
     });
   },
 );
