@@ -306,7 +306,9 @@ describe.skipIf(Boolean(skip))("redis store: reads on a server of the test's own
 describe("redis store: reads, when the key changed between the GET and the script", () => {
   const NOW = 1_000_000;
   const record = (state: "c" | "p" | "a", deadline: number) =>
-    Buffer.from(`${state}01:${deadline}:${deadline}:1:4:2:tokefp${{ c: "outcome", a: "7:k:outcome", p: "" }[state]}`);
+    Buffer.from(
+      `${state}01:${deadline}:${deadline}:1:4:2:tokefp${{ c: "outcome", a: "7:k:outcome", p: "" }[state]}`,
+    );
 
   function readsAnswering(
     value: Buffer | null,
