@@ -5,8 +5,8 @@
 import type { Cluster as IoredisCluster, Redis as IoredisRedis } from "ioredis";
 import { writeBatcherOf } from "./write-batcher.js";
 
-/** A command argument, as both clients take it. */
-type Argument = string | Buffer;
+/** A command argument or key, as both clients take it. */
+export type Argument = string | Buffer;
 
 /** A script's reply, bulk strings as Buffers: an integer, a record, `[fence, takeover]`, or nil. */
 export type Reply = number | null | Buffer | (Buffer | number | null)[];
@@ -25,14 +25,14 @@ export interface Connection {
    * slot), the client's own `keyPrefix` before each key; bulk replies as Buffers (outcomes are bytes).
    * One command.
    */
-  script(kind: "evalsha" | "eval", body: string, keys: string[], args: Argument[]): Promise<Reply>;
+  script(kind: "evalsha" | "eval", body: string, keys: Argument[], args: Argument[]): Promise<Reply>;
   /** `SET <key> <value> PX <ms>` (the client's own `keyPrefix` before the key), on the node that holds it. */
-  write(key: string, value: Buffer, ms: number): Promise<unknown>;
+  write(key: Argument, value: Buffer, ms: number): Promise<unknown>;
   /**
    * `GET <key>` (the client's own `keyPrefix` before it), the value as a Buffer or null, on the server
    * the scripts run on. Only on standalone clients: see large-reads.ts.
    */
-  read?: (key: string) => Promise<Buffer | null>;
+  read?: (key: Argument) => Promise<Buffer | null>;
   /**
    * How many times the client has lost its connection so far, where it resends unanswered commands
    * after reconnecting (ioredis): replies to commands sent together came from one server only if this
@@ -109,11 +109,11 @@ function fromIoredis(client: IoredisClient): Connection {
     eval: client.createBuiltinCommand("eval").buffer as Send,
     get: client.createBuiltinCommand("get").buffer as (
       this: IoredisClient,
-      key: string,
+      key: Argument,
     ) => Promise<Buffer | null>,
     set: client.createBuiltinCommand("set").buffer as (
       this: IoredisClient,
-      key: string,
+      key: Argument,
       value: Buffer,
       px: "PX",
       ms: number,
@@ -183,9 +183,10 @@ const BUFFERS = { 36: Buffer };
 const DEFAULTS = {};
 
 /** The client's own `keyPrefix` before the key (node-redis applies it to typed commands only). */
-function prefixed(prefix: Argument | undefined, key: string): Argument {
+function prefixed(prefix: Argument | undefined, key: Argument): Argument {
   if (prefix === undefined || prefix.length === 0) return key;
-  return typeof prefix === "string" ? prefix + key : Buffer.concat([prefix, Buffer.from(key)]);
+  if (typeof prefix === "string" && typeof key === "string") return prefix + key;
+  return Buffer.concat([Buffer.from(prefix), Buffer.from(key)]);
 }
 
 /** The client's `keyPrefix` as the Connection gives it. */

@@ -155,8 +155,8 @@ describe.skipIf(Boolean(skip))("redis store on an ioredis Cluster with a keyPref
         const owner = { token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
         expect((await store.claim(k, owner)).acquired).toBe(true);
         expect(await store.complete(k, owner.token, { result, retentionMs: 60_000 })).toBe(true);
-        const aside = outcomeKeyOf(Buffer.from("kp:"), prefix + k) as string;
-        expect(await admin.exists(`kp:${aside}`)).toBe(1);
+        const aside = outcomeKeyOf(Buffer.from("kp:"), prefix + k) as Buffer;
+        expect(await admin.exists(Buffer.concat([Buffer.from("kp:"), aside]))).toBe(1);
         const got = await store.get(k);
         expect(got?.state === "completed" && Buffer.from(got.result).equals(result)).toBe(true);
         await store.delete(k);

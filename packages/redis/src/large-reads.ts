@@ -1,6 +1,6 @@
 // Claims of keys whose records are large, answered without the record passing through Lua.
 import type { ClaimResult, IdempotencyRecord } from "@idemkit/core";
-import type { Connection, Reply } from "./clients.js";
+import type { Argument, Connection, Reply } from "./clients.js";
 import { ASIDE_STATE, decode, Malformed } from "./record.js";
 import { CLAIM_IF_ABSENT, type Script } from "./scripts.js";
 
@@ -59,7 +59,7 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
     /** The claim of `key`, whose record and outcome are at `keys` (the same key when it has none). */
     claim(
       key: string,
-      [recordKey, outcomeKey]: [string, string],
+      [recordKey, outcomeKey]: [string, Argument],
       args: string[],
       claimByScript: () => Promise<ClaimResult>,
       acquired: (reply: Reply) => ClaimResult,
@@ -72,7 +72,7 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
       const connected = connection.connections?.();
       connection.together(() => {
         // A refusal (another type) is the script's to answer; no answer fails the claim as the script's would.
-        const get = (fullKey: string) =>
+        const get = (fullKey: Argument) =>
           bounded(
             "claim",
             (read as NonNullable<typeof read>)(fullKey).catch((error: unknown) => {

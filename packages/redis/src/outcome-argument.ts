@@ -9,13 +9,16 @@ import { OUTCOME_MARK } from "./record.js";
 // Buffer as a chunk of its own, and a string only saves it that chunk.
 const STRING_OUTCOME_BYTES = 4096;
 
+/** The outcome's bytes as a Buffer over its memory (any view: its bytes, not its elements). */
+const bytesOf = (result: Uint8Array) => Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+
 /**
  * The outcome as a command argument. Below 0x80 a byte and the UTF-8 of its character are the same.
  * Shared memory goes as bytes: another thread could write a byte >= 0x80 between the check and the
  * copy, and its character would be sent as two.
  */
 export function outcomeArgument(result: Uint8Array): string | Buffer {
-  const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+  const bytes = bytesOf(result);
   const stringable = bytes.length <= STRING_OUTCOME_BYTES && !(bytes.buffer instanceof SharedArrayBuffer);
   return stringable && isAscii(bytes) ? bytes.toString("latin1") : bytes;
 }
@@ -29,6 +32,6 @@ export function asideValue(token: string, result: Uint8Array): Buffer {
   const value = Buffer.allocUnsafe(1 + tokenBytes + result.byteLength);
   value[0] = OUTCOME_MARK;
   value.write(token, 1, "utf8");
-  value.set(result, 1 + tokenBytes);
+  value.set(bytesOf(result), 1 + tokenBytes);
   return value;
 }

@@ -36,14 +36,17 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       store = createRedisStore({ client: opened.client, prefix });
     });
     afterAll(async () => {
-      const keys = await raw.keys(`${prefix}*`);
+      const keys = await raw.keysBuffer(`${prefix}*`);
       if (keys.length > 0) await raw.del(...keys);
       await Promise.all([raw.quit(), close()]);
     });
-    const outcomeKey = (key: string) => outcomeKeyOf(Buffer.alloc(0), prefix + key) as string;
-    /** Every key under the prefix but the records themselves: outcomes and pending outcomes. */
-    const beside = async (...records: string[]) =>
-      (await raw.keys(`${prefix}*`)).filter((k) => !records.map((r) => prefix + r).includes(k)).sort();
+    const outcomeKey = (key: string) => outcomeKeyOf(Buffer.alloc(0), prefix + key) as Buffer;
+    /** Every key under the prefix but the records themselves (outcomes and pending outcomes), in hex. */
+    const beside = async (...records: string[]) => {
+      const named = records.map((r) => Buffer.from(prefix + r).toString("hex"));
+      const found = (await raw.keysBuffer(`${prefix}*`)).map((k) => k.toString("hex"));
+      return found.filter((k) => !named.includes(k)).sort();
+    };
 
     async function completed(key: string, result: Uint8Array, token: string = randomUUID()) {
       expect((await store.claim(key, claimOf(token))).acquired).toBe(true);
@@ -55,7 +58,7 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       const result = large();
       await completed(key, result, "owner");
       expect((await raw.getBuffer(prefix + key))?.subarray(0, 1).toString()).toBe("a");
-      expect(await beside(key)).toEqual([outcomeKey(key)]);
+      expect(await beside(key)).toEqual([outcomeKey(key).toString("hex")]);
       const [recordTtl, outcomeTtl] = await Promise.all([raw.pttl(prefix + key), raw.pttl(outcomeKey(key))]);
       expect(outcomeTtl).toBeGreaterThanOrEqual(recordTtl - 5);
       expect(outcomeTtl).toBeLessThanOrEqual(recordTtl + 5);
@@ -79,7 +82,7 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       expect([lost, won]).toEqual([false, true]);
       expect(await store.complete(key, "stale", { result: stale, retentionMs: 60_000 })).toBe(false);
       expect(resultOf(await store.get(key)).equals(fresh)).toBe(true);
-      expect(await beside(key)).toEqual([outcomeKey(key)]);
+      expect(await beside(key)).toEqual([outcomeKey(key).toString("hex")]);
       await store.delete(key);
     });
 
@@ -126,13 +129,13 @@ for (const [name, open] of STANDALONE_CLIENTS) {
     });
 
     for (const [what, spoil, why] of [
-      ["deleted by hand (or evicted)", (key: string) => raw.del(key), /kept aside, is missing/],
+      ["deleted by hand (or evicted)", (key: Buffer) => raw.del(key), /kept aside, is missing/],
       [
         "overwritten with another owner's",
-        (key: string) => raw.set(key, `o${"x".repeat(36)}`),
+        (key: Buffer) => raw.set(key, `o${"x".repeat(36)}`),
         /is not its own/,
       ],
-      ["made another type", (key: string) => raw.del(key).then(() => raw.rpush(key, "o")), /is missing/],
+      ["made another type", (key: Buffer) => raw.del(key).then(() => raw.rpush(key, "o")), /is missing/],
     ] as const) {
       it(`an outcome ${what}: claim and get fail naming the key, delete clears it`, async () => {
         const key = randomUUID();
@@ -161,9 +164,6 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       const listed = await store.list({ limit: 100 });
       expect(listed.records.map((r) => [r.key, r.state])).toEqual([[key, "completed"]]);
       expect((await store.list({ state: "completed" })).records.map((r) => r.key)).toEqual([key]);
-      // A key the store is given that names an outcome key is refused as not a record of ours.
-      const named = outcomeKey(key).slice(prefix.length);
-      await expect(store.claim(named, claimOf())).rejects.toThrow(/not an idemkit record/);
       expect(resultOf(await store.get(key)).equals(lookalike)).toBe(true);
       await store.delete(key);
     });
@@ -188,5 +188,72 @@ for (const [name, open] of STANDALONE_CLIENTS) {
         await closeOther();
       }
     });
+
+    it("no key the store is given is another key's outcome key: each is a record of its own, and both keep theirs", async () => {
+      const key = randomUUID();
+      const [result, other] = [large(), large()];
+      await completed(key, result);
+      const name = outcomeKey(key).subarray(prefix.length);
+      // The outcome key's name as text (0xFF read as latin1, then sent as UTF-8), and with another byte.
+      for (const lookalike of [name.toString("latin1"), name.toString("latin1").replace("\xff", "\u0001")]) {
+        await completed(lookalike, other);
+        expect(resultOf(await store.get(lookalike)).equals(other)).toBe(true);
+        expect(resultOf(await store.get(key)).equals(result)).toBe(true);
+        expect(await store.delete(lookalike)).toBe(true);
+        expect(resultOf(await store.get(key)).equals(result)).toBe(true);
+      }
+      await store.delete(key);
+    });
+
+    it("an outcome of another view type is stored as its bytes, not its elements", async () => {
+      const key = randomUUID();
+      const words = new Uint16Array(LARGE_RECORD_BYTES);
+      for (let i = 0; i < words.length; i++) words[i] = i * 7919;
+      const token = randomUUID();
+      expect((await store.claim(key, claimOf(token))).acquired).toBe(true);
+      const view = words as unknown as Uint8Array;
+      expect(await store.complete(key, token, { result: view, retentionMs: 60_000 })).toBe(true);
+      expect(resultOf(await store.get(key)).equals(Buffer.from(words.buffer))).toBe(true);
+      await store.delete(key);
+    });
+
+    it("a completion given a bad outcome rejects, never throws", async () => {
+      const key = randomUUID();
+      expect((await store.claim(key, claimOf("owner"))).acquired).toBe(true);
+      const detached = new Uint8Array(new ArrayBuffer(LARGE_RECORD_BYTES));
+      structuredClone(detached.buffer, { transfer: [detached.buffer] });
+      for (const result of [detached, {} as Uint8Array, null as unknown as Uint8Array]) {
+        let outcome: Promise<boolean> | undefined;
+        expect(() => {
+          outcome = store.complete(key, "owner", { result, retentionMs: 60_000 });
+        }).not.toThrow();
+        await expect(outcome).rejects.toBeInstanceOf(Error);
+      }
+      await store.delete(key);
+    });
   });
 }
+
+describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where RENAME is refused", () => {
+  it("an ACL without RENAME: the outcome is stored inline, and no key is left beside the record", async () => {
+    const admin = new Redis(REDIS_URL);
+    const user = `idemkit-test-${randomUUID()}`;
+    await admin.call("ACL", "SETUSER", user, "on", ">secret", "~*", "+@all", "-rename");
+    const client = new Redis(REDIS_URL, { username: user, password: "secret" });
+    const prefix = `idemkit-aside-acl:${randomUUID()}:`;
+    try {
+      const store = createRedisStore({ client, prefix });
+      const result = large();
+      expect((await store.claim("k", claimOf("owner"))).acquired).toBe(true);
+      expect(await store.complete("k", "owner", { result, retentionMs: 60_000 })).toBe(true);
+      expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("c");
+      expect((await admin.keysBuffer(`${prefix}*`)).map(String)).toEqual([`${prefix}k`]);
+      expect(resultOf(await store.get("k")).equals(result)).toBe(true);
+      await store.delete("k");
+    } finally {
+      await client.quit();
+      await admin.call("ACL", "DELUSER", user);
+      await admin.quit();
+    }
+  });
+});

@@ -1,11 +1,12 @@
 // Where a large outcome is kept: a key of its own beside its record, in the record's Cluster slot.
 
 /**
- * Between a record's key and its outcome key's tail. Core's keys are printable ASCII, so none of them
- * ends in this; a key given to the store directly that does meets an outcome, which no script reads as
- * a record (record.ts).
+ * Between a record's key and the rest of its outcome key's name. It starts with the byte 0xFF, which UTF-8
+ * never writes: a key the store is given is sent as UTF-8, so no key of a record, under any client prefix,
+ * is another record's outcome key or pending key (the names the store sends as bytes).
  */
-const OUTCOME = "\u0001outcome";
+const OUTCOME_LATIN1 = "\xffoutcome";
+const OUTCOME = Buffer.from(OUTCOME_LATIN1, "latin1");
 
 const SLOTS = 16384;
 
@@ -60,26 +61,28 @@ const CLOSE = 0x7d; // "}"
  * tag of the record's slot. `undefined` where neither holds (a `{` with no tag after it): such a record
  * keeps its outcome inline. The pending key of a completion (redis-store.ts) adds the owner's token.
  */
-export function outcomeKeyOf(clientPrefix: Uint8Array, key: string): string | undefined {
+export function outcomeKeyOf(clientPrefix: Uint8Array, key: string): Buffer | undefined {
   if (clientPrefix.length === 0) {
-    // Claims name it every time: an ASCII key with no "{", the common case, is hashed without a Buffer.
+    // A Cluster's claims name it every time: an ASCII key with no "{", the common case, is hashed as it
+    // is, and is the same bytes in latin1 as in UTF-8.
     let crc = 0;
     for (let i = 0; i < key.length; i++) {
       const c = key.charCodeAt(i);
       if (c > 0x7f || c === OPEN) return outcomeKeyOfBytes(Buffer.from(key), key);
       crc = step(crc, c);
     }
-    return `${key}${OUTCOME}{${tagOf(crc & (SLOTS - 1))}}`;
+    return Buffer.from(`${key}${OUTCOME_LATIN1}{${tagOf(crc & (SLOTS - 1))}}`, "latin1");
   }
   return outcomeKeyOfBytes(Buffer.concat([clientPrefix, Buffer.from(key)]), key);
 }
 
 /** `outcomeKeyOf`, given the bytes of the record's whole key (the client's prefix, then `key`). */
-function outcomeKeyOfBytes(bytes: Buffer, key: string): string | undefined {
+function outcomeKeyOfBytes(bytes: Buffer, key: string): Buffer | undefined {
+  const name = Buffer.from(key);
   const open = bytes.indexOf(OPEN);
-  if (open === -1) return `${key}${OUTCOME}{${tagOf(slotOf(bytes))}}`;
+  if (open === -1) return Buffer.concat([name, OUTCOME, Buffer.from(`{${tagOf(slotOf(bytes))}}`)]);
   const close = bytes.indexOf(CLOSE, open + 1);
-  return close > open + 1 ? key + OUTCOME : undefined;
+  return close > open + 1 ? Buffer.concat([name, OUTCOME]) : undefined;
 }
 
 /** The key's Cluster slot (tests check the names above against Redis's own `CLUSTER KEYSLOT`). */

@@ -9,7 +9,7 @@ import {
   type ListPage,
 } from "@idemkit/core";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
-import { connectionOf, type RedisClient, type Reply } from "./clients.js";
+import { type Argument, connectionOf, type RedisClient, type Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
 import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
@@ -82,15 +82,17 @@ const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 /**
- * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion never runs: the two leave in one
- * write, so only a lost connection or a Cluster redirect between them leaves one behind.
+ * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion does not take it: the two leave
+ * in one write, so only a lost connection or a Cluster redirect between them, or a script that fails
+ * (sent whole after NOSCRIPT past the deadline, refused by an ACL), leaves one behind.
  */
 const PENDING_OUTCOME_MS = 60_000;
 
 /**
  * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis or node-redis. Every
- * operation is one Lua script on one key, judged by Redis's clock; scripts run by SHA and are re-sent
- * whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
+ * operation is one Lua script on one slot (a record's key, and its outcome key for a large outcome,
+ * which a plain `SET` writes beside the completion), judged by Redis's clock; scripts run by SHA and are
+ * re-sent whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   return createRedisStoreReading(options, LARGE_RECORD_BYTES);
@@ -103,7 +105,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: number): RedisStore {
   const { connection, prefix, timeoutMs } = checkOptions(options);
   /** The keys of `key`'s record and outcome (the record's again where it keeps its outcome inline). */
-  const keysOf = (key: string): [string, string] => {
+  const keysOf = (key: string): [string, Argument] => {
     const record = prefix + key;
     return [record, outcomeKeyOf(connection.keyPrefixBytes, record) ?? record];
   };
@@ -142,8 +144,8 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     operation: string,
     script: Script,
     key: string,
-    args: (string | Buffer)[],
-    keys: string[] = [prefix + key],
+    args: Argument[],
+    keys: Argument[] = [prefix + key],
   ): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       let done = false;
@@ -173,7 +175,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   }
 
   /** One command; a client that throws instead of rejecting fails the same way. */
-  function send(kind: "evalsha" | "eval", body: string, keys: string[], args: (string | Buffer)[]) {
+  function send(kind: "evalsha" | "eval", body: string, keys: Argument[], args: Argument[]) {
     try {
       return connection.script(kind, body, keys, args);
     } catch (error) {
@@ -246,7 +248,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   const reads = largeReads({ connection, run, bounded }, largeBytes);
 
   /** The claim by its script; a live record it returns tells the reads whether to read first next time. */
-  function claimByScript(key: string, args: string[], keys: string[]): Promise<ClaimResult> {
+  function claimByScript(key: string, args: string[], keys: Argument[]): Promise<ClaimResult> {
     return run("claim", CLAIM, key, args, keys).then((reply) => {
       const result = claimResult(key, reply);
       reads.met(reply);
@@ -255,33 +257,27 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   }
 
   /**
-   * COMPLETE_ASIDE's reply, the outcome written first to a pending key (the outcome key and the token:
-   * in its slot, and no other owner's) by a plain `SET` in the same write. The `SET`'s own failure shows
-   * in the script's -1.
+   * COMPLETE_ASIDE's reply, `value` (the outcome key's value, of an outcome of `bytes`) written first to a
+   * pending key (the outcome key and the token: in its slot, and no other owner's) by a plain `SET` in
+   * the same write. The `SET`'s own failure shows in the script's -1.
    */
   function completeAside(
     key: string,
     token: string,
-    result: Uint8Array,
+    value: Buffer,
+    bytes: number,
     retention: string,
-    record: string,
-    aside: string,
+    aside: Buffer,
   ): Promise<Reply> {
-    const value = asideValue(token, result);
-    const pending = `${aside}:${token}`;
+    const pending = Buffer.concat([aside, Buffer.from(`:${token}`)]);
+    const args = [token, retention, String(value.length), String(bytes)];
     let reply!: Promise<Reply>;
     connection.together(() => {
       // A client that throws instead of rejecting fails the same way.
       try {
         connection.write(pending, value, PENDING_OUTCOME_MS).catch(() => {});
       } catch {}
-      reply = run(
-        "complete",
-        COMPLETE_ASIDE,
-        key,
-        [token, retention, String(value.length), String(result.byteLength)],
-        [record, pending, aside],
-      );
+      reply = run("complete", COMPLETE_ASIDE, key, args, [prefix + key, pending, aside]);
     });
     return reply;
   }
@@ -325,24 +321,24 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     },
 
     complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
-      let retention: string;
-      let keys: [string, string] | undefined;
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-        retention = ms(outcome.retentionMs);
-        if (outcome.result.byteLength >= largeBytes) keys = keysOf(key);
+        const { result } = outcome;
+        const retention = ms(outcome.retentionMs);
+        const inline = () =>
+          run("complete", COMPLETE, key, [token, outcomeArgument(result), retention]).then(isOne);
+        const aside =
+          result.byteLength >= largeBytes ? outcomeKeyOf(connection.keyPrefixBytes, prefix + key) : undefined;
+        if (aside === undefined) return inline();
+        const value = asideValue(token, result);
+        return within("complete", (expired) =>
+          completeAside(key, token, value, result.byteLength, retention, aside).then((reply) =>
+            reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline()) : reply === 1,
+          ),
+        );
       } catch (error) {
         return Promise.reject(error);
       }
-      const inline = () =>
-        run("complete", COMPLETE, key, [token, outcomeArgument(outcome.result), retention]).then(isOne);
-      const [record, aside] = keys ?? [];
-      if (record === undefined || aside === undefined || aside === record) return inline();
-      return within("complete", (expired) =>
-        completeAside(key, token, outcome.result, retention, record, aside).then((reply) =>
-          reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline()) : reply === 1,
-        ),
-      );
     },
 
     async release(key: string, token: string): Promise<boolean> {

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 
 /**
  * The Lua scripts behind the Redis store. `KEYS[1]` is the record's key; the scripts that may meet an
- * outcome kept aside (below) also take its outcome key (`KEYS[2]`, outcome-key.ts: in the record's
- * Cluster slot, so every operation runs on one slot), but a claim on a standalone server does not (see
- * ASIDE_KEY). Each reads the clock with `TIME` inside Redis, so no deadline is ever judged by the
+ * outcome kept aside (below) also take its outcome key (outcome-key.ts: in the record's Cluster slot, so
+ * every operation runs on one slot), but a claim on a standalone server does not (see ASIDE_KEY), and
+ * COMPLETE_ASIDE takes the pending key too. Each reads the clock with `TIME` inside Redis, so no deadline is ever judged by the
  * application server's clock. (Redis 5+ replicates script effects, not scripts, which
  * is what makes `TIME` before a write allowed.)
  *
@@ -212,21 +212,26 @@ return 1
 /**
  * COMPLETE for an outcome the client wrote to a pending key. KEYS: the record, the pending key, the
  * outcome key. ARGV: token, retentionMs, the pending value's byte length, the outcome's. Returns 1 when
- * stored: the pending key becomes the outcome key, with the record's TTL, set after the record's so it
- * never expires first. Returns 0 when the lease was lost, -1 when the pending key is not as written (it
- * expired or was evicted before this ran): the caller completes by COMPLETE then. Either way the pending
- * key is gone.
+ * stored: the pending key becomes the outcome key, with the record's TTL and 1 ms more (so it never
+ * expires first), before the record is written, so a refusal (an ACL without `RENAME`) writes no record.
+ * Returns 0 when the lease was lost, -1 when the pending key is not as written (it expired or was evicted
+ * before this ran) or could not be moved: the caller completes by COMPLETE then. The pending key is gone
+ * after any of the three.
  */
-export const COMPLETE_ASIDE = script(`${owned("redis.call('DEL', KEYS[2]) return 0")}
+export const COMPLETE_ASIDE = script(`${owned("redis.pcall('DEL', KEYS[2]) return 0")}
 if redis.pcall('STRLEN', KEYS[2]) ~= tonumber(ARGV[3]) then
-  redis.call('DEL', KEYS[2])
+  redis.pcall('DEL', KEYS[2])
   return -1
 end
 ${after("deadline", "ARGV[2]")}
 local keep = math.max(u, deadline)
+local moved = redis.pcall('RENAME', KEYS[2], KEYS[3])
+if type(moved) == 'table' and moved.err then
+  redis.pcall('DEL', KEYS[2])
+  return -1
+end
+if redis.pcall('PEXPIRE', KEYS[3], format(${whole("%n")}, math.max(1, keep - now) + 1)) ~= 1 then return -1 end
 ${put("a", "deadline", "keep", "ARGV[4] .. ':' .. KEYS[3]")}
-redis.call('RENAME', KEYS[2], KEYS[3])
-redis.call('PEXPIRE', KEYS[3], ttl)
 return 1
 `);
 
