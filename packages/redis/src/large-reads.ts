@@ -25,16 +25,16 @@ export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer | null] =>
 
 /**
  * After a claim met a live record of `largeBytes` or more, or one whose outcome is kept aside, the next
- * claims send a plain `GET` of the key and of its outcome key and, behind them on the same connection
- * and in the same write, `CLAIM_IF_ABSENT`: it acquires a key that
- * has no record, as the claim script would, and otherwise returns Redis's time without reading the value.
- * A record that the `GET` read and that is live at that later time was live when it was read: the claim
- * script, run then, would have returned it, so the claim returns it too; an outcome kept aside must hold
- * the record's token (record.ts), so it is that record's, whatever ran between the two reads. Both ways it is one round trip
- * as ever, and the bytes skip Lua (a 64 KiB replay ran ~1.3–1.7× as fast, bench/README.md). Anything else
- * (a record past its deadline, a value that is no record of ours, another type, a key created between
- * the commands, an outcome not the record's) goes to `claimByScript`, which decides as it always does: one more round trip.
- * Nothing is written but what the claim script would write.
+ * claims send a plain `GET` of the key and of its outcome key and, behind them on the same connection and
+ * in the same write, `CLAIM_IF_ABSENT`: it acquires a key that has no record, as the claim script would,
+ * and otherwise returns Redis's time without reading the value. A record that the `GET` read and that is
+ * live at that later time was live when it was read: the claim script, run then, would have returned it,
+ * so the claim returns it too; an outcome kept aside must hold the record's token (record.ts), so it is
+ * that record's, whatever ran between the two reads. Both ways it is one round trip as ever, and the bytes
+ * skip Lua (a 64 KiB replay ran ~1.3–1.7× as fast, bench/README.md). Anything else (a record past its
+ * deadline, a value that is no record of ours, another type, a key created between the commands, an
+ * outcome not the record's) goes to `claimByScript`, which decides as it always does: one more round
+ * trip. Nothing is written but what the claim script would write.
  *
  * Only where the `GET` reads the master that the script runs on: standalone clients (`read`). On a
  * Cluster a slot migrating between the two commands could run them on different nodes and clocks.
@@ -51,7 +51,7 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
       return active && read !== undefined;
     },
 
-    /** What a claim by script returned: a live record of `largeBytes` or more, or kept aside, turns the reads on. */
+    /** Reads on after a claim by script met a live record of `largeBytes` or more, or one kept aside. */
     met(reply: Reply): void {
       active = (Buffer.isBuffer(reply) && reply.length >= largeBytes) || isKeptAside(reply);
     },

@@ -11,7 +11,7 @@ import {
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
 import { type Argument, connectionOf, type RedisClient, type Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
-import { LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
+import { isKeptAside, LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
 import { asideValue, outcomeArgument } from "./outcome-argument.js";
@@ -183,7 +183,10 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     }
   }
 
-  /** The record a script returned (with its outcome key's value), or the call's failure if it is not one (`decode`). */
+  /**
+   * The record a script returned (with its outcome key's value), or the call's failure if it is not one
+   * (`decode`).
+   */
   function record(operation: string, key: string, value: Buffer, aside?: Buffer | null): IdempotencyRecord {
     try {
       return decode(value, aside);
@@ -235,12 +238,11 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
    */
   function claimResult(key: string, reply: Reply): ClaimResult {
     if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
-    if (Array.isArray(reply) && reply.length === 2) {
-      const [first, second] = reply;
-      if (typeof first === "number" && typeof second === "number")
-        return { acquired: true, fence: first, takeover: second === 1 };
-      if (Buffer.isBuffer(first) && typeof second !== "number")
-        return { acquired: false, record: record("claim", key, first, second) };
+    if (isKeptAside(reply)) return { acquired: false, record: record("claim", key, reply[0], reply[1]) };
+    if (Array.isArray(reply)) {
+      const [fence, takeover] = reply;
+      if (reply.length === 2 && typeof fence === "number" && typeof takeover === "number")
+        return { acquired: true, fence, takeover: takeover === 1 };
     }
     throw new RedisStoreError("claim", `unexpected reply ${String(reply)}`);
   }
@@ -353,9 +355,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     async get(key: string): Promise<IdempotencyRecord | undefined> {
       const reply = await run("get", GET, key, [], keysOf(key));
       if (Buffer.isBuffer(reply)) return record("get", key, reply);
-      if (Array.isArray(reply) && Buffer.isBuffer(reply[0]) && typeof reply[1] !== "number")
-        return record("get", key, reply[0], reply[1]);
-      return undefined;
+      return isKeptAside(reply) ? record("get", key, reply[0], reply[1]) : undefined;
     },
 
     async delete(key: string): Promise<boolean> {

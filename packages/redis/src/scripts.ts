@@ -4,9 +4,9 @@ import { createHash } from "node:crypto";
  * The Lua scripts behind the Redis store. `KEYS[1]` is the record's key; the scripts that may meet an
  * outcome kept aside (below) also take its outcome key (outcome-key.ts: in the record's Cluster slot, so
  * every operation runs on one slot), but a claim on a standalone server does not (see ASIDE_KEY), and
- * COMPLETE_ASIDE takes the pending key too. Each reads the clock with `TIME` inside Redis, so no deadline is ever judged by the
- * application server's clock. (Redis 5+ replicates script effects, not scripts, which
- * is what makes `TIME` before a write allowed.)
+ * COMPLETE_ASIDE takes the pending key too. Each reads the clock with `TIME` inside Redis, so no deadline
+ * is ever judged by the application server's clock. (Redis 5+ replicates script effects, not scripts,
+ * which is what makes `TIME` before a write allowed.)
  *
  * A record is one string: a short ASCII header, then the owner token, the fingerprint and (completed
  * only) the outcome bytes, back to back:
@@ -26,10 +26,11 @@ import { createHash } from "node:crypto";
  *
  * A large outcome is written by the client with a plain `SET` (bytes that enter Lua cost Redis ~1.2 µs a
  * KiB, and 4 more to be joined into a record and stored: ~300 µs for 64 KiB against 3 for a `SET`), to a
- * pending key named by the owner's token, then moved to the outcome key by COMPLETE_ASIDE, which checks the
- * owner as COMPLETE does. The "a" record holds `<outcome's byte length>:<outcome key>` in its outcome's
- * place; the outcome key holds "o", the token and the outcome, so a reader that fetched both with plain commands
- * can tell that they belong together, and no script reads it as a record. It expires with the record.
+ * pending key named by the owner's token, then moved to the outcome key by COMPLETE_ASIDE, which checks
+ * the owner as COMPLETE does. The "a" record holds `<outcome's byte length>:<outcome key>` in its
+ * outcome's place; the outcome key holds "o", the token and the outcome, so a reader that fetched both
+ * with plain commands can tell that they belong together, and no script reads it as a record. It expires
+ * with the record.
  *
  * Every record write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
  * (no `PTTL`, no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). An
@@ -152,13 +153,14 @@ if type(aside) ~= 'string' then aside = false end
 return {v, aside}`;
 
 /**
- * KEYS: the record, and its outcome key on a Cluster (ASIDE_KEY). ARGV: token, fingerprint, leaseMs, retentionMs. The record is kept
- * (key TTL and keep-until) retentionMs past its lease end, however the two compare: a takeover within
- * that time sees the fence. When acquired, returns [fence, takeover] as two integers: takeover is 1 when
- * the claim replaced an in-progress record whose lease ran out (d > 0: a released one has d = 0), else
- * 0; the flag is stored in the record; an ended record's outcome kept aside is deleted. Otherwise
- * returns the live record (the whole string), or, for an "a" record, [record, outcome key's value],
- * read in the same atomic step (a retry with the owner's token reads its own claim's takeover flag there).
+ * KEYS: the record, and its outcome key on a Cluster (ASIDE_KEY). ARGV: token, fingerprint, leaseMs,
+ * retentionMs. The record is kept (key TTL and keep-until) retentionMs past its lease end, however the
+ * two compare: a takeover within that time sees the fence. When acquired, returns [fence, takeover] as
+ * two integers: takeover is 1 when the claim replaced an in-progress record whose lease ran out (d > 0: a
+ * released one has d = 0), else 0; the flag is stored in the record; an ended record's outcome kept aside
+ * is deleted. Otherwise returns the live record (the whole string), or, for an "a" record, [record,
+ * outcome key's value], read in the same atomic step (a retry with the owner's token reads its own
+ * claim's takeover flag there).
  */
 export const CLAIM = script(`
 local v = redis.pcall('GET', KEYS[1])
@@ -293,9 +295,9 @@ return 0
 /**
  * `list`'s read of one key it found. ARGV: the state wanted ('p', 'c', or '' for either), the least age
  * of the claim in ms ('' for any). Returns the header's state ('c' for "a"), fence, deadline and claim
- * time (s, n, d, c) when the key holds a live record that passes both, judged by Redis's clock; nil otherwise, and for
- * a value that is no record of ours (list leaves it out: `get` names it). Reads the header only
- * (`GETRANGE`), never the outcome.
+ * time (s, n, d, c) when the key holds a live record that passes both, judged by Redis's clock; nil
+ * otherwise, and for a value that is no record of ours (list leaves it out: `get` names it). Reads the
+ * header only (`GETRANGE`), never the outcome.
  */
 export const SUMMARY = script(`
 local v = redis.pcall('GETRANGE', KEYS[1], 0, 127)
