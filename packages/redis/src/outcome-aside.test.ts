@@ -234,7 +234,7 @@ for (const [name, open] of STANDALONE_CLIENTS) {
   });
 }
 
-describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where RENAME is refused", () => {
+describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where a command is refused", () => {
   it("an ACL without RENAME: the outcome is stored inline, and no key is left beside the record", async () => {
     const admin = new Redis(REDIS_URL);
     const user = `idemkit-test-${randomUUID()}`;
@@ -244,13 +244,41 @@ describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where RENAME is
     try {
       const store = createRedisStore({ client, prefix });
       const result = large();
+      const sent = Buffer.from(result);
       expect((await store.claim("k", claimOf("owner"))).acquired).toBe(true);
-      expect(await store.complete("k", "owner", { result, retentionMs: 60_000 })).toBe(true);
+      const completed = store.complete("k", "owner", { result, retentionMs: 60_000 });
+      result.fill(0); // the caller's buffer, reused once the call is made: the outcome is what it held then
+      expect(await completed).toBe(true);
       expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("c");
       expect((await admin.keysBuffer(`${prefix}*`)).map(String)).toEqual([`${prefix}k`]);
-      expect(resultOf(await store.get("k")).equals(result)).toBe(true);
+      expect(resultOf(await store.get("k")).equals(sent)).toBe(true);
       await store.delete("k");
     } finally {
+      await client.quit();
+      await admin.call("ACL", "DELUSER", user);
+      await admin.quit();
+    }
+  });
+
+  it("an ACL without DEL: a claim over an ended record kept aside still acquires it", async () => {
+    const admin = new Redis(REDIS_URL);
+    const user = `idemkit-test-${randomUUID()}`;
+    await admin.call("ACL", "SETUSER", user, "on", ">secret", "~*", "+@all", "-del");
+    const client = new Redis(REDIS_URL, { username: user, password: "secret" });
+    const prefix = `idemkit-aside-acl:${randomUUID()}:`;
+    try {
+      const store = createRedisStore({ client, prefix });
+      expect((await store.claim("k", claimOf("first"))).acquired).toBe(true);
+      expect(await store.complete("k", "first", { result: large(), retentionMs: 1 })).toBe(true);
+      expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("a");
+      await sleep(5);
+      expect(await store.claim("k", claimOf("second"))).toMatchObject({ acquired: true, fence: 2 });
+      const result = large();
+      expect(await store.complete("k", "second", { result, retentionMs: 60_000 })).toBe(true);
+      expect(resultOf(await store.get("k")).equals(result)).toBe(true);
+    } finally {
+      const keys = await admin.keysBuffer(`${prefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
       await client.quit();
       await admin.call("ACL", "DELUSER", user);
       await admin.quit();

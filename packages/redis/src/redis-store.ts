@@ -327,15 +327,18 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
         const { result } = outcome;
         const retention = ms(outcome.retentionMs);
-        const inline = () =>
-          run("complete", COMPLETE, key, [token, outcomeArgument(result), retention]).then(isOne);
+        const inline = (bytes: Uint8Array) =>
+          run("complete", COMPLETE, key, [token, outcomeArgument(bytes), retention]).then(isOne);
         const aside =
           result.byteLength >= largeBytes ? outcomeKeyOf(connection.keyPrefixBytes, prefix + key) : undefined;
-        if (aside === undefined) return inline();
+        if (aside === undefined) return inline(result);
         const value = asideValue(token, result);
+        // Should the outcome go inline after all, it is the copy just made: the caller's memory may have
+        // changed since the call (a reused buffer, another thread's write to shared memory).
+        const copy = value.subarray(value.length - result.byteLength);
         return within("complete", (expired) =>
           completeAside(key, token, value, result.byteLength, retention, aside).then((reply) =>
-            reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline()) : reply === 1,
+            reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline(copy)) : reply === 1,
           ),
         );
       } catch (error) {

@@ -158,7 +158,8 @@ return {v, aside}`;
  * two compare: a takeover within that time sees the fence. When acquired, returns [fence, takeover] as
  * two integers: takeover is 1 when the claim replaced an in-progress record whose lease ran out (d > 0: a
  * released one has d = 0), else 0; the flag is stored in the record; an ended record's outcome kept aside
- * is deleted. Otherwise returns the live record (the whole string), or, for an "a" record, [record,
+ * is deleted (where `DEL` is refused it expires on its own, and the next large completion replaces it).
+ * Otherwise returns the live record (the whole string), or, for an "a" record, [record,
  * outcome key's value], read in the same atomic step (a retry with the owner's token reads its own
  * claim's takeover flag there).
  */
@@ -174,7 +175,7 @@ if v then
   if s == 'a' then
     if d > now then ${WITH_ASIDE} end
     ${ASIDE_KEY}
-    if o then redis.call('DEL', o) end
+    if o then redis.pcall('DEL', o) end
   elseif d > now then
     return v
   end
@@ -214,8 +215,9 @@ return 1
 /**
  * COMPLETE for an outcome the client wrote to a pending key. KEYS: the record, the pending key, the
  * outcome key. ARGV: token, retentionMs, the pending value's byte length, the outcome's. Returns 1 when
- * stored: the pending key becomes the outcome key, with the record's TTL and 1 ms more (so it never
- * expires first), before the record is written, so a refusal (an ACL without `RENAME`) writes no record.
+ * stored: the pending key becomes the outcome key, with a TTL to keep-until + 1 ms (past the record's
+ * deadline, so it outlives the record as long as that reads as live), before the record is written, so a
+ * refusal (an ACL without `RENAME`) writes no record.
  * Returns 0 when the lease was lost, -1 when the pending key is not as written (it expired or was evicted
  * before this ran) or could not be moved: the caller completes by COMPLETE then. The pending key is gone
  * after any of the three.
