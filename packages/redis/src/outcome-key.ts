@@ -79,15 +79,23 @@ export function outcomeKeyOf(clientPrefix: Uint8Array, key: string): Buffer | un
 /** `outcomeKeyOf`, given the bytes of the record's whole key (the client's prefix, then `key`). */
 function outcomeKeyOfBytes(bytes: Buffer, key: string): Buffer | undefined {
   const name = Buffer.from(key);
-  const open = bytes.indexOf(OPEN);
-  if (open === -1) return Buffer.concat([name, OUTCOME, Buffer.from(`{${tagOf(slotOf(bytes))}}`)]);
-  const close = bytes.indexOf(CLOSE, open + 1);
-  return close > open + 1 ? Buffer.concat([name, OUTCOME]) : undefined;
+  if (hashTagOf(bytes) !== undefined) return Buffer.concat([name, OUTCOME]);
+  if (bytes.includes(OPEN)) return undefined;
+  return Buffer.concat([name, OUTCOME, Buffer.from(`{${tagOf(slotOf(bytes))}}`)]);
+}
+
+/**
+ * Where the key's hash tag is, as Redis Cluster finds it (between the first "{" and the first "}" after
+ * it, if anything is), as [start, end); `undefined` when it has none and the whole key is hashed.
+ */
+function hashTagOf(key: Uint8Array): [number, number] | undefined {
+  const open = key.indexOf(OPEN);
+  const close = open === -1 ? -1 : key.indexOf(CLOSE, open + 1);
+  return close > open + 1 ? [open + 1, close] : undefined;
 }
 
 /** The key's Cluster slot (tests check the names above against Redis's own `CLUSTER KEYSLOT`). */
 export function keySlot(key: Uint8Array): number {
-  const open = key.indexOf(OPEN);
-  const close = open === -1 ? -1 : key.indexOf(CLOSE, open + 1);
-  return close > open + 1 ? slotOf(key, open + 1, close) : slotOf(key);
+  const tag = hashTagOf(key);
+  return tag === undefined ? slotOf(key) : slotOf(key, ...tag);
 }

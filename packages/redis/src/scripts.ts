@@ -110,12 +110,16 @@ const OWNED = owned();
 
 /**
  * Lua: writes the owned record (OWNED's fields) in `state`, with `deadline`, `keep` (keep-until) and
- * `outcome` (Lua expressions), its TTL (`ttl`, kept for an outcome key) up to keep-until (at least
- * 1 ms: a keep-until already past only happens for a deadline already past, which reads as absent anyway).
+ * `outcome` (Lua expressions), its TTL up to keep-until (`ttlUntil`).
  */
 const put = (state: "p" | "c" | "a", deadline: string, keep: string, outcome?: string) =>
-  `local ttl = format(${whole("%n")}, math.max(1, ${keep} - now))
-redis.call('SET', KEYS[1], format(${whole(`${state}%s%s:%n:%n:%s:%s:%s:`)}, k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', ttl)`;
+  `redis.call('SET', KEYS[1], format(${whole(`${state}%s%s:%n:%n:%s:%s:%s:`)}, k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', ${ttlUntil(keep)})`;
+
+/**
+ * Lua: the TTL, in ms as a string, of a key kept until `keep` (a Lua expression), at least 1 ms: a
+ * keep-until already past only happens for a deadline already past, which reads as absent anyway.
+ */
+const ttlUntil = (keep: string) => `format(${whole("%n")}, math.max(1, ${keep} - now))`;
 
 function script(body: string): Script {
   const lua = PRELUDE + body;
@@ -234,7 +238,7 @@ if type(moved) == 'table' and moved.err then
   redis.pcall('DEL', KEYS[2])
   return -1
 end
-if redis.pcall('PEXPIRE', KEYS[3], format(${whole("%n")}, math.max(1, keep - now) + 1)) ~= 1 then return -1 end
+if redis.pcall('PEXPIRE', KEYS[3], ${ttlUntil("keep + 1")}) ~= 1 then return -1 end
 ${put("a", "deadline", "keep", "ARGV[4] .. ':' .. KEYS[3]")}
 return 1
 `);
