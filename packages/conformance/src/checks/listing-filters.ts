@@ -18,21 +18,24 @@ export const listingFilters = group(
         await t.waitPast(t.leaseMs);
         await t.store.claim(young, t.claim());
         // `old` and `done` were claimed at least leaseMs + toleranceMs ago, `young` a call or two ago.
+        // The listings that need `young` younger than `halfway` come early: each listing takes time, a
+        // whole keyspace's scan on a shared server under load. (The state filter alone comes before the
+        // two together, so a store that ignores it is named by the simpler case.)
         const halfway = Math.floor((t.leaseMs + t.toleranceMs) / 2);
         const cases: [object, string[], string][] = [
-          [{ state: "in_progress" }, [old, young], "state in_progress"],
-          [{ state: "completed" }, [done], "state completed"],
-          [{ olderThanMs: 0 }, [old, young, done], "olderThanMs 0"],
           [
             { olderThanMs: halfway },
             [old, done],
             `olderThanMs ${halfway} (claimed ${halfway * 2} ms or more ago, or just now)`,
           ],
+          [{ state: "in_progress" }, [old, young], "state in_progress"],
           [
             { state: "in_progress", olderThanMs: halfway },
             [old],
             `state in_progress and olderThanMs ${halfway}`,
           ],
+          [{ state: "completed" }, [done], "state completed"],
+          [{ olderThanMs: 0 }, [old, young, done], "olderThanMs 0"],
           [{ olderThanMs: 3_600_000 }, [], "olderThanMs one hour"],
         ];
         for (const [filter, expected, what] of cases) {
