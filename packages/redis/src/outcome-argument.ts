@@ -24,6 +24,18 @@ export function outcomeArgument(result: Uint8Array): string | Buffer {
 }
 
 /**
+ * The longest value kept aside: the least `proto-max-bulk-len` Redis accepts (1 MiB). Redis closes the
+ * connection on a longer argument, leaving what was sent with it unanswered (ioredis then resends it
+ * all, into the same refusal), where an outcome sent inline, a little shorter, may still be accepted.
+ * Past it an outcome goes inline: its argument is no longer than the outcome itself.
+ */
+const MAX_ASIDE_VALUE_BYTES = 1024 * 1024;
+
+/** Whether the value of `token`'s outcome of `bytes` (asideValue) is short enough to be kept aside. */
+export const fitsAside = (token: string, bytes: number) =>
+  1 + Buffer.byteLength(token) + bytes <= MAX_ASIDE_VALUE_BYTES;
+
+/**
  * The value of an outcome key (scripts.ts): "o", the owner's token, the outcome. One copy of the
  * outcome, which also makes shared memory safe to send.
  */

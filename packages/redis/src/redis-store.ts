@@ -14,7 +14,7 @@ import { RedisStoreError } from "./errors.js";
 import { isKeptAside, LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asideValue, outcomeArgument } from "./outcome-argument.js";
+import { asideValue, fitsAside, outcomeArgument } from "./outcome-argument.js";
 import { outcomeKeyOf } from "./outcome-key.js";
 import { decode, Malformed } from "./record.js";
 import {
@@ -330,7 +330,9 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
         const inline = (bytes: Uint8Array) =>
           run("complete", COMPLETE, key, [token, outcomeArgument(bytes), retention]).then(isOne);
         const aside =
-          result.byteLength >= largeBytes ? outcomeKeyOf(connection.keyPrefixBytes, prefix + key) : undefined;
+          result.byteLength >= largeBytes && fitsAside(token, result.byteLength)
+            ? outcomeKeyOf(connection.keyPrefixBytes, prefix + key)
+            : undefined;
         if (aside === undefined) return inline(result);
         const value = asideValue(token, result);
         // Should the outcome go inline after all, it is the copy just made: the caller's memory may have

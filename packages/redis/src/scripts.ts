@@ -24,7 +24,7 @@ import { createHash } from "node:crypto";
  *       (`list`'s `claimedAt`); extend, complete and release keep it
  *   tl, fl  byte lengths of the token and the fingerprint
  *
- * A large outcome is written by the client with a plain `SET` (bytes that enter Lua cost Redis ~1.2 µs a
+ * A large outcome (up to 1 MiB: outcome-argument.ts) is written by the client with a plain `SET` (bytes that enter Lua cost Redis ~1.2 µs a
  * KiB, and 4 more to be joined into a record and stored: ~300 µs for 64 KiB against 3 for a `SET`), to a
  * pending key named by the owner's token, then moved to the outcome key by COMPLETE_ASIDE, which checks
  * the owner as COMPLETE does. The "a" record holds `<outcome's byte length>:<outcome key>` in its
