@@ -122,9 +122,12 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         maxRetriesPerRequest: 1,
         connectTimeout: 2000,
       });
+      // As the store's README recommends: no per-command timer (the store bounds every call).
       const client = createClient({
         url: REDIS_URL,
         socket: { connectTimeout: 2000, reconnectStrategy: false },
+        disableOfflineQueue: true,
+        commandOptions: { timeout: 0 },
       });
       client.on("error", () => {});
       try {
@@ -137,13 +140,21 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
       }
       const version = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "?";
       const typed = client as unknown as RedisClientType;
+      // node-idempotency's Redis adapter is on node-redis too (4, a client of its own).
+      const peers: Contender[] = [];
+      try {
+        peers.push(await nodeIdempotencyRedis(REDIS_URL, `bench:${runId}:ni`));
+      } catch (error) {
+        console.log(`  peers that could not start: node-idempotency: ${(error as Error).message}`);
+      }
       return {
         store,
-        contenders: [nodeRedisIdemkit(typed), nodeRedisBaseline(typed)],
+        contenders: [nodeRedisIdemkit(typed), nodeRedisBaseline(typed), ...peers],
         burstOnly: [],
         redis: admin,
         version: `Redis ${version} through node-redis 6 (one client, RESP3)`,
         teardown: async () => {
+          for (const c of peers) await c.close();
           await deleteKeys(admin, `*${runId}*`);
           client.destroy();
           admin.disconnect();

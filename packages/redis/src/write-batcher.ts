@@ -5,8 +5,13 @@ import { performance } from "node:perf_hooks";
 import { setImmediate } from "node:timers";
 import type { Redis as IoredisRedis } from "ioredis";
 
-/** The most commands of ours a corked socket holds before it is flushed (see `writeBatcher`). */
+/** The most commands of ours a corked socket holds before it is flushed (see `writeBatcher`)... */
 const BATCH_COMMANDS = 8;
+/**
+ * ...or this share of those awaiting replies, when that is more: Redis then has their work ahead of
+ * the batch, so holding more idles nothing, and saves writes.
+ */
+const BATCH_SHARE_OF_AWAITING = 1 / 8;
 /**
  * How long a batch may wait for company: a command of ours in a later tick than the batch's first,
  * this long after it, flushes the batch first.
@@ -29,8 +34,8 @@ export function writeBatcherOf(client: IoredisRedis) {
 
 /**
  * While other commands of ours await their replies, the next ones leave in few writes: the socket is
- * corked at the first and uncorked after BATCH_COMMANDS of them, or once the event loop's current
- * phase has run its callbacks (`setImmediate`, as node-redis uncorks). ioredis writes each command at
+ * corked at the first and uncorked after BATCH_COMMANDS of them (an eighth of those awaiting replies
+ * when that is more), or once the event loop's current phase has run its callbacks (`setImmediate`, as node-redis uncorks). ioredis writes each command at
  * once, and on loopback a write costs more than a script's whole run in Redis: with many requests in
  * flight, replies arrive together and the commands they start go out together, and so do the claims
  * of HTTP requests read in one pass of the loop (each socket's data is its own callback, so a flush at
@@ -68,6 +73,7 @@ function writeBatcher(client: IoredisRedis) {
   const answered = () => {
     awaiting--;
   };
+  const full = () => held >= Math.max(BATCH_COMMANDS, awaiting * BATCH_SHARE_OF_AWAITING);
   return {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
@@ -105,14 +111,16 @@ function writeBatcher(client: IoredisRedis) {
         send();
       } finally {
         grouping = false;
-        if (alone || held >= BATCH_COMMANDS) flush();
+        if (alone || full()) flush();
       }
     },
-    /** After it: count it until it is answered; flush once the socket holds BATCH_COMMANDS of ours. */
+    /** After it: count it until it is answered; flush once the socket holds a batch's worth of ours. */
     sent(reply: Promise<unknown>) {
       awaiting++;
       reply.then(answered, answered);
-      if (corked !== undefined && ++held >= BATCH_COMMANDS && !grouping) flush();
+      if (corked === undefined) return;
+      held++;
+      if (!grouping && full()) flush();
     },
   };
 }

@@ -67,6 +67,18 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     });
   });
 
+  it("with 256 commands awaiting replies, a batch holds an eighth of them: 256 claims leave in at most 20 writes", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    writes = 0;
+    const first = store.claim("held", claim("owner"));
+    const claims = Array.from({ length: 256 }, (_, i) => store.claim(`k${i}`, claim(`t${i}`)));
+    // Batches of 8 until 64 await replies, then of an eighth of those awaiting (up to 32): 18 writes
+    // when measured, where a cap of 8 alone wrote 33.
+    expect(writes).toBeLessThanOrEqual(20);
+    for (const result of await Promise.all([first, ...claims]))
+      expect(result).toMatchObject({ acquired: true });
+  });
+
   it("a claim that reads first keeps its GETs and script in one write, at the batch's cap too, and joins the batches", async () => {
     const prefix = `idemkit-test:${randomUUID()}:`;
     const store = createRedisStore({ client, prefix });
