@@ -71,6 +71,8 @@ interface NodeRedisCommandOptions {
 /** A node-redis client (`createClient` of `redis` or `@redis/client` 6), connected. */
 export interface NodeRedisClient {
   sendCommand(args: Argument[], options?: NodeRedisCommandOptions): Promise<unknown>;
+  /** A proxy of the client whose commands take `typeMapping`, the client's other options kept. */
+  withTypeMapping(typeMapping: object): NodeRedisClient;
   readonly options?: { keyPrefix?: Argument; socket?: object } | undefined;
 }
 
@@ -206,26 +208,40 @@ const scriptCommand = (kind: string, body: string, keys: Argument[], args: Argum
   ...args,
 ];
 
+/**
+ * Sends a command on `client` with bulk replies as Buffers. node-redis spends ~5 µs more of CPU on a
+ * command given options of its own than on one sent through a proxy that holds them (a GET at 64 in
+ * flight: 8.1–9.9 against 4.2–5.1 µs), so a proxy made once sends it, while the proxy's `sendCommand`
+ * is still the client's: a wrapper put on the client object (or on what the proxy inherits from) takes
+ * every command, with the mapping given per command as before (a wrapper bound to its client would
+ * drop a proxy's mapping).
+ */
+function sendingBuffers(client: NodeRedisClient): (args: Argument[]) => Promise<unknown> {
+  const proxy = client.withTypeMapping(BUFFERS);
+  const own = client.sendCommand;
+  return (args) =>
+    client.sendCommand === own && proxy.sendCommand === own
+      ? proxy.sendCommand(args)
+      : client.sendCommand(args, { typeMapping: BUFFERS });
+}
+
 function fromNodeRedisClient(client: NodeRedisClient): Connection {
   const keyPrefix = client.options?.keyPrefix;
   const socket = client.options?.socket as { host?: string; port?: number; path?: string } | undefined;
   const name = socket?.path ?? `${socket?.host ?? "localhost"}:${socket?.port ?? 6379}`;
+  const inBuffers = sendingBuffers(client);
   return {
     script: (kind, body, keys, args) =>
-      client.sendCommand(
+      inBuffers(
         scriptCommand(
           kind,
           body,
           keys.map((key) => prefixed(keyPrefix, key)),
           args,
         ),
-        { typeMapping: BUFFERS },
       ) as Promise<Reply>,
     write: (key, value, ms) => client.sendCommand(["SET", prefixed(keyPrefix, key), value, "PX", String(ms)]),
-    read: (key) =>
-      client.sendCommand(["GET", prefixed(keyPrefix, key)], {
-        typeMapping: BUFFERS,
-      }) as Promise<Buffer | null>,
+    read: (key) => inBuffers(["GET", prefixed(keyPrefix, key)]) as Promise<Buffer | null>,
     // node-redis writes the commands of one tick together.
     together: (send) => send(),
     cluster: false,

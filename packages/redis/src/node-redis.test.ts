@@ -37,6 +37,36 @@ describe.skipIf(Boolean(skip))("redis store on a node-redis client", () => {
   });
 });
 
+describe.skipIf(Boolean(skip))("redis store on a node-redis client wrapped after the store was made", () => {
+  it("a wrapper put on the client's sendCommand, bound to it, sees every command, and every answer is right", async () => {
+    const client = await nodeRedis();
+    try {
+      const store = createRedisStore({ client, prefix });
+      const key = `wrapped:${randomUUID()}`;
+      const owner = claimOf();
+      expect(await store.claim(key, owner)).toMatchObject({ acquired: true, fence: 1 });
+      // As an instrumentation wrapper would: the client's own method, bound to the client.
+      const sent: string[] = [];
+      const send = client.sendCommand.bind(client);
+      client.sendCommand = ((args: string[], options?: object) => {
+        sent.push(String(args[0]));
+        return send(args, options);
+      }) as typeof client.sendCommand;
+      const bytes = new Uint8Array([0xff, 0x00, 0xfe]);
+      expect(await store.complete(key, owner.token, { result: bytes, retentionMs: 60_000 })).toBe(true);
+      const replay = await store.claim(key, claimOf());
+      expect(!replay.acquired && replay.record.state === "completed" && [...replay.record.result]).toEqual([
+        ...bytes,
+      ]);
+      expect(await store.get(key)).toMatchObject({ state: "completed", fence: 1 });
+      expect(sent).toEqual(["EVALSHA", "EVALSHA", "EVALSHA"]);
+      await store.delete(key);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe("redis store on a node-redis client never connected", () => {
   it("rejects every call with a RedisStoreError at once, and checkServer() too", async () => {
     const store = createRedisStore({ client: createClient(), commandTimeoutMs: 60_000 });
