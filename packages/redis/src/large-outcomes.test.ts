@@ -7,6 +7,7 @@ import { skipUnlessAvailable } from "@idemkit/conformance";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "./index.js";
+import { MAX_ASIDE_VALUE_BYTES } from "./outcome-argument.js";
 import { outcomeKeyOf } from "./outcome-key.js";
 import { nodeRedis, probeRedis, REDIS_URL, standalone, type TestClient } from "./testing/clients.js";
 import { type Throwaway, throwawayRedis } from "./testing/throwaway.js";
@@ -45,7 +46,7 @@ describe.skipIf(Boolean(skip))("redis store: large outcomes", () => {
       const admin = new Redis(REDIS_URL);
       try {
         const store = createRedisStore({ client, prefix });
-        for (const size of [8 * 1024, 64 * 1024, 1024 * 1024 - 64]) {
+        for (const size of [8 * 1024, 64 * 1024, 1024 * 1024 - 2048]) {
           const result = new Uint8Array(randomBytes(size));
           const key = await completed(store, result);
           const record = await store.get(key);
@@ -77,13 +78,17 @@ describe.skipIf(Boolean(skip))("redis store: large outcomes", () => {
 describe.skipIf(Boolean(skip))("redis store: large outcomes on a server of the test's own", () => {
   let master: Throwaway;
   let replica: Throwaway;
+  let tight: Throwaway;
   beforeAll(async () => {
     // 1 MiB is the least proto-max-bulk-len Redis accepts: an outcome of that size can be sent, but
     // its record (header, token and fingerprint in front) is longer than APPEND allows.
     master = await throwawayRedis(["--proto-max-bulk-len", "1mb", "--repl-diskless-sync-delay", "0"]);
     replica = await throwawayRedis(["--replicaof", "127.0.0.1", String(master.port)]);
+    // And the least client-query-buffer-limit (1 MiB), which counts an argument's closing CRLF too.
+    tight = await throwawayRedis(["--proto-max-bulk-len", "1mb", "--client-query-buffer-limit", "1mb"]);
   }, 20_000);
   afterAll(async () => {
+    await tight?.stop();
     await replica?.stop();
     await master?.stop();
   });
@@ -110,6 +115,46 @@ describe.skipIf(Boolean(skip))("redis store: large outcomes on a server of the t
           const record = await store.get(key);
           expect(record?.state === "completed" && Buffer.from(record.result).equals(result)).toBe(true);
           expect(await raw.getrange(key, 0, 0)).toBe("c"); // inline
+        }
+        expect(await connections(), "no connection was closed and made again").toBe(before);
+      } finally {
+        await Promise.all([client.quit(), raw.quit()]);
+      }
+    });
+  }
+
+  // On the least query buffer too, a value aside stops 1 KiB short of 1 MiB: one of 1 MiB (or 1 byte
+  // less) made Redis close the connection at the SET, and ioredis resent it for ever (each reconnect
+  // succeeding). Past the limit the outcome goes inline, 37 bytes or more short of 1 MiB.
+  const TOKEN_BYTES = 36; // a UUID's, as claimOf makes
+  const MIB = 1024 * 1024;
+  for (const [name, open] of [
+    ["ioredis", async () => new Redis({ port: tight.port }).on("error", () => {})],
+    ["node-redis", () => nodeRedis({ url: `redis://127.0.0.1:${tight.port}` })],
+  ] as const) {
+    it(`${name}: on the least query buffer, an outcome is kept aside up to a value of 1 MiB - 1 KiB, inline past it, and stored whole`, async () => {
+      const client = await open();
+      const raw = new Redis({ port: tight.port });
+      try {
+        const store = createRedisStore({ client });
+        const connections = async () =>
+          /total_connections_received:([0-9]+)/.exec(await raw.info("stats"))?.[1];
+        const before = await connections();
+        for (const [bytes, kept] of [
+          [MAX_ASIDE_VALUE_BYTES - 1 - TOKEN_BYTES, "a"],
+          [MIB - 2 - TOKEN_BYTES, "c"], // a value aside of 1 MiB - 1 byte
+          [MIB - 1 - TOKEN_BYTES, "c"], // of 1 MiB
+        ] as const) {
+          for (let i = 0; i < 3; i++) {
+            const result = new Uint8Array(randomBytes(bytes));
+            const key = await completed(store, result);
+            const record = await store.get(key);
+            expect(
+              record?.state === "completed" && Buffer.from(record.result).equals(result),
+              `${bytes}`,
+            ).toBe(true);
+            expect(await raw.getrange(key, 0, 0), `${bytes}`).toBe(kept);
+          }
         }
         expect(await connections(), "no connection was closed and made again").toBe(before);
       } finally {

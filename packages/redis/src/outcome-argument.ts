@@ -24,12 +24,15 @@ export function outcomeArgument(result: Uint8Array): string | Buffer {
 }
 
 /**
- * The longest value kept aside: the least `proto-max-bulk-len` Redis accepts (1 MiB). Redis closes the
- * connection on a longer argument, leaving what was sent with it unanswered (ioredis then resends it
- * all, into the same refusal), where an outcome sent inline, a little shorter, may still be accepted.
- * Past it an outcome goes inline: its argument is no longer than the outcome itself.
+ * The longest value kept aside: the least `proto-max-bulk-len` and `client-query-buffer-limit` Redis
+ * accepts are 1 MiB, and the query buffer can hold a few bytes around an argument too (on a server at
+ * that least, `SET`s of 1 MiB less 2 to 8 bytes, sent with a script, lost their connection about one
+ * time in three; less 32 or more, never). Redis closes the connection on a longer argument, leaving
+ * what was sent with it unanswered (ioredis then resends it all, into the same refusal). Past it an
+ * outcome goes inline, its argument no longer than the outcome itself: as it went before outcomes
+ * were kept aside.
  */
-const MAX_ASIDE_VALUE_BYTES = 1024 * 1024;
+export const MAX_ASIDE_VALUE_BYTES = 1024 * 1024 - 1024;
 
 /** Whether the value of `token`'s outcome of `bytes` (asideValue) is short enough to be kept aside. */
 export const fitsAside = (token: string, bytes: number) =>

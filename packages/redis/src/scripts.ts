@@ -24,13 +24,13 @@ import { createHash } from "node:crypto";
  *       (`list`'s `claimedAt`); extend, complete and release keep it
  *   tl, fl  byte lengths of the token and the fingerprint
  *
- * A large outcome (up to 1 MiB: outcome-argument.ts) is written by the client with a plain `SET` (bytes that enter Lua cost Redis ~1.2 µs a
- * KiB, and 4 more to be joined into a record and stored: ~300 µs for 64 KiB against 3 for a `SET`), to a
- * pending key named by the owner's token, then moved to the outcome key by COMPLETE_ASIDE, which checks
- * the owner as COMPLETE does. The "a" record holds `<outcome's byte length>:<outcome key>` in its
- * outcome's place; the outcome key holds "o", the token and the outcome, so a reader that fetched both
- * with plain commands can tell that they belong together, and no script reads it as a record. It expires
- * with the record.
+ * A large outcome (to just under 1 MiB: outcome-argument.ts) is written by the client with a plain
+ * `SET` (bytes that enter Lua cost Redis ~1.2 µs a KiB, and 4 more to be joined into a record and
+ * stored: ~300 µs for 64 KiB against 3 for a `SET`), to a pending key named by the owner's token, then
+ * moved to the outcome key by COMPLETE_ASIDE, which checks the owner as COMPLETE does. The "a" record
+ * holds `<outcome's byte length>:<outcome key>` in its outcome's place; the outcome key holds "o", the
+ * token and the outcome, so a reader that fetched both with plain commands can tell that they belong
+ * together, and no script reads it as a record. It expires with the record.
  *
  * Every record write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
  * (no `PTTL`, no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). An
