@@ -9,12 +9,15 @@ import type { Redis as IoredisRedis } from "ioredis";
 const BATCH_COMMANDS = 8;
 /**
  * ...or this share of those awaiting replies, when that is more: Redis then has their work ahead of
- * the batch, so holding more idles nothing, and saves writes.
+ * the batch, so holding more idles nothing, and saves writes. Past BATCH_COMMANDS a batch held
+ * BATCH_MAX_WAIT_MS leaves at its next command even in its own tick: handlers that each work a while
+ * before their next command would otherwise hold the first ones for many of them (tens of ms with
+ * 2,048 in flight).
  */
 const BATCH_SHARE_OF_AWAITING = 1 / 8;
 /**
- * How long a batch may wait for company: a command of ours in a later tick than the batch's first,
- * this long after it, flushes the batch first.
+ * How long a batch may wait for company: a command of ours in a later tick than the batch's first (or
+ * past BATCH_COMMANDS, in any tick), this long after it, flushes the batch first.
  */
 const BATCH_MAX_WAIT_MS = 1;
 
@@ -73,7 +76,10 @@ function writeBatcher(client: IoredisRedis) {
   const answered = () => {
     awaiting--;
   };
-  const full = () => held >= Math.max(BATCH_COMMANDS, awaiting * BATCH_SHARE_OF_AWAITING);
+  /** Whether the batch leaves now: at its cap, or past BATCH_COMMANDS once held BATCH_MAX_WAIT_MS. */
+  const due = () =>
+    held >= BATCH_COMMANDS &&
+    (held >= awaiting * BATCH_SHARE_OF_AWAITING || performance.now() - corkedAt >= BATCH_MAX_WAIT_MS);
   return {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
@@ -111,7 +117,7 @@ function writeBatcher(client: IoredisRedis) {
         send();
       } finally {
         grouping = false;
-        if (alone || full()) flush();
+        if (alone || due()) flush();
       }
     },
     /** After it: count it until it is answered; flush once the socket holds a batch's worth of ours. */
@@ -120,7 +126,7 @@ function writeBatcher(client: IoredisRedis) {
       reply.then(answered, answered);
       if (corked === undefined) return;
       held++;
-      if (!grouping && full()) flush();
+      if (!grouping && due()) flush();
     },
   };
 }

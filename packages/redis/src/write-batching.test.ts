@@ -79,6 +79,26 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
       expect(result).toMatchObject({ acquired: true });
   });
 
+  it("a batch past 8 commands held 1 ms leaves at its next command, even in the tick it was corked in", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    const stream = (client as unknown as { stream: Socket & { pause(): void; resume(): void } }).stream;
+    stream.pause(); // nothing is answered: 300 commands await replies, so the cap alone would be 37
+    const awaited = Array.from({ length: 300 }, (_, i) => store.claim(`a${i}`, claim("t")));
+    await new Promise((resolve) => setImmediate(resolve)); // they have left
+    writes = 0;
+    const batch = Array.from({ length: 8 }, (_, i) => store.claim(`b${i}`, claim("t")));
+    const until = performance.now() + 1.5;
+    while (performance.now() < until); // a handler's work, in the same tick
+    batch.push(store.claim("b8", claim("t")));
+    try {
+      expect(writes).toBe(1); // the nine went out together, without waiting for 37
+    } finally {
+      stream.resume();
+    }
+    for (const result of await Promise.all([...awaited, ...batch]))
+      expect(result).toMatchObject({ acquired: true });
+  });
+
   it("a claim that reads first keeps its GETs and script in one write, at the batch's cap too, and joins the batches", async () => {
     const prefix = `idemkit-test:${randomUUID()}:`;
     const store = createRedisStore({ client, prefix });
