@@ -34,6 +34,43 @@ async function completed(store: ReturnType<typeof createRedisStore>, result: Uin
   return key;
 }
 
+/**
+ * Completes `times` outcomes of each size in `cases` through a new `name` client of the server at
+ * `port`: each is stored whole, aside ("a") or inline ("c") as its case says, and the client never
+ * lost its connection (Redis closes it on an argument it will not take).
+ */
+async function storedWhole(
+  name: "ioredis" | "node-redis",
+  port: number,
+  cases: (readonly [bytes: number, kept: "a" | "c"])[],
+  times: number,
+): Promise<void> {
+  const client =
+    name === "ioredis"
+      ? new Redis({ port }).on("error", () => {})
+      : await nodeRedis({ url: `redis://127.0.0.1:${port}` });
+  const raw = new Redis({ port });
+  try {
+    const store = createRedisStore({ client });
+    const connections = async () => /total_connections_received:([0-9]+)/.exec(await raw.info("stats"))?.[1];
+    const before = await connections();
+    for (const [bytes, kept] of cases) {
+      for (let i = 0; i < times; i++) {
+        const result = new Uint8Array(randomBytes(bytes));
+        const key = await completed(store, result);
+        const record = await store.get(key);
+        expect(record?.state === "completed" && Buffer.from(record.result).equals(result), `${bytes}`).toBe(
+          true,
+        );
+        expect(await raw.getrange(key, 0, 0), `${bytes}`).toBe(kept);
+      }
+    }
+    expect(await connections(), "no connection was closed and made again").toBe(before);
+  } finally {
+    await Promise.all([client.quit(), raw.quit()]);
+  }
+}
+
 const CLIENTS: [string, () => Promise<TestClient>][] = [
   ["ioredis", () => standalone.ioredis()],
   ["node-redis", () => standalone.nodeRedis()],
@@ -93,74 +130,30 @@ describe.skipIf(Boolean(skip))("redis store: large outcomes on a server of the t
     await master?.stop();
   });
 
-  // The outcome key's value is the outcome after a mark and the token: past 1 MiB that is longer than this
-  // server takes, and Redis would close the connection on the SET, leaving the completion sent with it
-  // unanswered (ioredis resends both, into the same refusal). It goes inline: its argument is the outcome
-  // alone. Several times over: whether a client got past that refusal depended on when it saw it.
-  for (const [name, open] of [
-    ["ioredis", async () => new Redis({ port: master.port }).on("error", () => {})],
-    ["node-redis", () => nodeRedis({ url: `redis://127.0.0.1:${master.port}` })],
-  ] as const) {
-    it(`${name}: an outcome of 1 MiB, its value aside past proto-max-bulk-len, is stored whole and inline`, async () => {
-      const client = await open();
-      const raw = new Redis({ port: master.port });
-      try {
-        const store = createRedisStore({ client });
-        const connections = async () =>
-          /total_connections_received:([0-9]+)/.exec(await raw.info("stats"))?.[1];
-        const before = await connections();
-        for (let i = 0; i < 5; i++) {
-          const result = new Uint8Array(randomBytes(1024 * 1024));
-          const key = await completed(store, result);
-          const record = await store.get(key);
-          expect(record?.state === "completed" && Buffer.from(record.result).equals(result)).toBe(true);
-          expect(await raw.getrange(key, 0, 0)).toBe("c"); // inline
-        }
-        expect(await connections(), "no connection was closed and made again").toBe(before);
-      } finally {
-        await Promise.all([client.quit(), raw.quit()]);
-      }
-    });
-  }
-
-  // On the least query buffer too, a value aside stops 1 KiB short of 1 MiB: one of 1 MiB (or 1 byte
-  // less) made Redis close the connection at the SET, and ioredis resent it for ever (each reconnect
-  // succeeding). Past the limit the outcome goes inline, 37 bytes or more short of 1 MiB.
+  // The outcome key's value is the outcome after a mark and the token: past 1 MiB that is longer than
+  // `master` takes, and Redis would close the connection on the SET, leaving the completion sent with it
+  // unanswered (ioredis resends both, into the same refusal). It goes inline: its argument is the
+  // outcome alone. Several times over: whether a client got past that refusal depended on when it saw it.
+  // On the least query buffer (`tight`) too, a value aside stops 1 KiB short of 1 MiB: one of 1 MiB (or 1
+  // byte less) made Redis close the connection at the SET, and ioredis resent it for ever (each
+  // reconnect succeeding). Past the limit the outcome goes inline, 37 bytes or more short of 1 MiB.
   const TOKEN_BYTES = 36; // a UUID's, as claimOf makes
   const MIB = 1024 * 1024;
-  for (const [name, open] of [
-    ["ioredis", async () => new Redis({ port: tight.port }).on("error", () => {})],
-    ["node-redis", () => nodeRedis({ url: `redis://127.0.0.1:${tight.port}` })],
-  ] as const) {
-    it(`${name}: on the least query buffer, an outcome is kept aside up to a value of 1 MiB - 1 KiB, inline past it, and stored whole`, async () => {
-      const client = await open();
-      const raw = new Redis({ port: tight.port });
-      try {
-        const store = createRedisStore({ client });
-        const connections = async () =>
-          /total_connections_received:([0-9]+)/.exec(await raw.info("stats"))?.[1];
-        const before = await connections();
-        for (const [bytes, kept] of [
+  for (const name of ["ioredis", "node-redis"] as const) {
+    it(`${name}: an outcome of 1 MiB, its value aside past proto-max-bulk-len, is stored whole and inline`, () =>
+      storedWhole(name, master.port, [[MIB, "c"]], 5));
+
+    it(`${name}: on the least query buffer, an outcome is kept aside up to a value of 1 MiB - 1 KiB, inline past it, and stored whole`, () =>
+      storedWhole(
+        name,
+        tight.port,
+        [
           [MAX_ASIDE_VALUE_BYTES - 1 - TOKEN_BYTES, "a"],
           [MIB - 2 - TOKEN_BYTES, "c"], // a value aside of 1 MiB - 1 byte
           [MIB - 1 - TOKEN_BYTES, "c"], // of 1 MiB
-        ] as const) {
-          for (let i = 0; i < 3; i++) {
-            const result = new Uint8Array(randomBytes(bytes));
-            const key = await completed(store, result);
-            const record = await store.get(key);
-            expect(
-              record?.state === "completed" && Buffer.from(record.result).equals(result),
-              `${bytes}`,
-            ).toBe(true);
-            expect(await raw.getrange(key, 0, 0), `${bytes}`).toBe(kept);
-          }
-        }
-        expect(await connections(), "no connection was closed and made again").toBe(before);
-      } finally {
-        await Promise.all([client.quit(), raw.quit()]);
-      }
-    });
+        ],
+        3,
+      ));
   }
 
   it("a replica holds the same record as its master, TTL included", async () => {
