@@ -211,18 +211,31 @@ const scriptCommand = (kind: string, body: string, keys: Argument[], args: Argum
 /**
  * Sends a command on `client` with bulk replies as Buffers. node-redis spends ~5 µs more of CPU on a
  * command given options of its own than on one sent through a proxy that holds them (a GET at 64 in
- * flight: 8.1–9.9 against 4.2–5.1 µs), so a proxy made once sends it, while the proxy's `sendCommand`
- * is still the client's: a wrapper put on the client object (or on what the proxy inherits from) takes
- * every command, with the mapping given per command as before (a wrapper bound to its client would
- * drop a proxy's mapping).
+ * flight: 8.1–9.9 against 4.2–5.1 µs), so a proxy made once sends it while its `sendCommand` and the
+ * client's are node-redis's own method (a class's, not one put on an object since). Otherwise a wrapper
+ * takes every command, with the mapping given per command as before: one bound to a client would
+ * send a proxy's calls without it.
  */
 function sendingBuffers(client: NodeRedisClient): (args: Argument[]) => Promise<unknown> {
   const proxy = client.withTypeMapping(BUFFERS);
-  const own = client.sendCommand;
+  const own = isClassMethod(proxy, "sendCommand") ? proxy.sendCommand : undefined;
   return (args) =>
-    client.sendCommand === own && proxy.sendCommand === own
+    own !== undefined && client.sendCommand === own && proxy.sendCommand === own
       ? proxy.sendCommand(args)
       : client.sendCommand(args, { typeMapping: BUFFERS });
+}
+
+/** Whether `object`'s `name` is found on a class's prototype, not on an object it inherits from. */
+function isClassMethod(object: object, name: string): boolean {
+  for (let at: object | null = object; at !== null; at = Object.getPrototypeOf(at)) {
+    if (Object.hasOwn(at, name)) {
+      const { constructor } = at as { constructor?: unknown };
+      return (
+        Object.hasOwn(at, "constructor") && typeof constructor === "function" && constructor.prototype === at
+      );
+    }
+  }
+  return false;
 }
 
 function fromNodeRedisClient(client: NodeRedisClient): Connection {

@@ -67,6 +67,37 @@ describe.skipIf(Boolean(skip))("redis store on a node-redis client wrapped after
   });
 });
 
+describe.skipIf(Boolean(skip))("redis store on a node-redis client wrapped within", () => {
+  it("a wrapper bound to the instance the client's proxies share, put there before the store, still gets the mapping", async () => {
+    const client = await nodeRedis();
+    try {
+      // createClient's client is a proxy of the instance that holds the connection; withTypeMapping's
+      // proxies are made from that instance too.
+      const instance = (client as unknown as { _self: typeof client })._self;
+      const seen: unknown[] = [];
+      const send = instance.sendCommand.bind(instance);
+      instance.sendCommand = ((args: string[], options?: object) => {
+        seen.push(options);
+        return send(args, options);
+      }) as typeof instance.sendCommand;
+      const store = createRedisStore({ client, prefix });
+      const key = `wrapped:${randomUUID()}`;
+      const owner = claimOf();
+      expect(await store.claim(key, owner)).toMatchObject({ acquired: true, fence: 1 });
+      const bytes = new Uint8Array([0xff, 0x00, 0xfe]);
+      expect(await store.complete(key, owner.token, { result: bytes, retentionMs: 60_000 })).toBe(true);
+      const replay = await store.claim(key, claimOf());
+      expect(!replay.acquired && replay.record.state === "completed" && [...replay.record.result]).toEqual([
+        ...bytes,
+      ]);
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      await store.delete(key);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe("redis store on a node-redis client never connected", () => {
   it("rejects every call with a RedisStoreError at once, and checkServer() too", async () => {
     const store = createRedisStore({ client: createClient(), commandTimeoutMs: 60_000 });
