@@ -90,7 +90,12 @@ function writeBatcher(client: IoredisRedis) {
      * at the cap or the phase's end, as they did when the flush was a `nextTick`.
      */
     hold() {
-      if (corked !== undefined && tick !== corkTick && performance.now() - corkedAt >= BATCH_MAX_WAIT_MS)
+      if (
+        !grouping &&
+        corked !== undefined &&
+        tick !== corkTick &&
+        performance.now() - corkedAt >= BATCH_MAX_WAIT_MS
+      )
         flush();
       if (awaiting === 0 || corked !== undefined || client.status !== "ready") return;
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;

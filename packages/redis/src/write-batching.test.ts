@@ -209,6 +209,44 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     ]);
   });
 
+  it("a group that must leave in one write (a large outcome's SET and its script) is not split when the wait bound passes between them", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    const owner = claim("owner");
+    await store.claim("large", owner);
+    const stream = (client as unknown as { stream: Socket & { pause(): void; resume(): void } }).stream;
+    stream.pause(); // the next claim stays unanswered, so what follows is held
+    // A clock that stands still, but for 2 ms as the SET is sent; the write count at each command.
+    const base = performance.now();
+    let offset = 0;
+    const now = vi.spyOn(performance, "now").mockImplementation(() => base + offset);
+    const first = store.claim("held", claim("t"));
+    const second = store.claim("a", claim("t")); // corks a batch
+    await new Promise((resolve) => process.nextTick(resolve)); // a later tick than the batch's
+    const seen: [string, number][] = [];
+    const { sendCommand } = client;
+    client.sendCommand = function (this: Redis, command: { name: string }, ...rest: unknown[]) {
+      seen.push([command.name, writes]);
+      if (command.name === "set") offset += 2;
+      return (sendCommand as (...args: unknown[]) => unknown).call(this, command, ...rest);
+    } as typeof client.sendCommand;
+    let completion: Promise<boolean>;
+    try {
+      completion = store.complete("large", owner.token, {
+        result: new Uint8Array(64 * 1024),
+        retentionMs: 10_000,
+      });
+    } finally {
+      client.sendCommand = sendCommand;
+      now.mockRestore();
+      stream.resume();
+    }
+    const set = seen.findIndex(([name]) => name === "set");
+    expect(seen[set + 1]?.[0]).toBe("evalsha");
+    expect(seen[set + 1]?.[1], "no write between the SET and its script").toBe(seen[set]?.[1]);
+    expect(await completion).toBe(true);
+    expect(await Promise.all([first, second])).toMatchObject([{ acquired: true }, { acquired: true }]);
+  });
+
   it("under a test's fake timers, held commands still leave: nothing waits for the fake clock", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:`, commandTimeoutMs: 0 });
     vi.useFakeTimers();
