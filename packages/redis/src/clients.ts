@@ -225,7 +225,7 @@ function sendingBuffers(client: NodeRedisClient): (args: Argument[]) => Promise<
       : client.sendCommand(args, { typeMapping: BUFFERS });
 }
 
-/** Whether `object`'s `name` is found on a class's prototype, not on an object it inherits from. */
+/** Whether `name`, looked up on `object`, is a class's method (on its prototype), not one put on an object. */
 function isClassMethod(object: object, name: string): boolean {
   for (let at: object | null = object; at !== null; at = Object.getPrototypeOf(at)) {
     if (Object.hasOwn(at, name)) {

@@ -38,14 +38,14 @@ export function writeBatcherOf(client: IoredisRedis) {
 /**
  * While other commands of ours await their replies, the next ones leave in few writes: the socket is
  * corked at the first and uncorked after BATCH_COMMANDS of them (an eighth of those awaiting replies
- * when that is more), or once the event loop's current phase has run its callbacks (`setImmediate`, as node-redis uncorks). ioredis writes each command at
- * once, and on loopback a write costs more than a script's whole run in Redis: with many requests in
- * flight, replies arrive together and the commands they start go out together, and so do the claims
- * of HTTP requests read in one pass of the loop (each socket's data is its own callback, so a flush at
- * the end of each callback's tick wrote them one by one). A cap rather than one write per pass, so
- * Redis starts on the first commands while Node prepares the rest (one write per tick measured slower:
- * the two took turns); a lone command goes out at once. Bytes are never reordered, so replies match
- * as before.
+ * when that is more), or once the event loop's current phase has run its callbacks (`setImmediate`,
+ * as node-redis uncorks). ioredis writes each command at once, and on loopback a write costs more
+ * than a script's whole run in Redis: with many requests in flight, replies arrive together and the
+ * commands they start go out together, and so do the claims of HTTP requests read in one pass of the
+ * loop (each socket's data is its own callback, so a flush at the end of each callback's tick wrote
+ * them one by one). A cap rather than one write per pass, so Redis starts on the first commands while
+ * Node prepares the rest (one write per tick measured slower: the two took turns); a lone command
+ * goes out at once. Bytes are never reordered, so replies match as before.
  */
 function writeBatcher(client: IoredisRedis) {
   let corked: { uncork(): void } | undefined;
@@ -83,11 +83,12 @@ function writeBatcher(client: IoredisRedis) {
   return {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
-     * held BATCH_MAX_WAIT_MS or more by the phase's other callbacks leaves first, so its wait is
-     * bounded by the next command of ours, not only by the end of a phase of long callbacks. Ticks
-     * end only after the microtasks queued before them: commands sent from promise continuations of
-     * one drain (replies read together, each followed by long work) share the cork's tick and leave
-     * at the cap or the phase's end, as they did when the flush was a `nextTick`.
+     * held BATCH_MAX_WAIT_MS or more by the phase's other callbacks leaves first (never between the
+     * commands of a `together` group), so its wait is bounded by the next command of ours, not only
+     * by the end of a phase of long callbacks. Ticks end only after the microtasks queued before
+     * them: commands sent from promise continuations of one drain (replies read together, each
+     * followed by long work) share the cork's tick and leave at the cap (or past BATCH_COMMANDS,
+     * once held BATCH_MAX_WAIT_MS) or at the phase's end.
      */
     hold() {
       if (
