@@ -5,7 +5,7 @@ import { skipUnlessAvailable } from "@idemkit/conformance";
 import { createClient, createCluster, RESP_TYPES } from "@redis/client";
 import { describe, expect, it } from "vitest";
 import { createRedisStore, RedisStoreError } from "./index.js";
-import { nodeRedis, probeRedis } from "./testing/clients.js";
+import { commandName, nodeRedis, probeRedis, recordSent } from "./testing/clients.js";
 
 const skip = skipUnlessAvailable("redis", await probeRedis());
 const prefix = "idemkit-test:";
@@ -37,59 +37,52 @@ describe.skipIf(Boolean(skip))("redis store on a node-redis client", () => {
   });
 });
 
-describe.skipIf(Boolean(skip))("redis store on a node-redis client wrapped after the store was made", () => {
+// A wrapper on `sendCommand`, bound to what it wraps (recordSent), as instrumentation puts one: it sees
+// every command, and the store's replies are still bytes.
+describe.skipIf(Boolean(skip))("redis store on a node-redis client with a wrapped sendCommand", () => {
+  /** Claims, completes and replays a fresh key on `store` (`claimed` runs in between); returns the key. */
+  async function completesAndReplays(
+    store: ReturnType<typeof createRedisStore>,
+    claimed: () => void = () => {},
+  ): Promise<string> {
+    const key = `wrapped:${randomUUID()}`;
+    const owner = claimOf();
+    expect(await store.claim(key, owner)).toMatchObject({ acquired: true, fence: 1 });
+    claimed();
+    const bytes = new Uint8Array([0xff, 0x00, 0xfe]);
+    expect(await store.complete(key, owner.token, { result: bytes, retentionMs: 60_000 })).toBe(true);
+    const replay = await store.claim(key, claimOf());
+    expect(!replay.acquired && replay.record.state === "completed" && [...replay.record.result]).toEqual([
+      ...bytes,
+    ]);
+    return key;
+  }
+
   it("a wrapper put on the client's sendCommand, bound to it, sees every command, and every answer is right", async () => {
     const client = await nodeRedis();
     try {
       const store = createRedisStore({ client, prefix });
-      const key = `wrapped:${randomUUID()}`;
-      const owner = claimOf();
-      expect(await store.claim(key, owner)).toMatchObject({ acquired: true, fence: 1 });
-      // As an instrumentation wrapper would: the client's own method, bound to the client.
-      const sent: string[] = [];
-      const send = client.sendCommand.bind(client);
-      client.sendCommand = ((args: string[], options?: object) => {
-        sent.push(String(args[0]));
-        return send(args, options);
-      }) as typeof client.sendCommand;
-      const bytes = new Uint8Array([0xff, 0x00, 0xfe]);
-      expect(await store.complete(key, owner.token, { result: bytes, retentionMs: 60_000 })).toBe(true);
-      const replay = await store.claim(key, claimOf());
-      expect(!replay.acquired && replay.record.state === "completed" && [...replay.record.result]).toEqual([
-        ...bytes,
-      ]);
+      let sent: string[] = [];
+      const key = await completesAndReplays(store, () => {
+        sent = recordSent(client, commandName.nodeRedis); // after the store was made, and its claim
+      });
       expect(await store.get(key)).toMatchObject({ state: "completed", fence: 1 });
-      expect(sent).toEqual(["EVALSHA", "EVALSHA", "EVALSHA"]);
+      expect(sent).toEqual(["evalsha", "evalsha", "evalsha"]);
       await store.delete(key);
     } finally {
       await client.close();
     }
   });
-});
 
-describe.skipIf(Boolean(skip))("redis store on a node-redis client wrapped within", () => {
   it("a wrapper bound to the instance the client's proxies share, put there before the store, still gets the mapping", async () => {
     const client = await nodeRedis();
     try {
       // createClient's client is a proxy of the instance that holds the connection; withTypeMapping's
       // proxies are made from that instance too.
       const instance = (client as unknown as { _self: typeof client })._self;
-      const seen: unknown[] = [];
-      const send = instance.sendCommand.bind(instance);
-      instance.sendCommand = ((args: string[], options?: object) => {
-        seen.push(options);
-        return send(args, options);
-      }) as typeof instance.sendCommand;
+      const seen = recordSent(instance, commandName.nodeRedis);
       const store = createRedisStore({ client, prefix });
-      const key = `wrapped:${randomUUID()}`;
-      const owner = claimOf();
-      expect(await store.claim(key, owner)).toMatchObject({ acquired: true, fence: 1 });
-      const bytes = new Uint8Array([0xff, 0x00, 0xfe]);
-      expect(await store.complete(key, owner.token, { result: bytes, retentionMs: 60_000 })).toBe(true);
-      const replay = await store.claim(key, claimOf());
-      expect(!replay.acquired && replay.record.state === "completed" && [...replay.record.result]).toEqual([
-        ...bytes,
-      ]);
+      const key = await completesAndReplays(store);
       expect(seen.length).toBeGreaterThanOrEqual(3);
       await store.delete(key);
     } finally {
