@@ -84,23 +84,14 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
       }
       const info = (await client.info("server")) as string;
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
-      const peers: Contender[] = [];
-      const burstOnly: Contender[] = [];
-      const failures: string[] = [];
-      for (const [name, make] of [
+      const peers = await startPeers([
         ["powertools", () => powertools(REDIS_URL, `bench-${runId}-pt`, 30_000)],
         ["node-idempotency", () => nodeIdempotencyRedis(REDIS_URL, `bench:${runId}:ni`)],
-      ] as const) {
-        try {
-          peers.push(await make());
-        } catch (error) {
-          failures.push(`${name}: ${(error as Error).message}`);
-        }
-      }
+      ]);
+      const burstOnly: Contender[] = [];
       try {
         burstOnly.push(await powertools(REDIS_URL, `bench-${runId}-ptn`, undefined));
       } catch {}
-      if (failures.length > 0) console.log(`  peers that could not start: ${failures.join("; ")}`);
       return {
         store,
         contenders: [redisIdemkit(client), redisBaseline(client), ...peers],
@@ -141,12 +132,9 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
       const version = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "?";
       const typed = client as unknown as RedisClientType;
       // node-idempotency's Redis adapter is on node-redis too (4, a client of its own).
-      const peers: Contender[] = [];
-      try {
-        peers.push(await nodeIdempotencyRedis(REDIS_URL, `bench:${runId}:ni`));
-      } catch (error) {
-        console.log(`  peers that could not start: node-idempotency: ${(error as Error).message}`);
-      }
+      const peers = await startPeers([
+        ["node-idempotency", () => nodeIdempotencyRedis(REDIS_URL, `bench:${runId}:ni`)],
+      ]);
       return {
         store,
         contenders: [nodeRedisIdemkit(typed), nodeRedisBaseline(typed), ...peers],
@@ -212,4 +200,19 @@ async function deleteKeys(client: Redis, pattern: string): Promise<void> {
     cursor = next;
     if (cursor === "0") return;
   }
+}
+
+/** The peers that start, in order; those that cannot are named on the console and left out. */
+async function startPeers(makers: [name: string, make: () => Promise<Contender>][]): Promise<Contender[]> {
+  const peers: Contender[] = [];
+  const failures: string[] = [];
+  for (const [name, make] of makers) {
+    try {
+      peers.push(await make());
+    } catch (error) {
+      failures.push(`${name}: ${(error as Error).message}`);
+    }
+  }
+  if (failures.length > 0) console.log(`  peers that could not start: ${failures.join("; ")}`);
+  return peers;
 }
