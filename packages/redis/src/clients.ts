@@ -229,10 +229,8 @@ function sendingBuffers(client: NodeRedisClient): (args: Argument[]) => Promise<
 function isClassMethod(object: object, name: string): boolean {
   for (let at: object | null = object; at !== null; at = Object.getPrototypeOf(at)) {
     if (Object.hasOwn(at, name)) {
-      const { constructor } = at as { constructor?: unknown };
-      return (
-        Object.hasOwn(at, "constructor") && typeof constructor === "function" && constructor.prototype === at
-      );
+      const maker = (at as { constructor?: unknown }).constructor;
+      return Object.hasOwn(at, "constructor") && typeof maker === "function" && maker.prototype === at;
     }
   }
   return false;
