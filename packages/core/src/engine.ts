@@ -38,7 +38,8 @@ export class Engine {
   readonly storeTimeoutMs: number;
   /**
    * The deadlines of this engine's store calls; `undefined` when the store's own timer settles every
-   * call within `storeTimeoutMs` (store.ts, `settlesWithinMs`).
+   * call within `storeTimeoutMs`, or every call settles as it returns (store.ts, `settlesWithinMs`,
+   * `settlesOnReturn`).
    */
   readonly callDeadlines: CallDeadlines | undefined;
   readonly #events: EventStream;
@@ -54,7 +55,9 @@ export class Engine {
     const bound = this.store.settlesWithinMs;
     const storeBoundsCalls =
       typeof bound === "number" && bound > 0 && bound <= this.storeTimeoutMs && Number.isFinite(bound);
-    this.callDeadlines = storeBoundsCalls ? undefined : new CallDeadlines(this.storeTimeoutMs);
+    const settlesAtOnce = this.store.settlesOnReturn === true;
+    this.callDeadlines =
+      storeBoundsCalls || settlesAtOnce ? undefined : new CallDeadlines(this.storeTimeoutMs);
     this.#events = events;
   }
 

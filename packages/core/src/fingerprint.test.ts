@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, canonicalJsonText, fingerprintRequest, sha256Hex } from "./fingerprint.js";
+import {
+  canonicalJson,
+  canonicalJsonText,
+  fingerprintRequest,
+  fingerprintRequestSoon,
+  sha256Hex,
+  sha256HexSoon,
+} from "./fingerprint.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const json = "application/json";
@@ -80,6 +87,29 @@ describe("sha256Hex", () => {
     expect(await sha256Hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     for (const input of ["", "abc", "héllo ✓ 𝄞", enc("raw:\u0000\u00ff")]) {
       expect(await sha256Hex(input)).toBe(await webHex(typeof input === "string" ? enc(input) : input));
+    }
+  });
+});
+
+describe("the Soon variants (hot paths await only the Web Crypto fallback)", () => {
+  it("answer at once in Node, the same digest as the async ones", async () => {
+    for (const input of ["", "abc", "héllo ✓ 𝄞", enc("raw:\u0000\u00ff")]) {
+      const soon = sha256HexSoon(input);
+      expect(typeof soon).toBe("string");
+      expect(soon).toBe(await sha256Hex(input));
+    }
+    const multipart = "multipart/form-data; boundary=x1";
+    for (const [type, body] of [
+      [json, enc('{"b":1,"a":[2]}')],
+      [json, enc("{oops")],
+      ["text/plain", enc("a b")],
+      [multipart, enc("--x1\r\n\r\nv\r\n--x1--")],
+      [undefined, new Uint8Array(0)],
+      ["application/x-www-form-urlencoded", { canonicalJson: canonicalJson({ b: "2", a: "1" }) }],
+    ] as const) {
+      const soon = fingerprintRequestSoon("POST", "/orders?x=1", type, body);
+      expect(typeof soon).toBe("string");
+      expect(soon).toBe(await fingerprintRequest("POST", "/orders?x=1", type, body));
     }
   });
 });

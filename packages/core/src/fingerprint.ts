@@ -71,8 +71,20 @@ const oneShotHash = typeof nodeCrypto?.hash === "function" ? nodeCrypto.hash : u
 
 /** Lowercase hex SHA-256 of `data` (a string is hashed as its UTF-8 bytes). */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
+  return sha256HexSoon(data);
+}
+
+/**
+ * `sha256Hex`, as a string where the runtime hashes synchronously (Node, Bun, Deno): a caller on the
+ * hot path awaits only the Web Crypto fallback, not a promise per fingerprint.
+ */
+export function sha256HexSoon(data: Uint8Array | string): string | Promise<string> {
   if (oneShotHash) return oneShotHash("sha256", data, "hex");
   if (createHash) return createHash("sha256").update(data).digest("hex");
+  return webSha256Hex(data);
+}
+
+async function webSha256Hex(data: Uint8Array | string): Promise<string> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -93,6 +105,16 @@ export async function fingerprintRequest(
   contentType: string | undefined,
   body: Uint8Array | { canonicalJson: string },
 ): Promise<string> {
+  return fingerprintRequestSoon(method, target, contentType, body);
+}
+
+/** `fingerprintRequest`, as a string where the runtime hashes synchronously (see `sha256HexSoon`). */
+export function fingerprintRequestSoon(
+  method: string,
+  target: string,
+  contentType: string | undefined,
+  body: Uint8Array | { canonicalJson: string },
+): string | Promise<string> {
   let canonicalBody: string | undefined;
   if (!(body instanceof Uint8Array)) {
     canonicalBody = `json:${body.canonicalJson}`;
@@ -117,7 +139,7 @@ export async function fingerprintRequest(
   }
   const encoder = new TextEncoder();
   const tail = canonicalBody !== undefined ? encoder.encode(canonicalBody) : concat(RAW, raw);
-  return sha256Hex(concat(encoder.encode(head), tail));
+  return webSha256Hex(concat(encoder.encode(head), tail));
 }
 
 const EMPTY = new Uint8Array(0);

@@ -2,7 +2,7 @@ import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
 import type { ClaimDecision, Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { type CallOutcome, OUTCOME_OF_DECISION } from "./events.js";
-import { canonicalJson, sha256Hex } from "./fingerprint.js";
+import { canonicalJson, sha256HexSoon } from "./fingerprint.js";
 import { waitOption } from "./http/policy.js";
 import { composeStoredKey } from "./key.js";
 
@@ -63,8 +63,9 @@ export async function executeOnce<T>(
   if (options.name !== undefined && typeof options.name !== "string") {
     throw new TypeError("run() name must be a string");
   }
-  const fingerprint =
-    options.fingerprint ?? (options.input === undefined ? "" : await sha256Hex(canonicalJson(options.input)));
+  let fingerprint =
+    options.fingerprint ?? (options.input === undefined ? "" : sha256HexSoon(canonicalJson(options.input)));
+  if (typeof fingerprint !== "string") fingerprint = await fingerprint;
   const storedKey = composeStoredKey(keyPrefix, "run", options.scope ?? "", options.key);
   if (!engine.listening) return once(engine, storedKey, fingerprint, options, work, undefined);
   // Until the claim decides, a throw is the store's (the claim fails closed).

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { StoreUnavailableError } from "./errors.js";
 import { createIdempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
+import type { IdempotencyEvent } from "./events.js";
 import type { IdempotencyStore } from "./store.js";
 
 /** The memory store, declaring that its calls settle within `bound` ms (store.ts, `settlesWithinMs`). */
@@ -87,4 +88,71 @@ describe("a store that bounds its own calls (settlesWithinMs)", () => {
     const idem = createIdempotency({ store: boundedStore(bound, true), storeTimeoutMs: 50 });
     await expect(idem.run({ key: "k" }, () => 1)).rejects.toBeInstanceOf(StoreUnavailableError);
   });
+});
+
+/** The memory store, declaring (with `flag`) that its calls settle as they return (store.ts, `settlesOnReturn`). */
+function settlingStore(flag: unknown): IdempotencyStore {
+  return { ...boundedStore(undefined), settlesOnReturn: flag as boolean };
+}
+
+describe("a store whose calls settle as they return (settlesOnReturn)", () => {
+  it("gets no timer of core's on its calls", async () => {
+    expect(await timersOfOneRun(settlingStore(true))).toBe(1);
+  });
+
+  it.each([
+    ["false", false],
+    ["a string", "true"],
+    ["1", 1],
+  ])("keeps core's timer when the flag is %s", async (_, flag) => {
+    expect(await timersOfOneRun(settlingStore(flag))).toBe(await timersOfOneRun(createMemoryStore()));
+  });
+});
+
+describe.each([
+  ["bounds its own calls", (store: IdempotencyStore) => ({ ...store, settlesWithinMs: 2_000 })],
+  ["settles its calls as they return", (store: IdempotencyStore) => ({ ...store, settlesOnReturn: true })],
+])("a call to a store that %s, with no timer of core's", (_, declare) => {
+  /** A run on `store` as declared, with the events it reports. */
+  async function runOn(store: IdempotencyStore) {
+    const events: IdempotencyEvent[] = [];
+    const idem = createIdempotency({ store: declare(store) });
+    idem.on((event) => events.push(event));
+    const outcome = await idem
+      .run({ key: "k" }, () => "done")
+      .then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+    return { outcome, events };
+  }
+
+  it("is reported as a store-call event, with its duration", async () => {
+    const { outcome, events } = await runOn(createMemoryStore());
+    expect(outcome).toEqual({ value: "done" });
+    const calls = events.filter((event) => event.type === "store-call");
+    expect(calls.map((event) => event.operation)).toEqual(["claim", "complete"]);
+    for (const call of calls) expect(call.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it.each([
+    ["rejects", () => Promise.reject(new Error("down"))],
+    [
+      "throws",
+      () => {
+        throw new Error("down");
+      },
+    ],
+  ])(
+    "that %s fails closed, as StoreUnavailableError with the store's error, reported as store-error",
+    async (_, claim) => {
+      const { outcome, events } = await runOn({ ...createMemoryStore(), claim });
+      const { error } = outcome as { error: StoreUnavailableError };
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error.cause as Error).message).toBe("down");
+      const failures = events.filter((event) => event.type === "store-error");
+      // The claim is tried twice (a lost reply is retried once), and each failure is reported.
+      expect(failures.map((event) => event.operation)).toEqual(["claim", "claim"]);
+    },
+  );
 });

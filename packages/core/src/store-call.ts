@@ -9,7 +9,8 @@ export interface StoreCallReporter {
   readonly storeTimeoutMs: number;
   /**
    * The deadlines of the calls, all `storeTimeoutMs` long; `undefined` when the store bounds every
-   * call itself within `storeTimeoutMs` (`settlesWithinMs`): its own rejection arrives first.
+   * call itself within `storeTimeoutMs` (`settlesWithinMs`), its own rejection arriving first, or
+   * every call settles as it returns (`settlesOnReturn`).
    */
   readonly callDeadlines: CallDeadlines | undefined;
   readonly listening: boolean;
@@ -30,25 +31,17 @@ export function boundedStoreCall<T>(
 ): Promise<T> {
   const started = performance.now();
   const deadlines = reporter.callDeadlines;
+  if (deadlines === undefined) return reportedCall(reporter, operation, key, started, fn);
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     // Never throws: it runs from the deadlines' timer (CallDeadlines, `expire`).
     const fail = (error: unknown) => {
       if (settled) return;
       settled = true;
-      deadlines?.end(deadline);
-      if (reporter.listening) {
-        reporter.emit({
-          type: "store-error",
-          key,
-          operation,
-          durationMs: performance.now() - started,
-          error,
-        });
-      }
-      reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error));
+      deadlines.end(deadline);
+      reject(failure(reporter, operation, key, started, error));
     };
-    const deadline = deadlines?.start(() =>
+    const deadline = deadlines.start(() =>
       fail(new StoreUnavailableError(operation, new Error(`timed out after ${reporter.storeTimeoutMs} ms`))),
     );
     let pending: Promise<T>;
@@ -61,11 +54,62 @@ export function boundedStoreCall<T>(
     Promise.resolve(pending).then((value) => {
       if (settled) return;
       settled = true;
-      deadlines?.end(deadline);
-      if (reporter.listening) {
-        reporter.emit({ type: "store-call", key, operation, durationMs: performance.now() - started });
-      }
+      deadlines.end(deadline);
+      answered(reporter, operation, key, started);
       resolve(value);
     }, fail);
   });
+}
+
+/**
+ * A call with no deadline of core's (the store bounds it, or it settles as it returns): the store's
+ * own promise, reported and its failure converted, with no promise or closure more than that needs.
+ */
+function reportedCall<T>(
+  reporter: StoreCallReporter,
+  operation: StoreOperation,
+  key: string,
+  started: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  let pending: Promise<T>;
+  try {
+    pending = fn();
+  } catch (error) {
+    return Promise.reject(failure(reporter, operation, key, started, error));
+  }
+  return Promise.resolve(pending).then(
+    (value) => {
+      answered(reporter, operation, key, started);
+      return value;
+    },
+    (error: unknown) => {
+      throw failure(reporter, operation, key, started, error);
+    },
+  );
+}
+
+function answered(
+  reporter: StoreCallReporter,
+  operation: StoreOperation,
+  key: string,
+  started: number,
+): void {
+  if (reporter.listening) {
+    reporter.emit({ type: "store-call", key, operation, durationMs: performance.now() - started });
+  }
+}
+
+/** A failed call's error, as core throws it (`StoreUnavailableError`), reported as `store-error`. */
+function failure(
+  reporter: StoreCallReporter,
+  operation: StoreOperation,
+  key: string,
+  started: number,
+  error: unknown,
+): StoreUnavailableError {
+  if (reporter.listening) {
+    reporter.emit({ type: "store-error", key, operation, durationMs: performance.now() - started, error });
+  }
+  return error instanceof StoreUnavailableError ? error : new StoreUnavailableError(operation, error);
 }

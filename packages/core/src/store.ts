@@ -260,4 +260,11 @@ export interface IdempotencyStore {
    * every operation is bounded this way.
    */
   readonly settlesWithinMs?: number;
+
+  /**
+   * Optional: `true` when every call of this store has settled (resolved or rejected) by the time it
+   * returns, as a synchronous driver's calls have (better-sqlite3). A timer could never cut such a
+   * call short, so core sets none. Leave it out unless every operation settles this way.
+   */
+  readonly settlesOnReturn?: boolean;
 }

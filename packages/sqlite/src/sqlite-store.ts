@@ -225,6 +225,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   return {
     database: db,
+    // better-sqlite3 is synchronous: every call below has settled when it returns (a busy wait blocks
+    // the thread, where no timer of core's could run anyway), so core times none of them.
+    settlesOnReturn: true,
 
     async claim(key, claim) {
       const { token, fingerprint, leaseMs, retentionMs } = claim;

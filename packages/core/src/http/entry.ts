@@ -1,7 +1,7 @@
 import type { Engine } from "../engine.js";
 import { StoreUnavailableError } from "../errors.js";
 import { OUTCOME_OF_DECISION } from "../events.js";
-import { canonicalParsedJson, fingerprintRequest } from "../fingerprint.js";
+import { canonicalParsedJson, fingerprintRequestSoon } from "../fingerprint.js";
 import { composeStoredKey, parseIdempotencyKey } from "../key.js";
 import { Answers } from "./answers.js";
 import type {
@@ -199,7 +199,10 @@ export class HttpEntry<R> {
         "The request target is neither a path nor an absolute URL.",
       );
     }
-    const body = await this.#readBody(exchange.body);
+    const body =
+      exchange.body.kind === "stream"
+        ? await exchange.body.read(policy.maxRequestBytes)
+        : this.#givenBody(exchange.body);
     if (body === undefined) {
       return this.#reject(
         exchange,
@@ -208,12 +211,13 @@ export class HttpEntry<R> {
         `Requests with an idempotency key may carry at most ${policy.maxRequestBytes} bytes of body.`,
       );
     }
-    const fingerprint = policy.fingerprint
-      ? await policy.fingerprint(
+    let fingerprint = policy.fingerprint
+      ? policy.fingerprint(
           exchange.request,
           body instanceof Uint8Array ? body : encoder.encode(body.canonicalJson),
         )
-      : await fingerprintRequest(exchange.method, target, exchange.header("content-type"), body);
+      : fingerprintRequestSoon(exchange.method, target, exchange.header("content-type"), body);
+    if (typeof fingerprint !== "string") fingerprint = await fingerprint;
     const scope = this.#scope === "global" ? "" : await this.#scope(exchange.request);
     // An empty identity is no identity: it would be the key space "global" shares.
     if (typeof scope !== "string" || (scope === "" && this.#scope !== "global")) {
@@ -248,10 +252,12 @@ export class HttpEntry<R> {
     return { kind: "answer" as const, answer };
   }
 
-  /** The body as bytes or canonical JSON, or `undefined` when it is over `maxRequestBytes`. */
-  async #readBody(body: ExchangeBody): Promise<Uint8Array | { canonicalJson: string } | undefined> {
+  /**
+   * A body given whole (bytes, or a parser's value) as bytes or canonical JSON, or `undefined` when it
+   * is over `maxRequestBytes`. Synchronous: a stream is read by `prepare` itself.
+   */
+  #givenBody(body: Exclude<ExchangeBody, { kind: "stream" }>): ReadBody {
     const limit = this.policy.maxRequestBytes;
-    if (body.kind === "stream") return body.read(limit);
     const value = body.kind === "bytes" ? body.bytes : body.value;
     if (value === undefined || value === null) return EMPTY;
     if (value instanceof Uint8Array) return value.length > limit ? undefined : value;
@@ -261,6 +267,9 @@ export class HttpEntry<R> {
     return utf8Length(text, limit) > limit ? undefined : { canonicalJson: text };
   }
 }
+
+/** A body as `prepare` fingerprints it: bytes or canonical JSON, or `undefined` when over the cap. */
+type ReadBody = Uint8Array | { canonicalJson: string } | undefined;
 
 /** The UTF-8 length of `text`, exact whenever it matters for `limit` (cheap when it plainly fits). */
 function utf8Length(text: string, limit: number): number {

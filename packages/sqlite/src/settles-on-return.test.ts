@@ -1,0 +1,64 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createIdempotency } from "@idemkit/core";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { createSqliteStore } from "./index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "idemkit-sqlite-settles-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const PENDING = Symbol("pending");
+
+/**
+ * Whether `promise` had settled when it was handed over: a settled promise's reaction is queued before
+ * the marker's, so it wins the race; a pending one loses it. A rejection counts as settled.
+ */
+async function settledAtOnce(promise: Promise<unknown>): Promise<boolean> {
+  const winner = await Promise.race([promise, Promise.resolve(PENDING)]).catch(() => "rejected");
+  return winner !== PENDING;
+}
+
+describe("sqlite store: every call has settled when it returns (settlesOnReturn)", () => {
+  it("declares it, and it holds for every method, answered or failed", async () => {
+    const store = createSqliteStore({ database: join(dir, "settles.db") });
+    expect(store.settlesOnReturn).toBe(true);
+    const key = randomUUID();
+    const token = randomUUID();
+    const claim = { token, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+    const calls: [string, () => Promise<unknown>][] = [
+      ["claim", () => store.claim(key, claim)],
+      ["claim of a live key", () => store.claim(key, { ...claim, token: randomUUID() })],
+      ["extend", () => store.extend(key, token, 60_000)],
+      ["get", () => store.get(key)],
+      ["complete", () => store.complete(key, token, { result: new Uint8Array([1]), retentionMs: 60_000 })],
+      ["release", () => store.release(key, token)],
+      ["delete", () => store.delete(key)],
+      ["list", () => store.list()],
+      ["ping", () => store.ping()],
+      ["purgeExpired", () => store.purgeExpired()],
+      ["a bad argument", () => store.claim(key, { ...claim, leaseMs: -1 })],
+    ];
+    const late: string[] = [];
+    for (const [name, call] of calls) if (!(await settledAtOnce(call()))) late.push(name);
+    expect(late).toEqual([]);
+    await store.close();
+    expect(await settledAtOnce(store.get(key))).toBe(true); // a closed database fails at once too
+  });
+
+  it("so core sets no timer on its calls: a run of a new key sets only its lease's", async () => {
+    const store = createSqliteStore({ database: join(dir, "timers.db") });
+    const idem = createIdempotency({ store });
+    // A replaced setTimeout is seen by core as a test's fake clock: each bounded call would then get
+    // a timer of its own (as a store without the declaration does: 3 in all).
+    const spy = vi.spyOn(globalThis, "setTimeout");
+    try {
+      await idem.run({ key: randomUUID(), input: { a: 1 } }, () => "done");
+      expect(spy.mock.calls.length).toBe(1);
+    } finally {
+      spy.mockRestore();
+      await store.close();
+    }
+  });
+});
