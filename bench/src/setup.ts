@@ -8,7 +8,7 @@ import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js"
 import { nodeIdempotencyRedis, powertools } from "./contenders/peers.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
-import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
+import { benchDatabase, countStatements, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
 import type { Contender, StoreName } from "./contenders/types.js";
 import type { Counter } from "./counts.js";
 import { setupDynamodb } from "./setup-dynamodb.js";
@@ -50,7 +50,11 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
       };
     case "sqlite": {
       const counter: Counter = { count: 0 };
-      const open = () => benchDatabase({ verbose: () => void counter.count++ });
+      const open = () => {
+        const db = benchDatabase();
+        countStatements(db, counter);
+        return db;
+      };
       const idemkitDb = open();
       const baselineDb = open();
       const version = (idemkitDb.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
@@ -59,7 +63,8 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         contenders: [sqliteIdemkit(idemkitDb), sqliteBaseline(baselineDb)],
         burstOnly: [],
         counter,
-        counterSource: "better-sqlite3 `verbose` statement log (statements, not network round trips)",
+        counterSource:
+          "statements run, counted on each prepared statement (statements, not network round trips)",
         version: `SQLite ${version} (better-sqlite3, WAL, one connection and one file per contender)`,
         teardown: async () => {
           idemkitDb.close();

@@ -18,6 +18,26 @@ export function benchDatabase(options?: BetterSqlite3.Options): BetterSqlite3.Da
   return db;
 }
 
+/**
+ * Counts the statements `db` runs, with a wrapper on each statement it prepares from now on. Not
+ * better-sqlite3's `verbose` log: that formats every statement's SQL with its bound values (the
+ * outcome too) on every run, which cost each contender about a fifth of its throughput.
+ */
+export function countStatements(db: BetterSqlite3.Database, counter: { count: number }): void {
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((source: string) => {
+    const statement = prepare(source) as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const method of ["run", "get", "all", "iterate"]) {
+      const call = statement[method]!.bind(statement);
+      statement[method] = (...args: unknown[]) => {
+        counter.count++;
+        return call(...args);
+      };
+    }
+    return statement;
+  }) as unknown as typeof db.prepare;
+}
+
 export function sqliteIdemkit(db: BetterSqlite3.Database): Contender {
   return idemkitContender("sqlite", createSqliteStore({ database: db }));
 }
