@@ -33,7 +33,7 @@ export interface HttpResult {
 
 /** The routes of each framework's server; `plain` first, the one every ratio is taken to. */
 export const FRAMEWORKS = {
-  express: ["plain", "idemkit", "idemkit-run", "powertools", "node-idempotency"],
+  express: ["plain", "idemkit", "idemkit-run", "idemkit-node-redis", "powertools", "node-idempotency"],
   fastify: ["plain", "idemkit", "idemkit-run"],
   node: ["plain", "idemkit", "idemkit-run"],
 } as const satisfies Record<string, readonly string[]>;
@@ -44,6 +44,8 @@ const NOTES: Record<string, string> = {
   "fastify/idemkit": "@idemkit/fastify plugin in an encapsulated context holding the route",
   "node/idemkit": "@idemkit/node idempotentListener around the bare listener",
   "idemkit-run": "reference: core run() inside a plain route, no HTTP layer",
+  "idemkit-node-redis":
+    "@idemkit/express middleware on the route, its store on node-redis (as node-idempotency's)",
   powertools: "makeIdempotent in the route; no HTTP integration",
   "node-idempotency": "its onRequest/onResponse hooks in the route",
 };

@@ -5,7 +5,9 @@
 import { createServer } from "node:http";
 import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempotency";
 import { CachePersistenceLayer } from "@aws-lambda-powertools/idempotency/cache";
+import { createIdempotency } from "@idemkit/core";
 import { idempotency } from "@idemkit/express";
+import { createRedisStore } from "@idemkit/redis";
 import * as nodeIdempotency from "@node-idempotency/core";
 import { RedisStorageAdapter } from "@node-idempotency/storage-adapter-redis";
 import { createClient } from "@redis/client";
@@ -37,6 +39,22 @@ app.post("/plain", (req, res) => {
 
 // idemkit: the @idemkit/express middleware on the route.
 app.post("/idemkit", idempotency(idem, { scope: "global" }), (req, res) => {
+  res.status(201).json(createOrder(req.body));
+});
+
+// idemkit on node-redis, the client node-idempotency's route uses, with the options the store's
+// README recommends: the same middleware, so the two routes differ in their Redis client only.
+const nodeRedis = await createClient({
+  url: REDIS,
+  disableOfflineQueue: true,
+  commandOptions: { timeout: 0 },
+}).connect();
+const idemOnNodeRedis = createIdempotency({
+  store: createRedisStore({ client: nodeRedis }),
+  retentionMs: RETENTION_MS,
+  keyPrefix: `idem:${RUN_ID}:node-redis:`,
+});
+app.post("/idemkit-node-redis", idempotency(idemOnNodeRedis, { scope: "global" }), (req, res) => {
   res.status(201).json(createOrder(req.body));
 });
 
@@ -103,4 +121,6 @@ app.post("/node-idempotency", async (req, res) => {
   }
 });
 
-listen(createServer(app), () => Promise.allSettled([redisClient.quit(), storage.disconnect()]));
+listen(createServer(app), () =>
+  Promise.allSettled([redisClient.quit(), nodeRedis.quit(), storage.disconnect()]),
+);
