@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { StoreUnavailableError } from "./errors.js";
+import type { IdempotencyEvent } from "./events.js";
 import { createIdempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
-import type { IdempotencyEvent } from "./events.js";
 import type { IdempotencyStore } from "./store.js";
 
 /** The memory store, declaring that its calls settle within `bound` ms (store.ts, `settlesWithinMs`). */
