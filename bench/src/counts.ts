@@ -83,7 +83,7 @@ export interface Counter {
   count: number;
 }
 
-/** Counts with a client-side counter (pg queries on the Pool, SQLite statements via `verbose`). */
+/** Counts with a client-side counter (pg queries on the Pool, SQLite statements on each prepared statement). */
 export async function countWith(
   counter: Counter,
   store: string,
