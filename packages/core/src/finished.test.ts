@@ -99,6 +99,16 @@ describe("the finished event of run()", () => {
     ]);
   });
 
+  it("refuses a ready-made fingerprint that is not a string (a promise, a number), before any claim", async () => {
+    const { idem, events } = recorded();
+    for (const fingerprint of [Promise.resolve("fp"), 42]) {
+      await expect(
+        idem.run({ key: "k", fingerprint: fingerprint as unknown as string }, () => 1),
+      ).rejects.toThrow("run() fingerprint must be a string");
+    }
+    expect(events.filter((e) => e.type === "store-call")).toEqual([]);
+  });
+
   it("refuses a name that is not a string", async () => {
     const { idem } = recorded();
     await expect(idem.run({ key: "k", name: 42 as unknown as string }, () => 1)).rejects.toThrow(

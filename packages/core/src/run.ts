@@ -63,9 +63,14 @@ export async function executeOnce<T>(
   if (options.name !== undefined && typeof options.name !== "string") {
     throw new TypeError("run() name must be a string");
   }
-  let fingerprint =
-    options.fingerprint ?? (options.input === undefined ? "" : sha256HexSoon(canonicalJson(options.input)));
-  if (typeof fingerprint !== "string") fingerprint = await fingerprint;
+  if (options.fingerprint !== undefined && typeof options.fingerprint !== "string") {
+    throw new TypeError("run() fingerprint must be a string");
+  }
+  let fingerprint = options.fingerprint;
+  if (fingerprint === undefined) {
+    const hashed = options.input === undefined ? "" : sha256HexSoon(canonicalJson(options.input));
+    fingerprint = typeof hashed === "string" ? hashed : await hashed;
+  }
   const storedKey = composeStoredKey(keyPrefix, "run", options.scope ?? "", options.key);
   if (!engine.listening) return once(engine, storedKey, fingerprint, options, work, undefined);
   // Until the claim decides, a throw is the store's (the claim fails closed).
