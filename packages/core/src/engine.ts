@@ -100,16 +100,14 @@ export class Engine {
     // store's clock is another matter (lease.ts, ActiveLease).
     const sentAt = performance.now();
     const attempts: Promise<ClaimResult>[] = [];
-    const attempt = () => {
-      let pending: Promise<ClaimResult>;
-      try {
-        pending = this.store.claim(key, request);
-      } catch (error) {
-        pending = Promise.reject(error); // a store that throws synchronously fails like any other call
-      }
-      attempts.push(pending);
-      return this.call("claim", key, () => pending);
-    };
+    // Called inside the store call, so its duration counts a synchronous store's work too; a store
+    // that throws synchronously fails like any other call (and leaves no attempt to land later).
+    const attempt = () =>
+      this.call("claim", key, () => {
+        const pending = this.store.claim(key, request);
+        attempts.push(pending);
+        return pending;
+      });
     let result: ClaimResult;
     try {
       try {

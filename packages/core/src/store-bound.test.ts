@@ -156,3 +156,27 @@ describe.each([
     },
   );
 });
+
+describe("a claim's store-call event", () => {
+  it("counts the store's own synchronous work (a synchronous driver's claim)", async () => {
+    const inner = createMemoryStore();
+    const store: IdempotencyStore = {
+      ...inner,
+      claim(key, claim) {
+        const until = performance.now() + 30;
+        while (performance.now() < until); // a synchronous driver at work
+        return inner.claim(key, claim);
+      },
+      complete: inner.complete.bind(inner),
+      settlesOnReturn: true,
+    };
+    const idem = createIdempotency({ store });
+    const calls: IdempotencyEvent[] = [];
+    idem.on((event) => {
+      if (event.type === "store-call") calls.push(event);
+    });
+    await idem.run({ key: "k" }, () => "done");
+    const claim = calls.find((event) => event.type === "store-call" && event.operation === "claim");
+    expect((claim as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(29);
+  });
+});
