@@ -257,14 +257,17 @@ export interface IdempotencyStore {
    * Optional: every call of this store settles (resolves or rejects) within this many milliseconds
    * of being made, by a timer of the store's own. Core then sets no timer of its own on a call when
    * this is at most its `storeTimeoutMs`: one timer per store call, not two. Leave it out unless
-   * every operation is bounded this way.
+   * every operation is bounded this way. Define it non-enumerable, as idemkit's stores do, so a
+   * wrapper that copies the store (`{ ...store, claim }`) and whose methods are not so bounded does
+   * not declare it too.
    */
   readonly settlesWithinMs?: number;
 
   /**
    * Optional: `true` when every call of this store has settled (resolved or rejected) by the time it
    * returns, as a synchronous driver's calls have (better-sqlite3). A timer could never cut such a
-   * call short, so core sets none. Leave it out unless every operation settles this way.
+   * call short, so core sets none. Leave it out unless every operation settles this way; define it
+   * non-enumerable, as `settlesWithinMs`.
    */
   readonly settlesOnReturn?: boolean;
 }

@@ -56,6 +56,8 @@ describe("createRedisStore checks its options", () => {
     expect(make({}).settlesWithinMs).toBe(2000);
     expect(make({ commandTimeoutMs: 150 }).settlesWithinMs).toBe(150);
     expect(make({ commandTimeoutMs: 0 }).settlesWithinMs).toBeUndefined();
+    // Not on a copy, whose methods may not be bounded so (a wrapper's `{ ...store, claim }`).
+    expect({ ...make({}) }.settlesWithinMs).toBeUndefined();
   });
 
   it("needs an options object; accepts every option at its bounds", () => {

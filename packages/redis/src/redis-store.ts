@@ -286,9 +286,8 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
 
   // claim and complete, on every new key's path, chain on `run` without an async function's extra
   // promise; a bad argument still rejects (never throws).
-  return {
+  const store: RedisStore = {
     checkServer: () => checkServers(connection, bounded),
-    settlesWithinMs: timeoutMs === 0 ? undefined : timeoutMs,
 
     list: createLister({ connection, prefix, run, bounded }),
 
@@ -367,6 +366,10 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
       return (await run("delete", DELETE, key, [], keysOf(key))) === 1;
     },
   };
+  // Every call is bounded by the store's own timer (`within`), so core sets none. Not enumerable: a
+  // copy (`{ ...store, claim }`) whose methods may not be bounded so does not inherit it.
+  if (timeoutMs !== 0) Object.defineProperty(store, "settlesWithinMs", { value: timeoutMs });
+  return store;
 }
 
 const OPTION_NAMES = ["client", "prefix", "commandTimeoutMs"];

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createIdempotency } from "@idemkit/core";
+import { createIdempotency, StoreUnavailableError } from "@idemkit/core";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { createSqliteStore } from "./index.js";
 
@@ -45,6 +45,20 @@ describe("sqlite store: every call has settled when it returns (settlesOnReturn)
     expect(late).toEqual([]);
     await store.close();
     expect(await settledAtOnce(store.get(key))).toBe(true); // a closed database fails at once too
+  });
+
+  it("is not declared by a copy, whose methods may not settle so: core times the copy's calls", async () => {
+    const store = createSqliteStore({ database: join(dir, "copy.db") });
+    const hung = { ...store, claim: () => new Promise<never>(() => {}) };
+    expect(hung.settlesOnReturn).toBeUndefined();
+    const idem = createIdempotency({ store: hung, storeTimeoutMs: 50 });
+    try {
+      await expect(idem.run({ key: randomUUID() }, () => "done")).rejects.toBeInstanceOf(
+        StoreUnavailableError,
+      );
+    } finally {
+      await store.close();
+    }
   });
 
   it("so core sets no timer on its calls: a run of a new key sets only its lease's", async () => {

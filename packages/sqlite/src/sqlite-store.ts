@@ -223,11 +223,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
   );
 
-  return {
+  const store: SqliteStore = {
     database: db,
-    // better-sqlite3 is synchronous: every call below has settled when it returns (a busy wait blocks
-    // the thread, where no timer of core's could run anyway), so core times none of them.
-    settlesOnReturn: true,
 
     async claim(key, claim) {
       const { token, fingerprint, leaseMs, retentionMs } = claim;
@@ -344,6 +341,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       closed = true;
     },
   };
+  // better-sqlite3 is synchronous: every call above has settled when it returns (a busy wait blocks
+  // the thread, where no timer of core's could run anyway), so core times none of them. Not
+  // enumerable: a copy (`{ ...store, claim }`) whose methods may not settle so does not inherit it.
+  return Object.defineProperty(store, "settlesOnReturn", { value: true });
 }
 
 const OPTION_NAMES = ["database", "table", "busyTimeoutMs", "wal", "createSchema", "purgeEvery", "now"];
