@@ -92,26 +92,30 @@ describe("sha256Hex", () => {
 });
 
 describe("the Soon variants (hot paths await only the Web Crypto fallback)", () => {
-  it("answer at once in Node, the same digest as the async ones", async () => {
-    for (const input of ["", "abc", "héllo ✓ 𝄞", enc("raw:\u0000\u00ff")]) {
-      const soon = sha256HexSoon(input);
-      expect(typeof soon).toBe("string");
-      expect(soon).toBe(await sha256Hex(input));
-    }
-    const multipart = "multipart/form-data; boundary=x1";
-    for (const [type, body] of [
-      [json, enc('{"b":1,"a":[2]}')],
-      [json, enc("{oops")],
-      ["text/plain", enc("a b")],
-      [multipart, enc("--x1\r\n\r\nv\r\n--x1--")],
-      [undefined, new Uint8Array(0)],
-      ["application/x-www-form-urlencoded", { canonicalJson: canonicalJson({ b: "2", a: "1" }) }],
-    ] as const) {
-      const soon = fingerprintRequestSoon("POST", "/orders?x=1", type, body);
-      expect(typeof soon).toBe("string");
-      expect(soon).toBe(await fingerprintRequest("POST", "/orders?x=1", type, body));
-    }
-  });
+  // Node 20.16+ (process.getBuiltinModule); on a Web Crypto runtime they return promises.
+  it.skipIf(typeof process.getBuiltinModule !== "function")(
+    "answer at once in Node, the same digest as the async ones",
+    async () => {
+      for (const input of ["", "abc", "héllo ✓ 𝄞", enc("raw:\u0000\u00ff")]) {
+        const soon = sha256HexSoon(input);
+        expect(typeof soon).toBe("string");
+        expect(soon).toBe(await sha256Hex(input));
+      }
+      const multipart = "multipart/form-data; boundary=x1";
+      for (const [type, body] of [
+        [json, enc('{"b":1,"a":[2]}')],
+        [json, enc("{oops")],
+        ["text/plain", enc("a b")],
+        [multipart, enc("--x1\r\n\r\nv\r\n--x1--")],
+        [undefined, new Uint8Array(0)],
+        ["application/x-www-form-urlencoded", { canonicalJson: canonicalJson({ b: "2", a: "1" }) }],
+      ] as const) {
+        const soon = fingerprintRequestSoon("POST", "/orders?x=1", type, body);
+        expect(typeof soon).toBe("string");
+        expect(soon).toBe(await fingerprintRequest("POST", "/orders?x=1", type, body));
+      }
+    },
+  );
 });
 
 describe("canonicalJsonText", () => {
