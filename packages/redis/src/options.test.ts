@@ -58,6 +58,12 @@ describe("createRedisStore checks its options", () => {
     expect(make({ commandTimeoutMs: 0 }).settlesWithinMs).toBeUndefined();
     // Not on a copy, whose methods may not be bounded so (a wrapper's `{ ...store, claim }`).
     expect({ ...make({}) }.settlesWithinMs).toBeUndefined();
+    // A wrapper may hide it (a Proxy must be free to report it absent).
+    const hidden = new Proxy(make({}), {
+      get: (target, name, receiver) =>
+        name === "settlesWithinMs" ? undefined : Reflect.get(target, name, receiver),
+    });
+    expect(hidden.settlesWithinMs).toBeUndefined();
   });
 
   it("needs an options object; accepts every option at its bounds", () => {

@@ -368,7 +368,8 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   };
   // Every call is bounded by the store's own timer (`within`), so core sets none. Not enumerable: a
   // copy (`{ ...store, claim }`) whose methods may not be bounded so does not inherit it.
-  if (timeoutMs !== 0) Object.defineProperty(store, "settlesWithinMs", { value: timeoutMs });
+  if (timeoutMs !== 0)
+    Object.defineProperty(store, "settlesWithinMs", { value: timeoutMs, writable: true, configurable: true });
   return store;
 }
 

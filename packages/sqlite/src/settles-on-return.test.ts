@@ -61,6 +61,19 @@ describe("sqlite store: every call has settled when it returns (settlesOnReturn)
     }
   });
 
+  it("can be hidden or changed by a wrapper (a Proxy, an assignment)", async () => {
+    const store = createSqliteStore({ database: join(dir, "hidden.db") });
+    const hidden = new Proxy(store, {
+      get: (target, name, receiver) =>
+        name === "settlesOnReturn" ? undefined : Reflect.get(target, name, receiver),
+    });
+    expect(hidden.settlesOnReturn).toBeUndefined();
+    expect(() => createIdempotency({ store: hidden })).not.toThrow();
+    store.settlesOnReturn = false as never;
+    expect(store.settlesOnReturn).toBe(false);
+    await store.close();
+  });
+
   it("so core sets no timer on its calls: a run of a new key sets only its lease's", async () => {
     const store = createSqliteStore({ database: join(dir, "timers.db") });
     const idem = createIdempotency({ store });

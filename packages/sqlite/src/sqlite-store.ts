@@ -344,7 +344,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   // better-sqlite3 is synchronous: every call above has settled when it returns (a busy wait blocks
   // the thread, where no timer of core's could run anyway), so core times none of them. Not
   // enumerable: a copy (`{ ...store, claim }`) whose methods may not settle so does not inherit it.
-  return Object.defineProperty(store, "settlesOnReturn", { value: true });
+  return Object.defineProperty(store, "settlesOnReturn", { value: true, writable: true, configurable: true });
 }
 
 const OPTION_NAMES = ["database", "table", "busyTimeoutMs", "wal", "createSchema", "purgeEvery", "now"];
