@@ -69,7 +69,7 @@ describe("sqlite store: every call has settled when it returns (settlesOnReturn)
     });
     expect(hidden.settlesOnReturn).toBeUndefined();
     expect(() => createIdempotency({ store: hidden })).not.toThrow();
-    store.settlesOnReturn = false as never;
+    (store as { settlesOnReturn?: boolean }).settlesOnReturn = false;
     expect(store.settlesOnReturn).toBe(false);
     await store.close();
   });
