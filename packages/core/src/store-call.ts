@@ -21,7 +21,7 @@ export interface StoreCallReporter {
  * Runs one store call under the reporter's timeout; an answer is a `store-call` event, a failure a
  * `StoreUnavailableError` and a `store-error` event. One promise and one deadline per call: the
  * deadline rejects it when the store has not answered in `storeTimeoutMs`, and ends as soon as the
- * store answers.
+ * store answers. Without deadlines (`callDeadlines` undefined), the store's own promise, reported.
  */
 export function boundedStoreCall<T>(
   reporter: StoreCallReporter,
@@ -89,6 +89,7 @@ function reportedCall<T>(
   );
 }
 
+/** A call that answered, reported as `store-call`. */
 function answered(
   reporter: StoreCallReporter,
   operation: StoreOperation,
