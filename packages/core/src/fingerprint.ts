@@ -69,14 +69,10 @@ const nodeCrypto = (
 const createHash = typeof nodeCrypto?.createHash === "function" ? nodeCrypto.createHash : undefined;
 const oneShotHash = typeof nodeCrypto?.hash === "function" ? nodeCrypto.hash : undefined;
 
-/** Lowercase hex SHA-256 of `data` (a string is hashed as its UTF-8 bytes). */
-export async function sha256Hex(data: Uint8Array | string): Promise<string> {
-  return sha256HexSoon(data);
-}
-
 /**
- * `sha256Hex`, as a string where the runtime hashes synchronously (Node, Bun, Deno): a caller on the
- * hot path awaits only the Web Crypto fallback, not a promise per fingerprint.
+ * Lowercase hex SHA-256 of `data` (a string is hashed as its UTF-8 bytes): a string where the runtime
+ * hashes synchronously (Node, Bun, Deno), so a caller on the hot path awaits only the Web Crypto
+ * fallback, not a promise per fingerprint.
  */
 export function sha256HexSoon(data: Uint8Array | string): string | Promise<string> {
   if (oneShotHash) return oneShotHash("sha256", data, "hex");
