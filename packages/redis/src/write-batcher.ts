@@ -76,10 +76,10 @@ function writeBatcher(client: IoredisRedis) {
   const answered = () => {
     awaiting--;
   };
+  /** Whether the batch has waited for company as long as it may. */
+  const heldLong = () => performance.now() - corkedAt >= BATCH_MAX_WAIT_MS;
   /** Whether the batch leaves now: at its cap, or past BATCH_COMMANDS once held BATCH_MAX_WAIT_MS. */
-  const due = () =>
-    held >= BATCH_COMMANDS &&
-    (held >= awaiting * BATCH_SHARE_OF_AWAITING || performance.now() - corkedAt >= BATCH_MAX_WAIT_MS);
+  const due = () => held >= BATCH_COMMANDS && (held >= awaiting * BATCH_SHARE_OF_AWAITING || heldLong());
   return {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
@@ -91,13 +91,7 @@ function writeBatcher(client: IoredisRedis) {
      * once held BATCH_MAX_WAIT_MS) or at the phase's end.
      */
     hold() {
-      if (
-        !grouping &&
-        corked !== undefined &&
-        tick !== corkTick &&
-        performance.now() - corkedAt >= BATCH_MAX_WAIT_MS
-      )
-        flush();
+      if (!grouping && corked !== undefined && tick !== corkTick && heldLong()) flush();
       if (awaiting === 0 || corked !== undefined || client.status !== "ready") return;
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
       if (typeof stream?.cork !== "function") return;
