@@ -40,9 +40,6 @@ export async function closedLoop(options: LoopOptions): Promise<LoopResult> {
   let requests = 0;
   let errors = 0;
   let firstError: string | undefined;
-  // A collection first (the bench runs with --expose-gc): no measurement pays for the garbage of the
-  // one before it, or of the setup (a populate, a round of abandoned claims) of another contender.
-  (globalThis as { gc?: () => void }).gc?.();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const deadline = started + durationMs;

@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     scenarios: { type: "string" },
     "no-http": { type: "boolean", default: false },
     "http-only": { type: "boolean", default: false },
+    "no-rewarm": { type: "boolean", default: false },
     frameworks: { type: "string" },
     out: { type: "string" },
   },
@@ -37,6 +38,8 @@ interface Plan {
   concurrencies: number[];
   repeats: number;
   budget: Budget;
+  /** Unrecorded, after each measurement's collection (scenarios.ts, `measure`). */
+  rewarm: Budget;
   warmupMs: number;
   scenarios: ScenarioName[];
   replayKeys: number;
@@ -49,6 +52,7 @@ const QUICK: Plan = {
   concurrencies: [1, 16, 64, 256],
   repeats: 3,
   budget: { durationMs: 200, maxOps: 20_000 },
+  rewarm: { durationMs: 150, maxOps: 5000 },
   warmupMs: 100,
   scenarios: ["new", "replay", "burst"],
   replayKeys: 500,
@@ -61,6 +65,7 @@ const FULL: Plan = {
   concurrencies: [1, 16, 64, 256],
   repeats: 5,
   budget: { durationMs: 600, maxOps: 60_000 },
+  rewarm: { durationMs: 400, maxOps: 20_000 },
   warmupMs: 300,
   scenarios: Object.keys(SCENARIOS) as ScenarioName[],
   replayKeys: 2000,
@@ -90,6 +95,7 @@ export interface BurstCheck {
 }
 
 const plan: Plan = args.full ? FULL : QUICK;
+if (args["no-rewarm"]) plan.rewarm = { durationMs: 0, maxOps: 0 };
 if (args.scenarios) plan.scenarios = args.scenarios.split(",") as ScenarioName[];
 // MySQL skips itself (SKIPPED line) where no MariaDB runs or is installed; DynamoDB needs only dynalite.
 const DEFAULT_STORES: StoreName[] = [
@@ -186,8 +192,8 @@ for (const store of stores) {
       if (scenario.kind === "replay" || scenario.kind === "mix") {
         for (const c of active) await populate(c, replayKeys, scenario.outcomeBytes);
       }
-      const takeoverKeys = (tag: string) =>
-        Array.from({ length: Math.min(plan.budget.maxOps, 3000, maxPrepared) }, (_, i) => `${tag}:to${i}`);
+      const takeoverKeys = (tag: string, most = 3000) =>
+        Array.from({ length: Math.min(plan.budget.maxOps, most, maxPrepared) }, (_, i) => `${tag}:to${i}`);
       // Warm-up: JIT and connections, not recorded.
       for (const c of active) {
         const tag = `${runId}:${store}:${scenarioName}:warm:${c.name}`;
@@ -202,9 +208,15 @@ for (const store of stores) {
           const order = active.map((_, i) => active[(i + repeat) % active.length]!);
           const tag = `${runId}:${store}:${scenarioName}:${concurrency}:${repeat}`;
           const prepared = scenario.kind === "takeover" ? takeoverKeys(tag) : replayKeys;
-          if (scenario.kind === "takeover") await abandonAll(order, prepared);
+          const rewarmKeys =
+            scenario.kind === "takeover" && plan.rewarm.maxOps > 0 ? takeoverKeys(`${tag}:rw`, 5000) : [];
+          if (scenario.kind === "takeover") await abandonAll(order, [...prepared, ...rewarmKeys]);
+          const rewarm =
+            plan.rewarm.maxOps > 0
+              ? { budget: plan.rewarm, ...(rewarmKeys.length > 0 ? { prepared: rewarmKeys } : {}) }
+              : undefined;
           for (const c of order) {
-            const m = await measure(c, scenario, concurrency, plan.budget, tag, prepared);
+            const m = await measure(c, scenario, concurrency, plan.budget, tag, prepared, rewarm);
             rows.push({ store, scenario: scenarioName, concurrency, repeat, contender: label(c), ...m });
             if (m.errors > 0)
               console.log(

@@ -115,7 +115,21 @@ export async function abandonAll(contenders: Contender[], keys: string[]): Promi
   await sleep(TAKEOVER_LEASE_MS + 60);
 }
 
-/** One measurement of `contender` on `scenario` with `concurrency` in flight. */
+/** The same scenario, unrecorded, between the collection and the measurement. */
+export interface Rewarm {
+  budget: Budget;
+  /** Abandoned claims of its own for a takeover (each is taken over once): ~5,000 are needed to recompile. */
+  prepared?: string[];
+}
+
+/**
+ * One measurement of `contender` on `scenario` with `concurrency` in flight. A full collection first
+ * (the bench runs with --expose-gc), so no measurement pays for the garbage of the one before it or of
+ * another contender's setup. That collection also throws away optimized code that held objects it
+ * freed (V8's "weak objects" deoptimization: ~30 functions of idemkit's path, ~18 of the baseline's), so
+ * with `rewarm` the contender runs the scenario unrecorded until it is recompiled: a measurement is of
+ * the steady state, not of the recompilation.
+ */
 export async function measure(
   contender: Contender,
   scenario: Scenario,
@@ -124,6 +138,28 @@ export async function measure(
   /** Unique per measurement, for fresh keys. */
   tag: string,
   /** Keys with stored outcomes (replay, mix) or abandoned claims (takeover). */
+  prepared: string[],
+  rewarm?: Rewarm,
+): Promise<Measurement> {
+  (globalThis as { gc?: () => void }).gc?.();
+  if (rewarm)
+    await runScenario(
+      contender,
+      scenario,
+      concurrency,
+      rewarm.budget,
+      `${tag}:rw`,
+      rewarm.prepared ?? prepared,
+    );
+  return runScenario(contender, scenario, concurrency, budget, tag, prepared);
+}
+
+async function runScenario(
+  contender: Contender,
+  scenario: Scenario,
+  concurrency: number,
+  budget: Budget,
+  tag: string,
   prepared: string[],
 ): Promise<Measurement> {
   const bytes = scenario.outcomeBytes;
