@@ -5,6 +5,7 @@
  * The store is `BENCH_STORE`: redis (default; keys in database 9 with the run's tag), sqlite (a fresh
  * file), postgres (tables of this process, dropped at the end) or noop (a store that answers every
  * call at once, acquired and stored: the engine's own cost; its baseline calls the work directly).
+ * `WARM_MS` sets the unrecorded warm-up on new keys (default 500).
  */
 import type { IdempotencyStore } from "@idemkit/core";
 import { Redis } from "ioredis";
