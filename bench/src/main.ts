@@ -117,6 +117,26 @@ for (const f of frameworks) {
   if (!(f in FRAMEWORKS))
     throw new Error(`--frameworks: unknown ${f} (${Object.keys(FRAMEWORKS).join(", ")})`);
 }
+/**
+ * What each measurement runs unrecorded after its collection, or nothing (`--no-rewarm`). Takeovers
+ * count claims, not time: ~5,000 recompile their path (README, fourteenth round), and a store slow
+ * enough to cap its prepared keys (DynamoDB on dynalite) could not take over that many in a rewarm,
+ * so its takeovers run without one. Outcomes over 4 KiB rewarm on at most 1,000 requests: the memory
+ * baseline keeps every outcome, and 64 KiB ones would fill the heap.
+ */
+function rewarmOf(scenario: (typeof SCENARIOS)[ScenarioName], maxPrepared: number): Budget | undefined {
+  if (plan.rewarm.maxOps === 0) return undefined;
+  if (scenario.kind === "takeover")
+    return Number.isFinite(maxPrepared)
+      ? undefined
+      : { durationMs: 5 * plan.rewarm.durationMs, maxOps: TAKEOVER_REWARM_CLAIMS };
+  if (scenario.outcomeBytes > 4096) return { ...plan.rewarm, maxOps: Math.min(plan.rewarm.maxOps, 1000) };
+  return plan.rewarm;
+}
+const TAKEOVER_REWARM_CLAIMS = 5000;
+const rewarmTakeoverKeys = (tag: string, count: number) =>
+  Array.from({ length: count }, (_, i) => `${tag}:to${i}`);
+
 const runId = `r${Date.now().toString(36)}`;
 const started = Date.now();
 const label = (c: Contender) => c.label ?? c.name;
@@ -192,8 +212,9 @@ for (const store of stores) {
       if (scenario.kind === "replay" || scenario.kind === "mix") {
         for (const c of active) await populate(c, replayKeys, scenario.outcomeBytes);
       }
-      const takeoverKeys = (tag: string, most = 3000) =>
-        Array.from({ length: Math.min(plan.budget.maxOps, most, maxPrepared) }, (_, i) => `${tag}:to${i}`);
+      const takeoverKeys = (tag: string) =>
+        Array.from({ length: Math.min(plan.budget.maxOps, 3000, maxPrepared) }, (_, i) => `${tag}:to${i}`);
+      const rewarmBudget = rewarmOf(scenario, maxPrepared);
       // Warm-up: JIT and connections, not recorded.
       for (const c of active) {
         const tag = `${runId}:${store}:${scenarioName}:warm:${c.name}`;
@@ -209,18 +230,21 @@ for (const store of stores) {
           const tag = `${runId}:${store}:${scenarioName}:${concurrency}:${repeat}`;
           const prepared = scenario.kind === "takeover" ? takeoverKeys(tag) : replayKeys;
           const rewarmKeys =
-            scenario.kind === "takeover" && plan.rewarm.maxOps > 0 ? takeoverKeys(`${tag}:rw`, 5000) : [];
+            scenario.kind === "takeover" && rewarmBudget
+              ? rewarmTakeoverKeys(`${tag}:rw`, rewarmBudget.maxOps)
+              : [];
           if (scenario.kind === "takeover") await abandonAll(order, [...prepared, ...rewarmKeys]);
-          const rewarm =
-            plan.rewarm.maxOps > 0
-              ? { budget: plan.rewarm, ...(rewarmKeys.length > 0 ? { prepared: rewarmKeys } : {}) }
-              : undefined;
+          const rewarm = rewarmBudget && {
+            budget: rewarmBudget,
+            ...(scenario.kind === "takeover" ? { prepared: rewarmKeys } : {}),
+          };
           for (const c of order) {
             const m = await measure(c, scenario, concurrency, plan.budget, tag, prepared, rewarm);
             rows.push({ store, scenario: scenarioName, concurrency, repeat, contender: label(c), ...m });
-            if (m.errors > 0)
+            if (m.errors > 0 || m.rewarmErrors)
               console.log(
-                `  ${label(c)} ${scenarioName} c=${concurrency}: ${m.errors} errors (${m.firstError})`,
+                `  ${label(c)} ${scenarioName} c=${concurrency}: ${m.errors} errors, ` +
+                  `${m.rewarmErrors ?? 0} in the rewarm (${m.firstError})`,
               );
           }
         }
@@ -274,6 +298,10 @@ if (!args["no-http"]) {
 const ratios = ratioRows(rows);
 const command =
   `pnpm bench${plan.mode === "full" ? " --full" : ""}${args["http-only"] ? " --http-only" : ""}` +
+  (args.stores ? ` --stores ${args.stores}` : "") +
+  (args.scenarios ? ` --scenarios ${args.scenarios}` : "") +
+  (args["no-http"] ? " --no-http" : "") +
+  (args["no-rewarm"] ? " --no-rewarm" : "") +
   (args.frameworks ? ` --frameworks ${args.frameworks}` : "");
 const meta = {
   command,

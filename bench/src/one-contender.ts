@@ -43,7 +43,7 @@ const loop = (durationMs: number, offset: number, maxOps = 1e9) =>
   });
 // Warm-up on keys of their own (new keys; for takeovers, the last tenth of the abandoned ones).
 if (scenario === "takeover") await loop(500, PREPARED_KEYS * 0.9, PREPARED_KEYS / 10);
-else await loop(Number(process.env.WARM_MS ?? 500), 1e8);
+else await loop(warmMs(), 1e8);
 const r = await loop(Number(ms), 0, scenario === "takeover" ? PREPARED_KEYS * 0.9 : 1e9);
 console.log(
   `${which} ${scenario} ${inFlight} ${Math.round(r.throughput)} req/s ${r.cpuUsPerRequest.toFixed(1)} cpu-us/req ` +
@@ -51,6 +51,13 @@ console.log(
 );
 await contender.close();
 process.exit(0);
+
+function warmMs(): number {
+  const ms = Number(process.env.WARM_MS ?? 500);
+  if (!Number.isSafeInteger(ms) || ms < 0 || process.env.WARM_MS === "")
+    throw new Error(`WARM_MS: whole milliseconds, got ${JSON.stringify(process.env.WARM_MS)}`);
+  return ms;
+}
 
 async function open(): Promise<Contender> {
   switch (store) {

@@ -66,6 +66,8 @@ export interface Budget {
 export interface Measurement extends LoopResult {
   /** For bursts: keys run, handler executions, the most executions of one key, in-flight rejections. */
   burst?: { keys: number; executions: number; maxPerKey: number; duplicated: number; rejected: number };
+  /** Requests of the unrecorded rewarm that failed (`firstError` then says the first, if none measured did). */
+  rewarmErrors?: number;
 }
 
 const payloads = new Map<number, string>();
@@ -118,7 +120,7 @@ export async function abandonAll(contenders: Contender[], keys: string[]): Promi
 /** The same scenario, unrecorded, between the collection and the measurement. */
 export interface Rewarm {
   budget: Budget;
-  /** Abandoned claims of its own for a takeover (each is taken over once): ~5,000 are needed to recompile. */
+  /** A takeover's own abandoned claims (each is taken over once; the measured ones stay untouched). */
   prepared?: string[];
 }
 
@@ -127,8 +129,8 @@ export interface Rewarm {
  * (the bench runs with --expose-gc), so no measurement pays for the garbage of the one before it or of
  * another contender's setup. That collection also throws away optimized code that held objects it
  * freed (V8's "weak objects" deoptimization: ~30 functions of idemkit's path, ~18 of the baseline's), so
- * with `rewarm` the contender runs the scenario unrecorded until it is recompiled: a measurement is of
- * the steady state, not of the recompilation.
+ * with `rewarm` the contender first runs the scenario unrecorded for a budget measured to be long
+ * enough to recompile them (README, fourteenth round): a measurement is of the steady state.
  */
 export async function measure(
   contender: Contender,
@@ -141,9 +143,12 @@ export async function measure(
   prepared: string[],
   rewarm?: Rewarm,
 ): Promise<Measurement> {
+  if (rewarm && scenario.kind === "takeover" && rewarm.prepared === undefined)
+    throw new Error("measure: a takeover's rewarm needs abandoned claims of its own");
   (globalThis as { gc?: () => void }).gc?.();
-  if (rewarm)
-    await runScenario(
+  let rewarmErrors: Pick<Measurement, "rewarmErrors" | "firstError"> = {};
+  if (rewarm) {
+    const r = await runScenario(
       contender,
       scenario,
       concurrency,
@@ -151,7 +156,10 @@ export async function measure(
       `${tag}:rw`,
       rewarm.prepared ?? prepared,
     );
-  return runScenario(contender, scenario, concurrency, budget, tag, prepared);
+    if (r.errors > 0) rewarmErrors = { rewarmErrors: r.errors, firstError: `rewarm: ${r.firstError}` };
+  }
+  const measured = await runScenario(contender, scenario, concurrency, budget, tag, prepared);
+  return { ...rewarmErrors, ...measured };
 }
 
 async function runScenario(
