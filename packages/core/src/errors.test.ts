@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ConflictError, IdempotencyError, MismatchError, StoreUnavailableError } from "./errors.js";
+import { createIdempotency } from "./idempotency.js";
+import { createMemoryStore } from "./memory-store.js";
+import type { IdempotencyRecord } from "./store.js";
+
+const limit = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit");
+afterEach(() => {
+  if (limit) Object.defineProperty(Error, "stackTraceLimit", limit);
+});
+
+const record: IdempotencyRecord = {
+  state: "in_progress",
+  token: "t",
+  fingerprint: "f",
+  fence: 1,
+  leaseExpiresAt: 0,
+  takeover: false,
+};
+
+describe("ConflictError", () => {
+  it("is made without a stack trace: its stack is its first line", () => {
+    const error = new ConflictError("k", record);
+    expect(error.stack).toBe('ConflictError: A request with idempotency key "k" is still in progress');
+    expect(error).toBeInstanceOf(IdempotencyError);
+    expect(error).toBeInstanceOf(Error);
+    expect([error.name, error.code, error.record]).toEqual(["ConflictError", "conflict", record]);
+  });
+
+  it("leaves Error.stackTraceLimit as it found it, whatever it was", () => {
+    for (const value of [10, 0, 37, Number.POSITIVE_INFINITY]) {
+      Error.stackTraceLimit = value;
+      new ConflictError("k", undefined);
+      expect(Error.stackTraceLimit).toBe(value);
+    }
+  });
+
+  it("other errors keep their stack traces", () => {
+    for (const error of [new MismatchError("k", record), new StoreUnavailableError("claim", new Error("x"))]) {
+      expect(error.stack).toMatch(/\n\s+at /);
+    }
+    expect(new Error("plain").stack).toMatch(/\n\s+at /);
+  });
+
+  it("is made as usual where Error.stackTraceLimit cannot be set (a frozen Error)", () => {
+    Object.defineProperty(Error, "stackTraceLimit", { value: 10, writable: false, configurable: true });
+    const error = new ConflictError("k", undefined);
+    expect(error.message).toBe('A request with idempotency key "k" is still in progress');
+    expect(error.stack).toMatch(/\n\s+at /);
+    expect(Error.stackTraceLimit).toBe(10);
+  });
+
+  it("is made as usual where the runtime has no stackTraceLimit", () => {
+    Reflect.deleteProperty(Error, "stackTraceLimit");
+    const error = new ConflictError("k", undefined);
+    expect(error.code).toBe("conflict");
+    expect("stackTraceLimit" in Error).toBe(false);
+  });
+
+  it("a run's concurrent duplicate gets one without frames", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    let release = () => {};
+    const first = idem.run({ key: "k" }, () => new Promise<string>((resolve) => (release = () => resolve("v"))));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const error = await idem.run({ key: "k" }, async () => "w").catch((e: unknown) => e);
+    release();
+    await expect(first).resolves.toBe("v");
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as Error).stack).not.toMatch(/\n\s+at /);
+  });
+});
