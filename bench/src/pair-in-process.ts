@@ -1,7 +1,8 @@
 /**
  * Two builds of idemkit and the hand-written baseline in one process, on Redis, taking turns in short
- * slices: `node --import tsx src/pair-in-process.ts <other checkout> [in flight] [seconds] [new|replay]
- * [outcome bytes] [sliceMs]`. For machines whose speed swings within seconds, where runs one after
+ * slices: `node --import tsx src/pair-in-process.ts <other checkout> [in flight] [seconds]
+ * [new|replay|burst] [outcome bytes] [sliceMs]` (`burst`: that many concurrent duplicates of one new key
+ * at a time, the first taking 1 ms). For machines whose speed swings within seconds, where runs one after
  * another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
  * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
  * slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
@@ -9,6 +10,7 @@
  * Redis column then reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
 import * as newPostgres from "@idemkit/postgres";
@@ -19,6 +21,7 @@ import pg from "pg";
 import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
+import { InFlightError } from "./contenders/types.js";
 import { packageOf } from "./other-build.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
@@ -54,7 +57,14 @@ const table = (prefix: string) => {
   pools.push([pool, name]);
   return { pool, table: name };
 };
-const work = (key: string) => async () => outcomeOf(key, Number(bytes));
+// A burst's first attempt takes 1 ms, as the bench's, so its duplicates meet it in flight.
+const work = (key: string) =>
+  scenario === "burst"
+    ? async () => {
+        await sleep(1);
+        return outcomeOf(key, Number(bytes));
+      }
+    : async () => outcomeOf(key, Number(bytes));
 async function idemkit(
   core: typeof newCore,
   redis: typeof newRedis,
@@ -70,7 +80,15 @@ async function idemkit(
     store = postgresStore.createPostgresStore(own);
   } else store = redis.createRedisStore({ client: client() as never });
   const idem = core.createIdempotency({ store, retentionMs: 600_000, keyPrefix: `${tag}:${prefix}:` });
-  return async (key) => (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
+  return async (key) => {
+    try {
+      return (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
+    } catch (error) {
+      // As the bench's contender does (contenders/idemkit.ts), so a conflict costs what the baseline's does.
+      if ((error as { code?: unknown }).code === "conflict") throw new InFlightError(key);
+      throw error;
+    }
+  };
 }
 const baseTable = postgres ? table("baseline") : undefined;
 const base = sqlite
@@ -108,14 +126,23 @@ for (let round = 0; round < rounds + 3; round++) {
     let requests = 0;
     const redisBefore = await redisCpuUs();
     const cpu = process.cpuUsage();
-    await Promise.all(
-      Array.from({ length: Number(inFlight) }, async () => {
-        while (performance.now() < end) {
-          await run(keyOf());
-          requests++;
-        }
-      }),
-    );
+    if (scenario === "burst") {
+      // `in flight` concurrent duplicates of one fresh key at a time; the duplicates' conflicts count.
+      while (performance.now() < end) {
+        const key = keyOf();
+        await Promise.allSettled(Array.from({ length: Number(inFlight) }, () => run(key)));
+        requests += Number(inFlight);
+      }
+    } else {
+      await Promise.all(
+        Array.from({ length: Number(inFlight) }, async () => {
+          while (performance.now() < end) {
+            await run(keyOf());
+            requests++;
+          }
+        }),
+      );
+    }
     const used = process.cpuUsage(cpu);
     const redisUsed = (await redisCpuUs()) - redisBefore;
     if (round < 3) continue; // warm-up
