@@ -5,13 +5,13 @@
 // @idemkit/hono's middleware (both imported by name, from the tests workspace's node_modules; the
 // package must be built). It needs no permission (Deno runs it with none). A request runs the handler,
 // a retry is replayed, a retry while the first is still running gets 409, the key reused with another
-// body gets 422. Prints `SMOKE OK <runtime> <version> (<wrap|hono>)` and exits 0, or prints what failed
-// and exits 1.
+// body gets 422, and `run()`'s duplicate in flight gets a ConflictError with a stack string. Prints
+// `SMOKE OK <runtime> <version> (<wrap|hono>)` and exits 0, or prints what failed and exits 1.
 const [entry, through = "wrap"] = globalThis.Deno?.args ?? globalThis.process?.argv.slice(2) ?? [];
 if (!entry || !["wrap", "hono"].includes(through))
   throw new Error("usage: smoke.mjs <path of @idemkit/core's dist/esm/index.js> [wrap|hono]");
 const entryUrl = /^[a-z]+:/i.test(entry) ? entry : new URL(entry, `file://${cwd()}/`).href;
-const { createIdempotency, createMemoryStore, REPLAYED_HEADER } = await import(entryUrl);
+const { ConflictError, createIdempotency, createMemoryStore, REPLAYED_HEADER } = await import(entryUrl);
 
 function cwd() {
   return globalThis.Deno ? globalThis.Deno.cwd() : globalThis.process.cwd();
@@ -104,5 +104,24 @@ check(reused.status === 422, "key reused with another body: 422", reused.status)
 const problem = await reused.json();
 check(typeof problem.title === "string", "key reused: a problem body", problem);
 check(runs === 2, "key reused: the handler did not run", runs);
+
+// 5. `run()`'s duplicate in flight: a ConflictError made without frames, its stack still a string (a
+// runtime that captures none at limit 0 gives it no stack at all), and Error.stackTraceLimit as it was.
+const limitBefore = Error.stackTraceLimit;
+let letGo;
+const firstJob = idem.run({ key: "job-1" }, () => new Promise((resolve) => (letGo = resolve)));
+for (let i = 0; i < 200 && !letGo; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+const duplicate = await idem.run({ key: "job-1" }, async () => "again").catch((error) => error);
+letGo("done");
+check((await firstJob) === "done", "run: the first call's value", "not done");
+check(duplicate instanceof ConflictError, "run in flight: ConflictError", String(duplicate));
+check(duplicate.code === "conflict", "run in flight: code", duplicate.code);
+check(typeof duplicate.stack === "string", "run in flight: a stack string", typeof duplicate.stack);
+check(
+  duplicate.stack.startsWith("ConflictError: "),
+  "run in flight: the stack's first line",
+  duplicate.stack,
+);
+check(Error.stackTraceLimit === limitBefore, "Error.stackTraceLimit unchanged", Error.stackTraceLimit);
 
 console.log(`SMOKE OK ${runtime()} (${through})`);

@@ -30,13 +30,60 @@ describe("ConflictError", () => {
   it("leaves Error.stackTraceLimit as it found it, whatever it was", () => {
     for (const value of [10, 0, 37, Number.POSITIVE_INFINITY]) {
       Error.stackTraceLimit = value;
-      new ConflictError("k", undefined);
+      new ConflictError("k", record);
       expect(Error.stackTraceLimit).toBe(value);
     }
   });
 
+  it("a caller's own run taken over (no record) keeps its stack trace", () => {
+    expect(new ConflictError("k", undefined).stack).toMatch(/\n\s+at /);
+  });
+
+  it("puts the limit back when the construction throws (a subclass whose name has only a getter)", () => {
+    class Named extends ConflictError {
+      override get name() {
+        return "Named";
+      }
+    }
+    Error.stackTraceLimit = 12;
+    expect(() => new Named("k", record)).toThrow(TypeError);
+    expect(Error.stackTraceLimit).toBe(12);
+  });
+
+  it("builds its message before the limit is lowered: a key that throws when read keeps its frames", () => {
+    const key = {
+      toString: () => {
+        throw new Error("bad key");
+      },
+    } as unknown as string;
+    const thrown = (() => {
+      try {
+        new ConflictError(key, record);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(thrown?.message).toBe("bad key");
+    expect(thrown?.stack).toMatch(/\n\s+at /);
+  });
+
+  it("leaves an accessor limit alone, never calling its setter", () => {
+    let sets = 0;
+    Object.defineProperty(Error, "stackTraceLimit", {
+      configurable: true,
+      get: () => 10,
+      set: () => void sets++,
+    });
+    const error = new ConflictError("k", record);
+    expect(sets).toBe(0);
+    expect(error.code).toBe("conflict");
+  });
+
   it("other errors keep their stack traces", () => {
-    for (const error of [new MismatchError("k", record), new StoreUnavailableError("claim", new Error("x"))]) {
+    for (const error of [
+      new MismatchError("k", record),
+      new StoreUnavailableError("claim", new Error("x")),
+    ]) {
       expect(error.stack).toMatch(/\n\s+at /);
     }
     expect(new Error("plain").stack).toMatch(/\n\s+at /);
@@ -44,7 +91,7 @@ describe("ConflictError", () => {
 
   it("is made as usual where Error.stackTraceLimit cannot be set (a frozen Error)", () => {
     Object.defineProperty(Error, "stackTraceLimit", { value: 10, writable: false, configurable: true });
-    const error = new ConflictError("k", undefined);
+    const error = new ConflictError("k", record);
     expect(error.message).toBe('A request with idempotency key "k" is still in progress');
     expect(error.stack).toMatch(/\n\s+at /);
     expect(Error.stackTraceLimit).toBe(10);
@@ -52,7 +99,7 @@ describe("ConflictError", () => {
 
   it("is made as usual where the runtime has no stackTraceLimit", () => {
     Reflect.deleteProperty(Error, "stackTraceLimit");
-    const error = new ConflictError("k", undefined);
+    const error = new ConflictError("k", record);
     expect(error.code).toBe("conflict");
     expect("stackTraceLimit" in Error).toBe(false);
   });
@@ -60,7 +107,10 @@ describe("ConflictError", () => {
   it("a run's concurrent duplicate gets one without frames", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     let release = () => {};
-    const first = idem.run({ key: "k" }, () => new Promise<string>((resolve) => (release = () => resolve("v"))));
+    const first = idem.run(
+      { key: "k" },
+      () => new Promise<string>((resolve) => (release = () => resolve("v"))),
+    );
     await new Promise((resolve) => setTimeout(resolve, 5));
     const error = await idem.run({ key: "k" }, async () => "w").catch((e: unknown) => e);
     release();

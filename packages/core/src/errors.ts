@@ -24,16 +24,26 @@ export class InvalidKeyError extends IdempotencyError {
 export class ConflictError extends IdempotencyError {
   readonly record: IdempotencyRecord | undefined;
   /**
-   * Made without a stack trace (its `stack` is its first line): it is an answer, like a 409, not a
-   * fault, and in a burst of retried duplicates nearly every request gets one. Capturing the stack was
-   * the largest cost of such a request (bench README, fourteenth round).
+   * For a key in flight (`record` set), made without a stack trace: its `stack` is its first line. It
+   * is an answer, like a 409, not a fault, and in a burst of retried duplicates nearly every request
+   * gets one; capturing the stack was the largest single cost of such a request (bench README,
+   * fourteenth round). A caller's own run taken over (`record` undefined) is rare and keeps its stack.
    */
   constructor(key: string, record: IdempotencyRecord | undefined) {
-    const limit = muteStackTraces();
+    const message = `A request with idempotency key "${key}" is still in progress`;
+    const limit = record === undefined ? UNTOUCHED : muteStackTraces();
     try {
-      super("conflict", `A request with idempotency key "${key}" is still in progress`);
+      super("conflict", message);
     } finally {
       restoreStackTraces(limit);
+    }
+    // JavaScriptCore (Bun) gives an error made at limit 0 no `stack` at all.
+    if (!("stack" in this)) {
+      Object.defineProperty(this, "stack", {
+        value: `${this.name}: ${message}`,
+        writable: true,
+        configurable: true,
+      });
     }
     this.record = record;
   }
@@ -87,19 +97,16 @@ export class MaxHoldExceededError extends IdempotencyError {
 }
 
 // V8 (Node, Deno) and JavaScriptCore (Bun) capture as many frames as `Error.stackTraceLimit` says when an
-// error is made. Elsewhere, or where it cannot be set (a frozen `Error`), errors are made as usual.
+// error is made. Only a plain writable number is changed (and put back): where it is absent, frozen or
+// an accessor, errors are made as usual, and nothing is thrown and caught on each one.
 const limitedError = Error as { stackTraceLimit?: unknown };
 const UNTOUCHED = Symbol("untouched");
 
 function muteStackTraces(): unknown {
-  const limit = limitedError.stackTraceLimit;
-  if (typeof limit !== "number") return UNTOUCHED;
-  try {
-    limitedError.stackTraceLimit = 0;
-  } catch {
-    return UNTOUCHED;
-  }
-  return limit;
+  const own = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit");
+  if (own?.writable !== true || typeof own.value !== "number") return UNTOUCHED;
+  limitedError.stackTraceLimit = 0;
+  return own.value;
 }
 
 function restoreStackTraces(limit: unknown): void {
