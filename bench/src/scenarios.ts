@@ -146,26 +146,18 @@ export async function measure(
   if (rewarm && scenario.kind === "takeover" && rewarm.prepared === undefined)
     throw new Error("measure: a takeover's rewarm needs abandoned claims of its own");
   (globalThis as { gc?: () => void }).gc?.();
+  const subject = { contender, scenario, concurrency };
   let rewarmErrors: Pick<Measurement, "rewarmErrors" | "firstError"> = {};
   if (rewarm) {
-    const r = await runScenario(
-      contender,
-      scenario,
-      concurrency,
-      rewarm.budget,
-      `${tag}:rw`,
-      rewarm.prepared ?? prepared,
-    );
+    const r = await runScenario(subject, rewarm.budget, `${tag}:rw`, rewarm.prepared ?? prepared);
     if (r.errors > 0) rewarmErrors = { rewarmErrors: r.errors, firstError: `rewarm: ${r.firstError}` };
   }
-  const measured = await runScenario(contender, scenario, concurrency, budget, tag, prepared);
+  const measured = await runScenario(subject, budget, tag, prepared);
   return { ...rewarmErrors, ...measured };
 }
 
 async function runScenario(
-  contender: Contender,
-  scenario: Scenario,
-  concurrency: number,
+  { contender, scenario, concurrency }: { contender: Contender; scenario: Scenario; concurrency: number },
   budget: Budget,
   tag: string,
   prepared: string[],
