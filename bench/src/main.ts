@@ -134,7 +134,8 @@ function rewarmOf(scenario: (typeof SCENARIOS)[ScenarioName], maxPrepared: numbe
   return plan.rewarm;
 }
 const TAKEOVER_REWARM_CLAIMS = 5000;
-const rewarmTakeoverKeys = (tag: string, count: number) =>
+/** `count` keys for abandoned claims, under `tag`. */
+const takeoverKeysOf = (tag: string, count: number) =>
   Array.from({ length: count }, (_, i) => `${tag}:to${i}`);
 
 const runId = `r${Date.now().toString(36)}`;
@@ -213,7 +214,7 @@ for (const store of stores) {
         for (const c of active) await populate(c, replayKeys, scenario.outcomeBytes);
       }
       const takeoverKeys = (tag: string) =>
-        Array.from({ length: Math.min(plan.budget.maxOps, 3000, maxPrepared) }, (_, i) => `${tag}:to${i}`);
+        takeoverKeysOf(tag, Math.min(plan.budget.maxOps, 3000, maxPrepared));
       const rewarmBudget = rewarmOf(scenario, maxPrepared);
       // Warm-up: JIT and connections, not recorded.
       for (const c of active) {
@@ -231,7 +232,7 @@ for (const store of stores) {
           const prepared = scenario.kind === "takeover" ? takeoverKeys(tag) : replayKeys;
           const rewarmKeys =
             scenario.kind === "takeover" && rewarmBudget
-              ? rewarmTakeoverKeys(`${tag}:rw`, rewarmBudget.maxOps)
+              ? takeoverKeysOf(`${tag}:rw`, rewarmBudget.maxOps)
               : [];
           if (scenario.kind === "takeover") await abandonAll(order, [...prepared, ...rewarmKeys]);
           const rewarm = rewarmBudget && {

@@ -18,10 +18,10 @@ import * as newRedis from "@idemkit/redis";
 import * as newSqlite from "@idemkit/sqlite";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { asInFlight } from "./contenders/idemkit.js";
 import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
-import { InFlightError } from "./contenders/types.js";
 import { packageOf } from "./other-build.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
@@ -84,9 +84,8 @@ async function idemkit(
     try {
       return (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
     } catch (error) {
-      // As the bench's contender does (contenders/idemkit.ts), so a conflict costs what the baseline's does.
-      if ((error as { code?: unknown }).code === "conflict") throw new InFlightError(key);
-      throw error;
+      // As the bench's contender does, so a conflict costs what the baseline's does.
+      throw asInFlight(error, key);
     }
   };
 }

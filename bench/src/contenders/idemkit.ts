@@ -1,11 +1,5 @@
 import { createHash } from "node:crypto";
-import {
-  ConflictError,
-  canonicalJson,
-  composeStoredKey,
-  createIdempotency,
-  type IdempotencyStore,
-} from "@idemkit/core";
+import { canonicalJson, composeStoredKey, createIdempotency, type IdempotencyStore } from "@idemkit/core";
 import { type Contender, InFlightError, type StoreName, TAKEOVER_LEASE_MS } from "./types.js";
 
 export const RETENTION_MS = 600_000;
@@ -29,8 +23,7 @@ export function idemkitContender(
       try {
         return (await idem.execute({ key, input }, work)).value;
       } catch (error) {
-        if (error instanceof ConflictError) throw new InFlightError(key);
-        throw error;
+        throw asInFlight(error, key);
       }
     },
     // What a crashed owner leaves behind: a claim with a short lease, never renewed or ended.
@@ -44,6 +37,14 @@ export function idemkitContender(
     },
     close: onClose,
   };
+}
+
+/**
+ * A conflict as the harness's `InFlightError` (what every contender's conflict is), anything else as
+ * it is. By `code`, so it holds for another build's `ConflictError` too (pair-in-process.ts).
+ */
+export function asInFlight(error: unknown, key: string): unknown {
+  return (error as { code?: unknown } | null)?.code === "conflict" ? new InFlightError(key) : error;
 }
 
 // The fingerprint core computes for `input` (run.ts: sha256 of canonical JSON).
