@@ -1,0 +1,149 @@
+/**
+ * What each layer costs at 1 in flight on Redis, where every request waits for its round trips: `node
+ * --import tsx src/redis-floor.ts [seconds]` runs, in turns of 250 ms in one process, each on an ioredis
+ * client of its own:
+ *
+ * - `baseline`: the bench's hand-written claim and completion, `SET … NX GET PX` then `SET … XX PX`;
+ * - `scripts`: idemkit's claim and completion scripts sent as they are, no library around them: the
+ *   floor of any client on these scripts;
+ * - `store`: the Redis store's `claim` and `complete`;
+ * - `execute`: the engine's `execute()` on that store (the bench's idemkit contender);
+ * - `set-claim`: a claim by `SET … NX GET` (no script), then the completion script: the best case of a
+ *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README).
+ *
+ * New keys; then replays of 1,000 stored keys (`baseline`'s `SET … NX GET` finding the value, the claim
+ * script, the store's `claim`, `execute`). Prints each one's req/s (median of its turns) and ÷ baseline.
+ */
+import { createIdempotency } from "@idemkit/core";
+import { createRedisStore } from "@idemkit/redis";
+import { Redis } from "ioredis";
+// The scripts as the store sends them: not exported by the package, read from its source.
+import { CLAIM, COMPLETE } from "../../packages/redis/src/scripts.js";
+import { sha256 } from "./contenders/memory.js";
+import { inputOf, outcomeOf } from "./scenarios.js";
+import { REDIS_URL } from "./setup.js";
+import { median } from "./stats.js";
+
+const seconds = Number(process.argv[2] ?? 20);
+const TURN_MS = 250;
+const LEASE = "30000";
+const RETENTION = "600000";
+const tag = `floor:${Date.now()}`;
+const clients: Redis[] = [];
+const client = () => {
+  const c = new Redis(REDIS_URL);
+  clients.push(c);
+  return c;
+};
+
+const outcome = (key: string) => JSON.stringify(outcomeOf(key, 0));
+const fingerprint = (key: string) => sha256(inputOf(key));
+const encoder = new TextEncoder();
+
+type Variant = (key: string) => Promise<unknown>;
+
+function variants(): Record<string, { new: Variant; replay?: Variant }> {
+  const base = client();
+  const raw = client();
+  const setClaim = client();
+  const store = createRedisStore({ client: client() });
+  const idem = createIdempotency({ store: createRedisStore({ client: client() }), retentionMs: 600_000 });
+  const claimScript = (c: Redis, k: string, token: string) =>
+    c.callBuffer("EVALSHA", CLAIM.sha, 1, k, token, fingerprint(k), LEASE, RETENTION);
+  return {
+    baseline: {
+      async new(k) {
+        await base.set(k, `p${fingerprint(k)}`, "PX", LEASE, "NX", "GET");
+        await base.set(k, `c${fingerprint(k)}${outcome(k)}`, "PX", RETENTION, "XX");
+      },
+      replay: (k) => base.set(k, `p${fingerprint(k)}`, "PX", LEASE, "NX", "GET"),
+    },
+    scripts: {
+      async new(k) {
+        const token = crypto.randomUUID();
+        await claimScript(raw, k, token);
+        await raw.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
+      },
+      replay: (k) => claimScript(raw, k, crypto.randomUUID()),
+    },
+    store: {
+      async new(k) {
+        const token = crypto.randomUUID();
+        const claim = { token, fingerprint: fingerprint(k), leaseMs: 30_000, retentionMs: 600_000 };
+        await store.claim(k, claim);
+        await store.complete(k, token, { result: encoder.encode(outcome(k)), retentionMs: 600_000 });
+      },
+      replay: (k) =>
+        store.claim(k, {
+          token: crypto.randomUUID(),
+          fingerprint: fingerprint(k),
+          leaseMs: 30_000,
+          retentionMs: 600_000,
+        }),
+    },
+    execute: {
+      new: (k) => idem.execute({ key: k, input: inputOf(k) }, async () => outcomeOf(k, 0)),
+      replay: (k) => idem.execute({ key: k, input: inputOf(k) }, async () => outcomeOf(k, 0)),
+    },
+    "set-claim": {
+      async new(k) {
+        const token = crypto.randomUUID();
+        await setClaim.set(k, `p0:${LEASE}:${token}${fingerprint(k)}`, "PX", LEASE, "NX", "GET");
+        await setClaim.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
+      },
+    },
+  };
+}
+
+async function inTurns(label: string, runs: [string, Variant][], keyOf: (name: string, i: number) => string) {
+  const rates = new Map<string, number[]>(runs.map(([name]) => [name, []]));
+  const counters = new Map<string, number>();
+  const rounds = Math.ceil((seconds * 1000) / TURN_MS / runs.length);
+  for (let round = 0; round < rounds + 2; round++) {
+    for (const [name, run] of runs) {
+      const end = performance.now() + TURN_MS;
+      const started = performance.now();
+      let count = 0;
+      let i = counters.get(name) ?? 0;
+      while (performance.now() < end) {
+        await run(keyOf(name, i++));
+        count++;
+      }
+      counters.set(name, i);
+      // The first two rounds warm every variant up.
+      if (round >= 2) rates.get(name)!.push((count / (performance.now() - started)) * 1000);
+    }
+  }
+  const base = median(rates.get("baseline")!);
+  for (const [name, values] of rates) {
+    const rate = median(values);
+    console.log(
+      `${label.padEnd(7)} ${name.padEnd(10)} ${Math.round(rate)} req/s  ÷ baseline ${(rate / base).toFixed(3)}`,
+    );
+  }
+}
+
+const all = variants();
+for (const c of clients) await c.script("LOAD", CLAIM.lua).then(() => c.script("LOAD", COMPLETE.lua));
+await inTurns(
+  "new",
+  Object.entries(all).map(([name, v]) => [name, v.new]),
+  (name, i) => `${tag}:${name}:n${i}`,
+);
+const REPLAY_KEYS = 1000;
+const replaying = Object.entries(all).flatMap(([name, v]) =>
+  v.replay ? [[name, v.replay] as [string, Variant]] : [],
+);
+for (const [name] of replaying) {
+  for (let i = 0; i < REPLAY_KEYS; i++) await all[name]!.new(`${tag}:${name}:r${i}`);
+}
+await inTurns("replay", replaying, (name, i) => `${tag}:${name}:r${i % REPLAY_KEYS}`);
+for (const c of clients) {
+  let cursor = "0";
+  do {
+    const [next, keys] = await c.scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
+    if (keys.length > 0) await c.del(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+  c.disconnect();
+}
