@@ -42,6 +42,16 @@ const encoder = new TextEncoder();
 
 type Variant = (key: string) => Promise<unknown>;
 
+/**
+ * An in-progress record as the claim script writes it (scripts.ts), its deadlines on this machine's
+ * clock (Redis's here): the completion script then does all of its work, its `SET` included.
+ */
+function freshRecord(token: string, fingerprint: string): string {
+  const now = Date.now();
+  const lease = now + Number(LEASE);
+  return `p01:${lease}:${lease + Number(RETENTION)}:${now}:${token.length}:${fingerprint.length}:${token}${fingerprint}`;
+}
+
 function variants(): Record<string, { new: Variant; replay?: Variant }> {
   const base = client();
   const raw = client();
@@ -88,8 +98,9 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
     "set-claim": {
       async new(k) {
         const token = crypto.randomUUID();
-        await setClaim.set(k, `p0:${LEASE}:${token}${fingerprint(k)}`, "PX", LEASE, "NX", "GET");
-        await setClaim.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
+        await setClaim.set(k, freshRecord(token, fingerprint(k)), "PX", LEASE, "NX", "GET");
+        const stored = await setClaim.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
+        if (stored !== 1) throw new Error(`set-claim: the completion script refused its record (${stored})`);
       },
     },
   };
