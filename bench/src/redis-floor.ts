@@ -11,18 +11,23 @@
  * - `set-claim`: a claim by `SET … NX GET` (no script), then the completion script: the best case of a
  *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README).
  *
+ * - `baseline-2`: the baseline again, on a connection of its own: the tool's own noise (it should read 1).
+ *
  * New keys; then replays of 1,000 stored keys (`baseline`'s `SET … NX GET` finding the value, the claim
- * script, the store's `claim`, `execute`). Prints each one's req/s (median of its turns) and ÷ baseline.
+ * script, the store's `claim`, `execute`). Prints, for each, its median req/s over the turns, the median
+ * (and the quartiles) of its ratio to the baseline's turn of the same round, and the µs a request it adds
+ * to the baseline's. Loopback on this host: a longer round trip dilutes every difference.
  */
 import { createIdempotency } from "@idemkit/core";
 import { createRedisStore } from "@idemkit/redis";
 import { Redis } from "ioredis";
-// The scripts as the store sends them: not exported by the package, read from its source.
-import { CLAIM, COMPLETE } from "../../packages/redis/src/scripts.js";
+// The scripts as the built store sends them (not exported by the package): from its build, so a stale
+// build cannot make the store and the raw variant run different scripts.
+import { CLAIM, COMPLETE } from "../../packages/redis/dist/esm/scripts.js";
 import { sha256 } from "./contenders/memory.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
-import { median } from "./stats.js";
+import { median, quantile } from "./stats.js";
 
 const seconds = Number(process.argv[2] ?? 20);
 const TURN_MS = 250;
@@ -53,7 +58,6 @@ function freshRecord(token: string, fingerprint: string): string {
 }
 
 function variants(): Record<string, { new: Variant; replay?: Variant }> {
-  const base = client();
   const raw = client();
   const setClaim = client();
   const store = createRedisStore({ client: client() });
@@ -61,18 +65,13 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
   const claimScript = (c: Redis, k: string, token: string) =>
     c.callBuffer("EVALSHA", CLAIM.sha, 1, k, token, fingerprint(k), LEASE, RETENTION);
   return {
-    baseline: {
-      async new(k) {
-        await base.set(k, `p${fingerprint(k)}`, "PX", LEASE, "NX", "GET");
-        await base.set(k, `c${fingerprint(k)}${outcome(k)}`, "PX", RETENTION, "XX");
-      },
-      replay: (k) => base.set(k, `p${fingerprint(k)}`, "PX", LEASE, "NX", "GET"),
-    },
+    baseline: baselineOn(client()),
     scripts: {
       async new(k) {
         const token = crypto.randomUUID();
         await claimScript(raw, k, token);
-        await raw.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
+        const stored = await raw.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
+        if (stored !== 1) throw new Error(`scripts: the completion script refused the claim (${stored})`);
       },
       replay: (k) => claimScript(raw, k, crypto.randomUUID()),
     },
@@ -81,7 +80,9 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
         const token = crypto.randomUUID();
         const claim = { token, fingerprint: fingerprint(k), leaseMs: 30_000, retentionMs: 600_000 };
         await store.claim(k, claim);
-        await store.complete(k, token, { result: encoder.encode(outcome(k)), retentionMs: 600_000 });
+        const result = encoder.encode(outcome(k));
+        if (!(await store.complete(k, token, { result, retentionMs: 600_000 })))
+          throw new Error("store: complete found the lease lost");
       },
       replay: (k) =>
         store.claim(k, {
@@ -103,6 +104,19 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
         if (stored !== 1) throw new Error(`set-claim: the completion script refused its record (${stored})`);
       },
     },
+    "baseline-2": baselineOn(client()),
+  };
+}
+
+/** The bench's baseline (contenders/redis.ts), its fingerprint computed once a request as there. */
+function baselineOn(c: Redis): { new: Variant; replay: Variant } {
+  return {
+    async new(k) {
+      const print = fingerprint(k);
+      await c.set(k, `p${print}`, "PX", LEASE, "NX", "GET");
+      await c.set(k, `c${print}${outcome(k)}`, "PX", RETENTION, "XX");
+    },
+    replay: (k) => c.set(k, `p${fingerprint(k)}`, "PX", LEASE, "NX", "GET"),
   };
 }
 
@@ -125,36 +139,47 @@ async function inTurns(label: string, runs: [string, Variant][], keyOf: (name: s
       if (round >= 2) rates.get(name)!.push((count / (performance.now() - started)) * 1000);
     }
   }
-  const base = median(rates.get("baseline")!);
+  const base = rates.get("baseline")!;
   for (const [name, values] of rates) {
-    const rate = median(values);
+    // Each turn against the baseline's turn of the same round: the machine's swings cancel out.
+    const ratios = values.map((rate, round) => rate / base[round]!).sort((a, b) => a - b);
+    const [q1, mid, q3] = [0.25, 0.5, 0.75].map((q) => quantile(ratios, q).toFixed(3));
+    const addedUs = 1e6 / median(values) - 1e6 / median(base);
     console.log(
-      `${label.padEnd(7)} ${name.padEnd(10)} ${Math.round(rate)} req/s  ÷ baseline ${(rate / base).toFixed(3)}`,
+      `${label.padEnd(7)} ${name.padEnd(10)} ${String(Math.round(median(values))).padStart(6)} req/s  ` +
+        `÷ baseline ${mid} (quartiles ${q1}–${q3})  ${addedUs >= 0 ? "+" : ""}${addedUs.toFixed(1)} µs/req`,
     );
   }
 }
 
 const all = variants();
-for (const c of clients) await c.script("LOAD", CLAIM.lua).then(() => c.script("LOAD", COMPLETE.lua));
-await inTurns(
-  "new",
-  Object.entries(all).map(([name, v]) => [name, v.new]),
-  (name, i) => `${tag}:${name}:n${i}`,
-);
-const REPLAY_KEYS = 1000;
-const replaying = Object.entries(all).flatMap(([name, v]) =>
-  v.replay ? [[name, v.replay] as [string, Variant]] : [],
-);
-for (const [name] of replaying) {
-  for (let i = 0; i < REPLAY_KEYS; i++) await all[name]!.new(`${tag}:${name}:r${i}`);
+try {
+  await measureAll();
+} finally {
+  for (const c of clients) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await c.scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
+      if (keys.length > 0) await c.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+    c.disconnect();
+  }
 }
-await inTurns("replay", replaying, (name, i) => `${tag}:${name}:r${i % REPLAY_KEYS}`);
-for (const c of clients) {
-  let cursor = "0";
-  do {
-    const [next, keys] = await c.scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
-    if (keys.length > 0) await c.del(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  c.disconnect();
+
+async function measureAll() {
+  for (const c of clients) await c.script("LOAD", CLAIM.lua).then(() => c.script("LOAD", COMPLETE.lua));
+  await inTurns(
+    "new",
+    Object.entries(all).map(([name, v]) => [name, v.new]),
+    (name, i) => `${tag}:${name}:n${i}`,
+  );
+  const REPLAY_KEYS = 1000;
+  const replaying = Object.entries(all).flatMap(([name, v]) =>
+    v.replay ? [[name, v.replay] as [string, Variant]] : [],
+  );
+  for (const [name] of replaying) {
+    for (let i = 0; i < REPLAY_KEYS; i++) await all[name]!.new(`${tag}:${name}:r${i}`);
+  }
+  await inTurns("replay", replaying, (name, i) => `${tag}:${name}:r${i % REPLAY_KEYS}`);
 }
