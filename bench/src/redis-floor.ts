@@ -9,8 +9,7 @@
  * - `store`: the Redis store's `claim` and `complete`;
  * - `execute`: the engine's `execute()` on that store (the bench's idemkit contender);
  * - `set-claim`: a claim by `SET … NX GET` (no script), then the completion script: the best case of a
- *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README).
- *
+ *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README);
  * - `baseline-2`: the baseline again, on a connection of its own: the tool's own noise (it should read 1).
  *
  * New keys; then replays of 1,000 stored keys (`baseline`'s `SET … NX GET` finding the value, the claim
@@ -156,15 +155,15 @@ const all = variants();
 try {
   await measureAll();
 } finally {
-  for (const c of clients) {
-    let cursor = "0";
-    do {
-      const [next, keys] = await c.scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
-      if (keys.length > 0) await c.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-    c.disconnect();
-  }
+  // Every client is on the same database: one of them removes the run's keys.
+  const [first] = clients as [Redis];
+  let cursor = "0";
+  do {
+    const [next, keys] = await first.scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
+    if (keys.length > 0) await first.del(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+  for (const c of clients) c.disconnect();
 }
 
 async function measureAll() {
