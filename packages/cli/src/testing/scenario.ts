@@ -20,6 +20,8 @@ export interface Subject {
 }
 
 const HOUR = 3_600_000;
+/** A scenario test's time: several CLI processes one after another (see `storeScenario`). */
+const CLI_RUNS_TIMEOUT_MS = 90_000;
 const claimOf = (leaseMs = HOUR) => ({
   token: randomUUID(),
   fingerprint: "fp-1",
@@ -29,8 +31,11 @@ const claimOf = (leaseMs = HOUR) => ({
 
 /** The scenario's tests on `subject`, skipped (visibly, in the title) when `skip` says why. */
 export function storeScenario(name: string, skip: string | false, subject: () => Subject): void {
-  // The tests run side by side: the purge tests work on keys of a scope of their own.
-  describe.skipIf(Boolean(skip))(skip ? `${name} (skipped: ${skip})` : name, { concurrent: true }, () => {
+  // The tests run side by side: the purge tests work on keys of a scope of their own. Each runs the CLI
+  // several times, a process each (the paged list up to eight): on a loaded CI machine the list took 21–28 s
+  // of the 30 s default.
+  const options = { concurrent: true, timeout: CLI_RUNS_TIMEOUT_MS };
+  describe.skipIf(Boolean(skip))(skip ? `${name} (skipped: ${skip})` : name, options, () => {
     const scope = `cli-${randomUUID()}`;
     const key = (id: string) => composeStoredKey("idem:", "http", scope, id);
     const purgeScope = `${scope}-purge`;
