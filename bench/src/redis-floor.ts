@@ -3,11 +3,11 @@
  * --import tsx src/redis-floor.ts [seconds]` runs, in turns of 250 ms in one process, each on an ioredis
  * client of its own:
  *
- * - `baseline`: the bench's hand-written claim and completion, `SET … NX GET PX` then `SET … XX PX`;
+ * - `baseline`: the bench's hand-written contender, `SET … NX GET PX` then `SET … XX PX`;
  * - `scripts`: idemkit's claim and completion scripts sent as they are, no library around them: the
  *   floor of any client on these scripts;
  * - `store`: the Redis store's `claim` and `complete`;
- * - `execute`: the engine's `execute()` on that store (the bench's idemkit contender);
+ * - `execute`: the bench's idemkit contender, the engine's `execute()` on that store;
  * - `set-claim`: a claim by `SET … NX GET` (no script), then the completion script: the best case of a
  *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README);
  * - `baseline-2`: the baseline again, on a connection of its own: the tool's own noise (it should read 1).
@@ -17,13 +17,14 @@
  * (and the quartiles) of its ratio to the baseline's turn of the same round, and the µs a request it adds
  * to the baseline's. Loopback on this host: a longer round trip dilutes every difference.
  */
-import { createIdempotency } from "@idemkit/core";
 import { createRedisStore } from "@idemkit/redis";
 import { Redis } from "ioredis";
 // The scripts as the built store sends them (not exported by the package): from its build, so a stale
 // build cannot make the store and the raw variant run different scripts.
 import { CLAIM, COMPLETE } from "../../packages/redis/dist/esm/scripts.js";
 import { sha256 } from "./contenders/memory.js";
+import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
+import type { Contender } from "./contenders/types.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
@@ -60,11 +61,10 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
   const raw = client();
   const setClaim = client();
   const store = createRedisStore({ client: client() });
-  const idem = createIdempotency({ store: createRedisStore({ client: client() }), retentionMs: 600_000 });
   const claimScript = (c: Redis, k: string, token: string) =>
     c.callBuffer("EVALSHA", CLAIM.sha, 1, k, token, fingerprint(k), LEASE, RETENTION);
   return {
-    baseline: baselineOn(client()),
+    baseline: runOf(redisBaseline(client())),
     scripts: {
       async new(k) {
         const token = crypto.randomUUID();
@@ -91,10 +91,7 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
           retentionMs: 600_000,
         }),
     },
-    execute: {
-      new: (k) => idem.execute({ key: k, input: inputOf(k) }, async () => outcomeOf(k, 0)),
-      replay: (k) => idem.execute({ key: k, input: inputOf(k) }, async () => outcomeOf(k, 0)),
-    },
+    execute: runOf(redisIdemkit(client())),
     "set-claim": {
       async new(k) {
         const token = crypto.randomUUID();
@@ -103,20 +100,14 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
         if (stored !== 1) throw new Error(`set-claim: the completion script refused its record (${stored})`);
       },
     },
-    "baseline-2": baselineOn(client()),
+    "baseline-2": runOf(redisBaseline(client())),
   };
 }
 
-/** The bench's baseline (contenders/redis.ts), its fingerprint computed once a request as there. */
-function baselineOn(c: Redis): { new: Variant; replay: Variant } {
-  return {
-    async new(k) {
-      const print = fingerprint(k);
-      await c.set(k, `p${print}`, "PX", LEASE, "NX", "GET");
-      await c.set(k, `c${print}${outcome(k)}`, "PX", RETENTION, "XX");
-    },
-    replay: (k) => c.set(k, `p${fingerprint(k)}`, "PX", LEASE, "NX", "GET"),
-  };
+/** A contender of the bench's, its new keys and replays as the bench runs them. */
+function runOf(contender: Contender): { new: Variant; replay: Variant } {
+  const run: Variant = (k) => contender.run(k, inputOf(k), async () => outcomeOf(k, 0));
+  return { new: run, replay: run };
 }
 
 async function inTurns(label: string, runs: [string, Variant][], keyOf: (name: string, i: number) => string) {
