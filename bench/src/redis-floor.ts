@@ -10,6 +10,8 @@
  * - `execute`: the bench's idemkit contender, the engine's `execute()` on that store;
  * - `set-claim`: a claim by `SET … NX GET` (no script), then the completion script: the best case of a
  *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README);
+ * - `set-execute`: `execute()` on the store with that claim in place of its script (`freshKeyStore`):
+ *   the same best case through the engine, new keys only;
  * - `baseline-2`: the baseline again, on a connection of its own: the tool's own noise (it should read 1).
  *
  * New keys; then replays of 1,000 stored keys (`baseline`'s `SET … NX GET` finding the value, the claim
@@ -17,11 +19,13 @@
  * (and the quartiles) of its ratio to the baseline's turn of the same round, and the µs a request it adds
  * to the baseline's. Loopback on this host: a longer round trip dilutes every difference.
  */
+import type { IdempotencyStore } from "@idemkit/core";
 import { createRedisStore } from "@idemkit/redis";
 import { Redis } from "ioredis";
 // The scripts as the built store sends them (not exported by the package): from its build, so a stale
 // build cannot make the store and the raw variant run different scripts.
 import { CLAIM, COMPLETE } from "../../packages/redis/dist/esm/scripts.js";
+import { idemkitContender } from "./contenders/idemkit.js";
 import { sha256 } from "./contenders/memory.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import type { Contender } from "./contenders/types.js";
@@ -51,10 +55,43 @@ type Variant = (key: string) => Promise<unknown>;
  * An in-progress record as the claim script writes it (scripts.ts), its deadlines on this machine's
  * clock (Redis's here): the completion script then does all of its work, its `SET` included.
  */
-function freshRecord(token: string, fingerprint: string): string {
+function freshRecord(
+  token: string,
+  fingerprint: string,
+  leaseMs = Number(LEASE),
+  retentionMs = Number(RETENTION),
+) {
   const now = Date.now();
-  const lease = now + Number(LEASE);
-  return `p01:${lease}:${lease + Number(RETENTION)}:${now}:${token.length}:${fingerprint.length}:${token}${fingerprint}`;
+  const lease = now + leaseMs;
+  return `p01:${lease}:${lease + retentionMs}:${now}:${token.length}:${fingerprint.length}:${token}${fingerprint}`;
+}
+
+/**
+ * The Redis store with its claim script replaced by `SET … NX GET` of `freshRecord`, for keys that have
+ * no record (any other key fails the request: it is never judged). Bounded by the store's own timer
+ * like the store it wraps, so core sets none for either.
+ */
+function freshKeyStore(c: Redis): IdempotencyStore {
+  const store = createRedisStore({ client: c });
+  const fresh: IdempotencyStore = {
+    ...store,
+    claim: (key, claim) =>
+      c
+        .set(
+          key,
+          freshRecord(claim.token, claim.fingerprint, claim.leaseMs, claim.retentionMs),
+          "PX",
+          String(claim.leaseMs + claim.retentionMs),
+          "NX",
+          "GET",
+        )
+        .then((found) => {
+          if (found !== null) throw new Error(`set-execute: ${key} has a record`);
+          return { acquired: true, fence: 1, takeover: false };
+        }),
+  };
+  Object.defineProperty(fresh, "settlesWithinMs", { value: store.settlesWithinMs });
+  return fresh;
 }
 
 function variants(): Record<string, { new: Variant; replay?: Variant }> {
@@ -100,6 +137,7 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
         if (stored !== 1) throw new Error(`set-claim: the completion script refused its record (${stored})`);
       },
     },
+    "set-execute": { new: runOf(idemkitContender("redis", freshKeyStore(client()))).new },
     "baseline-2": runOf(redisBaseline(client())),
   };
 }
