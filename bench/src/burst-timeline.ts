@@ -52,7 +52,9 @@ try {
       const end = performance.now() + 250;
       while (performance.now() < end) {
         const measured = await burst(c, `${tag}:${c.name}:${i++}`);
-        if (round >= WARM_ROUNDS) measured.forEach((ms, p) => times.get(c.name)![p]!.push(ms));
+        if (round < WARM_ROUNDS) continue;
+        const rows = times.get(c.name)!;
+        for (const [p, ms] of measured.entries()) rows[p]!.push(ms);
       }
     }
   }
