@@ -1,75 +1,122 @@
 /**
- * Where a burst's time goes, contender by contender: `node --import tsx src/burst-timeline.ts [duplicates]
- * [rounds]` runs the bench's burst (that many concurrent duplicates of one new key, the first doing 1 ms
- * of work, `sleep(1)` as the bench's) for idemkit, the baseline and node-idempotency on Redis, in turns
- * of 250 ms, and prints the medians of: the whole burst; from its start to the work's start; the work's
- * `sleep(1)` as it really lasted; from the work's end to the burst's end. A `setTimeout` counts from the
- * event loop's cached clock, so a work started late in a long pass of the loop sleeps less than 1 ms of
- * real time: the third column shows how much of a burst's time is that.
+ * Where a burst's time goes, contender by contender: `node --import tsx src/burst-timeline.ts
+ * [duplicates] [rounds] [bench|real]` runs the bench's burst (that many concurrent duplicates of one new
+ * key, the first doing 1 ms of work) on Redis for idemkit and the baseline on ioredis and on node-redis,
+ * and node-idempotency (its own node-redis client), in turns of 250 ms, each contender on a client of its
+ * own (the bench shares one between idemkit and the baseline). It prints, over the bursts, the median and
+ * quartiles of the whole burst and of the work's real duration, the share of works that lasted under 1
+ * ms, and the medians of start → work and work → end.
+ *
+ * `bench` (the default) sleeps as the bench does, `setTimeout(…, 1)`. Node's timer clock counts whole
+ * milliseconds, so that timer is due when the next millisecond starts: armed late in a millisecond while
+ * replies keep the loop awake, it fires after a fraction of one; with the loop idle it fires after ~1.1–1.3
+ * ms. A burst's work lands on either side by chance, so this one timer spreads every contender's bursts
+ * over two modes. `real` re-arms the timer until 1 ms of real time has passed.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { createClient, type RedisClientType } from "@redis/client";
 import { Redis } from "ioredis";
+import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js";
 import { nodeIdempotencyRedis } from "./contenders/peers.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
-import type { Contender } from "./contenders/types.js";
+import { type Contender, InFlightError } from "./contenders/types.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
-import { REDIS_URL } from "./setup.js";
-import { median } from "./stats.js";
+import { deleteKeys, REDIS_URL } from "./setup.js";
+import { median, quantile } from "./stats.js";
 
 const duplicates = Number(process.argv[2] ?? 16);
 const rounds = Number(process.argv[3] ?? 40);
+const realMs = process.argv[4] === "real";
+/** Rounds not counted: each contender's code is compiled and its connections warm before it counts. */
 const WARM_ROUNDS = 4;
+const TURN_MS = 250;
 const tag = `burst-timeline:${Date.now()}`;
-const clients = [new Redis(REDIS_URL), new Redis(REDIS_URL)] as const;
-const contenders: Contender[] = [
-  redisIdemkit(clients[0]),
-  redisBaseline(clients[1]),
-  await nodeIdempotencyRedis(REDIS_URL, `${tag}:ni`),
-];
-const phases = ["burst", "start→work", "sleep(1)", "work→end"] as const;
-const times = new Map(contenders.map((c) => [c.name, phases.map(() => [] as number[])]));
 
-/** One burst: the times of its phases, in ms. */
-async function burst(c: Contender, key: string): Promise<number[]> {
+/** The work's 1 ms: the bench's timer, or (`real`) as many as it takes for 1 ms of real time to pass. */
+async function work(): Promise<void> {
+  if (!realMs) return sleep(1);
+  const end = performance.now() + 1;
+  for (let left = 1; left > 0; left = end - performance.now()) await sleep(Math.ceil(left));
+}
+
+/** One burst, checked as the bench checks it: the times of its phases, in ms. */
+async function burst(c: Contender, key: string): Promise<[number, number, number, number]> {
   const started = performance.now();
   let workStarted = 0;
   let workEnded = 0;
-  const work = async () => {
+  let executions = 0;
+  const counted = async () => {
+    executions++;
     workStarted = performance.now();
-    await sleep(1);
+    await work();
     workEnded = performance.now();
     return outcomeOf(key, 0);
   };
-  await Promise.allSettled(Array.from({ length: duplicates }, () => c.run(key, inputOf(key), work)));
+  const settled = await Promise.allSettled(
+    Array.from({ length: duplicates }, () => c.run(key, inputOf(key), counted)),
+  );
   const ended = performance.now();
+  for (const s of settled)
+    if (s.status === "rejected" && !(s.reason instanceof InFlightError)) throw s.reason;
+  if (executions !== 1) throw new Error(`${c.name} on ${c.store}: ${executions} executions of ${key}`);
   return [ended - started, workStarted - started, workEnded - workStarted, ended - workEnded];
 }
 
+const ioredisClients: Redis[] = [];
+let nodeRedis: RedisClientType | undefined;
+const contenders: Contender[] = [];
 try {
+  ioredisClients.push(new Redis(REDIS_URL), new Redis(REDIS_URL));
+  nodeRedis = createClient({ url: REDIS_URL, commandOptions: { timeout: 0 } }) as RedisClientType;
+  await nodeRedis.connect();
+  contenders.push(
+    redisIdemkit(ioredisClients[0]!),
+    redisBaseline(ioredisClients[1]!),
+    nodeRedisIdemkit(nodeRedis),
+    nodeRedisBaseline(nodeRedis),
+    await nodeIdempotencyRedis(REDIS_URL, `${tag}:ni`),
+  );
+  /** A contender by name and client: idemkit and the baseline run on both. */
+  const label = (c: Contender) =>
+    c.name === "node-idempotency"
+      ? "node-idempotency (node-redis 4)"
+      : `${c.name} (${c.store === "redis" ? "ioredis" : c.store})`;
+  const times = new Map(contenders.map((c) => [label(c), [[], [], [], []] as number[][]]));
   let i = 0;
   for (let round = 0; round < rounds + WARM_ROUNDS; round++) {
     for (const c of contenders) {
-      const end = performance.now() + 250;
+      const end = performance.now() + TURN_MS;
       while (performance.now() < end) {
-        const measured = await burst(c, `${tag}:${c.name}:${i++}`);
+        const measured = await burst(c, `${tag}:${i++}`);
         if (round < WARM_ROUNDS) continue;
-        const rows = times.get(c.name)!;
+        const rows = times.get(label(c))!;
         for (const [p, ms] of measured.entries()) rows[p]!.push(ms);
       }
     }
   }
-  console.log(`${duplicates} duplicates a burst, medians in ms: ${phases.join(" / ")}`);
-  for (const [name, [all, ...rest]] of times) {
-    const cells = [all!, ...rest].map((values) => median(values).toFixed(3));
-    console.log(`${name.padEnd(17)} ${String(all!.length).padStart(6)} bursts  ${cells.join(" / ")}`);
+  const spread = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return `${median(sorted).toFixed(3)} (${quantile(sorted, 0.25).toFixed(3)}–${quantile(sorted, 0.75).toFixed(3)})`;
+  };
+  console.log(
+    `${duplicates} duplicates a burst, ${realMs ? "1 ms of real time" : "the bench's sleep(1)"}; ms, median (quartiles)`,
+  );
+  console.log(
+    "contender                       bursts  burst                  work                   <1 ms  start→work  work→end",
+  );
+  for (const [name, [all, toWork, working, after]] of times) {
+    const short = working!.filter((ms) => ms < 1).length / working!.length;
+    console.log(
+      `${name.padEnd(31)} ${String(all!.length).padStart(6)}  ${spread(all!).padEnd(22)} ${spread(working!).padEnd(22)} ` +
+        `${(short * 100).toFixed(0).padStart(4)}%  ${median(toWork!).toFixed(3).padStart(10)}  ${median(after!).toFixed(3).padStart(8)}`,
+    );
   }
 } finally {
-  for (const c of contenders) await c.close();
-  let cursor = "0";
-  do {
-    const [next, keys] = await clients[0].scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
-    if (keys.length > 0) await clients[0].del(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  for (const c of clients) c.disconnect();
+  try {
+    for (const c of contenders) await c.close();
+  } finally {
+    if (ioredisClients[0]) await deleteKeys(ioredisClients[0], `*${tag}*`);
+    for (const c of ioredisClients) c.disconnect();
+    if (nodeRedis?.isOpen) await nodeRedis.quit();
+  }
 }

@@ -11,7 +11,7 @@
  * - `set-claim`: a claim by `SET … NX GET` (no script), then the completion script: the best case of a
  *   claim without a script for a fresh key (it judges nothing, so it is not a store; see README);
  * - `set-execute`: `execute()` on the store with that claim in place of its script (`freshKeyStore`):
- *   the same best case through the engine, new keys only;
+ *   the same best case through the engine, new keys only (also printed ÷ `execute`, turn by turn);
  * - `baseline-2`: the baseline again, on a connection of its own: the tool's own noise (it should read 1).
  *
  * New keys; then replays of 1,000 stored keys (`baseline`'s `SET … NX GET` finding the value, the claim
@@ -19,7 +19,7 @@
  * (and the quartiles) of its ratio to the baseline's turn of the same round, and the µs a request it adds
  * to the baseline's. Loopback on this host: a longer round trip dilutes every difference.
  */
-import type { IdempotencyStore } from "@idemkit/core";
+import { CallDeadlines, type IdempotencyStore } from "@idemkit/core";
 import { createRedisStore } from "@idemkit/redis";
 import { Redis } from "ioredis";
 // The scripts as the built store sends them (not exported by the package): from its build, so a stale
@@ -60,7 +60,7 @@ function freshRecord(
   fingerprint: string,
   leaseMs = Number(LEASE),
   retentionMs = Number(RETENTION),
-) {
+): string {
   const now = Date.now();
   const lease = now + leaseMs;
   return `p01:${lease}:${lease + retentionMs}:${now}:${token.length}:${fingerprint.length}:${token}${fingerprint}`;
@@ -68,29 +68,34 @@ function freshRecord(
 
 /**
  * The Redis store with its claim script replaced by `SET … NX GET` of `freshRecord`, for keys that have
- * no record (any other key fails the request: it is never judged). Bounded by the store's own timer
- * like the store it wraps, so core sets none for either.
+ * no record (any other key fails the request: it is never judged). The claim keeps a deadline of the
+ * store's timeout, as the store's own calls do, so it may declare the same bound (`settlesWithinMs`) and
+ * core sets no timer of its own for either.
  */
 function freshKeyStore(c: Redis): IdempotencyStore {
   const store = createRedisStore({ client: c });
-  const fresh: IdempotencyStore = {
-    ...store,
-    claim: (key, claim) =>
-      c
-        .set(
-          key,
-          freshRecord(claim.token, claim.fingerprint, claim.leaseMs, claim.retentionMs),
-          "PX",
-          String(claim.leaseMs + claim.retentionMs),
-          "NX",
-          "GET",
-        )
-        .then((found) => {
-          if (found !== null) throw new Error(`set-execute: ${key} has a record`);
-          return { acquired: true, fence: 1, takeover: false };
-        }),
-  };
-  Object.defineProperty(fresh, "settlesWithinMs", { value: store.settlesWithinMs });
+  const timeoutMs = store.settlesWithinMs!;
+  const deadlines = new CallDeadlines(timeoutMs);
+  const claim: IdempotencyStore["claim"] = (key, request) =>
+    new Promise((resolve, reject) => {
+      const deadline = deadlines.start(() =>
+        reject(new Error(`set-execute: no reply within ${timeoutMs} ms`)),
+      );
+      const record = freshRecord(request.token, request.fingerprint, request.leaseMs, request.retentionMs);
+      c.set(key, record, "PX", String(request.leaseMs + request.retentionMs), "NX", "GET").then(
+        (found) => {
+          deadlines.end(deadline);
+          if (found !== null) reject(new Error(`set-execute: ${key} has a record`));
+          else resolve({ acquired: true, fence: 1, takeover: false });
+        },
+        (error: unknown) => {
+          deadlines.end(deadline);
+          reject(error);
+        },
+      );
+    });
+  const fresh: IdempotencyStore = { ...store, claim };
+  Object.defineProperty(fresh, "settlesWithinMs", { value: timeoutMs });
   return fresh;
 }
 
@@ -168,16 +173,25 @@ async function inTurns(label: string, runs: [string, Variant][], keyOf: (name: s
     }
   }
   const base = rates.get("baseline")!;
+  const paired = (a: string, b: string) => {
+    const [ra, rb] = [rates.get(a), rates.get(b)];
+    if (!ra || !rb) return;
+    const ratios = ra.map((rate, round) => rate / rb[round]!).sort((x, y) => x - y);
+    const [q1, mid, q3] = [0.25, 0.5, 0.75].map((q) => quantile(ratios, q).toFixed(3));
+    console.log(`${label.padEnd(7)} ${a} ÷ ${b}, turn by turn: ${mid} (quartiles ${q1}–${q3})`);
+  };
   for (const [name, values] of rates) {
     // Each turn against the baseline's turn of the same round: the machine's swings cancel out.
     const ratios = values.map((rate, round) => rate / base[round]!).sort((a, b) => a - b);
     const [q1, mid, q3] = [0.25, 0.5, 0.75].map((q) => quantile(ratios, q).toFixed(3));
     const addedUs = 1e6 / median(values) - 1e6 / median(base);
     console.log(
-      `${label.padEnd(7)} ${name.padEnd(10)} ${String(Math.round(median(values))).padStart(6)} req/s  ` +
+      `${label.padEnd(7)} ${name.padEnd(12)} ${String(Math.round(median(values))).padStart(6)} req/s  ` +
         `÷ baseline ${mid} (quartiles ${q1}–${q3})  ${addedUs >= 0 ? "+" : ""}${addedUs.toFixed(1)} µs/req`,
     );
   }
+  // The claim without a script against the claim script, both through the engine.
+  paired("set-execute", "execute");
 }
 
 const all = variants();

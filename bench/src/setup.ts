@@ -197,7 +197,8 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
   }
 }
 
-async function deleteKeys(client: Redis, pattern: string): Promise<void> {
+/** Removes the keys matching `pattern` (SCAN, then UNLINK), as every run cleans up after itself. */
+export async function deleteKeys(client: Redis, pattern: string): Promise<void> {
   let cursor = "0";
   for (let i = 0; i < 100_000; i++) {
     const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
