@@ -20,7 +20,7 @@ import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js"
 import { nodeIdempotencyRedis } from "./contenders/peers.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { type Contender, InFlightError } from "./contenders/types.js";
-import { inputOf, outcomeOf } from "./scenarios.js";
+import { BURST_WORK_MS, inputOf, outcomeOf, sleepReally } from "./scenarios.js";
 import { deleteKeys, REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
 
@@ -34,9 +34,7 @@ const tag = `burst-timeline:${Date.now()}`;
 
 /** The work's 1 ms: the bench's timer, or (`real`) as many as it takes for 1 ms of real time to pass. */
 async function work(): Promise<void> {
-  if (!realMs) return sleep(1);
-  const end = performance.now() + 1;
-  for (let left = 1; left > 0; left = end - performance.now()) await sleep(Math.ceil(left));
+  return realMs ? sleepReally(BURST_WORK_MS) : sleep(1);
 }
 
 /** One burst, checked as the bench checks it: the times of its phases, in ms. */

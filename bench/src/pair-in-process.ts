@@ -10,7 +10,6 @@
  * Redis column then reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
 import * as newPostgres from "@idemkit/postgres";
@@ -23,7 +22,7 @@ import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
 import { packageOf } from "./other-build.js";
-import { inputOf, outcomeOf } from "./scenarios.js";
+import { BURST_WORK_MS, inputOf, outcomeOf, sleepReally } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 
 const [other, inFlight = "16", seconds = "12", scenario = "new", bytes = "0", sliceMs = "100"] =
@@ -57,11 +56,11 @@ const table = (prefix: string) => {
   pools.push([pool, name]);
   return { pool, table: name };
 };
-// A burst's first attempt takes 1 ms, as the bench's, so its duplicates meet it in flight.
+// A burst's first attempt works as the bench's, so its duplicates meet it in flight.
 const work = (key: string) =>
   scenario === "burst"
     ? async () => {
-        await sleep(1);
+        await sleepReally(BURST_WORK_MS);
         return outcomeOf(key, Number(bytes));
       }
     : async () => outcomeOf(key, Number(bytes));
