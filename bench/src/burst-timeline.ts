@@ -1,17 +1,17 @@
 /**
  * Where a burst's time goes, contender by contender: `node --import tsx src/burst-timeline.ts
- * [duplicates] [rounds] [bench|real]` runs the bench's burst (that many concurrent duplicates of one new
- * key, the first doing 1 ms of work) on Redis for idemkit and the baseline on ioredis and on node-redis,
- * and node-idempotency (its own node-redis client), in turns of 250 ms, each contender on a client of its
- * own (the bench shares one between idemkit and the baseline). It prints, over the bursts, the median and
- * quartiles of the whole burst and of the work's real duration, the share of works that lasted under 1
- * ms, and the medians of start → work and work → end.
+ * [duplicates] [rounds] [answered|timer]` runs the bench's burst (that many concurrent duplicates of one
+ * new key) on Redis for idemkit and the baseline on ioredis and on node-redis, and node-idempotency (its
+ * own node-redis 4 client), in turns of 250 ms. Each ioredis contender has a client of its own; idemkit
+ * and the baseline share one node-redis client (the bench shares one client between the two). It prints,
+ * over the bursts, the median and quartiles of the whole burst and of the work, the share of works that
+ * lasted under 1 ms, and the medians of start → work and work → end.
  *
- * `bench` (the default) sleeps as the bench does, `setTimeout(…, 1)`. Node's timer clock counts whole
- * milliseconds, so that timer is due when the next millisecond starts: armed late in a millisecond while
- * replies keep the loop awake, it fires after a fraction of one; with the loop idle it fires after ~1.1–1.3
- * ms. A burst's work lands on either side by chance, so this one timer spreads every contender's bursts
- * over two modes. `real` re-arms the timer until 1 ms of real time has passed.
+ * `answered` (the default, the bench's burst since the sixteenth round): the work is held until every
+ * duplicate has been answered (`runBurst`). `timer`: the work is a `setTimeout(…, 1)`, the bench's burst
+ * before. Node's timer clock counts whole milliseconds, so that timer is due when the next millisecond
+ * starts: armed late in a millisecond while replies keep the loop awake, it fires after a fraction of one;
+ * with the loop idle, after ~1.1–1.3 ms. A burst's work landed on either side by chance.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type RedisClientType } from "@redis/client";
@@ -20,38 +20,26 @@ import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js"
 import { nodeIdempotencyRedis } from "./contenders/peers.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { type Contender, InFlightError } from "./contenders/types.js";
-import { BURST_WORK_MS, inputOf, outcomeOf, sleepReally } from "./scenarios.js";
+import { inputOf, outcomeOf, runBurst } from "./scenarios.js";
 import { deleteKeys, REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
 
 const duplicates = Number(process.argv[2] ?? 16);
 const rounds = Number(process.argv[3] ?? 40);
-const realMs = process.argv[4] === "real";
+const timer = process.argv[4] === "timer";
 /** Rounds not counted: each contender's code is compiled and its connections warm before it counts. */
 const WARM_ROUNDS = 4;
 const TURN_MS = 250;
 const tag = `burst-timeline:${Date.now()}`;
 
-/** The work's 1 ms: the bench's timer, or (`real`) as many as it takes for 1 ms of real time to pass. */
-async function work(): Promise<void> {
-  return realMs ? sleepReally(BURST_WORK_MS) : sleep(1);
-}
-
 /** One burst, checked as the bench checks it: the times of its phases, in ms. */
 async function burst(c: Contender, key: string): Promise<[number, number, number, number]> {
   const started = performance.now();
-  let workStarted = 0;
-  let workEnded = 0;
-  let executions = 0;
-  const counted = async () => {
-    executions++;
-    workStarted = performance.now();
-    await work();
-    workEnded = performance.now();
-    return outcomeOf(key, 0);
-  };
-  const settled = await Promise.allSettled(
-    Array.from({ length: duplicates }, () => c.run(key, inputOf(key), counted)),
+  const { settled, executions, workStarted, workEnded } = await runBurst(
+    duplicates,
+    (work) => c.run(key, inputOf(key), work),
+    () => outcomeOf(key, 0),
+    timer ? () => sleep(1) : undefined,
   );
   const ended = performance.now();
   for (const s of settled)
@@ -64,8 +52,15 @@ const ioredisClients: Redis[] = [];
 let nodeRedis: RedisClientType | undefined;
 const contenders: Contender[] = [];
 try {
-  ioredisClients.push(new Redis(REDIS_URL), new Redis(REDIS_URL));
-  nodeRedis = createClient({ url: REDIS_URL, commandOptions: { timeout: 0 } }) as RedisClientType;
+  // As setup.ts makes them: a Redis that is down fails the run at once instead of retrying.
+  for (let n = 0; n < 2; n++) ioredisClients.push(new Redis(REDIS_URL, { maxRetriesPerRequest: 1 }));
+  nodeRedis = createClient({
+    url: REDIS_URL,
+    socket: { connectTimeout: 2000, reconnectStrategy: false },
+    disableOfflineQueue: true,
+    commandOptions: { timeout: 0 },
+  }) as RedisClientType;
+  nodeRedis.on("error", () => {});
   await nodeRedis.connect();
   contenders.push(
     redisIdemkit(ioredisClients[0]!),
@@ -97,7 +92,7 @@ try {
     return `${median(sorted).toFixed(3)} (${quantile(sorted, 0.25).toFixed(3)}–${quantile(sorted, 0.75).toFixed(3)})`;
   };
   console.log(
-    `${duplicates} duplicates a burst, ${realMs ? "1 ms of real time" : "the bench's sleep(1)"}; ms, median (quartiles)`,
+    `${duplicates} duplicates a burst, ${timer ? "a 1 ms timer as work" : "the work held until the duplicates are answered"}; ms, median (quartiles)`,
   );
   console.log(
     "contender                       bursts  burst                  work                   <1 ms  start→work  work→end",
@@ -110,11 +105,10 @@ try {
     );
   }
 } finally {
-  try {
-    for (const c of contenders) await c.close();
-  } finally {
-    if (ioredisClients[0]) await deleteKeys(ioredisClients[0], `*${tag}*`);
-    for (const c of ioredisClients) c.disconnect();
-    if (nodeRedis?.isOpen) await nodeRedis.quit();
-  }
+  // Each step on its own: one that fails leaves the others to run.
+  for (const c of contenders) await c.close().catch(() => {});
+  if (ioredisClients[0]) await deleteKeys(ioredisClients[0], `*${tag}*`).catch(() => {});
+  for (const c of ioredisClients) c.disconnect();
+  if (nodeRedis?.isReady) await nodeRedis.quit().catch(() => {});
+  else nodeRedis?.destroy();
 }

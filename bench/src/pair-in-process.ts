@@ -2,7 +2,7 @@
  * Two builds of idemkit and the hand-written baseline in one process, on Redis, taking turns in short
  * slices: `node --import tsx src/pair-in-process.ts <other checkout> [in flight] [seconds]
  * [new|replay|burst] [outcome bytes] [sliceMs]` (`burst`: that many concurrent duplicates of one new key
- * at a time, the first taking 1 ms). For machines whose speed swings within seconds, where runs one after
+ * at a time, the first holding its work until the others are answered, as the bench's). For machines whose speed swings within seconds, where runs one after
  * another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
  * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
  * slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
@@ -22,7 +22,7 @@ import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
 import { packageOf } from "./other-build.js";
-import { BURST_WORK_MS, inputOf, outcomeOf, sleepReally } from "./scenarios.js";
+import { inputOf, outcomeOf, runBurst } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 
 const [other, inFlight = "16", seconds = "12", scenario = "new", bytes = "0", sliceMs = "100"] =
@@ -37,7 +37,7 @@ const oldPostgres = (await load("postgres")) as typeof newPostgres;
 const sqlite = process.env.BENCH_STORE === "sqlite";
 const postgres = process.env.BENCH_STORE === "postgres";
 
-type Run = (key: string) => Promise<unknown>;
+type Run = (key: string, work?: () => Promise<unknown>) => Promise<unknown>;
 const clients: Redis[] = [];
 const client = () => {
   const c = new Redis(REDIS_URL);
@@ -56,14 +56,7 @@ const table = (prefix: string) => {
   pools.push([pool, name]);
   return { pool, table: name };
 };
-// A burst's first attempt works as the bench's, so its duplicates meet it in flight.
-const work = (key: string) =>
-  scenario === "burst"
-    ? async () => {
-        await sleepReally(BURST_WORK_MS);
-        return outcomeOf(key, Number(bytes));
-      }
-    : async () => outcomeOf(key, Number(bytes));
+const work = (key: string) => async () => outcomeOf(key, Number(bytes));
 async function idemkit(
   core: typeof newCore,
   redis: typeof newRedis,
@@ -79,9 +72,9 @@ async function idemkit(
     store = postgresStore.createPostgresStore(own);
   } else store = redis.createRedisStore({ client: client() as never });
   const idem = core.createIdempotency({ store, retentionMs: 600_000, keyPrefix: `${tag}:${prefix}:` });
-  return async (key) => {
+  return async (key, w = work(key)) => {
     try {
-      return (await idem.execute({ key, input: inputOf(key) }, work(key))).value;
+      return (await idem.execute({ key, input: inputOf(key) }, w)).value;
     } catch (error) {
       // As the bench's contender does, so a conflict costs what the baseline's does.
       throw asInFlight(error, key);
@@ -103,7 +96,7 @@ async function redisCpuUs(): Promise<number> {
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
 }
 const contenders: [string, Run][] = [
-  ["baseline", (key) => base.run(`${tag}:${key}`, inputOf(key), work(key))],
+  ["baseline", (key, w = work(key)) => base.run(`${tag}:${key}`, inputOf(key), w)],
   ["old", await idemkit(oldCore, oldRedis, oldSqlite, oldPostgres, "old")],
   ["new", await idemkit(newCore, newRedis, newSqlite, newPostgres, "new")],
 ];
@@ -128,7 +121,12 @@ for (let round = 0; round < rounds + 3; round++) {
       // `in flight` concurrent duplicates of one fresh key at a time; the duplicates' conflicts count.
       while (performance.now() < end) {
         const key = keyOf();
-        await Promise.allSettled(Array.from({ length: Number(inFlight) }, () => run(key)));
+        // The first holds its work until its duplicates are answered, as the bench's burst does.
+        await runBurst(
+          Number(inFlight),
+          (w) => run(key, w),
+          () => outcomeOf(key, Number(bytes)),
+        );
         requests += Number(inFlight);
       }
     } else {

@@ -74,7 +74,9 @@ function freshRecord(
  */
 function freshKeyStore(c: Redis): IdempotencyStore {
   const store = createRedisStore({ client: c });
-  const timeoutMs = store.settlesWithinMs!;
+  const timeoutMs = store.settlesWithinMs;
+  // The store bounds its calls unless made with commandTimeoutMs 0, which this one is not.
+  if (timeoutMs === undefined) throw new Error("set-execute: the store declares no bound");
   const deadlines = new CallDeadlines(timeoutMs);
   const claim: IdempotencyStore["claim"] = (key, request) =>
     new Promise((resolve, reject) => {

@@ -2,19 +2,67 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./contenders/types.js";
 import { closedLoop, type LoopResult } from "./loop.js";
 
-/** How long the first call of a burst works, so that its duplicates meet it in flight. */
-export const BURST_WORK_MS = 1;
+/**
+ * The longest a burst's work waits for its duplicates to be answered: only a contender that runs the work
+ * more than once waits this long (each of its runs waits for the other).
+ */
+export const BURST_WORK_MAX_MS = 100;
+
+/** One burst's calls as they settled, how many ran the work, and when the (last) work started and ended. */
+export interface Burst {
+  settled: PromiseSettledResult<unknown>[];
+  executions: number;
+  workStarted: number;
+  workEnded: number;
+}
 
 /**
- * Waits `ms` of real time. One `setTimeout` does not: Node's timer clock counts whole milliseconds, so a
- * 1 ms timer is due when the next one starts, and fires after anything from a fraction of a millisecond
- * to ~1.3 ms depending on where in a millisecond it was armed and whether the loop is awake (a burst's
- * work lasted under 1 ms in 29–63% of bursts of 64: bench README, sixteenth round). It is re-armed until
- * `ms` have passed.
+ * One burst: `duplicates` concurrent calls (`call`, given the work), the call that runs the work holding
+ * it until every other call has been answered (`BURST_WORK_MAX_MS` at most), then returning `value()`. So
+ * every duplicate meets the work in flight, and a burst lasts as long as the library takes to answer the
+ * duplicates and complete the one that ran: no timer decides it. (A 1 ms `sleep` did, before the
+ * sixteenth round: Node's timer clock counts whole milliseconds, and it lasted 0.06–1.3 ms by where in a
+ * millisecond it was armed and how busy the loop was: bench README.) `hold` replaces that wait
+ * (`burst-timeline.ts timer` shows the old one).
  */
-export async function sleepReally(ms: number): Promise<void> {
-  const end = performance.now() + ms;
-  for (let left = ms; left > 0; left = end - performance.now()) await sleep(Math.ceil(left));
+export async function runBurst(
+  duplicates: number,
+  call: (work: () => Promise<unknown>) => Promise<unknown>,
+  value: () => unknown,
+  hold?: () => Promise<unknown>,
+): Promise<Burst> {
+  let executions = 0;
+  let workStarted = 0;
+  let workEnded = 0;
+  let answered = 0;
+  let othersAnswered!: () => void;
+  const others = new Promise<void>((resolve) => {
+    othersAnswered = resolve;
+  });
+  if (duplicates <= 1) othersAnswered();
+  const waitForOthers = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([others, new Promise((resolve) => (timer = setTimeout(resolve, BURST_WORK_MAX_MS)))]);
+    clearTimeout(timer);
+  };
+  const work = async () => {
+    executions++;
+    workStarted = performance.now();
+    await (hold ?? waitForOthers)();
+    workEnded = performance.now();
+    return value();
+  };
+  const count = () => {
+    if (++answered === duplicates - 1) othersAnswered();
+  };
+  const settled = await Promise.allSettled(
+    Array.from({ length: duplicates }, () => {
+      const pending = call(work);
+      pending.then(count, count);
+      return pending;
+    }),
+  );
+  return { settled, executions, workStarted, workEnded };
 }
 
 export type ScenarioName =
@@ -49,7 +97,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     name: "burst",
     kind: "burst",
     outcomeBytes: 0,
-    description: "bursts of N concurrent duplicates on one fresh key (N = the concurrency), 1 ms of work",
+    description: "bursts of N concurrent duplicates on one fresh key (N = the concurrency), the work held until the duplicates are answered",
   },
   takeover: {
     name: "takeover",
@@ -210,16 +258,13 @@ async function runScenario(
         maxOps: Math.max(1, Math.floor(budget.maxOps / concurrency)),
         op: async (i) => {
           const key = `${tag}:${i}`;
-          executions.set(key, 0);
-          const counted = async () => {
-            executions.set(key, executions.get(key)! + 1);
-            await sleepReally(BURST_WORK_MS);
-            return outcomeOf(key, bytes);
-          };
-          const settled = await Promise.allSettled(
-            Array.from({ length: concurrency }, () => contender.run(key, inputOf(key), counted)),
+          const burst = await runBurst(
+            concurrency,
+            (work) => contender.run(key, inputOf(key), work),
+            () => outcomeOf(key, bytes),
           );
-          for (const s of settled) {
+          executions.set(key, burst.executions);
+          for (const s of burst.settled) {
             if (s.status === "rejected") {
               if (s.reason instanceof InFlightError) rejected++;
               else throw s.reason;
