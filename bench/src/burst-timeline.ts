@@ -1,17 +1,16 @@
 /**
  * Where a burst's time goes, contender by contender: `node --import tsx src/burst-timeline.ts
- * [duplicates] [rounds] [answered|timer]` runs the bench's burst (that many concurrent duplicates of one
- * new key) on Redis for idemkit and the baseline on ioredis and on node-redis, and node-idempotency (its
+ * [duplicates] [rounds] [real|timer|answered]` runs the bench's burst (that many concurrent duplicates of
+ * one new key) on Redis for idemkit and the baseline on ioredis and on node-redis, and node-idempotency (its
  * own node-redis 4 client), in turns of 250 ms. Each ioredis contender has a client of its own; idemkit
  * and the baseline share one node-redis client (the bench shares one client between the two). It prints,
  * over the bursts, the median and quartiles of the whole burst and of the work, the share of works that
  * lasted under 1 ms, and the medians of start → work and work → end.
  *
- * `answered` (the default, the bench's burst since the sixteenth round): the work is held until every
- * duplicate has been answered (`runBurst`). `timer`: the work is a `setTimeout(…, 1)`, the bench's burst
- * before. Node's timer clock counts whole milliseconds, so that timer is due when the next millisecond
- * starts: armed late in a millisecond while replies keep the loop awake, it fires after a fraction of one;
- * with the loop idle, after ~1.1–1.3 ms. A burst's work landed on either side by chance.
+ * The work: `real` (the default, the bench's since the sixteenth round) 1 ms of real time (`sleepReally`);
+ * `timer` one `setTimeout(…, 1)`, the bench's before, which lasts a fraction of a millisecond to ~1.3 ms by
+ * where in a millisecond it was armed and whether the loop is awake; `answered` no time of its own, held
+ * until the duplicates have all been answered (`untilAnswered`: how fast a library turns them away).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type RedisClientType } from "@redis/client";
@@ -20,13 +19,21 @@ import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js"
 import { nodeIdempotencyRedis } from "./contenders/peers.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { type Contender, InFlightError } from "./contenders/types.js";
-import { inputOf, outcomeOf, runBurst } from "./scenarios.js";
+import { type BurstWork, inputOf, oneMillisecond, outcomeOf, runBurst, untilAnswered } from "./scenarios.js";
 import { deleteKeys, REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
 
 const duplicates = Number(process.argv[2] ?? 16);
 const rounds = Number(process.argv[3] ?? 40);
-const timer = process.argv[4] === "timer";
+const mode = process.argv[4] ?? "real";
+const WORKS: Record<string, [BurstWork, string]> = {
+  real: [oneMillisecond, "1 ms of real time as work"],
+  timer: [() => sleep(1), "a 1 ms timer as work"],
+  answered: [untilAnswered, "the work held until the duplicates are answered"],
+};
+if (!(mode in WORKS))
+  throw new Error(`usage: burst-timeline.ts [duplicates] [rounds] [${Object.keys(WORKS).join("|")}]`);
+const [hold, described] = WORKS[mode]!;
 /** Rounds not counted: each contender's code is compiled and its connections warm before it counts. */
 const WARM_ROUNDS = 4;
 const TURN_MS = 250;
@@ -39,7 +46,7 @@ async function burst(c: Contender, key: string): Promise<[number, number, number
     duplicates,
     (work) => c.run(key, inputOf(key), work),
     () => outcomeOf(key, 0),
-    timer ? () => sleep(1) : undefined,
+    hold,
   );
   const ended = performance.now();
   for (const s of settled)
@@ -91,9 +98,7 @@ try {
     const sorted = [...values].sort((a, b) => a - b);
     return `${median(sorted).toFixed(3)} (${quantile(sorted, 0.25).toFixed(3)}–${quantile(sorted, 0.75).toFixed(3)})`;
   };
-  console.log(
-    `${duplicates} duplicates a burst, ${timer ? "a 1 ms timer as work" : "the work held until the duplicates are answered"}; ms, median (quartiles)`,
-  );
+  console.log(`${duplicates} duplicates a burst, ${described}; ms, median (quartiles)`);
   console.log(
     "contender                       bursts  burst                  work                   <1 ms  start→work  work→end",
   );

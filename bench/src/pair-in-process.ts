@@ -2,7 +2,7 @@
  * Two builds of idemkit and the hand-written baseline in one process, on Redis, taking turns in short
  * slices: `node --import tsx src/pair-in-process.ts <other checkout> [in flight] [seconds]
  * [new|replay|burst] [outcome bytes] [sliceMs]` (`burst`: that many concurrent duplicates of one new key
- * at a time, the first holding its work until the others are answered, as the bench's). For machines whose speed swings within seconds, where runs one after
+ * at a time, the first working 1 ms of real time, as the bench's). For machines whose speed swings within seconds, where runs one after
  * another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
  * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
  * slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
@@ -21,6 +21,7 @@ import { asInFlight } from "./contenders/idemkit.js";
 import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
+import { InFlightError } from "./contenders/types.js";
 import { packageOf } from "./other-build.js";
 import { inputOf, outcomeOf, runBurst } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
@@ -121,12 +122,16 @@ for (let round = 0; round < rounds + 3; round++) {
       // `in flight` concurrent duplicates of one fresh key at a time; the duplicates' conflicts count.
       while (performance.now() < end) {
         const key = keyOf();
-        // The first holds its work until its duplicates are answered, as the bench's burst does.
-        await runBurst(
+        // The first works 1 ms of real time, as the bench's burst does; any failure but a conflict stops the run.
+        const burst = await runBurst(
           Number(inFlight),
           (w) => run(key, w),
           () => outcomeOf(key, Number(bytes)),
         );
+        for (const s of burst.settled)
+          if (s.status === "rejected" && !(s.reason instanceof InFlightError)) throw s.reason;
+        if (burst.executions !== 1)
+          throw new Error(`${contenders[c]![0]}: ${burst.executions} executions of ${key}`);
         requests += Number(inFlight);
       }
     } else {

@@ -2,9 +2,26 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Contender, InFlightError, TAKEOVER_LEASE_MS } from "./contenders/types.js";
 import { closedLoop, type LoopResult } from "./loop.js";
 
+/** How long the first call of a burst works, so that its duplicates meet it in flight. */
+export const BURST_WORK_MS = 1;
+
 /**
- * The longest a burst's work waits for its duplicates to be answered: only a contender that runs the work
- * more than once waits this long (each of its runs waits for the other).
+ * Waits at least `ms` of real time. One `setTimeout` does not: Node's timer clock counts whole
+ * milliseconds, so a 1 ms timer is due when the next one starts, and fires after anything from a fraction
+ * of a millisecond to ~1.3 ms by where in a millisecond it was armed and whether the loop is awake (bench
+ * README, sixteenth round). It is re-armed until `ms` have passed: 1 ms of work then lasts ~1.1 ms with an
+ * idle loop and 1.0–2.0 ms with a busy one.
+ */
+export async function sleepReally(ms: number): Promise<void> {
+  if (!Number.isFinite(ms)) throw new RangeError(`sleepReally: ${ms} ms`);
+  const end = performance.now() + ms;
+  for (let left = ms; left > 0; left = end - performance.now()) await sleep(Math.ceil(left));
+}
+
+/**
+ * The longest a burst's work waits for its duplicates when it is held until they are answered
+ * (`untilAnswered`): a contender that runs the work twice, or whose duplicates wait for the first call,
+ * would otherwise wait forever.
  */
 export const BURST_WORK_MAX_MS = 100;
 
@@ -16,20 +33,37 @@ export interface Burst {
   workEnded: number;
 }
 
+/** How a burst's work spends its time, given a promise of the other calls all being answered. */
+export type BurstWork = (othersAnswered: Promise<void>) => Promise<unknown>;
+
+/** The bench's work: 1 ms of real time. */
+export const oneMillisecond: BurstWork = () => sleepReally(BURST_WORK_MS);
+
 /**
- * One burst: `duplicates` concurrent calls (`call`, given the work), the call that runs the work holding
- * it until every other call has been answered (`BURST_WORK_MAX_MS` at most), then returning `value()`. So
- * every duplicate meets the work in flight, and a burst lasts as long as the library takes to answer the
- * duplicates and complete the one that ran: no timer decides it. (A 1 ms `sleep` did, before the
- * sixteenth round: Node's timer clock counts whole milliseconds, and it lasted 0.06–1.3 ms by where in a
- * millisecond it was armed and how busy the loop was: bench README.) `hold` replaces that wait
- * (`burst-timeline.ts timer` shows the old one).
+ * Work of no length of its own: held until the other calls have all been answered, so the burst measures
+ * how fast a library turns its duplicates away. Fails the burst past `BURST_WORK_MAX_MS` (duplicates that
+ * wait for the first call cannot be measured so).
+ */
+export const untilAnswered: BurstWork = async (othersAnswered) => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(resolve, BURST_WORK_MAX_MS, "late");
+  });
+  const how = await Promise.race([othersAnswered, late]);
+  clearTimeout(timer);
+  if (how === "late")
+    throw new Error(`a burst's duplicates were not all answered in ${BURST_WORK_MAX_MS} ms`);
+};
+
+/**
+ * One burst: `duplicates` concurrent calls (`call`, given the work); the call that runs the work spends it
+ * as `hold` says, then returns `value()`.
  */
 export async function runBurst(
   duplicates: number,
   call: (work: () => Promise<unknown>) => Promise<unknown>,
   value: () => unknown,
-  hold?: () => Promise<unknown>,
+  hold: BurstWork = oneMillisecond,
 ): Promise<Burst> {
   let executions = 0;
   let workStarted = 0;
@@ -40,15 +74,10 @@ export async function runBurst(
     othersAnswered = resolve;
   });
   if (duplicates <= 1) othersAnswered();
-  const waitForOthers = async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([others, new Promise((resolve) => (timer = setTimeout(resolve, BURST_WORK_MAX_MS)))]);
-    clearTimeout(timer);
-  };
   const work = async () => {
     executions++;
     workStarted = performance.now();
-    await (hold ?? waitForOthers)();
+    await hold(others);
     workEnded = performance.now();
     return value();
   };
@@ -97,7 +126,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     name: "burst",
     kind: "burst",
     outcomeBytes: 0,
-    description: "bursts of N concurrent duplicates on one fresh key (N = the concurrency), the work held until the duplicates are answered",
+    description: "bursts of N concurrent duplicates on one fresh key (N = the concurrency), 1 ms of work",
   },
   takeover: {
     name: "takeover",
