@@ -3,9 +3,9 @@
  * slices: `node --import tsx src/pair-in-process.ts <other checkout> [in flight] [seconds]
  * [new|replay|burst] [outcome bytes] [sliceMs]` (`burst`: that many concurrent duplicates of one new key
  * at a time, the first working 1 ms of real time, as the bench's). For machines whose speed swings within
- * seconds, where runs one after another (`pair.sh`) measure the machine as much as the build. Each contender has its own ioredis
- * client; prints each one's req/s, its CPU µs per request and Redis's (`INFO cpu`), summed over its
- * slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
+ * seconds, where runs one after another (`pair.sh`) measure the machine as much as the build. Each
+ * contender has its own ioredis client; prints each one's req/s, its CPU µs per request and Redis's (`INFO
+ * cpu`), summed over its slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
  * the bench's), with `BENCH_STORE=postgres` a table and pg Pool of its own (dropped at the end); the
  * Redis column then reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
