@@ -18,8 +18,16 @@ import { Redis } from "ioredis";
 import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js";
 import { nodeIdempotencyRedis } from "./contenders/peers.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
-import { type Contender, InFlightError } from "./contenders/types.js";
-import { type BurstWork, inputOf, oneMillisecond, outcomeOf, runBurst, untilAnswered } from "./scenarios.js";
+import type { Contender } from "./contenders/types.js";
+import {
+  type BurstWork,
+  expectOneRun,
+  inputOf,
+  oneMillisecond,
+  outcomeOf,
+  runBurst,
+  untilAnswered,
+} from "./scenarios.js";
 import { deleteKeys, REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
 
@@ -42,16 +50,15 @@ const tag = `burst-timeline:${Date.now()}`;
 /** One burst, checked as the bench checks it: the times of its phases, in ms. */
 async function burst(c: Contender, key: string): Promise<[number, number, number, number]> {
   const started = performance.now();
-  const { settled, executions, workStarted, workEnded } = await runBurst(
+  const run = await runBurst(
     duplicates,
     (work) => c.run(key, inputOf(key), work),
     () => outcomeOf(key, 0),
     hold,
   );
   const ended = performance.now();
-  for (const s of settled)
-    if (s.status === "rejected" && !(s.reason instanceof InFlightError)) throw s.reason;
-  if (executions !== 1) throw new Error(`${c.name} on ${c.store}: ${executions} executions of ${key}`);
+  expectOneRun(run, `${c.name} on ${c.store}`, key);
+  const { workStarted, workEnded } = run;
   return [ended - started, workStarted - started, workEnded - workStarted, ended - workEnded];
 }
 

@@ -5,9 +5,9 @@
  * at a time, the first working 1 ms of real time, as the bench's). For machines whose speed swings within
  * seconds, where runs one after another (`pair.sh`) measure the machine as much as the build. Each
  * contender has its own ioredis client; prints each one's req/s, its CPU µs per request and Redis's (`INFO
- * cpu`), summed over its slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its own instead (WAL, as
- * the bench's), with `BENCH_STORE=postgres` a table and pg Pool of its own (dropped at the end); the
- * Redis column then reads 0. The other checkout must be built (`pnpm build`); give
+ * cpu`), summed over its slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its
+ * own instead (WAL, as the bench's), with `BENCH_STORE=postgres` a table and pg Pool of its own (dropped at
+ * the end); the Redis column then reads 0. The other checkout must be built (`pnpm build`); give
  * this one to compare idemkit and the baseline alone.
  */
 import type { IdempotencyStore } from "@idemkit/core";
@@ -21,9 +21,8 @@ import { asInFlight } from "./contenders/idemkit.js";
 import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
-import { InFlightError } from "./contenders/types.js";
 import { packageOf } from "./other-build.js";
-import { inputOf, outcomeOf, runBurst } from "./scenarios.js";
+import { expectOneRun, inputOf, outcomeOf, runBurst } from "./scenarios.js";
 import { REDIS_URL } from "./setup.js";
 
 const [other, inFlight = "16", seconds = "12", scenario = "new", bytes = "0", sliceMs = "100"] =
@@ -128,10 +127,7 @@ for (let round = 0; round < rounds + 3; round++) {
           (w) => run(key, w),
           () => outcomeOf(key, Number(bytes)),
         );
-        for (const s of burst.settled)
-          if (s.status === "rejected" && !(s.reason instanceof InFlightError)) throw s.reason;
-        if (burst.executions !== 1)
-          throw new Error(`${contenders[c]![0]}: ${burst.executions} executions of ${key}`);
+        expectOneRun(burst, contenders[c]![0], key);
         requests += Number(inFlight);
       }
     } else {

@@ -30,7 +30,7 @@ import { sha256 } from "./contenders/memory.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import type { Contender } from "./contenders/types.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
-import { REDIS_URL } from "./setup.js";
+import { deleteKeys, REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
 
 const seconds = Number(process.argv[2] ?? 20);
@@ -48,6 +48,13 @@ const client = () => {
 const outcome = (key: string) => JSON.stringify(outcomeOf(key, 0));
 const fingerprint = (key: string) => sha256(inputOf(key));
 const encoder = new TextEncoder();
+/** The store's claim of `k` with a new token, the lease and retention the raw scripts are sent. */
+const claimOf = (k: string) => ({
+  token: crypto.randomUUID(),
+  fingerprint: fingerprint(k),
+  leaseMs: Number(LEASE),
+  retentionMs: Number(RETENTION),
+});
 
 type Variant = (key: string) => Promise<unknown>;
 
@@ -120,20 +127,13 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
     },
     store: {
       async new(k) {
-        const token = crypto.randomUUID();
-        const claim = { token, fingerprint: fingerprint(k), leaseMs: 30_000, retentionMs: 600_000 };
+        const claim = claimOf(k);
         await store.claim(k, claim);
         const result = encoder.encode(outcome(k));
-        if (!(await store.complete(k, token, { result, retentionMs: 600_000 })))
+        if (!(await store.complete(k, claim.token, { result, retentionMs: claim.retentionMs })))
           throw new Error("store: complete found the lease lost");
       },
-      replay: (k) =>
-        store.claim(k, {
-          token: crypto.randomUUID(),
-          fingerprint: fingerprint(k),
-          leaseMs: 30_000,
-          retentionMs: 600_000,
-        }),
+      replay: (k) => store.claim(k, claimOf(k)),
     },
     execute: runOf(redisIdemkit(client())),
     "set-claim": {
@@ -201,13 +201,7 @@ try {
   await measureAll();
 } finally {
   // Every client is on the same database: one of them removes the run's keys.
-  const [first] = clients as [Redis];
-  let cursor = "0";
-  do {
-    const [next, keys] = await first.scan(cursor, "MATCH", `*${tag}*`, "COUNT", 1000);
-    if (keys.length > 0) await first.del(...keys);
-    cursor = next;
-  } while (cursor !== "0");
+  await deleteKeys(clients[0]!, `*${tag}*`);
   for (const c of clients) c.disconnect();
 }
 

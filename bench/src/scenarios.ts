@@ -56,6 +56,16 @@ export const untilAnswered: BurstWork = async (othersAnswered) => {
 };
 
 /**
+ * Throws unless `burst` ran its work once and every other call failed only as a conflict: what a tool
+ * measuring single bursts requires (the bench's scenario counts both instead, and reports them).
+ */
+export function expectOneRun(burst: Burst, who: string, key: string): void {
+  for (const s of burst.settled)
+    if (s.status === "rejected" && !(s.reason instanceof InFlightError)) throw s.reason;
+  if (burst.executions !== 1) throw new Error(`${who}: ${burst.executions} executions of ${key}`);
+}
+
+/**
  * One burst: `duplicates` concurrent calls (`call`, given the work); the call that runs the work spends it
  * as `hold` says, then returns `value()`.
  */
