@@ -1,6 +1,7 @@
 /**
  * The Express HTTP bench server: one POST route per contender, all on the same Redis, all behind
- * the same `express.json()` parser. Prints `listening <port>` when ready.
+ * the same `express.json()` parser, and the measuring sticks of floor-route.ts (for interleave.ts
+ * only). Prints `listening <port>` when ready.
  */
 import { createServer } from "node:http";
 import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempotency";
@@ -23,6 +24,7 @@ import {
   RUN_ID,
   runReference,
 } from "./common.js";
+import { floorRoute, sendOn6, sendOnNodeIdempotencyClient, storeFloorRoute } from "./floor-route.js";
 
 const app = express();
 app.disable("x-powered-by");
@@ -56,6 +58,55 @@ const idemOnNodeRedis = createIdempotency({
 });
 app.post("/idemkit-node-redis", idempotency(idemOnNodeRedis, { scope: "global" }), (req, res) => {
   res.status(201).json(createOrder(req.body));
+});
+
+// Measuring stick: the guarantees' least cost, by hand on node-redis (floor-route.ts).
+app.post(
+  "/floor",
+  await floorRoute(sendOn6(nodeRedis as never), `idem:${RUN_ID}:floor:`, RETENTION_MS, (body) =>
+    createOrder(body as Order),
+  ),
+);
+
+const onNodeRedis4 = await sendOnNodeIdempotencyClient(REDIS);
+app.post(
+  "/floor-v4",
+  await floorRoute(onNodeRedis4.send, `idem:${RUN_ID}:floor-v4:`, RETENTION_MS, (body) =>
+    createOrder(body as Order),
+  ),
+);
+app.post(
+  "/floor-set",
+  await floorRoute(
+    sendOn6(nodeRedis as never),
+    `idem:${RUN_ID}:floor-set:`,
+    RETENTION_MS,
+    (body) => createOrder(body as Order),
+    "set",
+  ),
+);
+app.post(
+  "/floor-store",
+  storeFloorRoute(
+    createRedisStore({ client: nodeRedis, prefix: `idem:${RUN_ID}:floor-store:` }),
+    RETENTION_MS,
+    (body) => createOrder(body as Order),
+  ),
+);
+const runOnNodeRedis = createIdempotency({
+  store: createRedisStore({ client: nodeRedis }),
+  retentionMs: RETENTION_MS,
+  keyPrefix: `idem:${RUN_ID}:run-node-redis:`,
+});
+app.post("/idemkit-run-node-redis", async (req, res) => {
+  const key = req.get("idempotency-key");
+  if (!key) return void res.status(400).json({ error: "Idempotency-Key required" });
+  try {
+    const input = { method: req.method, path: req.path, body: req.body };
+    res.status(201).json(await runOnNodeRedis.run({ key, input }, () => createOrder(req.body)));
+  } catch (error) {
+    res.status(409).json({ error: (error as Error).name });
+  }
 });
 
 // Reference: core's run() inside a plain route.
@@ -122,5 +173,5 @@ app.post("/node-idempotency", async (req, res) => {
 });
 
 listen(createServer(app), () =>
-  Promise.allSettled([redisClient.quit(), nodeRedis.quit(), storage.disconnect()]),
+  Promise.allSettled([redisClient.quit(), nodeRedis.quit(), storage.disconnect(), onNodeRedis4.quit()]),
 );
