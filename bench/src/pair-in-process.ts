@@ -23,7 +23,7 @@ import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
 import { packageOf } from "./other-build.js";
 import { expectOneRun, inputOf, outcomeOf, runBurst } from "./scenarios.js";
-import { REDIS_URL } from "./setup.js";
+import { REDIS_URL, redisCpuUs } from "./setup.js";
 
 const [other, inFlight = "16", seconds = "12", scenario = "new", bytes = "0", sliceMs = "100"] =
   process.argv.slice(2);
@@ -88,13 +88,8 @@ const base = sqlite
     ? await postgresBaseline(baseTable.pool, baseTable.table)
     : redisBaseline(client());
 const admin = client();
-/** Redis's own CPU time so far (user + system, all its threads), µs. */
-async function redisCpuUs(): Promise<number> {
-  if (sqlite || postgres) return 0;
-  const info = await admin.info("cpu");
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
-  return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
-}
+/** Redis's own CPU time so far, µs (0 on the other stores). */
+const redisCpuNow = async () => (sqlite || postgres ? 0 : redisCpuUs(admin));
 const contenders: [string, Run][] = [
   ["baseline", (key, w = work(key)) => base.run(`${tag}:${key}`, inputOf(key), w)],
   ["old", await idemkit(oldCore, oldRedis, oldSqlite, oldPostgres, "old")],
@@ -115,7 +110,7 @@ for (let round = 0; round < rounds + 3; round++) {
     const started = performance.now();
     const end = started + Number(sliceMs);
     let requests = 0;
-    const redisBefore = await redisCpuUs();
+    const redisBefore = await redisCpuNow();
     const cpu = process.cpuUsage();
     if (scenario === "burst") {
       // `in flight` concurrent duplicates of one fresh key at a time; the duplicates' conflicts count.
@@ -141,7 +136,7 @@ for (let round = 0; round < rounds + 3; round++) {
       );
     }
     const used = process.cpuUsage(cpu);
-    const redisUsed = (await redisCpuUs()) - redisBefore;
+    const redisUsed = (await redisCpuNow()) - redisBefore;
     if (round < 3) continue; // warm-up
     totals[c]!.requests += requests;
     totals[c]!.cpuUs += used.user + used.system;

@@ -1,10 +1,10 @@
 /**
  * `/floor`, a measuring stick, not a contender: the least an Express route can do and still keep
  * idemkit's guarantees on Redis, written by hand on node-redis (node-idempotency's client). Per request
- * it sends idemkit's own claim and completion scripts (so Redis's clock judges the lease, the record
- * keeps its fence, and a stale owner cannot complete), hashes the request into a fingerprint, makes an
- * owner token, arms a lease timer, and on a replay checks the fingerprint and answers the stored
- * status and body. What it leaves out is what a library adds to that: an integration that captures any
+ * it sends idemkit's own claim and completion scripts by `EVALSHA` (no NOSCRIPT retry; so Redis's
+ * clock judges the lease, the record keeps its fence, and a stale owner cannot complete), hashes the
+ * request into a fingerprint, makes an owner token, arms and clears an unused timer (for a lease
+ * timer's cost), and on a replay checks the fingerprint and answers the stored status and body. What it leaves out is what a library adds to that: an integration that captures any
  * route's response (here the route knows its own), headers kept, a body fingerprinted whatever its key
  * order (here `JSON.stringify`), a bound on each store call, heartbeats, options, errors, events, codecs.
  * Read `/floor` ÷ `node-idempotency` in turns (`interleave.ts`): below 1, the guarantees alone cost
@@ -55,16 +55,17 @@ export async function sendOnNodeIdempotencyClient(
 }
 
 /**
- * `claim` "script" sends the claim script; "set" writes a fresh in-progress record by `SET … NX GET`
- * instead (local clock, judges nothing: new keys only, any other key answers 409), to tell the scripts'
- * share of the floor's cost from the rest.
+ * `mode` "script" sends both scripts; "set" writes a fresh in-progress record by `SET … NX GET` instead
+ * of the claim script (local clock, judges nothing: new keys only, any other key answers 409), to tell
+ * the claim script's share; "plain" also completes by a plain `SET` (no owner check: it keeps no
+ * guarantee), node-idempotency's Redis traffic under the floor's JavaScript, to tell both scripts' share.
  */
 export async function floorRoute(
   send: Send,
   keyPrefix: string,
   retentionMs: number,
   work: (body: unknown) => unknown,
-  claim: "script" | "set" = "script",
+  mode: "script" | "set" | "plain" = "script",
 ) {
   await send(["SCRIPT", "LOAD", CLAIM.lua]);
   await send(["SCRIPT", "LOAD", COMPLETE.lua]);
@@ -79,35 +80,26 @@ export async function floorRoute(
       .update(`${req.method} ${req.path} ${JSON.stringify(req.body)}`)
       .digest("hex");
     const token = randomUUID();
-    const reply: unknown =
-      claim === "set"
-        ? await send([
-            "SET",
-            redisKey,
-            freshRecord(token, fingerprint, retentionMs),
-            "NX",
-            "GET",
-            "PX",
-            lease,
-          ])
-        : await send(["EVALSHA", CLAIM.sha, "1", redisKey, token, fingerprint, lease, retention]);
-    if (Array.isArray(reply) || (claim === "set" && reply === null)) {
+    const scripted = mode === "script";
+    const reply: unknown = !scripted
+      ? await send(["SET", redisKey, freshRecord(token, fingerprint, retentionMs), "NX", "GET", "PX", lease])
+      : await send(["EVALSHA", CLAIM.sha, "1", redisKey, token, fingerprint, lease, retention]);
+    // CLAIM answers [fence, takeover] when acquired, [record, aside] for a record kept aside.
+    if (Array.isArray(reply) && typeof reply[0] !== "number")
+      return void res.status(500).json({ error: "outcome kept aside: not supported here" });
+    if (Array.isArray(reply) || (!scripted && reply === null)) {
       const timer = setTimeout(() => {}, LEASE_MS);
       const body = work(req.body);
-      const stored: unknown = await send([
-        "EVALSHA",
-        COMPLETE.sha,
-        "1",
-        redisKey,
-        token,
-        `201:${JSON.stringify(body)}`,
-        retention,
-      ]);
+      const outcome = `201:${JSON.stringify(body)}`;
+      const stored: unknown =
+        mode === "plain"
+          ? await send(["SET", redisKey, outcome, "PX", retention]).then(() => 1)
+          : await send(["EVALSHA", COMPLETE.sha, "1", redisKey, token, outcome, retention]);
       clearTimeout(timer);
       if (stored !== 1) return void res.status(409).json({ error: "lease lost" });
       return void res.status(201).json(body);
     }
-    if (claim === "set") return void res.status(409).json({ error: "not a new key" });
+    if (!scripted) return void res.status(409).json({ error: "not a new key" });
     const record = (reply as Buffer).toString("latin1");
     const head = HEADER.exec(record);
     if (!head) return void res.status(500).json({ error: "not a record" });

@@ -5,15 +5,20 @@
  * `node --import tsx src/http/interleave.ts <routeA> <routeB> [new|replay] [seconds] [connections] [sliceMs] [framework]`
  * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
  * server's CPU per request, summed over all slices and as the median of the per-pair ratios, and each
- * route's collection pauses per request. `new` sends a fresh key each time; `replay` first completes a
+ * route's collection pauses and Redis's CPU per request (Redis's counters are server-wide: nothing else
+ * should use it meanwhile). Pinned as the full run is: the server on core 0, this process elsewhere. `new` sends a fresh key each time; `replay` first completes a
  * pool of keys on each route, then cycles through them. With `PROFILE_DIR=<dir>` the server writes a
  * CPU profile there (both routes in one) and this writes the slices beside it (`slices.json`), for
  * `split-profile.ts` to charge each sample to its route.
  */
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import { REDIS_URL, redisCpuUs } from "../setup.js";
 import { median } from "../stats.js";
 import {
   BODY,
@@ -41,12 +46,18 @@ const [
 ] = process.argv.slice(2);
 const routes = [a, b] as const;
 const runId = `interleave-${Date.now()}`;
+// As the full run does (run.ts): the server gets core 0, and this process (the load) the others.
+const pinned = canPin();
+if (pinned)
+  execFileSync("taskset", ["-acp", `1-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
 const { child: server, port } = await startServer(
   framework as Framework,
   runId,
-  canPin(),
+  pinned,
   profileArgs(process.env.PROFILE_DIR),
 );
+// Redis's CPU is server-wide: read around each slice, it is charged to the slice's route.
+const admin = new Redis(REDIS_URL);
 const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
 
 const POOL = 2000;
@@ -96,23 +107,32 @@ if (scenario === "replay") {
 const loops = Array.from({ length: Number(connections) }, connection);
 await sleep(2000); // warm-up, both routes
 const sliceCount = Math.floor((Number(seconds) * 1000) / Number(sliceMs) / 2) * 2;
-const pairs: { req: [number, number]; cpu: [number, number]; gc: [number, number] }[] = [];
+const pairs: {
+  req: [number, number];
+  cpu: [number, number];
+  gc: [number, number];
+  redis: [number, number];
+}[] = [];
 const slices: Slice[] = [];
 for (let i = 0; i < sliceCount; i += 2) {
   const pair = {
     req: [0, 0] as [number, number],
     cpu: [0, 0] as [number, number],
     gc: [0, 0] as [number, number],
+    redis: [0, 0] as [number, number],
   };
   for (const which of [0, 1] as const) {
     current = which;
     await sleep(20); // let the other route's requests drain out of this slice
     const before = [...done];
     const cpuBefore = await serverCpu(port);
+    const redisBefore = await redisCpuUs(admin);
     const startUs = monotonicUs();
     await sleep(Number(sliceMs));
     const endUs = monotonicUs();
+    const redisAfter = await redisCpuUs(admin);
     const cpuAfter = await serverCpu(port);
+    pair.redis[which] = redisAfter - redisBefore;
     pair.cpu[which] = cpuAfter.cpuUs - cpuBefore.cpuUs;
     pair.gc[which] = cpuAfter.gcUs - cpuBefore.gcUs;
     pair.req[which] = done[which]! - before[which]!;
@@ -124,12 +144,14 @@ stopped = true;
 await Promise.all(loops);
 await stopServer(server);
 await deleteKeys(runId);
+admin.disconnect();
 if (process.env.PROFILE_DIR)
   writeFileSync(join(process.env.PROFILE_DIR, "slices.json"), JSON.stringify(slices));
 
 const sum = (f: (p: (typeof pairs)[number]) => number) => pairs.reduce((s, p) => s + f(p), 0);
 const cpuPerReq = (which: 0 | 1) => sum((p) => p.cpu[which]) / sum((p) => p.req[which]);
 const gcPerReq = (which: 0 | 1) => sum((p) => p.gc[which]) / sum((p) => p.req[which]);
+const redisPerReq = (which: 0 | 1) => sum((p) => p.redis[which]) / sum((p) => p.req[which]);
 const cpuMedian = median(pairs.map((p) => p.cpu[0] / p.req[0] / (p.cpu[1] / p.req[1])));
 console.log(
   `${b} ÷ ${a}, ${scenario}, ${pairs.length} pairs of ${sliceMs} ms slices, ${connections} connections: ` +
@@ -138,5 +160,6 @@ console.log(
     `server CPU µs/req ${cpuPerReq(0).toFixed(1)} → ${cpuPerReq(1).toFixed(1)} ` +
     `(A÷B ${(cpuPerReq(0) / cpuPerReq(1)).toFixed(3)}, median of pairs ${cpuMedian.toFixed(3)}); ` +
     `of it in collections µs/req ${gcPerReq(0).toFixed(1)} → ${gcPerReq(1).toFixed(1)}; ` +
+    `Redis CPU µs/req ${redisPerReq(0).toFixed(1)} → ${redisPerReq(1).toFixed(1)}; ` +
     `requests ${sum((p) => p.req[0])} / ${sum((p) => p.req[1])}; non-2xx ${failed}`,
 );

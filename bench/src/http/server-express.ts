@@ -86,6 +86,16 @@ app.post(
   ),
 );
 app.post(
+  "/floor-plain",
+  await floorRoute(
+    sendOn6(nodeRedis as never),
+    `idem:${RUN_ID}:floor-plain:`,
+    RETENTION_MS,
+    (body) => createOrder(body as Order),
+    "plain",
+  ),
+);
+app.post(
   "/floor-store",
   storeFloorRoute(
     createRedisStore({ client: nodeRedis, prefix: `idem:${RUN_ID}:floor-store:` }),
