@@ -197,7 +197,6 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
   }
 }
 
-/** Removes the keys matching `pattern` (SCAN, then UNLINK), as every run cleans up after itself. */
 /** Redis's own CPU time so far (user + system, all its threads), µs: server-wide. */
 export async function redisCpuUs(client: Redis): Promise<number> {
   const info = await client.info("cpu");
@@ -205,6 +204,7 @@ export async function redisCpuUs(client: Redis): Promise<number> {
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
 }
 
+/** Removes the keys matching `pattern` (SCAN, then UNLINK), as every run cleans up after itself. */
 export async function deleteKeys(client: Redis, pattern: string): Promise<void> {
   let cursor = "0";
   for (let i = 0; i < 100_000; i++) {

@@ -1,12 +1,13 @@
 /**
  * `/floor`, a measuring stick, not a contender: the least an Express route can do and still keep
- * idemkit's guarantees on Redis, written by hand on node-redis (node-idempotency's client). Per request
- * it sends idemkit's own claim and completion scripts by `EVALSHA` (no NOSCRIPT retry; so Redis's
- * clock judges the lease, the record keeps its fence, and a stale owner cannot complete), hashes the
- * request into a fingerprint, makes an owner token, arms and clears an unused timer (for a lease
- * timer's cost), and on a replay checks the fingerprint and answers the stored status and body. What it leaves out is what a library adds to that: an integration that captures any
- * route's response (here the route knows its own), headers kept, a body fingerprinted whatever its key
- * order (here `JSON.stringify`), a bound on each store call, heartbeats, options, errors, events, codecs.
+ * idemkit's guarantees on Redis, written by hand on node-redis 6 (`/floor-v4`: on node-idempotency's
+ * node-redis 4). Per request it sends idemkit's own claim and completion scripts by `EVALSHA`, with no
+ * NOSCRIPT retry (Redis's clock judges the lease, the record keeps its fence, and a stale owner cannot
+ * complete), hashes the request into a fingerprint, makes an owner token, arms and clears an unused
+ * timer (for a lease timer's cost), and on a replay checks the fingerprint and answers the stored status
+ * and body. What it leaves out is what a library adds to that: an integration that captures any route's
+ * response (here the route knows its own), headers kept, a body fingerprinted whatever its key order
+ * (here `JSON.stringify`), a bound on each store call, heartbeats, options, errors, events, codecs.
  * Read `/floor` ÷ `node-idempotency` in turns (`interleave.ts`): below 1, the guarantees alone cost
  * more than node-idempotency's route on this path; above it, the difference is idemkit's layers.
  */
@@ -80,14 +81,14 @@ export async function floorRoute(
       .update(`${req.method} ${req.path} ${JSON.stringify(req.body)}`)
       .digest("hex");
     const token = randomUUID();
-    const scripted = mode === "script";
-    const reply: unknown = !scripted
+    const claimByScript = mode === "script";
+    const reply: unknown = !claimByScript
       ? await send(["SET", redisKey, freshRecord(token, fingerprint, retentionMs), "NX", "GET", "PX", lease])
       : await send(["EVALSHA", CLAIM.sha, "1", redisKey, token, fingerprint, lease, retention]);
     // CLAIM answers [fence, takeover] when acquired, [record, aside] for a record kept aside.
     if (Array.isArray(reply) && typeof reply[0] !== "number")
       return void res.status(500).json({ error: "outcome kept aside: not supported here" });
-    if (Array.isArray(reply) || (!scripted && reply === null)) {
+    if (Array.isArray(reply) || (!claimByScript && reply === null)) {
       const timer = setTimeout(() => {}, LEASE_MS);
       const body = work(req.body);
       const outcome = `201:${JSON.stringify(body)}`;
@@ -99,7 +100,7 @@ export async function floorRoute(
       if (stored !== 1) return void res.status(409).json({ error: "lease lost" });
       return void res.status(201).json(body);
     }
-    if (!scripted) return void res.status(409).json({ error: "not a new key" });
+    if (!claimByScript) return void res.status(409).json({ error: "not a new key" });
     const record = (reply as Buffer).toString("latin1");
     const head = HEADER.exec(record);
     if (!head) return void res.status(500).json({ error: "not a record" });

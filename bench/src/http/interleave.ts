@@ -6,8 +6,9 @@
  * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
  * server's CPU per request, summed over all slices and as the median of the per-pair ratios, and each
  * route's collection pauses and Redis's CPU per request (Redis's counters are server-wide: nothing else
- * should use it meanwhile). Pinned as the full run is: the server on core 0, this process elsewhere. `new` sends a fresh key each time; `replay` first completes a
- * pool of keys on each route, then cycles through them. With `PROFILE_DIR=<dir>` the server writes a
+ * should use it meanwhile). `new` sends a fresh key each time; `replay` first completes a pool of keys
+ * on each route, then cycles through them.
+ * Pinned as the full run is: the server on core 0, this process on the others (Redis floats). With `PROFILE_DIR=<dir>` the server writes a
  * CPU profile there (both routes in one) and this writes the slices beside it (`slices.json`), for
  * `split-profile.ts` to charge each sample to its route.
  */

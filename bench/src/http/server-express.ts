@@ -60,47 +60,26 @@ app.post("/idemkit-node-redis", idempotency(idemOnNodeRedis, { scope: "global" }
   res.status(201).json(createOrder(req.body));
 });
 
-// Measuring stick: the guarantees' least cost, by hand on node-redis (floor-route.ts).
-app.post(
-  "/floor",
-  await floorRoute(sendOn6(nodeRedis as never), `idem:${RUN_ID}:floor:`, RETENTION_MS, (body) =>
-    createOrder(body as Order),
-  ),
-);
-
+// Measuring sticks (floor-route.ts): the guarantees' least cost by hand, on node-redis 6 and on
+// node-idempotency's node-redis 4, and its variants without one script or both.
+const onNodeRedis6 = sendOn6(nodeRedis as never);
 const onNodeRedis4 = await sendOnNodeIdempotencyClient(REDIS);
-app.post(
-  "/floor-v4",
-  await floorRoute(onNodeRedis4.send, `idem:${RUN_ID}:floor-v4:`, RETENTION_MS, (body) =>
-    createOrder(body as Order),
-  ),
-);
-app.post(
-  "/floor-set",
-  await floorRoute(
-    sendOn6(nodeRedis as never),
-    `idem:${RUN_ID}:floor-set:`,
-    RETENTION_MS,
-    (body) => createOrder(body as Order),
-    "set",
-  ),
-);
-app.post(
-  "/floor-plain",
-  await floorRoute(
-    sendOn6(nodeRedis as never),
-    `idem:${RUN_ID}:floor-plain:`,
-    RETENTION_MS,
-    (body) => createOrder(body as Order),
-    "plain",
-  ),
-);
+const order = (body: unknown) => createOrder(body as Order);
+const floors = [
+  ["floor", onNodeRedis6, "script"],
+  ["floor-v4", onNodeRedis4.send, "script"],
+  ["floor-set", onNodeRedis6, "set"],
+  ["floor-plain", onNodeRedis6, "plain"],
+] as const;
+for (const [name, send, mode] of floors) {
+  app.post(`/${name}`, await floorRoute(send, `idem:${RUN_ID}:${name}:`, RETENTION_MS, order, mode));
+}
 app.post(
   "/floor-store",
   storeFloorRoute(
     createRedisStore({ client: nodeRedis, prefix: `idem:${RUN_ID}:floor-store:` }),
     RETENTION_MS,
-    (body) => createOrder(body as Order),
+    order,
   ),
 );
 const runOnNodeRedis = createIdempotency({
