@@ -8,9 +8,9 @@
  * route's collection pauses and Redis's CPU per request (Redis's counters are server-wide: nothing else
  * should use it meanwhile). `new` sends a fresh key each time; `replay` first completes a pool of keys
  * on each route, then cycles through them.
- * Pinned as the full run is: the server on core 0, this process on the others (Redis floats). With `PROFILE_DIR=<dir>` the server writes a
- * CPU profile there (both routes in one) and this writes the slices beside it (`slices.json`), for
- * `split-profile.ts` to charge each sample to its route.
+ * Pinned as the full run is: the server on core 0, this process on the others (Redis floats).
+ * With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one) and this writes
+ * the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
  */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
