@@ -27,8 +27,9 @@ function runDemo(args: string[], env: Record<string, string> = {}) {
 
 /**
  * A free loopback port for the demo's server, from 20000–29999: below Linux's ephemeral range
- * (32768–60999), from which the suite's own outgoing connections take theirs, so none of them can take
- * it in the seconds the demo needs to start (a port picked in 40000–49999 once was: EADDRINUSE).
+ * (32768–60999), from which the suite's outgoing connections and port-0 servers take theirs, so none of
+ * them can take it in the seconds the demo needs to start (one picked in 40000–49999 once was taken:
+ * EADDRINUSE).
  */
 async function spareLoopbackPort(): Promise<number> {
   for (let i = 0; i < 100; i++) {
