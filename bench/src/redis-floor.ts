@@ -29,6 +29,7 @@ import { idemkitContender } from "./contenders/idemkit.js";
 import { sha256 } from "./contenders/memory.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import type { Contender } from "./contenders/types.js";
+import { freshRecord } from "./redis-record.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
 import { deleteKeys, REDIS_URL } from "./setup.js";
 import { median, quantile } from "./stats.js";
@@ -57,21 +58,6 @@ const claimOf = (k: string) => ({
 });
 
 type Variant = (key: string) => Promise<unknown>;
-
-/**
- * An in-progress record as the claim script writes it (scripts.ts), its deadlines on this machine's
- * clock (Redis's here): the completion script then does all of its work, its `SET` included.
- */
-function freshRecord(
-  token: string,
-  fingerprint: string,
-  leaseMs = Number(LEASE),
-  retentionMs = Number(RETENTION),
-): string {
-  const now = Date.now();
-  const lease = now + leaseMs;
-  return `p01:${lease}:${lease + retentionMs}:${now}:${token.length}:${fingerprint.length}:${token}${fingerprint}`;
-}
 
 /**
  * The Redis store with its claim script replaced by `SET … NX GET` of `freshRecord`, for keys that have
@@ -139,7 +125,14 @@ function variants(): Record<string, { new: Variant; replay?: Variant }> {
     "set-claim": {
       async new(k) {
         const token = crypto.randomUUID();
-        await setClaim.set(k, freshRecord(token, fingerprint(k)), "PX", LEASE, "NX", "GET");
+        await setClaim.set(
+          k,
+          freshRecord(token, fingerprint(k), Number(LEASE), Number(RETENTION)),
+          "PX",
+          LEASE,
+          "NX",
+          "GET",
+        );
         const stored = await setClaim.callBuffer("EVALSHA", COMPLETE.sha, 1, k, token, outcome(k), RETENTION);
         if (stored !== 1) throw new Error(`set-claim: the completion script refused its record (${stored})`);
       },

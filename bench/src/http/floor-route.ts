@@ -18,10 +18,24 @@ import type { RedisClientType } from "@redis/client";
 import type { Request, Response } from "express";
 // The scripts as the built store sends them (not exported by the package).
 import { CLAIM, COMPLETE } from "../../../packages/redis/dist/esm/scripts.js";
+import { freshRecord, RECORD_HEADER } from "../redis-record.js";
 
 const LEASE_MS = 30_000;
-/** The record's header (scripts.ts): state, takeover, fence, deadline, keep-until, claim time, lengths. */
-const HEADER = /^([pca])([01])(\d+):(-?\d+):(\d+):(\d+):(\d+):(\d+):/;
+
+/** The request's fingerprint: SHA-256 of method, path and the body as `JSON.stringify` gives it. */
+const fingerprintOf = (req: Request) =>
+  createHash("sha256")
+    .update(`${req.method} ${req.path} ${JSON.stringify(req.body)}`)
+    .digest("hex");
+
+/** Answers a stored outcome, `<status>:<JSON body>` as the floors store it. */
+function sendStored(res: Response, outcome: string): void {
+  const colon = outcome.indexOf(":");
+  res
+    .status(Number(outcome.slice(0, colon)))
+    .type("json")
+    .send(outcome.slice(colon + 1));
+}
 
 /** Sends one command; bulk replies come back as Buffers. */
 export type Send = (args: string[]) => Promise<unknown>;
@@ -77,13 +91,19 @@ export async function floorRoute(
     const key = req.get("idempotency-key");
     if (!key) return void res.status(400).json({ error: "Idempotency-Key required" });
     const redisKey = keyPrefix + key;
-    const fingerprint = createHash("sha256")
-      .update(`${req.method} ${req.path} ${JSON.stringify(req.body)}`)
-      .digest("hex");
+    const fingerprint = fingerprintOf(req);
     const token = randomUUID();
     const claimByScript = mode === "script";
     const reply: unknown = !claimByScript
-      ? await send(["SET", redisKey, freshRecord(token, fingerprint, retentionMs), "NX", "GET", "PX", lease])
+      ? await send([
+          "SET",
+          redisKey,
+          freshRecord(token, fingerprint, LEASE_MS, retentionMs),
+          "NX",
+          "GET",
+          "PX",
+          lease,
+        ])
       : await send(["EVALSHA", CLAIM.sha, "1", redisKey, token, fingerprint, lease, retention]);
     // CLAIM answers [fence, takeover] when acquired, [record, aside] for a record kept aside.
     if (Array.isArray(reply) && typeof reply[0] !== "number")
@@ -102,7 +122,7 @@ export async function floorRoute(
     }
     if (!claimByScript) return void res.status(409).json({ error: "not a new key" });
     const record = (reply as Buffer).toString("latin1");
-    const head = HEADER.exec(record);
+    const head = RECORD_HEADER.exec(record);
     if (!head) return void res.status(500).json({ error: "not a record" });
     if (head[1] !== "c") return void res.status(409).json({ error: "in progress" });
     const at = head[0].length;
@@ -110,19 +130,8 @@ export async function floorRoute(
     const stored = record.slice(at + tokenLength, at + tokenLength + Number(head[8]));
     if (stored !== fingerprint) return void res.status(422).json({ error: "fingerprint mismatch" });
     const outcome = (reply as Buffer).toString("utf8", at + tokenLength + Number(head[8]));
-    const colon = outcome.indexOf(":");
-    res
-      .status(Number(outcome.slice(0, colon)))
-      .type("json")
-      .send(outcome.slice(colon + 1));
+    sendStored(res, outcome);
   };
-}
-
-/** An in-progress record as the claim script writes it, its deadlines from this host's clock. */
-function freshRecord(token: string, fingerprint: string, retentionMs: number): string {
-  const now = Date.now();
-  const lease = now + LEASE_MS;
-  return `p01:${lease}:${lease + retentionMs}:${now}:${token.length}:${fingerprint.length}:${token}${fingerprint}`;
 }
 
 /**
@@ -139,9 +148,7 @@ export function storeFloorRoute(
   return async (req: Request, res: Response) => {
     const key = req.get("idempotency-key");
     if (!key) return void res.status(400).json({ error: "Idempotency-Key required" });
-    const fingerprint = createHash("sha256")
-      .update(`${req.method} ${req.path} ${JSON.stringify(req.body)}`)
-      .digest("hex");
+    const fingerprint = fingerprintOf(req);
     const token = randomUUID();
     const claimed = await store.claim(key, { token, fingerprint, leaseMs: LEASE_MS, retentionMs });
     if (claimed.acquired) {
@@ -158,10 +165,6 @@ export function storeFloorRoute(
     if (record.fingerprint !== fingerprint)
       return void res.status(422).json({ error: "fingerprint mismatch" });
     const outcome = decoder.decode(record.result);
-    const colon = outcome.indexOf(":");
-    res
-      .status(Number(outcome.slice(0, colon)))
-      .type("json")
-      .send(outcome.slice(colon + 1));
+    sendStored(res, outcome);
   };
 }

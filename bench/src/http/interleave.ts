@@ -12,10 +12,8 @@
  * With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one) and this writes
  * the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
  */
-import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { cpus } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
@@ -23,9 +21,9 @@ import { REDIS_URL, redisCpuUs } from "../setup.js";
 import { median } from "../stats.js";
 import {
   BODY,
-  canPin,
   deleteKeys,
   type Framework,
+  pinLoadOffServerCore,
   profileArgs,
   serverCpu,
   startServer,
@@ -47,10 +45,8 @@ const [
 ] = process.argv.slice(2);
 const routes = [a, b] as const;
 const runId = `interleave-${Date.now()}`;
-// As the full run does (run.ts): the server gets core 0, and this process (the load) the others.
-const pinned = canPin();
-if (pinned)
-  execFileSync("taskset", ["-acp", `1-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
+// As the full run does: the server gets core 0, and this process (the load) the others.
+const pinned = pinLoadOffServerCore();
 const { child: server, port } = await startServer(
   framework as Framework,
   runId,

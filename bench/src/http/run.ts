@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Redis } from "ioredis";
-import { REDIS_URL } from "../setup.js";
+import { deleteKeys as deleteMatching, REDIS_URL } from "../setup.js";
 import { type Spread, spread } from "../stats.js";
 
 export interface HttpResult {
@@ -90,6 +90,21 @@ export async function startServer(
   return { child, port };
 }
 
+/** Moves this process (all its threads) to `cores`, a taskset list. */
+const pinTo = (cores: string) =>
+  execFileSync("taskset", ["-acp", cores, String(process.pid)], { stdio: "ignore" });
+
+/**
+ * Where taskset works, moves this process (the load) off core 0, which `startServer` gives the server,
+ * so the load does not take the server's CPU; returns whether it did (CPU per request is measured either
+ * way).
+ */
+export function pinLoadOffServerCore(): boolean {
+  if (!canPin()) return false;
+  pinTo(`1-${cpus().length - 1}`);
+  return true;
+}
+
 export function canPin(): boolean {
   if (process.platform !== "linux" || cpus().length < 2) return false;
   try {
@@ -149,9 +164,7 @@ export async function runHttp(
 ): Promise<HttpResult[]> {
   // On Linux with taskset, the server gets core 0 and this process (autocannon) the others, so the
   // load generator does not take the server's CPU; CPU per request is measured either way.
-  const pinned = canPin();
-  if (pinned)
-    execFileSync("taskset", ["-acp", `1-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
+  const pinned = pinLoadOffServerCore();
   const results: HttpResult[] = [];
   try {
     for (const framework of frameworks) {
@@ -169,8 +182,7 @@ export async function runHttp(
       }
     }
   } finally {
-    if (pinned)
-      execFileSync("taskset", ["-acp", `0-${cpus().length - 1}`, String(process.pid)], { stdio: "ignore" });
+    if (pinned) pinTo(`0-${cpus().length - 1}`);
     await deleteKeys(runId);
   }
   return results;
@@ -260,12 +272,9 @@ export async function stopServer(child: ChildProcess): Promise<void> {
 /** Deletes every key of this run (all frameworks, all libraries) from the bench's Redis database. */
 export async function deleteKeys(runId: string): Promise<void> {
   const client = new Redis(REDIS_URL);
-  let cursor = "0";
-  for (let i = 0; i < 100_000; i++) {
-    const [next, keys] = await client.scan(cursor, "MATCH", `*${runId}*`, "COUNT", 1000);
-    if (keys.length > 0) await client.unlink(...keys);
-    cursor = next;
-    if (cursor === "0") break;
+  try {
+    await deleteMatching(client, `*${runId}*`);
+  } finally {
+    client.disconnect();
   }
-  client.disconnect();
 }
