@@ -36,6 +36,26 @@ describe("canonicalJson", () => {
     for (const value of values)
       expect(JSON.parse(canonicalJson(value))).toEqual(JSON.parse(JSON.stringify(value)));
   });
+  it("orders any number of keys as sort() orders strings (a few by insertion, many by sort)", () => {
+    // Keys of any UTF-16 code units: integer-like ones (which objects enumerate first), surrogates.
+    const key = fc.oneof(fc.string({ unit: "binary", maxLength: 4 }), fc.nat({ max: 99 }).map(String));
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { maxLength: 40 }), (keys) => {
+        const value = Object.fromEntries(keys.map((k, i) => [k, i]));
+        const expected = `{${Object.keys(value)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${value[k]}`)
+          .join(",")}}`;
+        expect(canonicalJson(value)).toBe(expected);
+        // The same members as JSON text, in the order given (or reversed), sort the same way.
+        const text = (order: string[]) =>
+          `{${order.map((k) => `${JSON.stringify(k)}:${value[k]}`).join(",")}}`;
+        expect(canonicalJsonText(text(keys))).toBe(expected);
+        expect(canonicalJsonText(text([...keys].reverse()))).toBe(expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
 });
 
 describe("fingerprintRequest", () => {

@@ -68,13 +68,21 @@ export function replayableHeaders(
     const value = headers[name];
     if (value === undefined) continue;
     if (!isValidHeaderName(name)) return `header name ${JSON.stringify(name)} is not a token`;
-    for (const one of typeof value === "object" ? value : [value]) {
+    const keep = !excluded.has(name) && !perConnection?.includes(name) && inherited?.[name] !== value;
+    // A single value is checked as it is, not wrapped in an array (one per header of every response).
+    if (typeof value !== "object") {
+      const text = String(value);
+      if (!isValidHeaderValue(text)) return controlCharacterIn(name);
+      if (keep) kept.push([name, text]);
+      continue;
+    }
+    for (const one of value) {
       const text = String(one);
-      if (!isValidHeaderValue(text)) return `header ${name} has a control character in its value`;
-      if (!excluded.has(name) && !perConnection?.includes(name) && inherited?.[name] !== value) {
-        kept.push([name, text]);
-      }
+      if (!isValidHeaderValue(text)) return controlCharacterIn(name);
+      if (keep) kept.push([name, text]);
     }
   }
   return kept;
 }
+
+const controlCharacterIn = (name: string) => `header ${name} has a control character in its value`;
