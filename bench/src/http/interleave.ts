@@ -1,7 +1,9 @@
 /**
  * Two routes of one bench server, compared in short alternating slices, for machines whose speed
  * swings within seconds (a shared VM can run the same loop at half speed for a while): a route run
- * after another for seconds measures the machine as much as the route.
+ * after another for seconds measures the machine as much as the route. A route written
+ * `<route>@<checkout>` is served by that checkout's own server and build (both servers on core 0, each
+ * idle while the other is loaded): `idemkit idemkit@/tmp/base` compares two builds of one route.
  * `node --import tsx src/http/interleave.ts <routeA> <routeB> [new|replay] [seconds] [connections] [sliceMs] [framework]`
  * sends requests to A for one slice, then to B, and so on, and prints B ÷ A for req/s and for the
  * server's CPU per request, summed over all slices and as the median of the per-pair ratios, and each
@@ -11,6 +13,8 @@
  * Pinned as the full run is: the server on core 0, this process on the others (Redis floats).
  * With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one) and this writes
  * the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
+ * With `HEAP_PROFILE=<file>` the server samples its allocations into that file (`heap-sampling.cjs`;
+ * read with `allocations.ts`): give the same route as A and B, since the samples carry no time.
  */
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -23,6 +27,7 @@ import {
   BODY,
   deleteKeys,
   type Framework,
+  heapSamplingArgs,
   pinLoadOffServerCore,
   profileArgs,
   serverCpu,
@@ -47,12 +52,23 @@ const routes = [a, b] as const;
 const runId = `interleave-${Date.now()}`;
 // As the full run does: the server gets core 0, and this process (the load) the others.
 const pinned = pinLoadOffServerCore();
-const { child: server, port } = await startServer(
-  framework as Framework,
-  runId,
-  pinned,
-  profileArgs(process.env.PROFILE_DIR),
-);
+/** Each side's route, and the checkout whose server serves it ("" for this one). */
+const sides = routes.map((written) => {
+  const at = written.indexOf("@");
+  return at === -1
+    ? { route: written, checkout: "" }
+    : { route: written.slice(0, at), checkout: written.slice(at + 1) };
+});
+const servers = new Map<string, Awaited<ReturnType<typeof startServer>>>();
+for (const { checkout } of sides) {
+  if (servers.has(checkout)) continue;
+  const nodeArgs = [...profileArgs(process.env.PROFILE_DIR), ...heapSamplingArgs(process.env.HEAP_PROFILE)];
+  servers.set(
+    checkout,
+    await startServer(framework as Framework, runId, pinned, nodeArgs, checkout || undefined),
+  );
+}
+const portOf = (which: 0 | 1) => servers.get(sides[which]!.checkout)!.port;
 // Redis's CPU is server-wide: read around each slice, it is charged to the slice's route.
 const admin = new Redis(REDIS_URL);
 const agent = new Agent({ keepAlive: true, maxSockets: Number(connections) });
@@ -66,16 +82,17 @@ let stopped = false;
 const done = [0, 0];
 let failed = 0;
 
-function post(route: string): Promise<number> {
+/** One request to side `which`'s route, on its server; resolves to the status. */
+function post(which: 0 | 1): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         agent,
         host: "127.0.0.1",
-        port,
+        port: portOf(which),
         method: "POST",
-        path: `/${route}`,
-        headers: { "content-type": "application/json", "idempotency-key": keyFor(route) },
+        path: `/${sides[which]!.route}`,
+        headers: { "content-type": "application/json", "idempotency-key": keyFor(routes[which]) },
       },
       (res) => {
         res.resume();
@@ -89,20 +106,24 @@ function post(route: string): Promise<number> {
 
 async function connection() {
   while (!stopped) {
-    const which = current;
-    const status = await post(routes[which]!);
+    const which = current as 0 | 1;
+    const status = await post(which);
     if (status >= 300) failed++;
     done[which]!++;
   }
 }
 
 if (scenario === "replay") {
-  for (const route of routes) {
-    for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: 50 }, () => post(route)));
+  for (const which of [0, 1] as const) {
+    for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: 50 }, () => post(which)));
   }
 }
 const loops = Array.from({ length: Number(connections) }, connection);
-await sleep(2000); // warm-up, both routes
+// Warm-up, each side in turn: a second server gets no compilation from the first's.
+for (const which of [0, 1] as const) {
+  current = which;
+  await sleep(2000);
+}
 const sliceCount = Math.floor((Number(seconds) * 1000) / Number(sliceMs) / 2) * 2;
 const pairs: {
   req: [number, number];
@@ -122,13 +143,13 @@ for (let i = 0; i < sliceCount; i += 2) {
     current = which;
     await sleep(20); // let the other route's requests drain out of this slice
     const before = [...done];
-    const cpuBefore = await serverCpu(port);
+    const cpuBefore = await serverCpu(portOf(which));
     const redisBefore = await redisCpuUs(admin);
     const startUs = monotonicUs();
     await sleep(Number(sliceMs));
     const endUs = monotonicUs();
     const redisAfter = await redisCpuUs(admin);
-    const cpuAfter = await serverCpu(port);
+    const cpuAfter = await serverCpu(portOf(which));
     pair.redis[which] = redisAfter - redisBefore;
     pair.cpu[which] = cpuAfter.cpuUs - cpuBefore.cpuUs;
     pair.gc[which] = cpuAfter.gcUs - cpuBefore.gcUs;
@@ -139,7 +160,7 @@ for (let i = 0; i < sliceCount; i += 2) {
 }
 stopped = true;
 await Promise.all(loops);
-await stopServer(server);
+for (const { child } of servers.values()) await stopServer(child);
 await deleteKeys(runId);
 admin.disconnect();
 if (process.env.PROFILE_DIR)

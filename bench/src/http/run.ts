@@ -56,14 +56,23 @@ export const BODY = JSON.stringify({ amount: 4200, currency: "EUR" });
 /** Node's arguments that make a server write a CPU profile into `dir` (none without one). */
 export const profileArgs = (dir: string | undefined) => (dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []);
 
-/** Starts `server-<framework>.ts` in a child process (on core 0 when `pinned`) and waits for its port. */
+/** Node's arguments that make a server sample its allocations into `file` (heap-sampling.cjs reads it from the environment). */
+export const heapSamplingArgs = (file: string | undefined) =>
+  file ? ["--require", fileURLToPath(new URL("heap-sampling.cjs", import.meta.url))] : [];
+
+/**
+ * Starts `server-<framework>.ts` in a child process (on core 0 when `pinned`) and waits for its port;
+ * the server of another checkout of the repository when `checkout` is given (its own build, for
+ * comparing builds).
+ */
 export async function startServer(
   framework: Framework,
   runId: string,
   pinned: boolean,
   nodeArgs: string[] = [],
+  checkout?: string,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const here = dirname(fileURLToPath(import.meta.url));
+  const here = checkout ? join(checkout, "bench/src/http") : dirname(fileURLToPath(import.meta.url));
   // `--import tsx`, not tsx's CLI: the CLI runs the script in a child process of its own, which neither
   // `nodeArgs` (`--cpu-prof`) nor the pin's measurement of this process would reach.
   const args = [...nodeArgs, "--import", "tsx", join(here, `server-${framework}.ts`), REDIS_URL, runId];

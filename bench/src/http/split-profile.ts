@@ -8,6 +8,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type CallFrame, frameOf, packageOf } from "./profile-frames.js";
 
 export interface Slice {
   route: string;
@@ -18,7 +19,7 @@ export interface Slice {
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
 }
 
 interface Profile {
@@ -34,24 +35,9 @@ const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
 if (!file) throw new Error(`no .cpuprofile in ${dir}`);
 const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
 
-/** Where a frame's code lives: a package of ours, a dependency, Node itself, or V8's own buckets. */
-function packageOf(url: string, name: string): string {
-  if (!url) return name.startsWith("(") ? name : "(native)";
-  const ours = /\/packages\/([^/]+)\//.exec(url);
-  if (ours) return `@idemkit/${ours[1]}`;
-  const dependency = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (dependency) return dependency[1]!;
-  if (url.startsWith("node:")) return "node:internal";
-  return url.replace(/^.*\//, "");
-}
-
 const frames = new Map<number, { pkg: string; frame: string }>();
 for (const node of profile.nodes) {
-  const { functionName, url, lineNumber } = node.callFrame;
-  frames.set(node.id, {
-    pkg: packageOf(url, functionName),
-    frame: `${functionName || "(anonymous)"} ${url.replace(/^.*\//, "")}:${lineNumber + 1}`,
-  });
+  frames.set(node.id, { pkg: packageOf(node.callFrame), frame: frameOf(node.callFrame) });
 }
 
 const routes = [...new Set(slices.map((s) => s.route))];
@@ -72,7 +58,7 @@ for (let i = 0; i < profile.samples.length; i++) {
   const { pkg, frame } = frames.get(profile.samples[i]!)!;
   if (pkg === "(idle)") continue;
   add(byPackage.get(current.route)!, pkg, us);
-  add(byFrame.get(current.route)!, `${pkg} ${frame}`, us);
+  add(byFrame.get(current.route)!, frame, us);
 }
 
 const perRequest = (route: string, map: Map<string, number>, key: string) =>
