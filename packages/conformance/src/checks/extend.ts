@@ -8,67 +8,83 @@ import {
   show,
 } from "../assertions.js";
 import { clock, group, RETENTION_MS, sleep, sleepUntil, utf8 } from "../context.js";
+import { expectInTime, onTime } from "../on-time.js";
 
 /** `extend`: compare-and-set that moves the lease end to `leaseMs` from now. */
 export const extend = group("extend", [
   [
     "keeps-key",
     "extend keeps the key from being taken past its original lease",
-    async (t) => {
-      // Extended every third of its lease, for two leases' time.
-      const leaseMs = 2 * t.leaseMs;
-      const key = t.key();
-      const owner = t.shortClaim({ leaseMs });
-      await t.store.claim(key, owner);
-      const start = clock();
-      while (clock() < start + 2 * leaseMs + t.toleranceMs) {
-        await sleep(leaseMs / 3);
-        const at = Math.round(clock() - start);
-        expectBoolean(
-          await t.store.extend(key, owner.token, leaseMs),
-          true,
-          `extend by the owner at +${at} ms`,
+    (t) =>
+      onTime(async () => {
+        // Extended every third of its lease, for two leases' time. Each call is sent while the lease
+        // the last one set is live by this process's clock, or the check starts over (`onTime`).
+        const leaseMs = 2 * t.leaseMs;
+        const key = t.key();
+        const owner = t.shortClaim({ leaseMs });
+        let setAt = clock();
+        await t.store.claim(key, owner);
+        const start = clock();
+        while (clock() < start + 2 * leaseMs + t.toleranceMs) {
+          await sleep(leaseMs / 3);
+          expectInTime(setAt, leaseMs, t.toleranceMs, "an extend");
+          const sentAt = clock();
+          expectBoolean(
+            await t.store.extend(key, owner.token, leaseMs),
+            true,
+            `extend by the owner at +${Math.round(sentAt - start)} ms`,
+          );
+          setAt = sentAt;
+        }
+        expectInTime(setAt, leaseMs, t.toleranceMs, "the other caller's claim");
+        expectLost(
+          await t.store.claim(key, t.claim()),
+          `a claim ${Math.round(clock() - start)} ms after a ${leaseMs} ms lease that was extended every ${Math.round(leaseMs / 3)} ms`,
+          "each extend must push the lease end to leaseMs from the extend",
         );
-      }
-      expectLost(
-        await t.store.claim(key, t.claim()),
-        `a claim ${Math.round(clock() - start)} ms after a ${leaseMs} ms lease that was extended every ${Math.round(leaseMs / 3)} ms`,
-        "each extend must push the lease end to leaseMs from the extend",
-      );
-      const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
-      expectBoolean(await t.store.complete(key, owner.token, outcome), true, "complete by the owner");
-    },
+        const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
+        expectBoolean(await t.store.complete(key, owner.token, outcome), true, "complete by the owner");
+      }),
   ],
   [
     "lease-from-extend",
     "extend sets the lease to end leaseMs from the extend: the key is still held three quarters of the way through it",
-    async (t) => {
-      const leaseMs = 4 * t.leaseMs;
-      const key = t.key("extend-lease");
-      const owner = t.shortClaim({ leaseMs });
-      await t.store.claim(key, owner);
-      await sleep(leaseMs / 2);
-      const extendedAt = clock();
-      expectBoolean(
-        await t.store.extend(key, owner.token, leaseMs),
-        true,
-        "extend by the owner halfway through",
-      );
-      await sleepUntil(extendedAt + 0.75 * leaseMs);
-      const read = await t.store.get(key);
-      if (read?.state !== "in_progress") {
-        fail(
-          `extend(${leaseMs} ms) was sent halfway through the claim's ${leaseMs} ms lease, and ${0.75 * leaseMs} ms ` +
-            `after it was sent the key reads as ${show(read)}: the extended lease must end no earlier than ` +
-            `${leaseMs} ms after the extend reached the store`,
+    (t) =>
+      onTime(async () => {
+        const leaseMs = 4 * t.leaseMs;
+        const key = t.key("extend-lease");
+        const owner = t.shortClaim({ leaseMs });
+        const claimedAt = clock();
+        await t.store.claim(key, owner);
+        await sleep(leaseMs / 2);
+        expectInTime(claimedAt, leaseMs, t.toleranceMs, "the extend halfway through");
+        const extendedAt = clock();
+        expectBoolean(
+          await t.store.extend(key, owner.token, leaseMs),
+          true,
+          "extend by the owner halfway through",
         );
-      }
-      expectRecord(read, { state: "in_progress", token: owner.token, fence: 1 }, "get of the extended lease");
-      expectLost(
-        await t.store.claim(key, t.claim()),
-        "a claim of the key three quarters through the extended lease",
-      );
-    },
+        await sleepUntil(extendedAt + 0.75 * leaseMs);
+        expectInTime(extendedAt, leaseMs, t.toleranceMs, "the get three quarters through the extended lease");
+        const read = await t.store.get(key);
+        if (read?.state !== "in_progress") {
+          fail(
+            `extend(${leaseMs} ms) was sent halfway through the claim's ${leaseMs} ms lease, and ${0.75 * leaseMs} ms ` +
+              `after it was sent the key reads as ${show(read)}: the extended lease must end no earlier than ` +
+              `${leaseMs} ms after the extend reached the store`,
+          );
+        }
+        expectRecord(
+          read,
+          { state: "in_progress", token: owner.token, fence: 1 },
+          "get of the extended lease",
+        );
+        expectInTime(extendedAt, leaseMs, t.toleranceMs, "the other caller's claim");
+        expectLost(
+          await t.store.claim(key, t.claim()),
+          "a claim of the key three quarters through the extended lease",
+        );
+      }),
   ],
   [
     "expired",
