@@ -2,8 +2,9 @@ import { fail } from "./assertions.js";
 import { clock } from "./context.js";
 
 /**
- * A timed check's own process ran late: it was about to send a call after a lease it keeps alive may
- * have ended by its own clock (a loaded machine stalled it). That judges nothing about the store.
+ * A timed check's own process ran late: it was about to send a call after a lease or a keep-until it
+ * counts on may have ended by its own clock (a loaded machine stalled it). That judges nothing about
+ * the store.
  */
 class Stalled extends Error {}
 
@@ -31,14 +32,15 @@ export async function onTime(attempt: () => Promise<void>): Promise<void> {
 }
 
 /**
- * Throws `Stalled` (for `onTime`) unless a call sent now is still `toleranceMs` inside the lease that a
- * call sent at `setAt` set: sent later, it could meet an ended lease through no fault of the store.
+ * Throws `Stalled` (for `onTime`) unless a call sent now is still `toleranceMs` inside the window of
+ * `windowMs` (a lease, a lease and its retention) that a call sent at `setAt` opened: sent later, it
+ * could find the window ended through no fault of the store.
  */
-export function expectInTime(setAt: number, leaseMs: number, toleranceMs: number, call: string): void {
+export function expectInTime(setAt: number, windowMs: number, toleranceMs: number, call: string): void {
   const late = clock() - setAt;
-  if (late > leaseMs - toleranceMs) {
+  if (late > windowMs - toleranceMs) {
     throw new Stalled(
-      `${call} was due well inside a ${leaseMs} ms lease, and would have been sent ${Math.round(late)} ms after the call that set it`,
+      `${call} was due well inside ${windowMs} ms of the call it depends on, and would have been sent ${Math.round(late)} ms after it`,
     );
   }
 }

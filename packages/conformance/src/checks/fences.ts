@@ -1,5 +1,6 @@
 import { expectAbsent, expectAcquired, expectBoolean, expectLost, expectRecord } from "../assertions.js";
-import { group, RETENTION_MS, sleep, utf8 } from "../context.js";
+import { clock, group, RETENTION_MS, sleep, utf8 } from "../context.js";
+import { expectInTime, onTime } from "../on-time.js";
 
 /**
  * Fences grow while a record is kept, and a record is kept until its keep-until: `retentionMs` past its
@@ -11,62 +12,70 @@ export const fences = group("fences", [
   [
     "kept-past-lease-end",
     "a record is kept retentionMs past its lease end, even with a retention shorter than the lease: a takeover after its purge gets fence 2",
-    async (t) => {
-      // "Retention 60 s, lease 5 min", scaled down.
-      const leaseMs = 4 * t.leaseMs;
-      const retentionMs = 2 * t.leaseMs;
-      const key = t.key("short-retention");
-      const stalled = t.shortClaim({ leaseMs, retentionMs });
-      expectAcquired(
-        await t.store.claim(key, stalled),
-        { fence: 1, takeover: false },
-        "the stalled owner's claim",
-      );
-      await t.waitPast(leaseMs);
-      expectAbsent(await t.store.get(key), "get after the lease ended");
-      await t.purge();
-      expectAcquired(
-        await t.store.claim(key, t.shortClaim({ leaseMs, retentionMs })),
-        {
-          fence: 2,
-          takeover: true,
-          fenceWhy: `the stalled owner's record (fence 1) must be kept ${retentionMs} ms past its lease end, purge or not`,
-        },
-        `the takeover ${t.toleranceMs} ms after the lease ended, after a purge`,
-      );
-      const stale = { result: utf8("stale"), retentionMs: RETENTION_MS };
-      expectBoolean(
-        await t.store.complete(key, stalled.token, stale),
-        false,
-        "complete by the stalled owner",
-      );
-    },
+    (t) =>
+      onTime(async () => {
+        // "Retention 60 s, lease 5 min", scaled down.
+        const leaseMs = 4 * t.leaseMs;
+        const retentionMs = 2 * t.leaseMs;
+        const key = t.key("short-retention");
+        const stalled = t.shortClaim({ leaseMs, retentionMs });
+        const claimedAt = clock();
+        expectAcquired(
+          await t.store.claim(key, stalled),
+          { fence: 1, takeover: false },
+          "the stalled owner's claim",
+        );
+        await t.waitPast(leaseMs);
+        expectAbsent(await t.store.get(key), "get after the lease ended");
+        await t.purge();
+        expectInTime(claimedAt, leaseMs + retentionMs, t.toleranceMs, "the takeover");
+        expectAcquired(
+          await t.store.claim(key, t.shortClaim({ leaseMs, retentionMs })),
+          {
+            fence: 2,
+            takeover: true,
+            fenceWhy: `the stalled owner's record (fence 1) must be kept ${retentionMs} ms past its lease end, purge or not`,
+          },
+          `the takeover ${t.toleranceMs} ms after the lease ended, after a purge`,
+        );
+        const stale = { result: utf8("stale"), retentionMs: RETENTION_MS };
+        expectBoolean(
+          await t.store.complete(key, stalled.token, stale),
+          false,
+          "complete by the stalled owner",
+        );
+      }),
   ],
   [
     "extend-moves-keep-until",
     "extend moves keep-until with the lease end: a takeover after the extended lease and a purge gets fence 2",
-    async (t) => {
-      const leaseMs = 4 * t.leaseMs;
-      const retentionMs = 2 * t.leaseMs;
-      const key = t.key("short-retention-extend");
-      const stalled = t.shortClaim({ leaseMs, retentionMs });
-      expectAcquired(await t.store.claim(key, stalled), { fence: 1, takeover: false }, "the owner's claim");
-      // Late enough that the extended lease ends after the claim's own keep-until.
-      await sleep(2.5 * t.leaseMs);
-      expectBoolean(await t.store.extend(key, stalled.token, leaseMs), true, "extend by the owner");
-      await t.waitPast(leaseMs);
-      expectAbsent(await t.store.get(key), "get after the extended lease ended");
-      await t.purge();
-      expectAcquired(
-        await t.store.claim(key, t.shortClaim({ leaseMs, retentionMs })),
-        {
-          fence: 2,
-          takeover: true,
-          fenceWhy: `the record must be kept ${retentionMs} ms past its extended lease end; fence 1 means keep-until stayed where the claim put it`,
-        },
-        "the takeover after the extended lease ended, after a purge",
-      );
-    },
+    (t) =>
+      onTime(async () => {
+        const leaseMs = 4 * t.leaseMs;
+        const retentionMs = 2 * t.leaseMs;
+        const key = t.key("short-retention-extend");
+        const stalled = t.shortClaim({ leaseMs, retentionMs });
+        const claimedAt = clock();
+        expectAcquired(await t.store.claim(key, stalled), { fence: 1, takeover: false }, "the owner's claim");
+        // Late enough that the extended lease ends after the claim's own keep-until.
+        await sleep(2.5 * t.leaseMs);
+        expectInTime(claimedAt, leaseMs, t.toleranceMs, "the extend");
+        const extendedAt = clock();
+        expectBoolean(await t.store.extend(key, stalled.token, leaseMs), true, "extend by the owner");
+        await t.waitPast(leaseMs);
+        expectAbsent(await t.store.get(key), "get after the extended lease ended");
+        await t.purge();
+        expectInTime(extendedAt, leaseMs + retentionMs, t.toleranceMs, "the takeover");
+        expectAcquired(
+          await t.store.claim(key, t.shortClaim({ leaseMs, retentionMs })),
+          {
+            fence: 2,
+            takeover: true,
+            fenceWhy: `the record must be kept ${retentionMs} ms past its extended lease end; fence 1 means keep-until stayed where the claim put it`,
+          },
+          "the takeover after the extended lease ended, after a purge",
+        );
+      }),
   ],
   [
     "completion-keeps-keep-until",
@@ -101,39 +110,46 @@ export const fences = group("fences", [
   [
     "purge-keeps-live",
     "a purge never removes a live record: a lease extended past its claim's keep-until, a completion retained past it",
-    async (t) => {
-      // Both claims keep their record only to their lease end (retentionMs 0); at once one is extended
-      // and the other completed with a long retention, which moves their keep-until later.
-      const leased = t.key("purge-live-lease");
-      const owner = t.shortClaim({ retentionMs: 0 });
-      const claimed = await t.store.claim(leased, owner);
-      expectAcquired(claimed, { fence: 1, takeover: false }, "the claim to extend");
-      const extended = await t.store.extend(leased, owner.token, 4 * t.leaseMs);
-      expectBoolean(extended, true, "extend by the owner right after its claim");
-      const completed = t.key("purge-live-completed");
-      const done = t.shortClaim({ retentionMs: 0 });
-      expectAcquired(
-        await t.store.claim(completed, done),
-        { fence: 1, takeover: false },
-        "the claim to complete",
-      );
-      const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
-      const stored = await t.store.complete(completed, done.token, outcome);
-      expectBoolean(stored, true, "complete with a long retention right after its claim");
-      // Past both claims' own keep-until (their first lease end), well before the new ones.
-      await t.waitPast(t.leaseMs);
-      await t.purge();
-      expectRecord(
-        await t.store.get(leased),
-        { state: "in_progress", token: owner.token, fence: 1 },
-        "a lease extended past its claim's keep-until, after a purge (a purge must judge by the keep-until extend moved)",
-      );
-      expectRecord(
-        await t.store.get(completed),
-        { state: "completed", token: done.token, result: utf8("kept") },
-        "a completed record whose retention outlasts its claim's keep-until, after a purge (completion moves keep-until to its retention end)",
-      );
-    },
+    (t) =>
+      onTime(async () => {
+        // Both claims keep their record only to their lease end (retentionMs 0); at once one is extended
+        // and the other completed with a long retention, which moves their keep-until later.
+        const leased = t.key("purge-live-lease");
+        const owner = t.shortClaim({ retentionMs: 0 });
+        const claimedAt = clock();
+        const claimed = await t.store.claim(leased, owner);
+        expectAcquired(claimed, { fence: 1, takeover: false }, "the claim to extend");
+        expectInTime(claimedAt, t.leaseMs, t.toleranceMs, "the extend");
+        const extendedAt = clock();
+        const extended = await t.store.extend(leased, owner.token, 4 * t.leaseMs);
+        expectBoolean(extended, true, "extend by the owner right after its claim");
+        const completed = t.key("purge-live-completed");
+        const done = t.shortClaim({ retentionMs: 0 });
+        const doneClaimedAt = clock();
+        expectAcquired(
+          await t.store.claim(completed, done),
+          { fence: 1, takeover: false },
+          "the claim to complete",
+        );
+        const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
+        expectInTime(doneClaimedAt, t.leaseMs, t.toleranceMs, "the completion");
+        const stored = await t.store.complete(completed, done.token, outcome);
+        expectBoolean(stored, true, "complete with a long retention right after its claim");
+        // Past both claims' own keep-until (their first lease end), well before the new ones.
+        await t.waitPast(t.leaseMs);
+        await t.purge();
+        expectInTime(extendedAt, 4 * t.leaseMs, t.toleranceMs, "the get of the extended lease");
+        expectRecord(
+          await t.store.get(leased),
+          { state: "in_progress", token: owner.token, fence: 1 },
+          "a lease extended past its claim's keep-until, after a purge (a purge must judge by the keep-until extend moved)",
+        );
+        expectRecord(
+          await t.store.get(completed),
+          { state: "completed", token: done.token, result: utf8("kept") },
+          "a completed record whose retention outlasts its claim's keep-until, after a purge (completion moves keep-until to its retention end)",
+        );
+      }),
   ],
   [
     "survives-completion",
