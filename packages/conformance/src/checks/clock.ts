@@ -1,6 +1,6 @@
 import { expectAcquired, expectBoolean, expectLost, expectRecord, fail, show } from "../assertions.js";
 import { group, clock as local, sleepUntil, utf8 } from "../context.js";
-import { expectInTime, onTime } from "../on-time.js";
+import { onTime } from "../on-time.js";
 
 /**
  * Deadlines are judged by the store's clock, in milliseconds, and a lease never ends before `leaseMs`
@@ -66,14 +66,14 @@ export const clock = group("clock", [
     "lease-length",
     "a lease lasts leaseMs: the key is still held three quarters of the way through it",
     (t) =>
-      onTime(async () => {
+      onTime(t.toleranceMs, async (inTime) => {
         const leaseMs = 4 * t.leaseMs;
         const key = t.key("lease-length");
         const owner = t.shortClaim({ leaseMs });
         const sentAt = local();
         expectAcquired(await t.store.claim(key, owner), { fence: 1, takeover: false }, "the claim");
         await sleepUntil(sentAt + 0.75 * leaseMs);
-        expectInTime(sentAt, leaseMs, t.toleranceMs, "the get three quarters through the lease");
+        inTime(sentAt, leaseMs, "the get three quarters through the lease");
         const read = await t.store.get(key);
         if (read?.state !== "in_progress") {
           fail(
@@ -86,7 +86,7 @@ export const clock = group("clock", [
           { state: "in_progress", token: owner.token },
           "get three quarters through the lease",
         );
-        expectInTime(sentAt, leaseMs, t.toleranceMs, "the other caller's claim");
+        inTime(sentAt, leaseMs, "the other caller's claim");
         expectLost(await t.store.claim(key, t.claim()), "a claim three quarters through the lease");
       }),
   ],

@@ -8,7 +8,7 @@ import {
   show,
 } from "../assertions.js";
 import { clock, group, RETENTION_MS, sleep, sleepUntil, utf8 } from "../context.js";
-import { expectInTime, onTime } from "../on-time.js";
+import { onTime } from "../on-time.js";
 
 /** `extend`: compare-and-set that moves the lease end to `leaseMs` from now. */
 export const extend = group("extend", [
@@ -16,9 +16,9 @@ export const extend = group("extend", [
     "keeps-key",
     "extend keeps the key from being taken past its original lease",
     (t) =>
-      onTime(async () => {
-        // Extended every third of its lease, for two leases' time. Each call is sent while the lease
-        // the last one set is live by this process's clock, or the check starts over (`onTime`).
+      onTime(t.toleranceMs, async (inTime) => {
+        // Extended every third of its lease, for two leases' time. A call this process's own stalls
+        // made too late for the lease the last one set starts the check over (`onTime`).
         const leaseMs = 2 * t.leaseMs;
         const key = t.key();
         const owner = t.shortClaim({ leaseMs });
@@ -27,7 +27,7 @@ export const extend = group("extend", [
         const start = clock();
         while (clock() < start + 2 * leaseMs + t.toleranceMs) {
           await sleep(leaseMs / 3);
-          expectInTime(setAt, leaseMs, t.toleranceMs, "an extend");
+          inTime(setAt, leaseMs, "an extend");
           const sentAt = clock();
           expectBoolean(
             await t.store.extend(key, owner.token, leaseMs),
@@ -36,7 +36,7 @@ export const extend = group("extend", [
           );
           setAt = sentAt;
         }
-        expectInTime(setAt, leaseMs, t.toleranceMs, "the other caller's claim");
+        inTime(setAt, leaseMs, "the other caller's claim");
         expectLost(
           await t.store.claim(key, t.claim()),
           `a claim ${Math.round(clock() - start)} ms after a ${leaseMs} ms lease that was extended every ${Math.round(leaseMs / 3)} ms`,
@@ -50,14 +50,14 @@ export const extend = group("extend", [
     "lease-from-extend",
     "extend sets the lease to end leaseMs from the extend: the key is still held three quarters of the way through it",
     (t) =>
-      onTime(async () => {
+      onTime(t.toleranceMs, async (inTime) => {
         const leaseMs = 4 * t.leaseMs;
         const key = t.key("extend-lease");
         const owner = t.shortClaim({ leaseMs });
         const claimedAt = clock();
         await t.store.claim(key, owner);
         await sleep(leaseMs / 2);
-        expectInTime(claimedAt, leaseMs, t.toleranceMs, "the extend halfway through");
+        inTime(claimedAt, leaseMs, "the extend halfway through");
         const extendedAt = clock();
         expectBoolean(
           await t.store.extend(key, owner.token, leaseMs),
@@ -65,7 +65,7 @@ export const extend = group("extend", [
           "extend by the owner halfway through",
         );
         await sleepUntil(extendedAt + 0.75 * leaseMs);
-        expectInTime(extendedAt, leaseMs, t.toleranceMs, "the get three quarters through the extended lease");
+        inTime(extendedAt, leaseMs, "the get three quarters through the extended lease");
         const read = await t.store.get(key);
         if (read?.state !== "in_progress") {
           fail(
@@ -79,7 +79,7 @@ export const extend = group("extend", [
           { state: "in_progress", token: owner.token, fence: 1 },
           "get of the extended lease",
         );
-        expectInTime(extendedAt, leaseMs, t.toleranceMs, "the other caller's claim");
+        inTime(extendedAt, leaseMs, "the other caller's claim");
         expectLost(
           await t.store.claim(key, t.claim()),
           "a claim of the key three quarters through the extended lease",

@@ -1,6 +1,6 @@
 import { expectAbsent, expectAcquired, expectBoolean, expectLost, expectRecord } from "../assertions.js";
 import { clock, group, RETENTION_MS, sleep, utf8 } from "../context.js";
-import { expectInTime, onTime } from "../on-time.js";
+import { onTime } from "../on-time.js";
 
 /**
  * Fences grow while a record is kept, and a record is kept until its keep-until: `retentionMs` past its
@@ -13,7 +13,7 @@ export const fences = group("fences", [
     "kept-past-lease-end",
     "a record is kept retentionMs past its lease end, even with a retention shorter than the lease: a takeover after its purge gets fence 2",
     (t) =>
-      onTime(async () => {
+      onTime(t.toleranceMs, async (inTime) => {
         // "Retention 60 s, lease 5 min", scaled down.
         const leaseMs = 4 * t.leaseMs;
         const retentionMs = 2 * t.leaseMs;
@@ -28,7 +28,7 @@ export const fences = group("fences", [
         await t.waitPast(leaseMs);
         expectAbsent(await t.store.get(key), "get after the lease ended");
         await t.purge();
-        expectInTime(claimedAt, leaseMs + retentionMs, t.toleranceMs, "the takeover");
+        inTime(claimedAt, leaseMs + retentionMs, "the takeover");
         expectAcquired(
           await t.store.claim(key, t.shortClaim({ leaseMs, retentionMs })),
           {
@@ -50,7 +50,7 @@ export const fences = group("fences", [
     "extend-moves-keep-until",
     "extend moves keep-until with the lease end: a takeover after the extended lease and a purge gets fence 2",
     (t) =>
-      onTime(async () => {
+      onTime(t.toleranceMs, async (inTime) => {
         const leaseMs = 4 * t.leaseMs;
         const retentionMs = 2 * t.leaseMs;
         const key = t.key("short-retention-extend");
@@ -59,13 +59,13 @@ export const fences = group("fences", [
         expectAcquired(await t.store.claim(key, stalled), { fence: 1, takeover: false }, "the owner's claim");
         // Late enough that the extended lease ends after the claim's own keep-until.
         await sleep(2.5 * t.leaseMs);
-        expectInTime(claimedAt, leaseMs, t.toleranceMs, "the extend");
+        inTime(claimedAt, leaseMs, "the extend");
         const extendedAt = clock();
         expectBoolean(await t.store.extend(key, stalled.token, leaseMs), true, "extend by the owner");
         await t.waitPast(leaseMs);
         expectAbsent(await t.store.get(key), "get after the extended lease ended");
         await t.purge();
-        expectInTime(extendedAt, leaseMs + retentionMs, t.toleranceMs, "the takeover");
+        inTime(extendedAt, leaseMs + retentionMs, "the takeover");
         expectAcquired(
           await t.store.claim(key, t.shortClaim({ leaseMs, retentionMs })),
           {
@@ -111,7 +111,7 @@ export const fences = group("fences", [
     "purge-keeps-live",
     "a purge never removes a live record: a lease extended past its claim's keep-until, a completion retained past it",
     (t) =>
-      onTime(async () => {
+      onTime(t.toleranceMs, async (inTime) => {
         // Both claims keep their record only to their lease end (retentionMs 0); at once one is extended
         // and the other completed with a long retention, which moves their keep-until later.
         const leased = t.key("purge-live-lease");
@@ -119,7 +119,7 @@ export const fences = group("fences", [
         const claimedAt = clock();
         const claimed = await t.store.claim(leased, owner);
         expectAcquired(claimed, { fence: 1, takeover: false }, "the claim to extend");
-        expectInTime(claimedAt, t.leaseMs, t.toleranceMs, "the extend");
+        inTime(claimedAt, t.leaseMs, "the extend");
         const extendedAt = clock();
         const extended = await t.store.extend(leased, owner.token, 4 * t.leaseMs);
         expectBoolean(extended, true, "extend by the owner right after its claim");
@@ -132,13 +132,13 @@ export const fences = group("fences", [
           "the claim to complete",
         );
         const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
-        expectInTime(doneClaimedAt, t.leaseMs, t.toleranceMs, "the completion");
+        inTime(doneClaimedAt, t.leaseMs, "the completion");
         const stored = await t.store.complete(completed, done.token, outcome);
         expectBoolean(stored, true, "complete with a long retention right after its claim");
         // Past both claims' own keep-until (their first lease end), well before the new ones.
         await t.waitPast(t.leaseMs);
         await t.purge();
-        expectInTime(extendedAt, 4 * t.leaseMs, t.toleranceMs, "the get of the extended lease");
+        inTime(extendedAt, 4 * t.leaseMs, "the get of the extended lease");
         expectRecord(
           await t.store.get(leased),
           { state: "in_progress", token: owner.token, fence: 1 },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { groups } from "../checks/index.js";
-import { createMemoryStore, runCheck, sweep, wrap } from "./harness.js";
+import { createMemoryStore, delayed, runCheck, sweep, wrap } from "./harness.js";
 
 // A loaded machine can stall the process running the suite: a check that keeps a lease alive must
 // then start over, not blame a correct store whose lease ended while the check could not run.
@@ -70,4 +70,39 @@ describe("a check that counts on a lease or a keep-until, when its own process s
     },
     30_000,
   );
+});
+
+// Only the process's own stalls start a check over: not a store's latency, not a wide tolerance.
+describe.concurrent("the same checks, with no stall", () => {
+  const correct = (store = createMemoryStore(), perCallMs = 0) => ({
+    instance: () => (perCallMs > 0 ? delayed(store, perCallMs) : store),
+    purge: () => sweep(store),
+  });
+
+  it.each(cases)(
+    "%s passes a correct store with a tolerance wider than the lease",
+    async (id) => {
+      expect(await runCheck(checks.get(id)!, correct(), { leaseMs: 300, toleranceMs: 400 })).toBeUndefined();
+    },
+    30_000,
+  );
+
+  // Not the two fence checks that take a key over: their takeover must reach the store within 600 ms of
+  // retention past the lease, which four calls of 250 ms overrun (as they did before any stall was told).
+  const latencyCases = cases.filter(
+    ([id]) => id !== "fences/kept-past-lease-end" && id !== "fences/extend-moves-keep-until",
+  );
+  it.each(latencyCases)(
+    "%s passes a correct store that takes 250 ms a call",
+    async (id) => {
+      expect(await runCheck(checks.get(id)!, correct(createMemoryStore(), 250))).toBeUndefined();
+    },
+    60_000,
+  );
+
+  it("fails a store too slow for the lease by what the store answered, not as a stall", async () => {
+    const error = await runCheck(checks.get("clock/lease-length")!, correct(createMemoryStore(), 1_000));
+    expect(error).toBeDefined();
+    expect(String(error)).not.toMatch(/stalled/);
+  }, 60_000);
 });
