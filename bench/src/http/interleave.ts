@@ -14,7 +14,8 @@
  * With `PROFILE_DIR=<dir>` the server writes a CPU profile there (both routes in one) and this writes
  * the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
  * With `HEAP_PROFILE=<file>` the server samples its allocations into that file (`heap-sampling.cjs`;
- * read with `allocations.ts`): give the same route as A and B, since the samples carry no time.
+ * read with `allocations.ts`): give the same route as A and B, since the samples carry no time. Both
+ * profile one server: they are refused with a route of another checkout.
  */
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -59,6 +60,10 @@ const sides = routes.map((written) => {
     ? { route: written, checkout: "" }
     : { route: written.slice(0, at), checkout: written.slice(at + 1) };
 });
+// A profile is one server's: two would write two, and split-profile.ts / allocations.ts read one.
+if (sides[0]!.checkout !== sides[1]!.checkout && (process.env.PROFILE_DIR || process.env.HEAP_PROFILE)) {
+  throw new Error("PROFILE_DIR and HEAP_PROFILE profile one server: give both routes of one checkout");
+}
 const servers = new Map<string, Awaited<ReturnType<typeof startServer>>>();
 for (const { checkout } of sides) {
   if (servers.has(checkout)) continue;
