@@ -15,7 +15,8 @@
  * the slices beside it (`slices.json`), for `split-profile.ts` to charge each sample to its route.
  * With `HEAP_PROFILE=<file>` the server samples its allocations into that file (`heap-sampling.cjs`;
  * read with `allocations.ts`): give the same route as A and B, since the samples carry no time. Both
- * profile one server: they are refused with a route of another checkout.
+ * profile one server: they are refused when the two sides name different checkouts (one written with
+ * `@…` and one without, or two different `@…`), which start two servers.
  */
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";

@@ -11,16 +11,34 @@ class Stalled extends Error {}
 const ATTEMPTS = 3;
 /** How often the watch reads the clock. */
 const TICK_MS = 10;
-/** A tick this much later than due is the process stalling; less is a timer's ordinary jitter. */
-const STALL_MS = 20;
+/** How late an idle process's timer may come (granularity, the loop's own turn): never counted. */
+const JITTER_MS = 2;
 
 /**
- * The time this process lost to stalls while an attempt ran: a timer every TICK_MS, and each tick
- * later than due by STALL_MS or more noted with when it came. A slow store delays no timer, so its
- * latency is never counted as a stall.
+ * How long this thread's event loop has been busy, in ms, where the runtime tells (Node's
+ * `performance.eventLoopUtilization`); elsewhere the watch has its ticks alone.
+ */
+const busyMs: (() => number) | undefined = (() => {
+  const utilization = (performance as { eventLoopUtilization?: () => { active: number } })
+    .eventLoopUtilization;
+  return typeof utilization === "function" ? () => utilization.call(performance).active : undefined;
+})();
+
+/** The watch's readings kept: a minute's worth, so a check that hangs does not grow them for ever. */
+const MAX_READINGS = 6_000;
+
+/**
+ * The time this process lost while an attempt ran, the larger of two readings taken every TICK_MS:
+ * - its ticks' lateness: whatever each came later than due (past JITTER_MS). A machine that stops the
+ *   process, in one long pause or in many short slices, delays them;
+ * - the event loop's busy time: the process kept from the check by other work (other checks, a
+ *   collection), in slices of any length.
+ * A store that keeps the process waiting on a reply neither delays a tick nor keeps the loop busy, so
+ * its latency is not counted; one that blocks the thread (a synchronous driver waiting on a lock) is, as
+ * the process stalling.
  */
 class StallWatch {
-  readonly #stalls: { endedAt: number; ms: number }[] = [];
+  readonly #readings: { at: number; late: number; busy: number }[] = [];
   #last = clock();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -31,8 +49,9 @@ class StallWatch {
   #schedule(): void {
     this.#timer = setTimeout(() => {
       const now = clock();
-      const lost = now - this.#last - TICK_MS;
-      if (lost >= STALL_MS) this.#stalls.push({ endedAt: now, ms: lost });
+      const late = Math.max(0, now - this.#last - TICK_MS - JITTER_MS);
+      this.#readings.push({ at: now, late, busy: busyMs?.() ?? 0 });
+      if (this.#readings.length > MAX_READINGS) this.#readings.shift();
       this.#last = now;
       this.#schedule();
     }, TICK_MS);
@@ -40,12 +59,17 @@ class StallWatch {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** The time lost to stalls since `from` (a stall that began before it, only its part after). */
+  /** The time lost since `from` (of a late tick that began before it, only its part after). */
   lostSince(from: number): number {
-    let lost = 0;
-    for (const { endedAt, ms } of this.#stalls) if (endedAt > from) lost += Math.min(ms, endedAt - from);
-    // A stall still going on (the tick is overdue now) counts too.
-    return lost + Math.max(0, clock() - Math.max(this.#last, from) - TICK_MS);
+    let late = 0;
+    for (const reading of this.#readings) {
+      if (reading.at > from) late += Math.min(reading.late, reading.at - from);
+    }
+    // A tick overdue now counts too.
+    late += Math.max(0, clock() - Math.max(this.#last, from) - TICK_MS - JITTER_MS);
+    const since = this.#readings.find((reading) => reading.at >= from);
+    const busy = busyMs === undefined || since === undefined ? 0 : busyMs() - since.busy;
+    return Math.max(late, busy);
   }
 
   stop(): void {
@@ -64,8 +88,8 @@ export type InTime = (setAt: number, windowMs: number, call: string) => void;
  * window, at most ATTEMPTS times. The `inTime` it is given throws `Stalled` when a call would leave less
  * than `marginMs` (`toleranceMs`, at most a quarter of the window) before the window ends *and* the
  * process lost at least that overrun to stalls since the window opened: without the stalls the call
- * was in time. Otherwise the call goes ahead and the store is judged as it always was: a slow store's
- * latency, or a tolerance as wide as the window, never reads as a stall.
+ * was in time. Otherwise the call goes ahead and the store is judged as it always was: the latency of a
+ * store that does not block the thread, or a tolerance as wide as the window, never reads as a stall.
  */
 export async function onTime(toleranceMs: number, attempt: (inTime: InTime) => Promise<void>): Promise<void> {
   for (let n = 1; ; n++) {
