@@ -24,22 +24,23 @@ const busyMs: (() => number) | undefined = (() => {
   return typeof utilization === "function" ? () => utilization.call(performance).active : undefined;
 })();
 
-/** The watch's readings kept: a minute's worth, so a check that hangs does not grow them for ever. */
+/** The most late ticks the watch keeps, so a check that hangs does not grow them for ever. */
 const MAX_READINGS = 6_000;
 
 /**
- * The time this process lost while an attempt ran, the larger of two readings taken every TICK_MS:
- * - its ticks' lateness: whatever each came later than due (past JITTER_MS). A machine that stops the
- *   process, in one long pause or in many short slices, delays them;
- * - the event loop's busy time: the process kept from the check by other work (other checks, a
- *   collection), in slices of any length.
- * A store that keeps the process waiting on a reply neither delays a tick nor keeps the loop busy, so
- * its latency is not counted; one that blocks the thread (a synchronous driver waiting on a lock) is, as
- * the process stalling.
+ * The time this process lost while an attempt ran, read at every tick (every TICK_MS): nothing when the
+ * tick came on time (within JITTER_MS), else the larger of how late it came and how long the event loop
+ * was busy since the last tick (where the runtime tells). A machine that stops the process, in one long
+ * pause or in many short slices, makes ticks late; other work that holds the loop makes them late too,
+ * and then its whole busy slice counts, which lateness alone reads short. Work that never holds a tick
+ * back (another check's, while this one waits on a store) is not counted, nor is the latency of a store
+ * that keeps the process waiting on a reply. A store that blocks the thread (a synchronous driver
+ * waiting on a lock) is, as the process stalling.
  */
 class StallWatch {
-  readonly #readings: { at: number; late: number; busy: number }[] = [];
+  readonly #readings: { at: number; lost: number }[] = [];
   #last = clock();
+  #lastBusy = busyMs?.() ?? 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
@@ -49,27 +50,26 @@ class StallWatch {
   #schedule(): void {
     this.#timer = setTimeout(() => {
       const now = clock();
-      const late = Math.max(0, now - this.#last - TICK_MS - JITTER_MS);
-      this.#readings.push({ at: now, late, busy: busyMs?.() ?? 0 });
-      if (this.#readings.length > MAX_READINGS) this.#readings.shift();
+      const busy = busyMs?.() ?? 0;
+      const late = now - this.#last - TICK_MS - JITTER_MS;
+      if (late > 0) {
+        this.#readings.push({ at: now, lost: Math.max(late, busy - this.#lastBusy) });
+        if (this.#readings.length > MAX_READINGS) this.#readings.shift();
+      }
       this.#last = now;
+      this.#lastBusy = busy;
       this.#schedule();
     }, TICK_MS);
     // Never what keeps a test process alive.
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** The time lost since `from` (of a late tick that began before it, only its part after). */
+  /** The time lost since `from` (of a reading whose interval began before it, only its part after). */
   lostSince(from: number): number {
-    let late = 0;
-    for (const reading of this.#readings) {
-      if (reading.at > from) late += Math.min(reading.late, reading.at - from);
-    }
+    let lost = 0;
+    for (const { at, lost: ms } of this.#readings) if (at > from) lost += Math.min(ms, at - from);
     // A tick overdue now counts too.
-    late += Math.max(0, clock() - Math.max(this.#last, from) - TICK_MS - JITTER_MS);
-    const since = this.#readings.find((reading) => reading.at >= from);
-    const busy = busyMs === undefined || since === undefined ? 0 : busyMs() - since.busy;
-    return Math.max(late, busy);
+    return lost + Math.max(0, clock() - Math.max(this.#last, from) - TICK_MS - JITTER_MS);
   }
 
   stop(): void {
@@ -86,7 +86,7 @@ export type InTime = (setAt: number, windowMs: number, call: string) => void;
 /**
  * Runs `attempt` (which takes fresh keys each time) until it ends without its process stalling past a
  * window, at most ATTEMPTS times. The `inTime` it is given throws `Stalled` when a call would leave less
- * than `marginMs` (`toleranceMs`, at most a quarter of the window) before the window ends *and* the
+ * than `toleranceMs` (at most a quarter of the window) before the window ends *and* the
  * process lost at least that overrun to stalls since the window opened: without the stalls the call
  * was in time. Otherwise the call goes ahead and the store is judged as it always was: the latency of a
  * store that does not block the thread, or a tolerance as wide as the window, never reads as a stall.
@@ -112,7 +112,7 @@ export async function onTime(toleranceMs: number, attempt: (inTime: InTime) => P
       if (n === ATTEMPTS) {
         fail(
           `this check's own process stalled each of the ${ATTEMPTS} times it ran, so it could not judge the ` +
-            `store: ${error.message} (the machine was too loaded; not a fault of the store)`,
+            `store: ${error.message} (a machine too loaded, or a store that blocks the thread)`,
         );
       }
     } finally {
