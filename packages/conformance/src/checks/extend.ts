@@ -43,6 +43,7 @@ export const extend = group("extend", [
           "each extend must push the lease end to leaseMs from the extend",
         );
         const outcome = { result: utf8("kept"), retentionMs: RETENTION_MS };
+        inTime(setAt, leaseMs, "the owner's completion");
         expectBoolean(await t.store.complete(key, owner.token, outcome), true, "complete by the owner");
       }),
   ],
