@@ -134,8 +134,9 @@ describe("a check whose process loses time in many short slices (a loaded machin
   }, 30_000);
 });
 
-// Only the process's own stalls start a check over: not a store's latency, not a wide tolerance.
-describe.concurrent("the same checks, with no stall", () => {
+// Only the process's own stalls start a check over: not a store's latency, not a wide tolerance. One
+// test at a time: the neighbour's work below must not land in the other tests' windows.
+describe("the same checks, with no stall", () => {
   const correct = (store = createMemoryStore(), perCallMs = 0) => ({
     instance: () => (perCallMs > 0 ? delayed(store, perCallMs) : store),
     purge: () => sweep(store),
@@ -151,32 +152,39 @@ describe.concurrent("the same checks, with no stall", () => {
 
   // As slow a correct store as these checks allow. Not the two fence checks that take a key over: their
   // takeover must reach the store within 600 ms of retention past the lease, which four such calls
-  // overrun (as before any stall was told).
+  // overrun (as before any stall was told). At this latency a call leaves ~50 ms inside its margin, so
+  // ~50 ms the process really loses (other packages' tests on a loaded CI machine) rightly starts the
+  // check over: retried, so that such a moment does not fail the test.
+  const LATENCY = { timeout: 60_000, retry: 2 };
+  // Nor keeps-key: at this latency its owner's completion leaves with no time to spare inside its margin.
   const latencyCases = [
-    ["extend/keeps-key", 250],
     ["extend/lease-from-extend", 250],
     ["clock/lease-length", 250],
     ["fences/purge-keeps-live", 250],
   ] as const;
   it.each(latencyCases)(
     "%s passes a correct store that takes %i ms a call",
+    LATENCY,
     async (id, perCallMs) => {
       expect(await runCheck(checks.get(id)!, correct(createMemoryStore(), perCallMs))).toBeUndefined();
     },
-    60_000,
   );
 
-  it("extend/lease-from-extend passes a correct store of 250 ms a call beside other work on the thread", async () => {
-    // Work that never holds the check's calls back (2 ms in every 10) is no stall of the check's.
-    const neighbour = setInterval(() => stall(2), 10);
-    try {
-      expect(
-        await runCheck(checks.get("extend/lease-from-extend")!, correct(createMemoryStore(), 250)),
-      ).toBeUndefined();
-    } finally {
-      clearInterval(neighbour);
-    }
-  }, 60_000);
+  it(
+    "extend/lease-from-extend passes a correct store of 250 ms a call beside other work on the thread",
+    LATENCY,
+    async () => {
+      // Work that never holds the check's calls back (2 ms in every 10) is no stall of the check's.
+      const neighbour = setInterval(() => stall(2), 10);
+      try {
+        expect(
+          await runCheck(checks.get("extend/lease-from-extend")!, correct(createMemoryStore(), 250)),
+        ).toBeUndefined();
+      } finally {
+        clearInterval(neighbour);
+      }
+    },
+  );
 
   it("fails a store too slow for the lease by what the store answered, not as a stall", async () => {
     const error = await runCheck(checks.get("clock/lease-length")!, correct(createMemoryStore(), 1_000));
