@@ -78,12 +78,17 @@ export function wrap(inner: IdempotencyStore, replaced: Partial<IdempotencyStore
  * store across a network.
  */
 export function delayed(inner: IdempotencyStore, ms: number): IdempotencyStore {
+  return waitingAround(inner, () => sleep(ms / 2));
+}
+
+/** `inner` with every call preceded and followed by `wait()`. */
+export function waitingAround(inner: IdempotencyStore, wait: () => Promise<void>): IdempotencyStore {
   const slow =
     <A extends unknown[], R>(method: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
-      await sleep(ms / 2);
+      await wait();
       const result = await method(...args);
-      await sleep(ms / 2);
+      await wait();
       return result;
     };
   return {

@@ -1,7 +1,7 @@
 import type { IdempotencyStore } from "@idemkit/core";
 import { describe, expect, it } from "vitest";
 import { groups } from "../checks/index.js";
-import { createMemoryStore, delayed, runCheck, sweep, wrap } from "./harness.js";
+import { createMemoryStore, delayed, runCheck, sweep, waitingAround, wrap } from "./harness.js";
 
 // A loaded machine can stall the process running the suite: a check that keeps a lease alive must
 // then start over, not blame a correct store whose lease ended while the check could not run.
@@ -57,20 +57,9 @@ function steadyLoad(ms: number) {
 
 /** `inner` whose every call takes `turns` turns of the event loop: quick when idle, slow under load. */
 function takingTurns(inner: IdempotencyStore, turns: number): IdempotencyStore {
-  const wait = async (n: number) => {
-    for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-  };
-  const slowed = {} as Record<string, unknown>;
-  for (const method of ["claim", "complete", "release", "extend", "get", "delete"] as const) {
-    const call = (inner[method] as (...args: unknown[]) => Promise<unknown>).bind(inner);
-    slowed[method] = async (...args: unknown[]) => {
-      await wait(turns / 2);
-      const result = await call(...args);
-      await wait(turns / 2);
-      return result;
-    };
-  }
-  return slowed as unknown as IdempotencyStore;
+  return waitingAround(inner, async () => {
+    for (let i = 0; i < turns / 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  });
 }
 
 // Each stall outlasts the window the check counts on (the suite's lease is 300 ms): a lease of 600 or
