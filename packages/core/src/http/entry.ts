@@ -25,6 +25,9 @@ export type Begun =
   | { kind: "answer"; answer: HttpAnswer }
   | OwnedRun;
 
+/** A request `prepare` answered or passed on: no claim follows. */
+type Answered = Exclude<Begun, OwnedRun>;
+
 /** A covered request with a valid key, ready to claim. */
 export interface Prepared {
   kind: "prepared";
@@ -131,9 +134,23 @@ export class HttpEntry<R> {
     return this.policy.methods.has(method);
   }
 
-  async begin(exchange: HttpExchange<R>): Promise<Begun> {
+  /** Everything before the claim (`prepare`), then the claim and what it decides. Never throws: rejects. */
+  begin(exchange: HttpExchange<R>): Promise<Begun> {
     const started = performance.now();
-    const prepared = await this.prepare(exchange, started);
+    let prepared: Prepared | Answered | Promise<Prepared | Answered>;
+    try {
+      prepared = this.#prepareSoon(exchange, started);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Most requests are prepared without waiting (a parsed body, the global scope): their claim is
+    // sent at once, with no promise and no microtask of the preparation's own.
+    if (prepared instanceof Promise)
+      return prepared.then((ready) => this.#claimFor(exchange, ready, started));
+    return this.#claimFor(exchange, prepared, started);
+  }
+
+  async #claimFor(exchange: HttpExchange<R>, prepared: Prepared | Answered, started: number): Promise<Begun> {
     if (prepared.kind !== "prepared") return prepared;
     const { storedKey, fingerprint } = prepared;
     const wait = this.policy.wait;
@@ -176,10 +193,18 @@ export class HttpEntry<R> {
    * Everything before the claim: coverage, key, target, body, fingerprint, scope. A request rejected
    * here is reported as `finished`, counted from `started`.
    */
-  async prepare(
+  async prepare(exchange: HttpExchange<R>, started = performance.now()): Promise<Prepared | Answered> {
+    return this.#prepareSoon(exchange, started);
+  }
+
+  /**
+   * `prepare`, answered at once when nothing needs waiting for (a body given whole, a fingerprint
+   * hashed at once, the global scope), otherwise in a native promise. May throw.
+   */
+  #prepareSoon(
     exchange: HttpExchange<R>,
-    started = performance.now(),
-  ): Promise<Prepared | Exclude<Begun, OwnedRun>> {
+    started: number,
+  ): Prepared | Answered | Promise<Prepared | Answered> {
     const policy = this.policy;
     if (!policy.methods.has(exchange.method)) return PASS;
     const header = exchange.header(policy.headerName);
@@ -199,10 +224,33 @@ export class HttpEntry<R> {
         "The request target is neither a path nor an absolute URL.",
       );
     }
-    const body =
-      exchange.body.kind === "stream"
-        ? await exchange.body.read(policy.maxRequestBytes)
-        : this.#givenBody(exchange.body);
+    const { body } = exchange;
+    if (body.kind === "stream") return this.#preparedFromStream(exchange, started, key, target, body);
+    return this.#preparedWith(exchange, started, key, target, this.#givenBody(body), undefined);
+  }
+
+  /** `prepareSoon` of a body to be read from a stream. */
+  async #preparedFromStream(
+    exchange: HttpExchange<R>,
+    started: number,
+    key: string,
+    target: string,
+    body: Extract<ExchangeBody, { kind: "stream" }>,
+  ): Promise<Prepared | Answered> {
+    const bytes = await body.read(this.policy.maxRequestBytes);
+    return this.#preparedWith(exchange, started, key, target, bytes, bytes);
+  }
+
+  /** `prepareSoon` once the body is read; `requestBody` is what the caller hands on to the route. */
+  #preparedWith(
+    exchange: HttpExchange<R>,
+    started: number,
+    key: string,
+    target: string,
+    body: ReadBody,
+    requestBody: Uint8Array | undefined,
+  ): Prepared | Answered | Promise<Prepared | Answered> {
+    const policy = this.policy;
     if (body === undefined) {
       return this.#reject(
         exchange,
@@ -211,13 +259,27 @@ export class HttpEntry<R> {
         `Requests with an idempotency key may carry at most ${policy.maxRequestBytes} bytes of body.`,
       );
     }
-    let fingerprint = policy.fingerprint
+    const fingerprint = policy.fingerprint
       ? policy.fingerprint(
           exchange.request,
           body instanceof Uint8Array ? body : encoder.encode(body.canonicalJson),
         )
       : fingerprintRequestSoon(exchange.method, target, exchange.header("content-type"), body);
-    if (typeof fingerprint !== "string") fingerprint = await fingerprint;
+    if (typeof fingerprint === "string" && this.#scope === "global") {
+      return { kind: "prepared", key, storedKey: this.#storedKey("", key), fingerprint, requestBody };
+    }
+    return this.#scoped(exchange, started, key, fingerprint, requestBody);
+  }
+
+  /** The rest of `#preparedWith` when the fingerprint or the scope is to be waited for. */
+  async #scoped(
+    exchange: HttpExchange<R>,
+    started: number,
+    key: string,
+    fingerprintSoon: string | Promise<string>,
+    requestBody: Uint8Array | undefined,
+  ): Promise<Prepared | Answered> {
+    const fingerprint = await fingerprintSoon;
     const scope = this.#scope === "global" ? "" : await this.#scope(exchange.request);
     // An empty identity is no identity: it would be the key space "global" shares.
     if (typeof scope !== "string" || (scope === "" && this.#scope !== "global")) {
@@ -229,13 +291,11 @@ export class HttpEntry<R> {
         "This request carries no identity its idempotency key could belong to.",
       );
     }
-    return {
-      kind: "prepared",
-      key,
-      storedKey: composeStoredKey(this.#keyPrefix, "http", scope, key),
-      fingerprint,
-      requestBody: exchange.body.kind === "stream" ? (body as Uint8Array) : undefined,
-    };
+    return { kind: "prepared", key, storedKey: this.#storedKey(scope, key), fingerprint, requestBody };
+  }
+
+  #storedKey(scope: string, key: string): string {
+    return composeStoredKey(this.#keyPrefix, "http", scope, key);
   }
 
   /** A request without a key where one is required: 400, reported like every other request. */
