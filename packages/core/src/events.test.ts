@@ -29,6 +29,27 @@ describe("the event stream", () => {
     }
   });
 
+  it("survives an async listener that rejects where the app replaced the global Promise (zone.js, bluebird)", async () => {
+    const Native = globalThis.Promise;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const stream = new EventStream();
+      stream.on(async () => {
+        throw new Error("metrics backend down");
+      });
+      globalThis.Promise = class UserlandPromise<T> extends Native<T> {} as PromiseConstructor;
+      stream.emit({ type: "takeover", key: "k", fence: 2, at: 0 } as IdempotencyEvent);
+      globalThis.Promise = Native;
+      await new Native((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      globalThis.Promise = Native;
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("emits to every listener in order", () => {
     const stream = new EventStream();
     const order: number[] = [];

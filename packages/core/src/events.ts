@@ -115,8 +115,10 @@ export class EventStream {
   emit(event: IdempotencyEvent): void {
     for (const listener of this.#listeners) {
       try {
-        const result = listener(event);
-        if (result instanceof Promise) result.then(undefined, ignore);
+        const result: unknown = listener(event);
+        // A thenable, not `instanceof Promise`: an app may replace the global Promise (bluebird,
+        // zone.js), and an async listener's rejection would then go unhandled and end the process.
+        if (isThenable(result)) result.then(undefined, ignore);
       } catch {
         // Observability must never change behaviour.
       }
@@ -125,3 +127,7 @@ export class EventStream {
 }
 
 function ignore(): void {}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
+}

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createIdempotency } from "../idempotency.js";
 import { createMemoryStore } from "../memory-store.js";
 import type { IdempotencyStore } from "../store.js";
@@ -7,7 +7,7 @@ import type { HttpOptions } from "./policy.js";
 
 type Req = { user?: string };
 
-/** An entry on a memory store whose claims are counted as they are sent. */
+/** An entry on a memory store whose claims, and the `finished` events, are counted as they come. */
 function entryOf(options: HttpOptions<Req> = {}) {
   const store = createMemoryStore();
   const claims: string[] = [];
@@ -17,14 +17,20 @@ function entryOf(options: HttpOptions<Req> = {}) {
       return store.claim(key, request);
     },
   });
-  const entry = createIdempotency({ store: counted }).exchange<Req>({ scope: "global", ...options }, "test");
-  return { entry, claims };
+  const idempotency = createIdempotency({ store: counted });
+  const finished: { status: number | undefined; reason: string | undefined }[] = [];
+  idempotency.on((event) => {
+    if (event.type === "finished") finished.push({ status: event.http?.status, reason: event.reason });
+  });
+  const entry = idempotency.exchange<Req>({ scope: "global", ...options }, "test");
+  return { entry, claims, finished };
 }
 
-const exchange = (body: ExchangeBody, request: Req = {}): HttpExchange<Req> => ({
+const exchange = (body: ExchangeBody, request: Req = {}, key: string | null = "k1"): HttpExchange<Req> => ({
   method: "POST",
   target: "/orders",
-  header: (name) => ({ "idempotency-key": "k1", "content-type": "application/json" })[name],
+  header: (name) =>
+    name === "idempotency-key" ? (key ?? undefined) : { "content-type": "application/json" }[name],
   body,
   request,
 });
@@ -91,5 +97,73 @@ describe("HttpEntry.begin", () => {
     expect(claims).toEqual([]);
     expect((await begun).kind).toBe("run");
     expect(claims).toHaveLength(1);
+  });
+  it("calls a scope function that answers at once before begin returns, and claims without waiting", () => {
+    const calls: string[] = [];
+    const { entry, claims } = entryOf({
+      scope: (request) => {
+        calls.push("scope");
+        return request.user;
+      },
+    });
+    const begun = entry.begin(exchange({ kind: "parsed", value: {} }, { user: "ann" }));
+    calls.push("returned");
+    expect(calls).toEqual(["scope", "returned"]);
+    expect(claims).toEqual(["idem:http:3:ann:k1"]);
+    return begun;
+  });
+
+  it("hands a streamed body on under the global scope too", async () => {
+    const { entry } = entryOf();
+    const begun = await entry.begin(exchange(streamOf('{"sku":"a"}')));
+    expect(new TextDecoder().decode((begun as { requestBody?: Uint8Array }).requestBody)).toBe('{"sku":"a"}');
+  });
+
+  it("stores the fingerprint a fingerprint option's promise resolves to: the same replays, another is 422", async () => {
+    let fingerprint = "a".repeat(64);
+    const { entry } = entryOf({ fingerprint: async () => fingerprint });
+    const first = await entry.begin(exchange({ kind: "parsed", value: {} }));
+    if (first.kind !== "run") throw new Error(`expected a run, got ${first.kind}`);
+    await first.finish({ status: 201, headers: {}, body: new TextEncoder().encode("made") });
+    const again = await entry.begin(exchange({ kind: "parsed", value: {} }));
+    expect(again.kind === "answer" && again.answer.status).toBe(201);
+    fingerprint = "b".repeat(64);
+    const other = await entry.begin(exchange({ kind: "parsed", value: {} }));
+    expect(other.kind === "answer" && other.answer.status).toBe(422);
+  });
+
+  it("reports each request answered before a claim as finished, 400 and 413 alike", async () => {
+    const { entry, claims, finished } = entryOf({
+      scope: (request) => request.user,
+      maxRequestBytes: 4,
+      required: true,
+    });
+    await entry.begin(exchange({ kind: "parsed", value: {} }, {}, null));
+    await entry.begin(exchange({ kind: "parsed", value: {} }, {}));
+    await entry.begin(exchange({ kind: "parsed", value: { sku: "abc" } }, { user: "ann" }));
+    await entry.begin(exchange(streamOf('{"sku":"abc"}'), { user: "ann" }));
+    expect(finished).toEqual([
+      { status: 400, reason: "key-missing" },
+      { status: 400, reason: "scope-missing" },
+      { status: 413, reason: "request-too-large" },
+      { status: 413, reason: "request-too-large" },
+    ]);
+    expect(claims).toEqual([]);
+  });
+
+  describe("where the app replaced the global Promise (zone.js, bluebird)", () => {
+    const Native = globalThis.Promise;
+    afterEach(() => {
+      globalThis.Promise = Native;
+    });
+
+    it("still claims a request prepared in a promise (a streamed body, a scope function's promise)", async () => {
+      const { entry, claims } = entryOf({ scope: async (request) => request.user });
+      globalThis.Promise = class UserlandPromise<T> extends Native<T> {} as PromiseConstructor;
+      const begun = await entry.begin(exchange(streamOf("{}"), { user: "ann" }));
+      globalThis.Promise = Native;
+      expect(begun.kind).toBe("run");
+      expect(claims).toEqual(["idem:http:3:ann:k1"]);
+    });
   });
 });

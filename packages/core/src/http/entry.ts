@@ -1,11 +1,8 @@
 import type { Engine } from "../engine.js";
 import { StoreUnavailableError } from "../errors.js";
 import { OUTCOME_OF_DECISION } from "../events.js";
-import { canonicalParsedJson, fingerprintRequestSoon } from "../fingerprint.js";
-import { composeStoredKey, parseIdempotencyKey } from "../key.js";
 import { Answers } from "./answers.js";
 import type {
-  ExchangeBody,
   ExchangeHooks,
   HttpAnswer,
   HttpExchange,
@@ -15,32 +12,14 @@ import type {
 import { describeRequest, type RequestEnd } from "./finished.js";
 import { type Outcome, outcomeOf, streamsThrough } from "./outcome.js";
 import { OwnedRun } from "./owned-run.js";
-import { type HttpPolicy, requireScope, type Scope } from "./policy.js";
+import { type HttpPolicy, requireScope } from "./policy.js";
+import { type Answered, isWaiting, Preparation, type Prepared } from "./prepare.js";
 import { type ProblemType, problem } from "./problems.js";
-import { routedTarget } from "./target.js";
+
+export type { Prepared } from "./prepare.js";
 
 /** How a request begins: passed on untouched, answered by idemkit, or run as the key's owner. */
-export type Begun =
-  | { kind: "pass"; requestBody?: Uint8Array }
-  | { kind: "answer"; answer: HttpAnswer }
-  | OwnedRun;
-
-/** A request `prepare` answered or passed on: no claim follows. */
-type Answered = Exclude<Begun, OwnedRun>;
-
-/** A covered request with a valid key, ready to claim. */
-export interface Prepared {
-  kind: "prepared";
-  key: string;
-  storedKey: string;
-  fingerprint: string;
-  /** The body bytes, when they were read from a stream (the caller hands them on to the route). */
-  requestBody: Uint8Array | undefined;
-}
-
-const PASS = { kind: "pass" } as const;
-const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
+export type Begun = Answered | OwnedRun;
 
 /**
  * Core's HTTP semantics over the neutral exchange, for one set of options: coverage, key, body,
@@ -50,8 +29,7 @@ export class HttpEntry<R> {
   readonly answers: Answers;
   readonly policy: HttpPolicy<R>;
   readonly #engine: Engine;
-  readonly #keyPrefix: string;
-  readonly #scope: Scope<R>;
+  readonly #preparation: Preparation<R>;
   readonly #route: ExchangeHooks<R>["route"];
 
   constructor(
@@ -62,10 +40,11 @@ export class HttpEntry<R> {
     hooks: ExchangeHooks<R> = {},
   ) {
     this.#engine = engine;
-    this.#keyPrefix = keyPrefix;
     this.policy = policy;
-    this.#scope = requireScope(policy, where);
     this.answers = new Answers(policy as HttpPolicy<unknown>);
+    this.#preparation = new Preparation(policy, requireScope(policy, where), keyPrefix, (...args) =>
+      this.#reject(...args),
+    );
     this.#route = hooks.route;
   }
 
@@ -137,17 +116,18 @@ export class HttpEntry<R> {
   /** Everything before the claim (`prepare`), then the claim and what it decides. Never throws: rejects. */
   begin(exchange: HttpExchange<R>): Promise<Begun> {
     const started = performance.now();
-    let prepared: Prepared | Answered | Promise<Prepared | Answered>;
+    let preparing: ReturnType<Preparation<R>["prepare"]>;
     try {
-      prepared = this.#prepareSoon(exchange, started);
+      preparing = this.#preparation.prepare(exchange, started);
     } catch (error) {
       return Promise.reject(error);
     }
-    // Most requests are prepared without waiting (a parsed body, the global scope): their claim is
-    // sent at once, with no promise and no microtask of the preparation's own.
-    if (prepared instanceof Promise)
-      return prepared.then((ready) => this.#claimFor(exchange, ready, started));
-    return this.#claimFor(exchange, prepared, started);
+    // A request prepared without waiting (a body given whole, a scope that answers at once) sends its
+    // claim at once, with no promise and no microtask of its preparation's own.
+    if (isWaiting(preparing)) {
+      return Promise.resolve(preparing).then((prepared) => this.#claimFor(exchange, prepared, started));
+    }
+    return this.#claimFor(exchange, preparing, started);
   }
 
   async #claimFor(exchange: HttpExchange<R>, prepared: Prepared | Answered, started: number): Promise<Begun> {
@@ -194,108 +174,7 @@ export class HttpEntry<R> {
    * here is reported as `finished`, counted from `started`.
    */
   async prepare(exchange: HttpExchange<R>, started = performance.now()): Promise<Prepared | Answered> {
-    return this.#prepareSoon(exchange, started);
-  }
-
-  /**
-   * `prepare`, answered at once when nothing needs waiting for (a body given whole, a fingerprint
-   * hashed at once, the global scope), otherwise in a native promise. May throw.
-   */
-  #prepareSoon(
-    exchange: HttpExchange<R>,
-    started: number,
-  ): Prepared | Answered | Promise<Prepared | Answered> {
-    const policy = this.policy;
-    if (!policy.methods.has(exchange.method)) return PASS;
-    const header = exchange.header(policy.headerName);
-    if (header === undefined) return policy.required ? this.reject(exchange, started, "key-missing") : PASS;
-    let key: string;
-    try {
-      key = parseIdempotencyKey(header);
-    } catch (error) {
-      return this.#reject(exchange, started, "key-invalid", (error as Error).message);
-    }
-    const target = routedTarget(exchange.target);
-    if (target === undefined) {
-      return this.#reject(
-        exchange,
-        started,
-        "target-invalid",
-        "The request target is neither a path nor an absolute URL.",
-      );
-    }
-    const { body } = exchange;
-    if (body.kind === "stream") return this.#preparedFromStream(exchange, started, key, target, body);
-    return this.#preparedWith(exchange, started, key, target, this.#givenBody(body), undefined);
-  }
-
-  /** `prepareSoon` of a body to be read from a stream. */
-  async #preparedFromStream(
-    exchange: HttpExchange<R>,
-    started: number,
-    key: string,
-    target: string,
-    body: Extract<ExchangeBody, { kind: "stream" }>,
-  ): Promise<Prepared | Answered> {
-    const bytes = await body.read(this.policy.maxRequestBytes);
-    return this.#preparedWith(exchange, started, key, target, bytes, bytes);
-  }
-
-  /** `prepareSoon` once the body is read; `requestBody` is what the caller hands on to the route. */
-  #preparedWith(
-    exchange: HttpExchange<R>,
-    started: number,
-    key: string,
-    target: string,
-    body: ReadBody,
-    requestBody: Uint8Array | undefined,
-  ): Prepared | Answered | Promise<Prepared | Answered> {
-    const policy = this.policy;
-    if (body === undefined) {
-      return this.#reject(
-        exchange,
-        started,
-        "request-too-large",
-        `Requests with an idempotency key may carry at most ${policy.maxRequestBytes} bytes of body.`,
-      );
-    }
-    const fingerprint = policy.fingerprint
-      ? policy.fingerprint(
-          exchange.request,
-          body instanceof Uint8Array ? body : encoder.encode(body.canonicalJson),
-        )
-      : fingerprintRequestSoon(exchange.method, target, exchange.header("content-type"), body);
-    if (typeof fingerprint === "string" && this.#scope === "global") {
-      return { kind: "prepared", key, storedKey: this.#storedKey("", key), fingerprint, requestBody };
-    }
-    return this.#scoped(exchange, started, key, fingerprint, requestBody);
-  }
-
-  /** The rest of `#preparedWith` when the fingerprint or the scope is to be waited for. */
-  async #scoped(
-    exchange: HttpExchange<R>,
-    started: number,
-    key: string,
-    fingerprintSoon: string | Promise<string>,
-    requestBody: Uint8Array | undefined,
-  ): Promise<Prepared | Answered> {
-    const fingerprint = await fingerprintSoon;
-    const scope = this.#scope === "global" ? "" : await this.#scope(exchange.request);
-    // An empty identity is no identity: it would be the key space "global" shares.
-    if (typeof scope !== "string" || (scope === "" && this.#scope !== "global")) {
-      // Whose key this is cannot be told: never fall into a key space shared with other callers.
-      return this.#reject(
-        exchange,
-        started,
-        "scope-missing",
-        "This request carries no identity its idempotency key could belong to.",
-      );
-    }
-    return { kind: "prepared", key, storedKey: this.#storedKey(scope, key), fingerprint, requestBody };
-  }
-
-  #storedKey(scope: string, key: string): string {
-    return composeStoredKey(this.#keyPrefix, "http", scope, key);
+    return this.#preparation.prepare(exchange, started);
   }
 
   /** A request without a key where one is required: 400, reported like every other request. */
@@ -304,36 +183,14 @@ export class HttpEntry<R> {
   }
 
   /** A request answered before any claim (400, 413): reported like every other request. */
-  #reject(exchange: HttpExchange<R>, started: number, reason: ProblemType, detail: string | HttpAnswer) {
-    const answer = typeof detail === "string" ? this.answers.problem(problem(reason, detail)) : detail;
+  #reject(exchange: HttpExchange<R>, started: number, reason: ProblemType, detail?: string | HttpAnswer) {
+    const answer =
+      typeof detail === "string"
+        ? this.answers.problem(problem(reason, detail))
+        : (detail ?? this.answers.keyMissing());
     if (this.listening) {
       this.report(exchange, started, { key: undefined, outcome: "rejected", status: answer.status, reason });
     }
     return { kind: "answer" as const, answer };
   }
-
-  /**
-   * A body given whole (bytes, or a parser's value) as bytes or canonical JSON, or `undefined` when it
-   * is over `maxRequestBytes`. Synchronous: a stream is read by `prepare` itself.
-   */
-  #givenBody(body: Exclude<ExchangeBody, { kind: "stream" }>): ReadBody {
-    const limit = this.policy.maxRequestBytes;
-    const value = body.kind === "bytes" ? body.bytes : body.value;
-    if (value === undefined || value === null) return EMPTY;
-    if (value instanceof Uint8Array) return value.length > limit ? undefined : value;
-    if (typeof value === "string")
-      return utf8Length(value, limit) > limit ? undefined : encoder.encode(value);
-    const text = canonicalParsedJson(value);
-    return utf8Length(text, limit) > limit ? undefined : { canonicalJson: text };
-  }
-}
-
-/** A body as `prepare` fingerprints it: bytes or canonical JSON, or `undefined` when over the cap. */
-type ReadBody = Uint8Array | { canonicalJson: string } | undefined;
-
-/** The UTF-8 length of `text`, exact whenever it matters for `limit` (cheap when it plainly fits). */
-function utf8Length(text: string, limit: number): number {
-  if (text.length > limit) return text.length; // already over: a UTF-8 byte per code unit at least
-  if (text.length * 3 <= limit) return text.length; // fits at any encoding width
-  return encoder.encode(text).length;
 }

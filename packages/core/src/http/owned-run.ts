@@ -1,7 +1,7 @@
 import type { CallOutcome } from "../events.js";
 import type { Lease } from "../lease.js";
 import { workContext } from "../work-context.js";
-import type { HttpEntry, Prepared } from "./entry.js";
+import type { HttpEntry } from "./entry.js";
 import type {
   HandlerContext,
   HttpAnswer,
@@ -10,6 +10,7 @@ import type {
   RouteResponseHead,
   UnreplayableReason,
 } from "./exchange.js";
+import type { Prepared } from "./prepare.js";
 
 const EMPTY = new Uint8Array(0);
 
