@@ -2,15 +2,18 @@
  * One contender in a closed loop, in a process of its own, for paired runs of two builds (see README,
  * "Paired runs"): `node --import tsx src/one-contender.ts <idemkit|baseline> <in flight> <ms>
  * <new|replay|takeover> [outcome bytes]` prints req/s, this process's CPU µs per request and p50.
- * The store is `BENCH_STORE`: redis (default; keys in database 9 with the run's tag), sqlite (a fresh
+ * The store is `BENCH_STORE`: redis (default; keys in database 9 with the run's tag), node-redis (the
+ * same on a node-redis client), sqlite (a fresh
  * file), postgres (tables of this process, dropped at the end) or noop (a store that answers every
  * call at once, acquired and stored: the engine's own cost; its baseline calls the work directly).
  * `WARM_MS` sets the unrecorded warm-up on new keys (default 500).
  */
 import type { IdempotencyStore } from "@idemkit/core";
+import { createClient, type RedisClientType } from "@redis/client";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { idemkitContender } from "./contenders/idemkit.js";
+import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
@@ -66,6 +69,16 @@ async function open(): Promise<Contender> {
       const opened = baseline ? redisBaseline(client) : redisIdemkit(client);
       return { ...opened, close: async () => void (await client.quit()) };
     }
+    case "node-redis": {
+      // The full run's node-redis client (setup.ts): the options the store's README recommends.
+      const client = (await createClient({
+        url: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/9",
+        disableOfflineQueue: true,
+        commandOptions: { timeout: 0 },
+      }).connect()) as RedisClientType;
+      const opened = baseline ? nodeRedisBaseline(client) : nodeRedisIdemkit(client);
+      return { ...opened, close: async () => void client.destroy() };
+    }
     case "sqlite": {
       const db = benchDatabase();
       return baseline ? sqliteBaseline(db) : sqliteIdemkit(db);
@@ -91,7 +104,7 @@ async function open(): Promise<Contender> {
       };
     }
     default:
-      throw new Error(`BENCH_STORE: unknown ${store} (redis, sqlite, postgres, noop)`);
+      throw new Error(`BENCH_STORE: unknown ${store} (redis, node-redis, sqlite, postgres, noop)`);
   }
 }
 
