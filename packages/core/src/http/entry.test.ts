@@ -132,22 +132,49 @@ describe("HttpEntry.begin", () => {
     expect(other.kind === "answer" && other.answer.status).toBe(422);
   });
 
-  it("reports each request answered before a claim as finished, 400 and 413 alike", async () => {
+  it("reports each request answered before a claim as finished, with its problem, 400 and 413 alike", async () => {
     const { entry, claims, finished } = entryOf({
       scope: (request) => request.user,
       maxRequestBytes: 4,
       required: true,
     });
-    await entry.begin(exchange({ kind: "parsed", value: {} }, {}, null));
-    await entry.begin(exchange({ kind: "parsed", value: {} }, {}));
-    await entry.begin(exchange({ kind: "parsed", value: { sku: "abc" } }, { user: "ann" }));
-    await entry.begin(exchange(streamOf('{"sku":"abc"}'), { user: "ann" }));
-    expect(finished).toEqual([
-      { status: 400, reason: "key-missing" },
-      { status: 400, reason: "scope-missing" },
-      { status: 413, reason: "request-too-large" },
-      { status: 413, reason: "request-too-large" },
+    const problems = [
+      await entry.begin(exchange({ kind: "parsed", value: {} }, {}, null)),
+      await entry.begin(exchange({ kind: "parsed", value: {} }, {}, "")),
+      await entry.begin({ ...exchange({ kind: "parsed", value: {} }, { user: "ann" }), target: "*" }),
+      await entry.begin(exchange({ kind: "parsed", value: {} }, {})),
+      await entry.begin(exchange({ kind: "parsed", value: { sku: "abc" } }, { user: "ann" })),
+      await entry.begin(exchange(streamOf('{"sku":"abc"}'), { user: "ann" })),
+    ].map((begun) => {
+      if (begun.kind !== "answer") throw new Error(`expected an answer, got ${begun.kind}`);
+      const { type, detail } = JSON.parse(new TextDecoder().decode(begun.answer.body));
+      return { status: begun.answer.status, type: type.replace("urn:idemkit:problem:", ""), detail };
+    });
+    expect(problems).toEqual([
+      { status: 400, type: "key-missing", detail: "This request needs an idempotency-key header." },
+      { status: 400, type: "key-invalid", detail: "Idempotency key is empty" },
+      {
+        status: 400,
+        type: "target-invalid",
+        detail: "The request target is neither a path nor an absolute URL.",
+      },
+      {
+        status: 400,
+        type: "scope-missing",
+        detail: "This request carries no identity its idempotency key could belong to.",
+      },
+      {
+        status: 413,
+        type: "request-too-large",
+        detail: "Requests with an idempotency key may carry at most 4 bytes of body.",
+      },
+      {
+        status: 413,
+        type: "request-too-large",
+        detail: "Requests with an idempotency key may carry at most 4 bytes of body.",
+      },
     ]);
+    expect(finished).toEqual(problems.map(({ status, type }) => ({ status, reason: type })));
     expect(claims).toEqual([]);
   });
 
@@ -164,6 +191,34 @@ describe("HttpEntry.begin", () => {
       globalThis.Promise = Native;
       expect(begun.kind).toBe("run");
       expect(claims).toEqual(["idem:http:3:ann:k1"]);
+    });
+
+    it("waits for a scope function's promise natively, not on the app's Promise, which may defer (bluebird)", async () => {
+      /** Runs every callback a turn of the event loop later, as bluebird does on Node. */
+      class Deferring<T> extends Native<T> {
+        // biome-ignore lint/suspicious/noThenProperty: a Promise subclass overrides then
+        override then<A = T, B = never>(
+          onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+          onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+        ): Promise<A | B> {
+          const later = () => new Native<void>((resolve) => setImmediate(resolve));
+          return super.then(
+            (value) => later().then(() => (onFulfilled ? onFulfilled(value) : (value as unknown as A))),
+            (reason) =>
+              later().then(() => {
+                if (onRejected) return onRejected(reason);
+                throw reason;
+              }),
+          );
+        }
+      }
+      const { entry, claims } = entryOf({ scope: async (request) => request.user });
+      globalThis.Promise = Deferring as PromiseConstructor;
+      const begun = entry.begin(exchange({ kind: "parsed", value: {} }, { user: "ann" }));
+      globalThis.Promise = Native;
+      await new Native((resolve) => setImmediate(resolve));
+      expect(claims).toEqual(["idem:http:3:ann:k1"]);
+      expect((await begun).kind).toBe("run");
     });
   });
 });

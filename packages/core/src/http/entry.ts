@@ -42,9 +42,10 @@ export class HttpEntry<R> {
     this.#engine = engine;
     this.policy = policy;
     this.answers = new Answers(policy as HttpPolicy<unknown>);
-    this.#preparation = new Preparation(policy, requireScope(policy, where), keyPrefix, (...args) =>
-      this.#reject(...args),
-    );
+    this.#preparation = new Preparation(policy, requireScope(policy, where), keyPrefix, {
+      problem: (exchange, started, reason, detail) => this.#reject(exchange, started, reason, detail),
+      keyMissing: (exchange, started) => this.reject(exchange, started, "key-missing"),
+    });
     this.#route = hooks.route;
   }
 
@@ -124,10 +125,17 @@ export class HttpEntry<R> {
     }
     // A request prepared without waiting (a body given whole, a scope that answers at once) sends its
     // claim at once, with no promise and no microtask of its preparation's own.
-    if (isWaiting(preparing)) {
-      return Promise.resolve(preparing).then((prepared) => this.#claimFor(exchange, prepared, started));
-    }
+    if (isWaiting(preparing)) return this.#claimWhenPrepared(exchange, preparing, started);
     return this.#claimFor(exchange, preparing, started);
+  }
+
+  /** Awaited natively: the app's own `Promise`, if it replaced the global one, may defer (bluebird). */
+  async #claimWhenPrepared(
+    exchange: HttpExchange<R>,
+    preparing: PromiseLike<Prepared | Answered>,
+    started: number,
+  ): Promise<Begun> {
+    return this.#claimFor(exchange, await preparing, started);
   }
 
   async #claimFor(exchange: HttpExchange<R>, prepared: Prepared | Answered, started: number): Promise<Begun> {
@@ -183,11 +191,8 @@ export class HttpEntry<R> {
   }
 
   /** A request answered before any claim (400, 413): reported like every other request. */
-  #reject(exchange: HttpExchange<R>, started: number, reason: ProblemType, detail?: string | HttpAnswer) {
-    const answer =
-      typeof detail === "string"
-        ? this.answers.problem(problem(reason, detail))
-        : (detail ?? this.answers.keyMissing());
+  #reject(exchange: HttpExchange<R>, started: number, reason: ProblemType, detail: string | HttpAnswer) {
+    const answer = typeof detail === "string" ? this.answers.problem(problem(reason, detail)) : detail;
     if (this.listening) {
       this.report(exchange, started, { key: undefined, outcome: "rejected", status: answer.status, reason });
     }

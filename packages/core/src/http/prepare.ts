@@ -21,16 +21,13 @@ export interface Prepared {
 /** What preparing a request comes to: at once when nothing was waited for, otherwise in a promise. */
 export type Preparing = Prepared | Answered | PromiseLike<Prepared | Answered>;
 
-/**
- * A request answered before any claim (400, 413), reported as `finished` by the entry: a problem of
- * `reason` saying `detail`, or the answer to a missing key when `detail` is not given.
- */
-export type Reject<R> = (
-  exchange: HttpExchange<R>,
-  started: number,
-  reason: ProblemType,
-  detail?: string,
-) => Answered;
+/** How the entry answers a request before any claim, each reported as `finished`. */
+export interface Rejections<R> {
+  /** A problem of `reason` saying `detail` (400, 413). */
+  problem(exchange: HttpExchange<R>, started: number, reason: ProblemType, detail: string): Answered;
+  /** A request without the key a required header asks for (400). */
+  keyMissing(exchange: HttpExchange<R>, started: number): Answered;
+}
 
 /** A body as it is fingerprinted: bytes or canonical JSON, or `undefined` when over the cap. */
 type ReadBody = Uint8Array | { canonicalJson: string } | undefined;
@@ -49,13 +46,13 @@ export class Preparation<R> {
   readonly #policy: HttpPolicy<R>;
   readonly #scope: Scope<R>;
   readonly #keyPrefix: string;
-  readonly #reject: Reject<R>;
+  readonly #rejections: Rejections<R>;
 
-  constructor(policy: HttpPolicy<R>, scope: Scope<R>, keyPrefix: string, reject: Reject<R>) {
+  constructor(policy: HttpPolicy<R>, scope: Scope<R>, keyPrefix: string, rejections: Rejections<R>) {
     this.#policy = policy;
     this.#scope = scope;
     this.#keyPrefix = keyPrefix;
-    this.#reject = reject;
+    this.#rejections = rejections;
   }
 
   /** Prepares `exchange`; may throw (a `fingerprint` option's throw, say) as well as reject. */
@@ -64,17 +61,17 @@ export class Preparation<R> {
     if (!policy.methods.has(exchange.method)) return PASS;
     const header = exchange.header(policy.headerName);
     if (header === undefined) {
-      return policy.required ? this.#reject(exchange, started, "key-missing") : PASS;
+      return policy.required ? this.#rejections.keyMissing(exchange, started) : PASS;
     }
     let key: string;
     try {
       key = parseIdempotencyKey(header);
     } catch (error) {
-      return this.#reject(exchange, started, "key-invalid", (error as Error).message);
+      return this.#rejections.problem(exchange, started, "key-invalid", (error as Error).message);
     }
     const target = routedTarget(exchange.target);
     if (target === undefined) {
-      return this.#reject(
+      return this.#rejections.problem(
         exchange,
         started,
         "target-invalid",
@@ -108,7 +105,7 @@ export class Preparation<R> {
   ): Preparing {
     const policy = this.#policy;
     if (body === undefined) {
-      return this.#reject(
+      return this.#rejections.problem(
         exchange,
         started,
         "request-too-large",
@@ -148,9 +145,19 @@ export class Preparation<R> {
     if (typeof scope === "string" || scope === undefined) {
       return this.#scoped(exchange, started, key, scope, fingerprint, requestBody);
     }
-    return Promise.resolve(scope).then((answered) =>
-      this.#scoped(exchange, started, key, answered, fingerprint, requestBody),
-    );
+    return this.#scopeThenPrepared(exchange, started, key, scope, fingerprint, requestBody);
+  }
+
+  /** Awaited natively: the app's own `Promise`, if it replaced the global one, may defer (bluebird). */
+  async #scopeThenPrepared(
+    exchange: HttpExchange<R>,
+    started: number,
+    key: string,
+    scope: unknown,
+    fingerprint: string,
+    requestBody: Uint8Array | undefined,
+  ): Promise<Prepared | Answered> {
+    return this.#scoped(exchange, started, key, await scope, fingerprint, requestBody);
   }
 
   #scoped(
@@ -164,7 +171,7 @@ export class Preparation<R> {
     // An empty identity is no identity: it would be the key space "global" shares.
     if (typeof scope !== "string" || (scope === "" && this.#scope !== "global")) {
       // Whose key this is cannot be told: never fall into a key space shared with other callers.
-      return this.#reject(
+      return this.#rejections.problem(
         exchange,
         started,
         "scope-missing",
