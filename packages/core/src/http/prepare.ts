@@ -39,8 +39,8 @@ const encoder = new TextEncoder();
 /**
  * Everything before the claim, for one set of options: coverage, key, target, body, fingerprint,
  * scope. It waits only for what answers in a promise (a streamed body, a `fingerprint` or `scope`
- * option's promise), so most requests are prepared without a promise or a microtask of their own;
- * the order of the calls is the same either way.
+ * option's promise), so a request with a body given whole and a scope that answers at once is
+ * prepared without a promise or a microtask of its own; the order of the calls is the same either way.
  */
 export class Preparation<R> {
   readonly #policy: HttpPolicy<R>;
