@@ -118,46 +118,36 @@ export class Preparation<R> {
           body instanceof Uint8Array ? body : encoder.encode(body.canonicalJson),
         )
       : fingerprintRequestSoon(exchange.method, target, exchange.header("content-type"), body);
-    if (typeof fingerprint === "string")
-      return this.#withScope(exchange, started, key, fingerprint, requestBody);
-    return this.#fingerprintThenScope(exchange, started, key, fingerprint, requestBody);
-  }
-
-  async #fingerprintThenScope(
-    exchange: HttpExchange<R>,
-    started: number,
-    key: string,
-    fingerprint: PromiseLike<string>,
-    requestBody: Uint8Array | undefined,
-  ): Promise<Prepared | Answered> {
-    return this.#withScope(exchange, started, key, await fingerprint, requestBody);
-  }
-
-  /** Asks the scope at once, and waits only if it answers in a promise. */
-  #withScope(
-    exchange: HttpExchange<R>,
-    started: number,
-    key: string,
-    fingerprint: string,
-    requestBody: Uint8Array | undefined,
-  ): Preparing {
-    const scope = this.#scope === "global" ? "" : this.#scope(exchange.request);
-    if (typeof scope === "string" || scope === undefined) {
-      return this.#scoped(exchange, started, key, scope, fingerprint, requestBody);
+    if (typeof fingerprint !== "string") {
+      return this.#waited(exchange, started, key, fingerprint, undefined, requestBody);
     }
-    return this.#scopeThenPrepared(exchange, started, key, scope, fingerprint, requestBody);
+    const scope = this.#askScope(exchange);
+    if (answered(scope)) return this.#scoped(exchange, started, key, scope, fingerprint, requestBody);
+    return this.#waited(exchange, started, key, fingerprint, { scope }, requestBody);
   }
 
-  /** Awaited natively: the app's own `Promise`, if it replaced the global one, may defer (bluebird). */
-  async #scopeThenPrepared(
+  /** The scope of `exchange`'s key space, as the option answers it (`""` for `"global"`). */
+  #askScope(exchange: HttpExchange<R>): unknown {
+    return this.#scope === "global" ? "" : this.#scope(exchange.request);
+  }
+
+  /**
+   * The rest of the preparation once the fingerprint or the scope answered in a promise: the scope is
+   * asked (unless `asked`) only once the fingerprint is known, as without waiting. Awaited natively:
+   * the app's own `Promise`, if it replaced the global one, may defer (bluebird).
+   */
+  async #waited(
     exchange: HttpExchange<R>,
     started: number,
     key: string,
-    scope: unknown,
-    fingerprint: string,
+    fingerprintSoon: string | PromiseLike<string>,
+    asked: { scope: unknown } | undefined,
     requestBody: Uint8Array | undefined,
   ): Promise<Prepared | Answered> {
-    return this.#scoped(exchange, started, key, await scope, fingerprint, requestBody);
+    const fingerprint = typeof fingerprintSoon === "string" ? fingerprintSoon : await fingerprintSoon;
+    const scope = asked ? asked.scope : this.#askScope(exchange);
+    const identity = answered(scope) ? scope : await scope;
+    return this.#scoped(exchange, started, key, identity, fingerprint, requestBody);
   }
 
   #scoped(
@@ -205,6 +195,11 @@ export class Preparation<R> {
  */
 export function isWaiting(preparing: Preparing): preparing is PromiseLike<Prepared | Answered> {
   return "then" in preparing;
+}
+
+/** Whether a scope option's answer needs no waiting for (a string, or none). */
+function answered(scope: unknown): scope is string | undefined {
+  return typeof scope === "string" || scope === undefined;
 }
 
 /** The UTF-8 length of `text`, exact whenever it matters for `limit` (cheap when it plainly fits). */
