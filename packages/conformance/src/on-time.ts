@@ -11,6 +11,12 @@ class Stalled extends Error {}
 const ATTEMPTS = 3;
 /** How often the watch reads the clock. */
 const TICK_MS = 10;
+/**
+ * The most of a window a call may need to have left before `inTime` may blame a stall: a fifth. The
+ * checks plan calls as late as three quarters through a window, and a cap of a quarter would leave such
+ * a call no room for a timer that fires a few ms late.
+ */
+const MAX_MARGIN_SHARE = 1 / 5;
 /** How late an idle process's timer may come (granularity, the loop's own turn): never counted. */
 const JITTER_MS = 2;
 
@@ -86,7 +92,7 @@ export type InTime = (setAt: number, windowMs: number, call: string) => void;
 /**
  * Runs `attempt` (which takes fresh keys each time) until it ends without its process stalling past a
  * window, at most ATTEMPTS times. The `inTime` it is given throws `Stalled` when a call would leave less
- * than `toleranceMs` (at most a quarter of the window) before the window ends *and* the
+ * than `toleranceMs` (at most a fifth of the window) before the window ends *and* the
  * process lost at least that overrun to stalls since the window opened: without the stalls the call
  * was in time. Otherwise the call goes ahead and the store is judged as it always was: the latency of a
  * store that does not block the thread, or a tolerance as wide as the window, never reads as a stall.
@@ -96,7 +102,8 @@ export async function onTime(toleranceMs: number, attempt: (inTime: InTime) => P
     const watch = new StallWatch();
     const inTime: InTime = (setAt, windowMs, call) => {
       const late = clock() - setAt;
-      const overrun = late - (windowMs - Math.min(toleranceMs, windowMs / 4));
+      const margin = Math.min(toleranceMs, windowMs * MAX_MARGIN_SHARE);
+      const overrun = late - (windowMs - margin);
       const lost = watch.lostSince(setAt);
       if (overrun > 0 && lost >= overrun) {
         throw new Stalled(
