@@ -9,7 +9,7 @@
  * `WARM_MS` sets the unrecorded warm-up on new keys (default 500).
  */
 import type { IdempotencyStore } from "@idemkit/core";
-import { createClient, type RedisClientType } from "@redis/client";
+import type { RedisClientType } from "@redis/client";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { idemkitContender } from "./contenders/idemkit.js";
@@ -20,6 +20,7 @@ import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlit
 import { type Contender, TAKEOVER_LEASE_MS } from "./contenders/types.js";
 import { closedLoop } from "./loop.js";
 import { inputOf, outcomeOf } from "./scenarios.js";
+import { nodeRedisClient } from "./setup.js";
 
 const [which = "idemkit", inFlight = "1", ms = "3000", scenario = "new", bytes = "0"] = process.argv.slice(2);
 const store = process.env.BENCH_STORE ?? "redis";
@@ -70,12 +71,8 @@ async function open(): Promise<Contender> {
       return { ...opened, close: async () => void (await client.quit()) };
     }
     case "node-redis": {
-      // The full run's node-redis client (setup.ts): the options the store's README recommends.
-      const client = (await createClient({
-        url: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/9",
-        disableOfflineQueue: true,
-        commandOptions: { timeout: 0 },
-      }).connect()) as RedisClientType;
+      const url = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/9";
+      const client = (await nodeRedisClient(url).connect()) as unknown as RedisClientType;
       const opened = baseline ? nodeRedisBaseline(client) : nodeRedisIdemkit(client);
       return { ...opened, close: async () => void client.destroy() };
     }

@@ -118,14 +118,7 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         maxRetriesPerRequest: 1,
         connectTimeout: 2000,
       });
-      // As the store's README recommends: no per-command timer (the store bounds every call).
-      const client = createClient({
-        url: REDIS_URL,
-        socket: { connectTimeout: 2000, reconnectStrategy: false },
-        disableOfflineQueue: true,
-        commandOptions: { timeout: 0 },
-      });
-      client.on("error", () => {});
+      const client = nodeRedisClient(REDIS_URL);
       try {
         await admin.connect();
         await client.connect();
@@ -198,6 +191,21 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
 }
 
 /** Redis's own CPU time so far (user + system, all its threads), µs: server-wide. */
+/**
+ * The bench's node-redis client, not yet connected, with the options the store's README recommends: no
+ * per-command timer (the store bounds every call), no offline queue.
+ */
+export function nodeRedisClient(url: string) {
+  const client = createClient({
+    url,
+    socket: { connectTimeout: 2000, reconnectStrategy: false },
+    disableOfflineQueue: true,
+    commandOptions: { timeout: 0 },
+  });
+  client.on("error", () => {});
+  return client;
+}
+
 export async function redisCpuUs(client: Redis): Promise<number> {
   const info = await client.info("cpu");
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
