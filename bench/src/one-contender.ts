@@ -5,10 +5,11 @@
  * The store is `BENCH_STORE`: redis (default; keys in database 9 with the run's tag), node-redis (the
  * same on a node-redis client), sqlite (a fresh
  * file), postgres (tables of this process, dropped at the end) or noop (a store that answers every
- * call at once, acquired and stored: the engine's own cost; its baseline calls the work directly).
+ * call at once, acquired and stored, and a stored key's claim with its record: the engine's own cost;
+ * its baseline calls the work directly).
  * `WARM_MS` sets the unrecorded warm-up on new keys (default 500).
  */
-import type { IdempotencyStore } from "@idemkit/core";
+import type { CompletedRecord, IdempotencyStore } from "@idemkit/core";
 import type { RedisClientType } from "@redis/client";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -92,7 +93,7 @@ async function open(): Promise<Contender> {
       return { ...opened, close };
     }
     case "noop": {
-      if (!baseline) return idemkitContender("memory", answersAtOnce());
+      if (!baseline) return idemkitContender("memory", answersAtOnce(scenario === "replay"));
       return {
         name: "baseline",
         store: "memory",
@@ -105,11 +106,37 @@ async function open(): Promise<Contender> {
   }
 }
 
-/** A store that answers every call at once: every claim acquires, every completion is stored. */
-function answersAtOnce(): IdempotencyStore {
+/**
+ * A store that answers every call at once: every claim acquires, every completion is stored. With
+ * `replays`, a completed key's claim answers with its record (a copy of its bytes, as a store's read
+ * is), so replays measure the engine's replay path.
+ */
+function answersAtOnce(replays: boolean): IdempotencyStore {
+  const completed = new Map<string, CompletedRecord>();
+  const fingerprints = new Map<string, string>();
   return {
-    claim: async () => ({ acquired: true, fence: 1, takeover: false }),
-    complete: async () => true,
+    claim: async (key, { fingerprint }) => {
+      const record = completed.get(key);
+      if (record !== undefined)
+        return { acquired: false, record: { ...record, result: record.result.slice() } };
+      if (replays) fingerprints.set(key, fingerprint);
+      return { acquired: true, fence: 1, takeover: false };
+    },
+    complete: async (key, token, { result, retentionMs }) => {
+      const fingerprint = fingerprints.get(key);
+      if (fingerprint !== undefined) {
+        const expiresAt = Date.now() + retentionMs;
+        completed.set(key, {
+          state: "completed",
+          token,
+          fingerprint,
+          fence: 1,
+          result: result.slice(),
+          expiresAt,
+        });
+      }
+      return true;
+    },
     release: async () => true,
     extend: async () => true,
     get: async () => undefined,
