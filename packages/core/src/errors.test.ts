@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError, IdempotencyError, MismatchError, StoreUnavailableError } from "./errors.js";
 import { createIdempotency } from "./idempotency.js";
@@ -117,5 +118,49 @@ describe("ConflictError", () => {
     await expect(first).resolves.toBe("v");
     expect(error).toBeInstanceOf(ConflictError);
     expect((error as Error).stack).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("the record a conflict or a mismatch carries", () => {
+  const completed: IdempotencyRecord = {
+    state: "completed",
+    token: "lease-token-1",
+    fingerprint: "f",
+    fence: 3,
+    result: new TextEncoder().encode('{"card":"4242"}'),
+    expiresAt: 0,
+  };
+  /** What a logger's error serializer writes (pino's and bunyan's copy the enumerable fields, for…in). */
+  const logged = (error: Error) => {
+    const fields: Record<string, unknown> = { type: error.name, message: error.message, stack: error.stack };
+    for (const name in error) fields[name] = (error as unknown as Record<string, unknown>)[name];
+    return JSON.stringify(fields);
+  };
+
+  for (const [what, make] of [
+    ["ConflictError", () => new ConflictError("k", { ...record, token: "lease-token-1" })],
+    ["MismatchError", () => new MismatchError("k", completed)],
+  ] as const) {
+    it(`${what}: reads as error.record, and no log, JSON or inspection of the error shows it`, () => {
+      const error = make();
+      expect(error.record?.token).toBe("lease-token-1");
+      expect(Object.keys(error)).not.toContain("record");
+      for (const text of [logged(error), JSON.stringify(error), inspect(error)]) {
+        expect(text).not.toContain("lease-token-1");
+        expect(text).not.toContain("record");
+      }
+    });
+  }
+
+  it("a mismatch thrown by run() holds the stored record, which stays out of what a logger copies", async () => {
+    const idem = createIdempotency({ store: createMemoryStore() });
+    await idem.run({ key: "k", input: { amount: 1 } }, () => ({ card: "4242" }));
+    const error = await idem.run({ key: "k", input: { amount: 2 } }, () => 0).catch((thrown) => thrown);
+    expect(error).toBeInstanceOf(MismatchError);
+    expect((error as MismatchError).record.state).toBe("completed");
+    const line = logged(error);
+    expect(line).not.toContain((error as MismatchError).record.token);
+    expect(line).not.toContain('"result"');
+    expect(JSON.parse(line)).toMatchObject({ type: "MismatchError", code: "mismatch" });
   });
 });

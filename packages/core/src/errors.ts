@@ -22,7 +22,8 @@ export class InvalidKeyError extends IdempotencyError {
  * taken over and the key holds no outcome yet (`record` then `undefined`). Retry later.
  */
 export class ConflictError extends IdempotencyError {
-  readonly record: IdempotencyRecord | undefined;
+  /** The key's live record (not enumerable: see `keepRecord`). */
+  declare readonly record: IdempotencyRecord | undefined;
   /**
    * For a key in flight (`record` set), made without a stack trace: its `stack` is its first line. It
    * is an answer, like a 409, not a fault, and in a burst of retried duplicates nearly every request
@@ -45,17 +46,27 @@ export class ConflictError extends IdempotencyError {
         configurable: true,
       });
     }
-    this.record = record;
+    keepRecord(this, record);
   }
 }
 
 /** The key was used before with a different fingerprint (another payload, method or path). */
 export class MismatchError extends IdempotencyError {
-  readonly record: IdempotencyRecord;
+  /** The record the key holds (not enumerable: see `keepRecord`). */
+  declare readonly record: IdempotencyRecord;
   constructor(key: string, record: IdempotencyRecord) {
     super("mismatch", `Idempotency key "${key}" was already used with a different request`);
-    this.record = record;
+    keepRecord(this, record);
   }
+}
+
+/**
+ * `error.record`, readable but not enumerable: loggers (pino's and bunyan's error serializers),
+ * `JSON.stringify` and `console.log` copy an error's enumerable fields, and a record holds the owner's
+ * lease token and, once completed, the stored outcome's bytes, one field per byte.
+ */
+function keepRecord(error: Error, record: IdempotencyRecord | undefined): void {
+  Object.defineProperty(error, "record", { value: record, enumerable: false, configurable: true });
 }
 
 /** The store did not answer in time or failed; the work was not run (fail closed). */
