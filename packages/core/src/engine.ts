@@ -78,17 +78,18 @@ export class Engine {
    * the store's record of that token is recognised as ours (docs/design.md#state-machine, rule 5).
    */
   claim(key: string, fingerprint: string): Promise<ClaimDecision> {
-    return this.#claim(key, fingerprint, performance.now(), true);
+    return this.#claim(key, fingerprint, undefined, true);
   }
 
   /**
-   * `claim`, with the events' `durationMs` counted from `started`; a conflict is reported only if
-   * `reportConflict` (a waiter reports one when it gives up, not one per poll).
+   * `claim`, with the events' `durationMs` counted from `started` (default: when this claim is sent);
+   * a conflict is reported only if `reportConflict` (a waiter reports one when it gives up, not one
+   * per poll).
    */
   async #claim(
     key: string,
     fingerprint: string,
-    started: number,
+    started: number | undefined,
     reportConflict: boolean,
   ): Promise<ClaimDecision> {
     const token = crypto.randomUUID();
@@ -121,7 +122,8 @@ export class Engine {
       releaseLateClaims(this.store, key, token, attempts, undefined);
       throw error;
     }
-    const durationMs = performance.now() - started;
+    // Only events read the clock again: unheard, a replay's claim reads it once (`sentAt`).
+    const durationMs = this.#events.active ? performance.now() - (started ?? sentAt) : 0;
     // The first attempt timed out or failed and the retry decided. The first may still land later,
     // after the key was released (the work threw) or taken by someone else: it would then acquire the
     // key for our token, which nobody holds (a phantom owner: 409 for a whole lease, a fence burnt).

@@ -56,7 +56,8 @@ export async function executeOnce<T>(
   options: RunOptions<T>,
   work: (context: RunContext) => T | Promise<T>,
 ): Promise<RunResult<T>> {
-  const started = performance.now();
+  // Only the `finished` event reads it: unheard, a call does without.
+  const started = engine.listening ? performance.now() : undefined;
   if (typeof options.key !== "string" || options.key.length === 0) {
     throw new TypeError("run() needs a non-empty string key");
   }
@@ -73,6 +74,8 @@ export async function executeOnce<T>(
   }
   const storedKey = composeStoredKey(keyPrefix, "run", options.scope ?? "", options.key);
   if (!engine.listening) return once(engine, storedKey, fingerprint, options, work, undefined);
+  // A listener that came while the input was hashed: counted from now.
+  const from = started ?? performance.now();
   // Until the claim decides, a throw is the store's (the claim fails closed).
   const report: RunReport = { outcome: "unavailable", fence: undefined };
   let error: unknown;
@@ -87,7 +90,7 @@ export async function executeOnce<T>(
       type: "finished",
       key: storedKey,
       outcome,
-      durationMs: performance.now() - started,
+      durationMs: performance.now() - from,
       ...(fence !== undefined && { fence }),
       ...(options.name !== undefined && { name: options.name }),
       ...((outcome === "failed" || outcome === "unavailable") && { error }),
