@@ -9,12 +9,12 @@
  * its baseline calls the work directly).
  * `WARM_MS` sets the unrecorded warm-up on new keys (default 500).
  */
-import type { CompletedRecord, IdempotencyStore } from "@idemkit/core";
 import type { RedisClientType } from "@redis/client";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { idemkitContender } from "./contenders/idemkit.js";
 import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js";
+import { answersAtOnce } from "./contenders/noop.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
@@ -104,42 +104,4 @@ async function open(): Promise<Contender> {
     default:
       throw new Error(`BENCH_STORE: unknown ${store} (redis, node-redis, sqlite, postgres, noop)`);
   }
-}
-
-/**
- * A store that answers every call at once: every claim acquires, every completion is stored. With
- * `replays`, a completed key's claim answers with its record (a copy of its bytes, as a store's read
- * is), so replays measure the engine's replay path.
- */
-function answersAtOnce(replays: boolean): IdempotencyStore {
-  const completed = new Map<string, CompletedRecord>();
-  const fingerprints = new Map<string, string>();
-  return {
-    claim: async (key, { fingerprint }) => {
-      const record = completed.get(key);
-      if (record !== undefined)
-        return { acquired: false, record: { ...record, result: record.result.slice() } };
-      if (replays) fingerprints.set(key, fingerprint);
-      return { acquired: true, fence: 1, takeover: false };
-    },
-    complete: async (key, token, { result, retentionMs }) => {
-      const fingerprint = fingerprints.get(key);
-      if (fingerprint !== undefined) {
-        const expiresAt = Date.now() + retentionMs;
-        completed.set(key, {
-          state: "completed",
-          token,
-          fingerprint,
-          fence: 1,
-          result: result.slice(),
-          expiresAt,
-        });
-      }
-      return true;
-    },
-    release: async () => true,
-    extend: async () => true,
-    get: async () => undefined,
-    delete: async () => false,
-  };
 }

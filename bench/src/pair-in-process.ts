@@ -7,8 +7,9 @@
  * contender has its own ioredis client; prints each one's req/s, its CPU µs per request and Redis's (`INFO
  * cpu`), summed over its slices, and new ÷ old. With `BENCH_STORE=sqlite` each has a SQLite file of its
  * own instead (WAL, as the bench's), with `BENCH_STORE=postgres` a table and pg Pool of its own (dropped at
- * the end); the Redis column then reads 0. The other checkout must be built (`pnpm build`); give
- * this one to compare idemkit and the baseline alone.
+ * the end), with `BENCH_STORE=noop` a store of its own that answers at once (`contenders/noop.ts`: the
+ * engine's own cost; the baseline calls the work); the Redis column then reads 0. The other checkout
+ * must be built (`pnpm build`); give this one to compare idemkit and the baseline alone.
  */
 import type { IdempotencyStore } from "@idemkit/core";
 import * as newCore from "@idemkit/core";
@@ -18,6 +19,7 @@ import * as newSqlite from "@idemkit/sqlite";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { asInFlight } from "./contenders/idemkit.js";
+import { answersAtOnce } from "./contenders/noop.js";
 import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
@@ -36,6 +38,7 @@ const oldSqlite = (await load("sqlite")) as typeof newSqlite;
 const oldPostgres = (await load("postgres")) as typeof newPostgres;
 const sqlite = process.env.BENCH_STORE === "sqlite";
 const postgres = process.env.BENCH_STORE === "postgres";
+const noop = process.env.BENCH_STORE === "noop";
 
 type Run = (key: string, work?: () => Promise<unknown>) => Promise<unknown>;
 const clients: Redis[] = [];
@@ -65,7 +68,8 @@ async function idemkit(
   prefix: string,
 ): Promise<Run> {
   let store: IdempotencyStore;
-  if (sqlite) store = sqliteStore.createSqliteStore({ database: benchDatabase() });
+  if (noop) store = answersAtOnce(scenario === "replay");
+  else if (sqlite) store = sqliteStore.createSqliteStore({ database: benchDatabase() });
   else if (postgres) {
     const own = table(prefix);
     await postgresStore.migrate(own.pool, own);
@@ -82,14 +86,16 @@ async function idemkit(
   };
 }
 const baseTable = postgres ? table("baseline") : undefined;
-const base = sqlite
-  ? sqliteBaseline(benchDatabase())
-  : baseTable
-    ? await postgresBaseline(baseTable.pool, baseTable.table)
-    : redisBaseline(client());
+const base = noop
+  ? { run: (_key: string, _input: unknown, w: () => Promise<unknown>) => w() }
+  : sqlite
+    ? sqliteBaseline(benchDatabase())
+    : baseTable
+      ? await postgresBaseline(baseTable.pool, baseTable.table)
+      : redisBaseline(client());
 const admin = client();
 /** Redis's own CPU time so far, µs (0 on the other stores). */
-const redisCpuNow = async () => (sqlite || postgres ? 0 : redisCpuUs(admin));
+const redisCpuNow = async () => (sqlite || postgres || noop ? 0 : redisCpuUs(admin));
 const contenders: [string, Run][] = [
   ["baseline", (key, w = work(key)) => base.run(`${tag}:${key}`, inputOf(key), w)],
   ["old", await idemkit(oldCore, oldRedis, oldSqlite, oldPostgres, "old")],
