@@ -152,6 +152,21 @@ describe("the record a conflict or a mismatch carries", () => {
     });
   }
 
+  it("stays writable: a hook may replace or clear it, a subclass may set it", () => {
+    const error = new MismatchError("k", completed) as { record: IdempotencyRecord | undefined };
+    error.record = undefined;
+    expect(error.record).toBeUndefined();
+    class Redacted extends ConflictError {
+      constructor(key: string, record: IdempotencyRecord) {
+        super(key, record);
+        (this as { record: IdempotencyRecord | undefined }).record = { ...record, token: "redacted" };
+      }
+    }
+    const redacted = new Redacted("k", { ...record, token: "lease-token-1" });
+    expect(redacted.record?.token).toBe("redacted");
+    expect(Object.keys(redacted)).not.toContain("record");
+  });
+
   it("a mismatch thrown by run() holds the stored record, which stays out of what a logger copies", async () => {
     const idem = createIdempotency({ store: createMemoryStore() });
     await idem.run({ key: "k", input: { amount: 1 } }, () => ({ card: "4242" }));

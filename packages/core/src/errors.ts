@@ -61,12 +61,18 @@ export class MismatchError extends IdempotencyError {
 }
 
 /**
- * `error.record`, readable but not enumerable: loggers (pino's and bunyan's error serializers),
- * `JSON.stringify` and `console.log` copy an error's enumerable fields, and a record holds the owner's
- * lease token and, once completed, the stored outcome's bytes, one field per byte.
+ * `error.record`, readable and writable (a redacting hook may replace it) but not enumerable: loggers
+ * (pino's and bunyan's error serializers), `JSON.stringify` and `console.log` copy an error's
+ * enumerable fields, and a record holds the owner's lease token and, once completed, the stored
+ * outcome's bytes, one field per byte.
  */
 function keepRecord(error: Error, record: IdempotencyRecord | undefined): void {
-  Object.defineProperty(error, "record", { value: record, enumerable: false, configurable: true });
+  Object.defineProperty(error, "record", {
+    value: record,
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
 }
 
 /** The store did not answer in time or failed; the work was not run (fail closed). */

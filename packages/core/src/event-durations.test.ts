@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { IdempotencyEvent } from "./events.js";
 import { createIdempotency, type Idempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
@@ -52,5 +52,33 @@ describe("events' durations", () => {
     };
     expect(durationOf(await eventsOfLate("replayed", false), "replayed")).toBeGreaterThanOrEqual(29);
     expect(durationOf(await eventsOfLate("claimed", true), "claimed")).toBeGreaterThanOrEqual(29);
+  });
+
+  describe("where the input is hashed by Web Crypto (a promise)", () => {
+    const builtin = process.getBuiltinModule;
+    afterEach(() => {
+      process.getBuiltinModule = builtin;
+      vi.restoreAllMocks();
+      vi.resetModules();
+    });
+
+    it("a listener that subscribes while the input is hashed gets the call's whole duration", async () => {
+      // A runtime without node:crypto: core then hashes with Web Crypto, here slowed to 40 ms.
+      (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
+      vi.resetModules();
+      const { createIdempotency: create } = await import("./idempotency.js");
+      const { createMemoryStore: memory } = await import("./memory-store.js");
+      const digest = crypto.subtle.digest.bind(crypto.subtle);
+      vi.spyOn(crypto.subtle, "digest").mockImplementation(async (algorithm, data) => {
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        return digest(algorithm, data);
+      });
+      const idem = create({ store: memory() });
+      const events: IdempotencyEvent[] = [];
+      setTimeout(() => idem.on((event) => events.push(event)), 10);
+      await idem.run({ key: "k", input: { amount: 1 } }, () => "done");
+      expect(crypto.subtle.digest).toHaveBeenCalled();
+      expect(durationOf(events, "finished")).toBeGreaterThanOrEqual(39);
+    });
   });
 });

@@ -89,6 +89,9 @@ const nodeCrypto = (
 const createHash = typeof nodeCrypto?.createHash === "function" ? nodeCrypto.createHash : undefined;
 const oneShotHash = typeof nodeCrypto?.hash === "function" ? nodeCrypto.hash : undefined;
 
+/** Whether `sha256HexSoon` answers at once (a string) on this runtime, not with a promise. */
+export const hashesAtOnce = oneShotHash !== undefined || createHash !== undefined;
+
 /**
  * Lowercase hex SHA-256 of `data` (a string is hashed as its UTF-8 bytes): a string where the runtime
  * hashes synchronously (Node, Bun, Deno), so a caller on the hot path awaits only the Web Crypto

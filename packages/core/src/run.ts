@@ -2,7 +2,7 @@ import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
 import type { ClaimDecision, Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { type CallOutcome, OUTCOME_OF_DECISION } from "./events.js";
-import { canonicalJson, sha256HexSoon } from "./fingerprint.js";
+import { canonicalJson, hashesAtOnce, sha256HexSoon } from "./fingerprint.js";
 import { waitOption } from "./http/policy.js";
 import { composeStoredKey } from "./key.js";
 
@@ -56,8 +56,9 @@ export async function executeOnce<T>(
   options: RunOptions<T>,
   work: (context: RunContext) => T | Promise<T>,
 ): Promise<RunResult<T>> {
-  // Only the `finished` event reads it: unheard, a call does without.
-  const started = engine.listening ? performance.now() : undefined;
+  // Only the `finished` event reads it: unheard, a call does without, unless hashing its input waits
+  // (Web Crypto), long enough for a listener to come.
+  const started = engine.listening || !hashesAtOnce ? performance.now() : undefined;
   if (typeof options.key !== "string" || options.key.length === 0) {
     throw new TypeError("run() needs a non-empty string key");
   }
@@ -74,7 +75,7 @@ export async function executeOnce<T>(
   }
   const storedKey = composeStoredKey(keyPrefix, "run", options.scope ?? "", options.key);
   if (!engine.listening) return once(engine, storedKey, fingerprint, options, work, undefined);
-  // A listener that came while the input was hashed: counted from now.
+  // A listener that subscribed while the input was read (a getter, a toJSON): counted from now.
   const from = started ?? performance.now();
   // Until the claim decides, a throw is the store's (the claim fails closed).
   const report: RunReport = { outcome: "unavailable", fence: undefined };
