@@ -22,6 +22,8 @@ const durationOf = (events: IdempotencyEvent[], type: IdempotencyEvent["type"]) 
   (events.find((event) => event.type === type) as { durationMs?: number } | undefined)?.durationMs;
 
 // The engine reads the clock for durations only while someone listens: these pin what a listener sees.
+// Bounds leave room for a timer that fires early by the loop's cached clock; a duration counted from
+// the wrong point reads a few ms.
 describe("events' durations", () => {
   it("a claim's event and the call's finished event count the store's time", async () => {
     const idem = createIdempotency({ store: slowClaims(30) });
@@ -29,8 +31,8 @@ describe("events' durations", () => {
     const events: IdempotencyEvent[] = [];
     idem.on((event) => events.push(event));
     await idem.run({ key: "k" }, () => "again");
-    expect(durationOf(events, "replayed")).toBeGreaterThanOrEqual(29);
-    expect(durationOf(events, "finished")).toBeGreaterThanOrEqual(29);
+    expect(durationOf(events, "replayed")).toBeGreaterThanOrEqual(20);
+    expect(durationOf(events, "finished")).toBeGreaterThanOrEqual(20);
   });
 
   it("a listener that subscribes while the claim is in flight gets the claim's whole duration", async () => {
@@ -50,8 +52,8 @@ describe("events' durations", () => {
       await idem.run({ key }, () => "second");
       return events;
     };
-    expect(durationOf(await eventsOfLate("replayed", false), "replayed")).toBeGreaterThanOrEqual(29);
-    expect(durationOf(await eventsOfLate("claimed", true), "claimed")).toBeGreaterThanOrEqual(29);
+    expect(durationOf(await eventsOfLate("replayed", false), "replayed")).toBeGreaterThanOrEqual(20);
+    expect(durationOf(await eventsOfLate("claimed", true), "claimed")).toBeGreaterThanOrEqual(20);
   });
 
   describe("where the input is hashed by Web Crypto (a promise)", () => {
@@ -78,7 +80,7 @@ describe("events' durations", () => {
       setTimeout(() => idem.on((event) => events.push(event)), 10);
       await idem.run({ key: "k", input: { amount: 1 } }, () => "done");
       expect(crypto.subtle.digest).toHaveBeenCalled();
-      expect(durationOf(events, "finished")).toBeGreaterThanOrEqual(39);
+      expect(durationOf(events, "finished")).toBeGreaterThanOrEqual(30);
     });
   });
 });
