@@ -12,12 +12,15 @@ export type Fault =
 
 /**
  * A small TCP proxy on loopback that injects one fault per new connection, from a script; once the
- * script is used up it passes traffic through. Bounded: at most `maxConnections`, all closed by `close()`.
+ * script is used up it passes traffic through. Bounded: at most `maxConnections` open at once (one
+ * more is refused), all closed by `close()`. Open ones, not all it ever took: a test file's retries add
+ * up, more of them on a loaded machine, and a lifetime cap then refused every later connection.
  */
 export async function faultProxy(target: { host: string; port: number }, maxConnections = 50) {
   const script: Fault[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
+  let open = 0;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -27,10 +30,13 @@ export async function faultProxy(target: { host: string; port: number }, maxConn
 
   const server: Server = createServer((client) => {
     track(client);
-    if (++connections > maxConnections) {
+    connections++;
+    if (open >= maxConnections) {
       client.destroy();
       return;
     }
+    open++;
+    client.once("close", () => open--);
     const fault = script.shift() ?? "pass";
     if (fault === "reset") {
       client.resetAndDestroy();
@@ -58,6 +64,7 @@ export async function faultProxy(target: { host: string; port: number }, maxConn
     origin: `http://127.0.0.1:${port}`,
     /** Faults for the next connections, in order. */
     inject: (...faults: Fault[]) => script.push(...faults),
+    /** Connections taken so far, refused ones included. */
     get connections() {
       return connections;
     },
