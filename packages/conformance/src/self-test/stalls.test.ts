@@ -123,6 +123,34 @@ describe("a check whose process loses time in many short slices (a loaded machin
   }, 30_000);
 });
 
+describe("the listing age check, when its process stalls between the young claim and the listings", () => {
+  // `young` must be listed as younger than half a lease and tolerance (200 ms here): a stall of 400 ms
+  // right after its claim makes it older than that through no fault of the store's.
+  const stallingAfterYoung = (times: number) => {
+    const store = createMemoryStore();
+    let left = times;
+    const subject = wrap(store, {
+      async claim(key, claim) {
+        const result = await store.claim(key, claim);
+        if (key.endsWith(":young") && left-- > 0) stall(400);
+        return result;
+      },
+    });
+    return { instance: () => subject, purge: () => sweep(store) };
+  };
+  const check = checks.get("listing filters/state-and-age")!;
+
+  it("starts over and passes a correct store", async () => {
+    expect(await runCheck(check, stallingAfterYoung(1))).toBeUndefined();
+  }, 30_000);
+
+  it("fails, saying why, when it stalls every time", async () => {
+    expect(String(await runCheck(check, stallingAfterYoung(3)))).toMatch(
+      /own process stalled each of the 3 times it ran/,
+    );
+  }, 30_000);
+});
+
 // Only the process's own stalls start a check over: not a store's latency, not a wide tolerance. One
 // test at a time: the neighbour's work below must not land in the other tests' windows.
 describe("the same checks, with no stall", () => {
