@@ -14,7 +14,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { idemkitContender } from "./contenders/idemkit.js";
 import { nodeRedisBaseline, nodeRedisIdemkit } from "./contenders/node-redis.js";
-import { answersAtOnce } from "./contenders/noop.js";
+import { answersAtOnce, noopBaseline } from "./contenders/noop.js";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
 import { redisBaseline, redisIdemkit } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline, sqliteIdemkit } from "./contenders/sqlite.js";
@@ -92,15 +92,8 @@ async function open(): Promise<Contender> {
       };
       return { ...opened, close };
     }
-    case "noop": {
-      if (!baseline) return idemkitContender("memory", answersAtOnce(scenario === "replay"));
-      return {
-        name: "baseline",
-        store: "memory",
-        run: (_key, _input, work) => work(),
-        close: async () => {},
-      };
-    }
+    case "noop":
+      return baseline ? noopBaseline() : idemkitContender("memory", answersAtOnce(scenario === "replay"));
     default:
       throw new Error(`BENCH_STORE: unknown ${store} (redis, node-redis, sqlite, postgres, noop)`);
   }

@@ -19,7 +19,7 @@ import * as newSqlite from "@idemkit/sqlite";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { asInFlight } from "./contenders/idemkit.js";
-import { answersAtOnce } from "./contenders/noop.js";
+import { answersAtOnce, noopBaseline } from "./contenders/noop.js";
 import { dropIdemkitTable, postgresBaseline } from "./contenders/postgres.js";
 import { redisBaseline } from "./contenders/redis.js";
 import { benchDatabase, sqliteBaseline } from "./contenders/sqlite.js";
@@ -87,7 +87,7 @@ async function idemkit(
 }
 const baseTable = postgres ? table("baseline") : undefined;
 const base = noop
-  ? { run: (_key: string, _input: unknown, w: () => Promise<unknown>) => w() }
+  ? noopBaseline()
   : sqlite
     ? sqliteBaseline(benchDatabase())
     : baseTable

@@ -190,7 +190,6 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
   }
 }
 
-/** Redis's own CPU time so far (user + system, all its threads), µs: server-wide. */
 /**
  * The bench's node-redis client, not yet connected, with the options the store's README recommends: no
  * per-command timer (the store bounds every call), no offline queue.
@@ -206,6 +205,7 @@ export function nodeRedisClient(url: string) {
   return client;
 }
 
+/** Redis's own CPU time so far (user + system, all its threads), µs: server-wide. */
 export async function redisCpuUs(client: Redis): Promise<number> {
   const info = await client.info("cpu");
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);

@@ -1,4 +1,5 @@
 import type { CompletedRecord, IdempotencyStore } from "@idemkit/core";
+import type { Contender } from "./types.js";
 
 /**
  * A store that answers every call at once: every claim acquires, every completion is stored. With
@@ -36,4 +37,9 @@ export function answersAtOnce(replays: boolean): IdempotencyStore {
     get: async () => undefined,
     delete: async () => false,
   };
+}
+
+/** The noop store's baseline: the work, called directly (what the engine's own cost is measured against). */
+export function noopBaseline(): Contender {
+  return { name: "baseline", store: "memory", run: (_key, _input, work) => work(), close: async () => {} };
 }
