@@ -75,7 +75,7 @@ export class ActiveLease implements Lease {
   readonly fence: number;
   /** Whether this claim took the key over from an owner whose lease ran out (see `freeKey`). */
   readonly #takeover: boolean;
-  readonly #claimedAt = performance.now();
+  readonly #claimedAt: number;
   // The signal's controller is made on first use of `signal` (most work never looks at it); a loss
   // before then is remembered and the signal is born aborted with the same reason.
   #controller: AbortController | undefined;
@@ -107,9 +107,12 @@ export class ActiveLease implements Lease {
     this.#takeover = takeover;
     this.#stragglers = stragglers;
     this.#deadlineAt = sentAt - STORE_CLOCK_UNIT_MS + engine.leaseMs;
-    this.#nextBeatAt = performance.now() + engine.heartbeatMs;
+    // One reading of the clock for the lease's start, its first heartbeat and its timer.
+    const now = performance.now();
+    this.#claimedAt = now;
+    this.#nextBeatAt = now + engine.heartbeatMs;
     this.#holdUntil = sentAt + engine.maxHoldMs;
-    this.#arm();
+    this.#arm(now);
   }
 
   get signal(): AbortSignal {
@@ -212,13 +215,14 @@ export class ActiveLease implements Lease {
     }
   }
 
-  #arm(): void {
+  /** Sets the timer for the lease's next event; `now` is the clock as the caller last read it. */
+  #arm(now = performance.now()): void {
     clearTimeout(this.#timer);
     const next = Math.min(this.#deadlineAt, this.#nextBeatAt, this.#holdUntil);
     // Whole milliseconds, as Node's timers count them anyway (a timer fires once the loop's integer
     // clock has moved at least `delay` past its start): leases arming in the same millisecond share
     // one timer list instead of each making its own.
-    const delay = Math.max(0, Math.ceil(next - performance.now()));
+    const delay = Math.max(0, Math.ceil(next - now));
     this.#timer = setTimeout(tickLease, delay, this); // the lease as the argument: no closure per arm
     (this.#timer as { unref?: () => void }).unref?.();
   }
