@@ -1,0 +1,59 @@
+/**
+ * What Node spends writing a large outcome to Redis, by how it travels: `node --import tsx
+ * src/redis-payload.ts [in flight] [bytes] [rounds]` `SET`s, in alternating blocks of 1.5 s on one
+ * ioredis client, the JSON text of an outcome holding a string of that many bytes (default 64 KiB):
+ *
+ * - `bytes`: encoded to bytes, then copied into the value kept aside (`asideValue`: a mark, the owner's
+ *   token, the outcome), as the Redis store writes it today;
+ * - `text`: the same value as one string (mark, token and the JSON text), as a store contract that took
+ *   outcomes as text could send it;
+ * - `baseline`: the JSON text alone, as the hand-written baseline sends it.
+ *
+ * Prints each block's writes a second and Node's CPU µs a write. The keys are deleted at the end.
+ */
+import { Redis } from "ioredis";
+import { asideValue } from "../../packages/redis/dist/esm/outcome-argument.js";
+import { deleteKeys, REDIS_URL } from "./setup.js";
+
+const inFlight = Number(process.argv[2] ?? 16);
+const size = Number(process.argv[3] ?? 65536);
+const rounds = Number(process.argv[4] ?? 3);
+const BLOCK_MS = 1500;
+const TAG = `payload:${Date.now()}`;
+const TOKEN = "0123456789abcdef0123456789abcdef";
+const outcome = { ok: true, id: 42, blob: "x".repeat(size) };
+
+const client = new Redis(REDIS_URL);
+
+function payloadOf(way: string): Buffer | string {
+  const text = JSON.stringify(outcome);
+  if (way === "bytes") return asideValue(TOKEN, Buffer.from(text));
+  if (way === "text") return `o${TOKEN}${text}`;
+  return text;
+}
+
+async function block(way: string) {
+  let writes = 0;
+  const until = performance.now() + BLOCK_MS;
+  const cpu = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: inFlight }, async (_, worker) => {
+      while (performance.now() < until) {
+        await client.set(`${TAG}:${worker}:${writes++ % 64}`, payloadOf(way), "PX", 60_000);
+      }
+    }),
+  );
+  const used = process.cpuUsage(cpu);
+  return `${way.padEnd(8)} ${Math.round((writes / BLOCK_MS) * 1000)} writes/s, ${((used.user + used.system) / writes).toFixed(1)} µs of Node CPU a write`;
+}
+
+try {
+  for (let round = 0; round < rounds; round++) {
+    const ways = ["bytes", "text", "baseline"];
+    if (round % 2 === 1) ways.reverse();
+    for (const way of ways) console.log(await block(way));
+  }
+} finally {
+  await deleteKeys(client, `${TAG}:*`);
+  client.disconnect();
+}
