@@ -5,7 +5,8 @@
  * - `evalsha`: the claim script by `EVALSHA`, one key a script, as the store sends it;
  * - `fcall`: the same script loaded as a Redis 7 function (`FUNCTION LOAD`) and run by `FCALL`;
  * - `grouped-4`, `grouped-16`: the same script's body run for each of 4 or 16 keys in one `EVALSHA` (one
- *   reading of the clock), as a store that sends concurrent claims together would (twenty-first round).
+ *   reading of the clock), as a store that sends concurrent claims together would (twenty-first round);
+ *   `in flight` counts keys, so at 16 in flight `grouped-16` is one command at a time.
  *
  * Prints, for each, the medians over the rounds of Redis's `usec_per_call` a claim (`INFO commandstats`:
  * the script's run only) and of Redis's CPU a claim (`INFO cpu`: its reading and parsing too, server-wide),
@@ -28,6 +29,7 @@ const ARGS = [TOKEN, FINGERPRINT, "5000", "60000"];
 const client = new Redis(REDIS_URL);
 // The claim's body as a function of its key and arguments, for a function and for groups of keys.
 const start = CLAIM.lua.indexOf("local v = redis.pcall('GET', KEYS[1])");
+if (start === -1) throw new Error("the claim script has changed: update this tool's split of it");
 const prelude = CLAIM.lua.slice(0, start);
 const body = CLAIM.lua
   .slice(start)
@@ -44,14 +46,8 @@ for i = 1, #KEYS do
   replies[i] = one(KEYS[i], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])
 end
 return replies`;
-await client.call(
-  "FUNCTION",
-  "LOAD",
-  "REPLACE",
-  `#!lua name=${LIBRARY}\nredis.register_function('${LIBRARY}', function(KEYS, ARGV)\n${CLAIM.lua}\nend)`,
-);
-const claimSha = (await client.script("LOAD", CLAIM.lua)) as string;
-const groupedSha = (await client.script("LOAD", grouped)) as string;
+let claimSha = "";
+let groupedSha = "";
 
 const WAYS: Record<string, { command: string; perCall: number }> = {
   evalsha: { command: "evalsha", perCall: 1 },
@@ -95,6 +91,14 @@ async function block(way: string) {
 const readings: Record<string, { scriptUs: number[]; redisUs: number[]; nodeUs: number[] }> = {};
 for (const way of Object.keys(WAYS)) readings[way] = { scriptUs: [], redisUs: [], nodeUs: [] };
 try {
+  await client.call(
+    "FUNCTION",
+    "LOAD",
+    "REPLACE",
+    `#!lua name=${LIBRARY}\nredis.register_function('${LIBRARY}', function(KEYS, ARGV)\n${CLAIM.lua}\nend)`,
+  );
+  claimSha = (await client.script("LOAD", CLAIM.lua)) as string;
+  groupedSha = (await client.script("LOAD", grouped)) as string;
   for (let round = 0; round < rounds; round++) {
     const order = Object.keys(WAYS);
     if (round % 2 === 1) order.reverse();
@@ -114,6 +118,6 @@ try {
   }
 } finally {
   await deleteKeys(client, `${TAG}:*`);
-  await client.call("FUNCTION", "DELETE", LIBRARY);
+  await client.call("FUNCTION", "DELETE", LIBRARY).catch(() => {});
   client.disconnect();
 }

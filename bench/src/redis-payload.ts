@@ -20,7 +20,7 @@ const size = Number(process.argv[3] ?? 65536);
 const rounds = Number(process.argv[4] ?? 3);
 const BLOCK_MS = 1500;
 const TAG = `payload:${Date.now()}`;
-const TOKEN = "0123456789abcdef0123456789abcdef";
+const TOKEN = "01234567-89ab-cdef-0123-456789abcdef"; // a UUID's length, as core's tokens
 const outcome = { ok: true, id: 42, blob: "x".repeat(size) };
 
 const client = new Redis(REDIS_URL);
