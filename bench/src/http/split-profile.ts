@@ -3,8 +3,11 @@
  * (`slices.json`, written beside the profile, in the same monotonic clock as the profile's
  * timestamps), so every frame's self time, Express's, Node's and the collector's included, is charged
  * to the route whose requests were being served, per request.
- * `node --import tsx src/http/split-profile.ts <PROFILE_DIR> [top]` prints, for each route, µs per
- * request by package, then the frames whose self time differs most between the two routes.
+ * `node --import tsx src/http/split-profile.ts <PROFILE_DIR> [top] [own]` prints, for each route, µs
+ * per request by package, then the frames whose self time differs most between the two routes, then
+ * what a route's own library (packages whose names start with one of `own`'s comma-separated prefixes,
+ * by default `@idemkit/,@node-idempotency/`) costs, and how the two would compare had one library's code
+ * cost nothing, or what the other's costs: a bound on what any change of that code alone can reach.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,7 +32,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [dir = ".", top = "25"] = process.argv.slice(2);
+const [dir = ".", top = "25", own = "@idemkit/,@node-idempotency/"] = process.argv.slice(2);
 const slices = JSON.parse(readFileSync(join(dir, "slices.json"), "utf8")) as Slice[];
 const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
 if (!file) throw new Error(`no .cpuprofile in ${dir}`);
@@ -88,3 +91,24 @@ console.log(
 );
 table("by package", byPackage, 30);
 table("by frame (self time)", byFrame, Number(top));
+
+const ownPrefixes = own.split(",").filter((prefix) => prefix !== "");
+const ownCode = (route: string) =>
+  [...byPackage.get(route)!]
+    .filter(([pkg]) => ownPrefixes.some((prefix) => pkg.startsWith(prefix)))
+    .reduce((s, [, us]) => s + us, 0) / requests.get(route)!;
+console.log(`\nown library code (${ownPrefixes.join(", ")}): µs per request, ${a} → ${b}`);
+console.log(`${ownCode(a).toFixed(1).padStart(7)} ${ownCode(b).toFixed(1).padStart(7)}`);
+// Sampled CPU a request stands for throughput on a server bound by its one core: X ÷ Y is Y's CPU ÷ X's.
+const ratio = (x: number, y: number) => (y / x).toFixed(3);
+for (const [side, other] of [
+  [a, b],
+  [b, a],
+] as const) {
+  const cpu = total(side);
+  console.log(
+    `${side} ÷ ${other} by sampled CPU: ${ratio(cpu, total(other))} as measured; ` +
+      `${ratio(cpu - ownCode(side), total(other))} had ${side}'s own code cost nothing; ` +
+      `${ratio(cpu - ownCode(side) + ownCode(other), total(other))} had it cost what ${other}'s does`,
+  );
+}
