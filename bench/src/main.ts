@@ -119,7 +119,7 @@ for (const f of frameworks) {
 }
 /**
  * What each measurement runs unrecorded after its collection, or nothing (`--no-rewarm`). Takeovers
- * count claims, not time: ~5,000 recompile their path (README, fourteenth round), and a store slow
+ * count claims, not time: ~5,000 recompile their path (HISTORY.md, fourteenth round), and a store slow
  * enough to cap its prepared keys (DynamoDB on dynalite) could not take over that many in a rewarm,
  * so its takeovers run without one. Outcomes over 4 KiB rewarm on at most 1,000 requests: the memory
  * baseline keeps every outcome, and 64 KiB ones would fill the heap.

@@ -9,7 +9,7 @@ export const BURST_WORK_MS = 1;
  * Waits at least `ms` of real time. One `setTimeout` does not: Node's timer clock counts whole
  * milliseconds, so a 1 ms timer is due when the next one starts, and fires after anything from a fraction
  * of a millisecond to ~1.3 ms by where in a millisecond it was armed and whether the loop is awake (bench
- * README, sixteenth round). It is re-armed until `ms` have passed: 1 ms of work then lasts ~1.1 ms with an
+ * HISTORY.md, sixteenth round). It is re-armed until `ms` have passed: 1 ms of work then lasts ~1.1 ms with an
  * idle loop and 1.0–2.0 ms with a busy one.
  */
 export async function sleepReally(ms: number): Promise<void> {
@@ -232,7 +232,7 @@ export interface Rewarm {
  * another contender's setup. That collection also throws away optimized code that held objects it
  * freed (V8's "weak objects" deoptimization: ~30 functions of idemkit's path, ~18 of the baseline's), so
  * with `rewarm` the contender first runs the scenario unrecorded for a budget measured to be long
- * enough to recompile them (README, fourteenth round): a measurement is of the steady state.
+ * enough to recompile them (HISTORY.md, fourteenth round): a measurement is of the steady state.
  */
 export async function measure(
   contender: Contender,
