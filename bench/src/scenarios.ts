@@ -8,9 +8,9 @@ export const BURST_WORK_MS = 1;
 /**
  * Waits at least `ms` of real time. One `setTimeout` does not: Node's timer clock counts whole
  * milliseconds, so a 1 ms timer is due when the next one starts, and fires after anything from a fraction
- * of a millisecond to ~1.3 ms by where in a millisecond it was armed and whether the loop is awake (bench
- * HISTORY.md, sixteenth round). It is re-armed until `ms` have passed: 1 ms of work then lasts ~1.1 ms with an
- * idle loop and 1.0–2.0 ms with a busy one.
+ * of a millisecond to ~1.3 ms by where in a millisecond it was armed and whether the loop is awake
+ * (HISTORY.md, sixteenth round). It is re-armed until `ms` have passed: 1 ms of work then lasts ~1.1 ms
+ * with an idle loop and 1.0–2.0 ms with a busy one.
  */
 export async function sleepReally(ms: number): Promise<void> {
   if (!Number.isFinite(ms)) throw new RangeError(`sleepReally: ${ms} ms`);
