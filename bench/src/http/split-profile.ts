@@ -12,7 +12,7 @@
  * the collector's share of its garbage are not in it, so this is not a bound on what changing the
  * library's code could reach; it says how much of a gap is the library's own frames.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type CallFrame, frameOf, packageOf } from "./profile-frames.js";
 
@@ -37,7 +37,10 @@ interface Profile {
 
 const [dir = ".", top = "25", own = "@idemkit/,@node-idempotency/"] = process.argv.slice(2);
 const slices = JSON.parse(readFileSync(join(dir, "slices.json"), "utf8")) as Slice[];
-const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
+// The server's main thread wrote the largest profile (tsx's loader thread writes one of its own).
+const file = readdirSync(dir)
+  .filter((name) => name.endsWith(".cpuprofile"))
+  .sort((x, y) => statSync(join(dir, y)).size - statSync(join(dir, x)).size)[0];
 if (!file) throw new Error(`no .cpuprofile in ${dir}`);
 const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
 
