@@ -25,6 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { REDIS_URL, redisCpuUs } from "../setup.js";
 import { median } from "../stats.js";
+import type { Slice } from "./route-samples.js";
 import {
   BODY,
   deleteKeys,
@@ -36,7 +37,6 @@ import {
   startServer,
   stopServer,
 } from "./run.js";
-import type { Slice } from "./split-profile.js";
 
 /** The monotonic clock a CPU profile's timestamps are read from, in µs. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);

@@ -12,63 +12,19 @@
  * the collector's share of its garbage are not in it, so this is not a bound on what changing the
  * library's code could reach; it says how much of a gap is the library's own frames.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { type CallFrame, frameOf, packageOf } from "./profile-frames.js";
-
-export interface Slice {
-  route: string;
-  startUs: number;
-  endUs: number;
-  requests: number;
-}
-
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-}
-
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
+import { readRouteSamples } from "./route-samples.js";
 
 const [dir = ".", top = "25", own = "@idemkit/,@node-idempotency/"] = process.argv.slice(2);
-const slices = JSON.parse(readFileSync(join(dir, "slices.json"), "utf8")) as Slice[];
-// The server's main thread wrote the largest profile (tsx's loader thread writes one of its own).
-const file = readdirSync(dir)
-  .filter((name) => name.endsWith(".cpuprofile"))
-  .sort((x, y) => statSync(join(dir, y)).size - statSync(join(dir, x)).size)[0];
-if (!file) throw new Error(`no .cpuprofile in ${dir}`);
-const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
-
-const frames = new Map<number, { pkg: string; frame: string }>();
-for (const node of profile.nodes) {
-  frames.set(node.id, { pkg: packageOf(node.callFrame), frame: frameOf(node.callFrame) });
-}
-
-const routes = [...new Set(slices.map((s) => s.route))];
-const requests = new Map(routes.map((r) => [r, 0]));
-for (const s of slices) requests.set(s.route, requests.get(s.route)! + s.requests);
+const { slices, routes, requests, frames, forEach } = readRouteSamples(dir);
 const byPackage = new Map(routes.map((r) => [r, new Map<string, number>()]));
 const byFrame = new Map(routes.map((r) => [r, new Map<string, number>()]));
 const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
 
-let at = profile.startTime;
-let slice = 0;
-for (let i = 0; i < profile.samples.length; i++) {
-  at += profile.timeDeltas[i]!;
-  const us = profile.timeDeltas[i + 1] ?? 0;
-  while (slice < slices.length && slices[slice]!.endUs < at) slice++;
-  const current = slices[slice];
-  if (!current || at < current.startUs) continue;
-  const { pkg, frame } = frames.get(profile.samples[i]!)!;
-  if (pkg === "(idle)") continue;
-  add(byPackage.get(current.route)!, pkg, us);
-  add(byFrame.get(current.route)!, frame, us);
-}
+forEach((route, node, us) => {
+  const { pkg, frame } = frames.get(node)!;
+  add(byPackage.get(route)!, pkg, us);
+  add(byFrame.get(route)!, frame, us);
+});
 
 const perRequest = (route: string, map: Map<string, number>, key: string) =>
   (map.get(key) ?? 0) / requests.get(route)!;
