@@ -19,12 +19,13 @@ export interface CommandCount {
 
 const SCRIPT_CALLS = new Set(["evalsha", "eval", "evalsha_ro", "eval_ro", "fcall"]);
 
-async function commandStats(client: Redis): Promise<Map<string, number>> {
+/** Redis's `INFO commandstats`: each command's calls and µs spent in it since the server started. */
+export async function commandStats(client: Redis): Promise<Map<string, { calls: number; usec: number }>> {
   const text = (await client.info("commandstats")) as string;
-  const out = new Map<string, number>();
+  const out = new Map<string, { calls: number; usec: number }>();
   for (const line of text.split("\n")) {
-    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
-    if (m) out.set(m[1]!, Number(m[2]));
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
   }
   return out;
 }
@@ -53,9 +54,9 @@ export async function countRedis(
     let commands = 0;
     let roundTrips = 0;
     let scripted = false;
-    for (const [name, calls] of after) {
+    for (const [name, { calls }] of after) {
       if (name === "info") continue;
-      const delta = calls - (before.get(name) ?? 0);
+      const delta = calls - (before.get(name)?.calls ?? 0);
       if (delta <= 0) continue;
       detail[name] = delta / n;
       commands += delta;

@@ -14,6 +14,7 @@
  */
 import { Redis } from "ioredis";
 import { CLAIM } from "../../packages/redis/dist/esm/scripts.js";
+import { commandStats } from "./counts.js";
 import { deleteKeys, REDIS_URL, redisCpuUs } from "./setup.js";
 import { median } from "./stats.js";
 
@@ -57,9 +58,8 @@ const WAYS: Record<string, { command: string; perCall: number }> = {
 };
 
 async function usecOf(command: string): Promise<[calls: number, usec: number]> {
-  const stats = (await client.info("commandstats")) as string;
-  const match = new RegExp(`cmdstat_${command}:calls=(\\d+),usec=(\\d+)`).exec(stats);
-  return match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  const stat = (await commandStats(client)).get(command);
+  return stat ? [stat.calls, stat.usec] : [0, 0];
 }
 
 let serial = 0;
