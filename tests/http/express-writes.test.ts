@@ -51,6 +51,15 @@ async function app() {
     res.status(201).json({ run: count("error-after-reply") });
     next(new Error("a bug after the reply"));
   });
+  // `res.end(text, encoding)` as the request body says; `late` sets a header after the end (the response then
+  // goes out whole from what was captured, not as it stands).
+  app.post("/text", (req, res) => {
+    count("text");
+    const { text, encoding, late } = req.body as { text: string; encoding?: BufferEncoding; late?: boolean };
+    res.status(200).type("text/plain");
+    res.end(text, encoding as BufferEncoding);
+    if (late) res.setHeader("x-late", "1");
+  });
   app.post("/raw", async (req, res) => {
     count("raw");
     const chunks: Buffer[] = [];
@@ -137,6 +146,33 @@ describe("Express: responses however the route writes them", () => {
     expect(mismatch.status).toBe(422);
     expect(runs.raw).toBe(1);
   });
+
+  // Text the route ends with is stored as the bytes node:http sends for it: UTF-8 (lone surrogates as
+  // U+FFFD) unless another encoding is named. First answer and replay, sent as it stands or whole.
+  it.each([
+    ["UTF-8 beyond ASCII", "h\u00e9llo \u{1f600} \u65e5\u672c", undefined],
+    ["UTF-8 named", "h\u00e9llo \u{1f600}", "utf-8"],
+    ["a lone surrogate", "a\ud800b", undefined],
+    ["latin1", "caf\u00e9", "latin1"],
+    ["hex", "68c3a96c6c6f", "hex"],
+  ] as const)(
+    "res.end(text) with %s: the bytes node:http sends, first and on replay",
+    async (_label, text, encoding) => {
+      const { runs, post } = await app();
+      const bytes = Buffer.from(text, encoding ?? "utf8");
+      for (const late of [false, true]) {
+        const key = randomUUID();
+        const body = JSON.stringify({ text, encoding, late });
+        for (const replayed of [null, "true"]) {
+          const answer = await post("/text", key, { body });
+          expect(answer.headers.get("idempotent-replayed")).toBe(replayed);
+          expect(answer.headers.get("content-length")).toBe(String(bytes.length));
+          expect(Buffer.from(await answer.arrayBuffer())).toEqual(bytes);
+        }
+      }
+      expect(runs.text).toBe(2);
+    },
+  );
 
   it("per-route options: scope from the Express request", async () => {
     const { runs, post } = await app();
