@@ -27,7 +27,7 @@ export class ConflictError extends IdempotencyError {
   /**
    * For a key in flight (`record` set), made without a stack trace: its `stack` is its first line. It
    * is an answer, like a 409, not a fault, and in a burst of retried duplicates nearly every request
-   * gets one; capturing the stack was the largest single cost of such a request (bench README,
+   * gets one; capturing the stack was the largest single cost of such a request (bench/HISTORY.md,
    * fourteenth round). A caller's own run taken over (`record` undefined) is rare and keeps its stack.
    */
   constructor(key: string, record: IdempotencyRecord | undefined) {

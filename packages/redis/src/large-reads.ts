@@ -8,7 +8,7 @@ import { CLAIM_IF_ABSENT, type Script } from "./scripts.js";
  * An outcome of this many bytes or more is kept aside (scripts.ts), and a live record that large, or
  * one kept aside, makes the next claims read first (see `largeReads`). Every byte a script reads costs
  * Redis ~1.6 ns to become a Lua string and a reply again, against one more command: replays of 4 KiB
- * records ran 1.01–1.26× as fast read first, of 8 KiB 1.20–1.30× (bench/README.md).
+ * records ran 1.01–1.26× as fast read first, of 8 KiB 1.20–1.30× (bench/HISTORY.md).
  */
 export const LARGE_RECORD_BYTES = 8 * 1024;
 
@@ -31,7 +31,7 @@ export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer | null] =>
  * live at that later time was live when it was read: the claim script, run then, would have returned it,
  * so the claim returns it too; an outcome kept aside must hold the record's token (record.ts), so it is
  * that record's, whatever ran between the two reads. Both ways it is one round trip as ever, and the bytes
- * skip Lua (a 64 KiB replay ran ~1.3–1.7× as fast, bench/README.md). Anything else (a record past its
+ * skip Lua (a 64 KiB replay ran ~1.3–1.7× as fast, bench/HISTORY.md). Anything else (a record past its
  * deadline, a value that is no record of ours, another type, a key created between the commands, an
  * outcome not the record's) goes to `claimByScript`, which decides as it always does: one more round
  * trip. Nothing is written but what the claim script would write.
