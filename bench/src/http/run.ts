@@ -60,6 +60,14 @@ export const profileArgs = (dir: string | undefined) => (dir ? ["--cpu-prof", `-
 export const heapSamplingArgs = (file: string | undefined) =>
   file ? ["--require", fileURLToPath(new URL("heap-sampling.cjs", import.meta.url))] : [];
 
+/** How the server is started beyond `startServer`'s defaults. */
+export interface Launch {
+  /** A command the server runs under, before Node (`valgrind …`: instructions.ts). */
+  under?: string[];
+  /** How long it may take to listen (default 20 s). */
+  startMs?: number;
+}
+
 /**
  * Starts `server-<framework>.ts` in a child process (on core 0 when `pinned`) and waits for its port;
  * the server of another checkout of the repository when `checkout` is given (its own build, for
@@ -71,18 +79,18 @@ export async function startServer(
   pinned: boolean,
   nodeArgs: string[] = [],
   checkout?: string,
+  { under = [], startMs = 20_000 }: Launch = {},
 ): Promise<{ child: ChildProcess; port: number }> {
   const here = checkout ? join(checkout, "bench/src/http") : dirname(fileURLToPath(import.meta.url));
   // `--import tsx`, not tsx's CLI: the CLI runs the script in a child process of its own, which neither
   // `nodeArgs` (`--cpu-prof`) nor the pin's measurement of this process would reach.
   const args = [...nodeArgs, "--import", "tsx", join(here, `server-${framework}.ts`), REDIS_URL, runId];
-  const child = pinned
-    ? spawn("taskset", ["-c", "0", process.execPath, ...args], { stdio: ["ignore", "pipe", "inherit"] })
-    : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const [command, ...rest] = [...(pinned ? ["taskset", "-c", "0"] : []), ...under, process.execPath, ...args];
+  const child = spawn(command!, rest, { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`the ${framework} bench server did not start within 20 s`)),
-      20_000,
+      () => reject(new Error(`the ${framework} bench server did not start within ${startMs / 1000} s`)),
+      startMs,
     );
     child.stdout!.on("data", (chunk: Buffer) => {
       const m = /listening (\d+)/.exec(String(chunk));

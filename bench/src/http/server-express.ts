@@ -13,6 +13,7 @@ import * as nodeIdempotency from "@node-idempotency/core";
 import { RedisStorageAdapter } from "@node-idempotency/storage-adapter-redis";
 import { createClient } from "@redis/client";
 import express from "express";
+import { answersAtOnce } from "../contenders/noop.js";
 import {
   cpuReading,
   createOrder,
@@ -35,12 +36,32 @@ app.get("/__cpu", (_req, res) => {
   res.json(cpuReading());
 });
 
+// A full collection on request (a server started with `--expose-gc`): instructions.ts starts each
+// count from one, so every count sees the same collections.
+app.get("/__gc", (_req, res) => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  res.json({ collected: gc !== undefined });
+});
+
 app.post("/plain", (req, res) => {
   res.json(createOrder(req.body));
 });
 
 // idemkit: the @idemkit/express middleware on the route.
 app.post("/idemkit", idempotency(idem, { scope: "global" }), (req, res) => {
+  res.status(201).json(createOrder(req.body));
+});
+
+// A measuring stick: the same middleware on a store that answers every call at once, so the route
+// costs its HTTP path's own work and nothing of Redis's (read against `/plain`, or against itself on
+// another build: interleave.ts `idemkit-at-once idemkit-at-once@<checkout>`).
+const atOnce = createIdempotency({
+  // Settled as it returns, as the Redis store's calls are bounded by its client: no deadline timer.
+  store: { ...answersAtOnce(false), settlesOnReturn: true },
+  retentionMs: RETENTION_MS,
+});
+app.post("/idemkit-at-once", idempotency(atOnce, { scope: "global" }), (req, res) => {
   res.status(201).json(createOrder(req.body));
 });
 

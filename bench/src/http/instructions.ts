@@ -1,0 +1,162 @@
+/**
+ * Instructions a request costs a route's server, counted by Valgrind's callgrind: a measure that does
+ * not move with the machine's speed, for changes too small for req/s in turns (`interleave.ts` reads
+ * two builds within ±4% of each other on these machines; one item of the HTTP path is 1-3 µs of ~250).
+ * `node --import tsx src/http/instructions.ts <route[@checkout]>… [--requests N] [--warmup N]
+ * [--rewarm N] [--connections N] [--repeats N]` starts each side's Express server under callgrind
+ * (instrumentation off) and warms it up; then, `repeats` times in turn with the other sides, it has the
+ * server collect its garbage (`/__gc`), compiles again with `rewarm` requests what that dropped, and
+ * counts `requests` new keys. It prints each side's instructions a request on the main thread (the one a
+ * request waits for; within ±0.5% from count to count here) and on all threads (the collector's and
+ * compilers' helpers too, which Valgrind runs in turns: ±5%), with their ratios to the first side's.
+ * What it leaves out: the kernel's share (a socket write, a wake-up) and the cache misses and stalls of a
+ * real CPU. A Redis route's replies come as fast as ever to a server ~50× slower, so its writes batch
+ * otherwise: `idemkit-at-once` (a store that answers at once) counts the HTTP path's own work.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { median } from "../stats.js";
+import { BODY, deleteKeys, startServer, stopServer } from "./run.js";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    requests: { type: "string", default: "2000" },
+    warmup: { type: "string", default: "6000" },
+    connections: { type: "string", default: "16" },
+    repeats: { type: "string", default: "3" },
+    rewarm: { type: "string", default: "1500" },
+  },
+});
+if (positionals.length === 0) throw new Error("usage: instructions.ts <route[@checkout]>… [--requests N]");
+const [requests, warmup, connections, repeats, rewarm] = [
+  values.requests,
+  values.warmup,
+  values.connections,
+  values.repeats,
+  values.rewarm,
+].map(Number) as [number, number, number, number, number];
+
+const runId = `instructions-${Date.now()}`;
+const out = mkdtempSync(join(tmpdir(), "idemkit-callgrind-"));
+const sides = positionals.map((written) => {
+  const at = written.indexOf("@");
+  return at === -1
+    ? { name: written, route: written, checkout: undefined }
+    : { name: written, route: written.slice(0, at), checkout: written.slice(at + 1) };
+});
+
+/** `callgrind_control <args> <pid>`'s output. */
+const control = (pid: number, ...args: string[]) =>
+  execFileSync("callgrind_control", [...args, String(pid)], { encoding: "utf8" });
+
+/** A full collection in the server (`/__gc`), so each count starts from the same heap. */
+async function collect(port: number): Promise<void> {
+  const reply = await fetch(`http://127.0.0.1:${port}/__gc`);
+  if (!((await reply.json()) as { collected: boolean }).collected)
+    throw new Error("the server cannot collect");
+}
+
+let n = 0;
+/** `count` new-key requests to `route`, `connections` at a time. */
+async function load(port: number, route: string, count: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  let left = count;
+  const post = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(
+        {
+          agent,
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: `/${route}`,
+          headers: { "content-type": "application/json", "idempotency-key": `${runId}-${n++}` },
+        },
+        (res) => {
+          if ((res.statusCode ?? 0) >= 300) reject(new Error(`${route} answered ${res.statusCode}`));
+          res.resume();
+          res.on("end", resolve);
+        },
+      );
+      req.on("error", reject);
+      req.end(BODY);
+    });
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (left > 0) {
+        left--;
+        await post();
+      }
+    }),
+  );
+  agent.destroy();
+}
+
+// Every side's server runs for the whole measurement, each idle while another is counted.
+const servers = [];
+for (const side of sides) {
+  const under = [
+    "valgrind",
+    "--tool=callgrind",
+    "--instr-atstart=no",
+    "--separate-threads=yes",
+    `--callgrind-out-file=${join(out, "callgrind.%p")}`,
+  ];
+  const server = await startServer("express", runId, false, ["--expose-gc"], side.checkout, {
+    under,
+    startMs: 300_000,
+  });
+  await load(server.port, side.route, warmup);
+  servers.push(server);
+}
+const counts: number[][] = sides.map(() => []);
+const allThreads: number[][] = sides.map(() => []);
+for (let r = 0; r < repeats; r++) {
+  for (const [i, side] of sides.entries()) {
+    const { child, port } = servers[i]!;
+    const pid = child.pid!;
+    // A full collection, then requests to compile again what it dropped, so each count starts alike.
+    await collect(port);
+    await load(port, side.route, rewarm);
+    control(pid, "--zero");
+    control(pid, "--instr=on");
+    await load(port, side.route, requests);
+    // A dump holds exact totals since the zero (`-e`'s running figures lag behind): its `summary:` line.
+    control(pid, "--dump");
+    control(pid, "--instr=off");
+    // One file a thread (`callgrind.<pid>.<dump>-<thread>`): the main thread's, and all of them.
+    const dump = (name: string) => /^callgrind\.\d+\.(\d+)-(\d+)$/.exec(name);
+    const files = readdirSync(out).filter((name) => name.startsWith(`callgrind.${pid}.`) && dump(name));
+    const latest = Math.max(...files.map((name) => Number(dump(name)![1])));
+    let main = 0;
+    let all = 0;
+    for (const name of files.filter((file) => Number(dump(file)![1]) === latest)) {
+      const summary = /^summary:\s*(\d+)/m.exec(readFileSync(join(out, name), "utf8"))?.[1];
+      if (summary === undefined) throw new Error(`no instruction count in ${name}`);
+      all += Number(summary);
+      if (Number(dump(name)![2]) === 1) main += Number(summary);
+    }
+    if (main === 0) throw new Error(`no instruction count from callgrind for ${side.name}`);
+    counts[i]!.push(main / requests);
+    allThreads[i]!.push(all / requests);
+  }
+}
+for (const { child } of servers) await stopServer(child);
+await deleteKeys(runId);
+rmSync(out, { recursive: true, force: true });
+
+const first = median(counts[0]!);
+const firstAll = median(allThreads[0]!);
+const list = (values: number[]) => values.map((c) => Math.round(c).toLocaleString("en")).join(", ");
+for (const [i, side] of sides.entries()) {
+  console.log(
+    `${side.name}: instructions a request, main thread ${list(counts[i]!)} (median ÷ first side's ` +
+      `${(median(counts[i]!) / first).toFixed(4)}); all threads ${list(allThreads[i]!)} ` +
+      `(${(median(allThreads[i]!) / firstAll).toFixed(4)})`,
+  );
+}
