@@ -7,8 +7,9 @@
  * (instrumentation off) and warms it up; then, `repeats` times in turn with the other sides, it has the
  * server collect its garbage (`/__gc`), compiles again with `rewarm` requests what that dropped, and
  * counts `requests` new keys. It prints each side's instructions a request on the main thread (the one a
- * request waits for; within ±0.5% from count to count here) and on all threads (the collector's and
- * compilers' helpers too, which Valgrind runs in turns: ±5%), with their ratios to the first side's.
+ * request waits for; within ~1% from count to count here, most within 0.5%) and on all threads (the
+ * collector's and compilers' helpers too, which Valgrind runs in turns: 5–20% apart), with their ratios
+ * to the first side's.
  * What it leaves out: the kernel's share (a socket write, a wake-up) and the cache misses and stalls of a
  * real CPU. A Redis route's replies come as fast as ever to a server ~50× slower, so its writes batch
  * otherwise: `idemkit-at-once` (a store that answers at once) counts the HTTP path's own work.
@@ -40,6 +41,10 @@ const [requests, warmup, connections, repeats, rewarm] = [
   values.repeats,
   values.rewarm,
 ].map(Number) as [number, number, number, number, number];
+for (const [name, value] of Object.entries({ requests, warmup, connections, repeats, rewarm })) {
+  if (!Number.isInteger(value) || value < (name === "rewarm" ? 0 : 1))
+    throw new Error(`--${name} takes a whole number, not ${values[name as keyof typeof values]}`);
+}
 
 const runId = `instructions-${Date.now()}`;
 const out = mkdtempSync(join(tmpdir(), "idemkit-callgrind-"));
@@ -50,6 +55,9 @@ const sides = positionals.map((written) => {
     : { name: written, route: written.slice(0, at), checkout: written.slice(at + 1) };
 });
 
+/** A dump file's name, `callgrind.<pid>.<dump>-<thread>` (one file a thread): its dump and thread. */
+const dump = (name: string) => /^callgrind\.\d+\.(\d+)-(\d+)$/.exec(name);
+
 /** `callgrind_control <args> <pid>`'s output. */
 const control = (pid: number, ...args: string[]) =>
   execFileSync("callgrind_control", [...args, String(pid)], { encoding: "utf8" });
@@ -57,14 +65,16 @@ const control = (pid: number, ...args: string[]) =>
 /** A full collection in the server (`/__gc`), so each count starts from the same heap. */
 async function collect(port: number): Promise<void> {
   const reply = await fetch(`http://127.0.0.1:${port}/__gc`);
-  if (!((await reply.json()) as { collected: boolean }).collected)
-    throw new Error("the server cannot collect");
+  const { collected } = reply.ok ? ((await reply.json()) as { collected?: boolean }) : {};
+  if (!collected) throw new Error("the server cannot collect: a checkout without /__gc, or no --expose-gc");
 }
 
 let n = 0;
-/** `count` new-key requests to `route`, `connections` at a time. */
-async function load(port: number, route: string, count: number): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+/**
+ * `count` new-key requests to `route`, `connections` at a time, on `agent`'s connections (opened as the
+ * first requests go, closed by the caller when it is done counting).
+ */
+async function load(agent: Agent, port: number, route: string, count: number): Promise<void> {
   let left = count;
   const post = () =>
     new Promise<void>((resolve, reject) => {
@@ -94,61 +104,76 @@ async function load(port: number, route: string, count: number): Promise<void> {
       }
     }),
   );
-  agent.destroy();
 }
 
-// Every side's server runs for the whole measurement, each idle while another is counted.
-const servers = [];
-for (const side of sides) {
-  const under = [
-    "valgrind",
-    "--tool=callgrind",
-    "--instr-atstart=no",
-    "--separate-threads=yes",
-    `--callgrind-out-file=${join(out, "callgrind.%p")}`,
-  ];
-  const server = await startServer("express", runId, false, ["--expose-gc"], side.checkout, {
-    under,
-    startMs: 300_000,
-  });
-  await load(server.port, side.route, warmup);
-  servers.push(server);
+/** `count` requests on connections of their own, closed once they are answered. */
+async function loadAlone(port: number, route: string, count: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  await load(agent, port, route, count).finally(() => agent.destroy());
 }
+
+/** The instructions of the main thread and of all threads in `pid`'s latest dump (one file a thread). */
+function latestDump(pid: number): { main: number; all: number } {
+  const files = readdirSync(out).filter((name) => name.startsWith(`callgrind.${pid}.`) && dump(name));
+  const latest = Math.max(...files.map((name) => Number(dump(name)![1])));
+  let main = 0;
+  let all = 0;
+  for (const name of files.filter((file) => Number(dump(file)![1]) === latest)) {
+    const summary = /^summary:\s*(\d+)/m.exec(readFileSync(join(out, name), "utf8"))?.[1];
+    if (summary === undefined) throw new Error(`no instruction count in ${name}`);
+    all += Number(summary);
+    if (Number(dump(name)![2]) === 1) main += Number(summary);
+  }
+  if (main === 0) throw new Error(`no instruction count from callgrind for pid ${pid}`);
+  return { main, all };
+}
+
 const counts: number[][] = sides.map(() => []);
 const allThreads: number[][] = sides.map(() => []);
-for (let r = 0; r < repeats; r++) {
-  for (const [i, side] of sides.entries()) {
-    const { child, port } = servers[i]!;
-    const pid = child.pid!;
-    // A full collection, then requests to compile again what it dropped, so each count starts alike.
-    await collect(port);
-    await load(port, side.route, rewarm);
-    control(pid, "--zero");
-    control(pid, "--instr=on");
-    await load(port, side.route, requests);
-    // A dump holds exact totals since the zero (`-e`'s running figures lag behind): its `summary:` line.
-    control(pid, "--dump");
-    control(pid, "--instr=off");
-    // One file a thread (`callgrind.<pid>.<dump>-<thread>`): the main thread's, and all of them.
-    const dump = (name: string) => /^callgrind\.\d+\.(\d+)-(\d+)$/.exec(name);
-    const files = readdirSync(out).filter((name) => name.startsWith(`callgrind.${pid}.`) && dump(name));
-    const latest = Math.max(...files.map((name) => Number(dump(name)![1])));
-    let main = 0;
-    let all = 0;
-    for (const name of files.filter((file) => Number(dump(file)![1]) === latest)) {
-      const summary = /^summary:\s*(\d+)/m.exec(readFileSync(join(out, name), "utf8"))?.[1];
-      if (summary === undefined) throw new Error(`no instruction count in ${name}`);
-      all += Number(summary);
-      if (Number(dump(name)![2]) === 1) main += Number(summary);
-    }
-    if (main === 0) throw new Error(`no instruction count from callgrind for ${side.name}`);
-    counts[i]!.push(main / requests);
-    allThreads[i]!.push(all / requests);
+// Every side's server runs for the whole measurement, each idle while another is counted.
+const servers: Awaited<ReturnType<typeof startServer>>[] = [];
+try {
+  for (const side of sides) {
+    const under = [
+      "valgrind",
+      "--tool=callgrind",
+      "--instr-atstart=no",
+      "--separate-threads=yes",
+      `--callgrind-out-file=${join(out, "callgrind.%p")}`,
+    ];
+    const server = await startServer("express", runId, false, ["--expose-gc"], side.checkout, {
+      under,
+      startMs: 300_000,
+    });
+    servers.push(server);
+    await loadAlone(server.port, side.route, warmup);
   }
+  for (let r = 0; r < repeats; r++) {
+    for (const [i, side] of sides.entries()) {
+      const { child, port } = servers[i]!;
+      const pid = child.pid!;
+      // A full collection, then requests to compile again what it dropped, so each count starts alike.
+      await collect(port);
+      await loadAlone(port, side.route, rewarm);
+      const agent = new Agent({ keepAlive: true, maxSockets: connections });
+      control(pid, "--zero");
+      control(pid, "--instr=on");
+      await load(agent, port, side.route, requests);
+      // A dump holds exact totals since the zero (`-e`'s running figures lag behind). The connections
+      // close after it: opening them is counted every time, closing them never.
+      control(pid, "--dump");
+      control(pid, "--instr=off");
+      agent.destroy();
+      const { main, all } = latestDump(pid);
+      counts[i]!.push(main / requests);
+      allThreads[i]!.push(all / requests);
+    }
+  }
+} finally {
+  for (const { child } of servers) await stopServer(child);
+  await deleteKeys(runId);
+  rmSync(out, { recursive: true, force: true });
 }
-for (const { child } of servers) await stopServer(child);
-await deleteKeys(runId);
-rmSync(out, { recursive: true, force: true });
 
 const first = median(counts[0]!);
 const firstAll = median(allThreads[0]!);

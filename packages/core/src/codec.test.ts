@@ -42,8 +42,8 @@ describe("stored HTTP responses", () => {
     expect(Array.from(decoded.body)).toEqual(Array.from(body));
   });
 
-  // The array is sized for an ASCII head: one that is not (obs-text in a header, the status text) is
-  // encoded again into a larger one, byte for byte the same as the head's UTF-8.
+  // A head beyond ASCII (obs-text in a header value, the status text) takes more bytes than characters:
+  // it round-trips whole, and the body after it starts where the head's bytes end.
   it.each([
     ["an ASCII head", "OK", [["x-a", "1"]]],
     ["a status text beyond ASCII", "Caf\u00e9", [["x-a", "1"]]],
