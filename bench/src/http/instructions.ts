@@ -7,16 +7,18 @@
  * (instrumentation off) and warms it up; then, `repeats` times in turn with the other sides, it has the
  * server collect its garbage (`/__gc`), compiles again with `rewarm` requests what that dropped, and
  * counts `requests` new keys. It prints each side's instructions a request on the main thread (the one a
- * request waits for; within ~1% from count to count here, most within 0.5%) and on all threads (the
- * collector's and compilers' helpers too, which Valgrind runs in turns: 5–20% apart), with their ratios
- * to the first side's.
+ * request waits for) and on all threads (the collector's and compilers' helpers too, which Valgrind runs
+ * in turns: 5–20% apart), with their ratios to the first side's. On the main thread two checkouts of the
+ * same code read within 0.5% in one run, but a side's counts spread up to ~1.8% and its median moves ~1%
+ * from run to run: compare sides within a run, and an item under ~1% over several runs in both orders.
+ * Run it on an otherwise idle machine (a server starved under Valgrind can miss its deadlines).
  * What it leaves out: the kernel's share (a socket write, a wake-up) and the cache misses and stalls of a
  * real CPU. A Redis route's replies come as fast as ever to a server ~50× slower, so its writes batch
  * otherwise: `idemkit-at-once` (a store that answers at once) counts the HTTP path's own work.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent, get, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -62,11 +64,24 @@ const dump = (name: string) => /^callgrind\.\d+\.(\d+)-(\d+)$/.exec(name);
 const control = (pid: number, ...args: string[]) =>
   execFileSync("callgrind_control", [...args, String(pid)], { encoding: "utf8" });
 
-/** A full collection in the server (`/__gc`), so each count starts from the same heap. */
+/**
+ * A full collection in the server (`/__gc`), so each count starts from the same heap. On a connection of
+ * its own (`agent: false`): a kept-alive one would be reused a count later, after the server's
+ * keep-alive timeout closed it (ECONNRESET).
+ */
 async function collect(port: number): Promise<void> {
-  const reply = await fetch(`http://127.0.0.1:${port}/__gc`);
-  const { collected } = reply.ok ? ((await reply.json()) as { collected?: boolean }) : {};
-  if (!collected) throw new Error("the server cannot collect: a checkout without /__gc, or no --expose-gc");
+  const body = await new Promise<string>((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path: "/__gc", agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => resolve(res.statusCode === 200 ? text : "{}"));
+    }).on("error", reject);
+  });
+  if (!(JSON.parse(body) as { collected?: boolean }).collected)
+    throw new Error("the server cannot collect: a checkout without /__gc, or no --expose-gc");
 }
 
 let n = 0;
