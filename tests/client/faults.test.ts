@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 /** One logical "create an order" operation, retried by the client as it sees fit. */
-async function createOrder(item: string, options: { attemptTimeoutMs?: number } = {}) {
+async function createOrder(item: string, options: { attemptTimeoutMs?: number; retries?: number } = {}) {
   const retries: RetryInfo[] = [];
   const before = orders.length;
   const response = await idempotentFetch(
@@ -87,9 +87,14 @@ describe("idempotentFetch against a real server, through injected faults", () =>
   });
 
   it("a slow server: retries meet 409 while the first runs, then the replay; never a second run", async () => {
-    workMs = 300;
+    // The first attempt gives up well before the work ends, and each retry has as long for its 409: a
+    // loaded machine (CI) can take over 100 ms to answer one. Retries enough to outlast the work.
+    workMs = 600;
     try {
-      const { body, created, retries, info } = await createOrder("slow", { attemptTimeoutMs: 100 });
+      const { body, created, retries, info } = await createOrder("slow", {
+        attemptTimeoutMs: 250,
+        retries: 60,
+      });
       expect(created).toHaveLength(1);
       expect(body).toEqual(created[0]);
       expect(retries.some((r) => r.status === 409)).toBe(true);
