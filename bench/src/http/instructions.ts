@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "../stats.js";
-import { BODY, deleteKeys, startServer, stopServer } from "./run.js";
+import { BODY, deleteKeys, routeAt, startServer, stopServer } from "./run.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -50,12 +50,7 @@ for (const [name, value] of Object.entries({ requests, warmup, connections, repe
 
 const runId = `instructions-${Date.now()}`;
 const out = mkdtempSync(join(tmpdir(), "idemkit-callgrind-"));
-const sides = positionals.map((written) => {
-  const at = written.indexOf("@");
-  return at === -1
-    ? { name: written, route: written, checkout: undefined }
-    : { name: written, route: written.slice(0, at), checkout: written.slice(at + 1) };
-});
+const sides = positionals.map((written) => ({ name: written, ...routeAt(written) }));
 
 /** A dump file's name, `callgrind.<pid>.<dump>-<thread>` (one file a thread): its dump and thread. */
 const dump = (name: string) => /^callgrind\.\d+\.(\d+)-(\d+)$/.exec(name);
@@ -156,7 +151,7 @@ try {
       "--separate-threads=yes",
       `--callgrind-out-file=${join(out, "callgrind.%p")}`,
     ];
-    const server = await startServer("express", runId, false, ["--expose-gc"], side.checkout, {
+    const server = await startServer("express", runId, false, ["--expose-gc"], side.checkout || undefined, {
       under,
       startMs: 300_000,
     });

@@ -33,6 +33,7 @@ import {
   heapSamplingArgs,
   pinLoadOffServerCore,
   profileArgs,
+  routeAt,
   serverCpu,
   startServer,
   stopServer,
@@ -55,12 +56,7 @@ const runId = `interleave-${Date.now()}`;
 // As the full run does: the server gets core 0, and this process (the load) the others.
 const pinned = pinLoadOffServerCore();
 /** Each side's route, and the checkout whose server serves it ("" for this one). */
-const sides = routes.map((written) => {
-  const at = written.indexOf("@");
-  return at === -1
-    ? { route: written, checkout: "" }
-    : { route: written.slice(0, at), checkout: written.slice(at + 1) };
-});
+const sides = routes.map(routeAt);
 // A profile is one server's: two would write two, and split-profile.ts / allocations.ts read one.
 if (sides[0]!.checkout !== sides[1]!.checkout && (process.env.PROFILE_DIR || process.env.HEAP_PROFILE)) {
   throw new Error("PROFILE_DIR and HEAP_PROFILE profile one server: give both routes of one checkout");

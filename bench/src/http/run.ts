@@ -60,6 +60,17 @@ export const profileArgs = (dir: string | undefined) => (dir ? ["--cpu-prof", `-
 export const heapSamplingArgs = (file: string | undefined) =>
   file ? ["--require", fileURLToPath(new URL("heap-sampling.cjs", import.meta.url))] : [];
 
+/**
+ * A route as the HTTP tools take it, `<route>` or `<route>@<checkout>`: the route, and the checkout whose
+ * server serves it (`""` for this one).
+ */
+export function routeAt(written: string): { route: string; checkout: string } {
+  const at = written.indexOf("@");
+  return at === -1
+    ? { route: written, checkout: "" }
+    : { route: written.slice(0, at), checkout: written.slice(at + 1) };
+}
+
 /** How the server is started beyond `startServer`'s defaults. */
 export interface Launch {
   /** A command the server runs under, before Node (`valgrind …`: instructions.ts). */
