@@ -96,25 +96,38 @@ export type InTime = (setAt: number, windowMs: number, call: string) => void;
  * process lost at least that overrun to stalls since the window opened: without the stalls the call
  * was in time. Otherwise the call goes ahead and the store is judged as it always was: the latency of a
  * store that does not block the thread, or a tolerance as wide as the window, never reads as a stall.
+ * A check that fails after a timed call is judged the same way at the moment it fails: a stall after
+ * `inTime` can still hold the call back (a client that writes its commands a turn later), so when the
+ * process lost that call's overrun, the failure may be the stall's and the check starts over.
  */
 export async function onTime(toleranceMs: number, attempt: (inTime: InTime) => Promise<void>): Promise<void> {
   for (let n = 1; ; n++) {
     const watch = new StallWatch();
-    const inTime: InTime = (setAt, windowMs, call) => {
+    /** The stall that may have made `call` late, judged now, or `undefined` when none could have. */
+    const stalledPast = (setAt: number, windowMs: number, call: string, what: string) => {
       const late = clock() - setAt;
       const margin = Math.min(toleranceMs, windowMs * MAX_MARGIN_SHARE);
       const overrun = late - (windowMs - margin);
       const lost = watch.lostSince(setAt);
-      if (overrun > 0 && lost >= overrun) {
-        throw new Stalled(
-          `${call} was due well inside ${windowMs} ms of the call it depends on, and would have been sent ` +
-            `${Math.round(late)} ms after it, the process having stalled for ${Math.round(lost)} ms meanwhile`,
-        );
-      }
+      if (overrun <= 0 || lost < overrun) return undefined;
+      return new Stalled(
+        `${call} was due well inside ${windowMs} ms of the call it depends on, and ${what} ` +
+          `${Math.round(late)} ms after it, the process having stalled for ${Math.round(lost)} ms meanwhile`,
+      );
+    };
+    let last: Parameters<InTime> | undefined;
+    const inTime: InTime = (setAt, windowMs, call) => {
+      last = [setAt, windowMs, call];
+      const stalled = stalledPast(setAt, windowMs, call, "would have been sent");
+      if (stalled) throw stalled;
     };
     try {
       return await attempt(inTime);
-    } catch (error) {
+    } catch (thrown) {
+      const error =
+        thrown instanceof Stalled || last === undefined
+          ? thrown
+          : (stalledPast(...last, `failed (${(thrown as Error)?.message ?? thrown})`) ?? thrown);
       if (!(error instanceof Stalled)) throw error;
       if (n === ATTEMPTS) {
         fail(

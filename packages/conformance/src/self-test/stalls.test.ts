@@ -96,6 +96,51 @@ describe("a check that counts on a lease or a keep-until, when its own process s
   );
 });
 
+// A client that writes its commands a turn after they are called (a batching one: the Redis store's
+// on ioredis) leaves room for a stall after the check timed the call and before the call leaves.
+describe("a check whose process stalls after it timed a call, before the call leaves", () => {
+  /** The memory store whose first `times` extends on a short lease leave only after a stall of `ms`. */
+  const stallingBeforeExtends = (ms: number, times: number) => {
+    const store = createMemoryStore();
+    let left = times;
+    const subject = wrap(store, {
+      extend(key, token, leaseMs) {
+        if (leaseMs >= 60_000 || left-- <= 0) return store.extend(key, token, leaseMs);
+        return new Promise((resolve) =>
+          setImmediate(() => {
+            stall(ms);
+            resolve(store.extend(key, token, leaseMs));
+          }),
+        );
+      },
+    });
+    return { instance: () => subject, purge: () => sweep(store) };
+  };
+
+  // The lease the extend counts on is 600 ms, and ~200 ms of it have gone: a stall of 700 ends it.
+  it("extend/keeps-key starts over and passes a correct store", async () => {
+    expect(await runCheck(checks.get("extend/keeps-key")!, stallingBeforeExtends(700, 1))).toBeUndefined();
+  }, 30_000);
+
+  it("extend/keeps-key fails, saying why and what failed, when it stalls every time", async () => {
+    const error = String(await runCheck(checks.get("extend/keeps-key")!, stallingBeforeExtends(700, 3)));
+    expect(error).toMatch(/own process stalled each of the 3 times it ran/);
+    expect(error).toMatch(/an extend was due well inside 600 ms .* failed \(extend by the owner at \+\d+ ms/);
+  }, 30_000);
+
+  it("a store that answers wrong at once still fails as it did, not as a stall", async () => {
+    const store = createMemoryStore();
+    const subject = wrap(store, {
+      extend: async (key, token, leaseMs) => leaseMs >= 60_000 && store.extend(key, token, leaseMs),
+    });
+    const error = String(
+      await runCheck(checks.get("extend/keeps-key")!, { instance: () => subject, purge: () => sweep(store) }),
+    );
+    expect(error).toMatch(/extend by the owner at \+\d+ ms/);
+    expect(error).not.toMatch(/stalled/);
+  }, 30_000);
+});
+
 describe("a check whose process loses time in many short slices (a loaded machine)", () => {
   it("extend/keeps-key starts over when the slices made a call late, and passes once they stop", async () => {
     const store = createMemoryStore();
