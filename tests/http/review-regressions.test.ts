@@ -637,6 +637,38 @@ describe("9. Express + multer (memory storage) mounted before idemkit", () => {
     expect(runs).toBe(1);
     await expectAlive(port);
   });
+
+  it("several files (req.files, .array()): another set under the same key gets 422; the same set replays", async () => {
+    const app = express();
+    app.use(multer({ storage: multer.memoryStorage() }).array("docs"));
+    app.use(expressIdempotency(idem(), { scope: "global" }));
+    let runs = 0;
+    app.post("/upload", (req, res) => {
+      runs++;
+      const files = (req.files as { buffer: Buffer }[]).map((file) => file.buffer.toString());
+      res.status(201).json({ run: runs, files });
+    });
+    app.get("/alive", alive);
+    const port = await listen(app);
+    const upload = async (...contents: string[]) => {
+      const form = new FormData();
+      for (const content of contents)
+        form.append("docs", new Blob([content], { type: "text/plain" }), "doc.txt");
+      const response = await fetch(`http://127.0.0.1:${port}/upload`, {
+        method: "POST",
+        headers: { "idempotency-key": "same-set" },
+        body: form,
+        signal: AbortSignal.timeout(3000),
+      });
+      return [response.status, response.headers.get("idempotent-replayed"), await response.json()];
+    };
+    expect(await upload("a", "b")).toEqual([201, null, { run: 1, files: ["a", "b"] }]);
+    expect(await upload("a", "b")).toEqual([201, "true", { run: 1, files: ["a", "b"] }]);
+    const other = await upload("a", "B");
+    expect(other.slice(0, 2)).toEqual([422, null]);
+    expect(runs).toBe(1);
+    await expectAlive(port);
+  });
 });
 
 // --- 10. HTTP/2 -------------------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ interface UploadedFile {
  * the same key is a different request.
  */
 function parsedBody(req: ExpressRequest): unknown {
+  // Own properties, as multer sets them: an absent one read through `req` walks its whole prototype
+  // chain in V8's runtime on every request (@idemkit/node's lookups.ts).
+  if (!Object.hasOwn(req, "file") && !Object.hasOwn(req, "files")) return req.body;
   const { file, files } = req as ExpressRequest & { file?: UploadedFile; files?: unknown };
   if (file === undefined && files === undefined) return req.body;
   const describe = (f: UploadedFile) => ({

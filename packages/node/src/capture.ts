@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { ResponseHeaders, RouteResponse, RouteResponseHead } from "@idemkit/core";
 import { type Captor, capture, rawMethods, release } from "./captive-prototype.js";
+import { headersOf } from "./lookups.js";
 
 /** What the capture saw of the route's response. */
 export type Captured =
@@ -167,12 +168,12 @@ export class ResponseCapture implements Captor {
     if (this.#state === "open") {
       // The whole reply in one `end` (res.json, res.send): no stream, no copy.
       this.#state = "settled";
-      this.#settle({ kind: "whole", response: { ...this.#snapshot(), body }, sent: { chunk, encoding } });
+      this.#settle({ kind: "whole", response: withBody(this.#snapshot(), body), sent: { chunk, encoding } });
     } else {
       this.#pushBytes(body);
       if (this.#state === "committed") {
         this.#state = "settled";
-        this.#settle({ kind: "whole", response: { ...this.#head!, body: concat(this.#chunks, this.#size) } });
+        this.#settle({ kind: "whole", response: withBody(this.#head!, concat(this.#chunks, this.#size)) });
       }
     }
     callLater(cb);
@@ -224,12 +225,21 @@ export class ResponseCapture implements Captor {
     return {
       status: res.statusCode,
       statusText: res.statusMessage || undefined,
-      headers: res.getHeaders() as ResponseHeaders,
+      headers: headersOf(res) as ResponseHeaders,
     };
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A head and its body, spelt out rather than spread: every response then has one shape, which V8's
+ * caches keep where integrations and core read it (a spread's copies took several, and each read of
+ * them missed once the caches filled with Express's per-request shapes: lookups.ts).
+ */
+function withBody(head: RouteResponseHead, body: Uint8Array): RouteResponse {
+  return { status: head.status, statusText: head.statusText, headers: head.headers, body };
+}
 
 /** A chunk as bytes; anything node:http would refuse is refused the same way. */
 function toBytes(chunk: unknown, encoding?: BufferEncoding): Uint8Array {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { ExchangeBody } from "@idemkit/core";
+import { bodyEnded } from "./lookups.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -91,7 +92,7 @@ function takeAndPutBack(req: IncomingMessage, limit: number): Uint8Array | undef
 
 /** Whether someone else (a body parser, a stream) has read or is reading the body. */
 export function bodyTaken(req: IncomingMessage): boolean {
-  return req.readableEnded || req.readableFlowing === true || req.listenerCount("data") > 0;
+  return bodyEnded(req) || req.readableFlowing === true || req.listenerCount("data") > 0;
 }
 
 /**
@@ -101,7 +102,7 @@ export function bodyTaken(req: IncomingMessage): boolean {
  */
 export function nodeBody(req: IncomingMessage, parsed?: () => unknown): ExchangeBody {
   if (!bodyTaken(req)) return { kind: "stream", read: (limit) => readBody(req, limit) };
-  const value = req.readableEnded ? parsed?.() : undefined;
+  const value = bodyEnded(req) ? parsed?.() : undefined;
   if (value === undefined) {
     throw new TypeError(
       "idemkit: another handler read the request body and left nothing to fingerprint; mount idemkit after the body parsers",

@@ -9,6 +9,7 @@ import type {
   ResponseHeaders,
 } from "@idemkit/core";
 import { ResponseCapture } from "./capture.js";
+import { headersOf } from "./lookups.js";
 import { sendableAsItStands, writeAnswer, writeRouteResponse } from "./write-response.js";
 
 /** What an integration plugs into the Node flow. */
@@ -49,7 +50,7 @@ export async function serve<R>(
   hooks: ServeHooks<R>,
 ): Promise<void> {
   // Headers set before idemkit (CORS, security headers) belong to this request, not to the outcome.
-  const inherited = hooks.inherited?.() ?? (res.getHeaders() as ResponseHeaders);
+  const inherited = hooks.inherited?.() ?? (headersOf(res) as ResponseHeaders);
   let watched: WatchedBody | undefined;
   let begun: Awaited<ReturnType<HttpEntry<R>["begin"]>>;
   try {
@@ -95,7 +96,8 @@ async function serveOwned<R>(
       case "whole": {
         // Read before `finish`, which drops a replay marker from the snapshot's headers.
         const asItStands = sendableAsItStands(captured.response.headers);
-        const instead = await run.finish({ ...captured.response, inherited });
+        const { status, statusText, headers, body } = captured.response;
+        const instead = await run.finish({ status, statusText, headers, body, inherited });
         capture.restore();
         const touched = capture.touchedSinceSnapshot || !asItStands;
         if (instead) writeAnswer(res, instead, answer);

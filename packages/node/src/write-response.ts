@@ -7,6 +7,7 @@ import {
   type RouteResponse,
 } from "@idemkit/core";
 import { rawMethods } from "./captive-prototype.js";
+import { headersSentOf } from "./lookups.js";
 
 /** Headers that follow from how the body is sent, never copied from a snapshot. */
 const FRAMING = new Set(["content-length", "transfer-encoding"]);
@@ -91,7 +92,7 @@ export function sendableAsItStands(headers: Readonly<ResponseHeaders>): boolean 
 /** Whether `res` still has the status of the snapshot and nothing went out yet. */
 function unchangedSince(res: ServerResponse, response: RouteResponse): boolean {
   return (
-    !res.headersSent &&
+    !headersSentOf(res) &&
     res.statusCode === response.status &&
     (res.statusMessage || undefined) === (response.statusText || undefined)
   );
@@ -112,7 +113,7 @@ function writeWhole(
   afterCapture = false,
 ): void {
   try {
-    if (res.headersSent) throw new Error("headers already sent");
+    if (headersSentOf(res)) throw new Error("headers already sent");
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     for (const name in headers) {
       const value = headers[name];
