@@ -1,4 +1,5 @@
 import { ServerResponse } from "node:http";
+import { forgetPrototypes } from "./lookups.js";
 
 /** What a capture does with the calls a route makes on its response. */
 export interface Captor {
@@ -131,6 +132,8 @@ function patchPrototype(proto: ServerResponse): void {
       },
     },
   });
+  // A request answered before this prototype was patched (an HTTP/2 replay) found its methods unpatched.
+  forgetPrototypes();
 }
 
 function method(fn: (...args: never[]) => unknown): PropertyDescriptor {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
+import { capture, release } from "./captive-prototype.js";
 import { bodyEnded, headersOf, headersSentOf } from "./lookups.js";
 
 const servers: { close(): void; closeAllConnections(): void }[] = [];
@@ -26,13 +27,17 @@ async function onRequest<T>(listener: (req: IncomingMessage, res: ServerResponse
   return result;
 }
 
-/** As Express does to every request and response: a prototype of its own, over the class's. */
-function expressLike<T extends object>(target: T, extra: object = {}): T {
-  return Object.setPrototypeOf(target, Object.assign(Object.create(Object.getPrototypeOf(target)), extra));
+/** As Express does to every request and response: its app's prototype, over the class's, one for all. */
+const appPrototypes = new Map<object, object>();
+function expressLike<T extends object>(target: T): T {
+  const classPrototype = Object.getPrototypeOf(target) as object;
+  let app = appPrototypes.get(classPrototype);
+  if (app === undefined) appPrototypes.set(classPrototype, (app = Object.create(classPrototype) as object));
+  return Object.setPrototypeOf(target, app);
 }
 
 describe("reads that skip the prototype walk: the same answers as the reads they replace", () => {
-  it("headersOf and headersSentOf, on a response with a prototype of its own, before and after its head went out", async () => {
+  it("headersOf and headersSentOf, on a response moved onto an app's prototype, before and after its head went out", async () => {
     const seen = await onRequest(async (_req, res) => {
       expressLike(res);
       res.setHeader("x-a", "1");
@@ -67,7 +72,7 @@ describe("reads that skip the prototype walk: the same answers as the reads they
     expect(seen).toEqual({ own: "yes" });
   });
 
-  it("bodyEnded: a request before and after its body was read, with a prototype of its own", async () => {
+  it("bodyEnded: a request moved onto an app's prototype, before and after its body was read", async () => {
     const seen = await onRequest(async (req) => {
       expressLike(req);
       const before = [bodyEnded(req), req.readableEnded];
@@ -88,4 +93,36 @@ describe("reads that skip the prototype walk: the same answers as the reads they
     ended.push(bodyEnded(double), bodyEnded({} as IncomingMessage));
     expect(ended).toEqual([false, true, true, false]);
   });
+
+  it("a prototype the capture patches after a request read it (HTTP/2's, patched at its first capture) is read patched", async () => {
+    // A response class with its own writeHead, as Http2ServerResponse has: patched by its first capture.
+    class LateResponse extends ServerResponse {
+      override writeHead(...args: Parameters<ServerResponse["writeHead"]>): this {
+        return super.writeHead(...args);
+      }
+    }
+    const request = { method: "GET", httpVersionMajor: 1 } as IncomingMessage;
+    const first = new LateResponse(request);
+    const before = headersSentOf(first); // found unpatched, and remembered
+    const second = new LateResponse(request);
+    capture(second, { ...recorder(), committed: true });
+    try {
+      expect([before, headersSentOf(second), second.headersSent]).toEqual([false, true, true]);
+    } finally {
+      release(second);
+    }
+  });
 });
+
+/** A captor that holds everything back and tells nothing. */
+function recorder() {
+  return {
+    committed: false,
+    writeHead: () => {},
+    write: () => true,
+    end: () => {},
+    commit: () => {},
+    holdClose: () => false,
+    touched: () => {},
+  };
+}
