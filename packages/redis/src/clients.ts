@@ -3,6 +3,7 @@
 // library is imported at run time, and their types are not in the store's public types, so a user
 // installs only the client they use.
 import type { Cluster as IoredisCluster, Redis as IoredisRedis } from "ioredis";
+import { senderOf } from "./ioredis-commands.js";
 import { writeBatcherOf } from "./write-batcher.js";
 
 /** A command argument or key, as both clients take it. */
@@ -136,11 +137,21 @@ function fromIoredis(client: IoredisClient): Connection {
     writes?.sent(reply);
     return reply;
   };
+  const direct = senderOf(client as unknown as IoredisRedis);
   return {
-    script: (kind, body, keys, args) =>
-      batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
-    write: (key, value, ms) => batched(() => send.set.call(client, key, value, "PX", ms)),
-    read: writes ? (key) => batched(() => send.get.call(client, key)) : undefined,
+    script: direct
+      ? (kind, body, keys, args) =>
+          batched(() => direct(kind, [body, keys.length, ...keys, ...args]) as Promise<Reply>)
+      : (kind, body, keys, args) =>
+          batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
+    write: direct
+      ? (key, value, ms) => batched(() => direct("set", [key, value, "PX", ms]))
+      : (key, value, ms) => batched(() => send.set.call(client, key, value, "PX", ms)),
+    read: !writes
+      ? undefined
+      : direct
+        ? (key) => batched(() => direct("get", [key]) as Promise<Buffer | null>)
+        : (key) => batched(() => send.get.call(client, key)),
     cluster: client.isCluster,
     together: (commands) => (writes ? writes.together(commands) : commands()),
     connections: writes ? closesOf(client as unknown as IoredisRedis) : undefined,
