@@ -11,12 +11,13 @@
  * a candidate (twenty-fourth round).
  */
 import { readFileSync, rmSync, statSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { BODY, deleteKeys, routeAt, startServer, stopServer } from "./run.js";
+import { postNewKeys } from "./new-keys.js";
+import { deleteKeys, routeAt, startServer, stopServer } from "./run.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -45,36 +46,8 @@ let n = 0;
 /** `count` new-key requests to `route`, CONNECTIONS at a time. */
 async function load(port: number, route: string, count: number): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  let left = count;
-  const post = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          agent,
-          host: "127.0.0.1",
-          port,
-          method: "POST",
-          path: `/${route}`,
-          headers: { "content-type": "application/json", "idempotency-key": `${runId}-${n++}` },
-        },
-        (res) => {
-          if ((res.statusCode ?? 0) >= 300) reject(new Error(`${route} answered ${res.statusCode}`));
-          res.resume();
-          res.on("end", resolve);
-        },
-      );
-      req.on("error", reject);
-      req.end(BODY);
-    });
   try {
-    await Promise.all(
-      Array.from({ length: CONNECTIONS }, async () => {
-        while (left > 0) {
-          left--;
-          await post();
-        }
-      }),
-    );
+    await postNewKeys(agent, port, route, count, CONNECTIONS, () => `${runId}-${n++}`);
   } finally {
     agent.destroy();
   }

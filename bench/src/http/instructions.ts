@@ -18,12 +18,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { Agent, get, request } from "node:http";
+import { Agent, get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "../stats.js";
-import { BODY, deleteKeys, routeAt, startServer, stopServer } from "./run.js";
+import { postNewKeys } from "./new-keys.js";
+import { deleteKeys, routeAt, startServer, stopServer } from "./run.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -80,41 +81,9 @@ async function collect(port: number): Promise<void> {
 }
 
 let n = 0;
-/**
- * `count` new-key requests to `route`, `connections` at a time, on `agent`'s connections (opened as the
- * first requests go, closed by the caller when it is done counting).
- */
-async function load(agent: Agent, port: number, route: string, count: number): Promise<void> {
-  let left = count;
-  const post = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          agent,
-          host: "127.0.0.1",
-          port,
-          method: "POST",
-          path: `/${route}`,
-          headers: { "content-type": "application/json", "idempotency-key": `${runId}-${n++}` },
-        },
-        (res) => {
-          if ((res.statusCode ?? 0) >= 300) reject(new Error(`${route} answered ${res.statusCode}`));
-          res.resume();
-          res.on("end", resolve);
-        },
-      );
-      req.on("error", reject);
-      req.end(BODY);
-    });
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (left > 0) {
-        left--;
-        await post();
-      }
-    }),
-  );
-}
+/** `count` new-key requests to `route` on `agent`'s connections (closed by the caller). */
+const load = (agent: Agent, port: number, route: string, count: number) =>
+  postNewKeys(agent, port, route, count, connections, () => `${runId}-${n++}`);
 
 /** `count` requests on connections of their own, closed once they are answered. */
 async function loadAlone(port: number, route: string, count: number): Promise<void> {

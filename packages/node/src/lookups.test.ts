@@ -32,7 +32,10 @@ const appPrototypes = new Map<object, object>();
 function expressLike<T extends object>(target: T): T {
   const classPrototype = Object.getPrototypeOf(target) as object;
   let app = appPrototypes.get(classPrototype);
-  if (app === undefined) appPrototypes.set(classPrototype, (app = Object.create(classPrototype) as object));
+  if (app === undefined) {
+    app = Object.create(classPrototype) as object;
+    appPrototypes.set(classPrototype, app);
+  }
   return Object.setPrototypeOf(target, app);
 }
 
