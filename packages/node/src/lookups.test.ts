@@ -99,11 +99,14 @@ describe("reads that skip the prototype walk: the same answers as the reads they
 
   it("a prototype the capture patches after a request read it (HTTP/2's, patched at its first capture) is read patched", async () => {
     // A response class with its own writeHead, as Http2ServerResponse has: patched by its first capture.
-    class LateResponse extends ServerResponse {
-      override writeHead(...args: Parameters<ServerResponse["writeHead"]>): this {
-        return super.writeHead(...args);
-      }
-    }
+    class LateResponse extends ServerResponse {}
+    Object.defineProperty(LateResponse.prototype, "writeHead", {
+      configurable: true,
+      writable: true,
+      value(this: ServerResponse, ...args: unknown[]) {
+        return (ServerResponse.prototype.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+      },
+    });
     const request = { method: "GET", httpVersionMajor: 1 } as IncomingMessage;
     const first = new LateResponse(request);
     const before = headersSentOf(first); // found unpatched, and remembered

@@ -1,7 +1,10 @@
 import type { Cluster as IoredisCluster, Redis as IoredisRedis } from "ioredis";
 import type { Argument } from "./clients.js";
 
-/** Sends a command whose arguments are already flat. */
+/**
+ * Sends a command whose arguments are already flat. The array becomes the command's: ioredis turns its
+ * numbers into strings and prefixes its keys in place, so pass a fresh one each time.
+ */
 export type Sender = (name: string, args: (Argument | number)[]) => Promise<unknown>;
 
 interface CommandOptions {
@@ -24,14 +27,22 @@ export function senderOf(client: IoredisRedis | IoredisCluster): Sender | undefi
   const Command = commandClassOf(client);
   if (Command === undefined) return undefined;
   const options = client.options as { keyPrefix?: unknown; showFriendlyErrorStack?: unknown };
-  return (name, args) => {
+  const send: Sender = (name, args) => {
     const command = new Command(name, asTheyAre(args), {
       replyEncoding: null,
       keyPrefix: options.keyPrefix,
-      errorStack: options.showFriendlyErrorStack ? new Error() : undefined,
+      errorStack: options.showFriendlyErrorStack ? stackFrom(send) : undefined,
     });
     return client.sendCommand(command as never) as Promise<unknown>;
   };
+  return send;
+}
+
+/** An error whose stack starts at the caller of `fn`, as ioredis's own friendly stacks do. */
+function stackFrom(fn: Sender): Error {
+  const error = new Error();
+  Error.captureStackTrace?.(error, fn);
+  return error;
 }
 
 /** What `Command` flattens: the arguments, as they are. */
