@@ -235,7 +235,7 @@ const EMPTY = new Uint8Array(0);
 /**
  * A head and its body, spelt out rather than spread: every response then has one shape, which V8's
  * caches keep where integrations and core read it (a spread's copies took several, and each read of
- * them missed once the caches filled with Express's per-request shapes: lookups.ts).
+ * them missed once Express's own misses had filled V8's megamorphic cache: lookups.ts).
  */
 function withBody(head: RouteResponseHead, body: Uint8Array): RouteResponse {
   return { status: head.status, statusText: head.statusText, headers: head.headers, body };

@@ -12,10 +12,11 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
  */
 type Found = ((this: unknown) => unknown) | null;
 
-const lookups: { kind: "method" | "getter"; name: string; found: WeakMap<object, Found> }[] = [];
+/** What each lookup found, by prototype (`forgetPrototypes` empties them all). */
+const lookups: { found: WeakMap<object, Found> }[] = [];
 
 function onPrototype(name: string, kind: "method" | "getter") {
-  const lookup = { kind, name, found: new WeakMap<object, Found>() };
+  const lookup = { found: new WeakMap<object, Found>() };
   lookups.push(lookup);
   return (target: object): Found => {
     if (Object.hasOwn(target, name)) return null;
