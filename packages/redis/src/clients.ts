@@ -105,16 +105,19 @@ export function connectionOf(client: unknown): Connection | undefined {
 function fromIoredis(client: IoredisClient): Connection {
   // ioredis's builtin commands, made without auto-pipelining: each is one `sendCommand` of a Command
   // that applies the client's own keyPrefix and keeps bulk replies as Buffers. (`callBuffer` is
-  // mangled under enableAutoPipelining.)
+  // mangled under enableAutoPipelining.) Made by `senderOf` where it can, which skips ioredis's copy of
+  // the arguments (the rest parameter is a fresh array each call, as it wants).
   type Send = (this: IoredisClient, ...args: (Argument | number)[]) => Promise<Reply>;
+  const direct = senderOf(client as unknown as IoredisRedis);
+  const command = (name: string): Send =>
+    direct
+      ? (...args) => direct(name, args) as Promise<Reply>
+      : (client.createBuiltinCommand(name).buffer as Send);
   const send = {
-    evalsha: client.createBuiltinCommand("evalsha").buffer as Send,
-    eval: client.createBuiltinCommand("eval").buffer as Send,
-    get: client.createBuiltinCommand("get").buffer as (
-      this: IoredisClient,
-      key: Argument,
-    ) => Promise<Buffer | null>,
-    set: client.createBuiltinCommand("set").buffer as (
+    evalsha: command("evalsha"),
+    eval: command("eval"),
+    get: command("get") as unknown as (this: IoredisClient, key: Argument) => Promise<Buffer | null>,
+    set: command("set") as unknown as (
       this: IoredisClient,
       key: Argument,
       value: Buffer,
@@ -137,21 +140,11 @@ function fromIoredis(client: IoredisClient): Connection {
     writes?.sent(reply);
     return reply;
   };
-  const direct = senderOf(client as unknown as IoredisRedis);
   return {
-    script: direct
-      ? (kind, body, keys, args) =>
-          batched(() => direct(kind, [body, keys.length, ...keys, ...args]) as Promise<Reply>)
-      : (kind, body, keys, args) =>
-          batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
-    write: direct
-      ? (key, value, ms) => batched(() => direct("set", [key, value, "PX", ms]))
-      : (key, value, ms) => batched(() => send.set.call(client, key, value, "PX", ms)),
-    read: !writes
-      ? undefined
-      : direct
-        ? (key) => batched(() => direct("get", [key]) as Promise<Buffer | null>)
-        : (key) => batched(() => send.get.call(client, key)),
+    script: (kind, body, keys, args) =>
+      batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
+    write: (key, value, ms) => batched(() => send.set.call(client, key, value, "PX", ms)),
+    read: writes ? (key) => batched(() => send.get.call(client, key)) : undefined,
     cluster: client.isCluster,
     together: (commands) => (writes ? writes.together(commands) : commands()),
     connections: writes ? closesOf(client as unknown as IoredisRedis) : undefined,

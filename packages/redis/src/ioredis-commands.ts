@@ -62,8 +62,8 @@ function commandClassOf(client: IoredisRedis | IoredisCluster): CommandClass | u
     if (typeof Command !== "function") return undefined;
     const probe: unknown[] = ["probe"];
     const options: CommandOptions = { replyEncoding: null, keyPrefix: undefined, errorStack: undefined };
-    const made2 = new (Command as CommandClass)("get", asTheyAre(probe), options);
-    return made2.args === probe ? (Command as CommandClass) : undefined;
+    const check = new (Command as CommandClass)("get", asTheyAre(probe), options);
+    return check.args === probe ? (Command as CommandClass) : undefined;
   } catch {
     return undefined;
   }
