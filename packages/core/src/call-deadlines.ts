@@ -1,15 +1,4 @@
-type Timer = ReturnType<typeof setTimeout> & { ref?: () => unknown; unref?: () => unknown };
-
-// The timer functions and clock as they were when this module loaded: the shared timer runs on these
-// only, so it never lives on a clock that a test can take away (fake timers installed or removed).
-const realSetTimeout = setTimeout;
-const realClearTimeout = clearTimeout;
-const realPerformance = performance;
-const realNow = performance.now;
-const now = () => realNow.call(realPerformance);
-/** Whether a test has replaced the timers or the clock since this module loaded (fake timers). */
-const faked = () =>
-  setTimeout !== realSetTimeout || performance !== realPerformance || performance.now !== realNow;
+import { faked, now, realClearTimeout, realSetTimeout, type Timer } from "./real-clock.js";
 
 /** One pending call's deadline: a link in its `CallDeadlines` list (oldest first), or a timer of its own. */
 export class CallDeadline {

@@ -3,6 +3,7 @@ import { type EngineOptions, engineSettings } from "./engine-options.js";
 import type { EventStream, IdempotencyEvent, StoreOperation } from "./events.js";
 import { releaseLateClaims } from "./late-claims.js";
 import { ActiveLease, type Lease } from "./lease.js";
+import { LeaseTimers } from "./lease-timers.js";
 import type {
   ClaimResult,
   CompletedRecord,
@@ -42,6 +43,8 @@ export class Engine {
    * `settlesOnReturn`).
    */
   readonly callDeadlines: CallDeadlines | undefined;
+  /** The timers of this engine's leases: their heartbeats, deadlines and maximum holds. */
+  readonly leaseTimers = new LeaseTimers();
   readonly #events: EventStream;
 
   constructor(options: EngineOptions, events: EventStream) {

@@ -2,6 +2,7 @@ import type { Engine } from "./engine.js";
 import { LeaseLostError, MaxHoldExceededError } from "./errors.js";
 import { freeKey } from "./free-key.js";
 import { releaseLateClaims } from "./late-claims.js";
+import { LeaseAlarm } from "./lease-timers.js";
 import type { ClaimResult } from "./store.js";
 import { workContext } from "./work-context.js";
 
@@ -43,11 +44,12 @@ export interface Lease {
 const STORE_CLOCK_UNIT_MS = 1;
 
 /**
- * A held lease. One timer per lease, armed for whichever comes first: the next heartbeat, or the
- * deadline: `sentAt - 1 ms + leaseMs` on the local monotonic clock, counted from when the request that
- * set the lease was sent (so before the store started it), less the millisecond a store's clock may
- * floor away (STORE_CLOCK_UNIT_MS). If no renewal is confirmed by then, another owner may take over, so
- * the signal fires at that moment, not at the next failed heartbeat.
+ * A held lease. One alarm per lease (in its engine's lease timers, lease-timers.ts), set for whichever
+ * comes first: the next heartbeat, or the deadline: `sentAt - 1 ms + leaseMs` on the local monotonic
+ * clock, counted from when the request that set the lease was sent (so before the store started it),
+ * less the millisecond a store's clock may floor away (STORE_CLOCK_UNIT_MS). If no renewal is confirmed
+ * by then, another owner may take over, so the signal fires at that moment, not at the next failed
+ * heartbeat.
  *
  * What that guarantees: the signal fires before the store's lease ends *as long as the store's clock
  * runs no faster than ours over the lease* (store.ts, `ClaimRequest.leaseMs`: a lease never ends before
@@ -86,7 +88,8 @@ export class ActiveLease implements Lease {
   #nextBeatAt: number;
   /** When the maximum hold ends (`Infinity` when there is none). */
   readonly #holdUntil: number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Its place in the engine's lease timers. */
+  readonly #alarm = new LeaseAlarm(this);
   #extending = false;
   /** Earlier attempts of the claim that gave this lease, still to be cleaned up when it ends. */
   #stragglers: readonly Promise<ClaimResult>[] | undefined;
@@ -204,7 +207,7 @@ export class ActiveLease implements Lease {
 
   #end(): void {
     this.#ended = true;
-    clearTimeout(this.#timer);
+    this.#engine.leaseTimers.cancel(this.#alarm);
     // An earlier attempt of our claim that lands from now on (after a release, a completion past its
     // retention, or an abandoned lease that ran out) would acquire the key for a token nobody holds:
     // release what it acquires. Our own record (this lease's fence) is left as the end left it.
@@ -215,16 +218,10 @@ export class ActiveLease implements Lease {
     }
   }
 
-  /** Sets the timer for the lease's next event; `now` is the clock as the caller last read it. */
+  /** Sets the alarm for the lease's next event; `now` is the clock as the caller last read it. */
   #arm(now = performance.now()): void {
-    clearTimeout(this.#timer);
     const next = Math.min(this.#deadlineAt, this.#nextBeatAt, this.#holdUntil);
-    // Whole milliseconds, as Node's timers count them anyway (a timer fires once the loop's integer
-    // clock has moved at least `delay` past its start): leases arming in the same millisecond share
-    // one timer list instead of each making its own.
-    const delay = Math.max(0, Math.ceil(next - now));
-    this.#timer = setTimeout(tickLease, delay, this); // the lease as the argument: no closure per arm
-    (this.#timer as { unref?: () => void }).unref?.();
+    this.#engine.leaseTimers.set(this.#alarm, next, now);
   }
 
   /**
@@ -232,7 +229,6 @@ export class ActiveLease implements Lease {
    * (the lease is lost), or a heartbeat is due.
    */
   tick(): void {
-    this.#timer = undefined;
     if (this.#ended) return;
     const now = performance.now();
     if (now >= this.#holdUntil) {
@@ -272,8 +268,4 @@ export class ActiveLease implements Lease {
       this.#extending = false;
     }
   }
-}
-
-function tickLease(lease: ActiveLease): void {
-  lease.tick();
 }
