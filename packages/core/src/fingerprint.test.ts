@@ -1,8 +1,9 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   canonicalJson,
   canonicalJsonText,
+  canonicalParsedJson,
   fingerprintRequest,
   fingerprintRequestSoon,
   sha256HexSoon,
@@ -55,6 +56,66 @@ describe("canonicalJson", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("canonicalJson of values (the parsed-body path)", () => {
+  // Any JSON-like value: strings of any UTF-16 code units (lone surrogates, control characters,
+  // quotes), any double (NaN, infinities, -0), keys of any kind, dates, undefined members, bigints.
+  const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+  const text = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 12 }),
+    fc.string({ unit: codeUnit, maxLength: 12 }),
+  );
+  const leaf = fc.oneof(
+    text,
+    fc.bigInt(),
+    fc.double(),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.date({ noInvalidDate: true }),
+  );
+  const value = fc.letrec((tie) => ({
+    any: fc.oneof({ depthSize: "small" }, leaf, tie("list"), tie("object")),
+    list: fc.array(tie("any"), { maxLength: 5 }),
+    object: fc.dictionary(fc.oneof(text, fc.nat({ max: 20 }).map(String)), tie("any"), { maxKeys: 5 }),
+  })).any;
+
+  it("gives what the previous implementation gave, for any value (stored fingerprints stay valid)", () => {
+    // The text, or the error thrown (a bigint, outside a parsed body, throws as JSON.stringify does).
+    const outcome = (f: () => string) => {
+      try {
+        return f();
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    };
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(outcome(() => canonicalJson(v))).toBe(outcome(() => previousCanonical(v, "", undefined)));
+        expect(canonicalParsedJson(v)).toBe(previousCanonical(v, "", new Set()));
+      }),
+      { numRuns: 3000 },
+    );
+    const big = { n: 12n, list: [-0, Number.NaN, 1e21, 5e-7, "\u2028\ud800"] };
+    expect(canonicalParsedJson(big)).toBe(previousCanonical(big, "", new Set()));
+    expect(() => canonicalJson({ n: 1n })).toThrow(TypeError);
+  });
+
+  it("quotes plain keys, strings and numbers without a call to JSON.stringify", () => {
+    const stringify = vi.spyOn(JSON, "stringify");
+    try {
+      expect(canonicalJson({ key: "order-1", amount: 4200, currency: "EUR", tags: ["a"] })).toBe(
+        '{"amount":4200,"currency":"EUR","key":"order-1","tags":["a"]}',
+      );
+      expect(stringify).not.toHaveBeenCalled();
+      expect(canonicalJson({ 'a"b': "\n" })).toBe('{"a\\"b":"\\n"}');
+      expect(stringify).toHaveBeenCalledTimes(2);
+    } finally {
+      stringify.mockRestore();
+    }
   });
 });
 
@@ -329,3 +390,41 @@ describe("fingerprintRequest digests", () => {
     );
   });
 });
+
+/**
+ * `canonicalJson`'s value path as it was before strings and numbers were quoted without
+ * `JSON.stringify` (kept for a test only), but for its key sort: `sort()` here, which orders keys as the
+ * package's own sort does (tested above).
+ */
+function previousCanonical(value: unknown, key: string, path: Set<object> | undefined): string {
+  if (value !== null && typeof value === "object" && typeof (value as Jsonable).toJSON === "function") {
+    value = (value as Jsonable).toJSON(key);
+  }
+  if (path !== undefined && typeof value === "bigint") return JSON.stringify(`${value}n`);
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (path !== undefined) {
+    if (path.has(value)) return '"[Circular]"';
+    if (typeof (value as { pipe?: unknown }).pipe === "function") return '"[Stream]"';
+    path.add(value);
+  }
+  let out: string;
+  if (Array.isArray(value)) {
+    out = "[";
+    for (let i = 0; i < value.length; i++)
+      out += (i === 0 ? "" : ",") + previousCanonical(value[i], String(i), path);
+    out += "]";
+  } else {
+    const record = value as Record<string, unknown>;
+    out = "{";
+    for (const name of Object.keys(record).sort()) {
+      const member = record[name];
+      if (member === undefined || typeof member === "function" || typeof member === "symbol") continue;
+      out += `${out.length === 1 ? "" : ","}${JSON.stringify(name)}:${previousCanonical(member, name, path)}`;
+    }
+    out += "}";
+  }
+  path?.delete(value);
+  return out;
+}
+
+type Jsonable = { toJSON(key: string): unknown };
