@@ -1,0 +1,107 @@
+// scripts/build-package.mjs on a small package of its own: both builds land in dist, files of deleted
+// sources go, and a process reading the package's files while it is rebuilt never finds one missing or
+// half written (other tests load the workspace's dist while a build may run).
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const tests = join(dirname(fileURLToPath(import.meta.url)), "..");
+const script = join(tests, "..", "scripts", "build-package.mjs");
+// Inside tests/ so that the script finds TypeScript in tests/node_modules, as it finds a package's own.
+const pkg = mkdtempSync(join(tests, ".build-package-"));
+afterAll(() => rmSync(pkg, { recursive: true, force: true }));
+
+const json = (path: string, value: unknown) => writeFileSync(join(pkg, path), JSON.stringify(value));
+json("package.json", { name: "build-package-check", private: true, type: "module" });
+json("tsconfig.build.json", {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    declaration: true,
+    strict: true,
+    types: [],
+    outDir: "dist/esm",
+  },
+  include: ["src"],
+});
+json("tsconfig.build.cjs.json", {
+  extends: "./tsconfig.build.json",
+  compilerOptions: { module: "CommonJS", moduleResolution: "Node10", outDir: "dist/cjs" },
+});
+mkdirSync(join(pkg, "src"));
+writeFileSync(join(pkg, "src", "index.ts"), 'export { value } from "./value.js";\n');
+writeFileSync(join(pkg, "src", "value.ts"), `export const value = "${"x".repeat(200_000)}";\n`);
+
+function build(): void {
+  const run = spawnSync(process.execPath, [script], { cwd: pkg, encoding: "utf8" });
+  expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
+}
+
+describe("scripts/build-package.mjs", () => {
+  it("builds ESM into dist/esm and CommonJS into dist/cjs, marked as CommonJS", async () => {
+    build();
+    const esm = await import(join(pkg, "dist", "esm", "index.js"));
+    expect(esm.value).toHaveLength(200_000);
+    expect(existsSync(join(pkg, "dist", "cjs", "index.d.ts"))).toBe(true);
+    expect(
+      spawnSync(process.execPath, ["-p", "require('./dist/cjs/index.js').value.length"], {
+        cwd: pkg,
+        encoding: "utf8",
+      }).stdout.trim(),
+    ).toBe("200000");
+  });
+
+  it("removes the files of a deleted source and leaves no staging folder", () => {
+    writeFileSync(join(pkg, "src", "extra.ts"), "export const extra = 1;\n");
+    build();
+    expect(existsSync(join(pkg, "dist", "esm", "extra.js"))).toBe(true);
+    unlinkSync(join(pkg, "src", "extra.ts"));
+    build();
+    expect(existsSync(join(pkg, "dist", "esm", "extra.js"))).toBe(false);
+    expect(existsSync(join(pkg, "dist", "cjs", "extra.d.ts"))).toBe(false);
+    expect(existsSync(join(pkg, "dist", "esm", "value.js"))).toBe(true);
+    expect(spawnSync("ls", ["-a", pkg], { encoding: "utf8" }).stdout).not.toMatch(/dist\./);
+  });
+
+  it("a reader meanwhile never finds a file missing or half written during a rebuild", {
+    timeout: 60_000,
+  }, async () => {
+    build();
+    // A separate process reads the two files in a tight loop until told to stop, and reports.
+    const reader = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const fs = require("node:fs");
+         const files = ["dist/esm/value.js", "dist/cjs/value.js"];
+         let reads = 0, missing = 0, short = 0, full = 0;
+         process.stdin.on("data", () => { console.log(JSON.stringify({ reads, missing, short, full })); process.exit(0); });
+         (function loop() {
+           for (let i = 0; i < 200; i++) for (const file of files) {
+             reads++;
+             try { (fs.readFileSync(file, "utf8").length > 200000 ? full++ : short++); } catch { missing++; }
+           }
+           setImmediate(loop);
+         })();`,
+      ],
+      { cwd: pkg, stdio: ["pipe", "pipe", "inherit"] },
+    );
+    let report = "";
+    reader.stdout.on("data", (chunk) => {
+      report += chunk;
+    });
+    const exited = new Promise((resolve) => reader.on("exit", resolve));
+    const code = await new Promise((resolve) =>
+      spawn(process.execPath, [script], { cwd: pkg, stdio: "ignore" }).on("exit", resolve),
+    );
+    expect(code).toBe(0);
+    reader.stdin.write("stop\n");
+    await exited;
+    const counts = JSON.parse(report) as { reads: number; missing: number; short: number; full: number };
+    expect(counts.reads).toBeGreaterThan(1000);
+    expect(counts).toMatchObject({ missing: 0, short: 0 });
+  });
+});
