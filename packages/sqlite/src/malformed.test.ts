@@ -3,35 +3,11 @@
 // `expires_at` was text looped for ever in synchronous code: the whole process stopped serving.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import ts from "typescript";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-const packageDir = fileURLToPath(new URL("..", import.meta.url));
-
-/**
- * This package's source transpiled to plain JS (no build step), in a directory under its own
- * node_modules, so that the child resolves better-sqlite3 and @idemkit/core as the package does.
- */
-async function transpiled(): Promise<string> {
-  const out = await mkdtemp(join(packageDir, "node_modules", ".idemkit-malformed-"));
-  const sources = (await readdir(join(packageDir, "src"))).filter(
-    (name) => name.endsWith(".ts") && !name.endsWith(".test.ts"),
-  );
-  for (const name of sources) {
-    const file = name.slice(0, -".ts".length);
-    const source = await readFile(join(packageDir, "src", name), "utf8");
-    const compilerOptions = {
-      module: ts.ModuleKind.ESNext,
-      target: ts.ScriptTarget.ES2022,
-      verbatimModuleSyntax: true,
-    };
-    await writeFile(join(out, `${file}.js`), ts.transpileModule(source, { compilerOptions }).outputText);
-  }
-  return out;
-}
+import { packageDir, transpiled } from "./test-support.js";
 
 interface Outcome {
   ok: boolean;

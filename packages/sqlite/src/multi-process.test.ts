@@ -1,15 +1,15 @@
-import { execFileSync, fork } from "node:child_process";
+import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteStore } from "./index.js";
+import { packageDir, transpiled } from "./test-support.js";
 
-// The children run the built package (test/race-child.mjs imports ../dist/esm/index.js), so build it first.
-const packageDir = fileURLToPath(new URL("..", import.meta.url));
+// The children run this package's source, transpiled into a folder of its own (test-support.ts), not
+// into dist: other tests load the built package meanwhile, and a compile rewrites its files in place.
 const child = join(packageDir, "test", "race-child.mjs");
 const PROCESSES = 4;
 const KEYS = 50;
@@ -25,9 +25,12 @@ const dir = mkdtempSync(join(tmpdir(), "idemkit-sqlite-mp-"));
 const file = join(dir, "shared.db");
 let store: SqliteStore;
 
-beforeAll(() => {
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: packageDir, stdio: "inherit" });
+let moduleUrl: string;
+let transpiledDir: string | undefined;
+
+beforeAll(async () => {
+  transpiledDir = await transpiled();
+  moduleUrl = pathToFileURL(join(transpiledDir, "index.js")).href;
   store = createSqliteStore({ database: file });
   store.database.exec("CREATE TABLE IF NOT EXISTS orders (key TEXT NOT NULL, worker TEXT NOT NULL)");
 }, 60_000);
@@ -35,12 +38,13 @@ beforeAll(() => {
 afterAll(async () => {
   await store?.close();
   rmSync(dir, { recursive: true, force: true });
+  if (transpiledDir) rmSync(transpiledDir, { recursive: true, force: true });
 });
 
 /** Forks the workers, starts them together once all are ready, and collects their reports. */
 async function race(args: (id: string) => string[], env: NodeJS.ProcessEnv = {}): Promise<Report[]> {
   const workers = Array.from({ length: PROCESSES }, (_, i) =>
-    fork(child, args(`w${i}`), { execArgv: [], env: { ...process.env, ...env } }),
+    fork(child, [moduleUrl, ...args(`w${i}`)], { execArgv: [], env: { ...process.env, ...env } }),
   );
   const ready = workers.map((w) => new Promise((resolve) => w.once("message", resolve)));
   await Promise.all(ready);
@@ -57,7 +61,7 @@ async function race(args: (id: string) => string[], env: NodeJS.ProcessEnv = {})
 }
 
 function spawnOne(args: string[], env: NodeJS.ProcessEnv) {
-  const w = fork(child, args, { execArgv: [], env: { ...process.env, ...env } });
+  const w = fork(child, [moduleUrl, ...args], { execArgv: [], env: { ...process.env, ...env } });
   const ready = new Promise((resolve) => w.once("message", resolve));
   const report = ready.then(
     () =>

@@ -1,10 +1,10 @@
-// A child process of src/multi-process.test.ts, run by node directly against the built package.
-// argv: <mode> <database file> <key prefix> <key count> <worker id> [hold ms] [commit|throw]
+// A child process of src/multi-process.test.ts, run by node directly against the package's transpiled source.
+// argv: <URL of its index.js> <mode> <database file> <key prefix> <key count> <worker id> [hold ms] [commit|throw]
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { createSqliteStore } from "../dist/esm/index.js";
 
-const [mode, file, prefix, count, id, holdMs = "0", ending = "commit"] = process.argv.slice(2);
+const [moduleUrl, mode, file, prefix, count, id, holdMs = "0", ending = "commit"] = process.argv.slice(2);
+const { createSqliteStore } = await import(moduleUrl);
 const keys = Array.from({ length: Number(count) }, (_, i) => `${prefix}:${i}`);
 const utf8 = (text) => new TextEncoder().encode(text);
 const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
