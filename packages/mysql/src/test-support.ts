@@ -1,11 +1,8 @@
 // Shared by the test files; excluded from the build and the package.
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import mysql, { type Pool, type PoolOptions } from "mysql2/promise";
-import ts from "typescript";
+import { transpilePackage } from "../../../scripts/transpile-package.mjs";
 import { migrate, quoteIdentifier } from "./schema.js";
 
 /** scripts/mariadb.sh starts a server here. */
@@ -69,30 +66,10 @@ export async function firstRow<T>(answer: Promise<[unknown, unknown]>): Promise<
 }
 
 /**
- * This package's source transpiled to plain JS in a new temporary directory (no build step needed), for
- * child processes: they import `<dir>/index.js`. The directory is under the package's node_modules, so
- * the source's own imports (`@idemkit/core`) resolve. The caller removes the directory.
+ * This package's source transpiled to plain JS (no build step), for child processes: they import
+ * `<dir>/index.js`. The caller removes the directory.
  */
-export async function transpiledPackage(): Promise<string> {
-  const src = fileURLToPath(new URL(".", import.meta.url));
-  const cache = fileURLToPath(new URL("../node_modules/.cache/", import.meta.url));
-  await mkdir(cache, { recursive: true });
-  const out = await mkdtemp(join(cache, "idemkit-mysql-"));
-  const files = (await readdir(src)).filter(
-    (f) => f.endsWith(".ts") && !/\.test\.ts$|^test-support\.ts$/.test(f),
-  );
-  for (const file of files) {
-    const source = await readFile(join(src, file), "utf8");
-    const compilerOptions = {
-      module: ts.ModuleKind.ESNext,
-      target: ts.ScriptTarget.ES2022,
-      verbatimModuleSyntax: true,
-    };
-    const js = ts.transpileModule(source, { compilerOptions }).outputText;
-    await writeFile(join(out, file.replace(/\.ts$/, ".js")), js);
-  }
-  return out;
-}
+export const transpiledPackage = () => transpilePackage(new URL("..", import.meta.url), "mysql");
 
 type Statement = { sql: string };
 type Query = (statement: Statement, values?: unknown) => Promise<[unknown, unknown]>;

@@ -1,11 +1,8 @@
 // Shared by the test files; excluded from the build and the package.
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import pg from "pg";
-import ts from "typescript";
+import { transpilePackage } from "../../../scripts/transpile-package.mjs";
 import { migrate, type PostgresTableOptions, quoteIdentifier } from "./schema.js";
 
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -70,29 +67,10 @@ export async function waitForLockWait(pool: pg.Pool, marker: string, timeoutMs =
 export const titled = (name: string) => (skip ? `${name} (skipped: ${skip})` : name);
 
 /**
- * This package's source transpiled to plain JS in a new temporary directory (no build step needed), for
- * child processes: they import `<dir>/index.js`. The directory is under the package's node_modules, so
- * the source's own imports (`@idemkit/core`) resolve. The caller removes the directory.
+ * This package's source transpiled to plain JS (no build step), for child processes: they import
+ * `<dir>/index.js`. The caller removes the directory.
  */
-export async function transpiledPackage(): Promise<string> {
-  const cache = fileURLToPath(new URL("../node_modules/.cache/", import.meta.url));
-  await mkdir(cache, { recursive: true });
-  const out = await mkdtemp(join(cache, "idemkit-pg-"));
-  // Every source file of the package (not the tests, nor this file).
-  const files = (await readdir(fileURLToPath(new URL(".", import.meta.url))))
-    .filter((name) => name.endsWith(".ts") && !name.endsWith(".test.ts") && name !== "test-support.ts")
-    .map((name) => name.slice(0, -3));
-  for (const file of files) {
-    const source = await readFile(fileURLToPath(new URL(`./${file}.ts`, import.meta.url)), "utf8");
-    const compilerOptions = {
-      module: ts.ModuleKind.ESNext,
-      target: ts.ScriptTarget.ES2022,
-      verbatimModuleSyntax: true,
-    };
-    await writeFile(join(out, `${file}.js`), ts.transpileModule(source, { compilerOptions }).outputText);
-  }
-  return out;
-}
+export const transpiledPackage = () => transpilePackage(new URL("..", import.meta.url), "pg");
 
 /** Strings (as UTF-8) and byte lists, joined. */
 export const joinBytes = (...parts: (string | number[])[]) =>
