@@ -1,3 +1,4 @@
+import { callEach } from "./call-each.js";
 import { faked, now, realClearTimeout, realSetTimeout, type Timer } from "./real-clock.js";
 
 /** One pending call's deadline: a link in its `CallDeadlines` list (oldest first), or a timer of its own. */
@@ -114,16 +115,12 @@ export class CallDeadlines {
       due.push(oldest);
     }
     this.#arm();
-    let failure: { error: unknown } | undefined;
-    for (const deadline of due) {
-      try {
-        deadline.expire();
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-    if (failure !== undefined) throw failure.error;
+    callEach(due, expire);
   }
+}
+
+function expire(deadline: CallDeadline): void {
+  deadline.expire();
 }
 
 function fire(deadlines: CallDeadlines): void {

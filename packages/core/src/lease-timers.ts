@@ -1,3 +1,4 @@
+import { callEach } from "./call-each.js";
 import { now as clock, faked, realClearTimeout, realSetTimeout, type Timer } from "./real-clock.js";
 
 /** What a lease's timer wakes: `tick` reads the clock and decides what is due (lease.ts). */
@@ -130,18 +131,14 @@ export class LeaseTimers {
     }
     const next = this.#soonest;
     if (next !== undefined) this.#arm(next.at, Math.max(0, Math.ceil(next.at - now)));
-    let failure: { error: unknown } | undefined;
-    for (const alarm of due) {
-      if (!alarm.due) continue;
-      alarm.due = false;
-      try {
-        alarm.lease.tick();
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-    if (failure !== undefined) throw failure.error;
+    callEach(due, wakeIfDue);
   }
+}
+
+function wakeIfDue(alarm: LeaseAlarm): void {
+  if (!alarm.due) return;
+  alarm.due = false;
+  alarm.lease.tick();
 }
 
 function fire(timers: LeaseTimers): void {
