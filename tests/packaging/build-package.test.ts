@@ -2,7 +2,7 @@
 // sources go, and a process reading the package's files while it is rebuilt never finds one missing or
 // half written (other tests load the workspace's dist while a build may run).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -66,6 +66,22 @@ describe("scripts/build-package.mjs", () => {
     expect(spawnSync("ls", ["-a", pkg], { encoding: "utf8" }).stdout).not.toMatch(/dist\./);
   });
 
+  it("replaces a file of dist where the build makes a folder, and a folder where it makes a file", () => {
+    build();
+    mkdirSync(join(pkg, "src", "nested"));
+    writeFileSync(join(pkg, "src", "nested", "deep.ts"), "export const deep = 1;\n");
+    writeFileSync(join(pkg, "dist", "esm", "nested"), "a file in the folder's place");
+    rmSync(join(pkg, "dist", "cjs", "value.js"));
+    mkdirSync(join(pkg, "dist", "cjs", "value.js"));
+    writeFileSync(join(pkg, "dist", "cjs", "value.js", "stray.js"), "");
+    build();
+    expect(statSync(join(pkg, "dist", "esm", "nested", "deep.js")).isFile()).toBe(true);
+    expect(statSync(join(pkg, "dist", "cjs", "value.js")).isFile()).toBe(true);
+    rmSync(join(pkg, "src", "nested"), { recursive: true });
+    build();
+    expect(existsSync(join(pkg, "dist", "esm", "nested"))).toBe(false);
+  });
+
   it("a reader meanwhile never finds a file missing or half written during a rebuild", {
     timeout: 60_000,
   }, async () => {
@@ -103,5 +119,51 @@ describe("scripts/build-package.mjs", () => {
     const counts = JSON.parse(report) as { reads: number; missing: number; short: number; full: number };
     expect(counts.reads).toBeGreaterThan(1000);
     expect(counts).toMatchObject({ missing: 0, short: 0 });
+  });
+  it("a process loading the package meanwhile always resolves its imports, across a rename of a module", {
+    timeout: 60_000,
+  }, async () => {
+    // Many modules, so the files take a while to move; index.ts re-exports from a module whose name
+    // changes between the two builds.
+    for (let i = 0; i < 200; i++)
+      writeFileSync(join(pkg, "src", `filler-${i}.ts`), `export const n${i} = ${i};\n`);
+    writeFileSync(join(pkg, "src", "before.ts"), 'export const named = "before";\n');
+    writeFileSync(join(pkg, "src", "index.ts"), 'export { named } from "./before.js";\n');
+    build();
+    unlinkSync(join(pkg, "src", "before.ts"));
+    writeFileSync(join(pkg, "src", "after.ts"), 'export const named = "after";\n');
+    writeFileSync(join(pkg, "src", "index.ts"), 'export { named } from "./after.js";\n');
+    // A separate process requires the CommonJS build afresh in a tight loop until told to stop.
+    const reader = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const seen = { before: 0, after: 0, failed: 0 };
+         process.stdin.on("data", () => { console.log(JSON.stringify(seen)); process.exit(0); });
+         (function loop() {
+           for (let i = 0; i < 50; i++) {
+             for (const id of Object.keys(require.cache)) delete require.cache[id];
+             try { seen[require("./dist/cjs/index.js").named]++; } catch { seen.failed++; }
+           }
+           setImmediate(loop);
+         })();`,
+      ],
+      { cwd: pkg, stdio: ["pipe", "pipe", "inherit"] },
+    );
+    let report = "";
+    reader.stdout.on("data", (chunk) => {
+      report += chunk;
+    });
+    const exited = new Promise((resolve) => reader.on("exit", resolve));
+    const code = await new Promise((resolve) =>
+      spawn(process.execPath, [script], { cwd: pkg, stdio: "ignore" }).on("exit", resolve),
+    );
+    expect(code).toBe(0);
+    reader.stdin.write("stop\n");
+    await exited;
+    const seen = JSON.parse(report) as { before: number; after: number; failed: number };
+    expect(seen.before).toBeGreaterThan(0);
+    expect(seen.failed).toBe(0);
+    expect(existsSync(join(pkg, "dist", "cjs", "before.js"))).toBe(false);
   });
 });
