@@ -8,7 +8,16 @@
 // build did not make are removed: files of deleted sources never linger in a tarball, and a process loading
 // the package while it is rebuilt never meets a missing or half-written file.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -33,10 +42,12 @@ function compile(project, outDir) {
   }
 }
 
-// Leftovers of builds that were killed (their process is gone).
+// Leftovers of builds that were killed (their process is gone, or its id is now ours).
 for (const name of readdirSync(".")) {
-  const pid = /^dist\.building-(\d+)/.exec(name)?.[1];
-  if (pid !== undefined && !alive(Number(pid))) rmSync(name, { recursive: true, force: true });
+  const pid = /^dist\.building-(\d+)$/.exec(name)?.[1];
+  if (pid !== undefined && (Number(pid) === process.pid || !alive(Number(pid)))) {
+    rmSync(name, { recursive: true, force: true });
+  }
 }
 compile("tsconfig.build.json", join(staging, "esm"));
 compile("tsconfig.build.cjs.json", join(staging, "cjs"));
@@ -44,10 +55,11 @@ writeFileSync(join(staging, "cjs", "package.json"), '{ "type": "commonjs" }\n');
 
 // The build's files replace dist's one by one (each rename replaces one file whole: a process loading the
 // package meanwhile reads the old file or the new one, never a missing or half-written one), in an order
-// that keeps every import resolvable: files new to dist first (nothing old imports them), then the files
-// it already has, and only then dist's files that the build did not make (nothing new imports them). A
-// loader may still meet the old version of one module beside the new version of another while the files
-// move: a build is not atomic for a process running through it.
+// that keeps every file an import names present: files new to dist first (nothing old imports them), then
+// the files it already has, and only then dist's files that the build did not make (nothing new imports
+// them). A build is still not atomic for a process loading the package through it: it may meet the old
+// version of one module beside the new version of another, and an ES module importing a name the other
+// no longer exports fails to link. So no test builds while others run (docs/design.md).
 function filesUnder(dir, prefix = "") {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -68,7 +80,49 @@ function removeEmptyFolders(dir) {
     if (readdirSync(path).length === 0) rmSync(path, { recursive: true });
   }
 }
+// Two builds of the package at once (two terminals, or turbo and an editor's task) move their files in
+// one after the other, each listing dist afresh, so dist ends as one of them made it, never a mix.
+const lock = "dist.lock";
+function acquireLock() {
+  for (const started = Date.now(); ; ) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      return;
+    } catch (error) {
+      if (error.code !== "EEXIST") throw error;
+    }
+    const holder = Number(readFileOr(join(lock, "pid"), ""));
+    // A holder gone (or one that died before writing its id, after a grace) leaves the lock to take.
+    if (
+      holder > 0 ? !alive(holder) : Date.now() - statSync(lock, { throwIfNoEntry: false })?.mtimeMs > 5_000
+    ) {
+      rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() - started > 10 * 60_000)
+      throw new Error(`${lock} held by process ${holder} for 10 minutes`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+/**
+ * Where file names ignore case (macOS, Windows), `Foo.js` left by an earlier build and the `foo.js` this
+ * one moved in are one file: removing the old name would remove the new file.
+ */
+function sameFile(a, b) {
+  const [x, y] = [statSync(a, { throwIfNoEntry: false }), statSync(b, { throwIfNoEntry: false })];
+  return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
+}
+function readFileOr(path, fallback) {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return fallback;
+  }
+}
+
 try {
+  acquireLock();
   const built = filesUnder(staging);
   // Where dist has a file where the build makes a folder (or the reverse), the old one goes first.
   const before = new Set(filesUnder("dist"));
@@ -83,9 +137,15 @@ try {
   const old = new Set(filesUnder("dist"));
   for (const path of built) if (!old.has(path)) moveIn(path);
   for (const path of built) if (old.has(path)) moveIn(path);
-  const made = new Set(built);
-  for (const path of old) if (!made.has(path)) rmSync(join("dist", path), { force: true });
+  const made = new Map(built.map((path) => [path.toLowerCase(), path]));
+  for (const path of old) {
+    const twin = made.get(path.toLowerCase());
+    if (twin === path || (twin !== undefined && sameFile(join("dist", path), join("dist", twin)))) continue;
+    rmSync(join("dist", path), { force: true });
+  }
   removeEmptyFolders("dist");
 } finally {
   rmSync(staging, { recursive: true, force: true });
+  if (readFileOr(join(lock, "pid"), "") === String(process.pid))
+    rmSync(lock, { recursive: true, force: true });
 }

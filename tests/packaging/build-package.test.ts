@@ -166,4 +166,73 @@ describe("scripts/build-package.mjs", () => {
     expect(seen.failed).toBe(0);
     expect(existsSync(join(pkg, "dist", "cjs", "before.js"))).toBe(false);
   });
+  it("removes a leftover staging folder that carries its own process id", () => {
+    const run = spawnSync(
+      "sh",
+      [
+        "-c",
+        `mkdir -p dist.building-$$/esm && echo stale > dist.building-$$/esm/ghost.js && exec "${process.execPath}" "${script}"`,
+      ],
+      { cwd: pkg, encoding: "utf8" },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(existsSync(join(pkg, "dist", "esm", "ghost.js"))).toBe(false);
+  });
+
+  it("two builds at once, the sources changed between them, leave dist as one of them made it", {
+    timeout: 60_000,
+  }, async () => {
+    // Back to the version whose index imports ./before.js, built.
+    rmSync(join(pkg, "src", "after.ts"));
+    writeFileSync(join(pkg, "src", "before.ts"), 'export const named = "before";\n');
+    writeFileSync(join(pkg, "src", "index.ts"), 'export { named } from "./before.js";\n');
+    build();
+    // The first build stops at its first move until the test says go (after the second build has made
+    // its files and had time to move them, unless something holds it back).
+    const pause = join(pkg, "pause-first-move.cjs");
+    writeFileSync(
+      pause,
+      `const fs = require("node:fs");
+       const rename = fs.renameSync;
+       fs.renameSync = (from, to) => {
+         if (!fs.existsSync("moving")) fs.writeFileSync("moving", "");
+         while (!fs.existsSync("go")) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+         return rename(from, to);
+       };`,
+    );
+    const exit = (child: ReturnType<typeof spawn>) => new Promise((resolve) => child.on("exit", resolve));
+    const firstChild = spawn(process.execPath, ["--require", pause, script], { cwd: pkg, stdio: "inherit" });
+    const first = exit(firstChild);
+    const until = async (done: () => boolean) => {
+      while (!done()) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    await until(() => existsSync(join(pkg, "moving")));
+    rmSync(join(pkg, "src", "before.ts"));
+    writeFileSync(join(pkg, "src", "after.ts"), 'export const named = "after";\n');
+    writeFileSync(join(pkg, "src", "index.ts"), 'export { named } from "./after.js";\n');
+    const secondChild = spawn(process.execPath, [script], { cwd: pkg, stdio: "inherit" });
+    const second = exit(secondChild);
+    let secondExited = false;
+    void second.then(() => {
+      secondExited = true;
+    });
+    const secondStaged = join(pkg, `dist.building-${secondChild.pid}`, "cjs", "package.json");
+    await until(() => secondExited || existsSync(secondStaged));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    writeFileSync(join(pkg, "go"), "");
+    expect(await Promise.all([first, second])).toEqual([0, 0]);
+    for (const file of ["moving", "go", "pause-first-move.cjs"]) rmSync(join(pkg, file));
+    const loaded = spawnSync(process.execPath, ["-p", "require('./dist/cjs/index.js').named"], {
+      cwd: pkg,
+      encoding: "utf8",
+    });
+    expect(loaded.status, loaded.stderr).toBe(0);
+    const version = loaded.stdout.trim();
+    const other = version === "after" ? "before" : "after";
+    for (const folder of ["esm", "cjs"]) {
+      expect(existsSync(join(pkg, "dist", folder, `${version}.js`))).toBe(true);
+      expect(existsSync(join(pkg, "dist", folder, `${other}.js`))).toBe(false);
+    }
+    expect(existsSync(join(pkg, "dist.lock"))).toBe(false);
+  });
 });
