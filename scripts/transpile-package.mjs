@@ -12,7 +12,7 @@ const compilerOptions = {
 };
 
 /**
- * The package's `src/*.ts` (not its tests, nor `test-support.ts`) as `.js` files in a new directory under
+ * The package's `src/*.ts` (not its tests, nor `test-support.ts`; no subfolders) as `.js` files in a new directory under
  * the package's own node_modules, so that a child importing `<dir>/index.js` resolves the package's
  * dependencies as the package does. The caller removes the directory.
  */
@@ -23,8 +23,11 @@ export async function transpilePackage(packageDir, name) {
   await mkdir(cache, { recursive: true });
   const out = await mkdtemp(join(cache, `idemkit-${name}-`));
   const files = (await readdir(src)).filter(
-    (file) => file.endsWith(".ts") && !file.endsWith(".test.ts") && file !== "test-support.ts",
+    (file) => file.endsWith(".ts") && !/\.(?:test|spec)\.ts$/.test(file) && file !== "test-support.ts",
   );
+  // ES modules by declaration: under node_modules Node finds no package.json of ours above them, and
+  // guessing from the syntax is not on in every Node 20.
+  await writeFile(join(out, "package.json"), '{ "type": "module" }\n');
   for (const file of files) {
     const source = await readFile(join(src, file), "utf8");
     const js = ts.transpileModule(source, { compilerOptions }).outputText;
