@@ -11,12 +11,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const runAfterwards = [join(root, "tests", "terminal"), join(root, "tests", "runtimes")];
 const thisFile = fileURLToPath(import.meta.url); // its own examples below would match
 
-/**
- * A command that builds, as the first word of a string literal; TypeScript run on a package's build config;
- * or the packages' build script named.
- */
-const startsABuild =
-  /["'`](?:pnpm (?:demo|build|run build)|turbo|npx turbo)\b|"-p",\s*"tsconfig\.build|["'`/]build-package\.mjs["'`]/;
+/** How a test would start a build, as it spells it out (a heuristic: it reads text, and runs nothing). */
+const BUILD_COMMANDS = [
+  // A package manager's build or demo at the start of a string, with filters or a `cd` before it.
+  String.raw`["'\x60](?:cd \S+ && )?(?:pnpm|npm|yarn)(?: (?:-r|--recursive|--silent|--filter[= ]\S+|-F \S+))* (?:run (?:-r )?)?(?:build|demo)(?![\w.-])`,
+  // turbo, however it is started (not turbo.json, nor a word that merely begins with it).
+  String.raw`["'\x60](?:cd \S+ && )?(?:npx |pnpx |pnpm (?:exec|dlx) )?turbo(?![\w.-])`,
+  // The same with the arguments as an array.
+  String.raw`["'](?:pnpm|npm|yarn)["'],\s*\[[^\]]*["'](?:build|demo)["']`,
+  String.raw`["']turbo["'],\s*\[`,
+  // TypeScript on a package's build config, or in build mode.
+  String.raw`(?:-p|--project)["'\x60]?,?\s*["'\x60]?[^"'\x60\s]*tsconfig\.build`,
+  String.raw`\btsc (?:-b|--build)\b`,
+  // The packages' build script, however its path is spelt.
+  String.raw`build-package\.mjs`,
+];
+const startsABuild = new RegExp(BUILD_COMMANDS.join("|"));
 
 /** Files that start a build on purpose, and why none rewrites a dist another test loads meanwhile. */
 const buildsSafely = new Map([
@@ -28,8 +38,8 @@ const buildsSafely = new Map([
 ]);
 
 const SOURCE = /\.[cm]?[jt]s$/;
-const isTest = (name: string) => /\.test\.[cm]?[jt]s$/.test(name);
-const isConfig = (name: string) => /^vitest\.config\.[cm]?[jt]s$/.test(name);
+const isTest = (name: string) => /\.(?:test|spec)\.[cm]?[jt]sx?$/.test(name);
+const isConfig = (name: string) => /^(?:vitest|vite)\.config\.[cm]?[jt]s$/.test(name);
 
 /** The test files and vitest configs under `dir` (the configs name setup files that run with the tests). */
 function roots(dir: string): string[] {
@@ -42,9 +52,14 @@ function roots(dir: string): string[] {
   });
 }
 
-/** The files of the checkout that `file` names by a relative path (imports, setup files), resolved. */
+/**
+ * The files of the checkout that `file` names by a relative path, resolved: imports (`./x.js`), and
+ * setup files as a config names them (`./setup.ts` or `src/setup.ts`).
+ */
 function relativeFiles(file: string): string[] {
-  const names = readFileSync(file, "utf8").matchAll(/["'`](\.{1,2}\/[^"'`\s]+)["'`]/g);
+  const names = readFileSync(file, "utf8").matchAll(
+    /["'`](\.{1,2}\/[^"'`\s]+|[\w-]+(?:\/[\w.-]+)*\/[\w.-]+\.[cm]?[jt]s)["'`]/g,
+  );
   return [...names].flatMap(([, name = ""]) => {
     const path = join(dirname(file), name);
     const candidates = [path, path.replace(/\.([cm]?)js$/, ".$1ts"), `${path}.ts`, join(path, "index.ts")];
@@ -91,12 +106,30 @@ describe("the parallel part of pnpm test", () => {
   });
 
   it("the pattern catches the README's command as a test would start it", () => {
-    expect(startsABuild.test('atTerminal("pnpm demo --serve")')).toBe(true);
-    expect(startsABuild.test('spawn("turbo", ["run", "build"])')).toBe(true);
-    expect(startsABuild.test('execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"])')).toBe(
-      true,
-    );
-    expect(startsABuild.test('join(root, "scripts", "build-package.mjs")')).toBe(true);
+    for (const spelling of [
+      'atTerminal("pnpm demo --serve")',
+      'spawn("turbo", ["run", "build"])',
+      'execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"])',
+      'join(root, "scripts", "build-package.mjs")',
+      'execFileSync("pnpm", ["run", "build"])',
+      'spawn("pnpm", ["demo"])',
+      'execSync("pnpm --filter @idemkit/core build")',
+      'execSync("pnpm -r build")',
+      'execSync("pnpm run -r build")',
+      'execSync("cd ../core && pnpm build")',
+      'execSync("npm run build")',
+      'execSync("pnpm exec turbo run build")',
+      'execSync("pnpx turbo run build")',
+      'execSync("tsc -p tsconfig.build.json")',
+      'execSync("tsc -b")',
+      'spawn(tsc, ["--project", "tsconfig.build.cjs.json"])',
+      'execSync("node ../../scripts/build-package.mjs --x")',
+    ]) {
+      expect(startsABuild.test(spelling), spelling).toBe(true);
+    }
+    for (const spelling of ['readFileSync("turbo.json")', '"pnpm build-storybook"', '"turbo-charged"']) {
+      expect(startsABuild.test(spelling), spelling).toBe(false);
+    }
     expect(startsABuild.test("`not built: run pnpm build first`")).toBe(false);
   });
 });
