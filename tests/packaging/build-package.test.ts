@@ -40,6 +40,26 @@ function build(): void {
   expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
 }
 
+/**
+ * Runs `reader` (a CommonJS program in the package's folder that reports on stdin's first line) while the
+ * package is rebuilt, and returns its report.
+ */
+async function readWhileRebuilding(reader: string): Promise<unknown> {
+  const child = spawn(process.execPath, ["-e", reader], { cwd: pkg, stdio: ["pipe", "pipe", "inherit"] });
+  let report = "";
+  child.stdout.on("data", (chunk) => {
+    report += chunk;
+  });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const code = await new Promise((resolve) =>
+    spawn(process.execPath, [script], { cwd: pkg, stdio: "ignore" }).on("exit", resolve),
+  );
+  expect(code).toBe(0);
+  child.stdin.write("stop\n");
+  await exited;
+  return JSON.parse(report);
+}
+
 describe("scripts/build-package.mjs", () => {
   it("builds ESM into dist/esm and CommonJS into dist/cjs, marked as CommonJS", async () => {
     build();
@@ -87,11 +107,8 @@ describe("scripts/build-package.mjs", () => {
   }, async () => {
     build();
     // A separate process reads the two files in a tight loop until told to stop, and reports.
-    const reader = spawn(
-      process.execPath,
-      [
-        "-e",
-        `const fs = require("node:fs");
+    const counts = (await readWhileRebuilding(
+      `const fs = require("node:fs");
          const files = ["dist/esm/value.js", "dist/cjs/value.js"];
          let reads = 0, missing = 0, short = 0, full = 0;
          process.stdin.on("data", () => { console.log(JSON.stringify({ reads, missing, short, full })); process.exit(0); });
@@ -102,21 +119,7 @@ describe("scripts/build-package.mjs", () => {
            }
            setImmediate(loop);
          })();`,
-      ],
-      { cwd: pkg, stdio: ["pipe", "pipe", "inherit"] },
-    );
-    let report = "";
-    reader.stdout.on("data", (chunk) => {
-      report += chunk;
-    });
-    const exited = new Promise((resolve) => reader.on("exit", resolve));
-    const code = await new Promise((resolve) =>
-      spawn(process.execPath, [script], { cwd: pkg, stdio: "ignore" }).on("exit", resolve),
-    );
-    expect(code).toBe(0);
-    reader.stdin.write("stop\n");
-    await exited;
-    const counts = JSON.parse(report) as { reads: number; missing: number; short: number; full: number };
+    )) as { reads: number; missing: number; short: number; full: number };
     expect(counts.reads).toBeGreaterThan(1000);
     expect(counts).toMatchObject({ missing: 0, short: 0 });
   });
@@ -134,11 +137,8 @@ describe("scripts/build-package.mjs", () => {
     writeFileSync(join(pkg, "src", "after.ts"), 'export const named = "after";\n');
     writeFileSync(join(pkg, "src", "index.ts"), 'export { named } from "./after.js";\n');
     // A separate process requires the CommonJS build afresh in a tight loop until told to stop.
-    const reader = spawn(
-      process.execPath,
-      [
-        "-e",
-        `const seen = { before: 0, after: 0, failed: 0 };
+    const seen = (await readWhileRebuilding(
+      `const seen = { before: 0, after: 0, failed: 0 };
          process.stdin.on("data", () => { console.log(JSON.stringify(seen)); process.exit(0); });
          (function loop() {
            for (let i = 0; i < 50; i++) {
@@ -147,21 +147,7 @@ describe("scripts/build-package.mjs", () => {
            }
            setImmediate(loop);
          })();`,
-      ],
-      { cwd: pkg, stdio: ["pipe", "pipe", "inherit"] },
-    );
-    let report = "";
-    reader.stdout.on("data", (chunk) => {
-      report += chunk;
-    });
-    const exited = new Promise((resolve) => reader.on("exit", resolve));
-    const code = await new Promise((resolve) =>
-      spawn(process.execPath, [script], { cwd: pkg, stdio: "ignore" }).on("exit", resolve),
-    );
-    expect(code).toBe(0);
-    reader.stdin.write("stop\n");
-    await exited;
-    const seen = JSON.parse(report) as { before: number; after: number; failed: number };
+    )) as { before: number; after: number; failed: number };
     expect(seen.before).toBeGreaterThan(0);
     expect(seen.failed).toBe(0);
     expect(existsSync(join(pkg, "dist", "cjs", "before.js"))).toBe(false);
