@@ -60,7 +60,9 @@ async function readWhileRebuilding(reader: string): Promise<unknown> {
   return JSON.parse(report);
 }
 
-describe("scripts/build-package.mjs", () => {
+// Each test runs real builds (two TypeScript compiles each): seconds on an idle machine, several times that
+// on a loaded one.
+describe("scripts/build-package.mjs", { timeout: 180_000 }, () => {
   it("builds ESM into dist/esm and CommonJS into dist/cjs, marked as CommonJS", async () => {
     build();
     const esm = await import(join(pkg, "dist", "esm", "index.js"));
@@ -102,9 +104,7 @@ describe("scripts/build-package.mjs", () => {
     expect(existsSync(join(pkg, "dist", "esm", "nested"))).toBe(false);
   });
 
-  it("a reader meanwhile never finds a file missing or half written during a rebuild", {
-    timeout: 60_000,
-  }, async () => {
+  it("a reader meanwhile never finds a file missing or half written during a rebuild", async () => {
     build();
     // A separate process reads the two files in a tight loop until told to stop, and reports.
     const counts = (await readWhileRebuilding(
@@ -123,9 +123,7 @@ describe("scripts/build-package.mjs", () => {
     expect(counts.reads).toBeGreaterThan(1000);
     expect(counts).toMatchObject({ missing: 0, short: 0 });
   });
-  it("a process loading the package meanwhile always resolves its imports, across a rename of a module", {
-    timeout: 60_000,
-  }, async () => {
+  it("a process loading the package meanwhile always resolves its imports, across a rename of a module", async () => {
     // Many modules, so the files take a while to move; index.ts re-exports from a module whose name
     // changes between the two builds.
     for (let i = 0; i < 200; i++)
@@ -165,9 +163,7 @@ describe("scripts/build-package.mjs", () => {
     expect(existsSync(join(pkg, "dist", "esm", "ghost.js"))).toBe(false);
   });
 
-  it("two builds at once, the sources changed between them, leave dist as one of them made it", {
-    timeout: 60_000,
-  }, async () => {
+  it("two builds at once, the sources changed between them, leave dist as one of them made it", async () => {
     // Back to the version whose index imports ./before.js, built.
     rmSync(join(pkg, "src", "after.ts"));
     writeFileSync(join(pkg, "src", "before.ts"), 'export const named = "before";\n');
