@@ -1,5 +1,6 @@
 import { createHook } from "node:async_hooks";
 import { describe, expect, it, vi } from "vitest";
+import { ConflictError } from "./errors.js";
 import type { IdempotencyEvent } from "./events.js";
 import { createIdempotency } from "./idempotency.js";
 import { LeaseAlarm, LeaseTimers } from "./lease-timers.js";
@@ -239,15 +240,31 @@ describe("the engine's leases on the shared timer", () => {
     const run = idem.run({ key: "unanswered" }, async ({ signal }) => {
       await new Promise((resolve) => signal.addEventListener("abort", resolve));
       lostAfter = performance.now() - started;
-      // The signal fires a little before the store's lease ends (lease.ts: the local deadline errs
-      // early); completing past the store's end shows the late completion refused.
+      // The signal may fire before the store's lease ends or just after it (lease.ts: the local deadline
+      // errs early, the timer runs late); completing past the store's end shows a late completion refused.
       await sleep(Math.max(0, claimedAt + 60 + 2 - performance.now()));
     });
     // Its completion comes after the lease ended: refused, as a superseded owner's is.
-    await expect(run).rejects.toThrow();
+    await expect(run).rejects.toBeInstanceOf(ConflictError);
     // The deadline counts from when the claim was sent, less the store clock's millisecond.
     expect(lostAfter).toBeGreaterThanOrEqual(60 - 1);
     expect(events.filter((event) => event.type === "lease-lost")).toHaveLength(1);
+  });
+  it("fires a lease's signal at its deadline, not at the heartbeat after it", async () => {
+    const { store } = countingStore(true);
+    // The deadline (~99 ms after the claim) falls between the heartbeats at 90 and 180 ms.
+    const idem = createIdempotency({ store, leaseMs: 100, heartbeatMs: 90 });
+    const sent = performance.now();
+    let abortedByThen: boolean | undefined;
+    const run = idem.run({ key: "between-beats" }, async ({ signal }) => {
+      // A timer due after the lease's deadline: Node runs timers in the order they are due, so by then
+      // the lease's has run, however late both are on a loaded machine.
+      await sleep(Math.ceil(sent + 100 - performance.now()) + 2);
+      abortedByThen = signal.aborted;
+      await sleep(5); // past the store's own end: the completion is refused
+    });
+    await expect(run).rejects.toBeInstanceOf(ConflictError);
+    expect(abortedByThen).toBe(true);
   });
 });
 

@@ -39,7 +39,11 @@ export class LeaseAlarm {
  * The timer never holds the process open, as a lease's own timer did not: it is unref'd, left armed when
  * the list empties and stopped when it fires with no alarm left; where timers cannot be unref'd
  * (browsers, Workers), it is cleared as the list empties. While a test fakes the timers or the clock (after
- * core loaded: real-clock.ts), each lease gets a timer of its own on the fake clock, as before.
+ * core loaded: real-clock.ts), each lease gets a timer of its own on the fake clock, as before. A lease
+ * that spans a switch between fake and real timers is not kept: one set on the fake clock dies with it, and
+ * one set on the real clock is judged by the fake one until it next sets its alarm. An instrumentation
+ * agent that wraps `setTimeout` or `performance` after core loaded reads as fake timers too: correct, only
+ * a timer per lease again.
  */
 export class LeaseTimers {
   #soonest: LeaseAlarm | undefined;
