@@ -67,6 +67,12 @@ function filesUnder(dir, prefix = "") {
     return entry.isDirectory() ? filesUnder(join(dir, entry.name), path) : [path];
   });
 }
+/** The folders a relative path lies in: `a/b/c.js` gives `a` and `a/b`. */
+function foldersOf(path) {
+  const folders = [];
+  for (let up = dirname(path); up !== "."; up = dirname(up)) folders.push(up);
+  return folders;
+}
 function moveIn(path) {
   mkdirSync(dirname(join("dist", path)), { recursive: true });
   renameSync(join(staging, path), join("dist", path));
@@ -125,16 +131,16 @@ try {
   acquireLock();
   const built = filesUnder(staging);
   // Where dist has a file where the build makes a folder (or the reverse), the old one goes first.
-  const before = new Set(filesUnder("dist"));
+  const before = filesUnder("dist");
+  const files = new Set(before);
+  const folders = new Set(before.flatMap(foldersOf));
+  const conflicts = new Set();
   for (const path of built) {
-    for (let up = dirname(path); up !== "."; up = dirname(up)) {
-      if (before.has(up)) rmSync(join("dist", up), { force: true });
-    }
-    if (existsSync(join("dist", path)) && statSync(join("dist", path)).isDirectory()) {
-      rmSync(join("dist", path), { recursive: true, force: true });
-    }
+    for (const folder of foldersOf(path)) if (files.has(folder)) conflicts.add(folder);
+    if (folders.has(path)) conflicts.add(path);
   }
-  const old = new Set(filesUnder("dist"));
+  for (const path of conflicts) rmSync(join("dist", path), { recursive: true, force: true });
+  const old = conflicts.size === 0 ? files : new Set(filesUnder("dist"));
   for (const path of built) if (!old.has(path)) moveIn(path);
   for (const path of built) if (old.has(path)) moveIn(path);
   const made = new Map(built.map((path) => [path.toLowerCase(), path]));
