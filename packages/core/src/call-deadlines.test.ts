@@ -98,6 +98,21 @@ describe("CallDeadlines", () => {
     expect(() => deadlines.tick()).toThrow("a");
     expect(ran).toEqual(["a", "b"]);
   });
+
+  it("does not expire a due call that an earlier expire of the same firing ended", () => {
+    const deadlines = new CallDeadlines(10);
+    const ran: string[] = [];
+    let second: ReturnType<CallDeadlines["start"]> | undefined;
+    deadlines.start(() => {
+      ran.push("a");
+      deadlines.end(second); // as a batch whose first call times out settles the rest
+    });
+    second = deadlines.start(() => ran.push("b"));
+    const until = performance.now() + 15;
+    while (performance.now() < until) {}
+    deadlines.tick();
+    expect(ran).toEqual(["a"]);
+  });
 });
 
 describe("CallDeadlines and the process", () => {
