@@ -7,7 +7,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageDir, transpiled } from "./test-support.js";
+import { packageDir, transpiledPackage } from "./test-support.js";
 
 interface Outcome {
   ok: boolean;
@@ -55,7 +55,7 @@ async function runChild(
 describe("a row the SQLite store cannot read (issue 13, item 2)", () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await transpiled();
+    dir = await transpiledPackage();
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });

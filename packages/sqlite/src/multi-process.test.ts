@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteStore } from "./index.js";
-import { packageDir, transpiled } from "./test-support.js";
+import { packageDir, transpiledPackage } from "./test-support.js";
 
 // The children run this package's source, transpiled into a folder of its own (test-support.ts), not
 // into dist: other tests load the built package meanwhile, and a compile rewrites its files in place.
@@ -29,7 +29,7 @@ let moduleUrl: string;
 let transpiledDir: string | undefined;
 
 beforeAll(async () => {
-  transpiledDir = await transpiled();
+  transpiledDir = await transpiledPackage();
   moduleUrl = pathToFileURL(join(transpiledDir, "index.js")).href;
   store = createSqliteStore({ database: file });
   store.database.exec("CREATE TABLE IF NOT EXISTS orders (key TEXT NOT NULL, worker TEXT NOT NULL)");

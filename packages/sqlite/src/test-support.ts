@@ -8,4 +8,4 @@ export const packageDir = fileURLToPath(new URL("..", import.meta.url));
  * This package's source transpiled to plain JS (no build step), for child processes: they resolve
  * better-sqlite3 and @idemkit/core as the package does. The caller removes the directory.
  */
-export const transpiled = () => transpilePackage(packageDir, "sqlite");
+export const transpiledPackage = () => transpilePackage(packageDir, "sqlite");
