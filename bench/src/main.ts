@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Contender, StoreName } from "./contenders/types.js";
+import { measureApart } from "./apart.js";
 import { type CommandCount, countContender } from "./counts.js";
 import { FRAMEWORKS, type Framework, type HttpResult, runHttp } from "./http/run.js";
 import { printSummary, ratioRows, renderSvg } from "./report.js";
@@ -30,6 +31,10 @@ const { values: args } = parseArgs({
     "no-rewarm": { type: "boolean", default: false },
     frameworks: { type: "string" },
     out: { type: "string" },
+    // Every store in this process, one after another (by default each has a process of its own).
+    "one-process": { type: "boolean", default: false },
+    // Set by the run that starts this one: measure the stores and write what was measured there.
+    part: { type: "string" },
   },
 });
 
@@ -82,6 +87,13 @@ export interface Row extends Measurement {
   concurrency: number;
   repeat: number;
   contender: string;
+}
+
+export interface NotComparable {
+  store: string;
+  contender: string;
+  scenario: string;
+  reason: string;
 }
 
 export interface BurstCheck {
@@ -147,21 +159,22 @@ const counts: CommandCount[] = [];
 const bursts: BurstCheck[] = [];
 const skipped: string[] = [];
 const versions: string[] = [];
-const notComparable: { store: string; contender: string; scenario: string; reason: string }[] = [];
+const notComparable: NotComparable[] = [];
 
-console.log(
-  args["http-only"]
-    ? `idemkit bench (${plan.mode}): HTTP only; ${plan.http.durationSec} s × connections ${plan.http.connections.join("/")} × ${plan.http.repeats} repeats`
-    : `idemkit bench (${plan.mode}): stores ${stores.join(", ")}; scenarios ${plan.scenarios.join(", ")}; ` +
-        `concurrency ${plan.concurrencies.join("/")}; ${plan.repeats} interleaved repeats of ${plan.budget.durationMs} ms`,
-);
+if (!args.part)
+  console.log(
+    args["http-only"]
+      ? `idemkit bench (${plan.mode}): HTTP only; ${plan.http.durationSec} s × connections ${plan.http.connections.join("/")} × ${plan.http.repeats} repeats`
+      : `idemkit bench (${plan.mode}): stores ${stores.join(", ")}; scenarios ${plan.scenarios.join(", ")}; ` +
+          `concurrency ${plan.concurrencies.join("/")}; ${plan.repeats} interleaved repeats of ${plan.budget.durationMs} ms`,
+  );
 
-for (const store of stores) {
+async function measureStore(store: StoreName): Promise<void> {
   const setup = await setupStore(store, runId);
   if (typeof setup === "string") {
     console.log(`SKIPPED ${store}: ${setup}`);
     skipped.push(`${store}: ${setup}`);
-    continue;
+    return;
   }
   if (setup.version) versions.push(setup.version);
   const { contenders, maxConcurrency } = setup;
@@ -280,10 +293,37 @@ for (const store of stores) {
   } finally {
     await setup.teardown();
   }
-  // The memory store's 64 KiB outcomes leave a heap of gigabytes behind: collected here, before the
-  // next store is measured, or its collection lands in that store's numbers (seen: SQLite replays at
-  // 256 in flight 0.24× and 10× the CPU per request in a full run, 1.16× when run alone).
+  // With stores in one process (`--one-process`): the memory store's 64 KiB outcomes leave a heap of
+  // gigabytes behind, collected here, or its collection lands in the next store's numbers (apart.ts).
   (globalThis as { gc?: () => void }).gc?.();
+}
+
+if (args.part || args["one-process"]) {
+  for (const store of stores) await measureStore(store);
+} else {
+  const plain = [
+    ...(args.full ? ["--full"] : []),
+    ...(args.scenarios ? ["--scenarios", args.scenarios] : []),
+    ...(args["no-rewarm"] ? ["--no-rewarm"] : []),
+  ];
+  for (const store of stores) {
+    const part = await measureApart(store, plain);
+    if (typeof part === "string") {
+      console.log(`SKIPPED ${store}: ${part}`);
+      skipped.push(`${store}: ${part}`);
+      continue;
+    }
+    rows.push(...part.rows);
+    counts.push(...part.counts);
+    bursts.push(...part.bursts);
+    notComparable.push(...part.notComparable);
+    skipped.push(...part.skipped);
+    versions.push(...part.versions);
+  }
+}
+if (args.part) {
+  writeFileSync(args.part, JSON.stringify({ rows, counts, bursts, notComparable, skipped, versions }));
+  process.exit(0);
 }
 
 let http: HttpResult[] = [];
@@ -303,6 +343,7 @@ const command =
   (args.scenarios ? ` --scenarios ${args.scenarios}` : "") +
   (args["no-http"] ? " --no-http" : "") +
   (args["no-rewarm"] ? " --no-rewarm" : "") +
+  (args["one-process"] ? " --one-process" : "") +
   (args.frameworks ? ` --frameworks ${args.frameworks}` : "");
 const meta = {
   command,
