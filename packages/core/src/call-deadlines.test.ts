@@ -156,6 +156,16 @@ describe("CallDeadlines and the process", () => {
   });
 });
 
+describe("CallDeadlines' ms", () => {
+  it("is a whole number of milliseconds a Node timer can hold, or a RangeError when given", () => {
+    for (const ms of [0, -1, 1.5, 2 ** 31, Number.POSITIVE_INFINITY, Number.NaN, "100", undefined]) {
+      expect(() => new CallDeadlines(ms as number)).toThrow(RangeError);
+    }
+    expect(new CallDeadlines(1).ms).toBe(1);
+    expect(new CallDeadlines(2 ** 31 - 1).ms).toBe(2 ** 31 - 1);
+  });
+});
+
 describe("CallDeadlines under a test's fake timers", () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -171,6 +181,16 @@ describe("CallDeadlines under a test's fake timers", () => {
     expect(call.expired).toBe(true);
     deadlines.end(deadlines.start(() => {}));
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("under a fake clock and real timers gives each call a real timer of its own that holds the process", () => {
+    const deadlines = new CallDeadlines(60_000);
+    const before = holding();
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const call = deadlines.start(() => {});
+    expect(holding()).toBe(before + 1);
+    deadlines.end(call);
+    expect(holding()).toBe(before);
   });
 
   it("times a call out on fake timers that leave the clock real", () => {

@@ -1,3 +1,4 @@
+import { describe, MAX_TIMER_MS } from "./options-check.js";
 import { now } from "./real-clock.js";
 import { TimerEntry, TimerList } from "./timer-list.js";
 
@@ -21,18 +22,21 @@ export class CallDeadline extends TimerEntry {
 export class CallDeadlines {
   readonly ms: number;
   readonly #list = new TimerList(true);
-  readonly #delay: number;
 
+  /** `ms`: a whole number of milliseconds a Node timer can hold (1 to 2^31 - 1), or a `RangeError`. */
   constructor(ms: number) {
+    if (typeof ms !== "number" || !Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS)
+      throw new RangeError(
+        `CallDeadlines: ms must be an integer from 1 to ${MAX_TIMER_MS}; got ${describe(ms)}`,
+      );
     this.ms = ms;
-    this.#delay = Math.max(0, Math.ceil(ms));
   }
 
   /** A deadline `ms` from now: `expire` runs then (once), unless `end` came first. It must not throw. */
   start(expire: () => void): CallDeadline {
     const deadline = new CallDeadline(expire);
     const started = now();
-    this.#list.set(deadline, started + this.ms, started, this.#delay);
+    this.#list.set(deadline, started + this.ms, started, this.ms);
     return deadline;
   }
 

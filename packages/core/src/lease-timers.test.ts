@@ -57,6 +57,16 @@ describe("LeaseTimers", () => {
     expect(after.c).toBeGreaterThanOrEqual(80);
   });
 
+  it("re-arms for an alarm set sooner than the armed timer: it wakes before a plain timer due after it", async () => {
+    const timers = new LeaseTimers();
+    const woken: string[] = [];
+    setIn(timers, new LeaseAlarm({ tick: () => woken.push("late") }), 500);
+    setIn(timers, new LeaseAlarm({ tick: () => woken.push("soon") }), 20);
+    // Node runs timers in the order they are due, however late the machine runs them.
+    await sleep(40);
+    expect(woken).toEqual(["soon"]);
+  });
+
   it("never wakes a cancelled lease, and a lease set again only at its new time", async () => {
     const timers = new LeaseTimers();
     const ticks: { name: string; after: number }[] = [];
@@ -141,6 +151,25 @@ describe("LeaseTimers", () => {
     for (const [i, alarm] of alarms.entries()) setIn(timers, alarm, 1_000 + i);
     expect(holding()).toBe(before);
     for (const alarm of alarms) timers.cancel(alarm);
+    // The list is empty and its timer left armed: a lease set now joins it, and holds nothing either.
+    const later = new LeaseAlarm({ tick: () => {} });
+    setIn(timers, later, 5_000);
+    expect(holding()).toBe(before);
+    timers.cancel(later);
+  });
+
+  it("under a fake clock and real timers gives each lease a real timer of its own that holds nothing", () => {
+    const timers = new LeaseTimers();
+    const before = holding();
+    vi.useFakeTimers({ toFake: ["performance"] });
+    try {
+      const alarm = new LeaseAlarm({ tick: () => {} });
+      setIn(timers, alarm, 60_000);
+      expect(holding()).toBe(before);
+      timers.cancel(alarm);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("under fake timers gives each lease a timer of its own on the fake clock", () => {
@@ -265,6 +294,41 @@ describe("the engine's leases on the shared timer", () => {
     });
     await expect(run).rejects.toBeInstanceOf(ConflictError);
     expect(abortedByThen).toBe(true);
+  });
+});
+
+describe("LeaseTimers on timers a test fires by hand", () => {
+  it("arms its timer for the next alarm before it wakes the due ones, so a wake that throws loses none", async () => {
+    // Stubbed before real-clock.ts loads, so the list's timer is one this test fires itself.
+    const pending: (() => void)[] = [];
+    vi.resetModules();
+    vi.stubGlobal("setTimeout", (callback: (...args: unknown[]) => void, _ms: number, ...args: unknown[]) => {
+      pending.push(() => callback(...args));
+      return { unref() {}, ref() {} };
+    });
+    vi.stubGlobal("clearTimeout", () => {});
+    try {
+      const { LeaseAlarm: Alarm, LeaseTimers: Timers } = await import("./lease-timers.js");
+      const timers = new Timers();
+      const now = performance.now();
+      timers.set(new Alarm({ tick: () => {} }), now + 60_000, now);
+      timers.set(
+        new Alarm({
+          tick: () => {
+            throw new Error("due threw");
+          },
+        }),
+        now,
+        now,
+      );
+      const fired = pending.pop()!;
+      pending.length = 0;
+      expect(fired).toThrow("due threw");
+      expect(pending).toHaveLength(1); // armed again, for the alarm a minute on
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
   });
 });
 

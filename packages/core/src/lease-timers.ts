@@ -24,7 +24,9 @@ export class LeaseAlarm extends TimerEntry {
  * did 4–8% more new keys a second on a store that answers at once (bench/HISTORY.md, twenty-sixth round).
  *
  * The timer never holds the process open, as a lease's own timer did not: a lease is no reason to keep
- * running, the work it guards is.
+ * running, the work it guards is. A lease that spans a switch between fake and real timers in a test is
+ * not kept: one set on the real clock is judged by the fake clock the lease reads (lease.ts) until it
+ * next sets its alarm.
  */
 export class LeaseTimers extends TimerList {
   constructor() {

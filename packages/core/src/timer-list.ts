@@ -21,7 +21,8 @@ export abstract class TimerEntry {
  * Waiters woken at given times by one timer: a list of them, soonest first, and one timer, armed for
  * the soonest. Its users set times that only grow (a store's calls all get the same timeout; a lease
  * moves its next event forward), so a waiter almost always joins at the end; an earlier one is placed by
- * walking back from the end. A waiter set again for the time it has stays where it is.
+ * walking back from the end. A waiter set again for the time it has stays where it is (on the real
+ * clock: under fake timers it gets a new timer, after others due at the same time).
  *
  * Why not a `setTimeout` each: making, unref'ing and clearing one costs Node 150–320 ns, and about a
  * microsecond when no other timer is pending (Node makes and drops a timer list each time); the
@@ -37,9 +38,9 @@ export abstract class TimerEntry {
  * timer is unref'd whenever the list is empty (or always, without `holdsOpen`), and cleared as the list
  * empties where timers cannot be unref'd (browsers, Workers). While a test fakes the timers or the clock
  * (after core loaded: real-clock.ts), each waiter gets a timer of its own on the fake clock instead, so
- * advancing that clock wakes it as a `setTimeout` each did; a waiter that spans a switch between fake and
- * real timers is not kept (one set on the fake clock dies with it, one set on the real clock is judged by
- * the fake one until it is set again).
+ * advancing that clock wakes it as a `setTimeout` each did; one set on the fake clock dies with it. Fakes
+ * installed before core loads are its real timers: the list then runs on them, and its timer, left armed
+ * as the list empties, stays among the fake ones.
  */
 export class TimerList {
   #soonest: TimerEntry | undefined;
