@@ -31,6 +31,17 @@ export function encodeDefault(value: unknown, head: string): Uint8Array {
   return utf8BytesAfter(`${head}\u0001`, json); // the tag is U+0001: one byte, JSON_VALUE
 }
 
+/** `decodeDefaultJson`'s answer for text that does not hold a JSON value: decode the bytes. */
+export const NOT_JSON: unique symbol = Symbol("idemkit.notJson");
+
+/**
+ * The default codec's value from its bytes given as ASCII text from `from` on, when they hold a JSON
+ * value: parsed from a slice of `text`, with no copy of it made first.
+ */
+export function decodeDefaultJson(text: string, from: number): unknown {
+  return text.charCodeAt(from) === JSON_VALUE ? JSON.parse(text.slice(from + 1)) : NOT_JSON;
+}
+
 /** The default codec: JSON for plain values, bytes for `Uint8Array`, and `undefined` kept as is. */
 export const defaultCodec: Codec<unknown> = {
   encode: (value) => encodeDefault(value, ""),

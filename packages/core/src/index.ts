@@ -65,6 +65,13 @@ export {
 } from "./key.js";
 export { type EventLogger, type LogEventsOptions, type LogMethod, logEvents } from "./log-events.js";
 export { createMemoryStore, type MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
+export {
+  isResultText,
+  RESULT_TEXT_BYTES,
+  RESULT_TEXT_ESCAPE,
+  resultTextBytes,
+  resultTextOf,
+} from "./result-text.js";
 export type { RunContext, RunOptions, RunResult } from "./run.js";
 export type {
   ClaimRequest,

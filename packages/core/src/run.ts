@@ -1,10 +1,11 @@
-import { type Codec, defaultCodec, encodeDefault } from "./codec.js";
+import { type Codec, decodeDefaultJson, defaultCodec, encodeDefault, NOT_JSON } from "./codec.js";
 import type { ClaimDecision, Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { type CallOutcome, OUTCOME_OF_DECISION } from "./events.js";
 import { canonicalJson, hashesAtOnce, sha256HexSoon } from "./fingerprint.js";
 import { waitOption } from "./http/policy.js";
 import { composeStoredKey } from "./key.js";
+import { RESULT_TEXT_ESCAPE } from "./result-text.js";
 
 export interface RunOptions<T> {
   /** The idempotency key of this unit of work (a message id, a job id…). */
@@ -43,6 +44,8 @@ export interface RunResult<T> {
 // that could not be encoded (the work ran, but it cannot be replayed).
 const ENCODED = 0;
 const ENCODED_HEAD = "\u0000";
+/** ENCODED as a store's result text writes it (NUL as DLE "0"). */
+const ENCODED_TEXT = `${RESULT_TEXT_ESCAPE}0`;
 const UNENCODABLE = 1;
 
 /**
@@ -166,7 +169,15 @@ function answer<T>(
     case "conflict":
       throw new ConflictError(key, decision.record);
     case "replay": {
-      const bytes = decision.record.result;
+      const { record } = decision;
+      // A store's text, when it has one, spares the bytes: a JSON value holds no DLE, so a text that
+      // starts with the envelope and has no escape after it is the value as it is (result-text.ts).
+      const text = codec === defaultCodec ? record.resultText : undefined;
+      if (text?.startsWith(ENCODED_TEXT) && text.indexOf(RESULT_TEXT_ESCAPE, ENCODED_TEXT.length) === -1) {
+        const value = decodeDefaultJson(text, ENCODED_TEXT.length);
+        if (value !== NOT_JSON) return { value: value as T, replayed: true };
+      }
+      const bytes = record.result;
       if (bytes[0] !== ENCODED) throw new NotReplayableError(key, "its value could not be encoded");
       return { value: codec.decode(bytes.subarray(1)), replayed: true };
     }

@@ -80,6 +80,14 @@ export interface CompletedRecord {
   fence: number;
   /** The outcome bytes exactly as given to `complete`; each read returns bytes of its own. */
   result: Uint8Array;
+  /**
+   * Optional: `result` as the text a store already reads it as, in result-text.ts's form (each byte an
+   * ASCII character, NUL as DLE "0", DLE as DLE DLE), when every byte is ASCII. `run()` reads a JSON
+   * value from it and leaves `result` unread, so such a store may make `result` a getter that builds
+   * the bytes on first read (PostgreSQL's does). It must spell exactly `result`; when in doubt, leave
+   * it out.
+   */
+  resultText?: string;
   /** When retention ends, in milliseconds since the epoch on the store's clock. */
   expiresAt: number;
 }

@@ -3,6 +3,7 @@
 // migration.test.ts converts the tables of earlier builds.
 import { isAscii } from "node:buffer";
 import { randomBytes, randomUUID } from "node:crypto";
+import { resultTextOf } from "@idemkit/core";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStatements } from "./schema.js";
@@ -35,7 +36,7 @@ describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the outcome co
   });
 
   it.each([...EDGE_OUTCOMES, ["64 KiB of random bytes", randomBytes(65_536)] as [string, Buffer]])(
-    "%s: claim and get give back its bytes; ASCII is stored as text, the rest as bytes",
+    "%s: claim and get give back its bytes, and ASCII its result text; ASCII is stored as text, the rest as bytes",
     async (_label, outcome) => {
       const store = createPostgresStore({ pool, ...tables.names });
       const key = `edge:${randomUUID()}`;
@@ -45,8 +46,16 @@ describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the outcome co
       const replay = await store.claim(key, claimOf());
       const read = await store.get(key);
       for (const record of [replay.acquired ? undefined : replay.record, read]) {
-        expect(record?.state).toBe("completed");
-        expect(record?.state === "completed" && Buffer.from(record.result).equals(outcome)).toBe(true);
+        if (record?.state !== "completed")
+          throw new Error(`expected a completed record, got ${record?.state}`);
+        // An ASCII outcome comes as text, its bytes built when `result` is first read.
+        expect(record.resultText).toBe(resultTextOf(outcome));
+        const unread = Object.getOwnPropertyDescriptor(record, "result");
+        expect(typeof unread?.get).toBe(isAscii(outcome) ? "function" : "undefined");
+        expect(Buffer.from({ ...record }.result).equals(outcome)).toBe(true);
+        expect(record.result).toBe(record.result);
+        record.result = new Uint8Array([1]);
+        expect(record.result).toEqual(new Uint8Array([1]));
       }
       const { table } = postgresStatements(tables.names);
       const { rows } = await pool.query(

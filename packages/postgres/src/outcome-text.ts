@@ -1,9 +1,11 @@
 import { isAscii } from "node:buffer";
+import { RESULT_TEXT_BYTES, resultTextBytes } from "@idemkit/core";
 
 // How an outcome's bytes are kept. pg reads every field as text, so a `bytea` leaves the server encoded
 // by it (hex, or base64 through encode()): for 64 KiB, 2–3× the read of a text column. An outcome that
 // is all ASCII (most JSON) goes to the `outcome` text column instead, encoded by the client:
-//   "t" + the bytes themselves, with NUL (which text cannot hold) as DLE "0" and DLE as DLE DLE.
+//   "t" + core's result text of the bytes (NUL, which text cannot hold, as DLE "0", DLE as DLE DLE),
+// which a read hands to core as the record's `resultText`.
 // Only ASCII: it is the same bytes in every client encoding PostgreSQL converts to, and pg decodes it
 // fastest (64 KiB of multi-byte UTF-8 took pg 90–250 µs, against 9 for ASCII). Other outcomes stay in
 // `outcome_bytes`, written unencoded: written as base64 text, a 130 KiB one cost Node ~240 µs and the
@@ -20,8 +22,7 @@ export const KIND = {
 const TEXT = KIND.text.charCodeAt(0);
 const BASE64 = KIND.base64.charCodeAt(0);
 const SERVER_BASE64 = KIND.serverBase64.charCodeAt(0);
-const ESCAPE = 0x10; // DLE: never in JSON's text (control characters are escaped there)
-const ESCAPED_NUL = 0x30; // "0"
+const { escape: ESCAPE, escapedNul: ESCAPED_NUL } = RESULT_TEXT_BYTES; // DLE never is in JSON's text
 
 /** Where NUL and DLE occur in `bytes`, in order: each kind is searched for once from its last find. */
 function specials(bytes: Buffer): number[] {
@@ -70,27 +71,7 @@ export function decodeOutcome(text: string): Uint8Array | undefined {
   const kind = text.charCodeAt(0);
   if (kind === SERVER_BASE64) return new Uint8Array(Buffer.from(text.slice(1), "base64")); // a bytea's
   if (kind === BASE64) return fromBase64(text.slice(1));
-  if (kind !== TEXT) return undefined;
-  const body = text.slice(1);
-  // Its UTF-8 is as long as it is only when every character is ASCII, as the store writes it.
-  if (Buffer.byteLength(body) !== body.length) return undefined;
-  const bytes = new Uint8Array(body.length);
-  const view = Buffer.from(bytes.buffer);
-  view.write(body, "latin1");
-  let at = view.indexOf(ESCAPE);
-  if (at === -1) return bytes;
-  // Unescape in place: every pair becomes one byte, so the write never passes the read.
-  let to = at;
-  let from = at;
-  for (; at !== -1; at = view.indexOf(ESCAPE, from)) {
-    to += view.copy(view, to, from, at);
-    const escaped = view[at + 1];
-    if (escaped !== ESCAPE && escaped !== ESCAPED_NUL) return undefined;
-    view[to++] = escaped === ESCAPE ? ESCAPE : 0;
-    from = at + 2;
-  }
-  to += view.copy(view, to, from);
-  return bytes.subarray(0, to);
+  return kind === TEXT ? resultTextBytes(text.slice(1)) : undefined;
 }
 
 /**

@@ -2,14 +2,17 @@ import { createHash, randomUUID } from "node:crypto";
 import {
   type ClaimRequest,
   type ClaimResult,
+  type CompletedRecord,
   type CompleteRequest,
   decodeStoreText,
   encodeStoreText,
   type IdempotencyRecord,
   type IdempotencyStore,
+  isResultText,
   type ListFilter,
   type ListPage,
   MAX_STORE_DURATION_MS,
+  resultTextBytes,
   type TransactionalOutput,
   type TransactionalResult,
   type TransactionalStore,
@@ -17,7 +20,7 @@ import {
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asBuffer, decodeOutcome, outcomeText } from "./outcome-text.js";
+import { asBuffer, decodeOutcome, KIND, outcomeText } from "./outcome-text.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
 
@@ -122,14 +125,14 @@ interface RecordRow {
  * store did not write (`decodeOutcome` refuses it). Such a row fails the call (core answers 503
  * for that key); every other key works as before.
  */
-function malformed(row: RecordRow, result: Uint8Array | undefined): string | undefined {
+function malformed(row: RecordRow, outcome: Uint8Array | string | undefined): string | undefined {
   if (row.state !== "in_progress" && row.state !== "completed") return `state is ${describe(row.state)}`;
   const fence = Number(row.fence);
   if (!Number.isSafeInteger(fence) || fence < 1) return `fence is ${row.fence}`;
   if (typeof row.deadline_ms !== "number" || !Number.isFinite(row.deadline_ms)) {
     return `expires_at is ${row.deadline_ms === Number.POSITIVE_INFINITY ? "infinity" : describe(row.deadline_ms)}`;
   }
-  if (row.state === "completed" && result === undefined) {
+  if (row.state === "completed" && outcome === undefined) {
     return typeof row.outcome === "string" ? "outcome is not one the store encoded" : "outcome is NULL";
   }
   return undefined;
@@ -137,25 +140,58 @@ function malformed(row: RecordRow, result: Uint8Array | undefined): string | und
 
 /** The row as a record, or a throw naming the key, what is wrong and the remedy (`malformed`). */
 function readRow(operation: string, key: string, row: RecordRow): IdempotencyRecord {
-  const result =
-    row.state === "completed" && typeof row.outcome === "string" ? decodeOutcome(row.outcome) : undefined;
-  const why = malformed(row, result);
+  const stored = row.state === "completed" && typeof row.outcome === "string" ? row.outcome : undefined;
+  // An ASCII outcome is handed on as the text it is (a slice of pg's string, no copy); its bytes are
+  // built only if someone reads `result`, which core's run() does not.
+  const text = stored?.charCodeAt(0) === TEXT_KIND ? stored.slice(1) : undefined;
+  const outcome =
+    text !== undefined ? (isResultText(text) ? text : undefined) : stored && decodeOutcome(stored);
+  const why = malformed(row, outcome);
   if (why !== undefined) {
     throw new Error(
       `@idemkit/postgres: ${operation}: the row of key ${describe(key)} is not an idemkit record (${why}); ` +
         "fix it, or remove it with store.delete(key)",
     );
   }
-  return toRecord(row, result ?? new Uint8Array());
+  return toRecord(row, outcome ?? new Uint8Array());
 }
 
-/** `result`: the row's outcome, decoded (a completed row's). */
-function toRecord(row: RecordRow, result: Uint8Array): IdempotencyRecord {
+const TEXT_KIND = KIND.text.charCodeAt(0);
+
+/**
+ * One getter for every record's lazy `result`, own and enumerable (spreading or comparing a record reads
+ * it): the bytes of its `resultText`, kept once built. One shared function, not one per record, which
+ * would give each record a hidden class of its own (core's work-context.ts says why).
+ */
+const LAZY_RESULT: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: CompletedRecord) {
+    return keep(this, resultTextBytes(this.resultText ?? "") ?? new Uint8Array());
+  },
+  set(this: CompletedRecord, result: Uint8Array) {
+    keep(this, result);
+  },
+};
+const keep = (record: CompletedRecord, result: Uint8Array) =>
+  Object.defineProperty(record, "result", {
+    value: result,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  }).result;
+
+/** `outcome`: a completed row's outcome, as bytes or as result text (for a lazy `result`). */
+function toRecord(row: RecordRow, outcome: Uint8Array | string): IdempotencyRecord {
   const { token } = row;
   const fingerprint = decodeText(row.fingerprint);
   const fence = Number(row.fence);
   if (row.state === "completed") {
-    return { state: "completed", token, fingerprint, fence, result, expiresAt: row.deadline_ms };
+    const expiresAt = row.deadline_ms;
+    if (typeof outcome !== "string")
+      return { state: "completed", token, fingerprint, fence, result: outcome, expiresAt };
+    const record = { state: "completed" as const, token, fingerprint, fence, resultText: outcome, expiresAt };
+    return Object.defineProperty(record, "result", LAZY_RESULT) as typeof record & { result: Uint8Array };
   }
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { type CompletedRecord, resultTextBytes } from "@idemkit/core";
 import { bytesDiffer, expectAcquired, expectBoolean, expectLost, fail, show } from "../assertions.js";
 import { type CheckEntry, type ConformanceContext, group, RETENTION_MS, utf8 } from "../context.js";
 
@@ -14,18 +15,19 @@ async function completeWith(t: ConformanceContext, result: Uint8Array, label: st
     true,
     `complete with ${label}`,
   );
-  const read = async (how: "get" | "claim") => {
-    const record =
+  const record = async (how: "get" | "claim"): Promise<CompletedRecord> => {
+    const read =
       how === "get"
         ? await t.store.get(key)
         : expectLost(await t.store.claim(key, t.claim()), "a claim of the completed key");
-    if (record?.state !== "completed")
+    if (read?.state !== "completed")
       fail(
-        `${how} of the key completed with ${label}: expected the completed record, got ${record?.state ?? "nothing"}`,
+        `${how} of the key completed with ${label}: expected the completed record, got ${read?.state ?? "nothing"}`,
       );
-    return record.result;
+    return read;
   };
-  return read;
+  const read = async (how: "get" | "claim") => (await record(how)).result;
+  return Object.assign(read, { record });
 }
 
 function expectBytes(actual: unknown, expected: Uint8Array, what: string): void {
@@ -155,6 +157,37 @@ export const bytes = group(
           expected,
           `get after a caller overwrote the result of an earlier get and claim (${why})`,
         );
+      },
+    ],
+    [
+      "result-text",
+      "a record's resultText, where a store gives one, spells its result exactly (ASCII, NUL as DLE '0', DLE as DLE DLE)",
+      async (t) => {
+        const json = Uint8Array.from('{"id":1,"note":"\\u0000"}', (c) => c.charCodeAt(0));
+        const outcomes: [string, Uint8Array][] = [
+          ["run()'s envelope and a JSON value", Uint8Array.from([0, 1, ...json])],
+          ["NUL and DLE side by side", Uint8Array.from([0x10, 0, 0x10, 0x10, 0x30, 0])],
+          ["bytes past ASCII", Uint8Array.from([0x41, 0x80, 0xff, 0])],
+        ];
+        for (const [label, outcome] of outcomes) {
+          const { record } = await completeWith(t, outcome.slice(), label);
+          for (const how of ["get", "claim"] as const) {
+            const read = await record(how);
+            if (read.resultText === undefined) continue;
+            const spelt = typeof read.resultText === "string" ? resultTextBytes(read.resultText) : undefined;
+            if (spelt === undefined) {
+              fail(
+                `${how} of an outcome of ${label}: resultText ${show(read.resultText)} is not a result text`,
+              );
+            }
+            expectBytes(spelt, outcome, `the bytes ${how}'s resultText spells, for an outcome of ${label}`);
+            expectBytes(
+              read.result,
+              outcome,
+              `${how}'s result beside its resultText, for an outcome of ${label}`,
+            );
+          }
+        }
       },
     ],
     [

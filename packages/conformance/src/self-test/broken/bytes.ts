@@ -4,6 +4,20 @@ import { type BrokenStore, KiB64, mapReads, single, wrapped } from "./support.js
 /** Broken stores the `bytes` checks catch. */
 export const bytes: BrokenStore[] = [
   {
+    name: "result-text-unescaped",
+    breaks: "resultText spells result exactly (this one gives the bytes as Latin-1 text, NUL unescaped)",
+    fails: { "bytes/result-text": /resultText .* is not a result text/ },
+    build: (inner) =>
+      single(
+        inner,
+        mapReads(inner, (record) =>
+          record.state === "completed"
+            ? { ...record, resultText: String.fromCharCode(...record.result.subarray(0, 1024)) }
+            : record,
+        ),
+      ),
+  },
+  {
     name: "result-through-utf8",
     breaks: "outcome bytes round-trip exactly (this one stores them as UTF-8 text)",
     fails: {

@@ -1,0 +1,76 @@
+// The text a store may give beside a completed record's bytes (`CompletedRecord.resultText`): each byte
+// as the ASCII character of its value, except NUL, which SQL text cannot hold, written DLE "0", and DLE
+// itself, written DLE DLE. Only outcomes whose bytes are all ASCII have one. `run()` parses its JSON
+// from a slice of the store's own string: the bytes, or a fresh string of a 64 KiB outcome, cost a
+// PostgreSQL replay about as much CPU again (bench/HISTORY.md, the twenty-eighth round).
+
+/** The escape's bytes, for a store that writes the text itself. */
+export const RESULT_TEXT_BYTES = { escape: 0x10, escapedNul: 0x30 } as const;
+const ESCAPE = RESULT_TEXT_BYTES.escape;
+const ESCAPED_NUL = RESULT_TEXT_BYTES.escapedNul;
+/** DLE as text: where an escape starts. */
+export const RESULT_TEXT_ESCAPE = "\u0010";
+
+const ESCAPED_NUL_TEXT = "0";
+
+interface NodeBuffer {
+  byteLength(text: string, encoding: "utf8"): number;
+  from(bytes: ArrayBuffer): { write(text: string, encoding: "latin1"): number };
+}
+const nodeBuffer = (
+  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.(
+    "node:buffer",
+  ) as { Buffer?: NodeBuffer } | undefined
+)?.Buffer;
+
+/** Whether every character of `text` is ASCII: its UTF-8 is then exactly as long as it is. */
+const isAscii: (text: string) => boolean =
+  typeof nodeBuffer?.byteLength === "function"
+    ? (text) => nodeBuffer.byteLength(text, "utf8") === text.length
+    : (text) => !/[^\0-\x7f]/.test(text);
+
+/**
+ * Whether `text` is a result text: ASCII, no NUL, and every DLE followed by "0" or DLE. Checks without
+ * building the bytes, so a store can hand the text on and build them only if `result` is read.
+ */
+export function isResultText(text: string): boolean {
+  if (!isAscii(text) || text.includes("\0")) return false;
+  for (let at = text.indexOf(RESULT_TEXT_ESCAPE); at !== -1; at = text.indexOf(RESULT_TEXT_ESCAPE, at + 2)) {
+    const escaped = text[at + 1];
+    if (escaped !== ESCAPED_NUL_TEXT && escaped !== RESULT_TEXT_ESCAPE) return false;
+  }
+  return true;
+}
+
+/** The bytes a result text spells, in a plain array of their own; `undefined` when it is not one. */
+export function resultTextBytes(text: string): Uint8Array | undefined {
+  if (!isResultText(text)) return undefined;
+  const bytes = new Uint8Array(text.length);
+  if (nodeBuffer) nodeBuffer.from(bytes.buffer).write(text, "latin1");
+  else for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  // Unescape in place: every pair becomes one byte, so the write never passes the read.
+  let at = bytes.indexOf(ESCAPE);
+  if (at === -1) return bytes;
+  let to = at;
+  let from = at;
+  for (; at !== -1; at = bytes.indexOf(ESCAPE, from)) {
+    bytes.copyWithin(to, from, at);
+    to += at - from;
+    bytes[to++] = bytes[at + 1] === ESCAPED_NUL ? 0 : ESCAPE;
+    from = at + 2;
+  }
+  bytes.copyWithin(to, from);
+  return bytes.subarray(0, to + bytes.length - from);
+}
+
+/** `bytes` as result text, or `undefined` when one is not ASCII. */
+export function resultTextOf(bytes: Uint8Array): string | undefined {
+  let text = "";
+  for (const byte of bytes) {
+    if (byte > 0x7f) return undefined;
+    if (byte === 0) text += `${RESULT_TEXT_ESCAPE}${ESCAPED_NUL_TEXT}`;
+    else if (byte === ESCAPE) text += `${RESULT_TEXT_ESCAPE}${RESULT_TEXT_ESCAPE}`;
+    else text += String.fromCharCode(byte);
+  }
+  return text;
+}
