@@ -85,7 +85,8 @@ export interface CompletedRecord {
    * ASCII character, NUL as DLE "0", DLE as DLE DLE), when every byte is ASCII. `run()` reads a JSON
    * value from it and leaves `result` unread, so such a store may make `result` a getter that builds
    * the bytes on first read (PostgreSQL's does). It must spell exactly `result`; when in doubt, leave
-   * it out.
+   * it out. Make it non-enumerable, so that a wrapper that spreads a record to change `result` drops it
+   * rather than passing on a text that no longer spells its bytes.
    */
   resultText?: string;
   /** When retention ends, in milliseconds since the epoch on the store's clock. */

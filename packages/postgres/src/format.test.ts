@@ -66,6 +66,29 @@ describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the outcome co
       expect(rows[0]?.bytes).toEqual(isAscii(outcome) ? null : outcome);
     },
   );
+
+  it("a record's lazy result reads when frozen; a spread copy or an assignment leaves no stale resultText", async () => {
+    const store = createPostgresStore({ pool, ...tables.names });
+    const key = `lazy:${randomUUID()}`;
+    const claim = claimOf();
+    const outcome = joinBytes([0, 1], '{"v":1}');
+    await store.claim(key, claim);
+    await store.complete(key, claim.token, { result: outcome, retentionMs: 60_000 });
+    const read = async () => {
+      const record = await store.get(key);
+      if (record?.state !== "completed") throw new Error(`expected a completed record, got ${record?.state}`);
+      return record;
+    };
+    const frozen = Object.freeze(await read());
+    expect(Buffer.from(frozen.result).equals(outcome)).toBe(true);
+    const copy = { ...(await read()), result: new Uint8Array([0, 1, 0x7b, 0x7d]) };
+    expect(copy.resultText).toBeUndefined();
+    expect(Object.keys(await read())).not.toContain("resultText");
+    const assigned = await read();
+    assigned.result = new Uint8Array([2]);
+    expect(assigned.resultText).toBeUndefined();
+    expect(assigned.result).toEqual(new Uint8Array([2]));
+  });
 });
 
 describe.skipIf(Boolean(skip))(

@@ -145,7 +145,13 @@ function readRow(operation: string, key: string, row: RecordRow): IdempotencyRec
   // built only if someone reads `result`, which core's run() does not.
   const text = stored?.charCodeAt(0) === TEXT_KIND ? stored.slice(1) : undefined;
   const outcome =
-    text !== undefined ? (isResultText(text) ? text : undefined) : stored && decodeOutcome(stored);
+    text !== undefined
+      ? isResultText(text)
+        ? text
+        : undefined
+      : stored !== undefined
+        ? decodeOutcome(stored)
+        : undefined;
   const why = malformed(row, outcome);
   if (why !== undefined) {
     throw new Error(
@@ -158,28 +164,39 @@ function readRow(operation: string, key: string, row: RecordRow): IdempotencyRec
 
 const TEXT_KIND = KIND.text.charCodeAt(0);
 
+/** The bytes a record's `result` has given or been given: kept aside, so a frozen record reads too. */
+const builtResults = new WeakMap<object, Uint8Array>();
+
 /**
  * One getter for every record's lazy `result`, own and enumerable (spreading or comparing a record reads
- * it): the bytes of its `resultText`, kept once built. One shared function, not one per record, which
- * would give each record a hidden class of its own (core's work-context.ts says why).
+ * it): the bytes of its `resultText`, built on first read. One shared function, not one per record, which
+ * would give each record a hidden class of its own (core's work-context.ts says why). Assigning `result`
+ * drops `resultText`, which no longer spells it.
  */
 const LAZY_RESULT: PropertyDescriptor = {
   enumerable: true,
   configurable: true,
   get(this: CompletedRecord) {
-    return keep(this, resultTextBytes(this.resultText ?? "") ?? new Uint8Array());
+    let result = builtResults.get(this);
+    if (result === undefined) {
+      result = this.resultText === undefined ? undefined : resultTextBytes(this.resultText);
+      if (result === undefined)
+        throw new TypeError("@idemkit/postgres: this record's resultText is not its outcome");
+      builtResults.set(this, result);
+    }
+    return result;
   },
   set(this: CompletedRecord, result: Uint8Array) {
-    keep(this, result);
+    builtResults.set(this, result);
+    this.resultText = undefined;
   },
 };
-const keep = (record: CompletedRecord, result: Uint8Array) =>
-  Object.defineProperty(record, "result", {
-    value: result,
-    writable: true,
-    enumerable: true,
-    configurable: true,
-  }).result;
+
+/**
+ * `resultText` is not enumerable: a copy of the record made by spreading it (a wrapper that changes
+ * `result`, say) carries the bytes and not a text that may no longer spell them.
+ */
+const HIDDEN = { writable: true, enumerable: false, configurable: true } as const;
 
 /** `outcome`: a completed row's outcome, as bytes or as result text (for a lazy `result`). */
 function toRecord(row: RecordRow, outcome: Uint8Array | string): IdempotencyRecord {
@@ -190,8 +207,9 @@ function toRecord(row: RecordRow, outcome: Uint8Array | string): IdempotencyReco
     const expiresAt = row.deadline_ms;
     if (typeof outcome !== "string")
       return { state: "completed", token, fingerprint, fence, result: outcome, expiresAt };
-    const record = { state: "completed" as const, token, fingerprint, fence, resultText: outcome, expiresAt };
-    return Object.defineProperty(record, "result", LAZY_RESULT) as typeof record & { result: Uint8Array };
+    const record = { state: "completed" as const, token, fingerprint, fence, expiresAt };
+    Object.defineProperty(record, "resultText", { ...HIDDEN, value: outcome });
+    return Object.defineProperty(record, "result", LAZY_RESULT) as CompletedRecord;
   }
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };

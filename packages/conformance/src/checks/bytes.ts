@@ -168,6 +168,11 @@ export const bytes = group(
           ["run()'s envelope and a JSON value", Uint8Array.from([0, 1, ...json])],
           ["NUL and DLE side by side", Uint8Array.from([0x10, 0, 0x10, 0x10, 0x30, 0])],
           ["bytes past ASCII", Uint8Array.from([0x41, 0x80, 0xff, 0])],
+          [
+            "every ASCII byte, letters of both cases among them",
+            Uint8Array.from({ length: 128 }, (_, i) => i),
+          ],
+          ["64 KiB of ASCII", Uint8Array.from({ length: 65_536 }, (_, i) => (i * 37) % 128)],
         ];
         for (const [label, outcome] of outcomes) {
           const { record } = await completeWith(t, outcome.slice(), label);

@@ -1,8 +1,23 @@
+import { resultTextOf } from "@idemkit/core";
 import { limited, wrap } from "../harness.js";
 import { type BrokenStore, KiB64, mapReads, single, wrapped } from "./support.js";
 
 /** Broken stores the `bytes` checks catch. */
 export const bytes: BrokenStore[] = [
+  {
+    name: "result-text-lower-cased",
+    breaks: "resultText spells result exactly (this one gives it lower-cased)",
+    fails: { "bytes/result-text": /the bytes get's resultText spells, for an outcome of every ASCII byte/ },
+    build: (inner) =>
+      single(
+        inner,
+        mapReads(inner, (record) => {
+          if (record.state !== "completed") return record;
+          const resultText = resultTextOf(record.result)?.toLowerCase();
+          return resultText === undefined ? record : { ...record, resultText };
+        }),
+      ),
+  },
   {
     name: "result-text-unescaped",
     breaks: "resultText spells result exactly (this one gives the bytes as Latin-1 text, NUL unescaped)",
