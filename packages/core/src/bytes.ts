@@ -7,7 +7,9 @@
  */
 interface NodeBuffer {
   from(text: string, encoding: "utf8"): Uint8Array;
+  from(bytes: ArrayBuffer): { write(text: string, encoding: "latin1"): number };
   allocUnsafe(size: number): Uint8Array;
+  byteLength(text: string, encoding: "utf8"): number;
 }
 
 const nodeBuffer = (
@@ -44,4 +46,18 @@ export function utf8BytesAfter(head: string, text: string): Uint8Array {
   whole.set(out.subarray(0, head.length + written));
   whole.set(rest, head.length + written);
   return whole;
+}
+
+/** Whether every character of `text` is ASCII (with Node's Buffer: its UTF-8 is exactly as long). */
+export const isAsciiText: (text: string) => boolean =
+  typeof nodeBuffer?.byteLength === "function"
+    ? (text) => nodeBuffer.byteLength(text, "utf8") === text.length
+    : (text) => !/[^\0-\x7f]/.test(text);
+
+/** Text of one-byte characters as those bytes, in a plain array of its own (not a pooled one). */
+export function latin1Bytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  if (nodeBuffer) nodeBuffer.from(bytes.buffer).write(text, "latin1");
+  else for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
 }

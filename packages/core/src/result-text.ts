@@ -4,6 +4,8 @@
 // from a slice of the store's own string: the bytes, or a fresh string of a 64 KiB outcome, cost a
 // PostgreSQL replay about as much CPU again (bench/HISTORY.md, the twenty-eighth round).
 
+import { isAsciiText, latin1Bytes } from "./bytes.js";
+
 /** The escape's bytes, for a store that writes the text itself. */
 export const RESULT_TEXT_BYTES = { escape: 0x10, escapedNul: 0x30 } as const;
 const ESCAPE = RESULT_TEXT_BYTES.escape;
@@ -13,28 +15,12 @@ export const RESULT_TEXT_ESCAPE = "\u0010";
 
 const ESCAPED_NUL_TEXT = "0";
 
-interface NodeBuffer {
-  byteLength(text: string, encoding: "utf8"): number;
-  from(bytes: ArrayBuffer): { write(text: string, encoding: "latin1"): number };
-}
-const nodeBuffer = (
-  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.(
-    "node:buffer",
-  ) as { Buffer?: NodeBuffer } | undefined
-)?.Buffer;
-
-/** Whether every character of `text` is ASCII: its UTF-8 is then exactly as long as it is. */
-const isAscii: (text: string) => boolean =
-  typeof nodeBuffer?.byteLength === "function"
-    ? (text) => nodeBuffer.byteLength(text, "utf8") === text.length
-    : (text) => !/[^\0-\x7f]/.test(text);
-
 /**
  * Whether `text` is a result text: ASCII, no NUL, and every DLE followed by "0" or DLE. Checks without
  * building the bytes, so a store can hand the text on and build them only if `result` is read.
  */
 export function isResultText(text: string): boolean {
-  if (!isAscii(text) || text.includes("\0")) return false;
+  if (!isAsciiText(text) || text.includes("\0")) return false;
   for (let at = text.indexOf(RESULT_TEXT_ESCAPE); at !== -1; at = text.indexOf(RESULT_TEXT_ESCAPE, at + 2)) {
     const escaped = text[at + 1];
     if (escaped !== ESCAPED_NUL_TEXT && escaped !== RESULT_TEXT_ESCAPE) return false;
@@ -45,9 +31,7 @@ export function isResultText(text: string): boolean {
 /** The bytes a result text spells, in a plain array of their own; `undefined` when it is not one. */
 export function resultTextBytes(text: string): Uint8Array | undefined {
   if (!isResultText(text)) return undefined;
-  const bytes = new Uint8Array(text.length);
-  if (nodeBuffer) nodeBuffer.from(bytes.buffer).write(text, "latin1");
-  else for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const bytes = latin1Bytes(text);
   // Unescape in place: every pair becomes one byte, so the write never passes the read.
   let at = bytes.indexOf(ESCAPE);
   if (at === -1) return bytes;

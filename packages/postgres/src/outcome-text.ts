@@ -1,5 +1,5 @@
 import { isAscii } from "node:buffer";
-import { RESULT_TEXT_BYTES, resultTextBytes } from "@idemkit/core";
+import { isResultText, RESULT_TEXT_BYTES, resultTextBytes } from "@idemkit/core";
 
 // How an outcome's bytes are kept. pg reads every field as text, so a `bytea` leaves the server encoded
 // by it (hex, or base64 through encode()): for 64 KiB, 2–3× the read of a text column. An outcome that
@@ -72,6 +72,16 @@ export function decodeOutcome(text: string): Uint8Array | undefined {
   if (kind === SERVER_BASE64) return new Uint8Array(Buffer.from(text.slice(1), "base64")); // a bytea's
   if (kind === BASE64) return fromBase64(text.slice(1));
   return kind === TEXT ? resultTextBytes(text.slice(1)) : undefined;
+}
+
+/**
+ * An ASCII outcome's result text, the `outcome` text after its "t" (a slice of it: no copy), without
+ * building its bytes; `undefined` for other kinds and for a text the store does not write.
+ */
+export function outcomeResultText(text: string): string | undefined {
+  if (text.charCodeAt(0) !== TEXT) return undefined;
+  const resultText = text.slice(1);
+  return isResultText(resultText) ? resultText : undefined;
 }
 
 /**

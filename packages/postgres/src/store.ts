@@ -8,7 +8,6 @@ import {
   encodeStoreText,
   type IdempotencyRecord,
   type IdempotencyStore,
-  isResultText,
   type ListFilter,
   type ListPage,
   MAX_STORE_DURATION_MS,
@@ -20,7 +19,7 @@ import {
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asBuffer, decodeOutcome, KIND, outcomeText } from "./outcome-text.js";
+import { asBuffer, decodeOutcome, outcomeResultText, outcomeText } from "./outcome-text.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
 
@@ -141,17 +140,9 @@ function malformed(row: RecordRow, outcome: Uint8Array | string | undefined): st
 /** The row as a record, or a throw naming the key, what is wrong and the remedy (`malformed`). */
 function readRow(operation: string, key: string, row: RecordRow): IdempotencyRecord {
   const stored = row.state === "completed" && typeof row.outcome === "string" ? row.outcome : undefined;
-  // An ASCII outcome is handed on as the text it is (a slice of pg's string, no copy); its bytes are
-  // built only if someone reads `result`, which core's run() does not.
-  const text = stored?.charCodeAt(0) === TEXT_KIND ? stored.slice(1) : undefined;
-  const outcome =
-    text !== undefined
-      ? isResultText(text)
-        ? text
-        : undefined
-      : stored !== undefined
-        ? decodeOutcome(stored)
-        : undefined;
+  // An ASCII outcome is handed on as its text; its bytes are built only if someone reads `result`,
+  // which core's run() does not.
+  const outcome = stored === undefined ? undefined : (outcomeResultText(stored) ?? decodeOutcome(stored));
   const why = malformed(row, outcome);
   if (why !== undefined) {
     throw new Error(
@@ -161,8 +152,6 @@ function readRow(operation: string, key: string, row: RecordRow): IdempotencyRec
   }
   return toRecord(row, outcome ?? new Uint8Array());
 }
-
-const TEXT_KIND = KIND.text.charCodeAt(0);
 
 /** The bytes a record's `result` has given or been given: kept aside, so a frozen record reads too. */
 const builtResults = new WeakMap<object, Uint8Array>();
