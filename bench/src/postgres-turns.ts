@@ -5,11 +5,11 @@
  * process, order rotated each repeat (`only`: `baseline` or `idemkit` measures one of them); each
  * measurement starts with a forced collection and a rewarm (as `main.ts`), then runs 600 ms and prints
  * the minor page faults a request, req/s, the Node process's CPU µs a request, the PostgreSQL server's
- * (every `postgres` process on this machine, /proc/<pid>/schedstat), and the collector's ms, minor and
+ * (the pool's backends, /proc/<pid>/schedstat), and the collector's ms, minor and
  * major (`PerformanceObserver` "gc"). `shared`: one pg Pool for both, as the bench; `apart`: a Pool each.
  */
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { PerformanceObserver, constants as perf } from "node:perf_hooks";
 import pg from "pg";
 import { postgresBaseline, postgresIdemkit } from "./contenders/postgres.js";
@@ -24,12 +24,15 @@ if (!gc) throw new Error("run with --expose-gc");
 const poolOf = () =>
   new pg.Pool({
     connectionString: "postgres://postgres@127.0.0.1:5432/test",
-    max: Number(process.env.POOL_MAX ?? 16),
+    max: POOL_MAX,
+    idleTimeoutMillis: 0, // the backends measured stay the pool's for the whole run
   });
+const POOL_MAX = Number(process.env.POOL_MAX ?? 16);
 const shared = poolOf();
+const idemkitPool = pools === "shared" ? shared : poolOf();
 const contenders: Contender[] = [
   await postgresBaseline(shared, `turns_b_${process.pid}`),
-  await postgresIdemkit(pools === "shared" ? shared : poolOf(), `turns_i_${process.pid}`),
+  await postgresIdemkit(idemkitPool, `turns_i_${process.pid}`),
 ];
 const keys = Array.from({ length: 200 }, (_, i) => `turns:${i}`);
 const runOf = (c: Contender) => (key: string) =>
@@ -47,16 +50,21 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ["gc"] });
 
-/** ns every postgres process has run on a CPU (/proc/<pid>/schedstat), this machine's server only. */
+/** The server process of every connection of `pool`, all opened at once (the pool never closes them). */
+async function backendPids(pool: pg.Pool): Promise<number[]> {
+  const clients = await Promise.all(Array.from({ length: POOL_MAX }, () => pool.connect()));
+  const pids = await Promise.all(
+    clients.map(async (c) => (await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid),
+  );
+  for (const c of clients) c.release();
+  return pids;
+}
+const backends = [...new Set([...(await backendPids(shared)), ...(await backendPids(idemkitPool))])];
+
+/** ns the pool's backends have run on a CPU (/proc/<pid>/schedstat): no other session, no autovacuum. */
 function postgresNs(): number {
   let ns = 0;
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") continue;
-      ns += Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {}
-  }
+  for (const pid of backends) ns += Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
   return ns;
 }
 
