@@ -21,13 +21,13 @@ const [inFlight = "64", repeats = "5", bytes = "65536", pools = "shared", only =
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error("run with --expose-gc");
 
+const POOL_MAX = Number(process.env.POOL_MAX ?? 16);
 const poolOf = () =>
   new pg.Pool({
     connectionString: "postgres://postgres@127.0.0.1:5432/test",
     max: POOL_MAX,
     idleTimeoutMillis: 0, // the backends measured stay the pool's for the whole run
   });
-const POOL_MAX = Number(process.env.POOL_MAX ?? 16);
 const shared = poolOf();
 const idemkitPool = pools === "shared" ? shared : poolOf();
 const contenders: Contender[] = [
@@ -106,4 +106,5 @@ for (const [name, l] of Object.entries(lines).filter(([, l]) => l.length > 0))
   );
 for (const c of contenders) await c.close();
 await shared.end();
+if (idemkitPool !== shared) await idemkitPool.end();
 process.exit(0);
