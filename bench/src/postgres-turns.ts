@@ -1,10 +1,11 @@
 /**
  * PostgreSQL replays measured as the bench measures them, with where each measurement's time went:
  * `node --expose-gc --import tsx src/postgres-turns.ts [in flight] [repeats] [outcome bytes] [shared|apart] [only]`
- * (`POOL_MAX` sets the pool size, 16 as in the bench). The baseline and idemkit take turns in one
+ * (`POOL_MAX` sets the pool size, 16 as in the bench; `SCENARIO=new` measures new keys, not replays). The baseline and idemkit take turns in one
  * process, order rotated each repeat (`only`: `baseline` or `idemkit` measures one of them); each
  * measurement starts with a forced collection and a rewarm (as `main.ts`), then runs 600 ms and prints
- * the minor page faults a request, req/s, the Node process's CPU µs a request, the PostgreSQL server's
+ * the Node process's user and system CPU µs a request, the minor page faults a request, req/s, its CPU
+ * µs a request (user and system together, as the bench's tables), the PostgreSQL server's
  * (the pool's backends, /proc/<pid>/schedstat), and the collector's ms, minor and
  * major (`PerformanceObserver` "gc"). `shared`: one pg Pool for both, as the bench; `apart`: a Pool each.
  */
@@ -68,13 +69,19 @@ function postgresNs(): number {
   return ns;
 }
 
-const loop = (c: Contender, durationMs: number, maxOps: number) =>
-  closedLoop({
+const fresh = process.env.SCENARIO === "new";
+let loops = 0;
+/** A closed loop of `c`'s requests: replays of the keys above, or keys no loop used before. */
+function loop(c: Contender, durationMs: number, maxOps: number) {
+  const run = loops++;
+  const keyOf = (i: number) => (fresh ? `turns:new:${run}:${i}` : keys[i % keys.length]!);
+  return closedLoop({
     concurrency: Number(inFlight),
     durationMs,
     maxOps,
-    op: async (i) => void (await runOf(c)(keys[i % keys.length]!)),
+    op: async (i) => void (await runOf(c)(keyOf(i))),
   });
+}
 
 const lines: Record<string, string[]> = { baseline: [], idemkit: [] };
 for (let repeat = 0; repeat < Number(repeats); repeat++) {
@@ -88,20 +95,23 @@ for (let repeat = 0; repeat < Number(repeats); repeat++) {
     minorMs = 0;
     majorMs = 0;
     const faults0 = process.resourceUsage().minorPageFault;
+    const cpu0 = process.cpuUsage();
     const pg0 = postgresNs();
     const x = await loop(c, 600, 1e9);
     const pgUs = (postgresNs() - pg0) / 1000 / x.requests;
     const faults = (process.resourceUsage().minorPageFault - faults0) / x.requests;
+    const cpu = process.cpuUsage(cpu0);
+    const userSystem = `${(cpu.user / x.requests).toFixed(0)}u${(cpu.system / x.requests).toFixed(0)}s`;
     await new Promise((resolve) => setImmediate(resolve));
     lines[c.name]!.push(
-      `${faults.toFixed(1)}pf ${x.throughput.toFixed(0)}/${x.cpuUsPerRequest.toFixed(0)}+${pgUs.toFixed(0)}pg/${minorMs.toFixed(0)}+${majorMs.toFixed(0)}`,
+      `${userSystem} ${faults.toFixed(1)}pf ${x.throughput.toFixed(0)}/${x.cpuUsPerRequest.toFixed(0)}+${pgUs.toFixed(0)}pg/${minorMs.toFixed(0)}+${majorMs.toFixed(0)}`,
     );
   }
 }
 for (const [name, l] of Object.entries(lines).filter(([, l]) => l.length > 0))
   console.log(
     name.padEnd(8),
-    "page faults/req req/s / Node+server CPU µs / gc ms minor+major:",
+    "Node CPU µs user+system, page faults/req, req/s / Node+server CPU µs / gc ms minor+major:",
     l.join("  "),
   );
 for (const c of contenders) await c.close();

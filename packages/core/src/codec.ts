@@ -1,4 +1,4 @@
-import { utf8Bytes, utf8BytesAfter } from "./bytes.js";
+import { isAsciiText, utf8Bytes, utf8BytesAfter } from "./bytes.js";
 
 /** Turns a value into the opaque bytes a store keeps, and back. */
 export interface Codec<T = unknown> {
@@ -29,6 +29,19 @@ export function encodeDefault(value: unknown, head: string): Uint8Array {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
   return utf8BytesAfter(`${head}\u0001`, json); // the tag is U+0001: one byte, JSON_VALUE
+}
+
+/**
+ * `encodeDefault(value, head)`, or for a JSON value whose text is ASCII, the same bytes as result text
+ * (result-text.ts) with `textHead` in front, `head` as that text writes it: a store that keeps text
+ * writes it as it is, and the bytes are built only for a store that reads them.
+ */
+export function encodeDefaultAsText(value: unknown, head: string, textHead: string): Uint8Array | string {
+  if (value === undefined || value instanceof Uint8Array) return encodeDefault(value, head);
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
+  // JSON.stringify escapes every control character, so the text has no NUL or DLE to escape.
+  return isAsciiText(json) ? `${textHead}\u0001${json}` : utf8BytesAfter(`${head}\u0001`, json);
 }
 
 /** `decodeDefaultJson`'s answer for text that does not hold a JSON value: decode the bytes. */

@@ -43,6 +43,8 @@ export class Engine {
    * `settlesOnReturn`).
    */
   readonly callDeadlines: CallDeadlines | undefined;
+  /** Whether `run()` completes a JSON value as result text: the store writes it (`completesWithText`). */
+  readonly completesWithText: boolean;
   /** The timers of this engine's leases: their heartbeats, deadlines and maximum holds. */
   readonly leaseTimers = new LeaseTimers();
   readonly #events: EventStream;
@@ -61,6 +63,7 @@ export class Engine {
     const settlesAtOnce = this.store.settlesOnReturn === true;
     this.callDeadlines =
       storeBoundsCalls || settlesAtOnce ? undefined : new CallDeadlines(this.storeTimeoutMs);
+    this.completesWithText = this.store.completesWithText === true;
     this.#events = events;
   }
 

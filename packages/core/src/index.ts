@@ -63,6 +63,7 @@ export {
   parseIdempotencyKey,
   validateKey,
 } from "./key.js";
+export { withLazyResult } from "./lazy-result.js";
 export { type EventLogger, type LogEventsOptions, type LogMethod, logEvents } from "./log-events.js";
 export { createMemoryStore, type MemoryStore, type MemoryStoreOptions } from "./memory-store.js";
 export {

@@ -2,7 +2,9 @@ import type { Engine } from "./engine.js";
 import { LeaseLostError, MaxHoldExceededError } from "./errors.js";
 import { freeKey } from "./free-key.js";
 import { releaseLateClaims } from "./late-claims.js";
+import { completeRequest } from "./lazy-result.js";
 import { LeaseAlarm } from "./lease-timers.js";
+import { resultTextByteLength } from "./result-text.js";
 import type { ClaimResult } from "./store.js";
 import { workContext } from "./work-context.js";
 
@@ -20,8 +22,11 @@ export interface Lease {
    * `MaxHoldExceededError`, code `max_hold_exceeded`; the lease is not renewed from then on).
    */
   readonly signal: AbortSignal;
-  /** Stores the outcome (CAS on the token) and ends the lease. */
-  complete(result: Uint8Array): Promise<CompletionResult>;
+  /**
+   * Stores the outcome (CAS on the token) and ends the lease: its bytes, or its result text, which the
+   * store gets as `resultText` with `result` built from it only if read.
+   */
+  complete(outcome: Uint8Array | string): Promise<CompletionResult>;
   /**
    * Runs `work` as the owner: it gets the fence and the lease's signal (read through, so the
    * AbortController exists only if the work uses it). A throw releases the key and is rethrown.
@@ -137,13 +142,13 @@ export class ActiveLease implements Lease {
     }
   }
 
-  async complete(result: Uint8Array): Promise<CompletionResult> {
+  async complete(outcome: Uint8Array | string): Promise<CompletionResult> {
     this.#end();
     const engine = this.#engine;
     // Even after the signal fired, try: the CAS on the token is what decides ownership.
     try {
       const ok = await engine.call("complete", this.key, () =>
-        engine.store.complete(this.key, this.token, { result, retentionMs: engine.retentionMs }),
+        engine.store.complete(this.key, this.token, completeRequest(outcome, engine.retentionMs)),
       );
       if (!ok) {
         this.#lose("complete");
@@ -155,7 +160,7 @@ export class ActiveLease implements Lease {
           key: this.key,
           fence: this.fence,
           durationMs: performance.now() - this.#claimedAt,
-          bytes: result.length,
+          bytes: typeof outcome === "string" ? resultTextByteLength(outcome) : outcome.length,
         });
       }
       return "completed";

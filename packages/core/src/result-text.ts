@@ -47,6 +47,14 @@ export function resultTextBytes(text: string): Uint8Array | undefined {
   return bytes.subarray(0, to + bytes.length - from);
 }
 
+/** How many bytes a result text spells: one for each escape pair, one for every other character. */
+export function resultTextByteLength(text: string): number {
+  let length = text.length;
+  for (let at = text.indexOf(RESULT_TEXT_ESCAPE); at !== -1; at = text.indexOf(RESULT_TEXT_ESCAPE, at + 2))
+    length--;
+  return length;
+}
+
 /** `bytes` as result text, or `undefined` when one is not ASCII. */
 export function resultTextOf(bytes: Uint8Array): string | undefined {
   let text = "";

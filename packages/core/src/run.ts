@@ -1,4 +1,11 @@
-import { type Codec, decodeDefaultJson, defaultCodec, encodeDefault, NOT_JSON } from "./codec.js";
+import {
+  type Codec,
+  decodeDefaultJson,
+  defaultCodec,
+  encodeDefault,
+  encodeDefaultAsText,
+  NOT_JSON,
+} from "./codec.js";
 import type { ClaimDecision, Engine } from "./engine.js";
 import { ConflictError, MismatchError, NotReplayableError } from "./errors.js";
 import { type CallOutcome, OUTCOME_OF_DECISION } from "./events.js";
@@ -134,10 +141,12 @@ async function once<T>(
   const value = await lease.run(work);
   // The work ran: whatever comes of storing its value, this call executed it.
   if (report) report.outcome = "executed";
-  let encoded: Uint8Array;
+  let encoded: Uint8Array | string;
   try {
     if (codec === defaultCodec) {
-      encoded = encodeDefault(value, ENCODED_HEAD);
+      encoded = engine.completesWithText
+        ? encodeDefaultAsText(value, ENCODED_HEAD, ENCODED_TEXT)
+        : encodeDefault(value, ENCODED_HEAD);
     } else {
       const bytes = codec.encode(value);
       encoded = new Uint8Array(bytes.length + 1);

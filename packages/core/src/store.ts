@@ -118,6 +118,13 @@ export interface CompleteRequest {
    * (a caller may change what it read).
    */
   result: Uint8Array;
+  /**
+   * Optional: `result` as result text (as `CompletedRecord.resultText`), which `run()` gives for a JSON
+   * value whose text is ASCII to a store that declares `completesWithText`. `result` is then a getter
+   * that builds the bytes on first read. Not enumerable, so a wrapper that spreads the request to
+   * change `result` drops it; a store that writes it checks first that it is a result text.
+   */
+  resultText?: string;
   /** How long the completed record lives, in milliseconds, from the moment of completion. */
   retentionMs: number;
 }
@@ -279,4 +286,12 @@ export interface IdempotencyStore {
    * non-enumerable, as `settlesWithinMs`.
    */
   readonly settlesOnReturn?: boolean;
+
+  /**
+   * Optional: `true` when `complete` writes `CompleteRequest.resultText` whenever it is given, and then
+   * leaves `result` unread. `run()` then gives a JSON value whose text is ASCII as that text, with the
+   * bytes built only if read; to other stores it gives bytes. Define it non-enumerable, as
+   * `settlesWithinMs`.
+   */
+  readonly completesWithText?: boolean;
 }

@@ -3,7 +3,7 @@
 // migration.test.ts converts the tables of earlier builds.
 import { isAscii } from "node:buffer";
 import { randomBytes, randomUUID } from "node:crypto";
-import { resultTextOf } from "@idemkit/core";
+import { type CompleteRequest, resultTextBytes, resultTextOf } from "@idemkit/core";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStatements } from "./schema.js";
@@ -88,6 +88,35 @@ describe.skipIf(Boolean(skip))(titled("postgres: outcomes through the outcome co
     assigned.result = new Uint8Array([2]);
     expect(assigned.resultText).toBeUndefined();
     expect(assigned.result).toEqual(new Uint8Array([2]));
+  });
+
+  it("a completion given as result text is written as that text, its bytes never built; one that is not a result text goes by its bytes", async () => {
+    const store = createPostgresStore({ pool, ...tables.names });
+    expect(store.completesWithText).toBe(true);
+    expect(Object.keys(store)).not.toContain("completesWithText"); // a copy of the store does not declare it
+    const completed = async (request: CompleteRequest) => {
+      const key = `text:${randomUUID()}`;
+      const claim = claimOf();
+      await store.claim(key, claim);
+      expect(await store.complete(key, claim.token, request)).toBe(true);
+      const record = await store.get(key);
+      if (record?.state !== "completed") throw new Error(`expected a completed record, got ${record?.state}`);
+      return record;
+    };
+    const resultText = `\u00100\u0001${JSON.stringify({ note: "x".repeat(70_000), nul: "\u0000" })}`;
+    const unbuilt = Object.defineProperty({ resultText, retentionMs: 60_000 }, "result", {
+      enumerable: true,
+      get: () => expect.unreachable("the bytes of a completion given as text were built"),
+    }) as CompleteRequest;
+    const record = await completed(unbuilt);
+    expect(record.resultText).toBe(resultText);
+    expect(Buffer.from(record.result).equals(Buffer.from(resultTextBytes(resultText)!))).toBe(true);
+
+    const bytes = joinBytes([0, 1], '{"v":2}');
+    for (const notText of ["\u0010x", "é", "a\u0000b"]) {
+      const fallback = await completed({ resultText: notText, result: bytes, retentionMs: 60_000 });
+      expect(Buffer.from(fallback.result).equals(bytes)).toBe(true);
+    }
   });
 });
 

@@ -2,7 +2,6 @@ import { createHash, randomUUID } from "node:crypto";
 import {
   type ClaimRequest,
   type ClaimResult,
-  type CompletedRecord,
   type CompleteRequest,
   decodeStoreText,
   encodeStoreText,
@@ -11,15 +10,15 @@ import {
   type ListFilter,
   type ListPage,
   MAX_STORE_DURATION_MS,
-  resultTextBytes,
   type TransactionalOutput,
   type TransactionalResult,
   type TransactionalStore,
+  withLazyResult,
 } from "@idemkit/core";
 import type { ClientBase, Pool, PoolClient } from "pg";
 import { createLister, listStatements } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asBuffer, decodeOutcome, outcomeResultText, outcomeText } from "./outcome-text.js";
+import { asBuffer, completionText, decodeOutcome, outcomeResultText, outcomeText } from "./outcome-text.js";
 import { type PostgresTableOptions, postgresStatements, type Queryable, quoteIdentifier } from "./schema.js";
 import { type IsolationLevel, runTransaction, type TransactionOptions } from "./transaction.js";
 
@@ -153,39 +152,14 @@ function readRow(operation: string, key: string, row: RecordRow): IdempotencyRec
   return toRecord(row, outcome ?? new Uint8Array());
 }
 
-/** The bytes a record's `result` has given or been given: kept aside, so a frozen record reads too. */
-const builtResults = new WeakMap<object, Uint8Array>();
-
-/**
- * One getter for every record's lazy `result`, own and enumerable (spreading or comparing a record reads
- * it): the bytes of its `resultText`, built on first read. One shared function, not one per record, which
- * would give each record a hidden class of its own (core's work-context.ts says why). Assigning `result`
- * drops `resultText`, which no longer spells it.
- */
-const LAZY_RESULT: PropertyDescriptor = {
-  enumerable: true,
-  configurable: true,
-  get(this: CompletedRecord) {
-    let result = builtResults.get(this);
-    if (result === undefined) {
-      result = this.resultText === undefined ? undefined : resultTextBytes(this.resultText);
-      if (result === undefined)
-        throw new TypeError("@idemkit/postgres: this record's resultText is not its outcome");
-      builtResults.set(this, result);
-    }
-    return result;
-  },
-  set(this: CompletedRecord, result: Uint8Array) {
-    builtResults.set(this, result);
-    this.resultText = undefined;
-  },
-};
-
-/**
- * `resultText` is not enumerable: a copy of the record made by spreading it (a wrapper that changes
- * `result`, say) carries the bytes and not a text that may no longer spell them.
- */
-const HIDDEN = { writable: true, enumerable: false, configurable: true } as const;
+/** Which of the completion's statements writes `outcome` (schema.ts), and the value it writes. */
+function completionOf(
+  completion: Record<"text" | "bytes", string>,
+  outcome: CompleteRequest,
+): [statement: string, written: string | Buffer] {
+  const text = completionText(outcome) ?? outcomeText(outcome.result);
+  return text === undefined ? [completion.bytes, asBuffer(outcome.result)] : [completion.text, text];
+}
 
 /** `outcome`: a completed row's outcome, as bytes or as result text (for a lazy `result`). */
 function toRecord(row: RecordRow, outcome: Uint8Array | string): IdempotencyRecord {
@@ -196,9 +170,7 @@ function toRecord(row: RecordRow, outcome: Uint8Array | string): IdempotencyReco
     const expiresAt = row.deadline_ms;
     if (typeof outcome !== "string")
       return { state: "completed", token, fingerprint, fence, result: outcome, expiresAt };
-    const record = { state: "completed" as const, token, fingerprint, fence, expiresAt };
-    Object.defineProperty(record, "resultText", { ...HIDDEN, value: outcome });
-    return Object.defineProperty(record, "result", LAZY_RESULT) as CompletedRecord;
+    return withLazyResult({ state: "completed" as const, token, fingerprint, fence, expiresAt }, outcome);
   }
   const takeover = row.takeover === true;
   return { state: "in_progress", token, fingerprint, fence, leaseExpiresAt: row.deadline_ms, takeover };
@@ -270,13 +242,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   }
 
   async function completeOn(q: Queryable, key: string, token: string, outcome: CompleteRequest) {
-    const text = outcomeText(outcome.result);
-    const completion = q === db ? sql.complete : sql.completeOwn;
-    const values = [keyHash(key), token, text ?? asBuffer(outcome.result), outcome.retentionMs];
-    return (await q.query(text === undefined ? completion.bytes : completion.text, values)).rowCount === 1;
+    const [statement, written] = completionOf(q === db ? sql.complete : sql.completeOwn, outcome);
+    return (await q.query(statement, [keyHash(key), token, written, outcome.retentionMs])).rowCount === 1;
   }
 
-  return {
+  const store: PostgresStore = {
     async claim(key, claim) {
       checkDuration("claim", "leaseMs", claim.leaseMs, true);
       checkDuration("claim", "retentionMs", claim.retentionMs, false);
@@ -376,6 +346,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       );
     } as PostgresStore["transaction"],
   };
+  // complete writes core's result text (completionText): a JSON outcome's bytes are never built. Not
+  // enumerable: a copy (`{ ...store, complete }`) whose complete reads `result` does not inherit it.
+  return Object.defineProperty(store, "completesWithText", {
+    value: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 const ISOLATION_LEVELS: readonly IsolationLevel[] = ["read committed", "repeatable read", "serializable"];

@@ -1,20 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { type CompletedRecord, resultTextBytes } from "@idemkit/core";
+import { type CompletedRecord, type CompleteRequest, resultTextBytes, withLazyResult } from "@idemkit/core";
 import { bytesDiffer, expectAcquired, expectBoolean, expectLost, fail, show } from "../assertions.js";
 import { type CheckEntry, type ConformanceContext, group, RETENTION_MS, utf8 } from "../context.js";
 
 const MiB = 1024 * 1024;
 
-/** Claims a fresh key, completes it with `result`, and returns a read of the stored bytes. */
-async function completeWith(t: ConformanceContext, result: Uint8Array, label: string) {
+/** Claims a fresh key, completes it with `outcome` (bytes, or a whole request), and returns a read of the stored bytes. */
+async function completeWith(t: ConformanceContext, outcome: Uint8Array | CompleteRequest, label: string) {
   const key = t.key("bytes");
   const owner = t.claim();
   expectAcquired(await t.store.claim(key, owner), { fence: 1, takeover: false }, "the claim");
-  expectBoolean(
-    await t.store.complete(key, owner.token, { result, retentionMs: RETENTION_MS }),
-    true,
-    `complete with ${label}`,
-  );
+  const request = outcome instanceof Uint8Array ? { result: outcome, retentionMs: RETENTION_MS } : outcome;
+  expectBoolean(await t.store.complete(key, owner.token, request), true, `complete with ${label}`);
   const record = async (how: "get" | "claim"): Promise<CompletedRecord> => {
     const read =
       how === "get"
@@ -193,6 +190,39 @@ export const bytes = group(
             );
           }
         }
+      },
+    ],
+    [
+      "complete-as-text",
+      "a completion given as result text (run()'s, its result a getter that builds the bytes) stores the bytes it spells; a text that is not one, the result",
+      async (t) => {
+        const json = '{"id":1,"note":"\\u0000"}';
+        const texts: [string, string][] = [
+          ["run()'s envelope and a JSON value", `\u00100\u0001${json}`],
+          ["NUL and DLE side by side", "\u0010\u0010\u00100\u0010\u00100\u00100"],
+          ["60 KB of ASCII (within the least outcome limit)", `\u00100\u0001"${'ab\\"'.repeat(15_000)}"`],
+        ];
+        for (const [label, text] of texts) {
+          const expected =
+            resultTextBytes(text) ?? fail(`the check's own text for ${label} is not a result text`);
+          const request = withLazyResult({ retentionMs: RETENTION_MS }, text);
+          const read = await completeWith(t, request, `a completion given as the result text of ${label}`);
+          expectBytes(await read("get"), expected, `get of an outcome given as the result text of ${label}`);
+          expectBytes(
+            await read("claim"),
+            expected,
+            `a replay of an outcome given as the result text of ${label}`,
+          );
+        }
+        // A store that writes resultText checks it first (store.ts): this one does not spell its result.
+        const result = Uint8Array.from([0, 1, 0x7b, 0x7d]);
+        const mismatched = { result, resultText: "\u0010x", retentionMs: RETENTION_MS };
+        const read = await completeWith(t, mismatched, "a resultText that is not a result text");
+        expectBytes(
+          await read("get"),
+          result,
+          "get of an outcome whose resultText is not a result text (its result)",
+        );
       },
     ],
     [

@@ -1,4 +1,4 @@
-import { resultTextOf } from "@idemkit/core";
+import { resultTextBytes, resultTextOf } from "@idemkit/core";
 import { limited, wrap } from "../harness.js";
 import { type BrokenStore, KiB64, mapReads, single, wrapped } from "./support.js";
 
@@ -31,6 +31,37 @@ export const bytes: BrokenStore[] = [
             : record,
         ),
       ),
+  },
+  {
+    name: "result-text-written-escaped",
+    breaks:
+      "a completion given as result text stores the bytes it spells (this one stores its characters, escapes and all)",
+    fails: { "bytes/complete-as-text": /get of an outcome given as the result text of run\(\)'s envelope/ },
+    build: (inner) =>
+      wrapped(inner, {
+        complete: (key, token, { result, resultText, retentionMs }) =>
+          inner.complete(key, token, {
+            result: resultText === undefined ? result : Uint8Array.from(resultText, (c) => c.charCodeAt(0)),
+            retentionMs,
+          }),
+      }),
+  },
+  {
+    name: "result-text-unchecked",
+    breaks:
+      "a store that writes resultText checks it is a result text (this one writes any text it is given)",
+    fails: { "bytes/complete-as-text": /an outcome whose resultText is not a result text/ },
+    build: (inner) =>
+      wrapped(inner, {
+        complete: (key, token, { result, resultText, retentionMs }) =>
+          inner.complete(key, token, {
+            result:
+              resultText === undefined
+                ? result
+                : (resultTextBytes(resultText) ?? Uint8Array.from(resultText, (c) => c.charCodeAt(0))),
+            retentionMs,
+          }),
+      }),
   },
   {
     name: "result-through-utf8",
