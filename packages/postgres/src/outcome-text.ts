@@ -71,7 +71,8 @@ export function outcomeText(outcome: Uint8Array): Buffer | undefined {
 export function completionText(outcome: CompleteRequest): string | undefined {
   if (outcome.resultText === undefined) return undefined;
   // Checked as a slice of the text sent: the joined string is made flat once, for the check and for pg.
-  // The letter is joined here: by the statement (`'t' || $3`) a 64 KiB write cost the server 2.3–3.0 ms, not 1.5–1.9.
+  // Joined here, not by the statement (`'t' || $3`): that cost the server 2.3–2.7 ms a 64 KiB write,
+  // against 1.4–1.5.
   const text = `${KIND.text}${outcome.resultText}`;
   return isResultText(text.slice(1)) ? text : undefined;
 }
