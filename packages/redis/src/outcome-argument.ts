@@ -1,6 +1,7 @@
 // How an outcome travels to Redis: inline as a string when that is cheaper and exact, else as bytes;
 // aside as one value with its mark and token.
 import { isAscii } from "node:buffer";
+import type { Argument } from "./clients.js";
 import { OUTCOME_MARK } from "./record.js";
 
 // Up to this size an ASCII outcome goes to the client as a string: ioredis builds a command of strings
@@ -17,10 +18,33 @@ const bytesOf = (result: Uint8Array) => Buffer.from(result.buffer, result.byteOf
  * Shared memory goes as bytes: another thread could write a byte >= 0x80 between the check and the
  * copy, and its character would be sent as two.
  */
-export function outcomeArgument(result: Uint8Array): string | Buffer {
+export function outcomeArgument(result: Uint8Array | string): Argument {
+  // outcomeString's (one ASCII character a byte), past the string size as bytes, as any other outcome
+  if (typeof result === "string")
+    return result.length <= STRING_OUTCOME_BYTES ? result : Buffer.from(result, "latin1");
   const bytes = bytesOf(result);
   const stringable = bytes.length <= STRING_OUTCOME_BYTES && !(bytes.buffer instanceof SharedArrayBuffer);
   return stringable && isAscii(bytes) ? bytes.toString("latin1") : bytes;
+}
+
+/** How run()'s result text of a JSON value starts: the envelope's NUL, escaped (core's result-text.ts). */
+const ENVELOPE_TEXT = "\u00100";
+
+/**
+ * The outcome as a string of one ASCII character a byte, from core's result text (`resultText`), when
+ * it is run()'s text of a JSON value: the escaped envelope, then nothing escaped, no NUL and nothing
+ * past ASCII. `undefined` for any other text (its `result` goes instead). Taken from the text, a 64 KiB
+ * outcome is copied outside the heap once (`asideValue`), not twice: core's bytes, then their copy
+ * here, cost a new key 2–3× the baseline's CPU (bench HISTORY, thirty-first round).
+ */
+export function outcomeString(resultText: string): string | undefined {
+  if (!resultText.startsWith(ENVELOPE_TEXT)) return undefined;
+  const outcome = `\u0000${resultText.slice(ENVELOPE_TEXT.length)}`;
+  const plain =
+    Buffer.byteLength(outcome) === outcome.length &&
+    outcome.indexOf("\u0000", 1) === -1 &&
+    !outcome.includes("\u0010");
+  return plain ? outcome : undefined;
 }
 
 /**
@@ -39,14 +63,17 @@ export const fitsAside = (token: string, bytes: number) =>
   1 + Buffer.byteLength(token) + bytes <= MAX_ASIDE_VALUE_BYTES;
 
 /**
- * The value of an outcome key (scripts.ts): "o", the owner's token, the outcome. One copy of the
- * outcome, which also makes shared memory safe to send.
+ * The value of an outcome key (scripts.ts): "o", the owner's token, the outcome (bytes, or
+ * `outcomeString`'s). One copy of the outcome, which also makes shared memory safe to send. A Buffer even
+ * for a string: sent as a string, a 64 KiB value cost 2.5× the CPU at 64 in flight (ioredis, measured).
  */
-export function asideValue(token: string, result: Uint8Array): Buffer {
+export function asideValue(token: string, result: Uint8Array | string): Buffer {
   const tokenBytes = Buffer.byteLength(token);
-  const value = Buffer.allocUnsafe(1 + tokenBytes + result.byteLength);
+  const bytes = typeof result === "string" ? result.length : result.byteLength;
+  const value = Buffer.allocUnsafe(1 + tokenBytes + bytes);
   value[0] = OUTCOME_MARK;
   value.write(token, 1, "utf8");
-  value.set(bytesOf(result), 1 + tokenBytes);
+  if (typeof result === "string") value.write(result, 1 + tokenBytes, "latin1");
+  else value.set(bytesOf(result), 1 + tokenBytes);
   return value;
 }

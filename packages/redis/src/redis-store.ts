@@ -14,7 +14,7 @@ import { RedisStoreError } from "./errors.js";
 import { isKeptAside, LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asideValue, fitsAside, outcomeArgument } from "./outcome-argument.js";
+import { asideValue, fitsAside, outcomeArgument, outcomeString } from "./outcome-argument.js";
 import { outcomeKeyOf } from "./outcome-key.js";
 import { decode, Malformed } from "./record.js";
 import {
@@ -324,21 +324,24 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-        const { result } = outcome;
+        // core's text of a JSON value as it is (completesWithText, below), else the bytes
+        const text = outcome.resultText === undefined ? undefined : outcomeString(outcome.resultText);
+        const result = text ?? outcome.result;
+        const bytes = typeof result === "string" ? result.length : result.byteLength;
         const retention = ms(outcome.retentionMs);
-        const inline = (bytes: Uint8Array) =>
-          run("complete", COMPLETE, key, [token, outcomeArgument(bytes), retention]).then(isOne);
+        const inline = (value: Uint8Array | string) =>
+          run("complete", COMPLETE, key, [token, outcomeArgument(value), retention]).then(isOne);
         const aside =
-          result.byteLength >= largeBytes && fitsAside(token, result.byteLength)
+          bytes >= largeBytes && fitsAside(token, bytes)
             ? outcomeKeyOf(connection.keyPrefixBytes, prefix + key)
             : undefined;
         if (aside === undefined) return inline(result);
         const value = asideValue(token, result);
         // Should the outcome go inline after all, it is the copy just made: the caller's memory may have
         // changed since the call (a reused buffer, another thread's write to shared memory).
-        const copy = value.subarray(value.length - result.byteLength);
+        const copy = value.subarray(value.length - bytes);
         return within("complete", (expired) =>
-          completeAside(key, token, value, result.byteLength, retention, aside).then((reply) =>
+          completeAside(key, token, value, bytes, retention, aside).then((reply) =>
             reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline(copy)) : reply === 1,
           ),
         );
@@ -370,7 +373,13 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   // copy (`{ ...store, claim }`) whose methods may not be bounded so does not inherit it.
   if (timeoutMs !== 0)
     Object.defineProperty(store, "settlesWithinMs", { value: timeoutMs, writable: true, configurable: true });
-  return store;
+  // complete writes core's text of a JSON value (outcomeString): its bytes are never built. Not
+  // enumerable, as above: a copy whose complete reads `result` does not inherit it.
+  return Object.defineProperty(store, "completesWithText", {
+    value: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 const OPTION_NAMES = ["client", "prefix", "commandTimeoutMs"];
