@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultCodec } from "./codec.js";
+import { defaultCodec, encodeDefault, encodeDefaultAsText } from "./codec.js";
 import { decodeStoredResponse, encodeStoredResponse } from "./http/stored-response.js";
 
 describe("defaultCodec", () => {
@@ -23,6 +23,16 @@ describe("defaultCodec", () => {
   it("refuses values JSON cannot hold", () => {
     expect(() => defaultCodec.encode(() => 1)).toThrow(TypeError);
     expect(() => defaultCodec.encode(10n)).toThrow(TypeError);
+  });
+});
+
+describe("encodeDefaultAsText", () => {
+  it("gives encodeDefault's bytes where the text would be longer than the longest string", () => {
+    // A head that long stands in for JSON that long, which takes seconds to make and encode.
+    const longest = 2 ** 29 - 24; // V8's String::kMaxLength on 64-bit
+    expect(() => "x".repeat(longest + 1)).toThrow(RangeError);
+    const encoded = encodeDefaultAsText({ a: 1 }, "\u0000", "x".repeat(longest - 1));
+    expect(encoded).toEqual(encodeDefault({ a: 1 }, "\u0000"));
   });
 });
 

@@ -41,7 +41,14 @@ export function encodeDefaultAsText(value: unknown, head: string, textHead: stri
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
   // JSON.stringify escapes every control character, so the text has no NUL or DLE to escape.
-  return isAsciiText(json) ? `${textHead}\u0001${json}` : utf8BytesAfter(`${head}\u0001`, json);
+  if (isAsciiText(json)) {
+    try {
+      return `${textHead}\u0001${json}`;
+    } catch {
+      // Within the head's length of the longest string the engine makes: bytes have no such limit.
+    }
+  }
+  return utf8BytesAfter(`${head}\u0001`, json);
 }
 
 /** `decodeDefaultJson`'s answer for text that does not hold a JSON value: decode the bytes. */

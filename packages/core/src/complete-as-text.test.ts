@@ -1,6 +1,7 @@
 // A store that declares `completesWithText` gets a JSON value's outcome as result text, its bytes built
 // only if read; every other store, value and codec gets bytes as before (store.ts, `completesWithText`).
 import { describe, expect, it, vi } from "vitest";
+import { utf8BytesAfter } from "./bytes.js";
 import { defaultCodec, encodeDefault } from "./codec.js";
 import type { IdempotencyEvent } from "./events.js";
 import { createIdempotency } from "./idempotency.js";
@@ -13,20 +14,26 @@ vi.mock("./result-text.js", async (importOriginal) => {
   const actual = await importOriginal<typeof import("./result-text.js")>();
   return { ...actual, resultTextBytes: vi.fn(actual.resultTextBytes) };
 });
+vi.mock("./bytes.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("./bytes.js")>();
+  return { ...actual, utf8BytesAfter: vi.fn(actual.utf8BytesAfter) };
+});
 
 /** A memory store that keeps every completion request it gets, declaring `completesWithText` or not. */
 function recordingStore(completesWithText: unknown) {
   const inner = createMemoryStore();
   const requests: CompleteRequest[] = [];
+  const texts: (string | undefined)[] = [];
   const store: IdempotencyStore = {
     ...inner,
     complete(key, token, outcome) {
       requests.push(outcome);
+      texts.push(outcome.resultText); // as it came: the memory store reads `result`, which drops it
       return inner.complete(key, token, outcome);
     },
   };
   Object.defineProperty(store, "completesWithText", { value: completesWithText });
-  return { store, requests };
+  return { store, requests, texts };
 }
 
 /** What the envelope and the default codec make of `value`, as bytes (run.ts). */
@@ -42,13 +49,13 @@ describe("a completion as result text", () => {
     ["null", null],
     ["64 KiB", { blob: "x".repeat(65_536) }],
   ])(
-    "%s: a store that declares it gets the text, never reads the bytes, and the value replays",
+    "%s: a store that declares it gets the text, whose bytes are encodeDefault's, and the value replays",
     async (_l, value) => {
-      const { store, requests } = recordingStore(true);
+      const { store, requests, texts } = recordingStore(true);
       const idem = createIdempotency({ store });
       expect((await idem.execute({ key: "k" }, () => value)).value).toEqual(value);
       const [request] = requests;
-      expect(request?.resultText).toBe(`\u00100\u0001${JSON.stringify(value)}`);
+      expect(texts).toEqual([`\u00100\u0001${JSON.stringify(value)}`]);
       expect(Object.keys(request ?? {})).not.toContain("resultText");
       expect(plain(request?.result)).toEqual(envelopeBytes(value)); // built when read, as encodeDefault writes them
       expect(await idem.execute({ key: "k" }, () => "again")).toEqual({ value, replayed: true });
@@ -74,9 +81,11 @@ describe("a completion as result text", () => {
     Object.defineProperty(store, "completesWithText", { value: true });
     const idem = createIdempotency({ store, onEvent: () => {} }); // listening: the completed event counts bytes
     vi.mocked(resultTextBytes).mockClear();
+    vi.mocked(utf8BytesAfter).mockClear();
     const value = { a: "\u0000\u0010" };
     expect((await idem.execute({ key: "k" }, () => value)).value).toEqual(value);
-    expect(resultTextBytes).not.toHaveBeenCalled();
+    expect(resultTextBytes).not.toHaveBeenCalled(); // from the text
+    expect(utf8BytesAfter).not.toHaveBeenCalled(); // from the value (encodeDefault)
     expect(await idem.execute({ key: "k" }, () => "again")).toEqual({ value, replayed: true });
   });
 
@@ -87,19 +96,19 @@ describe("a completion as result text", () => {
     ["bytes", true, Uint8Array.of(1, 2, 3)],
     ["undefined", true, undefined],
   ])("%s: bytes as before, no text", async (_label, declared, value) => {
-    const { store, requests } = recordingStore(declared);
+    const { store, requests, texts } = recordingStore(declared);
     const idem = createIdempotency({ store });
     expect((await idem.execute({ key: "k" }, () => value)).value).toEqual(value);
     const [request] = requests;
-    expect(request?.resultText).toBeUndefined();
+    expect(texts).toEqual([undefined]);
     expect(plain(Object.getOwnPropertyDescriptor(request, "result")?.value)).toEqual(envelopeBytes(value));
   });
 
   it("a codec of the caller's gets bytes on a store that declares it", async () => {
-    const { store, requests } = recordingStore(true);
+    const { store, requests, texts } = recordingStore(true);
     const codec = { encode: () => Uint8Array.of(9), decode: () => "decoded" };
     await createIdempotency({ store }).execute({ key: "k", codec }, () => "v");
-    expect(requests[0]?.resultText).toBeUndefined();
+    expect(texts).toEqual([undefined]);
     expect(plain(requests[0]?.result)).toEqual(Uint8Array.of(0, 9));
     expect(codec).not.toBe(defaultCodec);
   });
@@ -125,11 +134,25 @@ describe("withLazyResult", () => {
     expect(Object.freeze(completeRequest("ab", 1)).result).toEqual(Uint8Array.of(0x61, 0x62));
   });
 
-  it("assigning result drops resultText, which no longer spells it", () => {
+  it("assigning result drops resultText, which no longer spells it; on a frozen object nothing changes", () => {
     const request = completeRequest("ab", 1);
     request.result = Uint8Array.of(1);
     expect(request.resultText).toBeUndefined();
     expect(request.result).toEqual(Uint8Array.of(1));
+    const frozen: CompleteRequest = Object.freeze(completeRequest("ab", 1));
+    expect(() => {
+      frozen.result = Uint8Array.of(9);
+    }).toThrow(TypeError);
+    expect(frozen.resultText).toBe("ab");
+    expect(frozen.result).toEqual(Uint8Array.of(0x61, 0x62));
+  });
+
+  it("the first read of result drops resultText: whoever got the bytes may change them in place", () => {
+    const request = completeRequest("ab", 1);
+    expect(request.resultText).toBe("ab");
+    request.result[0] = 0x7a; // a wrapper that changes the bytes it was given
+    expect(request.resultText).toBeUndefined();
+    expect(request.result).toEqual(Uint8Array.of(0x7a, 0x62));
   });
 
   it("a text that is not a result text throws when result is read", () => {

@@ -11,8 +11,10 @@ const built = new WeakMap<object, Uint8Array>();
 
 /**
  * One getter for every object, own and enumerable (spreading or comparing the object reads it): one
- * function per object would give each a hidden class of its own (work-context.ts says why). Assigning
- * `result` drops `resultText`, which no longer spells it.
+ * function per object would give each a hidden class of its own (work-context.ts says why). The first
+ * read drops `resultText` (a frozen object keeps it): whoever got the bytes may change them in place (a
+ * wrapper that encrypts them, say), and a store must not then write a text that no longer spells them.
+ * Assigning `result` drops it too.
  */
 const LAZY_RESULT: PropertyDescriptor = {
   enumerable: true,
@@ -23,12 +25,13 @@ const LAZY_RESULT: PropertyDescriptor = {
       result = this.resultText === undefined ? undefined : resultTextBytes(this.resultText);
       if (result === undefined) throw new TypeError("idemkit: this resultText is not an outcome's text");
       built.set(this, result);
+      Reflect.set(this, "resultText", undefined);
     }
     return result;
   },
   set(this: { resultText?: string }, result: Uint8Array) {
+    this.resultText = undefined; // first: on a frozen object this throws, and nothing has changed
     built.set(this, result);
-    this.resultText = undefined;
   },
 };
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { NotReplayableError } from "./errors.js";
 import { createIdempotency } from "./idempotency.js";
 import { createMemoryStore } from "./memory-store.js";
-import { isResultText, resultTextBytes, resultTextOf } from "./result-text.js";
+import { isResultText, resultTextByteLength, resultTextBytes, resultTextOf } from "./result-text.js";
 import type { CompletedRecord, IdempotencyRecord, IdempotencyStore } from "./store.js";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
@@ -30,6 +30,18 @@ describe("result text", () => {
   it("round-trips 64 KiB of random ASCII with escapes", () => {
     const outcome = Uint8Array.from({ length: 65536 }, () => Math.floor(Math.random() * 128));
     expect(resultTextBytes(resultTextOf(outcome)!)).toEqual(outcome);
+  });
+
+  it("counts the bytes a text spells, each escape pair one", () => {
+    for (const outcome of [
+      bytes(),
+      bytes(0),
+      bytes(0x10, 0, 0x10, 0x10, 0x30, 0, 0, 0x10),
+      ascii('{"a":1}'),
+      Uint8Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? 0 : i % 3 === 1 ? 0x10 : 0x41)),
+    ]) {
+      expect(resultTextByteLength(resultTextOf(outcome)!)).toBe(outcome.length);
+    }
   });
 
   it("has no text for bytes past ASCII", () => {

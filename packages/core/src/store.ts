@@ -121,8 +121,10 @@ export interface CompleteRequest {
   /**
    * Optional: `result` as result text (as `CompletedRecord.resultText`), which `run()` gives for a JSON
    * value whose text is ASCII to a store that declares `completesWithText`. `result` is then a getter
-   * that builds the bytes on first read. Not enumerable, so a wrapper that spreads the request to
-   * change `result` drops it; a store that writes it checks first that it is a result text.
+   * that builds the bytes on first read, and that read (or an assignment) drops `resultText`: whoever
+   * read the bytes may change them in place. Not enumerable, so a wrapper that spreads the request to
+   * change `result` drops it too. A store that writes it reads it before `result`, and checks first that
+   * it is a result text (`isResultText`); that it spells `result` is the caller's promise.
    */
   resultText?: string;
   /** How long the completed record lives, in milliseconds, from the moment of completion. */
@@ -288,10 +290,10 @@ export interface IdempotencyStore {
   readonly settlesOnReturn?: boolean;
 
   /**
-   * Optional: `true` when `complete` writes `CompleteRequest.resultText` whenever it is given, and then
-   * leaves `result` unread. `run()` then gives a JSON value whose text is ASCII as that text, with the
-   * bytes built only if read; to other stores it gives bytes. Define it non-enumerable, as
-   * `settlesWithinMs`.
+   * Optional: `true` when `complete` writes `CompleteRequest.resultText` whenever it is given and is a
+   * result text, and then leaves `result` unread. `run()` then gives a JSON value whose text is ASCII
+   * as that text, with the bytes built only if read; to other stores it gives bytes. Define it
+   * non-enumerable, as `settlesWithinMs`.
    */
   readonly completesWithText?: boolean;
 }

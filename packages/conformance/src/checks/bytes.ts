@@ -194,7 +194,7 @@ export const bytes = group(
     ],
     [
       "complete-as-text",
-      "a completion given as result text (run()'s, its result a getter that builds the bytes) stores the bytes it spells; a text that is not one, the result",
+      "a completion given as result text (run()'s, its result a getter that builds the bytes) stores the bytes it spells; bytes read and changed in place, or a text that is not one, the result",
       async (t) => {
         const json = '{"id":1,"note":"\\u0000"}';
         const texts: [string, string][] = [
@@ -214,6 +214,20 @@ export const bytes = group(
             `a replay of an outcome given as the result text of ${label}`,
           );
         }
+        // Bytes read and changed in place (a wrapper that encrypts them, say): the changed bytes are stored.
+        const changed = withLazyResult({ retentionMs: RETENTION_MS }, `\u00100\u0001${json}`);
+        changed.result.set([0xff], 2);
+        const expectedChanged = Uint8Array.from(changed.result);
+        const readChanged = await completeWith(
+          t,
+          changed,
+          "result text whose bytes were read and changed in place",
+        );
+        expectBytes(
+          await readChanged("get"),
+          expectedChanged,
+          "get of an outcome whose bytes were changed in place after a read of result",
+        );
         // A store that writes resultText checks it first (store.ts): this one does not spell its result.
         const result = Uint8Array.from([0, 1, 0x7b, 0x7d]);
         const mismatched = { result, resultText: "\u0010x", retentionMs: RETENTION_MS };

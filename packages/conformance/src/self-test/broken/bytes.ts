@@ -39,7 +39,7 @@ export const bytes: BrokenStore[] = [
     fails: { "bytes/complete-as-text": /get of an outcome given as the result text of run\(\)'s envelope/ },
     build: (inner) =>
       wrapped(inner, {
-        complete: (key, token, { result, resultText, retentionMs }) =>
+        complete: (key, token, { resultText, result, retentionMs }) =>
           inner.complete(key, token, {
             result: resultText === undefined ? result : Uint8Array.from(resultText, (c) => c.charCodeAt(0)),
             retentionMs,
@@ -53,7 +53,7 @@ export const bytes: BrokenStore[] = [
     fails: { "bytes/complete-as-text": /an outcome whose resultText is not a result text/ },
     build: (inner) =>
       wrapped(inner, {
-        complete: (key, token, { result, resultText, retentionMs }) =>
+        complete: (key, token, { resultText, result, retentionMs }) =>
           inner.complete(key, token, {
             result:
               resultText === undefined
