@@ -147,12 +147,18 @@ describe("withLazyResult", () => {
     expect(frozen.result).toEqual(Uint8Array.of(0x61, 0x62));
   });
 
-  it("the first read of result drops resultText: whoever got the bytes may change them in place", () => {
+  it("resultText is gone once result is read (frozen too) or redefined: whoever got the bytes may change them", () => {
     const request = completeRequest("ab", 1);
     expect(request.resultText).toBe("ab");
     request.result[0] = 0x7a; // a wrapper that changes the bytes it was given
     expect(request.resultText).toBeUndefined();
     expect(request.result).toEqual(Uint8Array.of(0x7a, 0x62));
+    const frozen = Object.freeze(completeRequest("ab", 1));
+    frozen.result[0] = 0x7a;
+    expect(frozen.resultText).toBeUndefined();
+    const redefined = completeRequest("ab", 1);
+    Object.defineProperty(redefined, "result", { value: Uint8Array.of(9), enumerable: true });
+    expect(redefined.resultText).toBeUndefined();
   });
 
   it("a text that is not a result text throws when result is read", () => {

@@ -121,8 +121,8 @@ export interface CompleteRequest {
   /**
    * Optional: `result` as result text (as `CompletedRecord.resultText`), which `run()` gives for a JSON
    * value whose text is ASCII to a store that declares `completesWithText`. `result` is then a getter
-   * that builds the bytes on first read, and that read (or an assignment) drops `resultText`: whoever
-   * read the bytes may change them in place. Not enumerable, so a wrapper that spreads the request to
+   * that builds the bytes on first read, and that read (or an assignment, or a redefinition) drops
+   * `resultText`: whoever read the bytes may change them in place. Not enumerable, so a wrapper that spreads the request to
    * change `result` drops it too. A store that writes it reads it before `result`, and checks first that
    * it is a result text (`isResultText`); that it spells `result` is the caller's promise.
    */
@@ -290,10 +290,11 @@ export interface IdempotencyStore {
   readonly settlesOnReturn?: boolean;
 
   /**
-   * Optional: `true` when `complete` writes `CompleteRequest.resultText` whenever it is given and is a
-   * result text, and then leaves `result` unread. `run()` then gives a JSON value whose text is ASCII
-   * as that text, with the bytes built only if read; to other stores it gives bytes. Define it
-   * non-enumerable, as `settlesWithinMs`.
+   * Optional: `true` when `complete` writes `CompleteRequest.resultText`, when it is given, rather than
+   * `result`: at least `run()`'s text of a JSON value (the escaped envelope, then nothing escaped),
+   * which is all `run()` gives. For any other text the store may read `result`. `run()` then gives a
+   * JSON value whose text is ASCII as that text, with the bytes built only if read; to other stores it
+   * gives bytes. Define it non-enumerable, as `settlesWithinMs`.
    */
   readonly completesWithText?: boolean;
 }

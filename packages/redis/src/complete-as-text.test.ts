@@ -1,6 +1,7 @@
-// The store declares `completesWithText`: run()'s text of a JSON value is sent as a string, inline or
-// aside, and its bytes are never built (outcome-argument.ts, `outcomeString`); any other text goes by
-// its `result`. Each comes back byte for byte, on every client.
+// The store declares `completesWithText`: run()'s text of a JSON value is taken as the outcome's bytes
+// (outcome-argument.ts, `outcomeString`), sent inline as a string or aside as one Buffer made from it,
+// and core's bytes are never built; any other text goes by its `result`. Each comes back byte for byte,
+// on every client.
 import { randomUUID } from "node:crypto";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { type CompleteRequest, createIdempotency, resultTextBytes, withLazyResult } from "@idemkit/core";
@@ -46,14 +47,18 @@ describe.skipIf(Boolean(skip))("redis store: completions given as text", () => {
             throw new Error(`expected a completed record, got ${record?.state}`);
           return { bytes: Buffer.from(record.result), kept: await raw.getrange(`${prefix}${key}`, 0, 0) };
         };
-        // Inline below 8 KiB, aside from there (large-reads.ts); a token past ASCII counts in bytes.
+        // Inline below 8 KiB (a string up to 4096 bytes, bytes above), aside from there (large-reads.ts);
+        // a token past ASCII counts in bytes. Sizes are the outcome's: the envelope, the tag, the JSON.
         for (const [size, kept] of [
           [100, "c"],
-          [5000, "c"],
+          [4096, "c"],
+          [4097, "c"],
+          [8191, "c"],
           [8192, "a"],
           [65_536, "a"],
         ] as const) {
-          const text = runText({ pad: 'x\\"y'.repeat(size / 4) });
+          const text = runText({ pad: "x".repeat(size - 12) });
+          expect(resultTextBytes(text)?.length).toBe(size);
           for (const token of [randomUUID(), `tökén-${randomUUID()}`]) {
             const stored = await complete(unbuilt(text), token);
             expect(stored.bytes.equals(Buffer.from(resultTextBytes(text)!)), `${size} ${token}`).toBe(true);

@@ -199,6 +199,8 @@ export const bytes = group(
         const json = '{"id":1,"note":"\\u0000"}';
         const texts: [string, string][] = [
           ["run()'s envelope and a JSON value", `\u00100\u0001${json}`],
+          ["the envelope, then DLE DLE", "\u00100\u0001\u0010\u0010"],
+          ["the envelope, then an escaped NUL", "\u00100\u0001a\u00100"],
           ["NUL and DLE side by side", "\u0010\u0010\u00100\u0010\u00100\u00100"],
           ["60 KB of ASCII (within the least outcome limit)", `\u00100\u0001"${'ab\\"'.repeat(15_000)}"`],
         ];
@@ -228,15 +230,17 @@ export const bytes = group(
           expectedChanged,
           "get of an outcome whose bytes were changed in place after a read of result",
         );
-        // A store that writes resultText checks it first (store.ts): this one does not spell its result.
+        // A store that writes resultText checks it first (store.ts): these do not spell their result.
         const result = Uint8Array.from([0, 1, 0x7b, 0x7d]);
-        const mismatched = { result, resultText: "\u0010x", retentionMs: RETENTION_MS };
-        const read = await completeWith(t, mismatched, "a resultText that is not a result text");
-        expectBytes(
-          await read("get"),
-          result,
-          "get of an outcome whose resultText is not a result text (its result)",
-        );
+        for (const resultText of ["\u0010x", "\u00100\u00e9", "\u00100a\u0000"]) {
+          const mismatched = { result, resultText, retentionMs: RETENTION_MS };
+          const read = await completeWith(t, mismatched, "a resultText that is not a result text");
+          expectBytes(
+            await read("get"),
+            result,
+            `get of an outcome whose resultText ${show(resultText)} is not a result text (its result)`,
+          );
+        }
       },
     ],
     [

@@ -50,7 +50,7 @@ export const bytes: BrokenStore[] = [
     name: "result-text-unchecked",
     breaks:
       "a store that writes resultText checks it is a result text (this one writes any text it is given)",
-    fails: { "bytes/complete-as-text": /an outcome whose resultText is not a result text/ },
+    fails: { "bytes/complete-as-text": /an outcome whose resultText .* is not a result text/ },
     build: (inner) =>
       wrapped(inner, {
         complete: (key, token, { resultText, result, retentionMs }) =>
