@@ -26,9 +26,14 @@ export function encodeDefault(value: unknown, head: string): Uint8Array {
     out.set(value, head.length + 1);
     return out;
   }
+  return utf8BytesAfter(`${head}\u0001`, jsonOf(value)); // the tag is U+0001: one byte, JSON_VALUE
+}
+
+/** `value` as JSON text, or a TypeError for a value JSON cannot hold. */
+function jsonOf(value: unknown): string {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
-  return utf8BytesAfter(`${head}\u0001`, json); // the tag is U+0001: one byte, JSON_VALUE
+  return json;
 }
 
 /**
@@ -38,8 +43,7 @@ export function encodeDefault(value: unknown, head: string): Uint8Array {
  */
 export function encodeDefaultAsText(value: unknown, head: string, textHead: string): Uint8Array | string {
   if (value === undefined || value instanceof Uint8Array) return encodeDefault(value, head);
-  const json = JSON.stringify(value);
-  if (json === undefined) throw new TypeError(`Cannot encode a ${typeof value} as JSON`);
+  const json = jsonOf(value);
   // JSON.stringify escapes every control character, so the text has no NUL or DLE to escape.
   if (isAsciiText(json)) {
     try {

@@ -72,6 +72,7 @@ export {
   RESULT_TEXT_ESCAPE,
   resultTextBytes,
   resultTextOf,
+  resultTextString,
 } from "./result-text.js";
 export type { RunContext, RunOptions, RunResult } from "./run.js";
 export type {

@@ -47,6 +47,21 @@ export function resultTextBytes(text: string): Uint8Array | undefined {
   return bytes.subarray(0, to + bytes.length - from);
 }
 
+/**
+ * The bytes a result text spells as a string of one character a byte (a store that sends strings takes
+ * it as the bytes, with no array built); `undefined` when it is not a result text.
+ */
+export function resultTextString(text: string): string | undefined {
+  if (!isResultText(text)) return undefined;
+  let unescaped = "";
+  let from = 0;
+  for (let at = text.indexOf(RESULT_TEXT_ESCAPE); at !== -1; at = text.indexOf(RESULT_TEXT_ESCAPE, from)) {
+    unescaped += text.slice(from, at) + (text[at + 1] === ESCAPED_NUL_TEXT ? "\u0000" : RESULT_TEXT_ESCAPE);
+    from = at + 2;
+  }
+  return from === 0 ? text : unescaped + text.slice(from);
+}
+
 /** How many bytes a result text spells: one for each escape pair, one for every other character. */
 export function resultTextByteLength(text: string): number {
   let length = text.length;

@@ -290,11 +290,10 @@ export interface IdempotencyStore {
   readonly settlesOnReturn?: boolean;
 
   /**
-   * Optional: `true` when `complete` writes `CompleteRequest.resultText`, when it is given, rather than
-   * `result`: at least `run()`'s text of a JSON value (the escaped envelope, then nothing escaped),
-   * which is all `run()` gives. For any other text the store may read `result`. `run()` then gives a
-   * JSON value whose text is ASCII as that text, with the bytes built only if read; to other stores it
-   * gives bytes. Define it non-enumerable, as `settlesWithinMs`.
+   * Optional: `true` when `complete` writes `CompleteRequest.resultText` whenever it is given and is a
+   * result text, and then leaves `result` unread. `run()` then gives a JSON value whose text is ASCII
+   * as that text, with the bytes built only if read; to other stores it gives bytes. Define it
+   * non-enumerable, as `settlesWithinMs`.
    */
   readonly completesWithText?: boolean;
 }

@@ -1,7 +1,7 @@
-// The store declares `completesWithText`: run()'s text of a JSON value is taken as the outcome's bytes
-// (outcome-argument.ts, `outcomeString`), sent inline as a string or aside as one Buffer made from it,
-// and core's bytes are never built; any other text goes by its `result`. Each comes back byte for byte,
-// on every client.
+// The store declares `completesWithText`: a result text is taken as the outcome's bytes (core's
+// `resultTextString`), sent inline as a string or aside as one Buffer made from it, and core's bytes are
+// never built; a text that is not a result text goes by its `result`. Each comes back byte for byte, on
+// every client.
 import { randomUUID } from "node:crypto";
 import { skipUnlessAvailable } from "@idemkit/conformance";
 import { type CompleteRequest, createIdempotency, resultTextBytes, withLazyResult } from "@idemkit/core";
@@ -32,7 +32,7 @@ describe.skipIf(Boolean(skip))("redis store: completions given as text", () => {
   });
 
   for (const [name, open] of STANDALONE_CLIENTS) {
-    it(`${name}: run()'s text is stored inline or aside without its bytes built, with any owner token; other texts by their result`, async () => {
+    it(`${name}: run()'s text is stored inline or aside without its bytes built, with any owner token; a text that is not one by its result`, async () => {
       const { client, close } = await open();
       const raw = new Redis(REDIS_URL);
       try {
@@ -65,7 +65,7 @@ describe.skipIf(Boolean(skip))("redis store: completions given as text", () => {
             expect(stored.kept, `${size}`).toBe(kept);
           }
         }
-        // Escapes past the envelope, or text that is not a result text: stored from `result`.
+        // Escapes past the envelope (stored from the text), or text that is not a result text (from `result`).
         for (const text of [
           "\u00100\u0001\u0010\u0010",
           "\u00100\u00100",

@@ -19,32 +19,12 @@ const bytesOf = (result: Uint8Array) => Buffer.from(result.buffer, result.byteOf
  * copy, and its character would be sent as two.
  */
 export function outcomeArgument(result: Uint8Array | string): Argument {
-  // outcomeString's (one ASCII character a byte), past the string size as bytes, as any other outcome
+  // core's resultTextString (one ASCII character a byte), past the string size as bytes, as any other outcome
   if (typeof result === "string")
     return result.length <= STRING_OUTCOME_BYTES ? result : Buffer.from(result, "latin1");
   const bytes = bytesOf(result);
   const stringable = bytes.length <= STRING_OUTCOME_BYTES && !(bytes.buffer instanceof SharedArrayBuffer);
   return stringable && isAscii(bytes) ? bytes.toString("latin1") : bytes;
-}
-
-/** How run()'s result text of a JSON value starts: the envelope's NUL, escaped (core's result-text.ts). */
-const ENVELOPE_TEXT = "\u00100";
-
-/**
- * The outcome as a string of one ASCII character a byte, from core's result text (`resultText`), when
- * it is run()'s text of a JSON value: the escaped envelope, then nothing escaped, no NUL and nothing
- * past ASCII. `undefined` for any other text (its `result` goes instead). Taken from the text, a 64 KiB
- * outcome is copied outside the heap once (`asideValue`), not twice: core's bytes, then their copy
- * here, cost a new key at 1 in flight 3.6× the baseline's CPU (bench HISTORY, thirty-first round).
- */
-export function outcomeString(resultText: string): string | undefined {
-  if (!resultText.startsWith(ENVELOPE_TEXT)) return undefined;
-  const outcome = `\u0000${resultText.slice(ENVELOPE_TEXT.length)}`;
-  const plain =
-    Buffer.byteLength(outcome) === outcome.length &&
-    outcome.indexOf("\u0000", 1) === -1 &&
-    !outcome.includes("\u0010");
-  return plain ? outcome : undefined;
 }
 
 /**
@@ -64,7 +44,7 @@ export const fitsAside = (token: string, bytes: number) =>
 
 /**
  * The value of an outcome key (scripts.ts): "o", the owner's token, the outcome (bytes, or
- * `outcomeString`'s). One copy of the outcome, which also makes shared memory safe to send. A Buffer even
+ * `resultTextString`'s). One copy of the outcome, which also makes shared memory safe to send. A Buffer even
  * for a string: sent as a string, a 64 KiB value cost 2.5× the CPU at 64 in flight (ioredis, measured).
  */
 export function asideValue(token: string, result: Uint8Array | string): Buffer {

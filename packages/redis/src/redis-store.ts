@@ -7,6 +7,7 @@ import {
   type IdempotencyStore,
   type ListFilter,
   type ListPage,
+  resultTextString,
 } from "@idemkit/core";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
 import { type Argument, connectionOf, type RedisClient, type Reply } from "./clients.js";
@@ -14,7 +15,7 @@ import { RedisStoreError } from "./errors.js";
 import { isKeptAside, LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asideValue, fitsAside, outcomeArgument, outcomeString } from "./outcome-argument.js";
+import { asideValue, fitsAside, outcomeArgument } from "./outcome-argument.js";
 import { outcomeKeyOf } from "./outcome-key.js";
 import { decode, Malformed } from "./record.js";
 import {
@@ -324,8 +325,11 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     complete(key: string, token: string, outcome: CompleteRequest): Promise<boolean> {
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-        // core's text of a JSON value as it is (completesWithText, below), else the bytes
-        const text = outcome.resultText === undefined ? undefined : outcomeString(outcome.resultText);
+        // The outcome from core's result text (completesWithText, below), else the bytes: taken from the
+        // text, a 64 KiB outcome is copied outside the heap once (asideValue), not twice (core's bytes,
+        // then their copy), which cost a new key at 1 in flight 3.6× the baseline's CPU (bench HISTORY,
+        // thirty-first round).
+        const text = outcome.resultText === undefined ? undefined : resultTextString(outcome.resultText);
         const result = text ?? outcome.result;
         const bytes = typeof result === "string" ? result.length : result.byteLength;
         const retention = ms(outcome.retentionMs);
@@ -373,7 +377,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   // copy (`{ ...store, claim }`) whose methods may not be bounded so does not inherit it.
   if (timeoutMs !== 0)
     Object.defineProperty(store, "settlesWithinMs", { value: timeoutMs, writable: true, configurable: true });
-  // complete writes core's text of a JSON value (outcomeString): its bytes are never built. Not
+  // complete writes core's result text (resultTextString): its bytes are never built. Not
   // enumerable, as above: a copy whose complete reads `result` does not inherit it.
   return Object.defineProperty(store, "completesWithText", {
     value: true,
