@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as thisSqlite from "@idemkit/sqlite";
-import { benchDatabase } from "./contenders/sqlite.js";
+import { baselineStatements, benchDatabase } from "./contenders/sqlite.js";
 import { packageOf } from "./other-build.js";
 
 type Request = (key: string, token: string) => unknown;
@@ -20,15 +20,7 @@ const OUTCOME = JSON.stringify({ id: "k", status: "created" });
 
 /** The baseline's statements (contenders/sqlite.ts), without its fingerprint and JSON steps. */
 function baseline(): Request {
-  const db = benchDatabase();
-  db.exec(`CREATE TABLE bench_baseline (
-    key TEXT PRIMARY KEY, done INTEGER NOT NULL, fingerprint TEXT NOT NULL, result TEXT, deadline INTEGER NOT NULL)`);
-  const claim = db.prepare(
-    `INSERT INTO bench_baseline (key, done, fingerprint, result, deadline) VALUES (?, 0, ?, NULL, ?)
-     ON CONFLICT (key) DO UPDATE SET done = 0, fingerprint = excluded.fingerprint, result = NULL,
-       deadline = excluded.deadline WHERE bench_baseline.deadline <= ? RETURNING 1 AS ok`,
-  );
-  const complete = db.prepare("UPDATE bench_baseline SET done = 1, result = ?, deadline = ? WHERE key = ?");
+  const { claim, complete } = baselineStatements(benchDatabase());
   return (key) => {
     const now = Date.now();
     claim.get(key, FINGERPRINT, now + 30_000, now);

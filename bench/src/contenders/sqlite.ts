@@ -48,16 +48,7 @@ export function sqliteIdemkit(db: BetterSqlite3.Database): Contender {
  * an `UPDATE` that completes it (no owner check).
  */
 export function sqliteBaseline(db: BetterSqlite3.Database): Contender {
-  db.exec(`CREATE TABLE IF NOT EXISTS bench_baseline (
-    key TEXT PRIMARY KEY, done INTEGER NOT NULL, fingerprint TEXT NOT NULL, result TEXT, deadline INTEGER NOT NULL)`);
-  const claim = db.prepare(
-    `INSERT INTO bench_baseline (key, done, fingerprint, result, deadline) VALUES (?, 0, ?, NULL, ?)
-     ON CONFLICT (key) DO UPDATE SET done = 0, fingerprint = excluded.fingerprint, result = NULL,
-       deadline = excluded.deadline WHERE bench_baseline.deadline <= ? RETURNING 1 AS ok`,
-  );
-  const select = db.prepare("SELECT done, fingerprint, result FROM bench_baseline WHERE key = ?");
-  const complete = db.prepare("UPDATE bench_baseline SET done = 1, result = ?, deadline = ? WHERE key = ?");
-  const remove = db.prepare("DELETE FROM bench_baseline WHERE key = ?");
+  const { claim, select, complete, remove } = baselineStatements(db);
   const take = (key: string, fingerprint: string, leaseMs: number) => {
     const now = Date.now();
     return claim.get(key, fingerprint, now + leaseMs, now) !== undefined;
@@ -87,5 +78,21 @@ export function sqliteBaseline(db: BetterSqlite3.Database): Contender {
       take(key, sha256(input), TAKEOVER_LEASE_MS);
     },
     async close() {},
+  };
+}
+
+/** The baseline's table and statements (claim: key, fingerprint, deadline, now; complete: result, deadline, key). */
+export function baselineStatements(db: BetterSqlite3.Database) {
+  db.exec(`CREATE TABLE IF NOT EXISTS bench_baseline (
+    key TEXT PRIMARY KEY, done INTEGER NOT NULL, fingerprint TEXT NOT NULL, result TEXT, deadline INTEGER NOT NULL)`);
+  return {
+    claim: db.prepare(
+      `INSERT INTO bench_baseline (key, done, fingerprint, result, deadline) VALUES (?, 0, ?, NULL, ?)
+       ON CONFLICT (key) DO UPDATE SET done = 0, fingerprint = excluded.fingerprint, result = NULL,
+         deadline = excluded.deadline WHERE bench_baseline.deadline <= ? RETURNING 1 AS ok`,
+    ),
+    select: db.prepare("SELECT done, fingerprint, result FROM bench_baseline WHERE key = ?"),
+    complete: db.prepare("UPDATE bench_baseline SET done = 1, result = ?, deadline = ? WHERE key = ?"),
+    remove: db.prepare("DELETE FROM bench_baseline WHERE key = ?"),
   };
 }

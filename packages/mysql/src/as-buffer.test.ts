@@ -1,22 +1,24 @@
-// asBuffer (store.ts): what mysql2 is handed for an outcome's bytes. A Buffer goes as it is; any
-// other Uint8Array as a Buffer over the same memory, its own bytes only.
+// asBuffer (store.ts): what mysql2 is handed for an outcome, which it writes into the statement as a
+// hexadecimal literal. A Buffer goes as it is; any other Uint8Array as a Buffer over the same memory.
+import { format } from "mysql2";
 import { describe, expect, it } from "vitest";
 import { asBuffer } from "./store.js";
 
+const literal = (bytes: Uint8Array) => format("?", [asBuffer(bytes)]);
+
 describe("asBuffer", () => {
-  it("a Buffer, a view of a larger one included, goes as it is: no Buffer is made around it", () => {
-    const whole = Buffer.from([0x80, 1, 2]);
-    expect(asBuffer(whole)).toBe(whole);
-    const view = Buffer.from([9, 0x80, 0x81, 9]).subarray(1, 3);
-    expect(asBuffer(view)).toBe(view);
-    expect([...asBuffer(view)]).toEqual([0x80, 0x81]);
+  it("hands a Buffer on as it is (no Buffer made around it), a view of a larger one too", () => {
+    const pooled = Buffer.from([0xff, 0x00, 0x7b]);
+    const view = Buffer.from([1, 0x80, 0x81, 2]).subarray(1, 3);
+    for (const buffer of [pooled, view]) expect(asBuffer(buffer)).toBe(buffer);
+    expect([literal(pooled), literal(view)]).toEqual(["X'ff007b'", "X'8081'"]);
   });
 
-  it("a plain Uint8Array becomes a Buffer over the same memory, its own bytes only", () => {
-    const backing = Uint8Array.from([9, 0x80, 0x90, 9]);
-    const buffer = asBuffer(backing.subarray(1, 3));
-    expect(Buffer.isBuffer(buffer)).toBe(true);
-    expect(buffer.buffer).toBe(backing.buffer);
-    expect([buffer.byteOffset, buffer.byteLength]).toEqual([1, 2]);
+  it("wraps a plain Uint8Array's own bytes, shared memory and empty arrays included", () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(4));
+    shared.set([0x10, 0x20, 0x30, 0x40]);
+    expect(literal(Uint8Array.from([9, 0x80, 0x90, 9]).subarray(1, 3))).toBe("X'8090'");
+    expect(literal(shared.subarray(1, 3))).toBe("X'2030'");
+    expect(literal(new Uint8Array(0))).toBe("X''");
   });
 });
