@@ -6,6 +6,13 @@ import { asBuffer } from "./store.js";
 
 const literal = (bytes: Uint8Array) => format("?", [asBuffer(bytes)]);
 
+/** A Buffer and a plain array over memory that was then transferred away: both read as empty. */
+function detached(): Uint8Array[] {
+  const arrays = [Buffer.from(new ArrayBuffer(4)), new Uint8Array(new ArrayBuffer(4))];
+  for (const array of arrays) structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
+  return arrays;
+}
+
 describe("asBuffer", () => {
   it("hands a Buffer on as it is (no Buffer made around it), a view of a larger one too", () => {
     const pooled = Buffer.from([0xff, 0x00, 0x7b]);
@@ -20,5 +27,9 @@ describe("asBuffer", () => {
     expect(literal(Uint8Array.from([9, 0x80, 0x90, 9]).subarray(1, 3))).toBe("X'8090'");
     expect(literal(shared.subarray(1, 3))).toBe("X'2030'");
     expect(literal(new Uint8Array(0))).toBe("X''");
+  });
+
+  it("throws for an array whose memory was transferred away, rather than sending it as empty", () => {
+    for (const array of detached()) expect(() => asBuffer(array)).toThrow(TypeError);
   });
 });

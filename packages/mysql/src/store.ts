@@ -112,10 +112,13 @@ const LOCK_WAIT_TIMEOUT = 1205;
 /**
  * The bytes as a Buffer over the same memory, which mysql2 sends as a hexadecimal literal; a Buffer as it
  * is (core's stored responses are), since making one costs ~6,000 instructions (bench HISTORY,
- * thirty-second round).
+ * thirty-second round), unless it is empty: one whose memory was transferred away reads as empty, and
+ * the wrapping throws rather than sending it as an empty outcome.
  */
 export const asBuffer = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  Buffer.isBuffer(bytes) && bytes.byteLength !== 0
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * An idemkit store over your `mysql2/promise` Pool, for MySQL 8 and MariaDB 10.11 or later. Run

@@ -3,6 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { asBuffer } from "./outcome-text.js";
 
+/** A Buffer and a plain array over memory that was then transferred away: both read as empty. */
+function detached(): Uint8Array[] {
+  const arrays = [Buffer.from(new ArrayBuffer(4)), new Uint8Array(new ArrayBuffer(4))];
+  for (const array of arrays) structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
+  return arrays;
+}
+
 describe("asBuffer", () => {
   it("a Buffer, a view of a larger one included, goes as it is: no Buffer is made around it", () => {
     const whole = Buffer.from([0x80, 1, 2]);
@@ -18,5 +25,9 @@ describe("asBuffer", () => {
     expect(Buffer.isBuffer(buffer)).toBe(true);
     expect(buffer.buffer).toBe(backing.buffer);
     expect([buffer.byteOffset, buffer.byteLength]).toEqual([1, 2]);
+  });
+
+  it("throws for an array whose memory was transferred away, rather than sending it as empty", () => {
+    for (const array of detached()) expect(() => asBuffer(array)).toThrow(TypeError);
   });
 });

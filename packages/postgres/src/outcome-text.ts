@@ -117,7 +117,11 @@ function fromBase64(base64: string): Uint8Array | undefined {
 
 /**
  * A Buffer over the same bytes, which pg sends as they are (binary format); a Buffer as it is (core's
- * stored responses are), since making one costs ~6,000 instructions (bench HISTORY, thirty-second round).
+ * stored responses are), since making one costs ~6,000 instructions (bench HISTORY, thirty-second round),
+ * unless it is empty: one whose memory was transferred away reads as empty, and the wrapping throws
+ * rather than sending it as an empty outcome.
  */
 export const asBuffer = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  Buffer.isBuffer(bytes) && bytes.byteLength !== 0
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -3,6 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { asideValue, outcomeArgument } from "./outcome-argument.js";
 
+/** A Buffer and a plain array over memory that was then transferred away: both read as empty. */
+function detached(): Uint8Array[] {
+  const arrays = [Buffer.from(new ArrayBuffer(4)), new Uint8Array(new ArrayBuffer(4))];
+  for (const array of arrays) structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
+  return arrays;
+}
+
 describe("outcomeArgument", () => {
   it("a Buffer of bytes past ASCII goes as it is: no Buffer is made around it", () => {
     const result = Buffer.from([0x7b, 0xff, 0x00, 0x7d]);
@@ -37,5 +44,9 @@ describe("outcomeArgument", () => {
     expect([...value]).toEqual([0x6f, 0x74, 0x80, 0x81]); // "o", "t", the outcome
     backing.fill(0); // a copy: the caller's memory may change after the call
     expect([...value]).toEqual([0x6f, 0x74, 0x80, 0x81]);
+  });
+
+  it("throws for an array whose memory was transferred away, rather than sending it as empty", () => {
+    for (const array of detached()) expect(() => outcomeArgument(array)).toThrow(TypeError);
   });
 });

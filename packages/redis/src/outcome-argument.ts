@@ -13,10 +13,13 @@ const STRING_OUTCOME_BYTES = 4096;
 /**
  * The outcome's bytes as a Buffer over its memory (any view: its bytes, not its elements); a Buffer as
  * it is (core's stored responses are), since making one costs ~6,000 instructions (bench HISTORY,
- * thirty-second round).
+ * thirty-second round), unless it is empty: one whose memory was transferred away reads as empty, and
+ * the wrapping throws rather than sending it as an empty outcome.
  */
 const bytesOf = (result: Uint8Array) =>
-  Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+  Buffer.isBuffer(result) && result.byteLength !== 0
+    ? result
+    : Buffer.from(result.buffer, result.byteOffset, result.byteLength);
 
 /**
  * The outcome as a command argument. Below 0x80 a byte and the UTF-8 of its character are the same.

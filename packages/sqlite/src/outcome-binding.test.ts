@@ -55,6 +55,18 @@ describe("sqlite store: how a completion binds its outcome", () => {
     expect([...(await stored(foreign))]).toEqual([2, 3, 250]);
   });
 
+  it("an array whose memory was transferred away fails the completion, the key still in progress", async () => {
+    const key = randomUUID();
+    const token = randomUUID();
+    await store.claim(key, { token, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 });
+    for (const result of [new Uint8Array(new ArrayBuffer(4)), Buffer.from(new ArrayBuffer(4))]) {
+      structuredClone(result.buffer, { transfer: [result.buffer as ArrayBuffer] });
+      expect(result.byteLength).toBe(0); // reads as empty: it must not be stored as an empty outcome
+      await expect(store.complete(key, token, { result, retentionMs: 60_000 })).rejects.toThrow(TypeError);
+    }
+    expect((await store.get(key))?.state).toBe("in_progress");
+  });
+
   it("the stored bytes are a copy: changing the array after the completion changes nothing", async () => {
     const result = Uint8Array.from([1, 2, 3]);
     const key = randomUUID();

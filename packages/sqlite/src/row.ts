@@ -26,10 +26,14 @@ function bytes(blob: Uint8Array | null): Uint8Array {
 /**
  * `data` as better-sqlite3 binds a BLOB. It binds any Uint8Array, a view into a larger buffer as only
  * its own bytes, so one goes as it is: a Buffer made around it cost ~6,000 instructions a completion
- * (callgrind, bench HISTORY's thirty-second round). Anything else is wrapped as bytes, as before.
+ * (callgrind, bench HISTORY's thirty-second round). Anything else is wrapped as bytes, as before, and so
+ * is an empty array: one whose memory was transferred away reads as empty, and the wrapping throws
+ * rather than storing it as an empty outcome.
  */
 export function blob(data: ArrayBufferView): Uint8Array {
-  return data instanceof Uint8Array ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return data instanceof Uint8Array && data.byteLength !== 0
+    ? data
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /**
