@@ -102,4 +102,42 @@ describe("Fastify plugin", () => {
     expect((await post("/flaky", key)).status).toBe(200);
     expect(runs).toBe(2);
   });
+
+  it("a hijacked reply holds its key once it ends: the retry gets 410, the route runs once", async () => {
+    let runs = 0;
+    const post = await start(async (app) => {
+      await app.register(idempotency, { store: createMemoryStore(), scope: "global" });
+      app.post("/raw", (_request, reply) => {
+        runs++;
+        reply.hijack(); // the route writes node's response itself: no onSend
+        reply.raw.writeHead(201, { "content-type": "text/plain" });
+        reply.raw.end("written by hand");
+      });
+    });
+    const key = randomUUID();
+    const first = await post("/raw", key);
+    expect(first.status).toBe(201);
+    expect(await first.text()).toBe("written by hand");
+    // The hold is written when the response closes, just after the client has it.
+    await expect.poll(async () => (await post("/raw", key)).status).toBe(410);
+    const retry = await post("/raw", key);
+    expect(retry.status).toBe(410);
+    expect(await retry.json()).toMatchObject({ originalStatus: 201 });
+    expect(runs).toBe(1);
+  });
+
+  it("a request that passes through (no key, not required) leaves the next one on its connection alone", async () => {
+    let runs = 0;
+    const post = await start(async (app) => {
+      await app.register(idempotency, { store: createMemoryStore(), scope: "global", required: false });
+      app.post("/orders", async () => ({ run: ++runs }));
+    });
+    expect(await (await post("/orders", null)).json()).toEqual({ run: 1 });
+    const key = randomUUID();
+    expect(await (await post("/orders", key)).json()).toEqual({ run: 2 });
+    const retry = await post("/orders", key);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(await retry.json()).toEqual({ run: 2 });
+    expect(runs).toBe(2);
+  });
 });

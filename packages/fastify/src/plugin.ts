@@ -47,17 +47,28 @@ declare module "fastify" {
 }
 
 /** A request whose key this process owns, until its reply has been stored. */
-interface Flight {
-  run: OwnedRun;
-  /** Headers the reply had before the route (CORS, security headers): not stored. */
-  inherited: ResponseHeaders;
+class Flight {
+  constructor(
+    readonly run: OwnedRun,
+    /** Headers the reply had before the route (CORS, security headers): not stored. */
+    readonly inherited: ResponseHeaders,
+  ) {}
 }
 
-const flights = new WeakMap<FastifyRequest, Flight>();
-/** Requests a registration already handles (registered at the root and in a child context, say). */
-const handled = new WeakSet<FastifyRequest>();
-/** Replies being stored, for an async route that called `reply.send` without returning it. */
-const storing = new WeakMap<FastifyRequest, Promise<unknown>>();
+/**
+ * Where a request stands with the plugin, in a request decorator of its own (set in every request's
+ * constructor, so no request changes shape; three WeakMaps cost more a request):
+ * - `null`: not handled yet;
+ * - `HANDLED`: a registration handles it (registered at the root and in a child context, say, the
+ *   first one does), and owns no key for it (yet);
+ * - a `Flight`: its key is owned, until its reply comes through onSend;
+ * - a `Promise`: its reply is being stored, for an async route that called `reply.send` without
+ *   returning it.
+ */
+const STATE = Symbol("@idemkit/fastify request state");
+const HANDLED = Object.freeze({});
+type State = null | typeof HANDLED | Flight | Promise<unknown>;
+type WithState = FastifyRequest & { [STATE]: State };
 const EMPTY = new Uint8Array(0);
 
 const plugin: FastifyPluginCallback<FastifyIdempotencyOptions> = (fastify, options, done) => {
@@ -101,12 +112,13 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
 
   if (!fastify.hasDecorator("idempotency")) fastify.decorate("idempotency", idem);
   if (!fastify.hasRequestDecorator("idempotency")) fastify.decorateRequest("idempotency", null);
+  if (!fastify.hasRequestDecorator(STATE)) fastify.decorateRequest(STATE, null);
 
   // After parsing and validation, before the route: claim, or answer right away (replay, 409, 422…).
   fastify.addHook("preHandler", (request, reply, next) => {
     const entry = entryFor(request);
-    if (!entry?.covers(request.method) || handled.has(request)) return next();
-    handled.add(request);
+    if (!entry?.covers(request.method) || (request as WithState)[STATE] !== null) return next();
+    (request as WithState)[STATE] = HANDLED;
     const inherited = reply.getHeaders() as ResponseHeaders;
     let watched: WatchedBody;
     let begun: ReturnType<typeof entry.begin>;
@@ -131,8 +143,9 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
           });
         }
         request.idempotency = outcome.context;
-        flights.set(request, { run: outcome, inherited });
-        watchHijack(request, reply);
+        const flight = new Flight(outcome, inherited);
+        (request as WithState)[STATE] = flight;
+        watchHijack(request as WithState, reply, flight);
         next(); // the route runs now; its reply comes back through onSend
       },
       (error: unknown) => next(error as Error),
@@ -141,16 +154,15 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
 
   // The route's serialized reply, before a byte is sent: core stores it, then it goes out.
   fastify.addHook("onSend", (request, reply, payload) => {
-    const flight = flights.get(request);
-    if (flight) {
-      flights.delete(request);
-      const stored = storeReply(flight, reply, payload);
-      storing.set(request, stored);
+    const state = (request as WithState)[STATE];
+    if (state instanceof Flight) {
+      const stored = storeReply(state, reply, payload);
+      (request as WithState)[STATE] = stored;
       return stored;
     }
     // An async route that called `reply.send(x)` without returning `reply`: while x is being stored,
     // Fastify sends again with nothing. That second send is dropped; the first goes out.
-    if (payload === undefined && storing.has(request)) return new Promise<never>(() => {});
+    if (payload === undefined && state instanceof Promise) return new Promise<never>(() => {});
     return Promise.resolve(payload);
   });
 }
@@ -185,7 +197,9 @@ async function storeReply({ run, inherited }: Flight, reply: FastifyReply, sent:
       if (!instead) return ownPayload(reply, read.rest);
       read.rest.destroy();
     } else {
-      instead = await run.finish({ ...head, body: read.bytes });
+      // A literal, not `{ ...head, body }`: core's reads of a spread copy miss V8's inline caches.
+      const { status, statusText, headers } = head;
+      instead = await run.finish({ status, statusText, headers, body: read.bytes, inherited });
       // A string goes back as the string it was: Fastify writes it with the head in one go.
       if (!instead) return ownPayload(reply, typeof payload === "string" ? payload : asBuffer(read.bytes));
     }
@@ -209,11 +223,10 @@ function webResponsePayload(reply: FastifyReply, payload: unknown): unknown {
 }
 
 /** A hijacked reply (`reply.hijack()`) never reaches onSend: once it ends, the work ran, so the key is held. */
-function watchHijack(request: FastifyRequest, reply: FastifyReply): void {
+function watchHijack(request: WithState, reply: FastifyReply, flight: Flight): void {
   reply.raw.once("close", () => {
-    const flight = flights.get(request);
-    if (!flight || !reply.sent) return;
-    flights.delete(request);
+    if (request[STATE] !== flight || !reply.sent) return;
+    request[STATE] = HANDLED;
     const head = {
       status: reply.raw.statusCode,
       headers: reply.raw.getHeaders() as ResponseHeaders,
