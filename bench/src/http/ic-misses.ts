@@ -1,7 +1,7 @@
 /**
  * Where a route's requests miss V8's inline caches: `node --import tsx src/http/ic-misses.ts
- * <route[@checkout]>… [--requests N] [--warmup N] [--top N] [--only <text>]` runs each side's Express
- * server with V8's `--log-ic`, warms it up, then logs `requests` new-key requests and prints the misses a request, by
+ * <route[@checkout]>… [--requests N] [--warmup N] [--top N] [--only <text>] [--framework express|fastify]`
+ * runs each side's server (Express by default) with V8's `--log-ic`, warms it up, then logs `requests` new-key requests and prints the misses a request, by
  * the kind of access, the property and the function (its code found in the same log; `--only
  * packages/` keeps idemkit's own functions). Express moves every `req` and `res` onto its app's
  * prototypes as the request comes in, and V8's caches then keep nothing for them: a read on them misses
@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { postNewKeys } from "./new-keys.js";
-import { deleteKeys, routeAt, startServer, stopServer } from "./run.js";
+import { deleteKeys, FRAMEWORKS, type Framework, routeAt, startServer, stopServer } from "./run.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,9 +26,13 @@ const { values, positionals } = parseArgs({
     warmup: { type: "string", default: "6000" },
     top: { type: "string", default: "40" },
     only: { type: "string", default: "" },
+    framework: { type: "string", default: "express" },
   },
 });
 if (positionals.length === 0) throw new Error("usage: ic-misses.ts <route[@checkout]>… [--requests N]");
+const framework = values.framework as Framework;
+if (!Object.hasOwn(FRAMEWORKS, framework))
+  throw new Error(`--framework takes one of ${Object.keys(FRAMEWORKS).join(", ")}, not ${framework}`);
 const [requests, warmup, top] = [values.requests, values.warmup, values.top].map(Number) as [
   number,
   number,
@@ -108,7 +112,7 @@ try {
     const { route, checkout } = routeAt(written);
     const log = join(tmpdir(), `${runId}-${route}.log`);
     const server = await startServer(
-      "express",
+      framework,
       runId,
       false,
       ["--log-ic", `--logfile=${log}`, "--no-logfile-per-isolate"],

@@ -3,7 +3,8 @@
  * not move with the machine's speed, for changes too small for req/s in turns (`interleave.ts` reads
  * two builds within ±4% of each other on these machines; one item of the HTTP path is 1-3 µs of ~250).
  * `node --import tsx src/http/instructions.ts <route[@checkout]>… [--requests N] [--warmup N]
- * [--rewarm N] [--connections N] [--repeats N]` starts each side's Express server under callgrind
+ * [--rewarm N] [--connections N] [--repeats N] [--framework express|fastify]` starts each side's server
+ * (Express by default) under callgrind
  * (instrumentation off) and warms it up; then, `repeats` times in turn with the other sides, it has the
  * server collect its garbage (`/__gc`), compiles again with `rewarm` requests what that dropped, and
  * counts `requests` new keys. It prints each side's instructions a request on the main thread (the one a
@@ -24,7 +25,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "../stats.js";
 import { postNewKeys } from "./new-keys.js";
-import { deleteKeys, routeAt, startServer, stopServer } from "./run.js";
+import { deleteKeys, type Framework, routeAt, startServer, stopServer } from "./run.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -34,6 +35,7 @@ const { values, positionals } = parseArgs({
     connections: { type: "string", default: "16" },
     repeats: { type: "string", default: "3" },
     rewarm: { type: "string", default: "1500" },
+    framework: { type: "string", default: "express" },
   },
 });
 if (positionals.length === 0) throw new Error("usage: instructions.ts <route[@checkout]>… [--requests N]");
@@ -48,6 +50,10 @@ for (const [name, value] of Object.entries({ requests, warmup, connections, repe
   if (!Number.isInteger(value) || value < (name === "rewarm" ? 0 : 1))
     throw new Error(`--${name} takes a whole number, not ${values[name as keyof typeof values]}`);
 }
+
+const framework = values.framework as Framework;
+if (framework !== "express" && framework !== "fastify")
+  throw new Error(`--framework takes express or fastify (the servers with /__gc), not ${framework}`);
 
 const runId = `instructions-${Date.now()}`;
 const out = mkdtempSync(join(tmpdir(), "idemkit-callgrind-"));
@@ -120,7 +126,7 @@ try {
       "--separate-threads=yes",
       `--callgrind-out-file=${join(out, "callgrind.%p")}`,
     ];
-    const server = await startServer("express", runId, false, ["--expose-gc"], side.checkout || undefined, {
+    const server = await startServer(framework, runId, false, ["--expose-gc"], side.checkout || undefined, {
       under,
       startMs: 300_000,
     });

@@ -11,6 +11,13 @@ const app = Fastify();
 
 app.get("/__cpu", async () => cpuReading());
 
+// A full collection on request (a server started with `--expose-gc`), as the Express server's.
+app.get("/__gc", async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  return { collected: gc !== undefined };
+});
+
 app.post<{ Body: Order }>("/plain", async (request) => createOrder(request.body));
 
 // idemkit: the plugin registered in a child context, which holds only this route.
