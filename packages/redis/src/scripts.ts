@@ -92,8 +92,9 @@ const after = (name: string, ms: string) =>
   `local ${name} = tonumber(${ms})\n${name} = ${name} > 0 and up + ${name} or now + ${name}`;
 
 // Shared by the compare-and-set scripts: ARGV[1] must own a live in-progress record, else `lost` runs
-// (it returns). Leaves its header in s, k, n, d, u, c, tl, fl, at (where the token starts) and the
-// token + fingerprint in body (d and u as numbers), for `put`.
+// (it returns). Leaves its header in s, k, n, d, u, c, tl, fl, at (where the token starts) and, for
+// `put`, in rest the part of the record that no write of theirs changes: `<c>:<tl>:<fl>:`, the token and
+// the fingerprint (d and u as numbers). Copied as one piece: each `%s` of `format` is a C `sprintf`.
 const owned = (lost = "return 0") => `
 local v = redis.pcall('GET', KEYS[1])
 if type(v) ~= 'string' then ${lost} end
@@ -102,7 +103,7 @@ d = tonumber(d)
 if s ~= 'p' or d <= now then ${lost} end
 local tokenLength = tonumber(tl)
 if tokenLength ~= #ARGV[1] or string.sub(v, at, at + tokenLength - 1) ~= ARGV[1] then ${lost} end
-local body = string.sub(v, at, at + tokenLength + tonumber(fl) - 1)
+local rest = string.sub(v, at - #c - #tl - #fl - 3, at + tokenLength + tonumber(fl) - 1)
 u = tonumber(u)
 ${WIDE}
 `;
@@ -113,7 +114,7 @@ const OWNED = owned();
  * `outcome` (Lua expressions), its TTL up to keep-until (`ttlUntil`).
  */
 const put = (state: "p" | "c" | "a", deadline: string, keep: string, outcome?: string) =>
-  `redis.call('SET', KEYS[1], format(${whole(`${state}%s%s:%n:%n:%s:%s:%s:`)}, k, n, ${deadline}, ${keep}, c, tl, fl) .. body${outcome ? ` .. ${outcome}` : ""}, 'PX', ${ttlUntil(keep)})`;
+  `redis.call('SET', KEYS[1], '${state}' .. k .. n .. format(${whole(":%n:%n:")}, ${deadline}, ${keep}) .. rest${outcome ? ` .. ${outcome}` : ""}, 'PX', ${ttlUntil(keep)})`;
 
 /**
  * Lua: the TTL, in ms as a string, of a key kept until `keep` (a Lua expression), at least 1 ms: a
@@ -133,7 +134,7 @@ function script(body: string): Script {
 const ACQUIRE = `${after("lease", "ARGV[3]")}
 local keep = lease + tonumber(ARGV[4])
 ${WIDE}
-redis.call('SET', KEYS[1], format(${whole("p%d%n:%n:%n:%n:%d:%d:")}, takeover, fence, lease, keep, now, #ARGV[1], #ARGV[2]) .. ARGV[1] .. ARGV[2], 'PX', format(${whole("%n")}, math.max(1, keep - now)))
+redis.call('SET', KEYS[1], (takeover == 1 and 'p1' or 'p0') .. format(${whole("%n:%n:%n:%n:%d:%d:")}, fence, lease, keep, now, #ARGV[1], #ARGV[2]) .. ARGV[1] .. ARGV[2], 'PX', format(${whole("%n")}, math.max(1, keep - now)))
 return {fence, takeover}
 `;
 
