@@ -66,6 +66,37 @@ describe("stored HTTP responses", () => {
     expect(Buffer.from(decoded.body)).toEqual(body);
   });
 
+  it("decodes exactly the fields stored: the unreplayable marker and its cap only when stored", () => {
+    const body = new Uint8Array([1, 2]);
+    const plain = decodeStoredResponse(
+      encodeStoredResponse({ status: 200, statusText: "OK", headers: [["x-a", "1"]], body }),
+    );
+    expect({ ...plain, body: Array.from(plain.body) }).toStrictEqual({
+      status: 200,
+      statusText: "OK",
+      headers: [["x-a", "1"]],
+      body: [1, 2],
+    });
+    const cut = decodeStoredResponse(
+      encodeStoredResponse({
+        status: 201,
+        statusText: "",
+        headers: [],
+        body: new Uint8Array(0),
+        unreplayable: "oversized",
+        oversized: { bytes: 1024 },
+      }),
+    );
+    expect({ ...cut, body: cut.body.length }).toStrictEqual({
+      status: 201,
+      statusText: "",
+      headers: [],
+      body: 0,
+      unreplayable: "oversized",
+      oversized: { bytes: 1024 },
+    });
+  });
+
   it("reject bytes that are not a stored response", () => {
     expect(() => decodeStoredResponse(new Uint8Array([1, 2, 3]))).toThrow(TypeError);
   });

@@ -57,5 +57,14 @@ export function decodeStoredResponse(bytes: Uint8Array): StoredResponse {
   if (typeof head?.status !== "number" || !Array.isArray(head.headers)) {
     throw new TypeError("Malformed stored idemkit HTTP response");
   }
-  return { ...head, statusText: head.statusText ?? "", body: bytes.subarray(HEAD_AT + headLength) };
+  // Field by field: a spread of what JSON.parse made costs ~1 µs a replay (V8's slow clone).
+  const response: StoredResponse = {
+    status: head.status,
+    statusText: head.statusText ?? "",
+    headers: head.headers,
+    body: bytes.subarray(HEAD_AT + headLength),
+  };
+  if (head.unreplayable !== undefined) response.unreplayable = head.unreplayable;
+  if (head.oversized !== undefined) response.oversized = head.oversized;
+  return response;
 }
