@@ -60,7 +60,9 @@ export async function handleWeb(
   }
   try {
     if (captured.rest === undefined) {
-      const instead = await run.finish({ ...head, body: captured.bytes });
+      // A literal, not `{ ...head, body }`: core's reads of a spread copy miss V8's inline caches.
+      const { status, statusText, headers } = head;
+      const instead = await run.finish({ status, statusText, headers, body: captured.bytes });
       if (instead) return answerResponse(instead);
       return bytesResponse(response.status, response.statusText, withoutReplayed(response), captured.bytes);
     }
