@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
 import { createIdempotency, createMemoryStore } from "@idemkit/core";
 import { idempotency } from "@idemkit/fastify";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -139,5 +140,29 @@ describe("Fastify plugin", () => {
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
     expect(await retry.json()).toEqual({ run: 2 });
     expect(runs).toBe(2);
+  });
+
+  it("its ESM and CommonJS builds both registered (root and child): the first handles, the route runs once", async () => {
+    const commonJs = createRequire(import.meta.url)("@idemkit/fastify") as typeof import("@idemkit/fastify");
+    expect(commonJs.idempotency).not.toBe(idempotency); // two copies of the module
+    const idem = createIdempotency({ store: createMemoryStore() });
+    let runs = 0;
+    const post = await start(async (app) => {
+      await app.register(idempotency, { idempotency: idem, scope: "global" });
+      await app.register(async (child) => {
+        await child.register(commonJs.idempotency, { idempotency: idem, scope: "global" });
+        child.post("/orders", async (_request, reply) => reply.code(201).send({ run: ++runs }));
+      });
+    });
+    const key = randomUUID();
+    const first = await post("/orders", key);
+    expect([first.status, await first.json()]).toEqual([201, { run: 1 }]);
+    const retry = await post("/orders", key);
+    expect([retry.status, retry.headers.get("idempotent-replayed"), await retry.json()]).toEqual([
+      201,
+      "true",
+      { run: 1 },
+    ]);
+    expect(runs).toBe(1);
   });
 });

@@ -64,8 +64,11 @@ class Flight {
  * - a `Flight`: its key is owned, until its reply comes through onSend;
  * - a `Promise`: its reply is being stored, for an async route that called `reply.send` without
  *   returning it.
+ * The key is shared by every copy of this module (its ESM and CommonJS builds both registered): the
+ * first registration to meet a request handles it, whichever copy it came from; another copy's values
+ * are never taken for this one's (`instanceof`).
  */
-const STATE = Symbol("@idemkit/fastify request state");
+const STATE: unique symbol = Symbol.for("@idemkit/fastify request state");
 const HANDLED = Object.freeze({});
 type State = null | typeof HANDLED | Flight | Promise<unknown>;
 type WithState = FastifyRequest & { [STATE]: State };
