@@ -286,9 +286,11 @@ describe("the engine's leases on the shared timer", () => {
     const sent = performance.now();
     let abortedByThen: boolean | undefined;
     const run = idem.run({ key: "between-beats" }, async ({ signal }) => {
-      // A timer due after the lease's deadline: Node runs timers in the order they are due, so by then
-      // the lease's has run, however late both are on a loaded machine.
-      await sleep(Math.ceil(sent + 100 - performance.now()) + 2);
+      // A timer due well after the lease's deadline and well before the next heartbeat (180 ms): Node runs
+      // timers in the order they are due, so by then the lease's has run, however late both are on a
+      // loaded machine. (2 ms after the deadline was too close: Node dates a timer from the loop's cached
+      // clock, which a busy machine leaves milliseconds behind, and one CI run saw it wake first.)
+      await sleep(Math.ceil(sent + 140 - performance.now()));
       abortedByThen = signal.aborted;
       await sleep(5); // past the store's own end: the completion is refused
     });
