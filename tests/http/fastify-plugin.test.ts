@@ -165,4 +165,20 @@ describe("Fastify plugin", () => {
     ]);
     expect(runs).toBe(1);
   });
+
+  it("protects routes of a context registered before the plugin (their requests lack its decorator)", async () => {
+    let runs = 0;
+    const post = await start(async (app) => {
+      await app.register(async (routes) => {
+        routes.post("/charge", async () => ({ run: ++runs }));
+      });
+      await app.register(idempotency, { store: createMemoryStore(), scope: "global" });
+    });
+    expect((await post("/charge", null)).status).toBe(400);
+    const key = randomUUID();
+    expect(await (await post("/charge", key)).json()).toEqual({ run: 1 });
+    const retry = await post("/charge", key);
+    expect([retry.headers.get("idempotent-replayed"), await retry.json()]).toEqual(["true", { run: 1 }]);
+    expect(runs).toBe(1);
+  });
 });

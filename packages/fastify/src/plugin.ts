@@ -58,7 +58,7 @@ class Flight {
 /**
  * Where a request stands with the plugin, in a request decorator of its own (set in every request's
  * constructor, so no request changes shape; three WeakMaps cost more a request):
- * - `null`: not handled yet;
+ * - `null` (or absent): not handled yet;
  * - `HANDLED`: a registration handles it (registered at the root and in a child context, say, the
  *   first one does), and owns no key for it (yet);
  * - a `Flight`: its key is owned, until its reply comes through onSend;
@@ -120,7 +120,9 @@ function setUp(fastify: FastifyInstance, options: FastifyIdempotencyOptions): vo
   // After parsing and validation, before the route: claim, or answer right away (replay, 409, 422…).
   fastify.addHook("preHandler", (request, reply, next) => {
     const entry = entryFor(request);
-    if (!entry?.covers(request.method) || (request as WithState)[STATE] !== null) return next();
+    // `undefined` too: a context created before the plugin decorated its parent has requests without the
+    // decorator (Fastify adds a parent's hooks to existing children, not its request decorators).
+    if (!entry?.covers(request.method) || (request as WithState)[STATE] != null) return next();
     (request as WithState)[STATE] = HANDLED;
     const inherited = reply.getHeaders() as ResponseHeaders;
     let watched: WatchedBody;
