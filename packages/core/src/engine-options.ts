@@ -97,5 +97,24 @@ function storeOption(store: unknown): IdempotencyStore {
         (store && typeof store === "object" ? ` without ${missing.join(", ")}` : ""),
     );
   }
+  checkSynchronousCalls(store as IdempotencyStore);
   return store as IdempotencyStore;
+}
+
+const SYNCHRONOUS_CALLS = ["claim", "complete", "claimMethod", "completeMethod"] as const;
+
+/**
+ * A store's `synchronousCalls`, when core will use them (beside `settlesOnReturn: true`; a wrapper that
+ * hides that declaration, because its own calls do not settle so, turns them off): whole.
+ */
+function checkSynchronousCalls(store: IdempotencyStore): void {
+  const calls = store.synchronousCalls as Record<string, unknown> | null | undefined;
+  if (calls === undefined || store.settlesOnReturn !== true) return;
+  const missing = SYNCHRONOUS_CALLS.filter((name) => typeof calls?.[name] !== "function");
+  if (missing.length > 0) {
+    throw new TypeError(
+      `store.synchronousCalls must hold the functions ${SYNCHRONOUS_CALLS.join(", ")}; got ${describe(calls)}` +
+        (calls && typeof calls === "object" ? ` without ${missing.join(", ")}` : ""),
+    );
+  }
 }

@@ -7,11 +7,13 @@ import { LeaseTimers } from "./lease-timers.js";
 import type {
   ClaimResult,
   CompletedRecord,
+  CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
   InProgressRecord,
+  SynchronousCalls,
 } from "./store.js";
-import { boundedStoreCall } from "./store-call.js";
+import { boundedStoreCall, settledStoreCall } from "./store-call.js";
 
 export type ClaimDecision =
   | { kind: "acquired"; lease: Lease }
@@ -48,6 +50,8 @@ export class Engine {
   /** The timers of this engine's leases: their heartbeats, deadlines and maximum holds. */
   readonly leaseTimers = new LeaseTimers();
   readonly #events: EventStream;
+  /** The store's calls without promises, if it settles every call as it returns and offers them. */
+  readonly #synchronous: SynchronousCalls | undefined;
 
   constructor(options: EngineOptions, events: EventStream) {
     const settings = engineSettings(options);
@@ -64,6 +68,7 @@ export class Engine {
     this.callDeadlines =
       storeBoundsCalls || settlesAtOnce ? undefined : new CallDeadlines(this.storeTimeoutMs);
     this.completesWithText = this.store.completesWithText === true;
+    this.#synchronous = settlesAtOnce ? this.store.synchronousCalls : undefined;
     this.#events = events;
   }
 
@@ -106,34 +111,47 @@ export class Engine {
     // wall-clock step (NTP) here can neither fake a lost lease nor stop the heartbeat; a step of the
     // store's clock is another matter (lease.ts, ActiveLease).
     const sentAt = performance.now();
-    const attempts: Promise<ClaimResult>[] = [];
-    // Called inside the store call, so its duration counts a synchronous store's work too; a store
-    // that throws synchronously fails like any other call (and leaves no attempt to land later).
-    const attempt = () =>
-      this.call("claim", key, () => {
-        const pending = this.store.claim(key, request);
-        attempts.push(pending);
-        return pending;
-      });
+    const synchronous = this.#synchronous;
+    let attempts: Promise<ClaimResult>[] | undefined;
     let result: ClaimResult;
-    try {
+    if (synchronous !== undefined && this.store.claim === synchronous.claimMethod) {
+      // Settled as it returns: a failed attempt cannot land later, so there is nothing to release.
+      const attempt = () => settledStoreCall(this, "claim", key, () => synchronous.claim(key, request));
       try {
-        result = await attempt();
+        result = attempt();
       } catch {
-        result = await attempt();
+        result = attempt();
       }
-    } catch (error) {
-      // Both attempts failed or timed out, but one may still land later and hold the key for a whole
-      // lease: should it, release it (best effort), since nobody will run the work.
-      releaseLateClaims(this.store, key, token, attempts, undefined);
-      throw error;
+    } else {
+      const sent: Promise<ClaimResult>[] = [];
+      attempts = sent;
+      // Called inside the store call, so its duration counts a synchronous store's work too; a store
+      // that throws synchronously fails like any other call (and leaves no attempt to land later).
+      const attempt = () =>
+        this.call("claim", key, () => {
+          const pending = this.store.claim(key, request);
+          sent.push(pending);
+          return pending;
+        });
+      try {
+        try {
+          result = await attempt();
+        } catch {
+          result = await attempt();
+        }
+      } catch (error) {
+        // Both attempts failed or timed out, but one may still land later and hold the key for a whole
+        // lease: should it, release it (best effort), since nobody will run the work.
+        releaseLateClaims(this.store, key, token, sent, undefined);
+        throw error;
+      }
     }
     // Only events read the clock again: unheard, a replay's claim reads it once (`sentAt`).
     const durationMs = this.#events.active ? performance.now() - (started ?? sentAt) : 0;
     // The first attempt timed out or failed and the retry decided. The first may still land later,
     // after the key was released (the work threw) or taken by someone else: it would then acquire the
     // key for our token, which nobody holds (a phantom owner: 409 for a whole lease, a fence burnt).
-    const stragglers = attempts.length > 1 ? attempts.slice(0, -1) : undefined;
+    const stragglers = attempts !== undefined && attempts.length > 1 ? attempts.slice(0, -1) : undefined;
 
     let fence: number | undefined;
     let takeover = false;
@@ -239,6 +257,17 @@ export class Engine {
       await sleep(Math.min(delay, Math.ceil(deadline - now)));
       delay = Math.min(delay * 2, 1_000);
     }
+  }
+
+  /**
+   * The store's `complete`: its answer at once when the store offers its synchronous form
+   * (`synchronousCalls`), else a promise of it, as `call`'s.
+   */
+  complete(key: string, token: string, outcome: CompleteRequest): boolean | Promise<boolean> {
+    const synchronous = this.#synchronous;
+    return synchronous !== undefined && this.store.complete === synchronous.completeMethod
+      ? settledStoreCall(this, "complete", key, () => synchronous.complete(key, token, outcome))
+      : this.call("complete", key, () => this.store.complete(key, token, outcome));
   }
 
   /** Runs one store call under `storeTimeoutMs`; a failure becomes `StoreUnavailableError` and an event. */

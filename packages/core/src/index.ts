@@ -83,6 +83,7 @@ export type {
   IdempotencyRecord,
   IdempotencyStore,
   InProgressRecord,
+  SynchronousCalls,
 } from "./store.js";
 export {
   type CheckedListFilter,

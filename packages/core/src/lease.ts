@@ -147,9 +147,9 @@ export class ActiveLease implements Lease {
     const engine = this.#engine;
     // Even after the signal fired, try: the CAS on the token is what decides ownership.
     try {
-      const ok = await engine.call("complete", this.key, () =>
-        engine.store.complete(this.key, this.token, completeRequest(outcome, engine.retentionMs)),
-      );
+      const answer = engine.complete(this.key, this.token, completeRequest(outcome, engine.retentionMs));
+      // A store's synchronous answer is taken as it is: no turn of the microtask queue.
+      const ok = typeof answer === "boolean" ? answer : await answer;
       if (!ok) {
         this.#lose("complete");
         return "lease-lost";

@@ -89,6 +89,32 @@ function reportedCall<T>(
   );
 }
 
+/**
+ * A store call that returns its answer rather than a promise (store.ts, `SynchronousCalls`), reported
+ * as `reportedCall` reports one. A promise returned all the same breaks that contract: the call fails
+ * (`StoreUnavailableError`), and the promise's own failure is caught, not left unhandled.
+ */
+export function settledStoreCall<T>(
+  reporter: StoreCallReporter,
+  operation: StoreOperation,
+  key: string,
+  fn: () => T,
+): T {
+  const started = performance.now();
+  let value: T;
+  try {
+    value = fn();
+  } catch (error) {
+    throw failure(reporter, operation, key, started, error);
+  }
+  if (typeof (value as { then?: unknown } | null)?.then === "function") {
+    Promise.resolve(value).catch(() => {});
+    throw failure(reporter, operation, key, started, new TypeError("a synchronous call returned a promise"));
+  }
+  answered(reporter, operation, key, started);
+  return value;
+}
+
 /** A call that answered, reported as `store-call`. */
 function answered(
   reporter: StoreCallReporter,

@@ -290,10 +290,32 @@ export interface IdempotencyStore {
   readonly settlesOnReturn?: boolean;
 
   /**
+   * Optional, read only beside `settlesOnReturn: true`: the store's `claim` and `complete` as plain
+   * functions that return their answer (or throw) rather than a promise of it. Core calls them in
+   * those methods' place and saves each call a promise and a turn of the microtask queue. Define it
+   * non-enumerable, as `settlesWithinMs`.
+   */
+  readonly synchronousCalls?: SynchronousCalls;
+
+  /**
    * Optional: `true` when `complete` writes `CompleteRequest.resultText` whenever it is given and is a
    * result text, and then leaves `result` unread. `run()` then gives a JSON value whose text is ASCII
    * as that text, with the bytes built only if read; to other stores it gives bytes. Define it
    * non-enumerable, as `settlesWithinMs`.
    */
   readonly completesWithText?: boolean;
+}
+
+/**
+ * A store's `claim` and `complete` without promises (`IdempotencyStore.synchronousCalls`). Each names
+ * the method it answers for: core calls it only while the store's method is still that function, so a
+ * wrapper that replaces the method (a copy, a `Proxy`, an assignment) is called, not bypassed.
+ */
+export interface SynchronousCalls {
+  readonly claim: (key: string, claim: ClaimRequest) => ClaimResult;
+  readonly complete: (key: string, token: string, outcome: CompleteRequest) => boolean;
+  /** The store's own `claim`, for which `claim` answers. */
+  readonly claimMethod: IdempotencyStore["claim"];
+  /** The store's own `complete`, for which `complete` answers. */
+  readonly completeMethod: IdempotencyStore["complete"];
 }

@@ -89,3 +89,49 @@ describe("sqlite store: every call has settled when it returns (settlesOnReturn)
     }
   });
 });
+
+describe("sqlite store: claim and complete without promises (synchronousCalls)", () => {
+  it("offers them, not enumerable, answering as the methods they stand for", async () => {
+    const store = createSqliteStore({ database: join(dir, "synchronous.db") });
+    try {
+      const calls = store.synchronousCalls;
+      expect(calls?.claimMethod).toBe(store.claim);
+      expect(calls?.completeMethod).toBe(store.complete);
+      expect(Object.keys(store)).not.toContain("synchronousCalls");
+      const key = randomUUID();
+      const owner = { token: randomUUID(), fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
+      expect(calls?.claim(key, owner)).toEqual({ acquired: true, fence: 1, takeover: false });
+      const other = { ...owner, token: randomUUID() };
+      expect(calls?.claim(key, other)).toMatchObject({ acquired: false, record: { token: owner.token } });
+      const outcome = { result: Uint8Array.of(1, 2), retentionMs: 60_000 };
+      expect(calls?.complete(key, other.token, outcome)).toBe(false);
+      expect(calls?.complete(key, owner.token, outcome)).toBe(true);
+      expect(await store.get(key)).toMatchObject({
+        state: "completed",
+        fence: 1,
+        result: Uint8Array.of(1, 2),
+      });
+      // A bad argument throws, as the method rejects with it.
+      expect(() => calls?.claim(randomUUID(), { ...owner, leaseMs: 0 })).toThrow(RangeError);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("are what core calls for a run's claim and completion", async () => {
+    const store = createSqliteStore({ database: join(dir, "synchronous-run.db") });
+    const calls = store.synchronousCalls as NonNullable<typeof store.synchronousCalls>;
+    const claim = vi.spyOn(calls, "claim");
+    const complete = vi.spyOn(calls, "complete");
+    try {
+      const idem = createIdempotency({ store });
+      const key = randomUUID();
+      expect(await idem.run({ key }, () => "done")).toBe("done");
+      expect(await idem.run({ key }, () => "again")).toBe("done");
+      expect(claim).toHaveBeenCalledTimes(2);
+      expect(complete).toHaveBeenCalledTimes(1);
+    } finally {
+      await store.close();
+    }
+  });
+});

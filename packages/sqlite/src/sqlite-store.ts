@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type {
+  ClaimRequest,
+  ClaimResult,
   CompleteRequest,
   IdempotencyRecord,
   IdempotencyStore,
   ListFilter,
   ListPage,
+  SynchronousCalls,
   TransactionalOutput,
   TransactionalResult,
 } from "@idemkit/core";
@@ -223,70 +226,80 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
   );
 
+  /** `claim`, settled as it returns (`synchronousCalls`). */
+  function claimNow(key: string, claim: ClaimRequest): ClaimResult {
+    const { token, fingerprint, leaseMs, retentionMs } = claim;
+    checkDuration("claim", "leaseMs", leaseMs, true);
+    checkDuration("claim", "retentionMs", retentionMs, false);
+    if (purgeEvery > 0 && ++claimsSincePurge >= purgeEvery) {
+      claimsSincePurge = 0;
+      purgeSome(now());
+    }
+    // Kept the retention past the lease end, however the two compare (store.ts, ClaimRequest).
+    const keepMs = leaseMs + retentionMs;
+    try {
+      if (readFirst) {
+        const found = liveRecord(key, now());
+        if (found) return { acquired: false, record: found };
+      }
+      for (let attempt = 1; ; attempt++) {
+        const at = now();
+        // Absent or expired: one conditional write under the write lock decides. It returns nothing
+        // when a live row is there (a replay, a conflict), or one the write must not touch; then that
+        // row is read.
+        let won: { fence: number; takeover: number } | undefined;
+        try {
+          won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as typeof won;
+        } catch (error) {
+          // Another connection kept the write lock past the busy timeout. A replay or a conflict needs
+          // no write: the live row answers it. Anything else fails as the write did.
+          const found = isBusy(error) ? liveRecord(key, at) : undefined;
+          if (found === undefined) throw error;
+          readFirst = true;
+          return { acquired: false, record: found };
+        }
+        if (won) {
+          readFirst = false;
+          return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+        }
+        const found = liveRecord(key, at);
+        if (found) {
+          readFirst = true;
+          return { acquired: false, record: found };
+        }
+        // The live row was gone when read (released, expired or deleted in between): claim again,
+        // bounded all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
+        if (attempt >= MAX_CLAIM_ROUNDS) {
+          throw new Error(
+            `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every write and read ` +
+              `${MAX_CLAIM_ROUNDS} times in a row`,
+          );
+        }
+      }
+    } catch (error) {
+      // A failed claim's next one reads first: no write lock to wait for if it is a replay.
+      readFirst = true;
+      throw error;
+    }
+  }
+
+  /** `complete`, settled as it returns (`synchronousCalls`). */
+  function completeNow(key: string, token: string, outcome: CompleteRequest): boolean {
+    checkDuration("complete", "retentionMs", outcome.retentionMs, false);
+    const at = now();
+    const until = at + outcome.retentionMs;
+    return complete.run(blob(outcome.result), until, until, key, token, at).changes === 1;
+  }
+
   const store: SqliteStore = {
     database: db,
 
     async claim(key, claim) {
-      const { token, fingerprint, leaseMs, retentionMs } = claim;
-      checkDuration("claim", "leaseMs", leaseMs, true);
-      checkDuration("claim", "retentionMs", retentionMs, false);
-      if (purgeEvery > 0 && ++claimsSincePurge >= purgeEvery) {
-        claimsSincePurge = 0;
-        purgeSome(now());
-      }
-      // Kept the retention past the lease end, however the two compare (store.ts, ClaimRequest).
-      const keepMs = leaseMs + retentionMs;
-      try {
-        if (readFirst) {
-          const found = liveRecord(key, now());
-          if (found) return { acquired: false, record: found };
-        }
-        for (let attempt = 1; ; attempt++) {
-          const at = now();
-          // Absent or expired: one conditional write under the write lock decides. It returns nothing
-          // when a live row is there (a replay, a conflict), or one the write must not touch; then that
-          // row is read.
-          let won: { fence: number; takeover: number } | undefined;
-          try {
-            won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as typeof won;
-          } catch (error) {
-            // Another connection kept the write lock past the busy timeout. A replay or a conflict needs
-            // no write: the live row answers it. Anything else fails as the write did.
-            const found = isBusy(error) ? liveRecord(key, at) : undefined;
-            if (found === undefined) throw error;
-            readFirst = true;
-            return { acquired: false, record: found };
-          }
-          if (won) {
-            readFirst = false;
-            return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
-          }
-          const found = liveRecord(key, at);
-          if (found) {
-            readFirst = true;
-            return { acquired: false, record: found };
-          }
-          // The live row was gone when read (released, expired or deleted in between): claim again,
-          // bounded all the same, so nothing unforeseen can spin here (the outcome is unknown: reject).
-          if (attempt >= MAX_CLAIM_ROUNDS) {
-            throw new Error(
-              `@idemkit/sqlite: claim: the row of key ${describe(key)} changed between every write and read ` +
-                `${MAX_CLAIM_ROUNDS} times in a row`,
-            );
-          }
-        }
-      } catch (error) {
-        // A failed claim's next one reads first: no write lock to wait for if it is a replay.
-        readFirst = true;
-        throw error;
-      }
+      return claimNow(key, claim);
     },
 
-    async complete(key: string, token: string, outcome: CompleteRequest) {
-      checkDuration("complete", "retentionMs", outcome.retentionMs, false);
-      const at = now();
-      const until = at + outcome.retentionMs;
-      return complete.run(blob(outcome.result), until, until, key, token, at).changes === 1;
+    async complete(key, token, outcome) {
+      return completeNow(key, token, outcome);
     },
 
     async release(key, token) {
@@ -344,7 +357,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   // better-sqlite3 is synchronous: every call above has settled when it returns (a busy wait blocks
   // the thread, where no timer of core's could run anyway), so core times none of them. Not
   // enumerable: a copy (`{ ...store, claim }`) whose methods may not settle so does not inherit it.
-  return Object.defineProperty(store, "settlesOnReturn", { value: true, writable: true, configurable: true });
+  // The same calls without a promise each, for core (store.ts, `synchronousCalls`).
+  const synchronousCalls: SynchronousCalls = {
+    claim: claimNow,
+    complete: completeNow,
+    claimMethod: store.claim,
+    completeMethod: store.complete,
+  };
+  return Object.defineProperties(store, {
+    settlesOnReturn: { value: true, writable: true, configurable: true },
+    synchronousCalls: { value: synchronousCalls, writable: true, configurable: true },
+  });
 }
 
 const OPTION_NAMES = ["database", "table", "busyTimeoutMs", "wal", "createSchema", "purgeEvery", "now"];
