@@ -247,7 +247,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         // Absent or expired: one conditional write under the write lock decides. It returns nothing
         // when a live row is there (a replay, a conflict), or one the write must not touch; then that
         // row is read.
-        let won: { fence: number; takeover: number } | undefined;
+        let won: number | undefined;
         try {
           won = claimIfFree.get(key, token, fingerprint, at + leaseMs, at + keepMs, at) as typeof won;
         } catch (error) {
@@ -258,9 +258,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           readFirst = true;
           return { acquired: false, record: found };
         }
-        if (won) {
+        if (won !== undefined) {
           readFirst = false;
-          return { acquired: true, fence: won.fence, takeover: won.takeover === 1 };
+          return won > 0
+            ? { acquired: true, fence: won, takeover: false }
+            : { acquired: true, fence: -won, takeover: true };
         }
         const found = liveRecord(key, at);
         if (found) {

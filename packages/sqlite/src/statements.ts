@@ -56,7 +56,8 @@ export function prepareStatements(db: Database, t: string): Record<StatementName
      * on text would also start the fences at 1 again); one it accepts is never read as ended and then
      * refused by the write.
      * Positional parameters, as in `complete` (a few µs less per new key than named ones, measured):
-     * key, token, fingerprint, expires_at, keep_until, now.
+     * key, token, fingerprint, expires_at, keep_until, now. Returns one number, not a row object: the
+     * fence, negated for a takeover (a fence is at least 1).
      */
     claimIfFree: prepare(
       `INSERT INTO ${t} (key, state, token, fingerprint, fence, result, expires_at, keep_until, takeover, claimed_at)
@@ -66,8 +67,8 @@ export function prepareStatements(db: Database, t: string): Record<StatementName
          expires_at = excluded.expires_at, keep_until = excluded.keep_until, claimed_at = excluded.claimed_at,
          takeover = CASE WHEN state = 'in_progress' AND expires_at <> ${RELEASED} THEN 1 ELSE 0 END
        WHERE expires_at <= excluded.claimed_at AND ${WELL_FORMED}
-       RETURNING fence, takeover`,
-    ),
+       RETURNING CASE takeover WHEN 1 THEN -fence ELSE fence END`,
+    ).pluck(),
     /** Compare-and-set completion by the owner token: `toCompleted`'s, then key, token, now. */
     complete: prepare(
       `UPDATE ${t} SET ${toCompleted} WHERE key = ? AND state = 'in_progress' AND token = ? AND expires_at > ?`,
