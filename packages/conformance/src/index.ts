@@ -1,2 +1,3 @@
 export { skipUnlessAvailable } from "./availability.js";
 export { runStoreConformance, type StoreConformanceOptions } from "./run-store-conformance.js";
+export { throughSynchronousCalls } from "./synchronous-view.js";

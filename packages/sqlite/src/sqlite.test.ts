@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runStoreConformance } from "@idemkit/conformance";
+import { runStoreConformance, throughSynchronousCalls } from "@idemkit/conformance";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteStore, sqliteSchema } from "./index.js";
@@ -23,6 +23,14 @@ const file = join(dir, "conformance.db");
 runStoreConformance<SqliteStore>({
   name: "sqlite",
   createStore: () => createSqliteStore({ database: file }),
+  teardown: (store) => store.close(),
+  purge: (store) => store.purgeExpired(),
+});
+
+// Core calls the store's synchronous claim and complete in the methods' place: they keep every promise too.
+runStoreConformance<SqliteStore>({
+  name: "sqlite (synchronousCalls)",
+  createStore: () => throughSynchronousCalls(createSqliteStore({ database: file })),
   teardown: (store) => store.close(),
   purge: (store) => store.purgeExpired(),
 });
