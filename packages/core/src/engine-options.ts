@@ -117,4 +117,12 @@ function checkSynchronousCalls(store: IdempotencyStore): void {
         (calls && typeof calls === "object" ? ` without ${missing.join(", ")}` : ""),
     );
   }
+  for (const name of ["claim", "complete"] as const) {
+    // The store's own async method given as its synchronous form, say: it answers with a promise.
+    if (Object.prototype.toString.call(calls?.[name]) === "[object AsyncFunction]") {
+      throw new TypeError(
+        `store.synchronousCalls.${name} must return its answer, not a promise; got an async function`,
+      );
+    }
+  }
 }

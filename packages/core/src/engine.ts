@@ -112,19 +112,28 @@ export class Engine {
     // store's clock is another matter (lease.ts, ActiveLease).
     const sentAt = performance.now();
     const synchronous = this.#synchronous;
-    let attempts: Promise<ClaimResult>[] | undefined;
     let result: ClaimResult;
+    // Attempts that failed but may still land later: released once they do (`releaseLateClaims`).
+    let stragglers: Promise<ClaimResult>[] | undefined;
     if (synchronous !== undefined && this.store.claim === synchronous.claimMethod) {
-      // Settled as it returns: a failed attempt cannot land later, so there is nothing to release.
-      const attempt = () => settledStoreCall(this, "claim", key, () => synchronous.claim(key, request));
+      // A listener hears nothing before `run()` has returned, as with any other store.
+      if (this.#events.active) await undefined;
+      // Only a promise returned against the contract can land later (`settledStoreCall`).
+      const late: Promise<ClaimResult>[] = [];
+      const attempt = () => settledStoreCall(this, "claim", key, () => synchronous.claim(key, request), late);
       try {
-        result = attempt();
-      } catch {
-        result = attempt();
+        try {
+          result = attempt();
+        } catch {
+          result = attempt();
+        }
+      } catch (error) {
+        if (late.length > 0) releaseLateClaims(this.store, key, token, late, undefined);
+        throw error;
       }
+      if (late.length > 0) stragglers = late;
     } else {
       const sent: Promise<ClaimResult>[] = [];
-      attempts = sent;
       // Called inside the store call, so its duration counts a synchronous store's work too; a store
       // that throws synchronously fails like any other call (and leaves no attempt to land later).
       const attempt = () =>
@@ -145,13 +154,13 @@ export class Engine {
         releaseLateClaims(this.store, key, token, sent, undefined);
         throw error;
       }
+      // The first attempt timed out or failed and the retry decided. The first may still land later,
+      // after the key was released (the work threw) or taken by someone else: it would then acquire the
+      // key for our token, which nobody holds (a phantom owner: 409 for a whole lease, a fence burnt).
+      if (sent.length > 1) stragglers = sent.slice(0, -1);
     }
     // Only events read the clock again: unheard, a replay's claim reads it once (`sentAt`).
     const durationMs = this.#events.active ? performance.now() - (started ?? sentAt) : 0;
-    // The first attempt timed out or failed and the retry decided. The first may still land later,
-    // after the key was released (the work threw) or taken by someone else: it would then acquire the
-    // key for our token, which nobody holds (a phantom owner: 409 for a whole lease, a fence burnt).
-    const stragglers = attempts !== undefined && attempts.length > 1 ? attempts.slice(0, -1) : undefined;
 
     let fence: number | undefined;
     let takeover = false;

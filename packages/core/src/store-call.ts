@@ -92,24 +92,28 @@ function reportedCall<T>(
 /**
  * A store call that returns its answer rather than a promise (store.ts, `SynchronousCalls`), reported
  * as `reportedCall` reports one. A promise returned all the same breaks that contract: the call fails
- * (`StoreUnavailableError`), and the promise's own failure is caught, not left unhandled.
+ * (`StoreUnavailableError`), and the promise goes to `late`, its failure caught, for the caller to
+ * release what it may still acquire.
  */
 export function settledStoreCall<T>(
   reporter: StoreCallReporter,
   operation: StoreOperation,
   key: string,
   fn: () => T,
+  late?: Promise<T>[],
 ): T {
   const started = performance.now();
   let value: T;
   try {
     value = fn();
+    if (typeof (value as { then?: unknown } | null)?.then === "function") {
+      const pending = Promise.resolve(value);
+      pending.catch(() => {});
+      late?.push(pending);
+      throw new TypeError("a synchronous call returned a promise");
+    }
   } catch (error) {
     throw failure(reporter, operation, key, started, error);
-  }
-  if (typeof (value as { then?: unknown } | null)?.then === "function") {
-    Promise.resolve(value).catch(() => {});
-    throw failure(reporter, operation, key, started, new TypeError("a synchronous call returned a promise"));
   }
   answered(reporter, operation, key, started);
   return value;

@@ -259,3 +259,88 @@ describe("a store's calls without promises (synchronousCalls)", () => {
     }
   });
 });
+
+describe("a store's calls without promises, when they are not used or misbehave", () => {
+  it("a listener hears no event before run() has returned, as with any other store", async () => {
+    const { store } = synchronousStore();
+    const idem = createIdempotency({ store });
+    let returned = false;
+    const heard: [string, boolean][] = [];
+    idem.on((event) => heard.push([event.type, returned]));
+    const running = idem.run({ key: key() }, () => "done");
+    returned = true;
+    await running;
+    expect(heard.map(([type]) => type)).toEqual([
+      "store-call",
+      "claimed",
+      "store-call",
+      "completed",
+      "finished",
+    ]);
+    expect(heard.filter(([, after]) => !after)).toEqual([]);
+  });
+
+  it("are not used when a wrapper hides settlesOnReturn, even when whole", async () => {
+    const { store, calls } = synchronousStore();
+    const hidden = new Proxy(store, {
+      get: (target, name, receiver) =>
+        name === "settlesOnReturn" ? undefined : Reflect.get(target, name, receiver),
+    });
+    await createIdempotency({ store: hidden }).run({ key: key() }, () => "done");
+    expect(calls).toEqual(["claim", "claimNow", "complete", "completeNow"]);
+  });
+
+  it("are not used in place of a complete a wrapper replaced", async () => {
+    const { store, calls } = synchronousStore();
+    const own = store.complete.bind(store);
+    (store as { complete: IdempotencyStore["complete"] }).complete = (...args) => {
+      calls.push("wrapped complete");
+      return own(...args);
+    };
+    await createIdempotency({ store }).run({ key: key() }, () => "done");
+    expect(calls).toEqual(["claimNow", "wrapped complete", "complete", "completeNow"]);
+  });
+
+  it("an async function given as one is refused with the options", () => {
+    const { store } = synchronousStore();
+    const calls = store.synchronousCalls as SynchronousCalls;
+    (store as { synchronousCalls: unknown }).synchronousCalls = { ...calls, claim: store.claim };
+    expect(() => createIdempotency({ store })).toThrow(
+      "store.synchronousCalls.claim must return its answer, not a promise; got an async function",
+    );
+  });
+
+  it("a claim that lands through a promise returned against the contract is released", async () => {
+    const { store } = synchronousStore();
+    const calls = store.synchronousCalls as SynchronousCalls;
+    (store as { synchronousCalls: unknown }).synchronousCalls = {
+      ...calls,
+      claim: (k: string, request: ClaimRequest) => Promise.resolve(calls.claim(k, request)),
+    };
+    const k = key();
+    await expect(createIdempotency({ store }).run({ key: k }, () => "done")).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Released: the key is free, and the next run of it runs its work.
+    (store as { synchronousCalls: unknown }).synchronousCalls = calls;
+    expect(await createIdempotency({ store }).run({ key: k }, () => "again")).toBe("again");
+  });
+
+  it("a then that throws when read fails the call as a store error", async () => {
+    const { store } = synchronousStore({
+      claim: () =>
+        // biome-ignore lint/suspicious/noThenProperty: a thenable whose `then` throws when read is the case
+        Object.defineProperty({}, "then", {
+          get() {
+            throw new Error("then getter");
+          },
+        }),
+    });
+    const idem = createIdempotency({ store });
+    const events: IdempotencyEvent[] = [];
+    idem.on((event) => events.push(event));
+    await expect(idem.run({ key: key() }, () => "done")).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(events.filter((event) => event.type === "store-error")).toHaveLength(2);
+  });
+});
