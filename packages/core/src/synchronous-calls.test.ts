@@ -86,6 +86,14 @@ function synchronousStore(fail: { claim?: () => unknown; complete?: () => unknow
 
 const key = () => crypto.randomUUID();
 
+/** An instance on `store` and every event it emits, in order. */
+function listened(store: IdempotencyStore) {
+  const idem = createIdempotency({ store });
+  const events: IdempotencyEvent[] = [];
+  idem.on((event) => events.push(event));
+  return { idem, events };
+}
+
 describe("a store's calls without promises (synchronousCalls)", () => {
   it("are what a run calls: a new key and its replay", async () => {
     const { store, calls } = synchronousStore();
@@ -106,9 +114,7 @@ describe("a store's calls without promises (synchronousCalls)", () => {
 
   it("are reported as the methods' calls are (store-call events)", async () => {
     const { store } = synchronousStore();
-    const idem = createIdempotency({ store });
-    const events: IdempotencyEvent[] = [];
-    idem.on((event) => events.push(event));
+    const { idem, events } = listened(store);
     await idem.run({ key: key() }, () => "done");
     const storeCalls = events.filter((event) => event.type === "store-call");
     expect(storeCalls.map((event) => (event as { operation: string }).operation)).toEqual([
@@ -202,9 +208,7 @@ describe("a store's calls without promises (synchronousCalls)", () => {
         return undefined;
       },
     });
-    const idem = createIdempotency({ store });
-    const events: IdempotencyEvent[] = [];
-    idem.on((event) => events.push(event));
+    const { idem, events } = listened(store);
     await expect(idem.execute({ key: key() }, () => "done")).resolves.toEqual({
       value: "done",
       replayed: false,
@@ -228,9 +232,7 @@ describe("a store's calls without promises (synchronousCalls)", () => {
         throw new Error("disk full");
       },
     });
-    const idem = createIdempotency({ store });
-    const events: IdempotencyEvent[] = [];
-    idem.on((event) => events.push(event));
+    const { idem, events } = listened(store);
     await expect(idem.execute({ key: key() }, () => "done")).resolves.toEqual({
       value: "done",
       replayed: false,
@@ -245,9 +247,7 @@ describe("a store's calls without promises (synchronousCalls)", () => {
     process.on("unhandledRejection", onUnhandled);
     try {
       const { store } = synchronousStore({ claim: () => Promise.reject(new Error("late")) });
-      const idem = createIdempotency({ store });
-      const events: IdempotencyEvent[] = [];
-      idem.on((event) => events.push(event));
+      const { idem, events } = listened(store);
       const failed = idem.run({ key: key() }, () => "done");
       await expect(failed).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(failed).rejects.toThrow(/a synchronous call returned a promise/);
@@ -337,9 +337,7 @@ describe("a store's calls without promises, when they are not used or misbehave"
           },
         }),
     });
-    const idem = createIdempotency({ store });
-    const events: IdempotencyEvent[] = [];
-    idem.on((event) => events.push(event));
+    const { idem, events } = listened(store);
     await expect(idem.run({ key: key() }, () => "done")).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(events.filter((event) => event.type === "store-error")).toHaveLength(2);
   });
