@@ -1,4 +1,5 @@
 import type { ProblemType } from "./http/problems.js";
+import { isThenable } from "./thenable.js";
 
 /**
  * Every event carries the stored key and a timestamp (`Date.now()`); each type adds what it knows.
@@ -127,7 +128,3 @@ export class EventStream {
 }
 
 function ignore(): void {}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
-}

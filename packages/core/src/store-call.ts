@@ -1,6 +1,7 @@
 import type { CallDeadlines } from "./call-deadlines.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { IdempotencyEvent, StoreOperation } from "./events.js";
+import { isThenable } from "./thenable.js";
 
 type Reported<T extends IdempotencyEvent["type"]> = Omit<Extract<IdempotencyEvent, { type: T }>, "at">;
 
@@ -106,7 +107,7 @@ export function settledStoreCall<T>(
   let value: T;
   try {
     value = fn();
-    if (typeof (value as { then?: unknown } | null)?.then === "function") {
+    if (isThenable(value)) {
       const pending = Promise.resolve(value);
       pending.catch(() => {});
       late?.push(pending);
