@@ -116,7 +116,8 @@ export class Engine {
     // Attempts that failed but may still land later: released once they do (`releaseLateClaims`).
     let stragglers: Promise<ClaimResult>[] | undefined;
     if (synchronous !== undefined && this.store.claim === synchronous.claimMethod) {
-      // A listener hears nothing before `run()` has returned, as with any other store.
+      // A listener hears nothing before the call that claims (`run()`, a middleware) has returned, as
+      // with any other store.
       if (this.#events.active) await undefined;
       // Only a promise returned against the contract can land later (`settledStoreCall`).
       const late: Promise<ClaimResult>[] = [];
