@@ -1,18 +1,19 @@
 /**
  * What Node spends writing a large outcome to Redis, by how it travels: `node --import tsx
- * src/redis-payload.ts [in flight] [bytes] [rounds]` `SET`s, in alternating blocks of 1.5 s on one
+ * src/redis-payload.ts [in flight] [bytes] [rounds]` writes, in alternating blocks of 1.5 s on one
  * ioredis client, the JSON text of an outcome holding a string of that many bytes (default 64 KiB):
  *
- * - `bytes`: encoded to bytes, then copied into the value kept aside (`asideValue`: a mark, the owner's
- *   token, the outcome), as the Redis store writes it today;
- * - `text`: the same value as one string (mark, token and the JSON text), as a store contract that took
- *   outcomes as text could send it;
- * - `baseline`: the JSON text alone, as the hand-written baseline sends it.
+ * - `pieces`: encoded to bytes, then copied into the list kept aside (`asidePieces`: a mark and the
+ *   owner's token, then the outcome in pieces), `RPUSH`ed as the Redis store writes it (its `PEXPIRE`
+ *   left out, a `DEL` of the reused key sent before it);
+ * - `text`: one string (mark, token and the JSON text), `SET` as a store contract that took outcomes as
+ *   text could send it;
+ * - `baseline`: the JSON text alone, `SET` as the hand-written baseline sends it.
  *
  * Prints each block's writes a second and Node's CPU µs a write. The keys are deleted at the end.
  */
 import { Redis } from "ioredis";
-import { asideValue } from "../../packages/redis/dist/esm/outcome-argument.js";
+import { asidePieces } from "../../packages/redis/dist/esm/outcome-argument.js";
 import { deleteKeys, REDIS_URL } from "./setup.js";
 
 const inFlight = Number(process.argv[2] ?? 16);
@@ -25,11 +26,13 @@ const outcome = { ok: true, id: 42, blob: "x".repeat(size) };
 
 const client = new Redis(REDIS_URL);
 
-function payloadOf(way: string): Buffer | string {
+function write(way: string, key: string): Promise<unknown> {
   const text = JSON.stringify(outcome);
-  if (way === "bytes") return asideValue(TOKEN, Buffer.from(text));
-  if (way === "text") return `o${TOKEN}${text}`;
-  return text;
+  if (way === "pieces") {
+    client.del(key).catch(() => {}); // the key is reused: a list would grow
+    return client.rpush(key, ...asidePieces(TOKEN, Buffer.from(text)));
+  }
+  return client.set(key, way === "text" ? `o${TOKEN}${text}` : text, "PX", 60_000);
 }
 
 async function block(way: string) {
@@ -39,7 +42,7 @@ async function block(way: string) {
   await Promise.all(
     Array.from({ length: inFlight }, async (_, worker) => {
       while (performance.now() < until) {
-        await client.set(`${TAG}:${worker}:${writes++ % 64}`, payloadOf(way), "PX", 60_000);
+        await write(way, `${TAG}:${way}:${worker}:${writes++ % 64}`);
       }
     }),
   );
@@ -49,7 +52,7 @@ async function block(way: string) {
 
 try {
   for (let round = 0; round < rounds; round++) {
-    const ways = ["bytes", "text", "baseline"];
+    const ways = ["pieces", "text", "baseline"];
     if (round % 2 === 1) ways.reverse();
     for (const way of ways) console.log(await block(way));
   }

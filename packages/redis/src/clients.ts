@@ -9,8 +9,11 @@ import { writeBatcherOf } from "./write-batcher.js";
 /** A command argument or key, as both clients take it. */
 export type Argument = string | Buffer;
 
-/** A script's reply, bulk strings as Buffers: an integer, a record, `[fence, takeover]`, or nil. */
-export type Reply = number | null | Buffer | (Buffer | number | null)[];
+/**
+ * A script's reply, bulk strings as Buffers: an integer, a record, `[fence, takeover]`, `[record, outcome
+ * key's list]`, or nil.
+ */
+export type Reply = number | null | Buffer | (Buffer | number | null | Buffer[])[];
 
 /** One server `checkServer()` reads: the client's, or one master of a Cluster. */
 export interface Server {
@@ -27,13 +30,18 @@ export interface Connection {
    * One command.
    */
   script(kind: "evalsha" | "eval", body: string, keys: Argument[], args: Argument[]): Promise<Reply>;
-  /** `SET <key> <value> PX <ms>` (the client's own `keyPrefix` before the key), on the node that holds it. */
-  write(key: Argument, value: Buffer, ms: number): Promise<unknown>;
+  /**
+   * `RPUSH <key> …elements` and `PEXPIRE <key> <ms>` (the client's own `keyPrefix` before the key), in one
+   * write, on the node that holds it. Rejects if either is refused.
+   */
+  writeList(key: Argument, elements: Buffer[], ms: number): Promise<unknown>;
   /**
    * `GET <key>` (the client's own `keyPrefix` before it), the value as a Buffer or null, on the server
    * the scripts run on. Only on standalone clients: see large-reads.ts.
    */
   read?: (key: Argument) => Promise<Buffer | null>;
+  /** `LRANGE <key> 0 -1`, the elements as Buffers, where `read` is. */
+  readList?: (key: Argument) => Promise<Buffer[]>;
   /**
    * How many times the client has lost its connection so far, where it resends unanswered commands
    * after reconnecting (ioredis): replies to commands sent together came from one server only if this
@@ -117,13 +125,18 @@ function fromIoredis(client: IoredisClient): Connection {
     evalsha: command("evalsha"),
     eval: command("eval"),
     get: command("get") as unknown as (this: IoredisClient, key: Argument) => Promise<Buffer | null>,
-    set: command("set") as unknown as (
+    rpush: command("rpush") as unknown as (this: IoredisClient, ...args: Argument[]) => Promise<unknown>,
+    pexpire: command("pexpire") as unknown as (
       this: IoredisClient,
       key: Argument,
-      value: Buffer,
-      px: "PX",
       ms: number,
     ) => Promise<unknown>,
+    lrange: command("lrange") as unknown as (
+      this: IoredisClient,
+      key: Argument,
+      start: number,
+      stop: number,
+    ) => Promise<Buffer[]>,
   };
   const server = (node: IoredisRedis): Server => {
     const { host, port, sentinels, name } = node.options;
@@ -143,8 +156,12 @@ function fromIoredis(client: IoredisClient): Connection {
   return {
     script: (kind, body, keys, args) =>
       batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
-    write: (key, value, ms) => batched(() => send.set.call(client, key, value, "PX", ms)),
+    writeList: (key, elements, ms) => {
+      const listed = batched(() => send.rpush.call(client, key, ...elements));
+      return Promise.all([listed, batched(() => send.pexpire.call(client, key, ms))]);
+    },
     read: writes ? (key) => batched(() => send.get.call(client, key)) : undefined,
+    readList: writes ? (key) => batched(() => send.lrange.call(client, key, 0, -1)) : undefined,
     cluster: client.isCluster,
     together: (commands) => (writes ? writes.together(commands) : commands()),
     connections: writes ? closesOf(client as unknown as IoredisRedis) : undefined,
@@ -255,8 +272,15 @@ function fromNodeRedisClient(client: NodeRedisClient): Connection {
           args,
         ),
       ) as Promise<Reply>,
-    write: (key, value, ms) => client.sendCommand(["SET", prefixed(keyPrefix, key), value, "PX", String(ms)]),
+    writeList(key, elements, ms) {
+      const k = prefixed(keyPrefix, key);
+      return Promise.all([
+        client.sendCommand(["RPUSH", k, ...elements]),
+        client.sendCommand(["PEXPIRE", k, String(ms)]),
+      ]);
+    },
     read: (key) => inBuffers(["GET", prefixed(keyPrefix, key)]) as Promise<Buffer | null>,
+    readList: (key) => inBuffers(["LRANGE", prefixed(keyPrefix, key), "0", "-1"]) as Promise<Buffer[]>,
     // node-redis writes the commands of one tick together.
     together: (send) => send(),
     cluster: false,
@@ -276,9 +300,12 @@ function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
         typeMapping: BUFFERS,
       }) as Promise<Reply>;
     },
-    write(key, value, ms) {
+    writeList(key, elements, ms) {
       const k = prefixed(keyPrefix, key);
-      return cluster.sendCommand(k, false, ["SET", k, value, "PX", String(ms)]);
+      return Promise.all([
+        cluster.sendCommand(k, false, ["RPUSH", k, ...elements]),
+        cluster.sendCommand(k, false, ["PEXPIRE", k, String(ms)]),
+      ]);
     },
     together: (send) => send(),
     cluster: true,

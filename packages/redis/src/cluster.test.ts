@@ -124,7 +124,7 @@ for (const [name, open] of CLIENTS) {
       }
       for (const [i, k] of made.entries()) {
         const aside = outcomeKeyOf(Buffer.alloc(0), prefix + k);
-        expect(await admin.getrange(prefix + k, 0, 0)).toBe(aside === undefined ? "c" : "a");
+        expect(await admin.getrange(prefix + k, 0, 0)).toBe(aside === undefined ? "c" : "l");
         if (aside !== undefined) expect(await admin.exists(aside)).toBe(1);
         const replay = await store.claim(k, {
           token: "t",

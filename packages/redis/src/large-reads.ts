@@ -1,7 +1,7 @@
 // Claims of keys whose records are large, answered without the record passing through Lua.
 import type { ClaimResult, IdempotencyRecord } from "@idemkit/core";
 import type { Argument, Connection, Reply } from "./clients.js";
-import { ASIDE_STATE, decode, Malformed } from "./record.js";
+import { ASIDE_STATE, type Aside, decode, Malformed } from "./record.js";
 import { CLAIM_IF_ABSENT, type Script } from "./scripts.js";
 
 /**
@@ -19,14 +19,14 @@ export interface LargeReadDependencies {
   bounded<T>(operation: string, reply: Promise<T>): Promise<T>;
 }
 
-/** A script's reply that is a live record, its outcome kept aside: [record, outcome key's value]. */
-export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer | null] =>
+/** A script's reply that is a live record, its outcome kept aside: [record, outcome key's list]. */
+export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer[] | Buffer | null] =>
   Array.isArray(reply) && reply.length === 2 && Buffer.isBuffer(reply[0]) && typeof reply[1] !== "number";
 
 /**
  * After a claim met a live record of `largeBytes` or more, or one whose outcome is kept aside, the next
- * claims send a plain `GET` of the key and of its outcome key and, behind them on the same connection and
- * in the same write, `CLAIM_IF_ABSENT`: it acquires a key that has no record, as the claim script would,
+ * claims send a plain `GET` of the key, an `LRANGE` of its outcome key and, behind them on the same
+ * connection and in the same write, `CLAIM_IF_ABSENT`: it acquires a key that has no record, as the claim script would,
  * and otherwise returns Redis's time without reading the value. A record that the `GET` read and that is
  * live at that later time was live when it was read: the claim script, run then, would have returned it,
  * so the claim returns it too; an outcome kept aside must hold the record's token (record.ts), so it is
@@ -42,7 +42,7 @@ export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer | null] =>
  */
 export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECORD_BYTES) {
   const { connection, run, bounded } = deps;
-  const read = connection.read;
+  const { read, readList } = connection;
   let active = false;
 
   return {
@@ -65,23 +65,23 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
       acquired: (reply: Reply) => ClaimResult,
     ): Promise<ClaimResult> {
       let value!: Promise<Buffer | null | undefined>;
-      let aside: Promise<Buffer | null | undefined> = Promise.resolve(undefined);
+      let aside: Promise<Aside | undefined> = Promise.resolve(undefined);
       let claimed!: Promise<Reply>;
       // A reconnect between the two replies may have sent the script to another server (ioredis resends
       // what was unanswered, to wherever it reconnected): its clock cannot judge what the GET read.
       const connected = connection.connections?.();
       connection.together(() => {
         // A refusal (another type) is the script's to answer; no answer fails the claim as the script's would.
-        const get = (fullKey: Argument) =>
+        const get = <T>(reply: Promise<T>) =>
           bounded(
             "claim",
-            (read as NonNullable<typeof read>)(fullKey).catch((error: unknown) => {
+            reply.catch((error: unknown) => {
               if (connection.isErrorReply(error)) return undefined;
               throw error;
             }),
           );
-        value = get(recordKey);
-        if (outcomeKey !== recordKey) aside = get(outcomeKey);
+        value = get((read as NonNullable<typeof read>)(recordKey));
+        if (outcomeKey !== recordKey && readList !== undefined) aside = get(readList(outcomeKey));
         claimed = run("claim", CLAIM_IF_ABSENT, key, args);
       });
       return Promise.all([value, aside, claimed]).then(([found, kept, reply]) => {
@@ -103,7 +103,7 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
  * The record in `value` (with `aside`, its outcome key's value) if it is one of ours and live at `now`
  * (Redis's ms), as the claim script judges.
  */
-function liveAt(value: Buffer, aside: Buffer | null | undefined, now: number): IdempotencyRecord | undefined {
+function liveAt(value: Buffer, aside: Aside | undefined, now: number): IdempotencyRecord | undefined {
   let record: IdempotencyRecord;
   try {
     record = decode(value, aside);

@@ -1,7 +1,7 @@
 // How an outcome becomes a command argument (outcome-argument.ts): a Buffer goes as it is, any other
 // Uint8Array as a Buffer over the same memory, and the bytes sent are the view's own either way.
 import { describe, expect, it } from "vitest";
-import { asideValue, outcomeArgument } from "./outcome-argument.js";
+import { asidePieces, outcomeArgument, PIECE_BYTES } from "./outcome-argument.js";
 
 /** A Buffer and a plain array over memory that was then transferred away: both read as empty. */
 function detached(): Uint8Array[] {
@@ -38,12 +38,32 @@ describe("outcomeArgument", () => {
     expect(outcomeArgument(new TextEncoder().encode('{"a":1}'))).toBe('{"a":1}');
   });
 
-  it("an aside value copies a Buffer's own bytes after the mark and token", () => {
+  it("an outcome kept aside copies a Buffer's own bytes, after the mark and token", () => {
     const backing = Buffer.from([0xaa, 0x80, 0x81, 0xbb]);
-    const value = asideValue("t", backing.subarray(1, 3));
-    expect([...value]).toEqual([0x6f, 0x74, 0x80, 0x81]); // "o", "t", the outcome
+    const pieces = asidePieces("t", backing.subarray(1, 3));
+    expect(pieces.map((piece) => [...piece])).toEqual([
+      [0x6f, 0x74],
+      [0x80, 0x81],
+    ]); // "o", "t"; the outcome
     backing.fill(0); // a copy: the caller's memory may change after the call
-    expect([...value]).toEqual([0x6f, 0x74, 0x80, 0x81]);
+    expect(pieces.map((piece) => [...piece])).toEqual([
+      [0x6f, 0x74],
+      [0x80, 0x81],
+    ]);
+  });
+
+  it("an outcome kept aside goes in pieces of PIECE_BYTES, the last one the rest, bytes or text alike", () => {
+    const bytes = new Uint8Array(2 * PIECE_BYTES + 5).map((_, i) => i % 251);
+    for (const result of [bytes, Buffer.from(bytes).toString("latin1")]) {
+      const [head, ...pieces] = asidePieces("tö", result);
+      expect(head?.toString()).toBe("otö");
+      expect(pieces.map((piece) => piece.length)).toEqual([PIECE_BYTES, PIECE_BYTES, 5]);
+      expect(Buffer.concat(pieces).equals(bytes)).toBe(true);
+    }
+    expect(asidePieces("t", new Uint8Array(PIECE_BYTES)).map((piece) => piece.length)).toEqual([
+      2,
+      PIECE_BYTES,
+    ]);
   });
 
   it("throws for an array whose memory was transferred away, rather than sending it as empty", () => {

@@ -1,5 +1,5 @@
 // How an outcome travels to Redis: inline as a string when that is cheaper and exact, else as bytes;
-// aside as one value with its mark and token.
+// aside as a list of pieces after its mark and token.
 import { isAscii } from "node:buffer";
 import type { Argument } from "./clients.js";
 import { OUTCOME_MARK } from "./record.js";
@@ -36,26 +36,35 @@ export function outcomeArgument(result: Uint8Array | string): Argument {
 }
 
 /**
- * The longest value kept aside: the least `proto-max-bulk-len` and `client-query-buffer-limit` Redis
- * accepts are 1 MiB, and the query buffer can hold a few bytes around an argument too (on a server at
- * that least, `SET`s of 1 MiB less 2 to 8 bytes, sent with a script, lost their connection about one
- * time in three; less 32 or more, never). Redis closes the connection on a longer argument, leaving
- * what was sent with it unanswered (ioredis then resends it all, into the same refusal). Past it an
- * outcome goes inline, its argument no longer than the outcome itself: as it went before outcomes
- * were kept aside.
+ * The most bytes a command that keeps an outcome aside may send: the least `proto-max-bulk-len` and
+ * `client-query-buffer-limit` Redis accepts are 1 MiB, and the query buffer can hold a few bytes around
+ * a command too (on a server at that least, `SET`s of 1 MiB less 2 to 8 bytes, sent with a script, lost
+ * their connection about one time in three; less 32 or more, never). Redis closes the connection on a
+ * longer command, leaving what was sent with it unanswered (ioredis then resends it all, into the same
+ * refusal). Past it an outcome goes inline, its argument no longer than the outcome itself.
  */
 export const MAX_ASIDE_VALUE_BYTES = 1024 * 1024 - 1024;
 
-/** Whether the value of `token`'s outcome of `bytes` (asideValue) is short enough to be kept aside. */
+/**
+ * The size of an outcome's pieces in its outcome key's list (scripts.ts). Small enough that ioredis's
+ * parser rarely copies one across socket reads (64 KiB in pieces of 4032 bytes: ~3 µs of Node CPU, of
+ * 8000: ~25, of 16 KiB: ~55, whole: ~200; `bench/src/ioredis-parser-pieces.ts`), and sized so that Redis
+ * packs two to a list node of its default 8 KiB (`list-max-listpack-size -2`): a 64 KiB outcome took
+ * 66,496 bytes of Redis's memory as such a list, 65,584 as one string, and 80,560 in pieces of 4 KiB.
+ */
+export const PIECE_BYTES = 4032;
+
+/** Whether `token`'s outcome of `bytes`, in pieces (asidePieces), is short enough to be kept aside. */
 export const fitsAside = (token: string, bytes: number) =>
   1 + Buffer.byteLength(token) + bytes <= MAX_ASIDE_VALUE_BYTES;
 
 /**
- * The value of an outcome key (scripts.ts): "o", the owner's token, the outcome (bytes, or
- * `resultTextString`'s). One copy of the outcome, which also makes shared memory safe to send. A Buffer even
- * for a string: sent as a string, a 64 KiB value cost 2.5× the CPU at 64 in flight (ioredis, measured).
+ * The list an outcome key holds (scripts.ts): "o" and the owner's token, then the outcome (bytes, or
+ * `resultTextString`'s) in pieces of `PIECE_BYTES`, all views of one copy of it, which also makes shared
+ * memory safe to send. Buffers even for a string: sent as a string, a 64 KiB value cost 2.5× the CPU at 64
+ * in flight (ioredis, measured).
  */
-export function asideValue(token: string, result: Uint8Array | string): Buffer {
+export function asidePieces(token: string, result: Uint8Array | string): Buffer[] {
   const tokenBytes = Buffer.byteLength(token);
   const bytes = typeof result === "string" ? result.length : result.byteLength;
   const value = Buffer.allocUnsafe(1 + tokenBytes + bytes);
@@ -63,5 +72,8 @@ export function asideValue(token: string, result: Uint8Array | string): Buffer {
   value.write(token, 1, "utf8");
   if (typeof result === "string") value.write(result, 1 + tokenBytes, "latin1");
   else value.set(bytesOf(result), 1 + tokenBytes);
-  return value;
+  const pieces = [value.subarray(0, 1 + tokenBytes)];
+  for (let at = 1 + tokenBytes; at < value.length; at += PIECE_BYTES)
+    pieces.push(value.subarray(at, Math.min(at + PIECE_BYTES, value.length)));
+  return pieces;
 }

@@ -40,24 +40,30 @@ describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where a command
     }
   }
 
-  it("an ACL without RENAME: the outcome is stored inline, and no key is left beside the record", () =>
-    refusing("rename", async (store, admin, prefix) => {
-      const result = large();
-      const sent = Buffer.from(result);
-      expect((await store.claim("k", claimOf("owner"))).acquired).toBe(true);
-      const completed = store.complete("k", "owner", { result, retentionMs: 60_000 });
-      result.fill(0); // the caller's buffer, reused once the call is made: the outcome is what it held then
-      expect(await completed).toBe(true);
-      expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("c");
-      expect((await admin.keysBuffer(`${prefix}*`)).map(String)).toEqual([`${prefix}k`]);
-      expect(resultOf(await store.get("k")).equals(sent)).toBe(true);
-    }));
+  // RPUSH refused: nothing pending; LLEN or LRANGE: the outcome could not be checked or read back
+  // (replays would fail); RENAME: not moved; PEXPIRE: moved but not bounded, so deleted.
+  for (const denied of ["rpush", "llen", "lrange", "rename", "pexpire"]) {
+    it(`an ACL without ${denied.toUpperCase()}: the outcome is stored inline, and no key is left beside the record`, () =>
+      refusing(denied, async (store, admin, prefix) => {
+        const result = large();
+        const sent = Buffer.from(result);
+        expect((await store.claim("k", claimOf("owner"))).acquired).toBe(true);
+        const completed = store.complete("k", "owner", { result, retentionMs: 60_000 });
+        result.fill(0); // the caller's buffer, reused once the call is made: the outcome is what it held then
+        expect(await completed).toBe(true);
+        expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("c");
+        expect((await admin.keysBuffer(`${prefix}*`)).map(String)).toEqual([`${prefix}k`]);
+        expect(resultOf(await store.get("k")).equals(sent)).toBe(true);
+        const replay = await store.claim("k", claimOf("again"));
+        expect(!replay.acquired && resultOf(replay.record).equals(sent)).toBe(true);
+      }));
+  }
 
   it("an ACL without DEL: a claim over an ended record kept aside still acquires it", () =>
     refusing("del", async (store, admin, prefix) => {
       expect((await store.claim("k", claimOf("first"))).acquired).toBe(true);
       expect(await store.complete("k", "first", { result: large(), retentionMs: 1 })).toBe(true);
-      expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("a");
+      expect(await admin.getrange(`${prefix}k`, 0, 0)).toBe("l");
       await sleep(5);
       expect(await store.claim("k", claimOf("second"))).toMatchObject({ acquired: true, fence: 2 });
       const result = large();

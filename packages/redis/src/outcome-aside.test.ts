@@ -1,4 +1,4 @@
-// Large outcomes kept aside (scripts.ts, COMPLETE_ASIDE): written by a plain SET to a pending key, moved
+// Large outcomes kept aside (scripts.ts, COMPLETE_ASIDE): written by a plain RPUSH to a pending key, moved
 // to the outcome key by the owner only, read back with the record, gone with it; a lost or foreign
 // outcome fails its key loudly, never reads as another's.
 import { randomBytes, randomUUID } from "node:crypto";
@@ -57,7 +57,7 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       const key = randomUUID();
       const result = large();
       await completed(key, result, "owner");
-      expect((await raw.getBuffer(prefix + key))?.subarray(0, 1).toString()).toBe("a");
+      expect((await raw.getBuffer(prefix + key))?.subarray(0, 1).toString()).toBe("l");
       expect(await beside(key)).toEqual([outcomeKey(key).toString("hex")]);
       // In one transaction: read one at a time, a loaded machine let milliseconds pass between the two.
       const ttls = await raw
@@ -109,14 +109,14 @@ for (const [name, open] of STANDALONE_CLIENTS) {
     it("a pending outcome that is gone when the completion runs: the outcome is stored inline instead", async () => {
       const key = randomUUID();
       expect((await store.claim(key, claimOf("owner"))).acquired).toBe(true);
-      // The pending outcome's SET is sent to another key, as a write lost before the script ran would be.
+      // The pending outcome's RPUSH is sent to another key, as a write lost before the script ran would be.
       const { client, close: closeHooked } = await open();
       const target = client as unknown as { sendCommand(...args: unknown[]): unknown };
       const send = target.sendCommand.bind(target);
       target.sendCommand = (...args: unknown[]) => {
         const command = args[0] as { name?: string; args?: unknown[] } | unknown[];
-        if (Array.isArray(command) && command[0] === "SET") command[1] = `${prefix}elsewhere`;
-        else if (!Array.isArray(command) && command.name === "set")
+        if (Array.isArray(command) && command[0] === "RPUSH") command[1] = `${prefix}elsewhere`;
+        else if (!Array.isArray(command) && command.name === "rpush")
           (command.args as unknown[])[0] = `${prefix}elsewhere`;
         return send(...args);
       };
@@ -134,14 +134,28 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       }
     });
 
+    it("a pending outcome that holds more than was written (ioredis resends what a lost connection left unanswered): the outcome is stored inline instead", async () => {
+      const key = randomUUID();
+      expect((await store.claim(key, claimOf("owner"))).acquired).toBe(true);
+      await raw.rpush(Buffer.concat([outcomeKey(key), Buffer.from(":owner")]), "o", "earlier");
+      const result = large();
+      expect(await store.complete(key, "owner", { result, retentionMs: 60_000 })).toBe(true);
+      expect((await raw.getBuffer(prefix + key))?.subarray(0, 1).toString()).toBe("c");
+      expect(resultOf(await store.get(key)).equals(result)).toBe(true);
+      expect(await beside(key)).toEqual([]);
+      await store.delete(key);
+    });
+
     for (const [what, spoil, why] of [
       ["deleted by hand (or evicted)", (key: Buffer) => raw.del(key), /kept aside, is missing/],
       [
         "overwritten with another owner's",
-        (key: Buffer) => raw.set(key, `o${"x".repeat(36)}`),
+        (key: Buffer) => raw.del(key).then(() => raw.rpush(key, `o${"x".repeat(36)}`, "piece")),
         /is not its own/,
       ],
-      ["made another type", (key: Buffer) => raw.del(key).then(() => raw.rpush(key, "o")), /is missing/],
+      ["made another type", (key: Buffer) => raw.set(key, "o"), /is missing/],
+      ["cut short by a piece", (key: Buffer) => raw.rpop(key), /is not its own/],
+      ["given a piece more", (key: Buffer) => raw.rpush(key, "x"), /is not its own/],
     ] as const) {
       it(`an outcome ${what}: claim and get fail naming the key, delete clears it`, async () => {
         const key = randomUUID();

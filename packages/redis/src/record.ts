@@ -4,8 +4,8 @@ const COLON = 0x3a;
 const MINUS = 0x2d;
 const COMPLETED = 0x63; // "c"
 /** The state of a completed record whose outcome is kept aside (scripts.ts). */
-export const ASIDE_STATE = 0x61; // "a"
-/** The first byte of an outcome key's value (scripts.ts). */
+export const ASIDE_STATE = 0x6c; // "l"
+/** The first byte of an outcome key's first element (scripts.ts). */
 export const OUTCOME_MARK = 0x6f; // "o"
 const IN_PROGRESS = 0x70; // "p"
 
@@ -14,12 +14,12 @@ export class Malformed extends Error {}
 
 /**
  * Decodes a record string (see scripts.ts): `<s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>`,
- * with `aside`, the value of its outcome key, for an "a" record. The header is ASCII digits; token and
+ * with `aside`, the list at its outcome key, for an "l" record. The header is ASCII digits; token and
  * fingerprint are UTF-8, sliced by their byte lengths. A value that does not read exactly so (a state or
  * flag not ours, a number out of range, lengths that do not add up to the value's, an outcome kept aside
  * that is missing or not this owner's) throws `Malformed`: it is never handed to core as a record.
  */
-export function decode(value: Buffer, aside?: Buffer | null): IdempotencyRecord {
+export function decode(value: Buffer, aside?: Aside): IdempotencyRecord {
   const state = value[0];
   if (
     (state !== IN_PROGRESS && state !== COMPLETED && state !== ASIDE_STATE) ||
@@ -79,22 +79,37 @@ export function decode(value: Buffer, aside?: Buffer | null): IdempotencyRecord 
   return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: value[1] === 0x31 };
 }
 
+/** An outcome key's list as a reply gives it; anything else where it is missing or not a list. */
+export type Aside = readonly unknown[] | Buffer | null;
+
 /**
- * The outcome of an "a" record whose token is `token` and whose outcome field is `<byte length>:<outcome
- * key>`, from `aside`, its outcome key's value: "o", the token, the outcome. A copy, as above.
+ * The outcome of an "l" record whose token is `token` and whose outcome field is `<byte length>:<outcome
+ * key>`, from `aside`, its outcome key's list: "o" and the token, then the outcome's pieces. A copy, as
+ * above: the pieces joined.
  */
-function keptAside(token: Buffer, field: Buffer, aside: Buffer | null | undefined): Uint8Array {
+function keptAside(token: Buffer, field: Buffer, aside: Aside | undefined): Uint8Array {
   const length = /^([0-9]{1,15}):./s.exec(field.toString("latin1", 0, 17))?.[1];
   if (length === undefined) throw new Malformed("the length and key of its outcome are not as written");
-  const bytes = Number(length);
-  if (!Buffer.isBuffer(aside)) throw new Malformed("its outcome, kept aside, is missing (evicted?)");
-  const start = 1 + token.length;
+  if (!Array.isArray(aside) || aside.length === 0)
+    throw new Malformed("its outcome, kept aside, is missing (evicted?)");
+  const [head, ...pieces] = aside as unknown[];
+  let bytes = 0;
+  for (const piece of pieces) {
+    if (!Buffer.isBuffer(piece)) throw new Malformed("its outcome, kept aside, is not its own");
+    bytes += piece.length;
+  }
   if (
-    aside[0] !== OUTCOME_MARK ||
-    aside.length !== start + bytes ||
-    !token.equals(aside.subarray(1, start))
+    !Buffer.isBuffer(head) ||
+    head.length !== 1 + token.length ||
+    head[0] !== OUTCOME_MARK ||
+    !token.equals(head.subarray(1)) ||
+    bytes !== Number(length)
   ) {
     throw new Malformed("its outcome, kept aside, is not its own");
   }
-  return new Uint8Array(aside.subarray(start));
+  // Never from Buffer's shared pool, so that the outcome's memory is its own.
+  const joined = Buffer.allocUnsafeSlow(bytes);
+  let at = 0;
+  for (const piece of pieces as Buffer[]) at += piece.copy(joined, at);
+  return new Uint8Array(joined.buffer, joined.byteOffset, bytes);
 }

@@ -15,9 +15,9 @@ import { RedisStoreError } from "./errors.js";
 import { isKeptAside, LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
 import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
-import { asideValue, fitsAside, outcomeArgument } from "./outcome-argument.js";
+import { asidePieces, fitsAside, outcomeArgument } from "./outcome-argument.js";
 import { outcomeKeyOf } from "./outcome-key.js";
-import { decode, Malformed } from "./record.js";
+import { type Aside, decode, Malformed } from "./record.js";
 import {
   CLAIM,
   COMPLETE,
@@ -85,14 +85,16 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
 /**
  * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion does not take it: the two leave
  * in one write, so only a lost connection or a Cluster redirect between them, or a script that fails
- * (sent whole after NOSCRIPT past the deadline, refused by an ACL), leaves one behind.
+ * (sent whole after NOSCRIPT past the deadline, refused by an ACL), leaves one behind. The `PEXPIRE` that
+ * sets this follows the `RPUSH` in the same write: only a connection lost between the two, on a client
+ * that does not resend what was unanswered (node-redis), could leave one without it.
  */
 const PENDING_OUTCOME_MS = 60_000;
 
 /**
  * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis or node-redis. Every
  * operation is one Lua script on one slot (a record's key, and its outcome key for a large outcome,
- * which a plain `SET` writes beside the completion), judged by Redis's clock; scripts run by SHA and are
+ * which a plain `RPUSH` writes beside the completion), judged by Redis's clock; scripts run by SHA and are
  * re-sent whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
@@ -188,7 +190,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
    * The record a script returned (with its outcome key's value), or the call's failure if it is not one
    * (`decode`).
    */
-  function record(operation: string, key: string, value: Buffer, aside?: Buffer | null): IdempotencyRecord {
+  function record(operation: string, key: string, value: Buffer, aside?: Aside): IdempotencyRecord {
     try {
       return decode(value, aside);
     } catch (error) {
@@ -260,25 +262,25 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   }
 
   /**
-   * COMPLETE_ASIDE's reply, `value` (the outcome key's value, of an outcome of `bytes`) written first to a
-   * pending key (the outcome key and the token: in its slot, and no other owner's) by a plain `SET` in
-   * the same write. The `SET`'s own failure shows in the script's -1.
+   * COMPLETE_ASIDE's reply, `pieces` (the outcome key's list, of an outcome of `bytes`) written first to a
+   * pending key (the outcome key and the token: in its slot, and no other owner's) by a plain `RPUSH` in
+   * the same write. The `RPUSH`'s own failure shows in the script's -1.
    */
   function completeAside(
     key: string,
     token: string,
-    value: Buffer,
+    pieces: Buffer[],
     bytes: number,
     retention: string,
     aside: Buffer,
   ): Promise<Reply> {
     const pending = Buffer.concat([aside, Buffer.from(`:${token}`)]);
-    const args = [token, retention, String(value.length), String(bytes)];
+    const args = [token, retention, String(pieces.length), String(bytes)];
     let reply!: Promise<Reply>;
     connection.together(() => {
       // A client that throws instead of rejecting fails the same way.
       try {
-        connection.write(pending, value, PENDING_OUTCOME_MS).catch(() => {});
+        connection.writeList(pending, pieces, PENDING_OUTCOME_MS).catch(() => {});
       } catch {}
       reply = run("complete", COMPLETE_ASIDE, key, args, [prefix + key, pending, aside]);
     });
@@ -326,7 +328,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
       try {
         checkDuration("complete", "retentionMs", outcome.retentionMs, false);
         // The outcome from core's result text (completesWithText, below), else the bytes: taken from the
-        // text, a 64 KiB outcome is copied outside the heap once (asideValue), not twice (core's bytes,
+        // text, a 64 KiB outcome is copied outside the heap once (asidePieces), not twice (core's bytes,
         // then their copy), which cost a new key at 1 in flight 3.6× the baseline's CPU (bench HISTORY,
         // thirty-first round).
         const text = outcome.resultText === undefined ? undefined : resultTextString(outcome.resultText);
@@ -340,13 +342,16 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
             ? outcomeKeyOf(connection.keyPrefixBytes, prefix + key)
             : undefined;
         if (aside === undefined) return inline(result);
-        const value = asideValue(token, result);
+        const pieces = asidePieces(token, result);
         // Should the outcome go inline after all, it is the copy just made: the caller's memory may have
         // changed since the call (a reused buffer, another thread's write to shared memory).
-        const copy = value.subarray(value.length - bytes);
         return within("complete", (expired) =>
-          completeAside(key, token, value, bytes, retention, aside).then((reply) =>
-            reply === -1 ? (expired() ? Promise.reject(timedOut("complete")) : inline(copy)) : reply === 1,
+          completeAside(key, token, pieces, bytes, retention, aside).then((reply) =>
+            reply === -1
+              ? expired()
+                ? Promise.reject(timedOut("complete"))
+                : inline(Buffer.concat(pieces.slice(1), bytes))
+              : reply === 1,
           ),
         );
       } catch (error) {

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
  *
  *   <s><k><n>:<d>:<u>:<c>:<tl>:<fl>:<token><fingerprint><outcome>
  *
- *   s   state: "p" (in progress), "c" (completed) or "a" (completed, its outcome kept aside: see below)
+ *   s   state: "p" (in progress), "c" (completed) or "l" (completed, its outcome kept aside: see below)
  *   k   "1" when the claim that wrote the record replaced an expired lease (a takeover), else "0"
  *   n   fence
  *   d   deadline, ms since the epoch on Redis's clock: lease end (p) or retention end (c); 0 once released
@@ -25,12 +25,14 @@ import { createHash } from "node:crypto";
  *   tl, fl  byte lengths of the token and the fingerprint
  *
  * A large outcome (to just under 1 MiB: outcome-argument.ts) is written by the client with a plain
- * `SET` (bytes that enter Lua cost Redis ~1.2 µs a KiB, and 4 more to be joined into a record and
- * stored: ~300 µs for 64 KiB against 3 for a `SET`), to a pending key named by the owner's token, then
- * moved to the outcome key by COMPLETE_ASIDE, which checks the owner as COMPLETE does. The "a" record
- * holds `<outcome's byte length>:<outcome key>` in its outcome's place; the outcome key holds "o", the
- * token and the outcome, so a reader that fetched both with plain commands can tell that they belong
- * together, and no script reads it as a record. It expires with the record.
+ * `RPUSH` (bytes that enter Lua cost Redis ~1.2 µs a KiB, and 4 more to be joined into a record and
+ * stored: ~300 µs for 64 KiB against 3 for a plain write), to a pending key named by the owner's token,
+ * then moved to the outcome key by COMPLETE_ASIDE, which checks the owner as COMPLETE does. The "l" record
+ * holds `<outcome's byte length>:<outcome key>` in its outcome's place; the outcome key is a list: "o" and
+ * the token, then the outcome in pieces of ~4 KiB (outcome-argument.ts: read whole, ioredis's reply parser
+ * copies a bulk string that spans two socket reads through a pool it grows and shrinks, ~200 µs of Node
+ * CPU for 64 KiB, against ~3 in pieces), so a reader that fetched both with plain commands can tell that
+ * they belong together, and no script reads it as a record. It expires with the record.
  *
  * Every record write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
  * (no `PTTL`, no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). An
@@ -70,7 +72,7 @@ local seconds, micros = tonumber(time[1]), tonumber(time[2])
 local now = seconds * 1000 + math.floor(micros / 1000)
 local up = seconds * 1000 + math.floor((micros + 999) / 1000)
 local format = string.format
-local HEADER = '^([pca])([01])(%d+):(%-?%d+):(%d+):(%d+):(%d+):(%d+):()'
+local HEADER = '^([pcl])([01])(%d+):(%-?%d+):(%d+):(%d+):(%d+):(%d+):()'
 local REFUSED = '${MALFORMED} '
 `;
 
@@ -113,7 +115,7 @@ const OWNED = owned();
  * Lua: writes the owned record (OWNED's fields) in `state`, with `deadline`, `keep` (keep-until) and
  * `outcome` (Lua expressions), its TTL up to keep-until (`ttlUntil`).
  */
-const put = (state: "p" | "c" | "a", deadline: string, keep: string, outcome?: string) =>
+const put = (state: "p" | "c" | "l", deadline: string, keep: string, outcome?: string) =>
   `redis.call('SET', KEYS[1], '${state}' .. k .. n .. format(${whole(":%n:%n:")}, ${deadline}, ${keep}) .. rest${outcome ? ` .. ${outcome}` : ""}, 'PX', ${ttlUntil(keep)})`;
 
 /**
@@ -139,7 +141,7 @@ return {fence, takeover}
 `;
 
 /**
- * Lua: `o`, the outcome key of the "a" record `v`: `KEYS[2]` where the caller declared it (a Cluster
+ * Lua: `o`, the outcome key of the "l" record `v`: `KEYS[2]` where the caller declared it (a Cluster
  * needs every key declared, to run the script where they all are), else the name the record holds.
  * Redis reads an undeclared key on a standalone server, and claims, which run on every request, are
  * cheaper without a second key to name and send: ~5% more new keys per second.
@@ -151,10 +153,12 @@ if not o then
   o = string.match(v, '^%d+:(.+)$', at + tonumber(tl) + tonumber(fl))
 end`;
 
-/** Lua: returns [the "a" record `v`, its outcome key's value (nil unless a string)]. */
+/**
+ * Lua: returns [the "l" record `v`, its outcome key's list (empty when missing; nil when not a list)].
+ */
 const WITH_ASIDE = `${ASIDE_KEY}
-local aside = o and redis.pcall('GET', o)
-if type(aside) ~= 'string' then aside = false end
+local aside = o and redis.pcall('LRANGE', o, 0, -1)
+if type(aside) ~= 'table' or aside.err then aside = false end
 return {v, aside}`;
 
 /**
@@ -164,8 +168,8 @@ return {v, aside}`;
  * two integers: takeover is 1 when the claim replaced an in-progress record whose lease ran out (d > 0: a
  * released one has d = 0), else 0; the flag is stored in the record; an ended record's outcome kept aside
  * is deleted (where `DEL` is refused it expires on its own, and the next large completion replaces it).
- * Otherwise returns the live record (the whole string), or, for an "a" record, [record,
- * outcome key's value], read in the same atomic step (a retry with the owner's token reads its own
+ * Otherwise returns the live record (the whole string), or, for an "l" record, [record,
+ * outcome key's list], read in the same atomic step (a retry with the owner's token reads its own
  * claim's takeover flag there).
  */
 export const CLAIM = script(`
@@ -177,7 +181,7 @@ if v then
   local s, k, n, d = string.match(v, HEADER)
   if not s then return redis.error_reply(REFUSED .. '(no record header)') end
   d = tonumber(d)
-  if s == 'a' then
+  if s == 'l' then
     if d > now then ${WITH_ASIDE} end
     ${ASIDE_KEY}
     if o then redis.pcall('DEL', o) end
@@ -218,17 +222,18 @@ return 1
 `);
 
 /**
- * COMPLETE for an outcome the client wrote to a pending key. KEYS: the record, the pending key, the
- * outcome key. ARGV: token, retentionMs, the pending value's byte length, the outcome's. Returns 1 when
- * stored: the pending key becomes the outcome key, with a TTL to keep-until + 1 ms (past the record's
- * deadline, so it outlives the record as long as that reads as live), before the record is written, so a
- * refusal (an ACL without `RENAME`) writes no record.
+ * COMPLETE for an outcome the client wrote to a pending key (a list, as the outcome key holds it). KEYS:
+ * the record, the pending key, the outcome key. ARGV: token, retentionMs, the pending list's length, the
+ * outcome's byte length. Returns 1 when stored: the pending key becomes the outcome key, with a TTL to
+ * keep-until + 1 ms (past the record's deadline, so it outlives the record as long as that reads as live),
+ * before the record is written, so a refusal (an ACL without `RENAME`) writes no record.
  * Returns 0 when the lease was lost, -1 when the pending key is not as written (it expired or was evicted
- * before this ran) or could not be moved: the caller completes by COMPLETE then. The pending key is gone
- * after any of the three.
+ * before this ran, or was written twice: ioredis resends what a lost connection left unanswered), could
+ * not be moved, or could not be read back (an ACL without `LRANGE`: replays would fail): the caller
+ * completes by COMPLETE then. The pending key is gone after any of the three.
  */
 export const COMPLETE_ASIDE = script(`${owned("redis.pcall('DEL', KEYS[2]) return 0")}
-if redis.pcall('STRLEN', KEYS[2]) ~= tonumber(ARGV[3]) then
+if redis.pcall('LLEN', KEYS[2]) ~= tonumber(ARGV[3]) or redis.pcall('LRANGE', KEYS[2], 0, 0).err then
   redis.pcall('DEL', KEYS[2])
   return -1
 end
@@ -239,8 +244,11 @@ if type(moved) == 'table' and moved.err then
   redis.pcall('DEL', KEYS[2])
   return -1
 end
-if redis.pcall('PEXPIRE', KEYS[3], ${ttlUntil("keep + 1")}) ~= 1 then return -1 end
-${put("a", "deadline", "keep", "ARGV[4] .. ':' .. KEYS[3]")}
+if redis.pcall('PEXPIRE', KEYS[3], ${ttlUntil("keep + 1")}) ~= 1 then
+  redis.pcall('DEL', KEYS[3])
+  return -1
+end
+${put("l", "deadline", "keep", "ARGV[4] .. ':' .. KEYS[3]")}
 return 1
 `);
 
@@ -266,8 +274,8 @@ return 1
 `);
 
 /**
- * KEYS: the record, its outcome key. Returns the live record (the whole string; for an "a" record,
- * [record, outcome key's value], as CLAIM), or nil when absent or expired.
+ * KEYS: the record, its outcome key. Returns the live record (the whole string; for an "l" record,
+ * [record, outcome key's list], as CLAIM), or nil when absent or expired.
  */
 export const GET = script(`
 local v = redis.pcall('GET', KEYS[1])
@@ -276,7 +284,7 @@ if v then
   local s, k, n, d = string.match(v, HEADER)
   if not s then return redis.error_reply(REFUSED .. '(no record header)') end
   if tonumber(d) > now then
-    if s == 'a' then ${WITH_ASIDE} end
+    if s == 'l' then ${WITH_ASIDE} end
     return v
   end
 end
@@ -301,7 +309,7 @@ return 0
 
 /**
  * `list`'s read of one key it found. ARGV: the state wanted ('p', 'c', or '' for either), the least age
- * of the claim in ms ('' for any). Returns the header's state ('c' for "a"), fence, deadline and claim
+ * of the claim in ms ('' for any). Returns the header's state ('c' for "l"), fence, deadline and claim
  * time (s, n, d, c) when the key holds a live record that passes both, judged by Redis's clock; nil
  * otherwise, and for a value that is no record of ours (list leaves it out: `get` names it). Reads the
  * header only (`GETRANGE`), never the outcome.
@@ -311,7 +319,7 @@ local v = redis.pcall('GETRANGE', KEYS[1], 0, 127)
 if type(v) ~= 'string' then return false end
 local s, k, n, d, u, c = string.match(v, HEADER)
 if not s or tonumber(d) <= now then return false end
-if s == 'a' then s = 'c' end
+if s == 'l' then s = 'c' end
 if ARGV[1] ~= '' and s ~= ARGV[1] then return false end
 if ARGV[2] ~= '' and tonumber(c) > now - tonumber(ARGV[2]) then return false end
 return {s, n, d, c}
