@@ -171,10 +171,10 @@ redisGroup(
   },
 );
 
-// Outcomes of 20 KiB: each is kept aside (a SET of a pending key beside COMPLETE_ASIDE, which moves it into
-// place for its owner only: packages/redis/src/scripts.ts), and after a claim meets one, the store's next
-// claims read the key with plain GETs beside CLAIM_IF_ABSENT (packages/redis/src/large-reads.ts), through
-// the same faults.
+// Outcomes of 20 KiB: each is kept aside (an RPUSH of a pending list beside COMPLETE_ASIDE, which moves it
+// into place for its owner only: packages/redis/src/scripts.ts), and after a claim meets one, the store's
+// next claims read the key with a plain GET and LRANGE beside CLAIM_IF_ABSENT
+// (packages/redis/src/large-reads.ts), through the same faults.
 redisGroup(
   "chaos on redis, 20 KiB outcomes (claims read first), behind the fault proxy",
   "chaos-large",
