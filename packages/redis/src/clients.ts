@@ -31,10 +31,10 @@ export interface Connection {
    */
   script(kind: "evalsha" | "eval", body: string, keys: Argument[], args: Argument[]): Promise<Reply>;
   /**
-   * `RPUSH <key> …elements` and `PEXPIRE <key> <ms>` (the client's own `keyPrefix` before the key), in one
-   * write, on the node that holds it. Rejects if either is refused.
+   * `RPUSHX <key> …elements` (the client's own `keyPrefix` before the key), on the node that holds it:
+   * appends to a list that exists, else writes nothing.
    */
-  writeList(key: Argument, elements: Buffer[], ms: number): Promise<unknown>;
+  appendList(key: Argument, elements: Buffer[]): Promise<unknown>;
   /**
    * `GET <key>` (the client's own `keyPrefix` before it), the value as a Buffer or null, on the server
    * the scripts run on. Only on standalone clients: see large-reads.ts.
@@ -125,12 +125,7 @@ function fromIoredis(client: IoredisClient): Connection {
     evalsha: command("evalsha"),
     eval: command("eval"),
     get: command("get") as unknown as (this: IoredisClient, key: Argument) => Promise<Buffer | null>,
-    rpush: command("rpush") as unknown as (this: IoredisClient, ...args: Argument[]) => Promise<unknown>,
-    pexpire: command("pexpire") as unknown as (
-      this: IoredisClient,
-      key: Argument,
-      ms: number,
-    ) => Promise<unknown>,
+    rpushx: command("rpushx") as unknown as (this: IoredisClient, ...args: Argument[]) => Promise<unknown>,
     lrange: command("lrange") as unknown as (
       this: IoredisClient,
       key: Argument,
@@ -156,10 +151,7 @@ function fromIoredis(client: IoredisClient): Connection {
   return {
     script: (kind, body, keys, args) =>
       batched(() => send[kind].call(client, body, keys.length, ...keys, ...args)),
-    writeList: (key, elements, ms) => {
-      const listed = batched(() => send.rpush.call(client, key, ...elements));
-      return Promise.all([listed, batched(() => send.pexpire.call(client, key, ms))]);
-    },
+    appendList: (key, elements) => batched(() => send.rpushx.call(client, key, ...elements)),
     read: writes ? (key) => batched(() => send.get.call(client, key)) : undefined,
     readList: writes ? (key) => batched(() => send.lrange.call(client, key, 0, -1)) : undefined,
     cluster: client.isCluster,
@@ -272,13 +264,7 @@ function fromNodeRedisClient(client: NodeRedisClient): Connection {
           args,
         ),
       ) as Promise<Reply>,
-    writeList(key, elements, ms) {
-      const k = prefixed(keyPrefix, key);
-      return Promise.all([
-        client.sendCommand(["RPUSH", k, ...elements]),
-        client.sendCommand(["PEXPIRE", k, String(ms)]),
-      ]);
-    },
+    appendList: (key, elements) => client.sendCommand(["RPUSHX", prefixed(keyPrefix, key), ...elements]),
     read: (key) => inBuffers(["GET", prefixed(keyPrefix, key)]) as Promise<Buffer | null>,
     readList: (key) => inBuffers(["LRANGE", prefixed(keyPrefix, key), "0", "-1"]) as Promise<Buffer[]>,
     // node-redis writes the commands of one tick together.
@@ -300,12 +286,9 @@ function fromNodeRedisCluster(cluster: NodeRedisCluster): Connection {
         typeMapping: BUFFERS,
       }) as Promise<Reply>;
     },
-    writeList(key, elements, ms) {
+    appendList(key, elements) {
       const k = prefixed(keyPrefix, key);
-      return Promise.all([
-        cluster.sendCommand(k, false, ["RPUSH", k, ...elements]),
-        cluster.sendCommand(k, false, ["PEXPIRE", k, String(ms)]),
-      ]);
+      return cluster.sendCommand(k, false, ["RPUSHX", k, ...elements]);
     },
     together: (send) => send(),
     cluster: true,

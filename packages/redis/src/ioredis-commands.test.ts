@@ -55,7 +55,7 @@ describe.skipIf(Boolean(skip))("the Redis store's commands on ioredis", () => {
         );
       }
     });
-    expect([calls, [...new Set(sent)].sort()]).toEqual([0, ["evalsha", "get", "lrange", "pexpire", "rpush"]]);
+    expect([calls, [...new Set(sent)].sort()]).toEqual([0, ["eval", "evalsha", "get", "lrange", "rpushx"]]);
   });
 
   it("with the client's keyPrefix: the keys prefixed by ioredis, no argument list copied by flat", async () => {

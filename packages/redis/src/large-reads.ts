@@ -100,7 +100,7 @@ export function largeReads(deps: LargeReadDependencies, largeBytes = LARGE_RECOR
 }
 
 /**
- * The record in `value` (with `aside`, its outcome key's value) if it is one of ours and live at `now`
+ * The record in `value` (with `aside`, its outcome key's list) if it is one of ours and live at `now`
  * (Redis's ms), as the claim script judges.
  */
 function liveAt(value: Buffer, aside: Aside | undefined, now: number): IdempotencyRecord | undefined {

@@ -36,12 +36,12 @@ export function outcomeArgument(result: Uint8Array | string): Argument {
 }
 
 /**
- * The most bytes a command that keeps an outcome aside may send: the least `proto-max-bulk-len` and
- * `client-query-buffer-limit` Redis accepts are 1 MiB, and the query buffer can hold a few bytes around
- * a command too (on a server at that least, `SET`s of 1 MiB less 2 to 8 bytes, sent with a script, lost
- * their connection about one time in three; less 32 or more, never). Redis closes the connection on a
- * longer command, leaving what was sent with it unanswered (ioredis then resends it all, into the same
- * refusal). Past it an outcome goes inline, its argument no longer than the outcome itself.
+ * The most bytes an outcome kept aside may have with its mark and token: the least `proto-max-bulk-len`
+ * and `client-query-buffer-limit` Redis accepts are 1 MiB, and on a server at that least one string of 1
+ * MiB less 2 to 8 bytes, sent with a script, lost its connection about one time in three (less 32 or more,
+ * never), leaving what was sent with it unanswered. In pieces a longer outcome passed (an `RPUSHX` of 3 MiB
+ * at that limit, Redis 7.0): not taken, the limit stays where one string is known to pass. Past it an
+ * outcome goes inline, its argument no longer than the outcome itself.
  */
 export const MAX_ASIDE_VALUE_BYTES = 1024 * 1024 - 1024;
 

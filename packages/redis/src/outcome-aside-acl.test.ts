@@ -21,12 +21,13 @@ describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where a command
    * may; the user and every key under the store's prefix are removed after.
    */
   async function refusing(
-    denied: string,
+    denied: string | string[],
     test: (store: ReturnType<typeof createRedisStore>, admin: Redis, prefix: string) => Promise<void>,
   ) {
     const admin = new Redis(REDIS_URL);
     const user = `idemkit-test-${randomUUID()}`;
-    await admin.call("ACL", "SETUSER", user, "on", ">secret", "~*", "+@all", `-${denied}`);
+    const refused = (Array.isArray(denied) ? denied : [denied]).map((command) => `-${command}`);
+    await admin.call("ACL", "SETUSER", user, "on", ">secret", "~*", "+@all", ...refused);
     const client = new Redis(REDIS_URL, { username: user, password: "secret" });
     const prefix = `idemkit-aside-acl:${randomUUID()}:`;
     try {
@@ -40,10 +41,20 @@ describe.skipIf(Boolean(skip))("redis store: outcomes kept aside where a command
     }
   }
 
-  // RPUSH refused: nothing pending; LLEN or LRANGE: the outcome could not be checked or read back
-  // (replays would fail); RENAME: not moved; PEXPIRE: moved but not bounded, so deleted.
-  for (const denied of ["rpush", "llen", "lrange", "rename", "pexpire"]) {
-    it(`an ACL without ${denied.toUpperCase()}: the outcome is stored inline, and no key is left beside the record`, () =>
+  // RPUSH or RPUSHX refused: nothing pending, or only its start; PEXPIRE: no pending list is started, so
+  // the pieces land nowhere (with DEL refused too, nothing is left without a TTL); LLEN or LRANGE: the
+  // outcome could not be checked or read back (replays would fail); RENAME: not moved.
+  for (const denied of [
+    ["rpush"],
+    ["rpushx"],
+    ["llen"],
+    ["lrange"],
+    ["rename"],
+    ["pexpire"],
+    ["pexpire", "del"],
+    ["pexpire", "llen", "del"],
+  ]) {
+    it(`an ACL without ${denied.join(", ").toUpperCase()}: the outcome is stored inline, and no key is left beside the record`, () =>
       refusing(denied, async (store, admin, prefix) => {
         const result = large();
         const sent = Buffer.from(result);

@@ -1,4 +1,4 @@
-// Large outcomes kept aside (scripts.ts, COMPLETE_ASIDE): written by a plain RPUSH to a pending key, moved
+// Large outcomes kept aside (scripts.ts, COMPLETE_ASIDE): written by a plain RPUSHX to a pending list, moved
 // to the outcome key by the owner only, read back with the record, gone with it; a lost or foreign
 // outcome fails its key loudly, never reads as another's.
 import { randomBytes, randomUUID } from "node:crypto";
@@ -109,14 +109,14 @@ for (const [name, open] of STANDALONE_CLIENTS) {
     it("a pending outcome that is gone when the completion runs: the outcome is stored inline instead", async () => {
       const key = randomUUID();
       expect((await store.claim(key, claimOf("owner"))).acquired).toBe(true);
-      // The pending outcome's RPUSH is sent to another key, as a write lost before the script ran would be.
+      // The pending outcome's RPUSHX is sent to another key, as a write lost before the script ran would be.
       const { client, close: closeHooked } = await open();
       const target = client as unknown as { sendCommand(...args: unknown[]): unknown };
       const send = target.sendCommand.bind(target);
       target.sendCommand = (...args: unknown[]) => {
         const command = args[0] as { name?: string; args?: unknown[] } | unknown[];
-        if (Array.isArray(command) && command[0] === "RPUSH") command[1] = `${prefix}elsewhere`;
-        else if (!Array.isArray(command) && command.name === "rpush")
+        if (Array.isArray(command) && command[0] === "RPUSHX") command[1] = `${prefix}elsewhere`;
+        else if (!Array.isArray(command) && command.name === "rpushx")
           (command.args as unknown[])[0] = `${prefix}elsewhere`;
         return send(...args);
       };
@@ -134,15 +134,15 @@ for (const [name, open] of STANDALONE_CLIENTS) {
       }
     });
 
-    it("a pending outcome that holds more than was written (ioredis resends what a lost connection left unanswered): the outcome is stored inline instead", async () => {
+    it("a pending list left by an earlier attempt (as ioredis resends what a lost connection left unanswered) is replaced: the outcome is kept aside whole", async () => {
       const key = randomUUID();
       expect((await store.claim(key, claimOf("owner"))).acquired).toBe(true);
       await raw.rpush(Buffer.concat([outcomeKey(key), Buffer.from(":owner")]), "o", "earlier");
       const result = large();
       expect(await store.complete(key, "owner", { result, retentionMs: 60_000 })).toBe(true);
-      expect((await raw.getBuffer(prefix + key))?.subarray(0, 1).toString()).toBe("c");
+      expect((await raw.getBuffer(prefix + key))?.subarray(0, 1).toString()).toBe("l");
       expect(resultOf(await store.get(key)).equals(result)).toBe(true);
-      expect(await beside(key)).toEqual([]);
+      expect(await beside(key)).toEqual([outcomeKey(key).toString("hex")]);
       await store.delete(key);
     });
 

@@ -26,6 +26,7 @@ import {
   EXTEND,
   GET,
   MALFORMED,
+  PENDING_LIST,
   RELEASE,
   type Script,
 } from "./scripts.js";
@@ -83,18 +84,17 @@ const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 /**
- * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion does not take it: the two leave
- * in one write, so only a lost connection or a Cluster redirect between them, or a script that fails
- * (sent whole after NOSCRIPT past the deadline, refused by an ACL), leaves one behind. The `PEXPIRE` that
- * sets this follows the `RPUSH` in the same write: only a connection lost between the two, on a client
- * that does not resend what was unanswered (node-redis), could leave one without it.
+ * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion does not take it: they leave in
+ * one write, so only a lost connection or a Cluster redirect between them, or a script that fails (sent
+ * whole after NOSCRIPT past the deadline, refused by an ACL), leaves one behind, with this TTL
+ * (PENDING_LIST).
  */
-const PENDING_OUTCOME_MS = 60_000;
+const PENDING_OUTCOME_MS = "60000";
 
 /**
  * An idempotency store on Redis (standalone, Sentinel or Cluster) through ioredis or node-redis. Every
  * operation is one Lua script on one slot (a record's key, and its outcome key for a large outcome,
- * which a plain `RPUSH` writes beside the completion), judged by Redis's clock; scripts run by SHA and are
+ * which a plain `RPUSHX` writes beside the completion), judged by Redis's clock; scripts run by SHA and are
  * re-sent whole when Redis has lost them (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover).
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
@@ -187,7 +187,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
   }
 
   /**
-   * The record a script returned (with its outcome key's value), or the call's failure if it is not one
+   * The record a script returned (with its outcome key's list), or the call's failure if it is not one
    * (`decode`).
    */
   function record(operation: string, key: string, value: Buffer, aside?: Aside): IdempotencyRecord {
@@ -237,7 +237,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
 
   /**
    * Acquired: [fence, takeover] as integers. Not acquired: the live record as one string, or [record,
-   * outcome key's value] for a record whose outcome is kept aside.
+   * outcome key's list] for a record whose outcome is kept aside.
    */
   function claimResult(key: string, reply: Reply): ClaimResult {
     if (Buffer.isBuffer(reply)) return { acquired: false, record: record("claim", key, reply) };
@@ -263,8 +263,9 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
 
   /**
    * COMPLETE_ASIDE's reply, `pieces` (the outcome key's list, of an outcome of `bytes`) written first to a
-   * pending key (the outcome key and the token: in its slot, and no other owner's) by a plain `RPUSH` in
-   * the same write. The `RPUSH`'s own failure shows in the script's -1.
+   * pending key (the outcome key and the token: in its slot, and no other owner's), started with its TTL
+   * by PENDING_LIST and filled by a plain `RPUSHX`, all in the same write. Their own failures show in the
+   * script's -1.
    */
   function completeAside(
     key: string,
@@ -275,12 +276,15 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     aside: Buffer,
   ): Promise<Reply> {
     const pending = Buffer.concat([aside, Buffer.from(`:${token}`)]);
+    const [head, ...rest] = pieces as [Buffer, ...Buffer[]];
     const args = [token, retention, String(pieces.length), String(bytes)];
     let reply!: Promise<Reply>;
     connection.together(() => {
+      // Sent whole, never by SHA: a NOSCRIPT answered after the RPUSHX would leave it nowhere to go.
+      send("eval", PENDING_LIST.lua, [pending], [head, PENDING_OUTCOME_MS]).catch(() => {});
       // A client that throws instead of rejecting fails the same way.
       try {
-        connection.writeList(pending, pieces, PENDING_OUTCOME_MS).catch(() => {});
+        connection.appendList(pending, rest).catch(() => {});
       } catch {}
       reply = run("complete", COMPLETE_ASIDE, key, args, [prefix + key, pending, aside]);
     });

@@ -80,7 +80,7 @@ for (const [name, open] of CLIENTS) {
         expect(duplicate).toEqual({ total: 1, scripts: 1 });
       });
 
-      it("a new key with a large outcome costs 2 round trips: the claim, then the outcome's RPUSH and PEXPIRE and the completion together; its replay 1", async () => {
+      it("a new key with a large outcome costs 2 round trips: the claim, then the pending list's start, its RPUSHX and the completion together; its replay 1", async () => {
         const k = `count:${randomUUID()}`;
         const token = randomUUID();
         const claim = { token, fingerprint: "fp", leaseMs: 60_000, retentionMs: 60_000 };
@@ -103,7 +103,7 @@ for (const [name, open] of CLIENTS) {
         const completion = await count(async () => {
           expect(await store.complete(k, token, { result, retentionMs: 60_000 })).toBe(true);
         });
-        expect([completion, sent]).toEqual([{ total: 3, scripts: 1 }, ["rpush", "pexpire", "evalsha"]]);
+        expect([completion, sent]).toEqual([{ total: 3, scripts: 2 }, ["eval", "rpushx", "evalsha"]]);
         // ioredis: one write for all three (node-redis writes the commands of one tick together itself).
         if (stream) expect(writes).toBe(1);
         const replay = await count(async () => {

@@ -25,9 +25,9 @@ import { createHash } from "node:crypto";
  *   tl, fl  byte lengths of the token and the fingerprint
  *
  * A large outcome (to just under 1 MiB: outcome-argument.ts) is written by the client with a plain
- * `RPUSH` (bytes that enter Lua cost Redis ~1.2 µs a KiB, and 4 more to be joined into a record and
- * stored: ~300 µs for 64 KiB against 3 for a plain write), to a pending key named by the owner's token,
- * then moved to the outcome key by COMPLETE_ASIDE, which checks the owner as COMPLETE does. The "l" record
+ * `RPUSHX` (bytes that enter Lua cost Redis ~1.2 µs a KiB, and 4 more to be joined into a record and
+ * stored: ~300 µs for 64 KiB against 3 for a plain write), to a pending key named by the owner's token
+ * that PENDING_LIST starts, then moved to the outcome key by COMPLETE_ASIDE, which checks the owner as COMPLETE does. The "l" record
  * holds `<outcome's byte length>:<outcome key>` in its outcome's place; the outcome key is a list: "o" and
  * the token, then the outcome in pieces of ~4 KiB (outcome-argument.ts: read whole, ioredis's reply parser
  * copies a bulk string that spans two socket reads through a pool it grows and shrinks, ~200 µs of Node
@@ -124,8 +124,8 @@ const put = (state: "p" | "c" | "l", deadline: string, keep: string, outcome?: s
  */
 const ttlUntil = (keep: string) => `format(${whole("%n")}, math.max(1, ${keep} - now))`;
 
-function script(body: string): Script {
-  const lua = PRELUDE + body;
+function script(body: string, prelude = PRELUDE): Script {
+  const lua = prelude + body;
   return { lua, sha: createHash("sha1").update(lua).digest("hex") };
 }
 
@@ -222,13 +222,30 @@ return 1
 `);
 
 /**
+ * Starts a pending list (COMPLETE_ASIDE's KEYS[2]) with a TTL, so that no piece of an outcome is ever kept
+ * without one: the client's plain `RPUSHX` of the pieces, sent right after in the same write, appends only
+ * to a list this made (a list and its TTL in one command, as `SET … PX` is for a string, does not exist).
+ * KEYS: the pending key. ARGV: its first element ("o" and the token), its TTL in ms. Whatever was there
+ * before (an earlier attempt, resent) is replaced. Where `PEXPIRE` is refused, nothing is made, and the
+ * pieces land nowhere: the completion goes inline.
+ */
+export const PENDING_LIST = script(
+  `redis.pcall('DEL', KEYS[1])
+if type(redis.pcall('PEXPIRE', KEYS[1], ARGV[2])) == 'table' then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`,
+  "",
+);
+
+/**
  * COMPLETE for an outcome the client wrote to a pending key (a list, as the outcome key holds it). KEYS:
  * the record, the pending key, the outcome key. ARGV: token, retentionMs, the pending list's length, the
  * outcome's byte length. Returns 1 when stored: the pending key becomes the outcome key, with a TTL to
  * keep-until + 1 ms (past the record's deadline, so it outlives the record as long as that reads as live),
  * before the record is written, so a refusal (an ACL without `RENAME`) writes no record.
  * Returns 0 when the lease was lost, -1 when the pending key is not as written (it expired or was evicted
- * before this ran, or was written twice: ioredis resends what a lost connection left unanswered), could
+ * before this ran, or PENDING_LIST did not run first), could
  * not be moved, or could not be read back (an ACL without `LRANGE`: replays would fail): the caller
  * completes by COMPLETE then. The pending key is gone after any of the three.
  */

@@ -209,13 +209,13 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     ]);
   });
 
-  it("a group that must leave in one write (a large outcome's RPUSH, PEXPIRE and script) is not split when the wait bound passes between them", async () => {
+  it("a group that must leave in one write (a large outcome's pending list, RPUSHX and script) is not split when the wait bound passes between them", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
     const owner = claim("owner");
     await store.claim("large", owner);
     const stream = (client as unknown as { stream: Socket & { pause(): void; resume(): void } }).stream;
     stream.pause(); // the next claim stays unanswered, so what follows is held
-    // A clock that stands still, but for 2 ms as the RPUSH is sent; the write count at each command.
+    // A clock that stands still, but for 2 ms as the RPUSHX is sent; the write count at each command.
     const base = performance.now();
     let offset = 0;
     const now = vi.spyOn(performance, "now").mockImplementation(() => base + offset);
@@ -226,7 +226,7 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     const { sendCommand } = client;
     client.sendCommand = function (this: Redis, command: { name: string }, ...rest: unknown[]) {
       seen.push([command.name, writes]);
-      if (command.name === "rpush") offset += 2;
+      if (command.name === "rpushx") offset += 2;
       return (sendCommand as (...args: unknown[]) => unknown).call(this, command, ...rest);
     } as typeof client.sendCommand;
     let completion: Promise<boolean>;
@@ -240,10 +240,10 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
       now.mockRestore();
       stream.resume();
     }
-    const pushed = seen.findIndex(([name]) => name === "rpush");
-    expect(seen.slice(pushed, pushed + 3).map(([name]) => name)).toEqual(["rpush", "pexpire", "evalsha"]);
-    for (const [name, at] of seen.slice(pushed + 1, pushed + 3))
-      expect(at, `no write between the RPUSH and ${name}`).toBe(seen[pushed]?.[1]);
+    const pushed = seen.findIndex(([name]) => name === "rpushx");
+    expect(seen.slice(pushed - 1, pushed + 2).map(([name]) => name)).toEqual(["eval", "rpushx", "evalsha"]);
+    for (const [name, at] of [seen[pushed - 1], seen[pushed + 1]] as [string, number][])
+      expect(at, `no write between the RPUSHX and the ${name} beside it`).toBe(seen[pushed]?.[1]);
     expect(await completion).toBe(true);
     expect(await Promise.all([first, second])).toMatchObject([{ acquired: true }, { acquired: true }]);
   });
