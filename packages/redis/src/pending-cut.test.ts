@@ -8,6 +8,8 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "./index.js";
 import { LARGE_RECORD_BYTES } from "./large-reads.js";
+import { PIECE_BYTES } from "./outcome-argument.js";
+import { outcomeKeyOf } from "./outcome-key.js";
 import { COMPLETE_ASIDE } from "./scripts.js";
 import { nodeRedis, probeRedis, REDIS_URL } from "./testing/clients.js";
 
@@ -16,10 +18,11 @@ const { hostname, port } = new URL(REDIS_URL);
 
 /**
  * A proxy to Redis that, on the first connection whose commands reach `marker`, forwards what comes before
- * that command and then closes both sides.
+ * that command and then closes both sides; once only: what a client sends again after reconnecting passes.
  */
 async function cuttingBefore(marker: RegExp): Promise<{ port: number; server: Server }> {
   const sockets = new Set<Socket>();
+  let done = false;
   const server = createServer((client) => {
     const upstream = connect(Number(port || 6379), hostname);
     sockets.add(client).add(upstream);
@@ -28,13 +31,14 @@ async function cuttingBefore(marker: RegExp): Promise<{ port: number; server: Se
     client.on("data", (chunk: Buffer) => {
       if (cut) return;
       const seen = tail + chunk.toString("latin1");
-      const found = marker.exec(seen);
+      const found = done ? null : marker.exec(seen);
       tail = seen.slice(-64);
       if (found === null) {
         upstream.write(chunk);
         return;
       }
       cut = true;
+      done = true;
       const start = Math.max(0, seen.lastIndexOf("*", found.index) - (seen.length - chunk.length));
       upstream.write(chunk.subarray(0, start), () => {
         setTimeout(() => {
@@ -54,12 +58,14 @@ async function cuttingBefore(marker: RegExp): Promise<{ port: number; server: Se
   return { port: (server.address() as { port: number }).port, server };
 }
 
-const CUTS: [string, RegExp][] = [
-  ["before its RPUSHX", /\r\nrpushx\r\n/i],
-  ["before COMPLETE_ASIDE", new RegExp(COMPLETE_ASIDE.sha)],
+/** Where the write is cut, and what the pending list then holds: its start alone, or all of it. */
+const CUTS: [string, RegExp, "start" | "whole"][] = [
+  ["before its RPUSHX", /\r\nrpushx\r\n/i, "start"],
+  ["before COMPLETE_ASIDE", new RegExp(COMPLETE_ASIDE.sha), "whole"],
 ];
 
-const CLIENTS: [string, (port: number) => Promise<{ client: unknown; close(): Promise<unknown> }>][] = [
+type Opened = { client: unknown; close(): Promise<unknown> };
+const CLIENTS: [string, (port: number) => Promise<Opened>, "resends" | "fails"][] = [
   [
     "node-redis",
     async (at) => {
@@ -70,6 +76,7 @@ const CLIENTS: [string, (port: number) => Promise<{ client: unknown; close(): Pr
       client.on("error", () => {});
       return { client, close: () => client.destroy() as unknown as Promise<unknown> };
     },
+    "fails",
   ],
   [
     "ioredis, resending nothing",
@@ -83,36 +90,54 @@ const CLIENTS: [string, (port: number) => Promise<{ client: unknown; close(): Pr
       await client.ping();
       return { client, close: async () => client.disconnect() };
     },
+    "fails",
+  ],
+  [
+    "ioredis, as it comes",
+    async (at) => {
+      const client = new Redis({ port: at }).on("error", () => {});
+      await client.ping();
+      return { client, close: async () => client.disconnect() };
+    },
+    "resends",
   ],
 ];
 
+const PIECES = Math.ceil((LARGE_RECORD_BYTES * 2) / PIECE_BYTES);
+
 describe.skipIf(Boolean(skip))("redis store: a large completion whose connection is lost mid-write", () => {
-  for (const [name, open] of CLIENTS) {
-    for (const [where, marker] of CUTS) {
-      it(`${name}, cut ${where}: every key it wrote keeps a TTL`, async () => {
+  for (const [name, open, after] of CLIENTS) {
+    for (const [where, marker, pending] of CUTS) {
+      it(`${name}, cut ${where}: ${after === "fails" ? "every key it wrote keeps a TTL" : "resent, the outcome is kept aside whole"}`, async () => {
         const prefix = `idemkit-cut:${randomUUID()}:`;
         const raw = new Redis(REDIS_URL);
         const proxy = await cuttingBefore(marker);
         const { client, close } = await open(proxy.port);
         try {
           const store = createRedisStore({ client: client as never, prefix, commandTimeoutMs: 1000 });
-          expect(
-            (
-              await store.claim("k", {
-                token: "owner",
-                fingerprint: "f",
-                leaseMs: 60_000,
-                retentionMs: 60_000,
-              })
-            ).acquired,
-          ).toBe(true);
+          const claim = { token: "owner", fingerprint: "f", leaseMs: 60_000, retentionMs: 60_000 };
+          expect((await store.claim("k", claim)).acquired).toBe(true);
           const result = new Uint8Array(randomBytes(LARGE_RECORD_BYTES * 2));
-          await expect(store.complete("k", "owner", { result, retentionMs: 60_000 })).rejects.toBeInstanceOf(
-            Error,
-          );
+          const completed = store.complete("k", "owner", { result, retentionMs: 60_000 });
+          const outcomeKey = outcomeKeyOf(Buffer.alloc(0), `${prefix}k`) as Buffer;
+          if (after === "resends") {
+            expect(await completed).toBe(true);
+            expect(await raw.getrange(`${prefix}k`, 0, 0)).toBe("l");
+            const replay = await store.claim("k", { ...claim, token: "again" });
+            expect(
+              !replay.acquired &&
+                replay.record.state === "completed" &&
+                Buffer.from(replay.record.result).equals(result),
+            ).toBe(true);
+          } else {
+            await expect(completed).rejects.toBeInstanceOf(Error);
+            expect(await raw.getrange(`${prefix}k`, 0, 0), "the record, still in progress").toBe("p");
+            const list = Buffer.concat([outcomeKey, Buffer.from(":owner")]);
+            expect(await raw.llen(list)).toBe(pending === "start" ? 1 : 1 + PIECES);
+          }
           const keys = await raw.keysBuffer(`${prefix}*`);
           const ttls = await Promise.all(keys.map((key) => raw.pttl(key)));
-          expect(keys.length, "the record and what was written").toBeGreaterThan(1);
+          expect(keys.length, "the record and what was written").toBe(2);
           for (const ttl of ttls) expect(ttl).toBeGreaterThan(0);
         } finally {
           await close();
