@@ -20,7 +20,7 @@ export interface LargeReadDependencies {
 }
 
 /** A script's reply that is a live record, its outcome kept aside: [record, outcome key's list]. */
-export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer[] | Buffer | null] =>
+export const isKeptAside = (reply: Reply): reply is [Buffer, Buffer[] | null] =>
   Array.isArray(reply) && reply.length === 2 && Buffer.isBuffer(reply[0]) && typeof reply[1] !== "number";
 
 /**

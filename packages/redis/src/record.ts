@@ -79,8 +79,8 @@ export function decode(value: Buffer, aside?: Aside): IdempotencyRecord {
   return { state: "in_progress", ...common, leaseExpiresAt: at, takeover: value[1] === 0x31 };
 }
 
-/** An outcome key's list as a reply gives it; anything else where it is missing or not a list. */
-export type Aside = readonly unknown[] | Buffer | null;
+/** An outcome key's list as a reply gives it (the scripts answer nil where it is not a list). */
+export type Aside = readonly unknown[] | null;
 
 /**
  * The outcome of an "l" record whose token is `token` and whose outcome field is `<byte length>:<outcome
