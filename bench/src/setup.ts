@@ -212,13 +212,16 @@ export async function redisCpuUs(client: Redis): Promise<number> {
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
 }
 
-/** Removes the keys matching `pattern` (SCAN, then UNLINK), as every run cleans up after itself. */
+/**
+ * Removes the keys matching `pattern` (SCAN, then UNLINK), as every run cleans up after itself. Names
+ * as bytes: an outcome kept aside is named with a 0xff byte, which a name read as text would not spell.
+ */
 export async function deleteKeys(client: Redis, pattern: string): Promise<void> {
   let cursor = "0";
   for (let i = 0; i < 100_000; i++) {
-    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    const [next, keys] = await client.scanBuffer(cursor, "MATCH", pattern, "COUNT", 1000);
     if (keys.length > 0) await client.unlink(...keys);
-    cursor = next;
+    cursor = next.toString();
     if (cursor === "0") return;
   }
 }
