@@ -8,14 +8,14 @@ import type { Contender, StoreName } from "./contenders/types.js";
 import { type CommandCount, countContender } from "./counts.js";
 import { FRAMEWORKS, type Framework, type HttpResult, runHttp } from "./http/run.js";
 import { printSummary, ratioRows, renderSvg } from "./report.js";
+import { type Runner, runsApart, runsHere } from "./runner.js";
 import {
-  abandonAll,
   type Budget,
   type Measurement,
   measure,
-  populate,
   SCENARIOS,
   type ScenarioName,
+  untilAbandonedExpire,
 } from "./scenarios.js";
 import { setupStore } from "./setup.js";
 
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     // Every store in this process, one after another (by default each has a process of its own).
     "one-process": { type: "boolean", default: false },
+    // A store's contenders in its process (by default each has a process of its own: runner.ts).
+    "contenders-together": { type: "boolean", default: false },
     // Set by the run that starts this one: measure the stores and write what was measured there.
     part: { type: "string" },
   },
@@ -177,15 +179,30 @@ async function measureStore(store: StoreName): Promise<void> {
     return;
   }
   if (setup.version) versions.push(setup.version);
-  const { contenders, maxConcurrency } = setup;
-  console.log(`\n[${store}] ${contenders.map(label).join(" vs ")}`);
+  const { maxConcurrency } = setup;
+  console.log(`\n[${store}] ${setup.contenders.map(label).join(" vs ")}`);
   const concurrencies = plan.concurrencies.filter((c) => !maxConcurrency || c <= maxConcurrency.limit);
   if (concurrencies.length < plan.concurrencies.length) {
     const left = plan.concurrencies.filter((c) => !concurrencies.includes(c)).join("/");
     console.log(`SKIPPED ${store} at ${left} in flight: ${maxConcurrency!.reason}`);
     skipped.push(`${store} at ${left} in flight: ${maxConcurrency!.reason}`);
   }
+  const runners = new Map<Contender, Runner>();
   try {
+    for (const [i, c] of setup.contenders.entries()) {
+      if (args["contenders-together"]) runners.set(c, runsHere(c));
+      else {
+        // Named apart from this process's setup (tables, files, key prefixes), under this run's id.
+        const runner = await runsApart(store, `${runId}${i}`, label(c)).catch((e: Error) => e.message);
+        if (typeof runner !== "string") runners.set(c, runner);
+        else {
+          console.log(`SKIPPED ${store} ${label(c)}: ${runner}`);
+          skipped.push(`${store} ${label(c)}: ${runner}`);
+        }
+      }
+    }
+    const contenders = [...runners.keys()];
+    const runnerOf = (c: Contender) => runners.get(c)!;
     // Store commands per request, by the store's own counters (or a client-side count where none).
     for (const c of contenders) {
       for (const kind of ["new", "replay"] as const) {
@@ -224,7 +241,7 @@ async function measureStore(store: StoreName): Promise<void> {
         (_, i) => `${runId}:${store}:rp${scenario.outcomeBytes}:${i}`,
       );
       if (scenario.kind === "replay" || scenario.kind === "mix") {
-        for (const c of active) await populate(c, replayKeys, scenario.outcomeBytes);
+        for (const c of active) await runnerOf(c).populate(replayKeys, scenario.outcomeBytes);
       }
       const takeoverKeys = (tag: string) =>
         takeoverKeysOf(tag, Math.min(plan.budget.maxOps, 3000, maxPrepared));
@@ -233,8 +250,17 @@ async function measureStore(store: StoreName): Promise<void> {
       for (const c of active) {
         const tag = `${runId}:${store}:${scenarioName}:warm:${c.name}`;
         const prepared = scenario.kind === "takeover" ? takeoverKeys(tag) : replayKeys;
-        if (scenario.kind === "takeover") await abandonAll([c], prepared);
-        await measure(c, scenario, 16, { durationMs: plan.warmupMs, maxOps: 5000 }, tag, prepared);
+        if (scenario.kind === "takeover") {
+          await runnerOf(c).abandon(prepared);
+          await untilAbandonedExpire();
+        }
+        await runnerOf(c).measure(
+          scenarioName,
+          16,
+          { durationMs: plan.warmupMs, maxOps: 5000 },
+          tag,
+          prepared,
+        );
       }
       for (const concurrency of concurrencies) {
         if (scenario.kind === "burst" && concurrency === 1) continue;
@@ -247,13 +273,23 @@ async function measureStore(store: StoreName): Promise<void> {
             scenario.kind === "takeover" && rewarmBudget
               ? takeoverKeysOf(`${tag}:rw`, rewarmBudget.maxOps)
               : [];
-          if (scenario.kind === "takeover") await abandonAll(order, [...prepared, ...rewarmKeys]);
+          if (scenario.kind === "takeover") {
+            for (const c of order) await runnerOf(c).abandon([...prepared, ...rewarmKeys]);
+            await untilAbandonedExpire();
+          }
           const rewarm = rewarmBudget && {
             budget: rewarmBudget,
             ...(scenario.kind === "takeover" ? { prepared: rewarmKeys } : {}),
           };
           for (const c of order) {
-            const m = await measure(c, scenario, concurrency, plan.budget, tag, prepared, rewarm);
+            const m = await runnerOf(c).measure(
+              scenarioName,
+              concurrency,
+              plan.budget,
+              tag,
+              prepared,
+              rewarm,
+            );
             rows.push({ store, scenario: scenarioName, concurrency, repeat, contender: label(c), ...m });
             if (m.errors > 0 || m.rewarmErrors)
               console.log(
@@ -291,6 +327,7 @@ async function measureStore(store: StoreName): Promise<void> {
       }
     }
   } finally {
+    for (const runner of runners.values()) await runner.close().catch(() => {});
     await setup.teardown();
   }
   // With stores in one process (`--one-process`): the memory store's 64 KiB outcomes leave a heap of
@@ -305,6 +342,7 @@ if (args.part || args["one-process"]) {
     ...(args.full ? ["--full"] : []),
     ...(args.scenarios ? ["--scenarios", args.scenarios] : []),
     ...(args["no-rewarm"] ? ["--no-rewarm"] : []),
+    ...(args["contenders-together"] ? ["--contenders-together"] : []),
   ];
   for (const store of stores) {
     const part = await measureApart(store, plain);
@@ -344,6 +382,7 @@ const command =
   (args["no-http"] ? " --no-http" : "") +
   (args["no-rewarm"] ? " --no-rewarm" : "") +
   (args["one-process"] ? " --one-process" : "") +
+  (args["contenders-together"] ? " --contenders-together" : "") +
   (args.frameworks ? ` --frameworks ${args.frameworks}` : "");
 const meta = {
   command,

@@ -205,19 +205,25 @@ export async function populate(contender: Contender, keys: string[], bytes: numb
 
 /** Leaves `keys` claimed by a crashed owner and waits until their leases have expired. */
 export async function abandonAll(contenders: Contender[], keys: string[]): Promise<void> {
-  for (const contender of contenders) {
-    if (!contender.abandon) continue;
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        await contender.abandon!(key, inputOf(key));
-      }
-    };
-    await Promise.all(Array.from({ length: 32 }, worker));
-  }
-  await sleep(TAKEOVER_LEASE_MS + 60);
+  for (const contender of contenders) await abandonEach(contender, keys);
+  await untilAbandonedExpire();
 }
+
+/** Leaves `keys` claimed by a crashed owner of `contender`'s (nothing where it cannot). */
+export async function abandonEach(contender: Contender, keys: string[]): Promise<void> {
+  if (!contender.abandon) return;
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      await contender.abandon!(key, inputOf(key));
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
+/** Waits until claims abandoned before it have passed their lease. */
+export const untilAbandonedExpire = () => sleep(TAKEOVER_LEASE_MS + 60);
 
 /** The same scenario, unrecorded, between the collection and the measurement. */
 export interface Rewarm {

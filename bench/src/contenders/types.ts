@@ -13,8 +13,9 @@ export class InFlightError extends Error {
 }
 
 /**
- * One way of running work at most once per key. Every contender of a store gets the same client
- * (or server), the same keys, inputs and outcomes, in the same run.
+ * One way of running work at most once per key. Every contender of a store gets the same server, the
+ * same keys, inputs and outcomes, in the same run; in a process of its own by default (runner.ts), and on
+ * the client it shares with the others there with `--contenders-together`.
  */
 export interface Contender {
   readonly name: ContenderName;

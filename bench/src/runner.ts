@@ -1,0 +1,102 @@
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Contender, StoreName } from "./contenders/types.js";
+import {
+  abandonEach,
+  type Budget,
+  type Measurement,
+  measure,
+  populate,
+  type Rewarm,
+  SCENARIOS,
+  type ScenarioName,
+} from "./scenarios.js";
+
+/**
+ * What the bench asks of one contender of a store: prepared keys, and measurements. Each contender
+ * runs in a process of its own by default (`runsApart`), told what to run one call at a time, so the
+ * contenders still take turns as before; `--contenders-together` runs them all in the bench's process
+ * (`runsHere`). Apart, because contenders in one process share glibc's heap, whose trimming and mmap
+ * thresholds one contender's allocations set for the next: a 64 KiB replay on ioredis cost the
+ * baseline ~160 µs of CPU alone and ~130 beside idemkit, and the two read alike once the allocator's
+ * thresholds were fixed (HISTORY.md, thirty-sixth round).
+ */
+export interface Runner {
+  /** Stores outcomes at `keys` (replays). */
+  populate(keys: string[], bytes: number): Promise<void>;
+  /** Leaves `keys` claimed by a crashed owner (takeovers); the caller waits for their leases. */
+  abandon(keys: string[]): Promise<void>;
+  measure(
+    scenario: ScenarioName,
+    concurrency: number,
+    budget: Budget,
+    tag: string,
+    prepared: string[],
+    rewarm?: Rewarm,
+  ): Promise<Measurement>;
+  close(): Promise<void>;
+}
+
+/** `contender`, measured in this process. */
+export function runsHere(contender: Contender): Runner {
+  return {
+    populate: (keys, bytes) => populate(contender, keys, bytes),
+    abandon: (keys) => abandonEach(contender, keys),
+    measure: (scenario, ...rest) => measure(contender, SCENARIOS[scenario], ...rest),
+    close: async () => {},
+  };
+}
+
+const PROCESS = fileURLToPath(new URL("./contender-process.ts", import.meta.url));
+
+/** A call to a contender's process and its answer (`contender-process.ts`). */
+export interface Call {
+  id: number;
+  op: "populate" | "abandon" | "measure" | "close";
+  args: unknown[];
+}
+export type Answer = { id: number; result?: unknown; error?: string } | { ready: true } | { failed: string };
+
+/**
+ * The contender `label` of `store`, set up in a process of its own (Node's arguments of this one)
+ * under `runId`, which names what it makes there (tables, files, key prefixes) apart from this
+ * process's. Rejects with the reason when it could not be set up.
+ */
+export function runsApart(store: StoreName, runId: string, label: string): Promise<Runner> {
+  const child = fork(PROCESS, [store, runId, label], {
+    execArgv: process.execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  let ended: string | undefined;
+  let next = 0;
+  const call = <T>(op: Call["op"], ...args: unknown[]) =>
+    new Promise<T>((resolve, reject) => {
+      if (ended) return reject(new Error(ended));
+      const id = next++;
+      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ id, op, args } satisfies Call);
+    });
+  const runner: Runner = {
+    populate: (keys, bytes) => call("populate", keys, bytes),
+    abandon: (keys) => call("abandon", keys),
+    measure: (...args) => call("measure", ...args),
+    close: () => (ended ? Promise.resolve() : call<void>("close")),
+  };
+  return new Promise((resolve, reject) => {
+    child.on("message", (answer: Answer) => {
+      if ("ready" in answer) return resolve(runner);
+      if ("failed" in answer) return reject(new Error(answer.failed));
+      const pending = waiting.get(answer.id);
+      waiting.delete(answer.id);
+      if (answer.error === undefined) pending?.resolve(answer.result);
+      else pending?.reject(new Error(`${label}'s process: ${answer.error}`));
+    });
+    child.on("exit", (code, signal) => {
+      ended = `${label}'s process ended with ${signal ?? `code ${code}`}`;
+      reject(new Error(ended));
+      for (const pending of waiting.values()) pending.reject(new Error(ended));
+      waiting.clear();
+    });
+  });
+}
