@@ -9,6 +9,8 @@ import { setupStore } from "./setup.js";
 
 const [store, runId, label] = process.argv.slice(2) as [StoreName, string, string];
 const send = (answer: Answer) => new Promise<void>((resolve) => process.send!(answer, () => resolve()));
+// The bench's process is gone (ended, killed): its clients would keep this one alive, unasked.
+process.on("disconnect", () => process.exit(1));
 
 const setup = await setupStore(store, runId);
 const contender =
