@@ -9,8 +9,6 @@ import { setupStore } from "./setup.js";
 
 const [store, runId, label] = process.argv.slice(2) as [StoreName, string, string];
 const send = (answer: Answer) => new Promise<void>((resolve) => process.send!(answer, () => resolve()));
-// The bench's process is gone (ended, killed): its clients would keep this one alive, unasked.
-process.on("disconnect", () => process.exit(1));
 
 const setup = await setupStore(store, runId);
 const contender =
@@ -21,18 +19,30 @@ if (typeof setup === "string" || contender === undefined) {
   process.exit(1);
 }
 const runner = runsHere(contender);
+const { teardown } = setup;
+const said = (error: unknown) => (error instanceof Error ? (error.stack ?? error.message) : String(error));
+
+/** Tears the store down (its tables, files, keys), at most `TEARDOWN_MS`, then ends this process. */
+async function end(code: number, answer?: (teardownError?: string) => Answer): Promise<never> {
+  let failed: string | undefined;
+  const cap = new Promise<void>((resolve) => setTimeout(resolve, TEARDOWN_MS).unref());
+  await Promise.race([teardown().catch((error: unknown) => void (failed = said(error))), cap]);
+  if (answer && process.connected) await send(answer(failed));
+  process.exit(code);
+}
+const TEARDOWN_MS = 10_000;
+
+// The bench's process is gone (ended, killed): its clients would keep this one alive, unasked.
+process.on("disconnect", () => void end(1));
 
 process.on("message", async ({ id, op, args }: Call) => {
+  if (op === "close") return end(0, (error) => (error === undefined ? { id } : { id, error }));
   try {
-    if (op === "close") {
-      await setup.teardown();
-      await send({ id });
-      process.exit(0);
-    }
     const run = runner[op] as (...a: unknown[]) => Promise<unknown>;
-    await send({ id, result: await run(...args) });
+    // JSON has no `undefined`: an argument left out arrives as null.
+    await send({ id, result: await run(...args.map((a) => (a === null ? undefined : a))) });
   } catch (error) {
-    await send({ id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    await send({ id, error: said(error) });
   }
 });
 await send({ ready: true });

@@ -327,7 +327,8 @@ async function measureStore(store: StoreName): Promise<void> {
       }
     }
   } finally {
-    for (const runner of runners.values()) await runner.close().catch(() => {});
+    for (const runner of runners.values())
+      await runner.close().catch((error: Error) => console.log(`  ${store}: ${error.message}`));
     await setup.teardown();
   }
   // With stores in one process (`--one-process`): the memory store's 64 KiB outcomes leave a heap of
@@ -393,6 +394,8 @@ const meta = {
   cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
   versions,
   plan,
+  // Where a store's contenders ran: each in a process of its own, or together in the store's (runner.ts).
+  contenders: args["contenders-together"] ? "together" : "apart",
   skipped,
 };
 const here = dirname(fileURLToPath(import.meta.url));

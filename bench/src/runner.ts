@@ -37,6 +37,14 @@ export interface Runner {
   close(): Promise<void>;
 }
 
+/** A measurement as measured: JSON, which carried it here, writes a NaN (no latencies) as null. */
+function withNumbers(m: Measurement): Measurement {
+  const numbers = m as unknown as Record<string, unknown>;
+  for (const field of ["p50Ms", "p99Ms", "throughput", "cpuUsPerRequest", "elapsedMs"])
+    if (numbers[field] === null) numbers[field] = Number.NaN;
+  return m;
+}
+
 /** `contender`, measured in this process. */
 export function runsHere(contender: Contender): Runner {
   return {
@@ -70,20 +78,32 @@ export function runsApart(store: StoreName, runId: string, label: string): Promi
   const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   let ended: string | undefined;
   let next = 0;
+  let rejectStart: (error: Error) => void = () => {};
+  const failed = (error: Error) => {
+    ended ??= `${label}'s process: ${error.message}`;
+    rejectStart(new Error(ended));
+    for (const pending of waiting.values()) pending.reject(new Error(ended));
+    waiting.clear();
+  };
   const call = <T>(op: Call["op"], ...args: unknown[]) =>
     new Promise<T>((resolve, reject) => {
       if (ended) return reject(new Error(ended));
       const id = next++;
       waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      child.send({ id, op, args } satisfies Call);
+      child.send({ id, op, args } satisfies Call, (error) => {
+        if (error) failed(error);
+      });
     });
   const runner: Runner = {
     populate: (keys, bytes) => call("populate", keys, bytes),
     abandon: (keys) => call("abandon", keys),
-    measure: (...args) => call("measure", ...args),
+    measure: (...args) => call<Measurement>("measure", ...args).then(withNumbers),
     close: () => (ended ? Promise.resolve() : call<void>("close")),
   };
   return new Promise((resolve, reject) => {
+    rejectStart = reject;
+    // A fork that failed, or a message to a process that is ending.
+    child.on("error", failed);
     child.on("message", (answer: Answer) => {
       if ("ready" in answer) return resolve(runner);
       if ("failed" in answer) return reject(new Error(answer.failed));
@@ -92,11 +112,6 @@ export function runsApart(store: StoreName, runId: string, label: string): Promi
       if (answer.error === undefined) pending?.resolve(answer.result);
       else pending?.reject(new Error(`${label}'s process: ${answer.error}`));
     });
-    child.on("exit", (code, signal) => {
-      ended = `${label}'s process ended with ${signal ?? `code ${code}`}`;
-      reject(new Error(ended));
-      for (const pending of waiting.values()) pending.reject(new Error(ended));
-      waiting.clear();
-    });
+    child.on("exit", (code, signal) => failed(new Error(`ended with ${signal ?? `code ${code}`}`)));
   });
 }

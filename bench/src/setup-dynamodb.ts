@@ -71,7 +71,7 @@ export async function setupDynamodb(runId: string): Promise<StoreSetup | string>
     // A measurement at 16 in flight gets through ~100–300 requests here; 3000 abandoned claims per
     // repeat took minutes to prepare.
     maxPreparedKeys: 400,
-    version: `dynalite ${DYNALITE_VERSION} in a child process (DynamoDB's API on an in-memory LevelDB), @aws-sdk/client-dynamodb ${SDK_VERSION}, one client`,
+    version: `dynalite ${DYNALITE_VERSION} in a child process (DynamoDB's API on an in-memory LevelDB), @aws-sdk/client-dynamodb ${SDK_VERSION} (each contender apart on its own, or on one with --contenders-together)`,
     teardown: async () => {
       for (const c of contenders) await c.close();
       client.destroy();

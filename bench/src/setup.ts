@@ -138,7 +138,7 @@ export async function setupStore(store: StoreName, runId: string): Promise<Store
         contenders: [nodeRedisIdemkit(typed), nodeRedisBaseline(typed), ...peers],
         burstOnly: [],
         redis: admin,
-        version: `Redis ${version} through node-redis 6 (one client, RESP3)`,
+        version: `Redis ${version} through node-redis 6 (RESP3; the contenders' one client with --contenders-together)`,
         teardown: async () => {
           for (const c of peers) await c.close();
           await deleteKeys(admin, `*${runId}*`);

@@ -13,9 +13,10 @@ export class InFlightError extends Error {
 }
 
 /**
- * One way of running work at most once per key. Every contender of a store gets the same server, the
- * same keys, inputs and outcomes, in the same run; in a process of its own by default (runner.ts), and on
- * the client it shares with the others there with `--contenders-together`.
+ * One way of running work at most once per key. Every contender of a store gets the same keys, inputs
+ * and outcomes, in the same run, and the same server, but for DynamoDB: by default each runs in a
+ * process of its own (runner.ts), on its own client (and its own dynalite); with
+ * `--contenders-together` they share one client (and one dynalite) in the store's process.
  */
 export interface Contender {
   readonly name: ContenderName;
