@@ -26,7 +26,10 @@ const said = (error: unknown) => (error instanceof Error ? (error.stack ?? error
 async function end(code: number, answer?: (teardownError?: string) => Answer): Promise<never> {
   let failed: string | undefined;
   const cap = new Promise<void>((resolve) => setTimeout(resolve, TEARDOWN_MS).unref());
-  await Promise.race([teardown().catch((error: unknown) => void (failed = said(error))), cap]);
+  const tornDown = teardown().catch((error: unknown) => {
+    failed = said(error);
+  });
+  await Promise.race([tornDown, cap]);
   if (answer && process.connected) await send(answer(failed));
   process.exit(code);
 }
