@@ -203,12 +203,6 @@ export async function populate(contender: Contender, keys: string[], bytes: numb
   await Promise.all(Array.from({ length: 32 }, worker));
 }
 
-/** Leaves `keys` claimed by a crashed owner and waits until their leases have expired. */
-export async function abandonAll(contenders: Contender[], keys: string[]): Promise<void> {
-  for (const contender of contenders) await abandonEach(contender, keys);
-  await untilAbandonedExpire();
-}
-
 /** Leaves `keys` claimed by a crashed owner of `contender`'s (nothing where it cannot). */
 export async function abandonEach(contender: Contender, keys: string[]): Promise<void> {
   if (!contender.abandon) return;
