@@ -37,13 +37,12 @@ export interface Runner {
   close(): Promise<void>;
 }
 
-/** A measurement as measured: JSON, which carried it here, writes a NaN (no latencies) as null. */
-function withNumbers(m: Measurement): Measurement {
-  const numbers = m as unknown as Record<string, unknown>;
-  for (const field of ["p50Ms", "p99Ms", "throughput", "cpuUsPerRequest", "elapsedMs"])
-    if (numbers[field] === null) numbers[field] = Number.NaN;
-  return m;
-}
+/** A measurement as measured: JSON, which carried it here, writes the NaN latencies of no requests as null. */
+const withNumbers = (m: Measurement): Measurement => ({
+  ...m,
+  p50Ms: m.p50Ms ?? Number.NaN,
+  p99Ms: m.p99Ms ?? Number.NaN,
+});
 
 /** `contender`, measured in this process. */
 export function runsHere(contender: Contender): Runner {
@@ -75,16 +74,31 @@ export function runsApart(store: StoreName, runId: string, label: string): Promi
     execArgv: process.execArgv,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  type Pending = { resolve(value: unknown): void; reject(error: Error): void };
+  const waiting = new Map<number, Pending>();
+  let start!: Pending;
+  const started = new Promise((resolve, reject) => {
+    start = { resolve, reject };
+  });
   let ended: string | undefined;
   let next = 0;
-  let rejectStart: (error: Error) => void = () => {};
+  // The start and every call still waiting fail with why the process can no longer answer.
   const failed = (error: Error) => {
     ended ??= `${label}'s process: ${error.message}`;
-    rejectStart(new Error(ended));
-    for (const pending of waiting.values()) pending.reject(new Error(ended));
+    for (const pending of [start, ...waiting.values()]) pending.reject(new Error(ended));
     waiting.clear();
   };
+  // A fork that failed, or a message to a process that is ending.
+  child.on("error", failed);
+  child.on("exit", (code, signal) => failed(new Error(`ended with ${signal ?? `code ${code}`}`)));
+  child.on("message", (answer: Answer) => {
+    if ("ready" in answer) return start.resolve(undefined);
+    if ("failed" in answer) return start.reject(new Error(answer.failed));
+    const pending = waiting.get(answer.id);
+    waiting.delete(answer.id);
+    if (answer.error === undefined) pending?.resolve(answer.result);
+    else pending?.reject(new Error(`${label}'s process: ${answer.error}`));
+  });
   const call = <T>(op: Call["op"], ...args: unknown[]) =>
     new Promise<T>((resolve, reject) => {
       if (ended) return reject(new Error(ended));
@@ -100,18 +114,5 @@ export function runsApart(store: StoreName, runId: string, label: string): Promi
     measure: (...args) => call<Measurement>("measure", ...args).then(withNumbers),
     close: () => (ended ? Promise.resolve() : call<void>("close")),
   };
-  return new Promise((resolve, reject) => {
-    rejectStart = reject;
-    // A fork that failed, or a message to a process that is ending.
-    child.on("error", failed);
-    child.on("message", (answer: Answer) => {
-      if ("ready" in answer) return resolve(runner);
-      if ("failed" in answer) return reject(new Error(answer.failed));
-      const pending = waiting.get(answer.id);
-      waiting.delete(answer.id);
-      if (answer.error === undefined) pending?.resolve(answer.result);
-      else pending?.reject(new Error(`${label}'s process: ${answer.error}`));
-    });
-    child.on("exit", (code, signal) => failed(new Error(`ended with ${signal ?? `code ${code}`}`)));
-  });
+  return started.then(() => runner);
 }
