@@ -27,12 +27,13 @@ import { createHash } from "node:crypto";
  * A large outcome (to just under 1 MiB: outcome-argument.ts) is written by the client with a plain
  * `RPUSHX` (bytes that enter Lua cost Redis ~1.2 µs a KiB, and 4 more to be joined into a record and
  * stored: ~300 µs for 64 KiB against 3 for a plain write), to a pending key named by the owner's token
- * that PENDING_LIST starts, then moved to the outcome key by COMPLETE_ASIDE, which checks the owner as COMPLETE does. The "l" record
- * holds `<outcome's byte length>:<outcome key>` in its outcome's place; the outcome key is a list: "o" and
- * the token, then the outcome in pieces of ~4 KiB (outcome-argument.ts: read whole, ioredis's reply parser
- * copies a bulk string that spans two socket reads through a pool it grows and shrinks, ~200 µs of Node
- * CPU for 64 KiB, against ~3 in pieces), so a reader that fetched both with plain commands can tell that
- * they belong together, and no script reads it as a record. It expires with the record.
+ * that PENDING_LIST starts, then moved to the outcome key by COMPLETE_ASIDE, which checks the owner as
+ * COMPLETE does. The "l" record holds `<outcome's byte length>:<outcome key>` in its outcome's place; the
+ * outcome key is a list: "o" and the token, then the outcome in pieces of ~4 KiB (outcome-argument.ts:
+ * read whole, ioredis's reply parser copies a bulk string that spans two socket reads through a pool it
+ * grows and shrinks, ~200 µs of Node CPU for 64 KiB, against ~3 in pieces), so a reader that fetched both
+ * with plain commands can tell that they belong together, and no script reads it as a record. It expires
+ * with the record.
  *
  * Every record write is one `SET … PX (u - now)`: the key expires at its keep-until, computed here from `TIME`
  * (no `PTTL`, no `PEXPIREAT`; `PX` works on every Redis, where `KEEPTTL` needs 6.0 and `PXAT` 6.2). An
