@@ -5,19 +5,30 @@ import { performance } from "node:perf_hooks";
 import { setImmediate } from "node:timers";
 import type { Redis as IoredisRedis } from "ioredis";
 
-/** The most commands of ours a corked socket holds before it is flushed (see `writeBatcher`)... */
+/**
+ * A corked socket is flushed once it holds BATCH_COMMANDS of our commands; while the batch is still in
+ * the tick it was corked in, once it holds a quarter of those awaiting replies when that is fewer (at
+ * least BATCH_LEAST)... Commands
+ * of one tick are the continuations of replies read together: the batch is Redis's next work, and at
+ * 16 in flight batches of 8 made Redis and Node take turns, each idle while the other ran half of
+ * them (4 ran new keys 1.13-1.24x as fast; replays, one cheap script each, 0.93-0.96x for the extra
+ * writes). Commands of later ticks come from callbacks of their own (an HTTP request read from each
+ * socket) while Node, not Redis, is the limit: fewer writes are what counts there (bench/HISTORY.md).
+ */
+const BATCH_LEAST = 4;
+const BATCH_SHARE_OF_FEW = 1 / 4;
 const BATCH_COMMANDS = 8;
 /**
- * ...or this share of those awaiting replies, when that is more: Redis then has their work ahead of
- * the batch, so holding more idles nothing, and saves writes. Past BATCH_COMMANDS a batch held
- * BATCH_MAX_WAIT_MS leaves at its next command even in its own tick: handlers that each work a while
- * before their next command would otherwise hold the first ones for many of them (tens of ms with
- * 2,048 in flight).
+ * ...or an eighth of those awaiting, when that is more: Redis then has their work ahead of the
+ * batch, so holding more idles nothing, and saves writes. Past its first cap (the one above) a batch
+ * held BATCH_MAX_WAIT_MS leaves at its next command even in its own tick: handlers that each work a
+ * while before their next command would otherwise hold the first ones for many of them (tens of ms
+ * with 2,048 in flight).
  */
 const BATCH_SHARE_OF_AWAITING = 1 / 8;
 /**
  * How long a batch may wait for company: a command of ours in a later tick than the batch's first (or
- * past BATCH_COMMANDS, in any tick), this long after it, flushes the batch first.
+ * past its first cap, in any tick), this long after it, flushes the batch first.
  */
 const BATCH_MAX_WAIT_MS = 1;
 
@@ -37,8 +48,8 @@ export function writeBatcherOf(client: IoredisRedis) {
 
 /**
  * While other commands of ours await their replies, the next ones leave in few writes: the socket is
- * corked at the first and uncorked after BATCH_COMMANDS of them (an eighth of those awaiting replies
- * when that is more), or once the event loop's current phase has run its callbacks (`setImmediate`,
+ * corked at the first and uncorked at its cap (8 commands, fewer in the tick it was corked in, or an eighth
+ * of those awaiting replies when that is more), or once the event loop's current phase has run its callbacks (`setImmediate`,
  * as node-redis uncorks). ioredis writes each command at once, and on loopback a write costs more
  * than a script's whole run in Redis: with many requests in flight, replies arrive together and the
  * commands they start go out together, and so do the claims of HTTP requests read in one pass of the
@@ -78,8 +89,13 @@ function writeBatcher(client: IoredisRedis) {
   };
   /** Whether the batch has waited for company as long as it may. */
   const heldLong = () => performance.now() - corkedAt >= BATCH_MAX_WAIT_MS;
-  /** Whether the batch leaves now: at its cap, or past BATCH_COMMANDS once held BATCH_MAX_WAIT_MS. */
-  const due = () => held >= BATCH_COMMANDS && (held >= awaiting * BATCH_SHARE_OF_AWAITING || heldLong());
+  /** The cap before which no batch leaves: 8, or a quarter of those awaiting in the tick it was corked in. */
+  const firstCap = () =>
+    tick === corkTick
+      ? Math.min(BATCH_COMMANDS, Math.max(BATCH_LEAST, awaiting * BATCH_SHARE_OF_FEW))
+      : BATCH_COMMANDS;
+  /** Whether the batch leaves now: at its cap, or past its first cap once held BATCH_MAX_WAIT_MS. */
+  const due = () => held >= firstCap() && (held >= awaiting * BATCH_SHARE_OF_AWAITING || heldLong());
   return {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
@@ -87,7 +103,7 @@ function writeBatcher(client: IoredisRedis) {
      * commands of a `together` group), so its wait is bounded by the next command of ours, not only
      * by the end of a phase of long callbacks. Ticks end only after the microtasks queued before
      * them: commands sent from promise continuations of one drain (replies read together, each
-     * followed by long work) share the cork's tick and leave at the cap (or past BATCH_COMMANDS,
+     * followed by long work) share the cork's tick and leave at the cap (or past their first cap,
      * once held BATCH_MAX_WAIT_MS) or at the phase's end.
      */
     hold() {
