@@ -40,6 +40,16 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
   });
   afterAll(() => client.quit());
 
+  /** `count` claims of `store` sent and left unanswered (the socket's reading paused), writes counted from 0. */
+  async function unanswered(store: ReturnType<typeof createRedisStore>, count: number) {
+    const stream = (client as unknown as { stream: { pause(): void; resume(): void } }).stream;
+    stream.pause();
+    const awaited = Array.from({ length: count }, (_, i) => store.claim(`a${i}`, claim("t")));
+    await new Promise((resolve) => setImmediate(resolve)); // they have left
+    writes = 0;
+    return { awaited, resume: () => stream.resume() };
+  }
+
   it("a lone command is written at once, the socket left uncorked", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
     writes = 0;
@@ -82,11 +92,8 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
 
   it("a batch past 8 commands held 1 ms leaves at its next command, even in the tick it was corked in", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
-    const stream = (client as unknown as { stream: Socket & { pause(): void; resume(): void } }).stream;
-    stream.pause(); // nothing is answered: 300 commands await replies, so the cap alone would be 37
-    const awaited = Array.from({ length: 300 }, (_, i) => store.claim(`a${i}`, claim("t")));
-    await new Promise((resolve) => setImmediate(resolve)); // they have left
-    writes = 0;
+    // Nothing is answered: 300 commands await replies, so the cap alone would be 37.
+    const { awaited, resume } = await unanswered(store, 300);
     const batch = Array.from({ length: 8 }, (_, i) => store.claim(`b${i}`, claim("t")));
     const until = performance.now() + 1.5;
     while (performance.now() < until); // a handler's work, in the same tick
@@ -94,7 +101,7 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     try {
       expect(writes).toBe(1); // the nine went out together, without waiting for 37
     } finally {
-      stream.resume();
+      resume();
     }
     for (const result of await Promise.all([...awaited, ...batch]))
       expect(result).toMatchObject({ acquired: true });
@@ -102,17 +109,13 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
 
   it("in the tick it was corked in, a batch leaves at a quarter of the commands awaiting replies: with 16, at its 4th", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
-    const stream = (client as unknown as { stream: Socket & { pause(): void; resume(): void } }).stream;
-    stream.pause(); // nothing is answered: the 12 below stay awaited
-    const awaited = Array.from({ length: 12 }, (_, i) => store.claim(`a${i}`, claim("t")));
-    await new Promise((resolve) => setImmediate(resolve)); // they have left
-    writes = 0;
+    const { awaited, resume } = await unanswered(store, 12);
     // As replies read together continue, each to its next command, in one tick.
     const batch = Array.from({ length: 4 }, (_, i) => store.claim(`b${i}`, claim("t")));
     try {
       expect(writes).toBe(1); // the four left at once: not held for 8, nor until the phase's end
     } finally {
-      stream.resume();
+      resume();
     }
     for (const result of await Promise.all([...awaited, ...batch]))
       expect(result).toMatchObject({ acquired: true });
@@ -120,11 +123,7 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
 
   it("commands from separate callbacks (HTTP requests read in one pass) still fill a batch of 8", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
-    const stream = (client as unknown as { stream: Socket & { pause(): void; resume(): void } }).stream;
-    stream.pause();
-    const awaited = Array.from({ length: 12 }, (_, i) => store.claim(`a${i}`, claim("t")));
-    await new Promise((resolve) => setImmediate(resolve));
-    writes = 0;
+    const { awaited, resume } = await unanswered(store, 12);
     const seen: number[] = [];
     let startedAt = 0;
     let lastAt = 0;
@@ -144,7 +143,7 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
       if (lastAt - startedAt < 1) expect(seen).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
       else expect(seen.at(-1)).toBeGreaterThanOrEqual(1);
     } finally {
-      stream.resume();
+      resume();
     }
     for (const result of await Promise.all([...awaited, ...started]))
       expect(result).toMatchObject({ acquired: true });
