@@ -8,12 +8,11 @@ import type { Redis as IoredisRedis } from "ioredis";
 /**
  * A corked socket is flushed once it holds BATCH_COMMANDS of our commands; while the batch is still in
  * the tick it was corked in, once it holds a quarter of those awaiting replies when that is fewer (at
- * least BATCH_LEAST)... Commands
- * of one tick are the continuations of replies read together: the batch is Redis's next work, and at
- * 16 in flight batches of 8 made Redis and Node take turns, each idle while the other ran half of
- * them (4 ran new keys 1.13-1.24x as fast; replays, one cheap script each, 0.93-0.96x for the extra
- * writes). Commands of later ticks come from callbacks of their own (an HTTP request read from each
- * socket) while Node, not Redis, is the limit: fewer writes are what counts there (bench/HISTORY.md).
+ * least BATCH_LEAST)... Commands of one tick are the continuations of replies read together: the batch
+ * is Redis's next work, and at 16 in flight batches of 8 made Redis and Node take turns, each idle while
+ * the other ran half of them (4 ran new keys 1.14-1.24x as fast; replays, one cheap script each,
+ * 0.90-0.96x for the extra writes). Commands of later ticks come from callbacks of their own (an HTTP
+ * request read from each socket) while Node, not Redis, is the limit: fewer writes count there.
  */
 const BATCH_LEAST = 4;
 const BATCH_SHARE_OF_FEW = 1 / 4;
@@ -48,15 +47,15 @@ export function writeBatcherOf(client: IoredisRedis) {
 
 /**
  * While other commands of ours await their replies, the next ones leave in few writes: the socket is
- * corked at the first and uncorked at its cap (8 commands, fewer in the tick it was corked in, or an eighth
- * of those awaiting replies when that is more), or once the event loop's current phase has run its callbacks (`setImmediate`,
- * as node-redis uncorks). ioredis writes each command at once, and on loopback a write costs more
- * than a script's whole run in Redis: with many requests in flight, replies arrive together and the
- * commands they start go out together, and so do the claims of HTTP requests read in one pass of the
- * loop (each socket's data is its own callback, so a flush at the end of each callback's tick wrote
- * them one by one). A cap rather than one write per pass, so Redis starts on the first commands while
- * Node prepares the rest (one write per tick measured slower: the two took turns); a lone command
- * goes out at once. Bytes are never reordered, so replies match as before.
+ * corked at the first and uncorked at its cap (8 commands, fewer in the tick it was corked in, or an
+ * eighth of those awaiting replies when that is more), or once the event loop's current phase has run
+ * its callbacks (`setImmediate`, as node-redis uncorks). ioredis writes each command at once, and on
+ * loopback a write costs more than a script's whole run in Redis: with many requests in flight, replies
+ * arrive together and the commands they start go out together, and so do the claims of HTTP requests
+ * read in one pass of the loop (each socket's data is its own callback, so a flush at the end of each
+ * callback's tick wrote them one by one). A cap rather than one write per pass, so Redis starts on the
+ * first commands while Node prepares the rest (one write per tick measured slower: the two took turns);
+ * a lone command goes out at once. Bytes are never reordered, so replies match as before.
  */
 function writeBatcher(client: IoredisRedis) {
   let corked: { uncork(): void } | undefined;
