@@ -63,8 +63,14 @@ function writeBatcher(client: IoredisRedis) {
   // Ticks are counted from a cork: commands sent in one synchronous run always share its batch.
   let tick = 0;
   let corkTick = 0;
+  /**
+   * When the last batch was corked, if it left in its own tick below BATCH_COMMANDS: the tick's next
+   * batch takes its wait bound from there, so no command waits longer than it would have in a batch of 8.
+   */
+  let boundOfTick: number | undefined;
   const nextTick = () => {
     tick++;
+    boundOfTick = undefined;
   };
   let held = 0;
   let awaiting = 0;
@@ -82,6 +88,11 @@ function writeBatcher(client: IoredisRedis) {
     corkedAt = performance.now();
     corkTick = tick;
     held = 0;
+  };
+  /** Flushes a batch that is due, handing its wait bound on when it left below BATCH_COMMANDS. */
+  const leave = () => {
+    boundOfTick = held < BATCH_COMMANDS && tick === corkTick ? corkedAt : undefined;
+    flush();
   };
   const answered = () => {
     awaiting--;
@@ -111,6 +122,7 @@ function writeBatcher(client: IoredisRedis) {
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
       if (typeof stream?.cork !== "function") return;
       cork(stream as { cork(): void; uncork(): void });
+      if (boundOfTick !== undefined) corkedAt = boundOfTick;
       process.nextTick(nextTick);
       setImmediate(flush);
     },
@@ -132,7 +144,8 @@ function writeBatcher(client: IoredisRedis) {
         send();
       } finally {
         grouping = false;
-        if (alone || due()) flush();
+        if (alone) flush();
+        else if (due()) leave();
       }
     },
     /** After it: count it until it is answered; flush once the socket holds a batch's worth of ours. */
@@ -141,7 +154,7 @@ function writeBatcher(client: IoredisRedis) {
       reply.then(answered, answered);
       if (corked === undefined) return;
       held++;
-      if (!grouping && due()) flush();
+      if (!grouping && due()) leave();
     },
   };
 }

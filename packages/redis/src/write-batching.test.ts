@@ -121,6 +121,19 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     await held.answerAfter(() => expect(writes).toBe(1), batch);
   });
 
+  it("a batch corked after a smaller one left in the same tick takes its 1 ms bound from the tick's first batch", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    const held = await unanswered(store, 12);
+    const batch = Array.from({ length: 4 }, (_, i) => store.claim(`b${i}`, claim("t"))); // leave at the 4th
+    const until = performance.now() + 1.5;
+    while (performance.now() < until); // a handler's work, in the same tick
+    batch.push(store.claim("b4", claim("t"))); // corks a second batch, 1.5 ms after the first
+    await new Promise((resolve) => process.nextTick(resolve));
+    const writesBefore = writes;
+    batch.push(store.claim("b5", claim("t"))); // a later tick: the second batch, held as in one of 8, leaves first
+    await held.answerAfter(() => expect([writesBefore, writes]).toEqual([1, 2]), batch);
+  });
+
   it("commands from separate callbacks (HTTP requests read in one pass) still fill a batch of 8", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
     const held = await unanswered(store, 12);
