@@ -130,7 +130,8 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     batch.push(store.claim("b4", claim("t"))); // corks a second batch, 1.5 ms after the first
     await new Promise((resolve) => process.nextTick(resolve));
     const writesBefore = writes;
-    batch.push(store.claim("b5", claim("t"))); // a later tick: the second batch, held as in one of 8, leaves first
+    // In a later tick: the second batch, bound as if one of 8 with the first, leaves before it.
+    batch.push(store.claim("b5", claim("t")));
     await held.answerAfter(() => expect([writesBefore, writes]).toEqual([1, 2]), batch);
   });
 
@@ -152,7 +153,8 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     });
     await held.answerAfter(() => {
       // The eighth fills the batch; before it, only the 1 ms wait bound may flush (a slow machine).
-      for (const { writes: before, at } of seen.slice(0, 7)) if (before > 0) expect(at).toBeGreaterThanOrEqual(1);
+      for (const { writes: before, at } of seen.slice(0, 7))
+        if (before > 0) expect(at).toBeGreaterThanOrEqual(1);
       expect(seen.at(-1)?.writes).toBeGreaterThanOrEqual(1);
       if ((seen.at(-1)?.at ?? 0) < 1) expect(seen.map((s) => s.writes)).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
     }, started);
