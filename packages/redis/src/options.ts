@@ -1,4 +1,7 @@
 import { storeOptionChecks } from "@idemkit/core";
+import { connectionOf } from "./clients.js";
+import type { RedisStoreOptions } from "./redis-store.js";
+import { unsupported } from "./unsupported.js";
 
 /**
  * Checks of what the store is given (the options of `createRedisStore`, when it is called, and the
@@ -7,3 +10,30 @@ import { storeOptionChecks } from "@idemkit/core";
  */
 export const { describe, rejectUnknownOptions, integerOption, stringOption, checkDuration } =
   storeOptionChecks("@idemkit/redis");
+
+const OPTION_NAMES = ["client", "prefix", "commandTimeoutMs"];
+
+/** The options, checked: each failure names the option and what it accepts (TypeError / RangeError). */
+export function checkOptions(options: RedisStoreOptions) {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `@idemkit/redis: createRedisStore needs an options object with \`client\`; got ${describe(options)}`,
+    );
+  }
+  rejectUnknownOptions("createRedisStore", options, OPTION_NAMES);
+  const why = unsupported(options.client);
+  if (why !== undefined) throw new TypeError(`@idemkit/redis: client: ${why}`);
+  const connection = connectionOf(options.client);
+  if (connection === undefined) {
+    throw new TypeError(
+      "@idemkit/redis: client must be an ioredis Redis or Cluster, or a node-redis client or Cluster " +
+        `(createClient, createCluster); got ${describe(options.client)}`,
+    );
+  }
+  return {
+    connection,
+    prefix: stringOption("prefix", options.prefix) ?? "",
+    // Node's timers hold up to 2^31 - 1 ms; a longer one would fire at once.
+    timeoutMs: integerOption("commandTimeoutMs", options.commandTimeoutMs, 0, 2 ** 31 - 1) ?? 2000,
+  };
+}

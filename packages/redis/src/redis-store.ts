@@ -1,5 +1,4 @@
 import {
-  CallDeadlines,
   type ClaimRequest,
   type ClaimResult,
   type CompleteRequest,
@@ -10,27 +9,15 @@ import {
   resultTextString,
 } from "@idemkit/core";
 import { checkServers, type RedisServerPolicy } from "./check-server.js";
-import { type Argument, connectionOf, type RedisClient, type Reply } from "./clients.js";
+import type { Argument, RedisClient, Reply } from "./clients.js";
 import { RedisStoreError } from "./errors.js";
 import { isKeptAside, LARGE_RECORD_BYTES, largeReads } from "./large-reads.js";
 import { createLister } from "./list.js";
-import { checkDuration, describe, integerOption, rejectUnknownOptions, stringOption } from "./options.js";
+import { checkDuration, checkOptions } from "./options.js";
 import { asidePieces, fitsAside, outcomeArgument } from "./outcome-argument.js";
 import { outcomeKeyOf } from "./outcome-key.js";
-import { type Aside, decode, Malformed } from "./record.js";
-import {
-  CLAIM,
-  COMPLETE,
-  COMPLETE_ASIDE,
-  DELETE,
-  EXTEND,
-  GET,
-  MALFORMED,
-  PENDING_LIST,
-  RELEASE,
-  type Script,
-} from "./scripts.js";
-import { unsupported } from "./unsupported.js";
+import { scriptCalls } from "./script-calls.js";
+import { CLAIM, COMPLETE, COMPLETE_ASIDE, DELETE, EXTEND, GET, PENDING_LIST, RELEASE } from "./scripts.js";
 
 export interface RedisStoreOptions {
   /**
@@ -82,7 +69,6 @@ export interface RedisStore extends IdempotencyStore {
 // Whole milliseconds, rounded up: a lease or retention is never shortened by rounding.
 const ms = (value: number) => String(Math.ceil(value));
 const isOne = (reply: Reply) => reply === 1;
-const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT");
 /**
  * How long a pending outcome (COMPLETE_ASIDE) is kept if its completion does not take it: they leave in
  * one write, so only a lost connection or a Cluster redirect between them, or a script that fails (sent
@@ -112,128 +98,7 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     const record = prefix + key;
     return [record, outcomeKeyOf(connection.keyPrefixBytes, record) ?? record];
   };
-  // One timer for all the store's pending commands (they share the timeout), none when it is 0.
-  const deadlines = timeoutMs === 0 ? undefined : new CallDeadlines(timeoutMs);
-
-  const timedOut = (operation: string) =>
-    new RedisStoreError(operation, `no reply from Redis within ${timeoutMs} ms`);
-  const failure = (operation: string, error: unknown) =>
-    new RedisStoreError(operation, error instanceof Error ? error.message : String(error), { cause: error });
-
-  /** The failure of a call that found at `key` a value that is not a record of ours. */
-  const malformed = (operation: string, key: string, why: string, cause?: unknown) =>
-    new RedisStoreError(
-      operation,
-      `the value at key ${describe(prefix + key)} is not an idemkit record ${why}; ` +
-        "remove it with store.delete(key)",
-      { cause },
-    );
-
-  /** What a call rejects with when Redis answered `error` (or did not answer). */
-  function refusal(operation: string, key: string, error: unknown): RedisStoreError {
-    const message = error instanceof Error ? error.message : "";
-    if (!message.startsWith(MALFORMED)) return failure(operation, error);
-    const why = message.slice(MALFORMED.length + 1).replace(/ script: .*/s, "");
-    return malformed(operation, key, why, failure(operation, error));
-  }
-
-  /**
-   * Runs `script` on `keys` (the record of `key` first): by SHA, re-sent whole when Redis has lost it
-   * (`NOSCRIPT` after `SCRIPT FLUSH`, a restart or a failover). One promise and (unless disabled) one
-   * deadline per call: it rejects when Redis has not answered within `timeoutMs`; past it nothing is
-   * re-sent (an EVAL then would still write, unseen by the caller, who has its rejection).
-   */
-  function run(
-    operation: string,
-    script: Script,
-    key: string,
-    args: Argument[],
-    keys: Argument[] = [prefix + key],
-  ): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => {
-      let done = false;
-      const deadline = deadlines?.start(() => {
-        done = true;
-        reject(timedOut(operation));
-      });
-      const answered = (reply: Reply) => {
-        if (done) return; // a reply after the timeout settles nothing
-        done = true;
-        deadlines?.end(deadline);
-        resolve(reply);
-      };
-      const failed = (error: unknown) => {
-        if (done) return;
-        done = true;
-        deadlines?.end(deadline);
-        reject(refusal(operation, key, error));
-      };
-      const sendWhole = (error: unknown) => {
-        if (done || !isNoScript(error)) return failed(error);
-        // The script cache was lost: EVAL runs it once and caches it again on that node.
-        send("eval", script.lua, keys, args).then(answered, failed);
-      };
-      send("evalsha", script.sha, keys, args).then(answered, sendWhole);
-    });
-  }
-
-  /** One command; a client that throws instead of rejecting fails the same way. */
-  function send(kind: "evalsha" | "eval", body: string, keys: Argument[], args: Argument[]) {
-    try {
-      return connection.script(kind, body, keys, args);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * The record a script returned (with its outcome key's list), or the call's failure if it is not one
-   * (`decode`).
-   */
-  function record(operation: string, key: string, value: Buffer, aside?: Aside): IdempotencyRecord {
-    try {
-      return decode(value, aside);
-    } catch (error) {
-      if (error instanceof Malformed) throw malformed(operation, key, `(${error.message})`);
-      throw error;
-    }
-  }
-
-  /** `reply`, or a rejection once `timeoutMs` has passed; its failure as the store's. */
-  function bounded<T>(operation: string, reply: Promise<T>): Promise<T> {
-    return within(operation, () =>
-      reply.catch((error: unknown) => {
-        throw failure(operation, error);
-      }),
-    );
-  }
-
-  /**
-   * `start(expired)`'s promise, or a rejection once `timeoutMs` has passed since it started: one
-   * deadline over calls made one after another (a read, then the claim script), so the whole stays
-   * within the bound the store declares (`settlesWithinMs`). `expired()` says the caller has its
-   * rejection: send nothing more. Rejections pass through as they are.
-   */
-  function within<T>(operation: string, start: (expired: () => boolean) => Promise<T>): Promise<T> {
-    if (deadlines === undefined) return start(() => false);
-    let expired = false;
-    return new Promise<T>((resolve, reject) => {
-      const deadline = deadlines.start(() => {
-        expired = true;
-        reject(timedOut(operation));
-      });
-      start(() => expired).then(
-        (value) => {
-          deadlines.end(deadline);
-          resolve(value);
-        },
-        (error: unknown) => {
-          deadlines.end(deadline);
-          reject(error);
-        },
-      );
-    });
-  }
+  const { run, send, record, bounded, within, timedOut } = scriptCalls(connection, prefix, timeoutMs);
 
   /**
    * Acquired: [fence, takeover] as integers. Not acquired: the live record as one string, or [record,
@@ -393,31 +258,4 @@ export function createRedisStoreReading(options: RedisStoreOptions, largeBytes: 
     writable: true,
     configurable: true,
   });
-}
-
-const OPTION_NAMES = ["client", "prefix", "commandTimeoutMs"];
-
-/** The options, checked: each failure names the option and what it accepts (TypeError / RangeError). */
-function checkOptions(options: RedisStoreOptions) {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `@idemkit/redis: createRedisStore needs an options object with \`client\`; got ${describe(options)}`,
-    );
-  }
-  rejectUnknownOptions("createRedisStore", options, OPTION_NAMES);
-  const why = unsupported(options.client);
-  if (why !== undefined) throw new TypeError(`@idemkit/redis: client: ${why}`);
-  const connection = connectionOf(options.client);
-  if (connection === undefined) {
-    throw new TypeError(
-      "@idemkit/redis: client must be an ioredis Redis or Cluster, or a node-redis client or Cluster " +
-        `(createClient, createCluster); got ${describe(options.client)}`,
-    );
-  }
-  return {
-    connection,
-    prefix: stringOption("prefix", options.prefix) ?? "",
-    // Node's timers hold up to 2^31 - 1 ms; a longer one would fire at once.
-    timeoutMs: integerOption("commandTimeoutMs", options.commandTimeoutMs, 0, 2 ** 31 - 1) ?? 2000,
-  };
 }
