@@ -64,15 +64,20 @@ function writeBatcher(client: IoredisRedis) {
   let tick = 0;
   let corkTick = 0;
   /**
-   * When the last batch was corked, if it left in its own tick below BATCH_COMMANDS: the tick's next
-   * batch takes its wait bound from there, so no command waits longer than it would have in a batch of 8.
+   * A batch that left in its own tick below BATCH_COMMANDS: when it was corked, and the commands it and
+   * the tick's batches before it held. The tick's next batch counts as one with them, its wait bound
+   * from that time and, in later ticks, its cap of 8 with their commands, so no command waits longer
+   * than it would have in one batch of 8.
    */
-  let boundOfTick: number | undefined;
+  let leftAt: number | undefined;
+  let leftHeld = 0;
   const nextTick = () => {
     tick++;
-    boundOfTick = undefined;
+    leftAt = undefined;
   };
   let held = 0;
+  /** The commands of the tick's earlier batches this one counts as one with (`leftHeld`). */
+  let carried = 0;
   let awaiting = 0;
   /** Inside `together`: the cap waits for the group's last command. */
   let grouping = false;
@@ -88,10 +93,12 @@ function writeBatcher(client: IoredisRedis) {
     corkedAt = performance.now();
     corkTick = tick;
     held = 0;
+    carried = 0;
   };
-  /** Flushes a batch that is due, handing its wait bound on when it left below BATCH_COMMANDS. */
+  /** Flushes a batch that is due, handing on its wait bound and count when it left below BATCH_COMMANDS. */
   const leave = () => {
-    boundOfTick = held < BATCH_COMMANDS && tick === corkTick ? corkedAt : undefined;
+    leftHeld = held + carried;
+    leftAt = leftHeld < BATCH_COMMANDS && tick === corkTick ? corkedAt : undefined;
     flush();
   };
   const answered = () => {
@@ -104,8 +111,14 @@ function writeBatcher(client: IoredisRedis) {
     tick === corkTick
       ? Math.min(BATCH_COMMANDS, Math.max(BATCH_LEAST, awaiting * BATCH_SHARE_OF_FEW))
       : BATCH_COMMANDS;
-  /** Whether the batch leaves now: at its cap, or past its first cap once held BATCH_MAX_WAIT_MS. */
-  const due = () => held >= firstCap() && (held >= awaiting * BATCH_SHARE_OF_AWAITING || heldLong());
+  /**
+   * Whether the batch leaves now: at its cap, or past its first cap once held BATCH_MAX_WAIT_MS; in
+   * later ticks than its own, counted with the tick's earlier batches (`carried`).
+   */
+  const due = () => {
+    const count = tick === corkTick ? held : held + carried;
+    return count >= firstCap() && (count >= awaiting * BATCH_SHARE_OF_AWAITING || heldLong());
+  };
   return {
     /**
      * Before a command: cork the socket if others await replies and it is not corked yet. A batch
@@ -122,7 +135,10 @@ function writeBatcher(client: IoredisRedis) {
       const stream = (client as unknown as { stream?: { cork?(): void; uncork(): void } }).stream;
       if (typeof stream?.cork !== "function") return;
       cork(stream as { cork(): void; uncork(): void });
-      if (boundOfTick !== undefined) corkedAt = boundOfTick;
+      if (leftAt !== undefined) {
+        corkedAt = leftAt;
+        carried = leftHeld;
+      }
       process.nextTick(nextTick);
       setImmediate(flush);
     },

@@ -135,6 +135,27 @@ describe.skipIf(Boolean(skip))("redis store: socket writes on ioredis", () => {
     await held.answerAfter(() => expect([writesBefore, writes]).toEqual([1, 2]), batch);
   });
 
+  it("in later ticks, a batch corked after a smaller one left in the same tick leaves at the 8th command of the two", async () => {
+    const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
+    const held = await unanswered(store, 12);
+    const start = performance.now();
+    // Four leave at the 4th; the 5th starts a second batch in the same tick.
+    const batch = Array.from({ length: 5 }, (_, i) => store.claim(`b${i}`, claim("t")));
+    await new Promise((resolve) => process.nextTick(resolve));
+    const seen: number[] = []; // the writes after each command of the later tick
+    for (let i = 5; i < 8; i++) {
+      batch.push(store.claim(`b${i}`, claim("t")));
+      seen.push(writes);
+    }
+    const elapsed = performance.now() - start;
+    await held.answerAfter(() => {
+      // As one batch of 8 would: the second leaves with the 8th; on a machine slow enough that 1 ms
+      // passed, the wait bound sent it before the 6th.
+      if (elapsed < 1) expect(seen).toEqual([1, 1, 2]);
+      else expect(seen.at(-1)).toBe(2);
+    }, batch);
+  });
+
   it("commands from separate callbacks (HTTP requests read in one pass) still fill a batch of 8", async () => {
     const store = createRedisStore({ client, prefix: `idemkit-test:${randomUUID()}:` });
     const held = await unanswered(store, 12);
