@@ -66,8 +66,9 @@ function writeBatcher(client: IoredisRedis) {
   /**
    * A batch that left in its own tick below BATCH_COMMANDS: when it was corked, and the commands it and
    * the tick's batches before it held. The tick's next batch counts as one with them, its wait bound
-   * from that time and, in later ticks, its cap of 8 with their commands, so no command waits longer
-   * than it would have in one batch of 8.
+   * from that time and, in later ticks, its cap of 8 with their commands. This does not bound every
+   * command by one batch of 8: in its own tick the next batch still needs its own first cap, so behind
+   * handlers that block the loop a command can leave a few ms later than it would have.
    */
   let leftAt: number | undefined;
   let leftHeld = 0;
